@@ -1,0 +1,4 @@
+pub mod hash;
+pub mod proto;
+pub mod stamp;
+pub mod wire;
