@@ -1,4 +1,34 @@
+//! dynakv: a Dynamo-style distributed key-value store speaking the CPEN 431
+//! UDP protocol.
+//!
+//! # Layout
+//! - [`wire`]: the client protocol on the wire (Msg envelope, CRC, codes, limits); [`proto`] is its generated code.
+//! - [`hash`]: stable key and message-id hashes; the bucket of a key.
+//! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
+//! - [`record`]: one stored key/value as a single thin-pointer allocation.
+//! - [`store`]: a shard's partition: records by key, per-bucket digests, accounting.
+//! - [`reply_cache`]: the at-most-once cache of mutation replies.
+//! - [`memory`]: the byte budget, RSS, allocator settings.
+//! - [`udp`]: socket setup and sending.
+//! - [`net`]: the event loop: decode, answer node commands, batch keyed requests to shards.
+//! - [`shard`]: a worker thread executing requests on its partition.
+//! - [`servers`]: the servers file; [`config`]: command-line options.
+//! - [`server`]: wires a node together; [`client`]: a blocking client library.
+//! - [`log`]: operator log lines.
+
+pub mod client;
+pub mod config;
 pub mod hash;
+pub mod log;
+pub mod memory;
+pub mod net;
 pub mod proto;
+pub mod record;
+pub mod reply_cache;
+pub mod server;
+pub mod servers;
+pub mod shard;
 pub mod stamp;
+pub mod store;
+pub mod udp;
 pub mod wire;

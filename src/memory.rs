@@ -1,0 +1,135 @@
+//! The node's memory budget: how many heap bytes the store may hold, the
+//! process's real resident size, and the allocator settings that keep the
+//! two close.
+//!
+//! The store accounts every byte it allocates (records at malloc's real chunk
+//! size, hash tables at their allocation size) against [`MemoryBudget`]. The
+//! admission limit is the process limit minus what the rest of the process
+//! needs (code, stacks, socket buffers, the reply cache, transfers in flight);
+//! [`MemoryBudget::over_rss`] is a second line that refuses growth whenever the
+//! measured RSS comes within a safety margin of the limit anyway.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub const MIB: usize = 1 << 20;
+
+/// Shared by every shard: bytes the store holds and may hold.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    used_bytes: AtomicUsize,
+    limit_bytes: usize,
+    /// Set by the monitor while RSS is within the safety margin of the limit.
+    over_rss: AtomicBool,
+}
+
+impl MemoryBudget {
+    pub fn new(limit_bytes: usize) -> MemoryBudget {
+        MemoryBudget {
+            used_bytes: AtomicUsize::new(0),
+            limit_bytes,
+            over_rss: AtomicBool::new(false),
+        }
+    }
+
+    /// Reserves `bytes` for new data if they fit under the limit.
+    pub fn try_reserve(&self, bytes: usize) -> bool {
+        if self.over_rss.load(Ordering::Relaxed) {
+            return false;
+        }
+        let before = self.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.limit_bytes {
+            self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Accounts bytes that must be taken regardless (hash table growth,
+    /// replicated writes the coordinator already admitted).
+    pub fn force_reserve(&self, bytes: usize) {
+        self.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn release(&self, bytes: usize) {
+        self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn limit_bytes(&self) -> usize {
+        self.limit_bytes
+    }
+
+    pub fn set_over_rss(&self, over: bool) {
+        self.over_rss.store(over, Ordering::Relaxed);
+    }
+}
+
+/// The process's resident set size in bytes, from `/proc/self/statm`
+/// (0 where that file does not exist).
+pub fn rss_bytes() -> usize {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let resident_pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    resident_pages * usize::try_from(page_bytes).unwrap_or(4096)
+}
+
+/// Limits glibc to two malloc arenas (every extra thread would otherwise get
+/// its own 64 MiB-reserved arena and strand freed memory in it) and fixes the
+/// mmap threshold so freed large buffers go back to the kernel at once.
+pub fn configure_allocator() {
+    // SAFETY: mallopt only changes allocator tunables; called before threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    }
+}
+
+/// Returns free heap pages to the kernel (after WIPEOUT).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_stop_at_the_limit_and_release_gives_back() {
+        let budget = MemoryBudget::new(1000);
+        assert!(budget.try_reserve(600));
+        assert!(!budget.try_reserve(401));
+        assert!(budget.try_reserve(400));
+        budget.release(500);
+        assert_eq!(budget.used_bytes(), 500);
+        assert!(budget.try_reserve(500));
+    }
+
+    #[test]
+    fn rss_guard_refuses_growth() {
+        let budget = MemoryBudget::new(1000);
+        budget.set_over_rss(true);
+        assert!(!budget.try_reserve(1));
+        budget.set_over_rss(false);
+        assert!(budget.try_reserve(1));
+    }
+
+    #[test]
+    fn rss_of_this_process_is_plausible() {
+        let rss = rss_bytes();
+        assert!(rss > 100 * 1024 && rss < 16 * 1024 * MIB, "rss {rss}");
+    }
+}

@@ -1,0 +1,234 @@
+//! The event loop: drains the UDP socket, drops junk silently, answers node
+//! commands (IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT, SHUTDOWN) and invalid
+//! requests inline, and hands keyed requests to their shard, one batch per
+//! shard per drain. A shard whose backlog is over its bound gets no more:
+//! those requests are answered OVERLOAD with a wait that grows with the
+//! backlog, never with silence.
+
+use crate::hash::{bucket_of, key_hash, message_id_hash};
+use crate::shard::{Request, ShardMsg, Wipeout};
+use crate::udp::send_reply;
+use crate::wire::{self, Command, DATAGRAM_BYTES_MAX, ErrorCode, Parsed, Reply};
+use crossbeam_channel::{Sender, TrySendError};
+use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Requests a shard may have queued before new ones are refused with OVERLOAD.
+pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
+/// Datagrams handled before batches are flushed to the shards, so a shard
+/// starts working while the socket is still being drained.
+const DRAIN_BATCH_DATAGRAMS_MAX: usize = 64;
+/// Wait suggested to a refused client, per queued request (plus a floor).
+const OVERLOAD_WAIT_MS_MIN: usize = 20;
+const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
+/// WIPEOUT message ids remembered for at-most-once.
+const WIPEOUT_IDS_MAX: usize = 64;
+
+const SOCKET: Token = Token(0);
+
+/// The net thread's handle on one shard.
+pub struct ShardHandle {
+    pub inbox: Sender<ShardMsg>,
+    pub backlog: Arc<AtomicUsize>,
+}
+
+/// Node-level facts the loop answers from.
+pub struct NodeFacts {
+    pub pid: i32,
+    /// Nodes believed alive, this one included (kept by membership).
+    pub membership_count: Arc<AtomicUsize>,
+}
+
+/// Counters for operators.
+#[derive(Default)]
+pub struct NetStats {
+    pub datagrams: AtomicU64,
+    pub dropped_junk: AtomicU64,
+    pub overloads: AtomicU64,
+}
+
+pub struct NetLoop {
+    socket: mio::net::UdpSocket,
+    /// Blocking-style handle of the same socket, for sends.
+    send_socket: UdpSocket,
+    shards: Vec<ShardHandle>,
+    facts: NodeFacts,
+    stats: Arc<NetStats>,
+    batches: Vec<Vec<Request>>,
+    wipeout_ids: VecDeque<u64>,
+}
+
+impl NetLoop {
+    pub fn new(
+        socket: UdpSocket,
+        shards: Vec<ShardHandle>,
+        facts: NodeFacts,
+        stats: Arc<NetStats>,
+    ) -> io::Result<NetLoop> {
+        let send_socket = socket.try_clone()?;
+        let batches = shards.iter().map(|_| Vec::new()).collect();
+        Ok(NetLoop {
+            socket: mio::net::UdpSocket::from_std(socket),
+            send_socket,
+            shards,
+            facts,
+            stats,
+            batches,
+            wipeout_ids: VecDeque::new(),
+        })
+    }
+
+    /// Runs until the process exits.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut poll = Poll::new()?;
+        poll.registry()
+            .register(&mut self.socket, SOCKET, Interest::READABLE)?;
+        let mut events = Events::with_capacity(16);
+        let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX + 1];
+        loop {
+            match poll.poll(&mut events, Some(Duration::from_millis(100))) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            }
+            self.drain(&mut buffer);
+        }
+    }
+
+    /// Reads until the socket is empty (mio is edge-triggered).
+    fn drain(&mut self, buffer: &mut [u8]) {
+        let mut since_flush = 0;
+        loop {
+            match self.socket.recv_from(buffer) {
+                Ok((len, from)) => {
+                    self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
+                    self.handle_datagram(&buffer[..len], from);
+                    since_flush += 1;
+                    if since_flush == DRAIN_BATCH_DATAGRAMS_MAX {
+                        self.flush();
+                        since_flush = 0;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // ICMP errors from earlier sends surface here; nothing to do.
+                Err(_) => {}
+            }
+        }
+        self.flush();
+    }
+
+    fn handle_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        let Ok((message_id, request)) = wire::decode_request(datagram) else {
+            self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match wire::parse_request(request) {
+            Parsed::Invalid(code) => self.reply(&message_id, &Reply::Code(code), from),
+            Parsed::Node(command) => self.node_command(message_id, command, from),
+            Parsed::Keyed(op) => {
+                let shard =
+                    usize::from(bucket_of(key_hash(op.key().as_bytes()))) % self.shards.len();
+                self.batches[shard].push(Request {
+                    message_id,
+                    op,
+                    client: from,
+                });
+            }
+        }
+    }
+
+    fn node_command(&mut self, message_id: Vec<u8>, command: Command, from: SocketAddr) {
+        let reply = match command {
+            Command::IsAlive => Reply::Code(ErrorCode::Success),
+            Command::GetPid => Reply::Pid(self.facts.pid),
+            Command::GetMembershipCount => {
+                Reply::MembershipCount(self.facts.membership_count.load(Ordering::Relaxed) as i32)
+            }
+            // Like a crash: no reply, no cleanup, no handoff.
+            // SAFETY: _exit ends the process; nothing is left to run.
+            Command::Shutdown => unsafe { libc::_exit(0) },
+            Command::Wipeout => return self.wipeout(message_id, from),
+            Command::Put | Command::Get | Command::Remove => {
+                unreachable!("keyed commands are parsed as Keyed")
+            }
+        };
+        self.reply(&message_id, &reply, from);
+    }
+
+    /// Every shard empties its partition and cache; the last one answers.
+    /// A retried WIPEOUT is answered without wiping again.
+    fn wipeout(&mut self, message_id: Vec<u8>, from: SocketAddr) {
+        let id_hash = message_id_hash(&message_id);
+        if self.wipeout_ids.contains(&id_hash) {
+            return self.reply(&message_id, &Reply::Code(ErrorCode::Success), from);
+        }
+        if self.wipeout_ids.len() == WIPEOUT_IDS_MAX {
+            self.wipeout_ids.pop_front();
+        }
+        self.wipeout_ids.push_back(id_hash);
+        self.flush();
+        let job = Arc::new(Wipeout {
+            shards_left: AtomicUsize::new(self.shards.len()),
+            message_id,
+            client: from,
+        });
+        for shard in &self.shards {
+            // A wipe must not be lost to a full queue: block until it fits.
+            let _ = shard.inbox.send(ShardMsg::Wipeout(job.clone()));
+        }
+    }
+
+    fn reply(&self, message_id: &[u8], reply: &Reply, to: SocketAddr) {
+        send_reply(&self.send_socket, &reply.encode(message_id), to);
+    }
+
+    /// Hands each shard its batch, or answers the batch OVERLOAD when the
+    /// shard is behind.
+    fn flush(&mut self) {
+        for index in 0..self.shards.len() {
+            if self.batches[index].is_empty() {
+                continue;
+            }
+            let batch = std::mem::take(&mut self.batches[index]);
+            let shard = &self.shards[index];
+            let backlog = shard.backlog.load(Ordering::Relaxed);
+            let count = batch.len();
+            let refused = if backlog + count > SHARD_BACKLOG_REQUESTS_MAX {
+                Some(batch)
+            } else {
+                shard.backlog.fetch_add(count, Ordering::Relaxed);
+                match shard.inbox.try_send(ShardMsg::Requests(batch)) {
+                    Ok(()) => None,
+                    Err(
+                        TrySendError::Full(ShardMsg::Requests(batch))
+                        | TrySendError::Disconnected(ShardMsg::Requests(batch)),
+                    ) => {
+                        shard.backlog.fetch_sub(count, Ordering::Relaxed);
+                        Some(batch)
+                    }
+                    Err(_) => unreachable!("only Requests are sent here"),
+                }
+            };
+            if let Some(batch) = refused {
+                let wait_ms =
+                    (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
+                self.stats
+                    .overloads
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                for request in batch {
+                    self.reply(
+                        &request.message_id,
+                        &Reply::Overload { wait_ms },
+                        request.client,
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Starts a node: finds itself in the servers file, binds the socket, sizes
+//! the memory budget, spawns the named threads and runs the event loop.
+
+use crate::config::Config;
+use crate::log;
+use crate::memory::{self, MIB, MemoryBudget};
+use crate::net::{NetLoop, NetStats, NodeFacts, ShardHandle};
+use crate::servers::{self, ServerEntry};
+use crate::shard::{ShardConfig, Worker};
+use crate::udp;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::thread;
+use std::time::Duration;
+
+/// Batches a shard's queue holds (the request bound is the net thread's).
+const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
+/// Memory kept outside the store's budget for everything the budget does not
+/// see: code and stacks, socket and receive buffers, requests in flight,
+/// allocator slack. Chosen from the capacity measurements in docs/.
+const HEADROOM_BYTES: usize = 4 * MIB;
+/// The store refuses growth whenever RSS is this close to the limit.
+const RSS_GUARD_BYTES: usize = MIB;
+/// How often the RSS guard samples /proc.
+const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+/// At-most-once entries per shard: about 100 MB/s of mutations for 10 s
+/// would need more; beyond this the oldest generation goes first.
+const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
+
+fn spawn<F: FnOnce() + Send + 'static>(
+    name: &str,
+    body: F,
+) -> Result<thread::JoinHandle<()>, String> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(256 * 1024)
+        .spawn(body)
+        .map_err(|error| format!("cannot start thread {name}: {error}"))
+}
+
+/// Runs a node until SHUTDOWN or a fatal error.
+pub fn serve(config: Config) -> Result<(), String> {
+    let entries = servers::load(&config.servers).map_err(|error| error.to_string())?;
+    let listen = servers::resolve(&config.listen)
+        .ok_or_else(|| format!("cannot resolve --listen {}", config.listen))?;
+    let node_index = entries
+        .iter()
+        .position(|entry: &ServerEntry| entry.addr == listen)
+        .ok_or_else(|| {
+            format!(
+                "{} is not listed in {}: a node serves only as a member of its servers file",
+                config.listen,
+                config.servers.display()
+            )
+        })?;
+    log::set_node_name(&entries[node_index].name);
+    memory::configure_allocator();
+    let socket = udp::bind(listen).map_err(|error| format!("cannot bind {listen}: {error}"))?;
+
+    let baseline_bytes = memory::rss_bytes();
+    let store_limit = config
+        .memory_limit_bytes
+        .saturating_sub(baseline_bytes + HEADROOM_BYTES);
+    let budget = Arc::new(MemoryBudget::new(store_limit));
+    let shard_config = ShardConfig {
+        node_index: node_index as u8,
+        reply_cache_ms: config.reply_cache_ms,
+        reply_cache_entries_max: REPLY_CACHE_ENTRIES_MAX,
+        keep_tombstones: entries.len() > 1 && config.replicas > 1,
+    };
+
+    let mut shards = Vec::new();
+    for index in 0..config.workers {
+        let (inbox, outbox) = crossbeam_channel::bounded(SHARD_QUEUE_BATCHES_MAX);
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let reply_socket = socket.try_clone().map_err(|error| error.to_string())?;
+        let worker = Worker::new(&shard_config, budget.clone(), reply_socket, backlog.clone());
+        spawn(&format!("worker-{index}"), move || worker.run(outbox))?;
+        shards.push(ShardHandle { inbox, backlog });
+    }
+
+    let guard_budget = budget.clone();
+    let limit = config.memory_limit_bytes;
+    spawn("memory-guard", move || {
+        loop {
+            guard_budget.set_over_rss(memory::rss_bytes() + RSS_GUARD_BYTES > limit);
+            thread::sleep(RSS_SAMPLE_INTERVAL);
+        }
+    })?;
+
+    let facts = NodeFacts {
+        pid: std::process::id() as i32,
+        membership_count: Arc::new(AtomicUsize::new(1)),
+    };
+    let net = NetLoop::new(socket, shards, facts, Arc::new(NetStats::default()))
+        .map_err(|error| format!("cannot start the event loop: {error}"))?;
+    log!(
+        "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",
+        node_index + 1,
+        entries.len(),
+        std::process::id(),
+        config.workers,
+        store_limit as f64 / MIB as f64,
+        config.memory_limit_bytes / MIB
+    );
+    net.run()
+        .map_err(|error| format!("event loop failed: {error}"))
+}

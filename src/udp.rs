@@ -1,0 +1,72 @@
+//! The node's UDP socket: binding with large kernel buffers, and the one way
+//! every thread sends a datagram.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Kernel buffer size asked for, each way: a burst from 2048 clients of
+/// ~1 KB requests must fit, or the kernel drops it before we see it.
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Replies the kernel refused (its send buffer stayed full); the client
+/// retries, so this is a counter, not an error.
+pub static SEND_DROPS: AtomicU64 = AtomicU64::new(0);
+
+/// Binds the node's socket, non-blocking, with large kernel buffers.
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    set_buffer(&socket, libc::SO_RCVBUF, libc::SO_RCVBUFFORCE);
+    set_buffer(&socket, libc::SO_SNDBUF, libc::SO_SNDBUFFORCE);
+    Ok(socket)
+}
+
+/// Asks for [`SOCKET_BUFFER_BYTES`]; as root the FORCE variant passes the
+/// `rmem_max` cap. Failure leaves the kernel default, which still works.
+fn set_buffer(socket: &UdpSocket, option: libc::c_int, force_option: libc::c_int) {
+    let bytes = SOCKET_BUFFER_BYTES as libc::c_int;
+    for name in [force_option, option] {
+        // SAFETY: a valid fd and a pointer to a c_int of the stated size.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result == 0 {
+            return;
+        }
+    }
+}
+
+/// Sends one datagram from a non-blocking socket. A full send buffer gets a
+/// few short waits; after that the reply is dropped and counted.
+pub fn send_reply(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+    for _ in 0..4 {
+        match socket.send_to(datagram, to) {
+            Ok(_) => return,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => wait_writable(socket),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            // ICMP-reported errors (an unreachable client) are not ours to handle.
+            Err(_) => return,
+        }
+    }
+    SEND_DROPS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn wait_writable(socket: &UdpSocket) {
+    let mut poll_fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a 5 ms bound keeps the caller responsive.
+    unsafe {
+        libc::poll(&mut poll_fd, 1, 5);
+    }
+}

@@ -1,0 +1,452 @@
+//! The whole client protocol against one real `dynakv` process: every
+//! command and error code, the five at-most-once scenarios, every kind of bad
+//! input, and the memory limit.
+
+mod common;
+
+use common::*;
+use dynakv::client;
+use dynakv::wire::{self, Command, ErrorCode};
+use std::time::Duration;
+
+const SILENCE: Duration = Duration::from_millis(300);
+
+fn code(error: ErrorCode) -> u32 {
+    error as u32
+}
+
+#[test]
+fn put_reply_is_byte_exact_to_the_spec_vector() {
+    let node = SingleNode::start(&[]);
+    let request =
+        hex("0a10000102030405060708090a0b0c0d0e0f120a080112016b1a0176200019f777f45800000000");
+    let reply = raw_exchange(node.addr(), &request, Duration::from_secs(2)).expect("a reply");
+    assert_eq!(
+        reply,
+        hex("0a10000102030405060708090a0b0c0d0e0f12020800192ec75e3400000000")
+    );
+    assert_eq!(get(node.addr(), b"k"), (0, b"v".to_vec(), 0));
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn put_get_remove_semantics() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    assert_eq!(get(addr, b"missing").0, code(ErrorCode::NonExistentKey));
+    assert_eq!(remove(addr, b"missing"), code(ErrorCode::NonExistentKey));
+    assert_eq!(put(addr, b"key", b"value-1", 3), 0);
+    assert_eq!(get(addr, b"key"), (0, b"value-1".to_vec(), 3));
+    assert_eq!(
+        put(addr, b"key", b"", -7),
+        0,
+        "empty value and negative version are valid"
+    );
+    assert_eq!(get(addr, b"key"), (0, Vec::new(), -7));
+    assert_eq!(remove(addr, b"key"), 0);
+    assert_eq!(get(addr, b"key").0, code(ErrorCode::NonExistentKey));
+    assert_eq!(remove(addr, b"key"), code(ErrorCode::NonExistentKey));
+    let longest_key = [b'k'; 32];
+    let largest_value = vec![b'v'; 10_000];
+    assert_eq!(put(addr, &longest_key, &largest_value, 1), 0);
+    assert_eq!(get(addr, &longest_key), (0, largest_value, 1));
+}
+
+#[test]
+fn put_without_version_field_stores_version_zero() {
+    let node = SingleNode::start(&[]);
+    let response = call(node.addr(), Command::Put, Some(b"k"), Some(b"v"), None);
+    assert_eq!(response.errCode.unwrap_or(0), 0);
+    assert_eq!(get(node.addr(), b"k"), (0, b"v".to_vec(), 0));
+}
+
+#[test]
+fn reply_always_carries_err_code_and_msg_fields() {
+    let node = SingleNode::start(&[]);
+    let id = [9u8; 16];
+    let datagram = wire::encode_request(&id, &client::request(Command::IsAlive, None, None, None));
+    let reply = raw_exchange(node.addr(), &datagram, Duration::from_secs(2)).unwrap();
+    // id field, payload field holding `08 00` (errCode 0 present), checksum field.
+    assert_eq!(&reply[..2], &[0x0a, 16]);
+    assert_eq!(&reply[18..22], &[0x12, 0x02, 0x08, 0x00]);
+    assert_eq!(reply[22], 0x19);
+    assert_eq!(reply.len(), 31);
+}
+
+#[test]
+fn invalid_keys_and_values_get_their_codes_on_every_keyed_command() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    for len in [0usize, 33, 64, 128] {
+        let key = vec![b'k'; len];
+        assert_eq!(
+            put(addr, &key, b"v", 0),
+            code(ErrorCode::InvalidKey),
+            "PUT key {len}"
+        );
+        assert_eq!(
+            get(addr, &key).0,
+            code(ErrorCode::InvalidKey),
+            "GET key {len}"
+        );
+        assert_eq!(
+            remove(addr, &key),
+            code(ErrorCode::InvalidKey),
+            "REMOVE key {len}"
+        );
+    }
+    for len in [10_001usize, 12_000, 60_000] {
+        assert_eq!(
+            put(addr, b"k", &vec![1; len], 0),
+            code(ErrorCode::InvalidValue),
+            "value {len}"
+        );
+        assert_eq!(get(addr, b"k").0, code(ErrorCode::NonExistentKey));
+    }
+    assert_eq!(
+        put(addr, &[b'k'; 33], &vec![1; 60_000], 0),
+        code(ErrorCode::InvalidKey),
+        "key checked first"
+    );
+    let response = call(addr, Command::Get, None, None, None);
+    assert_eq!(
+        response.errCode.unwrap_or(0),
+        code(ErrorCode::InvalidKey),
+        "absent key"
+    );
+}
+
+#[test]
+fn unknown_commands_get_code_5() {
+    let node = SingleNode::start(&[]);
+    for command in [0u32, 9, 0x1f, 99, 1000] {
+        let mut request = client::request(Command::IsAlive, None, None, None);
+        request.command = command;
+        let (response, _) = client::call(node.addr(), &request).unwrap();
+        assert_eq!(
+            response.errCode.unwrap_or(0),
+            code(ErrorCode::UnrecognizedCommand),
+            "command {command}"
+        );
+    }
+}
+
+#[test]
+fn node_commands_answer_pid_membership_and_alive() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    let pid = call(addr, Command::GetPid, None, None, None);
+    assert_eq!(
+        (pid.errCode.unwrap_or(0), pid.pid.unwrap_or(0)),
+        (0, node.node.pid() as i32)
+    );
+    let members = call(addr, Command::GetMembershipCount, None, None, None);
+    assert_eq!(
+        (
+            members.errCode.unwrap_or(0),
+            members.membershipCount.unwrap_or(0)
+        ),
+        (0, 1)
+    );
+    let alive = call(
+        addr,
+        Command::IsAlive,
+        Some(b"ignored-key"),
+        Some(b"x"),
+        None,
+    );
+    assert_eq!(
+        alive.errCode.unwrap_or(0),
+        0,
+        "a key sent on IS_ALIVE is ignored"
+    );
+}
+
+#[test]
+fn wipeout_empties_the_store_and_the_reply_cache() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    for i in 0..50u32 {
+        assert_eq!(put(addr, &i.to_be_bytes(), b"v", 0), 0);
+    }
+    // A REMOVE whose reply (0) is cached, then wiped: its retry re-executes.
+    let socket = client::bind_for(addr).unwrap();
+    let id = client::new_message_id(socket.local_addr().unwrap());
+    let remove_request = wire::encode_request(
+        &id,
+        &client::request(Command::Remove, Some(&0u32.to_be_bytes()), None, None),
+    );
+    let first = client::exchange(
+        &socket,
+        addr,
+        &id,
+        &remove_request,
+        &client::RETRY_TIMEOUTS_MS,
+    )
+    .unwrap()
+    .0;
+    assert_eq!(first.errCode.unwrap_or(0), 0);
+    assert_eq!(
+        call(addr, Command::Wipeout, None, None, None)
+            .errCode
+            .unwrap_or(0),
+        0
+    );
+    for i in 0..50u32 {
+        assert_eq!(
+            get(addr, &i.to_be_bytes()).0,
+            code(ErrorCode::NonExistentKey)
+        );
+    }
+    let retried = client::exchange(
+        &socket,
+        addr,
+        &id,
+        &remove_request,
+        &client::RETRY_TIMEOUTS_MS,
+    )
+    .unwrap()
+    .0;
+    assert_eq!(
+        retried.errCode.unwrap_or(0),
+        code(ErrorCode::NonExistentKey),
+        "the cache was cleared too"
+    );
+}
+
+#[test]
+fn shutdown_exits_the_process_at_once() {
+    let mut node = SingleNode::start(&[]);
+    let request = wire::encode_request(
+        &[1; 16],
+        &client::request(Command::Shutdown, None, None, None),
+    );
+    let _ = raw_exchange(node.addr(), &request, Duration::from_millis(200));
+    let status = node.node.child.wait().expect("wait");
+    assert!(
+        status.code().is_some(),
+        "exited normally, not by a signal: {status:?}"
+    );
+    assert!(node.node.exited());
+}
+
+/// Sends `datagram` with a given id from a fresh socket and returns the reply code.
+fn send_with_id(
+    addr: std::net::SocketAddr,
+    id: &[u8],
+    command: Command,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> u32 {
+    let socket = client::bind_for(addr).unwrap();
+    let datagram = wire::encode_request(id, &client::request(command, Some(key), value, Some(0)));
+    client::exchange(&socket, addr, id, &datagram, &client::RETRY_TIMEOUTS_MS)
+        .unwrap()
+        .0
+        .errCode
+        .unwrap_or(0)
+}
+
+#[test]
+fn at_most_once_scenario_1_cached_remove_is_not_reexecuted() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    put(addr, b"k1", b"v", 0);
+    let r = [1u8; 16];
+    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k1", None), 0);
+    assert_eq!(
+        send_with_id(addr, &r, Command::Remove, b"k1", None),
+        0,
+        "cached reply, not 1"
+    );
+}
+
+#[test]
+fn at_most_once_scenario_2_missing_remove_stays_1() {
+    let node = SingleNode::start(&[]);
+    let r = [2u8; 16];
+    assert_eq!(
+        send_with_id(node.addr(), &r, Command::Remove, b"k2", None),
+        1
+    );
+    assert_eq!(
+        send_with_id(node.addr(), &r, Command::Remove, b"k2", None),
+        1
+    );
+}
+
+#[test]
+fn at_most_once_scenario_3_resend_after_put_stays_1() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    let r = [3u8; 16];
+    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
+    assert_eq!(put(addr, b"k3", b"v", 0), 0);
+    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
+    assert_eq!(
+        get(addr, b"k3").0,
+        0,
+        "the key was not removed by the resend"
+    );
+}
+
+#[test]
+fn at_most_once_scenario_4_cache_survives_many_other_puts() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    put(addr, b"k4", b"v", 0);
+    let r = [4u8; 16];
+    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k4", None), 0);
+    for i in 0..200u32 {
+        assert_eq!(put(addr, &i.to_be_bytes(), b"other", 0), 0);
+    }
+    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k4", None), 0);
+}
+
+#[test]
+fn at_most_once_scenario_5_resent_put_does_not_overwrite() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    let a = [5u8; 16];
+    assert_eq!(send_with_id(addr, &a, Command::Put, b"k5", Some(b"v1")), 0);
+    assert_eq!(put(addr, b"k5", b"v2", 0), 0);
+    assert_eq!(send_with_id(addr, &a, Command::Put, b"k5", Some(b"v1")), 0);
+    assert_eq!(get(addr, b"k5").1, b"v2".to_vec());
+}
+
+/// Each bad datagram gets silence; afterwards the node still serves and the
+/// stored key is unchanged.
+#[test]
+fn bad_input_is_dropped_silently_and_changes_nothing() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    assert_eq!(put(addr, b"canary", b"alive", 42), 0);
+    let id = [7u8; 16];
+    let good = wire::encode_request(
+        &id,
+        &client::request(Command::Put, Some(b"canary"), Some(b"evil"), Some(1)),
+    );
+    let mut wrong_crc = good.clone();
+    let crc_at = wrong_crc.len() - 8;
+    wrong_crc[crc_at] ^= 0xff;
+    let not_a_request = wire::encode_msg(&id, vec![0xff, 0xff, 0xff, 0xff]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage",
+            b"\xde\xad\xbe\xef not a protobuf at all".to_vec(),
+        ),
+        ("truncated Msg", good[..good.len() / 2].to_vec()),
+        ("wrong CRC", wrong_crc),
+        ("payload not a KVRequest", not_a_request),
+        ("empty datagram", Vec::new()),
+        ("65,507 bytes of garbage", vec![0xa5; 65_507]),
+    ];
+    for (name, datagram) in cases {
+        assert_eq!(
+            raw_exchange(addr, &datagram, SILENCE),
+            None,
+            "{name}: expected silence"
+        );
+        assert_eq!(
+            get(addr, b"canary"),
+            (0, b"alive".to_vec(), 42),
+            "{name}: data unchanged"
+        );
+    }
+}
+
+#[test]
+fn largest_datagram_is_read_whole_and_answered_invalid_value() {
+    let node = SingleNode::start(&[]);
+    let addr = node.addr();
+    let id = [8u8; 16];
+    // A well-formed PUT padded to the largest IPv4 UDP payload, 65,507 bytes.
+    let mut value_len = 65_507 - 40;
+    let datagram = loop {
+        let datagram = wire::encode_request(
+            &id,
+            &client::request(
+                Command::Put,
+                Some(b"big"),
+                Some(&vec![1; value_len]),
+                Some(0),
+            ),
+        );
+        match datagram.len().cmp(&65_507) {
+            std::cmp::Ordering::Equal => break datagram,
+            std::cmp::Ordering::Greater => value_len -= 1,
+            std::cmp::Ordering::Less => value_len += 1,
+        }
+    };
+    let reply = raw_exchange(addr, &datagram, Duration::from_secs(2)).expect("a reply");
+    let response = wire::decode_reply(&reply, &id).unwrap();
+    assert_eq!(response.errCode.unwrap_or(0), code(ErrorCode::InvalidValue));
+    assert_eq!(get(addr, b"big").0, code(ErrorCode::NonExistentKey));
+}
+
+/// Fills the node with 10,000-byte values until OUT_OF_SPACE; returns keys stored.
+fn fill(addr: std::net::SocketAddr, round: u32) -> u32 {
+    let value = vec![round as u8; 10_000];
+    for i in 0u32.. {
+        match put(addr, &i.to_be_bytes(), &value, round as i32) {
+            0 => {}
+            2 => {
+                assert_eq!(
+                    get(addr, &i.to_be_bytes()).0,
+                    code(ErrorCode::NonExistentKey),
+                    "refused key must not read"
+                );
+                return i;
+            }
+            other => panic!("PUT {i} answered {other}"),
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn fill_wipe_fill_reuses_memory_under_the_limit() {
+    let node = SingleNode::start(&["--memory-limit", "64"]);
+    let addr = node.addr();
+    let limit = 64 << 20;
+    let mut counts = Vec::new();
+    let mut rss = Vec::new();
+    for round in 1..=5u32 {
+        counts.push(fill(addr, round));
+        rss.push(rss_bytes_of(node.node.pid()));
+        let last = counts[counts.len() - 1] - 1;
+        assert_eq!(
+            get(addr, &last.to_be_bytes()),
+            (0, vec![round as u8; 10_000], round as i32)
+        );
+        assert_eq!(
+            call(addr, Command::Wipeout, None, None, None)
+                .errCode
+                .unwrap_or(0),
+            0
+        );
+    }
+    eprintln!("keys per fill {counts:?}, RSS after each fill {rss:?}");
+    assert!(
+        counts[0] > 4_000,
+        "a 64 MiB node holds well over 40 MB of values: {counts:?}"
+    );
+    assert!(
+        counts.iter().all(|&c| c == counts[0]),
+        "same number of keys every fill: {counts:?}"
+    );
+    assert!(
+        rss.iter().all(|&r| r < limit),
+        "RSS stayed under the limit: {rss:?}"
+    );
+    assert!(
+        rss[4] <= rss[0] + (1 << 20),
+        "RSS does not grow across fills: {rss:?}"
+    );
+}
