@@ -19,12 +19,15 @@
 pub mod client;
 pub mod config;
 pub mod hash;
+pub mod internal;
 pub mod log;
+pub mod membership;
 pub mod memory;
 pub mod net;
 pub mod proto;
 pub mod record;
 pub mod reply_cache;
+pub mod ring;
 pub mod server;
 pub mod servers;
 pub mod shard;

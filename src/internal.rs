@@ -1,0 +1,462 @@
+//! Node-to-node datagrams: their encoding and their authentication.
+//!
+//! An internal datagram is a protobuf message whose only field is number 100
+//! (tag bytes `A2 06`), so it can never be mistaken for a client `Msg`
+//! (fields 1-3, whose tags are single bytes below `0x80`). The field holds
+//! `kind | sender | body | MAC`, the MAC being 16 bytes of keyed BLAKE3 over
+//! everything before it under the cluster secret. A datagram that fails the
+//! MAC is dropped and counted by the caller.
+
+use crate::stamp::Stamp;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+const TAG: [u8; 2] = [0xa2, 0x06];
+const MAC_BYTES: usize = 16;
+
+/// Whether a datagram is internal (it may still fail authentication).
+pub fn is_internal(datagram: &[u8]) -> bool {
+    datagram.starts_with(&TAG)
+}
+
+/// A write as replicas and transfers carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub version: i32,
+    pub stamp: Stamp,
+    pub tombstone: bool,
+}
+
+/// Heartbeat state of one node as gossiped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Start time of the node's process (ms): a restart is a new incarnation.
+    pub incarnation: u64,
+    pub counter: u64,
+    pub ready: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Internal {
+    Gossip {
+        heartbeats: Vec<Heartbeat>,
+    },
+    /// A client datagram sent on to the coordinator, which answers the client.
+    Forward {
+        hops: u8,
+        client: SocketAddr,
+        datagram: Vec<u8>,
+    },
+    Replicate {
+        seq: u64,
+        entry: Entry,
+    },
+    ReplicateAck {
+        seq: u64,
+        bucket: u16,
+    },
+    /// "Send me every entry of this bucket."
+    SyncRequest {
+        request: u64,
+        bucket: u16,
+    },
+    SyncChunk {
+        request: u64,
+        bucket: u16,
+        chunk: u16,
+        chunks: u16,
+        entries: Vec<Entry>,
+    },
+}
+
+/// Cluster secret used as the MAC key.
+#[derive(Clone)]
+pub struct Secret(pub [u8; 32]);
+
+impl Secret {
+    /// From an operator's secret file (any bytes).
+    pub fn from_bytes(material: &[u8]) -> Secret {
+        Secret(blake3::derive_key("dynakv cluster secret v1", material))
+    }
+}
+
+fn mac(secret: &Secret, bytes: &[u8]) -> [u8; MAC_BYTES] {
+    let full = blake3::keyed_hash(&secret.0, bytes);
+    full.as_bytes()[..MAC_BYTES]
+        .try_into()
+        .expect("16 of 32 bytes")
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    fn entry(&mut self, e: &Entry) {
+        self.u64(e.stamp.0);
+        self.bytes(&e.version.to_le_bytes());
+        self.u8(u8::from(e.tombstone));
+        self.u8(e.key.len() as u8);
+        self.u16(e.value.len() as u16);
+        self.bytes(&e.key);
+        self.bytes(&e.value);
+    }
+    fn addr(&mut self, addr: SocketAddr) {
+        match addr.ip() {
+            IpAddr::V4(ip) => {
+                self.u8(4);
+                self.bytes(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                self.u8(6);
+                self.bytes(&ip.octets());
+            }
+        }
+        self.u16(addr.port());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+    }
+    fn entry(&mut self) -> Option<Entry> {
+        let stamp = Stamp(self.u64()?);
+        let version = i32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        let tombstone = self.u8()? != 0;
+        let key_len = usize::from(self.u8()?);
+        let value_len = usize::from(self.u16()?);
+        if key_len == 0
+            || key_len > crate::wire::KEY_BYTES_MAX
+            || value_len > crate::wire::VALUE_BYTES_MAX
+        {
+            return None;
+        }
+        let key = self.take(key_len)?.to_vec();
+        let value = self.take(value_len)?.to_vec();
+        Some(Entry {
+            key,
+            value,
+            version,
+            stamp,
+            tombstone,
+        })
+    }
+    fn addr(&mut self) -> Option<SocketAddr> {
+        let ip = match self.u8()? {
+            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).ok()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(self.take(16)?).ok()?)),
+            _ => return None,
+        };
+        Some(SocketAddr::new(ip, self.u16()?))
+    }
+}
+
+/// Bytes an entry takes inside a SyncChunk.
+pub fn entry_wire_bytes(key_len: usize, value_len: usize) -> usize {
+    16 + key_len + value_len
+}
+
+/// Encodes and authenticates a message from node `sender`.
+pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(64));
+    match message {
+        Internal::Gossip { heartbeats } => {
+            w.u8(1);
+            w.u8(sender);
+            w.u16(heartbeats.len() as u16);
+            for h in heartbeats {
+                w.u64(h.incarnation);
+                w.u64(h.counter);
+                w.u8(u8::from(h.ready));
+            }
+        }
+        Internal::Forward {
+            hops,
+            client,
+            datagram,
+        } => {
+            w.u8(2);
+            w.u8(sender);
+            w.u8(*hops);
+            w.addr(*client);
+            w.bytes(datagram);
+        }
+        Internal::Replicate { seq, entry } => {
+            w.u8(3);
+            w.u8(sender);
+            w.u64(*seq);
+            w.entry(entry);
+        }
+        Internal::ReplicateAck { seq, bucket } => {
+            w.u8(4);
+            w.u8(sender);
+            w.u64(*seq);
+            w.u16(*bucket);
+        }
+        Internal::SyncRequest { request, bucket } => {
+            w.u8(5);
+            w.u8(sender);
+            w.u64(*request);
+            w.u16(*bucket);
+        }
+        Internal::SyncChunk {
+            request,
+            bucket,
+            chunk,
+            chunks,
+            entries,
+        } => {
+            w.u8(6);
+            w.u8(sender);
+            w.u64(*request);
+            w.u16(*bucket);
+            w.u16(*chunk);
+            w.u16(*chunks);
+            w.u16(entries.len() as u16);
+            for e in entries {
+                w.entry(e);
+            }
+        }
+    }
+    let tag = mac(secret, &w.0);
+    w.bytes(&tag);
+    let body = w.0;
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.extend_from_slice(&TAG);
+    let mut len = body.len();
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Why an internal datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalError {
+    Malformed,
+    BadMac,
+}
+
+/// Verifies and decodes; returns `(sender, message)`.
+pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), InternalError> {
+    let rest = datagram
+        .strip_prefix(&TAG)
+        .ok_or(InternalError::Malformed)?;
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut at = 0;
+    loop {
+        let byte = *rest.get(at).ok_or(InternalError::Malformed)?;
+        len |= usize::from(byte & 0x7f) << shift;
+        at += 1;
+        if byte < 0x80 {
+            break;
+        }
+        shift += 7;
+        if shift > 21 {
+            return Err(InternalError::Malformed);
+        }
+    }
+    let body = rest
+        .get(at..)
+        .filter(|b| b.len() == len && len > MAC_BYTES + 2)
+        .ok_or(InternalError::Malformed)?;
+    let (signed, tag) = body.split_at(body.len() - MAC_BYTES);
+    if mac(secret, signed) != tag {
+        return Err(InternalError::BadMac);
+    }
+    let mut r = Reader(signed);
+    let kind = r.u8().ok_or(InternalError::Malformed)?;
+    let sender = r.u8().ok_or(InternalError::Malformed)?;
+    let message = match kind {
+        1 => {
+            let n = r.u16().ok_or(InternalError::Malformed)?;
+            let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
+            for _ in 0..n {
+                let incarnation = r.u64().ok_or(InternalError::Malformed)?;
+                let counter = r.u64().ok_or(InternalError::Malformed)?;
+                let ready = r.u8().ok_or(InternalError::Malformed)? != 0;
+                heartbeats.push(Heartbeat {
+                    incarnation,
+                    counter,
+                    ready,
+                });
+            }
+            Some(Internal::Gossip { heartbeats })
+        }
+        2 => (|| {
+            let hops = r.u8()?;
+            let client = r.addr()?;
+            Some(Internal::Forward {
+                hops,
+                client,
+                datagram: r.0.to_vec(),
+            })
+        })(),
+        3 => (|| {
+            Some(Internal::Replicate {
+                seq: r.u64()?,
+                entry: r.entry()?,
+            })
+        })(),
+        4 => (|| {
+            Some(Internal::ReplicateAck {
+                seq: r.u64()?,
+                bucket: r.u16()?,
+            })
+        })(),
+        5 => (|| {
+            Some(Internal::SyncRequest {
+                request: r.u64()?,
+                bucket: r.u16()?,
+            })
+        })(),
+        6 => (|| {
+            let request = r.u64()?;
+            let bucket = r.u16()?;
+            let chunk = r.u16()?;
+            let chunks = r.u16()?;
+            let n = r.u16()?;
+            let mut entries = Vec::with_capacity(usize::from(n).min(1024));
+            for _ in 0..n {
+                entries.push(r.entry()?);
+            }
+            Some(Internal::SyncChunk {
+                request,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            })
+        })(),
+        _ => None,
+    };
+    message.map(|m| (sender, m)).ok_or(InternalError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            key: b"key".to_vec(),
+            value: vec![7; 300],
+            version: -3,
+            stamp: Stamp(99),
+            tombstone: false,
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let secret = Secret::from_bytes(b"s");
+        let messages = vec![
+            Internal::Gossip {
+                heartbeats: vec![
+                    Heartbeat {
+                        incarnation: 5,
+                        counter: 9,
+                        ready: true
+                    };
+                    3
+                ],
+            },
+            Internal::Forward {
+                hops: 1,
+                client: "10.1.2.3:4000".parse().unwrap(),
+                datagram: vec![1, 2, 3],
+            },
+            Internal::Forward {
+                hops: 0,
+                client: "[::1]:5".parse().unwrap(),
+                datagram: vec![],
+            },
+            Internal::Replicate {
+                seq: 77,
+                entry: entry(),
+            },
+            Internal::ReplicateAck {
+                seq: 77,
+                bucket: 4095,
+            },
+            Internal::SyncRequest {
+                request: 1,
+                bucket: 2,
+            },
+            Internal::SyncChunk {
+                request: 1,
+                bucket: 2,
+                chunk: 0,
+                chunks: 1,
+                entries: vec![entry(), entry()],
+            },
+        ];
+        for message in messages {
+            let datagram = encode(&secret, 3, &message);
+            assert!(is_internal(&datagram));
+            assert_eq!(decode(&secret, &datagram), Ok((3, message)));
+        }
+    }
+
+    #[test]
+    fn wrong_secret_or_tampering_is_rejected() {
+        let datagram = encode(
+            &Secret::from_bytes(b"a"),
+            1,
+            &Internal::ReplicateAck { seq: 1, bucket: 1 },
+        );
+        assert_eq!(
+            decode(&Secret::from_bytes(b"b"), &datagram),
+            Err(InternalError::BadMac)
+        );
+        let mut tampered = datagram.clone();
+        tampered[5] ^= 1;
+        assert_eq!(
+            decode(&Secret::from_bytes(b"a"), &tampered),
+            Err(InternalError::BadMac)
+        );
+        assert_eq!(
+            decode(&Secret::from_bytes(b"a"), &datagram[..10]),
+            Err(InternalError::Malformed)
+        );
+    }
+
+    #[test]
+    fn client_messages_are_never_internal() {
+        let client = crate::wire::encode_msg(&[1; 16], vec![8, 1]);
+        assert!(!is_internal(&client));
+    }
+}

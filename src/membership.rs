@@ -1,0 +1,275 @@
+//! Gossip membership and failure detection, as a sans-I/O state machine:
+//! time comes in as milliseconds, messages come in as heartbeat vectors, and
+//! what to send goes out as a list of target nodes.
+//!
+//! Every round a node bumps its own heartbeat counter and sends its whole
+//! heartbeat vector to a few random peers; receivers keep the newest
+//! (incarnation, counter) per node. A peer whose heartbeat has not advanced
+//! for `failure_ms` is dead; a higher heartbeat makes it alive again. A node
+//! whose own rounds stop for longer than `failure_ms / 2` was suspended (or
+//! starved): it must not trust its stale view of others, so it restarts
+//! every peer's clock and re-syncs its data (the caller is told).
+
+use crate::internal::Heartbeat;
+
+/// Peers gossiped to per round.
+pub const FANOUT: usize = 3;
+
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    heartbeat: Heartbeat,
+    /// When the heartbeat last advanced, local ms.
+    advanced_ms: u64,
+    alive: bool,
+}
+
+pub struct Membership {
+    self_index: usize,
+    peers: Vec<Peer>,
+    failure_ms: u64,
+    last_tick_ms: u64,
+    rng: u64,
+}
+
+/// What a round asks the caller to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub targets: Vec<usize>,
+    /// Some node changed liveness or readiness.
+    pub changed: bool,
+    /// This node's rounds stalled: it was suspended and must re-sync.
+    pub paused: bool,
+}
+
+impl Membership {
+    pub fn new(
+        self_index: usize,
+        nodes: usize,
+        incarnation: u64,
+        now_ms: u64,
+        failure_ms: u64,
+    ) -> Membership {
+        let mut peers = vec![
+            Peer {
+                heartbeat: Heartbeat::default(),
+                advanced_ms: now_ms,
+                alive: false,
+            };
+            nodes
+        ];
+        peers[self_index] = Peer {
+            heartbeat: Heartbeat {
+                incarnation,
+                counter: 0,
+                ready: false,
+            },
+            advanced_ms: now_ms,
+            alive: true,
+        };
+        Membership {
+            self_index,
+            peers,
+            failure_ms,
+            last_tick_ms: now_ms,
+            rng: incarnation ^ (self_index as u64) << 48,
+        }
+    }
+
+    fn random(&mut self, n: usize) -> usize {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        ((u128::from(crate::hash::fmix64(self.rng)) * n as u128) >> 64) as usize
+    }
+
+    pub fn set_ready(&mut self, ready: bool) -> bool {
+        let me = &mut self.peers[self.self_index].heartbeat;
+        let changed = me.ready != ready;
+        me.ready = ready;
+        changed
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.peers[self.self_index].heartbeat.ready
+    }
+
+    /// One gossip round.
+    pub fn tick(&mut self, now_ms: u64) -> Round {
+        let mut round = Round::default();
+        if now_ms.saturating_sub(self.last_tick_ms) > self.failure_ms / 2 {
+            round.paused = true;
+            for peer in &mut self.peers {
+                peer.advanced_ms = now_ms;
+            }
+            round.changed |= self.set_ready(false);
+        }
+        self.last_tick_ms = now_ms;
+        self.peers[self.self_index].heartbeat.counter += 1;
+        self.peers[self.self_index].advanced_ms = now_ms;
+        for (index, peer) in self.peers.iter_mut().enumerate() {
+            if index != self.self_index
+                && peer.alive
+                && now_ms.saturating_sub(peer.advanced_ms) > self.failure_ms
+            {
+                peer.alive = false;
+                round.changed = true;
+            }
+        }
+        let n = self.peers.len();
+        if n > 1 {
+            // Mostly live peers (they need our heartbeat), plus one peer of
+            // any state so a node that came back hears from us quickly.
+            let live: Vec<usize> = (0..n)
+                .filter(|&i| i != self.self_index && self.peers[i].alive)
+                .collect();
+            let mut targets = Vec::with_capacity(FANOUT);
+            for _ in 0..FANOUT.saturating_sub(1).min(live.len()) {
+                let pick = live[self.random(live.len())];
+                if !targets.contains(&pick) {
+                    targets.push(pick);
+                }
+            }
+            let any = (self.self_index + 1 + self.random(n - 1)) % n;
+            if !targets.contains(&any) {
+                targets.push(any);
+            }
+            round.targets = targets;
+        }
+        round
+    }
+
+    pub fn heartbeats(&self) -> Vec<Heartbeat> {
+        self.peers.iter().map(|peer| peer.heartbeat).collect()
+    }
+
+    /// Merges a received heartbeat vector. Returns whether any node changed
+    /// liveness or readiness, and whether `sender` was news to us (then the
+    /// caller answers at once so a returning node learns the cluster fast).
+    pub fn on_gossip(
+        &mut self,
+        now_ms: u64,
+        sender: usize,
+        heartbeats: &[Heartbeat],
+    ) -> (bool, bool) {
+        if heartbeats.len() != self.peers.len() {
+            return (false, false);
+        }
+        let sender_was_dead = sender < self.peers.len() && !self.peers[sender].alive;
+        let mut changed = false;
+        for (index, theirs) in heartbeats.iter().enumerate() {
+            if index == self.self_index {
+                continue;
+            }
+            let peer = &mut self.peers[index];
+            let newer = (theirs.incarnation, theirs.counter)
+                > (peer.heartbeat.incarnation, peer.heartbeat.counter);
+            if !newer {
+                continue;
+            }
+            changed |= peer.heartbeat.ready != theirs.ready;
+            peer.heartbeat = *theirs;
+            peer.advanced_ms = now_ms;
+            if !peer.alive {
+                peer.alive = true;
+                changed = true;
+            }
+        }
+        (changed, sender_was_dead)
+    }
+
+    pub fn liveness(&self) -> crate::ring::Liveness {
+        crate::ring::Liveness {
+            alive: self.peers.iter().map(|p| p.alive).collect(),
+            ready: self
+                .peers
+                .iter()
+                .map(|p| p.alive && p.heartbeat.ready)
+                .collect(),
+        }
+    }
+
+    pub fn alive_count(&self) -> usize {
+        self.peers.iter().filter(|p| p.alive).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny in-process cluster: every round each node gossips to its
+    /// targets, except nodes in `stopped`.
+    fn run_rounds(nodes: &mut [Membership], from_ms: u64, rounds: u64, stopped: &[usize]) -> u64 {
+        let mut now = from_ms;
+        for _ in 0..rounds {
+            now += 200;
+            let mut mail = Vec::new();
+            for (i, node) in nodes.iter_mut().enumerate() {
+                if stopped.contains(&i) {
+                    continue;
+                }
+                let round = node.tick(now);
+                for target in round.targets {
+                    mail.push((i, target, node.heartbeats()));
+                }
+            }
+            for (from, to, heartbeats) in mail {
+                if !stopped.contains(&to) {
+                    nodes[to].on_gossip(now, from, &heartbeats);
+                }
+            }
+        }
+        now
+    }
+
+    fn cluster(n: usize) -> Vec<Membership> {
+        (0..n)
+            .map(|i| Membership::new(i, n, 1000 + i as u64, 0, 3000))
+            .collect()
+    }
+
+    #[test]
+    fn everyone_learns_everyone_then_detects_stopped_nodes_and_their_return() {
+        let mut nodes = cluster(40);
+        let now = run_rounds(&mut nodes, 0, 15, &[]);
+        assert!(nodes.iter().all(|m| m.alive_count() == 40));
+        let stopped = [3, 7, 11, 20];
+        // 3 s timeout plus propagation: all live nodes agree within 5 s.
+        let now = run_rounds(&mut nodes, now, 25, &stopped);
+        for (i, node) in nodes.iter().enumerate() {
+            if !stopped.contains(&i) {
+                assert_eq!(node.alive_count(), 36, "node {i}");
+            }
+        }
+        // The stopped nodes resume: they detect their pause and are counted again.
+        let mut paused_seen = 0;
+        let now_after = now + 200;
+        for &i in &stopped {
+            if nodes[i].tick(now_after).paused {
+                paused_seen += 1;
+            }
+        }
+        assert_eq!(paused_seen, 4);
+        run_rounds(&mut nodes, now_after, 15, &[]);
+        assert!(nodes.iter().all(|m| m.alive_count() == 40));
+    }
+
+    #[test]
+    fn a_restarted_node_is_a_new_incarnation() {
+        let mut nodes = cluster(5);
+        let now = run_rounds(&mut nodes, 0, 10, &[]);
+        let now = run_rounds(&mut nodes, now, 20, &[2]);
+        assert_eq!(nodes[0].alive_count(), 4);
+        // Restart with counter 0 but a later incarnation: accepted.
+        nodes[2] = Membership::new(2, 5, 99_999, now, 3000);
+        run_rounds(&mut nodes, now, 10, &[]);
+        assert!(nodes.iter().all(|m| m.alive_count() == 5));
+    }
+
+    #[test]
+    fn readiness_is_gossiped() {
+        let mut nodes = cluster(3);
+        nodes[1].set_ready(true);
+        run_rounds(&mut nodes, 0, 10, &[]);
+        assert!(nodes[0].liveness().ready[1]);
+        assert!(!nodes[0].liveness().ready[2]);
+    }
+}

@@ -1,0 +1,187 @@
+//! Data placement: which nodes hold each bucket, and which one coordinates it.
+//!
+//! Placement is rendezvous (highest-random-weight) hashing over the buckets:
+//! every (node, bucket) pair has a fixed score and a bucket's preference list
+//! is its N highest-scoring *live* nodes. It behaves like a consistent-hash
+//! ring with one virtual position per bucket per node: when a node dies only
+//! its buckets move, spread evenly over the survivors, and they move back
+//! when it returns. The coordinator of a bucket is the first node of its
+//! preference list that is also *ready* (has pulled its buckets).
+
+use crate::hash::{BUCKETS, BucketId, fmix64, key_hash};
+
+/// Largest replication factor supported.
+pub const REPLICAS_MAX: usize = 7;
+
+/// The fixed score of a node for a bucket: a hash of the node's name (so a
+/// node keeps its buckets across restarts and list reorderings) and the bucket.
+fn score(node_seed: u64, bucket: BucketId) -> u64 {
+    fmix64(node_seed ^ fmix64(u64::from(bucket) + 1))
+}
+
+/// Liveness and readiness of every node, as one node believes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    pub alive: Vec<bool>,
+    pub ready: Vec<bool>,
+}
+
+/// The preference lists of every bucket for one liveness state.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub self_index: usize,
+    pub replicas: usize,
+    pub liveness: Liveness,
+    /// Per bucket: the preference list, `replicas` entries (or fewer when
+    /// fewer nodes are alive), best first.
+    prefs: Vec<[u8; REPLICAS_MAX]>,
+    pref_len: Vec<u8>,
+}
+
+impl View {
+    /// Node seeds from the servers file names, in file order.
+    pub fn seeds(names: &[String]) -> Vec<u64> {
+        names.iter().map(|name| key_hash(name.as_bytes())).collect()
+    }
+
+    pub fn new(seeds: &[u64], self_index: usize, replicas: usize, liveness: Liveness) -> View {
+        let replicas = replicas.clamp(1, REPLICAS_MAX);
+        let mut prefs = vec![[0u8; REPLICAS_MAX]; BUCKETS];
+        let mut pref_len = vec![0u8; BUCKETS];
+        let mut best: Vec<(u64, u8)> = Vec::with_capacity(replicas + 1);
+        for bucket in 0..BUCKETS {
+            best.clear();
+            for (node, &seed) in seeds.iter().enumerate() {
+                if !liveness.alive[node] {
+                    continue;
+                }
+                let s = score(seed, bucket as BucketId);
+                if best.len() < replicas || s > best[best.len() - 1].0 {
+                    let at = best.partition_point(|&(other, _)| other > s);
+                    best.insert(at, (s, node as u8));
+                    best.truncate(replicas);
+                }
+            }
+            for (slot, &(_, node)) in best.iter().enumerate() {
+                prefs[bucket][slot] = node;
+            }
+            pref_len[bucket] = best.len() as u8;
+        }
+        View {
+            self_index,
+            replicas,
+            liveness,
+            prefs,
+            pref_len,
+        }
+    }
+
+    /// The live nodes that should hold `bucket`, best first.
+    pub fn preference(&self, bucket: BucketId) -> &[u8] {
+        let b = usize::from(bucket);
+        &self.prefs[b][..usize::from(self.pref_len[b])]
+    }
+
+    /// The node that executes requests for `bucket`: the first ready node of
+    /// the preference list, or the first node when none is ready yet.
+    pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
+        let prefs = self.preference(bucket);
+        prefs
+            .iter()
+            .map(|&n| usize::from(n))
+            .find(|&n| self.liveness.ready[n])
+            .or_else(|| prefs.first().map(|&n| usize::from(n)))
+    }
+
+    pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
+        self.preference(bucket).contains(&(node as u8))
+    }
+
+    pub fn alive_count(&self) -> usize {
+        self.liveness.alive.iter().filter(|&&a| a).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::bucket_of;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("127.0.0.1:{}", 12000 + i)).collect()
+    }
+
+    fn all_alive(n: usize) -> Liveness {
+        Liveness {
+            alive: vec![true; n],
+            ready: vec![true; n],
+        }
+    }
+
+    #[test]
+    fn keys_spread_evenly_over_20_nodes() {
+        let seeds = View::seeds(&names(20));
+        let view = View::new(&seeds, 0, 3, all_alive(20));
+        let mut held = [0u32; 20];
+        let mut coordinated = [0u32; 20];
+        for i in 0..100_000u32 {
+            let key = format!("key-{i}");
+            let bucket = bucket_of(key_hash(key.as_bytes()));
+            for &node in view.preference(bucket) {
+                held[usize::from(node)] += 1;
+            }
+            coordinated[view.coordinator(bucket).unwrap()] += 1;
+        }
+        let mean_held = 300_000.0 / 20.0;
+        let max_held = f64::from(*held.iter().max().unwrap());
+        assert!(max_held <= 1.15 * mean_held, "held {held:?}");
+        let max_coordinated = f64::from(*coordinated.iter().max().unwrap());
+        eprintln!(
+            "max held {:.3}x, max coordinated {:.3}x of the mean",
+            max_held / mean_held,
+            max_coordinated / 5_000.0
+        );
+    }
+
+    #[test]
+    fn a_dead_node_moves_only_its_own_buckets() {
+        let seeds = View::seeds(&names(10));
+        let before = View::new(&seeds, 0, 3, all_alive(10));
+        let mut liveness = all_alive(10);
+        liveness.alive[4] = false;
+        let after = View::new(&seeds, 0, 3, liveness);
+        for bucket in 0..BUCKETS as BucketId {
+            let old = before.preference(bucket);
+            let new = after.preference(bucket);
+            assert!(!new.contains(&4));
+            assert_eq!(new.len(), 3);
+            // The survivors keep their order; only the dead node's slot is refilled.
+            let survivors: Vec<u8> = old.iter().copied().filter(|&n| n != 4).collect();
+            assert_eq!(&new[..survivors.len()], &survivors[..]);
+        }
+    }
+
+    #[test]
+    fn coordinator_skips_nodes_that_are_not_ready() {
+        let seeds = View::seeds(&names(5));
+        let mut liveness = all_alive(5);
+        let bucket = 17;
+        let first = usize::from(View::new(&seeds, 0, 3, liveness.clone()).preference(bucket)[0]);
+        liveness.ready[first] = false;
+        let view = View::new(&seeds, 0, 3, liveness);
+        assert_eq!(
+            view.preference(bucket)[0] as usize,
+            first,
+            "still a replica"
+        );
+        assert_ne!(view.coordinator(bucket), Some(first));
+    }
+
+    #[test]
+    fn fewer_live_nodes_than_replicas() {
+        let seeds = View::seeds(&names(2));
+        let view = View::new(&seeds, 0, 3, all_alive(2));
+        assert_eq!(view.preference(5).len(), 2);
+        assert_eq!(view.alive_count(), 2);
+    }
+}
