@@ -66,12 +66,7 @@ pub fn new_message_id(local: SocketAddr) -> [u8; 16] {
 }
 
 /// A request builder for the common commands.
-pub fn request(
-    command: Command,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    version: Option<i32>,
-) -> KVRequest {
+pub fn request(command: Command, key: Option<&[u8]>, value: Option<&[u8]>, version: Option<i32>) -> KVRequest {
     let mut request = KVRequest::new();
     request.command = command as u32;
     request.key = key.map(<[u8]>::to_vec);
@@ -132,10 +127,7 @@ pub fn exchange(
     for (attempt, &timeout_ms) in timeouts_ms.iter().enumerate() {
         socket.send_to(datagram, server)?;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        while let Some(left) = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        {
+        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
             socket.set_read_timeout(Some(left))?;
             match socket.recv_from(&mut buffer) {
                 Ok((len, _)) => {
@@ -143,12 +135,7 @@ pub fn exchange(
                         return Ok((response, attempt + 1));
                     }
                 }
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     break;
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -182,14 +169,9 @@ mod tests {
         let server = silent.local_addr().unwrap();
         let request = request(Command::IsAlive, None, None, None);
         let error = call_with(server, &request, &[10, 10, 10]).unwrap_err();
-        assert!(
-            matches!(error, ClientError::Timeout { sends: 3 }),
-            "{error}"
-        );
+        assert!(matches!(error, ClientError::Timeout { sends: 3 }), "{error}");
         let mut buffer = [0u8; 256];
-        silent
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
+        silent.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
         let (len, _) = silent.recv_from(&mut buffer).unwrap();
         assert!(
             wire::decode_request(&buffer[..len]).is_ok(),

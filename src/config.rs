@@ -17,7 +17,8 @@ options:
   --reply-cache-ms MS      at-most-once retention, >= 5000 (default 5000;
                            entries live between MS and 2*MS)
   --cluster-secret-file F  key for node-to-node authentication (default:
-                           derived from the servers file; development only)";
+                           derived from the servers file; development only)
+  --failure-timeout-ms MS  silence before a peer is declared dead (default 3000)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -28,6 +29,8 @@ pub struct Config {
     pub replicas: usize,
     pub reply_cache_ms: u64,
     pub cluster_secret_file: Option<PathBuf>,
+    /// Silence after which a peer is declared dead.
+    pub failure_ms: u64,
 }
 
 /// One worker per core beyond the one the event loop keeps busy: on the
@@ -48,6 +51,7 @@ impl Config {
             replicas: 3,
             reply_cache_ms: RETENTION_MS_MIN,
             cluster_secret_file: None,
+            failure_ms: crate::cluster::FAILURE_MS_DEFAULT,
         }
     }
 }
@@ -57,9 +61,7 @@ where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let text = value.ok_or_else(|| format!("{flag} needs a value"))?;
-    let parsed: T = text
-        .parse()
-        .map_err(|_| format!("{flag}: not a number: {text:?}"))?;
+    let parsed: T = text.parse().map_err(|_| format!("{flag}: not a number: {text:?}"))?;
     if parsed < min || parsed > max {
         return Err(format!("{flag}: {parsed} is outside {min}..={max}"));
     }
@@ -72,10 +74,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         return match args {
             [host, port, servers] => {
                 number::<u16>("PORT", Some(port), 1, u16::MAX)?;
-                Ok(Config::new(
-                    format!("{host}:{port}"),
-                    PathBuf::from(servers),
-                ))
+                Ok(Config::new(format!("{host}:{port}"), PathBuf::from(servers)))
             }
             _ => Err(USAGE.to_string()),
         };
@@ -89,13 +88,10 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--listen" => listen = rest.next().cloned(),
             "--servers" => servers = rest.next().map(PathBuf::from),
             "--workers" => config.workers = number(flag, rest.next(), 1, 64)?,
-            "--memory-limit" => {
-                config.memory_limit_bytes = number::<usize>(flag, rest.next(), 16, 1 << 20)? * MIB
-            }
+            "--memory-limit" => config.memory_limit_bytes = number::<usize>(flag, rest.next(), 16, 1 << 20)? * MIB,
             "--replicas" => config.replicas = number(flag, rest.next(), 1, 7)?,
-            "--reply-cache-ms" => {
-                config.reply_cache_ms = number(flag, rest.next(), RETENTION_MS_MIN, 600_000)?
-            }
+            "--reply-cache-ms" => config.reply_cache_ms = number(flag, rest.next(), RETENTION_MS_MIN, 600_000)?,
+            "--failure-timeout-ms" => config.failure_ms = number(flag, rest.next(), 600, 60_000)?,
             "--cluster-secret-file" => config.cluster_secret_file = rest.next().map(PathBuf::from),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),

@@ -83,10 +83,7 @@ mod tests {
         let max = f64::from(*counts.iter().max().unwrap());
         let min = f64::from(*counts.iter().min().unwrap());
         // Poisson with mean ~98: a max above 1.5x or min below 0.5x means bad mixing.
-        assert!(
-            max < mean * 1.5 && min > mean * 0.5,
-            "min {min} max {max} mean {mean}"
-        );
+        assert!(max < mean * 1.5 && min > mean * 0.5, "min {min} max {max} mean {mean}");
     }
 
     #[test]

@@ -83,9 +83,7 @@ impl Secret {
 
 fn mac(secret: &Secret, bytes: &[u8]) -> [u8; MAC_BYTES] {
     let full = blake3::keyed_hash(&secret.0, bytes);
-    full.as_bytes()[..MAC_BYTES]
-        .try_into()
-        .expect("16 of 32 bytes")
+    full.as_bytes()[..MAC_BYTES].try_into().expect("16 of 32 bytes")
 }
 
 struct Writer(Vec<u8>);
@@ -145,8 +143,7 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+        self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8")))
     }
     fn entry(&mut self) -> Option<Entry> {
         let stamp = Stamp(self.u64()?);
@@ -154,10 +151,7 @@ impl<'a> Reader<'a> {
         let tombstone = self.u8()? != 0;
         let key_len = usize::from(self.u8()?);
         let value_len = usize::from(self.u16()?);
-        if key_len == 0
-            || key_len > crate::wire::KEY_BYTES_MAX
-            || value_len > crate::wire::VALUE_BYTES_MAX
-        {
+        if key_len == 0 || key_len > crate::wire::KEY_BYTES_MAX || value_len > crate::wire::VALUE_BYTES_MAX {
             return None;
         }
         let key = self.take(key_len)?.to_vec();
@@ -199,11 +193,7 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
                 w.u8(u8::from(h.ready));
             }
         }
-        Internal::Forward {
-            hops,
-            client,
-            datagram,
-        } => {
+        Internal::Forward { hops, client, datagram } => {
             w.u8(2);
             w.u8(sender);
             w.u8(*hops);
@@ -271,9 +261,7 @@ pub enum InternalError {
 
 /// Verifies and decodes; returns `(sender, message)`.
 pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), InternalError> {
-    let rest = datagram
-        .strip_prefix(&TAG)
-        .ok_or(InternalError::Malformed)?;
+    let rest = datagram.strip_prefix(&TAG).ok_or(InternalError::Malformed)?;
     let mut len = 0usize;
     let mut shift = 0;
     let mut at = 0;
@@ -408,14 +396,8 @@ mod tests {
                 seq: 77,
                 entry: entry(),
             },
-            Internal::ReplicateAck {
-                seq: 77,
-                bucket: 4095,
-            },
-            Internal::SyncRequest {
-                request: 1,
-                bucket: 2,
-            },
+            Internal::ReplicateAck { seq: 77, bucket: 4095 },
+            Internal::SyncRequest { request: 1, bucket: 2 },
             Internal::SyncChunk {
                 request: 1,
                 bucket: 2,
@@ -438,16 +420,10 @@ mod tests {
             1,
             &Internal::ReplicateAck { seq: 1, bucket: 1 },
         );
-        assert_eq!(
-            decode(&Secret::from_bytes(b"b"), &datagram),
-            Err(InternalError::BadMac)
-        );
+        assert_eq!(decode(&Secret::from_bytes(b"b"), &datagram), Err(InternalError::BadMac));
         let mut tampered = datagram.clone();
         tampered[5] ^= 1;
-        assert_eq!(
-            decode(&Secret::from_bytes(b"a"), &tampered),
-            Err(InternalError::BadMac)
-        );
+        assert_eq!(decode(&Secret::from_bytes(b"a"), &tampered), Err(InternalError::BadMac));
         assert_eq!(
             decode(&Secret::from_bytes(b"a"), &datagram[..10]),
             Err(InternalError::Malformed)

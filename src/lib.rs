@@ -17,6 +17,7 @@
 //! - [`log`]: operator log lines.
 
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod hash;
 pub mod internal;

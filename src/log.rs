@@ -16,11 +16,7 @@ pub fn line(message: std::fmt::Arguments<'_>) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let node = NODE_NAME.get().map_or("-", String::as_str);
-    eprintln!(
-        "{}.{:03} {node} {message}",
-        now.as_secs(),
-        now.subsec_millis()
-    );
+    eprintln!("{}.{:03} {node} {message}", now.as_secs(), now.subsec_millis());
 }
 
 /// `log!("format", args)`: one operator log line.

@@ -42,13 +42,7 @@ pub struct Round {
 }
 
 impl Membership {
-    pub fn new(
-        self_index: usize,
-        nodes: usize,
-        incarnation: u64,
-        now_ms: u64,
-        failure_ms: u64,
-    ) -> Membership {
+    pub fn new(self_index: usize, nodes: usize, incarnation: u64, now_ms: u64, failure_ms: u64) -> Membership {
         let mut peers = vec![
             Peer {
                 heartbeat: Heartbeat::default(),
@@ -105,10 +99,7 @@ impl Membership {
         self.peers[self.self_index].heartbeat.counter += 1;
         self.peers[self.self_index].advanced_ms = now_ms;
         for (index, peer) in self.peers.iter_mut().enumerate() {
-            if index != self.self_index
-                && peer.alive
-                && now_ms.saturating_sub(peer.advanced_ms) > self.failure_ms
-            {
+            if index != self.self_index && peer.alive && now_ms.saturating_sub(peer.advanced_ms) > self.failure_ms {
                 peer.alive = false;
                 round.changed = true;
             }
@@ -143,12 +134,7 @@ impl Membership {
     /// Merges a received heartbeat vector. Returns whether any node changed
     /// liveness or readiness, and whether `sender` was news to us (then the
     /// caller answers at once so a returning node learns the cluster fast).
-    pub fn on_gossip(
-        &mut self,
-        now_ms: u64,
-        sender: usize,
-        heartbeats: &[Heartbeat],
-    ) -> (bool, bool) {
+    pub fn on_gossip(&mut self, now_ms: u64, sender: usize, heartbeats: &[Heartbeat]) -> (bool, bool) {
         if heartbeats.len() != self.peers.len() {
             return (false, false);
         }
@@ -159,8 +145,7 @@ impl Membership {
                 continue;
             }
             let peer = &mut self.peers[index];
-            let newer = (theirs.incarnation, theirs.counter)
-                > (peer.heartbeat.incarnation, peer.heartbeat.counter);
+            let newer = (theirs.incarnation, theirs.counter) > (peer.heartbeat.incarnation, peer.heartbeat.counter);
             if !newer {
                 continue;
             }
@@ -178,11 +163,7 @@ impl Membership {
     pub fn liveness(&self) -> crate::ring::Liveness {
         crate::ring::Liveness {
             alive: self.peers.iter().map(|p| p.alive).collect(),
-            ready: self
-                .peers
-                .iter()
-                .map(|p| p.alive && p.heartbeat.ready)
-                .collect(),
+            ready: self.peers.iter().map(|p| p.alive && p.heartbeat.ready).collect(),
         }
     }
 

@@ -1,11 +1,17 @@
 //! The event loop: drains the UDP socket, drops junk silently, answers node
 //! commands (IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT, SHUTDOWN) and invalid
-//! requests inline, and hands keyed requests to their shard, one batch per
-//! shard per drain. A shard whose backlog is over its bound gets no more:
-//! those requests are answered OVERLOAD with a wait that grows with the
-//! backlog, never with silence.
+//! requests inline, forwards keyed requests whose coordinator is another
+//! node, and hands the rest to their shard, one batch per shard per drain. A
+//! shard whose backlog is over its bound gets no more: those requests are
+//! answered OVERLOAD with a wait that grows with the backlog, never with
+//! silence. Authenticated node-to-node datagrams go to the shard of their
+//! bucket or to the cluster thread.
 
+use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{bucket_of, key_hash, message_id_hash};
+use crate::internal::{self, Internal};
+use crate::log;
+use crate::ring::View;
 use crate::shard::{Request, ShardMsg, Wipeout};
 use crate::udp::send_reply;
 use crate::wire::{self, Command, DATAGRAM_BYTES_MAX, ErrorCode, Parsed, Reply};
@@ -16,7 +22,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Requests a shard may have queued before new ones are refused with OVERLOAD.
 pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
@@ -29,9 +35,19 @@ const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
 /// WIPEOUT message ids remembered for at-most-once.
 const WIPEOUT_IDS_MAX: usize = 64;
 
+/// A forwarded request is forwarded again at most this often (views of two
+/// nodes can disagree for a moment while membership changes).
+const FORWARD_HOPS_MAX: u8 = 2;
+/// Wait suggested when a request cannot be routed this moment.
+const REROUTE_WAIT_MS: i32 = 50;
+/// A gap this long between two wake-ups of a loop that wakes every 100 ms
+/// means the process was stopped: what queued meanwhile is stale.
+const SUSPENSION_GAP: Duration = Duration::from_millis(1_000);
+
 const SOCKET: Token = Token(0);
 
-/// The net thread's handle on one shard.
+/// A handle on one shard's queue.
+#[derive(Clone)]
 pub struct ShardHandle {
     pub inbox: Sender<ShardMsg>,
     pub backlog: Arc<AtomicUsize>,
@@ -40,8 +56,6 @@ pub struct ShardHandle {
 /// Node-level facts the loop answers from.
 pub struct NodeFacts {
     pub pid: i32,
-    /// Nodes believed alive, this one included (kept by membership).
-    pub membership_count: Arc<AtomicUsize>,
 }
 
 /// Counters for operators.
@@ -61,6 +75,10 @@ pub struct NetLoop {
     stats: Arc<NetStats>,
     batches: Vec<Vec<Request>>,
     wipeout_ids: VecDeque<u64>,
+    ctx: Arc<ClusterContext>,
+    cluster: Sender<ClusterMsg>,
+    /// The routing view, refreshed once per drain.
+    view: Arc<View>,
 }
 
 impl NetLoop {
@@ -69,10 +87,16 @@ impl NetLoop {
         shards: Vec<ShardHandle>,
         facts: NodeFacts,
         stats: Arc<NetStats>,
+        ctx: Arc<ClusterContext>,
+        cluster: Sender<ClusterMsg>,
     ) -> io::Result<NetLoop> {
         let send_socket = socket.try_clone()?;
         let batches = shards.iter().map(|_| Vec::new()).collect();
+        let view = ctx.view();
         Ok(NetLoop {
+            ctx,
+            cluster,
+            view,
             socket: mio::net::UdpSocket::from_std(socket),
             send_socket,
             shards,
@@ -86,18 +110,34 @@ impl NetLoop {
     /// Runs until the process exits.
     pub fn run(mut self) -> io::Result<()> {
         let mut poll = Poll::new()?;
-        poll.registry()
-            .register(&mut self.socket, SOCKET, Interest::READABLE)?;
+        poll.registry().register(&mut self.socket, SOCKET, Interest::READABLE)?;
         let mut events = Events::with_capacity(16);
         let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX + 1];
+        let mut last_wake = Instant::now();
         loop {
             match poll.poll(&mut events, Some(Duration::from_millis(100))) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
             }
+            if last_wake.elapsed() > SUSPENSION_GAP {
+                self.discard_stale(&mut buffer);
+            }
+            last_wake = Instant::now();
+            self.view = self.ctx.view();
             self.drain(&mut buffer);
         }
+    }
+
+    /// After a suspension the socket holds requests that clients have long
+    /// given up on (or retried elsewhere); executing them now could write
+    /// stale values over newer ones. They are dropped unread.
+    fn discard_stale(&mut self, buffer: &mut [u8]) {
+        let mut dropped = 0;
+        while self.socket.recv_from(buffer).is_ok() {
+            dropped += 1;
+        }
+        log!("resumed after a suspension: dropped {dropped} queued datagrams");
     }
 
     /// Reads until the socket is empty (mio is edge-triggered).
@@ -124,23 +164,106 @@ impl NetLoop {
     }
 
     fn handle_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        if internal::is_internal(datagram) {
+            return self.handle_internal(datagram);
+        }
+        self.handle_client(datagram, from, 0);
+    }
+
+    /// A client datagram, received directly (`hops` 0) or forwarded.
+    fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8) {
         let Ok((message_id, request)) = wire::decode_request(datagram) else {
             self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
         match wire::parse_request(request) {
-            Parsed::Invalid(code) => self.reply(&message_id, &Reply::Code(code), from),
-            Parsed::Node(command) => self.node_command(message_id, command, from),
+            Parsed::Invalid(code) => self.reply(&message_id, &Reply::Code(code), client),
+            Parsed::Node(command) => self.node_command(message_id, command, client),
             Parsed::Keyed(op) => {
-                let shard =
-                    usize::from(bucket_of(key_hash(op.key().as_bytes()))) % self.shards.len();
-                self.batches[shard].push(Request {
-                    message_id,
-                    op,
-                    client: from,
-                });
+                let bucket = bucket_of(key_hash(op.key().as_bytes()));
+                let me = self.ctx.self_index;
+                let coordinator = self.view.coordinator(bucket).unwrap_or(me);
+                if coordinator == me || (hops >= FORWARD_HOPS_MAX && self.view.holds(me, bucket)) {
+                    let shard = self.ctx.shard_of(bucket, self.shards.len());
+                    self.batches[shard].push(Request { message_id, op, client });
+                } else if hops < FORWARD_HOPS_MAX {
+                    self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let forward = Internal::Forward {
+                        hops: hops + 1,
+                        client,
+                        datagram: datagram.to_vec(),
+                    };
+                    self.ctx.send(&self.send_socket, coordinator, &forward);
+                } else {
+                    self.reply(
+                        &message_id,
+                        &Reply::Overload {
+                            wait_ms: REROUTE_WAIT_MS,
+                        },
+                        client,
+                    );
+                }
             }
         }
+    }
+
+    fn handle_internal(&mut self, datagram: &[u8]) {
+        let Ok((sender, message)) = internal::decode(&self.ctx.secret, datagram) else {
+            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let sender = usize::from(sender);
+        if sender >= self.ctx.addrs.len() || sender == self.ctx.self_index {
+            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let shards = self.shards.len();
+        let (bucket, msg) = match message {
+            Internal::Gossip { heartbeats } => {
+                let _ = self.cluster.try_send(ClusterMsg::Gossip { sender, heartbeats });
+                return;
+            }
+            Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
+            Internal::Replicate { seq, entry } => (
+                bucket_of(key_hash(&entry.key)),
+                ShardMsg::Replicate {
+                    from: sender,
+                    seq,
+                    entry,
+                },
+            ),
+            Internal::ReplicateAck { seq, bucket } => (bucket, ShardMsg::Ack { from: sender, seq }),
+            Internal::SyncRequest { request, bucket } => (
+                bucket,
+                ShardMsg::SyncServe {
+                    to: sender,
+                    request,
+                    bucket,
+                },
+            ),
+            Internal::SyncChunk {
+                request,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            } => (
+                bucket,
+                ShardMsg::SyncChunk {
+                    request,
+                    bucket,
+                    chunk,
+                    chunks,
+                    entries,
+                },
+            ),
+        };
+        if usize::from(bucket) >= crate::hash::BUCKETS {
+            return;
+        }
+        // Node-to-node work is not refused for load: a full queue drops it
+        // and the sender's retransmission or timeout covers the loss.
+        let _ = self.shards[self.ctx.shard_of(bucket, shards)].inbox.try_send(msg);
     }
 
     fn node_command(&mut self, message_id: Vec<u8>, command: Command, from: SocketAddr) {
@@ -148,7 +271,7 @@ impl NetLoop {
             Command::IsAlive => Reply::Code(ErrorCode::Success),
             Command::GetPid => Reply::Pid(self.facts.pid),
             Command::GetMembershipCount => {
-                Reply::MembershipCount(self.facts.membership_count.load(Ordering::Relaxed) as i32)
+                Reply::MembershipCount(self.ctx.membership_count.load(Ordering::Relaxed) as i32)
             }
             // Like a crash: no reply, no cleanup, no handoff.
             // SAFETY: _exit ends the process; nothing is left to run.
@@ -216,17 +339,10 @@ impl NetLoop {
                 }
             };
             if let Some(batch) = refused {
-                let wait_ms =
-                    (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
-                self.stats
-                    .overloads
-                    .fetch_add(count as u64, Ordering::Relaxed);
+                let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
+                self.stats.overloads.fetch_add(count as u64, Ordering::Relaxed);
                 for request in batch {
-                    self.reply(
-                        &request.message_id,
-                        &Reply::Overload { wait_ms },
-                        request.client,
-                    );
+                    self.reply(&request.message_id, &Reply::Overload { wait_ms }, request.client);
                 }
             }
         }

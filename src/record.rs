@@ -56,8 +56,7 @@ impl Record {
         unsafe {
             let base = ptr.as_ptr();
             base.copy_from_nonoverlapping(header.as_ptr(), HEADER_BYTES);
-            base.add(HEADER_BYTES)
-                .copy_from_nonoverlapping(key.as_ptr(), key.len());
+            base.add(HEADER_BYTES).copy_from_nonoverlapping(key.as_ptr(), key.len());
             base.add(HEADER_BYTES + key.len())
                 .copy_from_nonoverlapping(value.as_ptr(), value.len());
         }
@@ -80,15 +79,11 @@ impl Record {
     fn body(&self) -> &[u8] {
         let (key_len, value_len) = self.lengths();
         // SAFETY: the body follows the header and has exactly these lengths.
-        unsafe {
-            std::slice::from_raw_parts(self.0.as_ptr().add(HEADER_BYTES), key_len + value_len)
-        }
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(HEADER_BYTES), key_len + value_len) }
     }
 
     pub fn stamp(&self) -> Stamp {
-        Stamp(u64::from_le_bytes(
-            self.header()[..8].try_into().expect("8 bytes"),
-        ))
+        Stamp(u64::from_le_bytes(self.header()[..8].try_into().expect("8 bytes")))
     }
 
     pub fn version(&self) -> i32 {

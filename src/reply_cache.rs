@@ -55,8 +55,7 @@ impl ReplyCache {
 
     /// The cached reply code for a message id hash.
     pub fn get(&self, id_hash: u64) -> Option<u8> {
-        ReplyCache::lookup(&self.current, id_hash)
-            .or_else(|| ReplyCache::lookup(&self.previous, id_hash))
+        ReplyCache::lookup(&self.current, id_hash).or_else(|| ReplyCache::lookup(&self.previous, id_hash))
     }
 
     pub fn insert(&mut self, id_hash: u64, code: u8, now_ms: u64) {
@@ -130,10 +129,7 @@ mod tests {
 
     fn cache(entries_max: usize) -> (ReplyCache, Arc<MemoryBudget>) {
         let budget = Arc::new(MemoryBudget::new(usize::MAX));
-        (
-            ReplyCache::new(RETENTION_MS_MIN, entries_max, budget.clone()),
-            budget,
-        )
+        (ReplyCache::new(RETENTION_MS_MIN, entries_max, budget.clone()), budget)
     }
 
     #[test]

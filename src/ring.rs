@@ -169,11 +169,7 @@ mod tests {
         let first = usize::from(View::new(&seeds, 0, 3, liveness.clone()).preference(bucket)[0]);
         liveness.ready[first] = false;
         let view = View::new(&seeds, 0, 3, liveness);
-        assert_eq!(
-            view.preference(bucket)[0] as usize,
-            first,
-            "still a replica"
-        );
+        assert_eq!(view.preference(bucket)[0] as usize, first, "still a replica");
         assert_ne!(view.coordinator(bucket), Some(first));
     }
 

@@ -1,18 +1,24 @@
 //! Starts a node: finds itself in the servers file, binds the socket, sizes
 //! the memory budget, spawns the named threads and runs the event loop.
 
+use crate::cluster::{ClusterContext, ClusterThread};
 use crate::config::Config;
+use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
 use crate::net::{NetLoop, NetStats, NodeFacts, ShardHandle};
+use crate::ring::{Liveness, View};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
 use crate::udp;
+use parking_lot::RwLock;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::thread;
 use std::time::Duration;
 
+/// Messages the cluster thread's queue holds (gossip beyond it is dropped).
+const CLUSTER_QUEUE_MAX: usize = 4096;
 /// Batches a shard's queue holds (the request bound is the net thread's).
 const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// Memory kept outside the store's budget for everything the budget does not
@@ -27,10 +33,7 @@ const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
 /// would need more; beyond this the oldest generation goes first.
 const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
 
-fn spawn<F: FnOnce() + Send + 'static>(
-    name: &str,
-    body: F,
-) -> Result<thread::JoinHandle<()>, String> {
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<thread::JoinHandle<()>, String> {
     thread::Builder::new()
         .name(name.to_string())
         .stack_size(256 * 1024)
@@ -41,8 +44,8 @@ fn spawn<F: FnOnce() + Send + 'static>(
 /// Runs a node until SHUTDOWN or a fatal error.
 pub fn serve(config: Config) -> Result<(), String> {
     let entries = servers::load(&config.servers).map_err(|error| error.to_string())?;
-    let listen = servers::resolve(&config.listen)
-        .ok_or_else(|| format!("cannot resolve --listen {}", config.listen))?;
+    let listen =
+        servers::resolve(&config.listen).ok_or_else(|| format!("cannot resolve --listen {}", config.listen))?;
     let node_index = entries
         .iter()
         .position(|entry: &ServerEntry| entry.addr == listen)
@@ -62,8 +65,39 @@ pub fn serve(config: Config) -> Result<(), String> {
         .memory_limit_bytes
         .saturating_sub(baseline_bytes + HEADROOM_BYTES);
     let budget = Arc::new(MemoryBudget::new(store_limit));
+    let secret = match &config.cluster_secret_file {
+        Some(path) => Secret::from_bytes(
+            &std::fs::read(path).map_err(|error| format!("cannot read cluster secret {}: {error}", path.display()))?,
+        ),
+        // Development only: anyone who can read the servers file can forge.
+        None => Secret::from_bytes(
+            &std::fs::read(&config.servers)
+                .map_err(|error| format!("cannot read {}: {error}", config.servers.display()))?,
+        ),
+    };
+    let names: Vec<String> = entries.iter().map(|entry| entry.name.clone()).collect();
+    let seeds = View::seeds(&names);
+    let mut alive = vec![false; entries.len()];
+    alive[node_index] = true;
+    let initial = View::new(
+        &seeds,
+        node_index,
+        config.replicas,
+        Liveness {
+            ready: vec![false; entries.len()],
+            alive,
+        },
+    );
+    let ctx = Arc::new(ClusterContext {
+        self_index: node_index,
+        addrs: entries.iter().map(|entry| entry.addr).collect(),
+        secret,
+        view: RwLock::new(Arc::new(initial)),
+        membership_count: AtomicUsize::new(1),
+        counters: Default::default(),
+    });
+    let (cluster_inbox, cluster_outbox) = crossbeam_channel::bounded(CLUSTER_QUEUE_MAX);
     let shard_config = ShardConfig {
-        node_index: node_index as u8,
         reply_cache_ms: config.reply_cache_ms,
         reply_cache_entries_max: REPLY_CACHE_ENTRIES_MAX,
         keep_tombstones: entries.len() > 1 && config.replicas > 1,
@@ -74,7 +108,14 @@ pub fn serve(config: Config) -> Result<(), String> {
         let (inbox, outbox) = crossbeam_channel::bounded(SHARD_QUEUE_BATCHES_MAX);
         let backlog = Arc::new(AtomicUsize::new(0));
         let reply_socket = socket.try_clone().map_err(|error| error.to_string())?;
-        let worker = Worker::new(&shard_config, budget.clone(), reply_socket, backlog.clone());
+        let worker = Worker::new(
+            &shard_config,
+            budget.clone(),
+            reply_socket,
+            backlog.clone(),
+            ctx.clone(),
+            cluster_inbox.clone(),
+        );
         spawn(&format!("worker-{index}"), move || worker.run(outbox))?;
         shards.push(ShardHandle { inbox, backlog });
     }
@@ -88,11 +129,22 @@ pub fn serve(config: Config) -> Result<(), String> {
         }
     })?;
 
+    let cluster_shards = shards.iter().map(ShardHandle::clone).collect();
+    let cluster_socket = socket.try_clone().map_err(|error| error.to_string())?;
+    let cluster = ClusterThread::new(
+        ctx.clone(),
+        seeds,
+        config.replicas,
+        config.failure_ms,
+        cluster_socket,
+        cluster_shards,
+    );
+    spawn("cluster", move || cluster.run(cluster_outbox))?;
+
     let facts = NodeFacts {
         pid: std::process::id() as i32,
-        membership_count: Arc::new(AtomicUsize::new(1)),
     };
-    let net = NetLoop::new(socket, shards, facts, Arc::new(NetStats::default()))
+    let net = NetLoop::new(socket, shards, facts, Arc::new(NetStats::default()), ctx, cluster_inbox)
         .map_err(|error| format!("cannot start the event loop: {error}"))?;
     log!(
         "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",
@@ -103,6 +155,5 @@ pub fn serve(config: Config) -> Result<(), String> {
         store_limit as f64 / MIB as f64,
         config.memory_limit_bytes / MIB
     );
-    net.run()
-        .map_err(|error| format!("event loop failed: {error}"))
+    net.run().map_err(|error| format!("event loop failed: {error}"))
 }

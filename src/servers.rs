@@ -32,11 +32,7 @@ impl std::error::Error for ServersError {}
 /// Resolves `host:port` to one address, preferring IPv4.
 pub fn resolve(name: &str) -> Option<SocketAddr> {
     let addrs: Vec<SocketAddr> = name.to_socket_addrs().ok()?.collect();
-    addrs
-        .iter()
-        .find(|addr| addr.is_ipv4())
-        .or(addrs.first())
-        .copied()
+    addrs.iter().find(|addr| addr.is_ipv4()).or(addrs.first()).copied()
 }
 
 pub fn parse(text: &str, origin: &str) -> Result<Vec<ServerEntry>, ServersError> {
@@ -47,13 +43,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<ServerEntry>, ServersError>
             continue;
         }
         let where_ = format!("{origin} line {}", index + 1);
-        let valid_shape = line.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
+        let valid_shape = line
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
         if !valid_shape {
-            return Err(ServersError(format!(
-                "{where_}: expected host:port, found {line:?}"
-            )));
+            return Err(ServersError(format!("{where_}: expected host:port, found {line:?}")));
         }
         let Some(addr) = resolve(line) else {
             return Err(ServersError(format!("{where_}: cannot resolve {line:?}")));
@@ -83,12 +77,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<ServerEntry>, ServersError>
 }
 
 pub fn load(path: &Path) -> Result<Vec<ServerEntry>, ServersError> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        ServersError(format!(
-            "cannot read servers file {}: {error}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ServersError(format!("cannot read servers file {}: {error}", path.display())))?;
     parse(&text, &path.display().to_string())
 }
 
@@ -110,10 +100,7 @@ mod tests {
         let error = parse("127.0.0.1:4000\n127.0.0.1:0\n", "f").unwrap_err();
         assert!(error.0.contains("line 2"), "{error}");
         let error = parse("127.0.0.1:4000\nlocalhost:4000\n", "f").unwrap_err();
-        assert!(
-            error.0.contains("line 2") && error.0.contains("duplicates"),
-            "{error}"
-        );
+        assert!(error.0.contains("line 2") && error.0.contains("duplicates"), "{error}");
         assert!(parse("\n# only comments\n", "f").is_err());
     }
 }

@@ -1,21 +1,38 @@
 //! A worker thread and what it owns: one partition of the keys, its private
-//! at-most-once reply cache and its write clock. Requests reach a shard by
-//! key bucket, so a retried request always meets the cache that saw the
-//! first try, and the hot path takes no lock. Replies leave through the
-//! worker's own clone of the node's socket.
+//! at-most-once reply cache, its write clock and its table of writes waiting
+//! for replica acknowledgements. Requests reach a shard by key bucket, so a
+//! retried request always meets the cache that saw the first try, and the
+//! hot path takes no lock. Replies and node-to-node messages leave through
+//! the worker's own clone of the node's socket; the worker never blocks on
+//! the network (a write waiting for acks is parked, not waited for).
 
-use crate::hash::message_id_hash;
+use crate::cluster::{ClusterContext, ClusterMsg};
+use crate::hash::{BucketId, bucket_of, key_hash, message_id_hash};
+use crate::internal::{Entry, Internal, entry_wire_bytes};
 use crate::memory::{MemoryBudget, trim_heap};
+use crate::record::Record;
 use crate::reply_cache::ReplyCache;
-use crate::stamp::{Clock, wall_millis};
+use crate::stamp::{Clock, Stamp, wall_millis};
 use crate::store::{Admission, Applied, Partition, Write};
 use crate::udp::send_reply;
 use crate::wire::{ErrorCode, KeyOp, Reply};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Writes a shard may have waiting for replica acks; beyond, OVERLOAD.
+pub const PENDING_WRITES_MAX: usize = 16_384;
+/// Resend a replication datagram not acknowledged within this time.
+const REPLICATE_RESEND_MS: u64 = 100;
+/// How often the worker looks at its pending writes while any exist.
+const TICK: Duration = Duration::from_millis(20);
+/// Bucket transfers being received at once (bounded bookkeeping).
+const SYNCS_IN_PROGRESS_MAX: usize = 256;
+/// Payload budget of one transfer datagram.
+const SYNC_CHUNK_BYTES_MAX: usize = 60_000;
 
 /// A client request routed to this shard.
 #[derive(Debug)]
@@ -33,22 +50,66 @@ pub struct Wipeout {
     pub client: SocketAddr,
 }
 
-/// What the net thread hands a shard.
+/// What other threads hand a shard.
 #[derive(Debug)]
 pub enum ShardMsg {
     /// The requests of one socket drain, in arrival order.
     Requests(Vec<Request>),
     Wipeout(Arc<Wipeout>),
+    /// A coordinator's write, to apply and acknowledge.
+    Replicate {
+        from: usize,
+        seq: u64,
+        entry: Entry,
+    },
+    Ack {
+        from: usize,
+        seq: u64,
+    },
+    /// A peer pulls a bucket: send it every entry.
+    SyncServe {
+        to: usize,
+        request: u64,
+        bucket: BucketId,
+    },
+    SyncChunk {
+        request: u64,
+        bucket: BucketId,
+        chunk: u16,
+        chunks: u16,
+        entries: Vec<Entry>,
+    },
+    /// Keep only buckets marked true; drop tombstones older than the cutoff.
+    Retain {
+        keep: Arc<Vec<bool>>,
+        tombstone_cutoff: Stamp,
+    },
 }
 
 /// Settings a worker needs from the node's configuration.
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
-    pub node_index: u8,
     pub reply_cache_ms: u64,
     pub reply_cache_entries_max: usize,
     /// Whether deletes leave tombstones (only when other replicas exist).
     pub keep_tombstones: bool,
+}
+
+/// A write applied here, waiting for replicas before the client hears.
+struct Pending {
+    client: SocketAddr,
+    message_id: Vec<u8>,
+    id_hash: u64,
+    code: ErrorCode,
+    waiting: Vec<usize>,
+    datagram: Vec<u8>,
+    resend_at_ms: u64,
+}
+
+struct SyncProgress {
+    bucket: BucketId,
+    received: Vec<bool>,
+    entries: usize,
 }
 
 pub struct Worker {
@@ -61,6 +122,12 @@ pub struct Worker {
     backlog: Arc<AtomicUsize>,
     started: Instant,
     keep_tombstones: bool,
+    ctx: Arc<ClusterContext>,
+    cluster: Sender<ClusterMsg>,
+    pending: HashMap<u64, Pending>,
+    pending_ids: HashMap<u64, u64>,
+    next_seq: u64,
+    syncs: HashMap<u64, SyncProgress>,
 }
 
 impl Worker {
@@ -69,19 +136,23 @@ impl Worker {
         budget: Arc<MemoryBudget>,
         socket: UdpSocket,
         backlog: Arc<AtomicUsize>,
+        ctx: Arc<ClusterContext>,
+        cluster: Sender<ClusterMsg>,
     ) -> Worker {
         Worker {
             partition: Partition::new(budget.clone()),
-            cache: ReplyCache::new(
-                config.reply_cache_ms,
-                config.reply_cache_entries_max,
-                budget,
-            ),
-            clock: Clock::new(config.node_index),
+            cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_entries_max, budget),
+            clock: Clock::new(ctx.self_index as u8),
             socket,
             backlog,
             started: Instant::now(),
             keep_tombstones: config.keep_tombstones,
+            ctx,
+            cluster,
+            pending: HashMap::new(),
+            pending_ids: HashMap::new(),
+            next_seq: 1,
+            syncs: HashMap::new(),
         }
     }
 
@@ -89,99 +160,317 @@ impl Worker {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Runs until the net thread drops its end of the channel.
+    /// Runs until every sender of the inbox is gone.
     pub fn run(mut self, inbox: Receiver<ShardMsg>) {
-        while let Ok(msg) = inbox.recv() {
+        loop {
+            let msg = if self.pending.is_empty() {
+                inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                inbox.recv_timeout(TICK)
+            };
             match msg {
-                ShardMsg::Requests(requests) => {
-                    let count = requests.len();
-                    for request in requests {
-                        let reply = self.execute(&request.message_id, request.op);
-                        send_reply(
-                            &self.socket,
-                            &reply.encode(&request.message_id),
-                            request.client,
-                        );
-                    }
-                    self.backlog.fetch_sub(count, Ordering::Relaxed);
-                }
-                ShardMsg::Wipeout(job) => {
-                    self.partition.wipe();
-                    let now = self.now_ms();
-                    self.cache.clear(now);
-                    trim_heap();
-                    if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        let reply = Reply::Code(ErrorCode::Success).encode(&job.message_id);
-                        send_reply(&self.socket, &reply, job.client);
-                    }
-                }
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if !self.pending.is_empty() {
+                self.tick_pending();
             }
         }
     }
 
-    /// Executes one keyed operation at most once per message id.
-    pub fn execute(&mut self, message_id: &[u8], op: KeyOp) -> Reply {
-        let id_hash = message_id_hash(message_id);
-        if op.is_mutation()
-            && let Some(code) = self.cache.get(id_hash)
-        {
-            let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
-            return Reply::Code(code);
+    fn handle(&mut self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Requests(requests) => {
+                let count = requests.len();
+                for request in requests {
+                    if let Some(reply) = self.execute(&request.message_id, request.op, request.client) {
+                        send_reply(&self.socket, &reply.encode(&request.message_id), request.client);
+                    }
+                }
+                self.backlog.fetch_sub(count, Ordering::Relaxed);
+            }
+            ShardMsg::Wipeout(job) => {
+                self.partition.wipe();
+                let now = self.now_ms();
+                self.cache.clear(now);
+                trim_heap();
+                if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let reply = Reply::Code(ErrorCode::Success).encode(&job.message_id);
+                    send_reply(&self.socket, &reply, job.client);
+                }
+            }
+            ShardMsg::Replicate { from, seq, entry } => {
+                self.apply_entry(&entry);
+                let bucket = bucket_of(key_hash(&entry.key));
+                self.ctx
+                    .send(&self.socket, from, &Internal::ReplicateAck { seq, bucket });
+            }
+            ShardMsg::Ack { from, seq } => {
+                if let Some(pending) = self.pending.get_mut(&seq) {
+                    pending.waiting.retain(|&node| node != from);
+                    if pending.waiting.is_empty() {
+                        self.complete(seq);
+                    }
+                }
+            }
+            ShardMsg::SyncServe { to, request, bucket } => self.serve_bucket(to, request, bucket),
+            ShardMsg::SyncChunk {
+                request,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            } => {
+                self.receive_chunk(request, bucket, chunk, chunks, &entries);
+            }
+            ShardMsg::Retain { keep, tombstone_cutoff } => {
+                self.partition.retain(|bucket, record| {
+                    keep[usize::from(bucket)] && !(record.is_tombstone() && record.stamp() < tombstone_cutoff)
+                });
+            }
         }
-        let code = match op {
+    }
+
+    /// Executes one keyed operation at most once per message id. Returns the
+    /// reply, or `None` when it is sent later (after replica acks) or not at
+    /// all (a retry of a write still waiting for them).
+    pub fn execute(&mut self, message_id: &[u8], op: KeyOp, client: SocketAddr) -> Option<Reply> {
+        let id_hash = message_id_hash(message_id);
+        if op.is_mutation() {
+            if self.pending_ids.contains_key(&id_hash) {
+                return None;
+            }
+            if let Some(code) = self.cache.get(id_hash) {
+                let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
+                return Some(Reply::Code(code));
+            }
+            if self.pending.len() >= PENDING_WRITES_MAX {
+                return Some(Reply::Overload { wait_ms: 50 });
+            }
+        }
+        let (code, written) = match op {
             KeyOp::Get { key } => {
-                return match self.partition.get(key.as_bytes()) {
+                return Some(match self.partition.get(key.as_bytes()) {
                     Some(record) => Reply::Value {
                         value: record.value().to_vec(),
                         version: record.version(),
                     },
                     None => Reply::Code(ErrorCode::NonExistentKey),
-                };
+                });
             }
-            KeyOp::Put {
-                key,
-                value,
-                version,
-            } => {
+            KeyOp::Put { key, value, version } => {
                 let stamp = self.next_stamp(key.as_bytes());
-                let write = Write::Value {
-                    value: &value,
-                    version,
-                };
-                match self
-                    .partition
-                    .apply(key.as_bytes(), write, stamp, Admission::Checked)
-                {
-                    Applied::Stored => ErrorCode::Success,
-                    Applied::OutOfSpace => ErrorCode::OutOfSpace,
+                let write = Write::Value { value: &value, version };
+                match self.partition.apply(key.as_bytes(), write, stamp, Admission::Checked) {
+                    Applied::Stored => {
+                        let entry = Entry {
+                            key: key.as_bytes().to_vec(),
+                            value,
+                            version,
+                            stamp,
+                            tombstone: false,
+                        };
+                        (ErrorCode::Success, Some(entry))
+                    }
+                    Applied::OutOfSpace => (ErrorCode::OutOfSpace, None),
                     Applied::Stale => unreachable!("a fresh stamp is newer than any stored one"),
                 }
             }
             KeyOp::Remove { key } => {
                 let key = key.as_bytes();
                 if self.partition.get(key).is_none() {
-                    ErrorCode::NonExistentKey
+                    (ErrorCode::NonExistentKey, None)
                 } else if self.keep_tombstones {
                     let stamp = self.next_stamp(key);
-                    self.partition
-                        .apply(key, Write::Tombstone, stamp, Admission::Forced);
-                    ErrorCode::Success
+                    self.partition.apply(key, Write::Tombstone, stamp, Admission::Forced);
+                    let entry = Entry {
+                        key: key.to_vec(),
+                        value: Vec::new(),
+                        version: 0,
+                        stamp,
+                        tombstone: true,
+                    };
+                    (ErrorCode::Success, Some(entry))
                 } else {
                     self.partition.forget(key);
-                    ErrorCode::Success
+                    (ErrorCode::Success, None)
                 }
             }
         };
         let now = self.now_ms();
         self.cache.insert(id_hash, code as u8, now);
-        Reply::Code(code)
+        if let Some(entry) = written {
+            return self.replicate(entry, code, message_id, id_hash, client);
+        }
+        Some(Reply::Code(code))
+    }
+
+    /// Sends a write to the bucket's other live replicas and parks the reply.
+    fn replicate(
+        &mut self,
+        entry: Entry,
+        code: ErrorCode,
+        message_id: &[u8],
+        id_hash: u64,
+        client: SocketAddr,
+    ) -> Option<Reply> {
+        let view = self.ctx.view();
+        let bucket = bucket_of(key_hash(&entry.key));
+        let me = self.ctx.self_index;
+        let waiting: Vec<usize> = view
+            .preference(bucket)
+            .iter()
+            .map(|&n| usize::from(n))
+            .filter(|&n| n != me)
+            .collect();
+        if waiting.is_empty() {
+            return Some(Reply::Code(code));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let datagram = crate::internal::encode(&self.ctx.secret, me as u8, &Internal::Replicate { seq, entry });
+        for &node in &waiting {
+            send_reply(&self.socket, &datagram, self.ctx.addrs[node]);
+        }
+        let resend_at_ms = self.now_ms() + REPLICATE_RESEND_MS;
+        self.pending_ids.insert(id_hash, seq);
+        self.pending.insert(
+            seq,
+            Pending {
+                client,
+                message_id: message_id.to_vec(),
+                id_hash,
+                code,
+                waiting,
+                datagram,
+                resend_at_ms,
+            },
+        );
+        None
+    }
+
+    fn complete(&mut self, seq: u64) {
+        if let Some(pending) = self.pending.remove(&seq) {
+            self.pending_ids.remove(&pending.id_hash);
+            let reply = Reply::Code(pending.code).encode(&pending.message_id);
+            send_reply(&self.socket, &reply, pending.client);
+        }
+    }
+
+    /// Stops waiting for replicas that died; resends to the silent ones.
+    fn tick_pending(&mut self) {
+        let view = self.ctx.view();
+        let now = self.now_ms();
+        let mut done = Vec::new();
+        for (&seq, pending) in &mut self.pending {
+            pending.waiting.retain(|&node| view.liveness.alive[node]);
+            if pending.waiting.is_empty() {
+                done.push(seq);
+            } else if now >= pending.resend_at_ms {
+                for &node in &pending.waiting {
+                    send_reply(&self.socket, &pending.datagram, self.ctx.addrs[node]);
+                }
+                pending.resend_at_ms = now + REPLICATE_RESEND_MS;
+            }
+        }
+        for seq in done {
+            self.complete(seq);
+        }
+    }
+
+    /// Applies a replicated or transferred entry if it is newer.
+    fn apply_entry(&mut self, entry: &Entry) {
+        self.clock.observe(entry.stamp);
+        let write = if entry.tombstone {
+            Write::Tombstone
+        } else {
+            Write::Value {
+                value: &entry.value,
+                version: entry.version,
+            }
+        };
+        self.partition.apply(&entry.key, write, entry.stamp, Admission::Forced);
+    }
+
+    fn serve_bucket(&mut self, to: usize, request: u64, bucket: BucketId) {
+        let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for record in self.partition.bucket_records(bucket) {
+            let size = entry_wire_bytes(record.key().len(), record.value().len());
+            if bytes + size > SYNC_CHUNK_BYTES_MAX {
+                chunks.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            chunks.last_mut().expect("never empty").push(entry_of(record));
+        }
+        let count = chunks.len() as u16;
+        for (index, entries) in chunks.into_iter().enumerate() {
+            let message = Internal::SyncChunk {
+                request,
+                bucket,
+                chunk: index as u16,
+                chunks: count,
+                entries,
+            };
+            self.ctx.send(&self.socket, to, &message);
+        }
+    }
+
+    fn receive_chunk(&mut self, request: u64, bucket: BucketId, chunk: u16, chunks: u16, entries: &[Entry]) {
+        if chunk >= chunks {
+            return;
+        }
+        if !self.syncs.contains_key(&request) && self.syncs.len() >= SYNCS_IN_PROGRESS_MAX {
+            // Transfers that lost a chunk are never completed; the oldest
+            // goes (its puller has timed out and asked again).
+            if let Some(&oldest) = self.syncs.keys().min() {
+                self.syncs.remove(&oldest);
+            }
+        }
+        for entry in entries {
+            if bucket_of(key_hash(&entry.key)) == bucket {
+                self.apply_entry(entry);
+            }
+        }
+        let progress = self.syncs.entry(request).or_insert_with(|| SyncProgress {
+            bucket,
+            received: vec![false; usize::from(chunks)],
+            entries: 0,
+        });
+        if progress.received.len() != usize::from(chunks) || progress.bucket != bucket {
+            return;
+        }
+        if !progress.received[usize::from(chunk)] {
+            progress.received[usize::from(chunk)] = true;
+            progress.entries += entries.len();
+        }
+        if progress.received.iter().all(|&r| r) {
+            let progress = self.syncs.remove(&request).expect("present");
+            let _ = self.cluster.send(ClusterMsg::SyncDone {
+                request,
+                bucket,
+                entries: progress.entries,
+            });
+        }
     }
 
     /// A stamp newer than the wall clock and than the key's stored stamp.
-    fn next_stamp(&mut self, key: &[u8]) -> crate::stamp::Stamp {
+    fn next_stamp(&mut self, key: &[u8]) -> Stamp {
         if let Some(stored) = self.partition.stamp_of(key) {
             self.clock.observe(stored);
         }
         self.clock.stamp(wall_millis())
+    }
+}
+
+fn entry_of(record: &Record) -> Entry {
+    Entry {
+        key: record.key().to_vec(),
+        value: record.value().to_vec(),
+        version: record.version(),
+        stamp: record.stamp(),
+        tombstone: record.is_tombstone(),
     }
 }

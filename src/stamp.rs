@@ -23,6 +23,11 @@ pub const NODES_MAX: usize = 1 << NODE_BITS;
 pub struct Stamp(pub u64);
 
 impl Stamp {
+    /// The oldest stamp of a given millisecond.
+    pub fn from_millis(ms: u64) -> Stamp {
+        Stamp(ms << MS_SHIFT)
+    }
+
     pub fn millis(self) -> u64 {
         self.0 >> MS_SHIFT
     }

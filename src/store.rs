@@ -81,8 +81,7 @@ impl Partition {
 
     /// The live record of a key (tombstones are not returned).
     pub fn get(&self, key: &[u8]) -> Option<&Record> {
-        self.find(key, key_hash(key))
-            .filter(|record| !record.is_tombstone())
+        self.find(key, key_hash(key)).filter(|record| !record.is_tombstone())
     }
 
     /// The stamp of whatever is stored for the key, tombstone or not.
@@ -91,13 +90,7 @@ impl Partition {
     }
 
     /// Offers a stamped write; keeps it if it is newer than what is stored.
-    pub fn apply(
-        &mut self,
-        key: &[u8],
-        write: Write<'_>,
-        stamp: Stamp,
-        admission: Admission,
-    ) -> Applied {
+    pub fn apply(&mut self, key: &[u8], write: Write<'_>, stamp: Stamp, admission: Admission) -> Applied {
         let hash = key_hash(key);
         let bucket = usize::from(bucket_of(hash));
         let old = self
@@ -138,8 +131,7 @@ impl Partition {
             let shrink = old_bytes.saturating_sub(new_bytes);
             self.release(shrink);
         } else {
-            self.table
-                .insert_unique(hash, record, |record| key_hash(record.key()));
+            self.table.insert_unique(hash, record, |record| key_hash(record.key()));
             self.account_table();
         }
         let stats = &mut self.buckets[bucket];
@@ -166,9 +158,7 @@ impl Partition {
 
     fn unaccount_record(&mut self, hash: u64, record: &Record) {
         let stats = &mut self.buckets[usize::from(bucket_of(hash))];
-        stats.digest = stats
-            .digest
-            .wrapping_sub(entry_digest(hash, record.stamp()));
+        stats.digest = stats.digest.wrapping_sub(entry_digest(hash, record.stamp()));
         if record.is_tombstone() {
             stats.tombstones -= 1;
         } else {
@@ -212,12 +202,7 @@ impl Partition {
             if keep(bucket_of(hash), record) {
                 return true;
             }
-            dropped.push((
-                hash,
-                record.stamp(),
-                record.heap_bytes(),
-                record.is_tombstone(),
-            ));
+            dropped.push((hash, record.stamp(), record.heap_bytes(), record.is_tombstone()));
             false
         });
         for (hash, stamp, bytes, tombstone) in dropped {
@@ -247,10 +232,7 @@ impl Partition {
 
     /// Live keys held.
     pub fn live_keys(&self) -> usize {
-        self.buckets
-            .iter()
-            .map(|stats| stats.live_keys as usize)
-            .sum()
+        self.buckets.iter().map(|stats| stats.live_keys as usize).sum()
     }
 
     pub fn accounted_bytes(&self) -> usize {

@@ -113,8 +113,7 @@ pub fn encode_msg(message_id: &[u8], payload: Vec<u8>) -> Vec<u8> {
     msg.checkSum = Some(checksum(message_id, &payload));
     msg.messageID = Some(message_id.to_vec());
     msg.payload = Some(payload);
-    msg.write_to_bytes()
-        .expect("a Msg of byte fields always serializes")
+    msg.write_to_bytes().expect("a Msg of byte fields always serializes")
 }
 
 /// Parses a `Msg` and verifies its checksum; returns `(messageID, payload)`.
@@ -141,9 +140,7 @@ pub fn decode_request(datagram: &[u8]) -> Result<(Vec<u8>, KVRequest), DecodeErr
 
 /// Encodes a request datagram (used by clients and tests).
 pub fn encode_request(message_id: &[u8], request: &KVRequest) -> Vec<u8> {
-    let payload = request
-        .write_to_bytes()
-        .expect("a KVRequest always serializes");
+    let payload = request.write_to_bytes().expect("a KVRequest always serializes");
     encode_msg(message_id, payload)
 }
 
@@ -244,17 +241,9 @@ impl std::fmt::Debug for Key {
 /// A keyed client operation, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyOp {
-    Put {
-        key: Key,
-        value: Vec<u8>,
-        version: i32,
-    },
-    Get {
-        key: Key,
-    },
-    Remove {
-        key: Key,
-    },
+    Put { key: Key, value: Vec<u8>, version: i32 },
+    Get { key: Key },
+    Remove { key: Key },
 }
 
 impl KeyOp {
@@ -298,11 +287,7 @@ pub fn parse_request(request: KVRequest) -> Parsed {
                 return Parsed::Invalid(ErrorCode::InvalidValue);
             }
             let version = request.version.unwrap_or(0);
-            KeyOp::Put {
-                key,
-                value,
-                version,
-            }
+            KeyOp::Put { key, value, version }
         }
         Command::Get => KeyOp::Get { key },
         _ => KeyOp::Remove { key },
@@ -362,15 +347,9 @@ mod tests {
             value: b"v".to_vec(),
             version: 7,
         };
-        assert_eq!(
-            hex(&get.to_response().write_to_bytes().unwrap()),
-            "08001201762007"
-        );
+        assert_eq!(hex(&get.to_response().write_to_bytes().unwrap()), "08001201762007");
         let overload = Reply::Overload { wait_ms: 500 };
-        assert_eq!(
-            hex(&overload.to_response().write_to_bytes().unwrap()),
-            "080328f403"
-        );
+        assert_eq!(hex(&overload.to_response().write_to_bytes().unwrap()), "080328f403");
     }
 
     #[test]
@@ -382,9 +361,7 @@ mod tests {
         let payload = request.write_to_bytes().unwrap();
         assert_eq!(
             &payload[payload.len() - 11..],
-            &[
-                0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
-            ]
+            &[0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
         );
         let parsed = KVRequest::parse_from_bytes(&payload).unwrap();
         assert_eq!(parsed.version, Some(-1));
@@ -398,20 +375,14 @@ mod tests {
         let last_crc_byte = datagram.len() - 5;
         datagram[last_crc_byte] ^= 1;
         assert_eq!(decode_request(&datagram), Err(DecodeError::BadChecksum));
-        assert_eq!(
-            decode_request(&[0xff, 0xff, 0xff]),
-            Err(DecodeError::NotMsg)
-        );
+        assert_eq!(decode_request(&[0xff, 0xff, 0xff]), Err(DecodeError::NotMsg));
         assert_eq!(decode_request(&[]), Err(DecodeError::NotMsg));
     }
 
     #[test]
     fn reply_for_another_id_is_rejected() {
         let datagram = Reply::Code(ErrorCode::Success).encode(&[1, 2, 3]);
-        assert_eq!(
-            decode_reply(&datagram, &[1, 2, 4]),
-            Err(DecodeError::WrongMessageId)
-        );
+        assert_eq!(decode_reply(&datagram, &[1, 2, 4]), Err(DecodeError::WrongMessageId));
         assert!(decode_reply(&datagram, &[1, 2, 3]).is_ok());
     }
 
@@ -419,10 +390,7 @@ mod tests {
     fn long_message_id_is_rejected() {
         let id = vec![7u8; MESSAGE_ID_BYTES_MAX + 1];
         let datagram = encode_msg(&id, vec![8, 6]);
-        assert_eq!(
-            decode_request(&datagram),
-            Err(DecodeError::MessageIdTooLong)
-        );
+        assert_eq!(decode_request(&datagram), Err(DecodeError::MessageIdTooLong));
         let id = vec![7u8; MESSAGE_ID_BYTES_MAX];
         assert!(decode_request(&encode_msg(&id, vec![8, 6])).is_ok());
     }
@@ -473,17 +441,12 @@ mod tests {
             parse_request(request(0, None, None)),
             Parsed::Invalid(ErrorCode::UnrecognizedCommand)
         );
-        assert_eq!(
-            parse_request(request(6, Some(5), None)),
-            Parsed::Node(Command::IsAlive)
-        );
+        assert_eq!(parse_request(request(6, Some(5), None)), Parsed::Node(Command::IsAlive));
     }
 
     #[test]
     fn put_without_version_stores_version_zero() {
-        let Parsed::Keyed(KeyOp::Put { version, value, .. }) =
-            parse_request(request(1, Some(3), None))
-        else {
+        let Parsed::Keyed(KeyOp::Put { version, value, .. }) = parse_request(request(1, Some(3), None)) else {
             panic!("expected a PUT");
         };
         assert_eq!((version, value.len()), (0, 0));

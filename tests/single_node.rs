@@ -18,8 +18,7 @@ fn code(error: ErrorCode) -> u32 {
 #[test]
 fn put_reply_is_byte_exact_to_the_spec_vector() {
     let node = SingleNode::start(&[]);
-    let request =
-        hex("0a10000102030405060708090a0b0c0d0e0f120a080112016b1a0176200019f777f45800000000");
+    let request = hex("0a10000102030405060708090a0b0c0d0e0f120a080112016b1a0176200019f777f45800000000");
     let reply = raw_exchange(node.addr(), &request, Duration::from_secs(2)).expect("a reply");
     assert_eq!(
         reply,
@@ -85,21 +84,9 @@ fn invalid_keys_and_values_get_their_codes_on_every_keyed_command() {
     let addr = node.addr();
     for len in [0usize, 33, 64, 128] {
         let key = vec![b'k'; len];
-        assert_eq!(
-            put(addr, &key, b"v", 0),
-            code(ErrorCode::InvalidKey),
-            "PUT key {len}"
-        );
-        assert_eq!(
-            get(addr, &key).0,
-            code(ErrorCode::InvalidKey),
-            "GET key {len}"
-        );
-        assert_eq!(
-            remove(addr, &key),
-            code(ErrorCode::InvalidKey),
-            "REMOVE key {len}"
-        );
+        assert_eq!(put(addr, &key, b"v", 0), code(ErrorCode::InvalidKey), "PUT key {len}");
+        assert_eq!(get(addr, &key).0, code(ErrorCode::InvalidKey), "GET key {len}");
+        assert_eq!(remove(addr, &key), code(ErrorCode::InvalidKey), "REMOVE key {len}");
     }
     for len in [10_001usize, 12_000, 60_000] {
         assert_eq!(
@@ -115,11 +102,7 @@ fn invalid_keys_and_values_get_their_codes_on_every_keyed_command() {
         "key checked first"
     );
     let response = call(addr, Command::Get, None, None, None);
-    assert_eq!(
-        response.errCode.unwrap_or(0),
-        code(ErrorCode::InvalidKey),
-        "absent key"
-    );
+    assert_eq!(response.errCode.unwrap_or(0), code(ErrorCode::InvalidKey), "absent key");
 }
 
 #[test]
@@ -148,24 +131,11 @@ fn node_commands_answer_pid_membership_and_alive() {
     );
     let members = call(addr, Command::GetMembershipCount, None, None, None);
     assert_eq!(
-        (
-            members.errCode.unwrap_or(0),
-            members.membershipCount.unwrap_or(0)
-        ),
+        (members.errCode.unwrap_or(0), members.membershipCount.unwrap_or(0)),
         (0, 1)
     );
-    let alive = call(
-        addr,
-        Command::IsAlive,
-        Some(b"ignored-key"),
-        Some(b"x"),
-        None,
-    );
-    assert_eq!(
-        alive.errCode.unwrap_or(0),
-        0,
-        "a key sent on IS_ALIVE is ignored"
-    );
+    let alive = call(addr, Command::IsAlive, Some(b"ignored-key"), Some(b"x"), None);
+    assert_eq!(alive.errCode.unwrap_or(0), 0, "a key sent on IS_ALIVE is ignored");
 }
 
 #[test]
@@ -182,37 +152,17 @@ fn wipeout_empties_the_store_and_the_reply_cache() {
         &id,
         &client::request(Command::Remove, Some(&0u32.to_be_bytes()), None, None),
     );
-    let first = client::exchange(
-        &socket,
-        addr,
-        &id,
-        &remove_request,
-        &client::RETRY_TIMEOUTS_MS,
-    )
-    .unwrap()
-    .0;
+    let first = client::exchange(&socket, addr, &id, &remove_request, &client::RETRY_TIMEOUTS_MS)
+        .unwrap()
+        .0;
     assert_eq!(first.errCode.unwrap_or(0), 0);
-    assert_eq!(
-        call(addr, Command::Wipeout, None, None, None)
-            .errCode
-            .unwrap_or(0),
-        0
-    );
+    assert_eq!(call(addr, Command::Wipeout, None, None, None).errCode.unwrap_or(0), 0);
     for i in 0..50u32 {
-        assert_eq!(
-            get(addr, &i.to_be_bytes()).0,
-            code(ErrorCode::NonExistentKey)
-        );
+        assert_eq!(get(addr, &i.to_be_bytes()).0, code(ErrorCode::NonExistentKey));
     }
-    let retried = client::exchange(
-        &socket,
-        addr,
-        &id,
-        &remove_request,
-        &client::RETRY_TIMEOUTS_MS,
-    )
-    .unwrap()
-    .0;
+    let retried = client::exchange(&socket, addr, &id, &remove_request, &client::RETRY_TIMEOUTS_MS)
+        .unwrap()
+        .0;
     assert_eq!(
         retried.errCode.unwrap_or(0),
         code(ErrorCode::NonExistentKey),
@@ -223,27 +173,15 @@ fn wipeout_empties_the_store_and_the_reply_cache() {
 #[test]
 fn shutdown_exits_the_process_at_once() {
     let mut node = SingleNode::start(&[]);
-    let request = wire::encode_request(
-        &[1; 16],
-        &client::request(Command::Shutdown, None, None, None),
-    );
+    let request = wire::encode_request(&[1; 16], &client::request(Command::Shutdown, None, None, None));
     let _ = raw_exchange(node.addr(), &request, Duration::from_millis(200));
     let status = node.node.child.wait().expect("wait");
-    assert!(
-        status.code().is_some(),
-        "exited normally, not by a signal: {status:?}"
-    );
+    assert!(status.code().is_some(), "exited normally, not by a signal: {status:?}");
     assert!(node.node.exited());
 }
 
 /// Sends `datagram` with a given id from a fresh socket and returns the reply code.
-fn send_with_id(
-    addr: std::net::SocketAddr,
-    id: &[u8],
-    command: Command,
-    key: &[u8],
-    value: Option<&[u8]>,
-) -> u32 {
+fn send_with_id(addr: std::net::SocketAddr, id: &[u8], command: Command, key: &[u8], value: Option<&[u8]>) -> u32 {
     let socket = client::bind_for(addr).unwrap();
     let datagram = wire::encode_request(id, &client::request(command, Some(key), value, Some(0)));
     client::exchange(&socket, addr, id, &datagram, &client::RETRY_TIMEOUTS_MS)
@@ -271,14 +209,8 @@ fn at_most_once_scenario_1_cached_remove_is_not_reexecuted() {
 fn at_most_once_scenario_2_missing_remove_stays_1() {
     let node = SingleNode::start(&[]);
     let r = [2u8; 16];
-    assert_eq!(
-        send_with_id(node.addr(), &r, Command::Remove, b"k2", None),
-        1
-    );
-    assert_eq!(
-        send_with_id(node.addr(), &r, Command::Remove, b"k2", None),
-        1
-    );
+    assert_eq!(send_with_id(node.addr(), &r, Command::Remove, b"k2", None), 1);
+    assert_eq!(send_with_id(node.addr(), &r, Command::Remove, b"k2", None), 1);
 }
 
 #[test]
@@ -289,11 +221,7 @@ fn at_most_once_scenario_3_resend_after_put_stays_1() {
     assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
     assert_eq!(put(addr, b"k3", b"v", 0), 0);
     assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
-    assert_eq!(
-        get(addr, b"k3").0,
-        0,
-        "the key was not removed by the resend"
-    );
+    assert_eq!(get(addr, b"k3").0, 0, "the key was not removed by the resend");
 }
 
 #[test]
@@ -337,10 +265,7 @@ fn bad_input_is_dropped_silently_and_changes_nothing() {
     wrong_crc[crc_at] ^= 0xff;
     let not_a_request = wire::encode_msg(&id, vec![0xff, 0xff, 0xff, 0xff]);
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "garbage",
-            b"\xde\xad\xbe\xef not a protobuf at all".to_vec(),
-        ),
+        ("garbage", b"\xde\xad\xbe\xef not a protobuf at all".to_vec()),
         ("truncated Msg", good[..good.len() / 2].to_vec()),
         ("wrong CRC", wrong_crc),
         ("payload not a KVRequest", not_a_request),
@@ -348,11 +273,7 @@ fn bad_input_is_dropped_silently_and_changes_nothing() {
         ("65,507 bytes of garbage", vec![0xa5; 65_507]),
     ];
     for (name, datagram) in cases {
-        assert_eq!(
-            raw_exchange(addr, &datagram, SILENCE),
-            None,
-            "{name}: expected silence"
-        );
+        assert_eq!(raw_exchange(addr, &datagram, SILENCE), None, "{name}: expected silence");
         assert_eq!(
             get(addr, b"canary"),
             (0, b"alive".to_vec(), 42),
@@ -371,12 +292,7 @@ fn largest_datagram_is_read_whole_and_answered_invalid_value() {
     let datagram = loop {
         let datagram = wire::encode_request(
             &id,
-            &client::request(
-                Command::Put,
-                Some(b"big"),
-                Some(&vec![1; value_len]),
-                Some(0),
-            ),
+            &client::request(Command::Put, Some(b"big"), Some(&vec![1; value_len]), Some(0)),
         );
         match datagram.len().cmp(&65_507) {
             std::cmp::Ordering::Equal => break datagram,
@@ -425,12 +341,7 @@ fn fill_wipe_fill_reuses_memory_under_the_limit() {
             get(addr, &last.to_be_bytes()),
             (0, vec![round as u8; 10_000], round as i32)
         );
-        assert_eq!(
-            call(addr, Command::Wipeout, None, None, None)
-                .errCode
-                .unwrap_or(0),
-            0
-        );
+        assert_eq!(call(addr, Command::Wipeout, None, None, None).errCode.unwrap_or(0), 0);
     }
     eprintln!("keys per fill {counts:?}, RSS after each fill {rss:?}");
     assert!(
@@ -441,12 +352,6 @@ fn fill_wipe_fill_reuses_memory_under_the_limit() {
         counts.iter().all(|&c| c == counts[0]),
         "same number of keys every fill: {counts:?}"
     );
-    assert!(
-        rss.iter().all(|&r| r < limit),
-        "RSS stayed under the limit: {rss:?}"
-    );
-    assert!(
-        rss[4] <= rss[0] + (1 << 20),
-        "RSS does not grow across fills: {rss:?}"
-    );
+    assert!(rss.iter().all(|&r| r < limit), "RSS stayed under the limit: {rss:?}");
+    assert!(rss[4] <= rss[0] + (1 << 20), "RSS does not grow across fills: {rss:?}");
 }

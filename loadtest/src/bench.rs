@@ -89,8 +89,7 @@ impl BenchResult {
         }
         self.latency.merge(&other.latency);
         if self.timeline.len() < other.timeline.len() {
-            self.timeline
-                .resize(other.timeline.len(), Second::default());
+            self.timeline.resize(other.timeline.len(), Second::default());
         }
         for (mine, theirs) in self.timeline.iter_mut().zip(&other.timeline) {
             mine.completed += theirs.completed;
@@ -159,9 +158,7 @@ pub fn check_get(expect: Expect, code: u32, value: &[u8], version: i32) -> Resul
                 ))
             }
         }
-        (Expect::Value { version, .. }, 1) => {
-            Err(format!("expected version {version}, got NON_EXISTENT_KEY"))
-        }
+        (Expect::Value { version, .. }, 1) => Err(format!("expected version {version}, got NON_EXISTENT_KEY")),
         (_, other) => Err(format!("GET answered code {other}")),
     }
 }
@@ -208,9 +205,7 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn pick_server(&self, rng: &mut Rng) -> SocketAddr {
         match self.config.target {
-            Target::Random => {
-                self.config.servers[rng.below(self.config.servers.len() as u64) as usize]
-            }
+            Target::Random => self.config.servers[rng.below(self.config.servers.len() as u64) as usize],
             Target::One(index) => self.config.servers[index],
         }
     }
@@ -228,10 +223,7 @@ impl Driver<'_> {
             (None, Op::Put { key, .. }) => Op::Get { key },
             _ => {
                 let key = self.pick_key(&mut client.rng);
-                let is_read = self
-                    .config
-                    .read_ratio
-                    .is_some_and(|ratio| client.rng.unit() < ratio);
+                let is_read = self.config.read_ratio.is_some_and(|ratio| client.rng.unit() < ratio);
                 if is_read {
                     Op::Get { key }
                 } else {
@@ -249,13 +241,9 @@ impl Driver<'_> {
     /// socket with a fresh id.
     fn launch(&mut self, token: Token, client: &mut Client, poll: &Poll, now: Instant) {
         let server = self.pick_server(&mut client.rng);
-        let bind: SocketAddr = if server.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        }
-        .parse()
-        .expect("literal");
+        let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+            .parse()
+            .expect("literal");
         let Ok(mut socket) = UdpSocket::bind(bind) else {
             client.backoff_until = Some(now + Duration::from_millis(10));
             return;
@@ -277,9 +265,7 @@ impl Driver<'_> {
                 Some(&client.value),
                 Some(version),
             ),
-            Op::Get { key } => {
-                dynakv::client::request(Command::Get, Some(&client.keys[key]), None, None)
-            }
+            Op::Get { key } => dynakv::client::request(Command::Get, Some(&client.keys[key]), None, None),
         };
         let datagram = wire::encode_request(&id, &request);
         let _ = socket.send_to(&datagram, server);
@@ -423,9 +409,7 @@ impl Driver<'_> {
         let mut clients: Vec<Client> = (0..count)
             .map(|i| {
                 let global = first_client + i;
-                let mut rng = Rng::new(
-                    self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                );
+                let mut rng = Rng::new(self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let keys = (0..self.config.keys_per_client)
                     .map(|k| make_key(self.config.seed, global, k, self.config.key_bytes, &mut rng))
                     .collect();
@@ -553,9 +537,7 @@ pub fn run(config: &BenchConfig) -> BenchResult {
             let completed = &*completed;
             std::thread::Builder::new()
                 .name("progress".into())
-                .spawn_scoped(scope, move || {
-                    progress(started, config.duration, completed, stop)
-                })
+                .spawn_scoped(scope, move || progress(started, config.duration, completed, stop))
                 .expect("spawn progress thread");
         }
         let mut total = BenchResult::default();
@@ -566,9 +548,7 @@ pub fn run(config: &BenchConfig) -> BenchResult {
         total
     });
     let mut result = result;
-    result.elapsed = started
-        .elapsed()
-        .min(config.duration.max(Duration::from_millis(1)));
+    result.elapsed = started.elapsed().min(config.duration.max(Duration::from_millis(1)));
     if result.elapsed.is_zero() {
         result.elapsed = started.elapsed();
     }
@@ -615,10 +595,7 @@ mod tests {
         );
         assert!(check_get(expect, 0, &value, 2).is_err(), "stale version");
         assert!(check_get(expect, 1, b"", 0).is_err(), "lost write");
-        assert!(
-            check_get(Expect::Absent, 0, b"x", 0).is_err(),
-            "value from nowhere"
-        );
+        assert!(check_get(Expect::Absent, 0, b"x", 0).is_err(), "value from nowhere");
         assert!(check_get(Expect::Absent, 1, b"", 0).is_ok());
         assert!(check_get(Expect::Unknown, 0, b"anything", 9).is_ok());
         assert!(check_get(expect, 4, b"", 0).is_err());

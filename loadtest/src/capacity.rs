@@ -46,10 +46,7 @@ fn call(
 ) -> Result<(u32, Vec<u8>), ClientError> {
     let request = client::request(command, key, value, Some(0));
     let (response, _) = client::call(server, &request)?;
-    Ok((
-        response.errCode.unwrap_or(0),
-        response.value.unwrap_or_default(),
-    ))
+    Ok((response.errCode.unwrap_or(0), response.value.unwrap_or_default()))
 }
 
 /// RSS of a local process from /proc, if it is local and readable.
@@ -95,10 +92,9 @@ fn fill(
         }
         let (get_code, got) = call(config.server, Command::Get, Some(&k), None)?;
         if get_code != 0 || got != value {
-            result.failures.push(format!(
-                "key {i} read back code {get_code}, {} bytes",
-                got.len()
-            ));
+            result
+                .failures
+                .push(format!("key {i} read back code {get_code}, {} bytes", got.len()));
         }
         if i.is_multiple_of(1024)
             && let Some(rss) = pid.and_then(rss_of)
@@ -113,23 +109,15 @@ pub fn run(config: &CapacityConfig) -> Result<CapacityResult, ClientError> {
     let started = Instant::now();
     let mut result = CapacityResult::default();
     let mut rng = Rng::new(0x5eed);
-    let pid = client::call(
-        config.server,
-        &client::request(Command::GetPid, None, None, None),
-    )
-    .ok()
-    .and_then(|(response, _)| response.pid);
+    let pid = client::call(config.server, &client::request(Command::GetPid, None, None, None))
+        .ok()
+        .and_then(|(response, _)| response.pid);
     let refused = fill(config, 0, &mut rng, pid, &mut result)?;
     result.keys = refused;
     result.value_mib = (refused as f64 * config.value_bytes as f64) / (1 << 20) as f64;
     if config.verify_all {
         for i in 0..refused {
-            let (code, got) = call(
-                config.server,
-                Command::Get,
-                Some(&key(i, config.key_bytes)),
-                None,
-            )?;
+            let (code, got) = call(config.server, Command::Get, Some(&key(i, config.key_bytes)), None)?;
             if code != 0 || got.len() != config.value_bytes {
                 result
                     .failures
@@ -141,14 +129,7 @@ pub fn run(config: &CapacityConfig) -> Result<CapacityResult, ClientError> {
     if config.refill {
         let mut removed = 0;
         for i in (0..refused).step_by(2) {
-            if call(
-                config.server,
-                Command::Remove,
-                Some(&key(i, config.key_bytes)),
-                None,
-            )?
-            .0 == 0
-            {
+            if call(config.server, Command::Remove, Some(&key(i, config.key_bytes)), None)?.0 == 0 {
                 removed += 1;
             }
         }

@@ -66,8 +66,7 @@ impl Ctx {
         value: Option<&[u8]>,
     ) -> Result<u32, String> {
         let socket = client::bind_for(node).map_err(|e| e.to_string())?;
-        let datagram =
-            wire::encode_request(id, &client::request(command, Some(key), value, Some(0)));
+        let datagram = wire::encode_request(id, &client::request(command, Some(key), value, Some(0)));
         client::exchange(&socket, node, id, &datagram, &client::RETRY_TIMEOUTS_MS)
             .map(|(response, _)| response.errCode.unwrap_or(0))
             .map_err(|error| format!("{command:?} via {node}: {error}"))
@@ -85,10 +84,7 @@ fn expect_code(what: &str, response: &KVResponse, code: ErrorCode) -> CaseResult
     if got == code as u32 {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: expected code {} ({code:?}), got {got}",
-            code as u32
-        ))
+        Err(format!("{what}: expected code {} ({code:?}), got {got}", code as u32))
     }
 }
 
@@ -118,11 +114,7 @@ fn overwrite(ctx: &Ctx) -> CaseResult {
     ctx.call(Command::Put, Some(&key), Some(b"one"), Some(1))?;
     ctx.call(Command::Put, Some(&key), Some(b"two"), Some(2))?;
     let got = ctx.call(Command::Get, Some(&key), None, None)?;
-    expect_eq(
-        "GET",
-        (got.value.as_deref(), got.version),
-        (Some(&b"two"[..]), Some(2)),
-    )
+    expect_eq("GET", (got.value.as_deref(), got.version), (Some(&b"two"[..]), Some(2)))
 }
 
 fn negative_version_and_empty_value(ctx: &Ctx) -> CaseResult {
@@ -184,18 +176,10 @@ fn value_limits(ctx: &Ctx) -> CaseResult {
     )?;
     for len in [10_001, 12_000, 60_000] {
         let response = ctx.call(Command::Put, Some(&key), Some(&vec![2; len]), Some(0))?;
-        expect_code(
-            &format!("{len}-byte value"),
-            &response,
-            ErrorCode::InvalidValue,
-        )?;
+        expect_code(&format!("{len}-byte value"), &response, ErrorCode::InvalidValue)?;
     }
     let got = ctx.call(Command::Get, Some(&key), None, None)?;
-    expect_eq(
-        "value after refused PUTs",
-        got.value.map(|v| v.len()),
-        Some(10_000),
-    )
+    expect_eq("value after refused PUTs", got.value.map(|v| v.len()), Some(10_000))
 }
 
 fn key_limits(ctx: &Ctx) -> CaseResult {
@@ -210,12 +194,7 @@ fn key_limits(ctx: &Ctx) -> CaseResult {
             )?;
         }
     }
-    let response = ctx.call(
-        Command::Put,
-        Some(&[b'k'; 33]),
-        Some(&vec![0; 60_000]),
-        Some(0),
-    )?;
+    let response = ctx.call(Command::Put, Some(&[b'k'; 33]), Some(&vec![0; 60_000]), Some(0))?;
     expect_code("bad key and bad value", &response, ErrorCode::InvalidKey)?;
     let key = ctx.key("32");
     let key = [key.as_slice(), &[b'x'; 32]].concat()[..32].to_vec();
@@ -231,13 +210,8 @@ fn unknown_command(ctx: &Ctx) -> CaseResult {
         let mut request = client::request(Command::IsAlive, None, None, None);
         request.command = command;
         let node = ctx.node();
-        let (response, _) = client::call(node, &request)
-            .map_err(|e| format!("command {command} via {node}: {e}"))?;
-        expect_code(
-            &format!("command {command}"),
-            &response,
-            ErrorCode::UnrecognizedCommand,
-        )?;
+        let (response, _) = client::call(node, &request).map_err(|e| format!("command {command} via {node}: {e}"))?;
+        expect_code(&format!("command {command}"), &response, ErrorCode::UnrecognizedCommand)?;
     }
     Ok(())
 }
@@ -280,11 +254,7 @@ fn amo_1_cached_remove(ctx: &Ctx) -> CaseResult {
     let node = ctx.node();
     ctx.call(Command::Put, Some(&key), Some(b"v"), Some(0))?;
     let r = ctx.fresh_id();
-    expect_eq(
-        "REM(r)",
-        ctx.call_with_id(node, &r, Command::Remove, &key, None)?,
-        0,
-    )?;
+    expect_eq("REM(r)", ctx.call_with_id(node, &r, Command::Remove, &key, None)?, 0)?;
     expect_eq(
         "resent REM(r)",
         ctx.call_with_id(node, &r, Command::Remove, &key, None)?,
@@ -312,11 +282,7 @@ fn amo_3_put_between(ctx: &Ctx) -> CaseResult {
     let key = ctx.key("amo-3");
     let node = ctx.node();
     let r = ctx.fresh_id();
-    expect_eq(
-        "REM(r)",
-        ctx.call_with_id(node, &r, Command::Remove, &key, None)?,
-        1,
-    )?;
+    expect_eq("REM(r)", ctx.call_with_id(node, &r, Command::Remove, &key, None)?, 1)?;
     expect_code(
         "PUT",
         &ctx.call(Command::Put, Some(&key), Some(b"v"), Some(0))?,
@@ -339,18 +305,9 @@ fn amo_4_after_many_puts(ctx: &Ctx) -> CaseResult {
     let node = ctx.node();
     ctx.call(Command::Put, Some(&key), Some(b"v"), Some(0))?;
     let r = ctx.fresh_id();
-    expect_eq(
-        "REM(r)",
-        ctx.call_with_id(node, &r, Command::Remove, &key, None)?,
-        0,
-    )?;
+    expect_eq("REM(r)", ctx.call_with_id(node, &r, Command::Remove, &key, None)?, 0)?;
     for i in 0..40 {
-        ctx.call(
-            Command::Put,
-            Some(&ctx.key(&format!("amo-4-{i}"))),
-            Some(b"x"),
-            Some(0),
-        )?;
+        ctx.call(Command::Put, Some(&ctx.key(&format!("amo-4-{i}"))), Some(b"x"), Some(0))?;
     }
     expect_eq(
         "resent REM(r) after 40 PUTs",
@@ -399,10 +356,7 @@ fn junk_gets_silence(ctx: &Ctx) -> CaseResult {
         ("wrong checksum", bad_crc),
         ("garbage", b"\x07\x07garbage".to_vec()),
         ("empty datagram", Vec::new()),
-        (
-            "payload not a KVRequest",
-            wire::encode_msg(&id, vec![0xff; 6]),
-        ),
+        ("payload not a KVRequest", wire::encode_msg(&id, vec![0xff; 6])),
     ];
     for (name, datagram) in cases {
         if !silent(node, &datagram)? {
@@ -426,17 +380,11 @@ fn reply_has_all_fields(ctx: &Ctx) -> CaseResult {
         .set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     let mut buffer = [0u8; 2048];
-    let (len, _) = socket
-        .recv_from(&mut buffer)
-        .map_err(|e| format!("no reply: {e}"))?;
+    let (len, _) = socket.recv_from(&mut buffer).map_err(|e| format!("no reply: {e}"))?;
     let (reply_id, payload) =
         wire::decode_msg(&buffer[..len]).map_err(|e| format!("reply is not a valid Msg: {e:?}"))?;
     expect_eq("echoed id", reply_id.as_slice(), &id[..])?;
-    expect_eq(
-        "payload starts with errCode",
-        payload.first().copied(),
-        Some(0x08),
-    )
+    expect_eq("payload starts with errCode", payload.first().copied(), Some(0x08))
 }
 
 pub type Case = (&'static str, fn(&Ctx) -> CaseResult);
@@ -444,10 +392,7 @@ pub type Case = (&'static str, fn(&Ctx) -> CaseResult);
 pub const CASES: &[Case] = &[
     ("put_then_get_returns_value_and_version", put_get),
     ("overwrite_returns_newest", overwrite),
-    (
-        "negative_version_and_empty_value",
-        negative_version_and_empty_value,
-    ),
+    ("negative_version_and_empty_value", negative_version_and_empty_value),
     ("missing_key_get_and_remove_return_1", missing_key),
     ("remove_then_get_returns_1", remove),
     ("value_limit_10000_and_code_7", value_limits),
@@ -461,10 +406,7 @@ pub const CASES: &[Case] = &[
     ("at_most_once_4_after_40_puts", amo_4_after_many_puts),
     ("at_most_once_5_resent_put", amo_5_resent_put),
     ("junk_gets_silence", junk_gets_silence),
-    (
-        "reply_has_id_payload_checksum_errcode",
-        reply_has_all_fields,
-    ),
+    ("reply_has_id_payload_checksum_errcode", reply_has_all_fields),
 ];
 
 /// Runs every case, prints PASS/FAIL lines, returns the number of failures.

@@ -86,10 +86,7 @@ mod tests {
     fn slots_cover_values_in_order_with_small_error() {
         for us in [0u64, 1, 63, 64, 65, 127, 128, 1000, 123_456, 9_999_999] {
             let i = index(us);
-            assert!(
-                lower_bound(i) <= us && us - lower_bound(i) <= us / 60,
-                "{us}"
-            );
+            assert!(lower_bound(i) <= us && us - lower_bound(i) <= us / 60, "{us}");
             assert!(lower_bound(i + 1) > us, "{us}");
         }
     }

@@ -63,9 +63,7 @@ impl Flags {
     fn get<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, String> {
         match self.text(flag) {
             None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("--{flag}: cannot parse {text:?}")),
+            Some(text) => text.parse().map_err(|_| format!("--{flag}: cannot parse {text:?}")),
         }
     }
 }
@@ -77,11 +75,7 @@ fn servers(flags: &Flags) -> Result<Vec<SocketAddr>, String> {
 }
 
 fn bench_cmd(flags: &Flags) -> Result<bool, String> {
-    let (value_min, value_max) = match flags
-        .text("value-bytes")
-        .unwrap_or("1-1000")
-        .split_once('-')
-    {
+    let (value_min, value_max) = match flags.text("value-bytes").unwrap_or("1-1000").split_once('-') {
         Some((a, b)) => (
             a.parse().map_err(|_| "--value-bytes")?,
             b.parse().map_err(|_| "--value-bytes")?,
@@ -127,11 +121,8 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
     let label = flags.text("label").unwrap_or("dynakv").to_string();
     let mut echo_throughput = None;
     if flags.has("echo") {
-        let addr = echo::start(
-            "127.0.0.1:0".parse().expect("literal"),
-            flags.get("echo-threads", 1)?,
-        )
-        .map_err(|e| e.to_string())?;
+        let addr = echo::start("127.0.0.1:0".parse().expect("literal"), flags.get("echo-threads", 1)?)
+            .map_err(|e| e.to_string())?;
         let echo_config = bench::BenchConfig {
             servers: vec![addr],
             target: bench::Target::One(0),
@@ -139,10 +130,7 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
             ..config.clone()
         };
         let result = bench::run(&echo_config);
-        print!(
-            "{}",
-            report::summary("echo-server", config.clients, &result)
-        );
+        print!("{}", report::summary("echo-server", config.clients, &result));
         echo_throughput = Some(result.throughput());
     }
     if flags.has("servers") || !flags.has("echo") {
@@ -150,10 +138,7 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
         if let bench::Target::One(index) = config.target
             && index >= config.servers.len()
         {
-            return Err(format!(
-                "--target {index}: only {} servers",
-                config.servers.len()
-            ));
+            return Err(format!("--target {index}: only {} servers", config.servers.len()));
         }
         let result = bench::run(&config);
         print!("{}", report::summary(&label, config.clients, &result));
@@ -164,11 +149,8 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
             );
         }
         if let Some(path) = flags.text("json") {
-            std::fs::write(
-                path,
-                report::json(&label, config.clients, &result, echo_throughput),
-            )
-            .map_err(|e| format!("{path}: {e}"))?;
+            std::fs::write(path, report::json(&label, config.clients, &result, echo_throughput))
+                .map_err(|e| format!("{path}: {e}"))?;
         }
         if let Some(path) = flags.text("plot") {
             report::plot(
@@ -183,11 +165,8 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
 }
 
 fn capacity_cmd(flags: &Flags) -> Result<bool, String> {
-    let server = flags
-        .text("server")
-        .ok_or("--server HOST:PORT is required")?;
-    let server =
-        dynakv::servers::resolve(server).ok_or_else(|| format!("cannot resolve {server}"))?;
+    let server = flags.text("server").ok_or("--server HOST:PORT is required")?;
+    let server = dynakv::servers::resolve(server).ok_or_else(|| format!("cannot resolve {server}"))?;
     let config = capacity::CapacityConfig {
         server,
         key_bytes: flags.get("key-bytes", 4)?,

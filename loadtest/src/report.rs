@@ -52,23 +52,14 @@ pub fn summary(label: &str, clients: usize, result: &BenchResult) -> String {
             errors.join(", ")
         }
     );
-    let _ = writeln!(
-        text,
-        "  wrong reads (correctness failures): {}",
-        result.wrong_reads
-    );
+    let _ = writeln!(text, "  wrong reads (correctness failures): {}", result.wrong_reads);
     for failure in &result.failures {
         let _ = writeln!(text, "    {failure}");
     }
     text
 }
 
-pub fn json(
-    label: &str,
-    clients: usize,
-    result: &BenchResult,
-    echo_throughput: Option<f64>,
-) -> String {
+pub fn json(label: &str, clients: usize, result: &BenchResult, echo_throughput: Option<f64>) -> String {
     let l = &result.latency;
     let timeline: Vec<String> = result
         .timeline

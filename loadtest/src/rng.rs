@@ -67,11 +67,7 @@ mod tests {
             counts[zipf.sample(&mut rng)] += 1;
         }
         assert!(counts[0] > counts[1] && counts[1] > counts[10] && counts[10] > counts[99]);
-        assert!(
-            counts[0] > 15_000,
-            "rank 1 of Zipf(1) over 100 is ~19%: {}",
-            counts[0]
-        );
+        assert!(counts[0] > 15_000, "rank 1 of Zipf(1) over 100 is ~19%: {}", counts[0]);
     }
 
     #[test]

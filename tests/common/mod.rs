@@ -19,8 +19,7 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("dynakv-test-{tag}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("dynakv-test-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
     }
@@ -85,12 +84,7 @@ impl Drop for NodeProcess {
 }
 
 /// Starts `dynakv serve` for `addr` with the given servers file and options.
-pub fn spawn_node(
-    addr: SocketAddr,
-    servers: &std::path::Path,
-    extra: &[&str],
-    log: &std::path::Path,
-) -> NodeProcess {
+pub fn spawn_node(addr: SocketAddr, servers: &std::path::Path, extra: &[&str], log: &std::path::Path) -> NodeProcess {
     let log = std::fs::File::create(log).expect("log file");
     let child = Process::new(env!("CARGO_BIN_EXE_dynakv"))
         .arg("serve")
@@ -171,9 +165,7 @@ pub fn get(addr: SocketAddr, key: &[u8]) -> (u32, Vec<u8>, i32) {
 }
 
 pub fn remove(addr: SocketAddr, key: &[u8]) -> u32 {
-    call(addr, Command::Remove, Some(key), None, None)
-        .errCode
-        .unwrap_or(0)
+    call(addr, Command::Remove, Some(key), None, None).errCode.unwrap_or(0)
 }
 
 /// Sends raw bytes from a fresh socket and returns the first datagram back
@@ -195,12 +187,6 @@ pub fn rss_bytes_of(pid: u32) -> usize {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
         .map_or(0, |kb| kb * 1024)
 }

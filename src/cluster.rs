@@ -1,0 +1,348 @@
+//! The cluster thread: drives the membership state machine, publishes the
+//! routing view, and keeps this node's buckets complete.
+//!
+//! Bucket sync: whenever this node becomes a replica of a bucket it did not
+//! hold (start, restart, a peer's death) or wakes from a suspension, it pulls
+//! that bucket from a live holder, a window of requests at a time, and merges
+//! the entries (newest stamp wins, tombstones included, so nothing deleted
+//! comes back and nothing newer is overwritten). Until every pull is done it
+//! gossips itself as not ready and coordinates nothing. Periodically, a ready
+//! node drops buckets it no longer replicates once their replicas are all
+//! ready, and tombstones older than [`TOMBSTONE_TTL_MS`].
+
+use crate::hash::{BUCKETS, BucketId};
+use crate::internal::{self, Heartbeat, Internal, Secret};
+use crate::log;
+use crate::membership::Membership;
+use crate::net::ShardHandle;
+use crate::ring::View;
+use crate::shard::ShardMsg;
+use crate::stamp::{Stamp, wall_millis};
+use crate::udp::send_reply;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::RwLock;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Gossip round length.
+pub const ROUND_MS: u64 = 200;
+/// Silence after which a peer is declared dead.
+pub const FAILURE_MS_DEFAULT: u64 = 3_000;
+/// Time after start before this node trusts its view enough to decide which
+/// buckets have no holder to pull from.
+const STARTUP_GRACE_MS: u64 = 1_200;
+/// Bucket pulls in flight at once (flow control for the holders and us).
+const SYNC_WINDOW: usize = 16;
+/// A pull with no completion by then is asked again (maybe of another holder).
+const SYNC_TIMEOUT_MS: u64 = 2_000;
+/// How often buckets no longer replicated here are dropped.
+const RETAIN_INTERVAL_MS: u64 = 5_000;
+/// Tombstones are kept this long: longer than any suspension a node comes
+/// back from with stale data, so a delete always reaches it.
+pub const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// What every thread of a node shares about the cluster.
+pub struct ClusterContext {
+    pub self_index: usize,
+    pub addrs: Vec<SocketAddr>,
+    pub secret: Secret,
+    pub view: RwLock<Arc<View>>,
+    pub membership_count: AtomicUsize,
+    pub counters: ClusterCounters,
+}
+
+#[derive(Default)]
+pub struct ClusterCounters {
+    pub auth_failures: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub buckets_pulled: AtomicU64,
+    pub entries_pulled: AtomicU64,
+}
+
+impl ClusterContext {
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().clone()
+    }
+
+    pub fn shard_of(&self, bucket: BucketId, shards: usize) -> usize {
+        usize::from(bucket) % shards
+    }
+
+    /// Encodes, signs and sends an internal message to node `to`.
+    pub fn send(&self, socket: &UdpSocket, to: usize, message: &Internal) {
+        let datagram = internal::encode(&self.secret, self.self_index as u8, message);
+        send_reply(socket, &datagram, self.addrs[to]);
+    }
+}
+
+/// Inputs of the cluster thread.
+#[derive(Debug)]
+pub enum ClusterMsg {
+    Gossip {
+        sender: usize,
+        heartbeats: Vec<Heartbeat>,
+    },
+    SyncDone {
+        request: u64,
+        bucket: BucketId,
+        entries: usize,
+    },
+}
+
+struct Pull {
+    bucket: BucketId,
+    deadline_ms: u64,
+}
+
+pub struct ClusterThread {
+    ctx: Arc<ClusterContext>,
+    seeds: Vec<u64>,
+    replicas: usize,
+    membership: Membership,
+    socket: UdpSocket,
+    shards: Vec<ShardHandle>,
+    started: Instant,
+    /// Buckets this node replicated in the last published view.
+    held: Vec<bool>,
+    to_pull: BTreeSet<BucketId>,
+    pulling: HashMap<u64, Pull>,
+    next_request: u64,
+    sync_started_ms: Option<u64>,
+    last_retain_ms: u64,
+}
+
+impl ClusterThread {
+    pub fn new(
+        ctx: Arc<ClusterContext>,
+        seeds: Vec<u64>,
+        replicas: usize,
+        failure_ms: u64,
+        socket: UdpSocket,
+        shards: Vec<ShardHandle>,
+    ) -> ClusterThread {
+        let incarnation = wall_millis();
+        let n = ctx.addrs.len();
+        let membership = Membership::new(ctx.self_index, n, incarnation, 0, failure_ms);
+        ClusterThread {
+            ctx,
+            seeds,
+            replicas,
+            membership,
+            socket,
+            shards,
+            started: Instant::now(),
+            held: vec![false; BUCKETS],
+            to_pull: BTreeSet::new(),
+            pulling: HashMap::new(),
+            next_request: 1,
+            sync_started_ms: None,
+            last_retain_ms: 0,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn run(mut self, inbox: Receiver<ClusterMsg>) {
+        self.publish(false);
+        let mut next_round: u64 = 0;
+        loop {
+            let now = self.now_ms();
+            let wait = Duration::from_millis(next_round.saturating_sub(now));
+            match inbox.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if self.now_ms() >= next_round {
+                self.round();
+                next_round = self.now_ms() + ROUND_MS;
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: ClusterMsg) {
+        let now = self.now_ms();
+        match msg {
+            ClusterMsg::Gossip { sender, heartbeats } => {
+                let (changed, sender_was_dead) = self.membership.on_gossip(now, sender, &heartbeats);
+                if sender_was_dead && sender < self.ctx.addrs.len() {
+                    self.gossip_to(sender);
+                }
+                if changed {
+                    self.publish(false);
+                }
+            }
+            ClusterMsg::SyncDone {
+                request,
+                bucket,
+                entries,
+            } => {
+                if self.pulling.remove(&request).is_some() {
+                    self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
+                    self.ctx
+                        .counters
+                        .entries_pulled
+                        .fetch_add(entries as u64, Ordering::Relaxed);
+                    let _ = bucket;
+                    self.step_sync(now);
+                }
+            }
+        }
+    }
+
+    fn gossip_to(&self, target: usize) {
+        let message = Internal::Gossip {
+            heartbeats: self.membership.heartbeats(),
+        };
+        self.ctx.send(&self.socket, target, &message);
+    }
+
+    fn round(&mut self) {
+        let now = self.now_ms();
+        let round = self.membership.tick(now);
+        if round.paused {
+            log!("suspension detected: re-syncing every bucket before serving as coordinator");
+            self.held.fill(false);
+        }
+        for &target in &round.targets {
+            self.gossip_to(target);
+        }
+        if round.changed || round.paused {
+            self.publish(round.paused);
+        }
+        self.step_sync(now);
+        if self.membership.is_ready() && now >= self.last_retain_ms + RETAIN_INTERVAL_MS {
+            self.last_retain_ms = now;
+            self.retain();
+        }
+    }
+
+    /// Rebuilds the view from the membership state and queues pulls of
+    /// buckets this node newly replicates.
+    fn publish(&mut self, resync_all: bool) {
+        let liveness = self.membership.liveness();
+        let view = Arc::new(View::new(&self.seeds, self.ctx.self_index, self.replicas, liveness));
+        let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
+        if before != view.alive_count() {
+            log!(
+                "membership: {} of {} nodes alive",
+                view.alive_count(),
+                self.ctx.addrs.len()
+            );
+        }
+        let me = self.ctx.self_index;
+        let mut gained = 0;
+        for bucket in 0..BUCKETS {
+            let holds = view.holds(me, bucket as BucketId);
+            if holds && (!self.held[bucket] || resync_all) {
+                self.to_pull.insert(bucket as BucketId);
+                gained += 1;
+            }
+            self.held[bucket] = holds;
+        }
+        *self.ctx.view.write() = view;
+        if gained > 0 {
+            if self.membership.set_ready(false) {
+                *self.ctx.view.write() =
+                    Arc::new(View::new(&self.seeds, me, self.replicas, self.membership.liveness()));
+            }
+            if self.sync_started_ms.is_none() {
+                self.sync_started_ms = Some(self.now_ms());
+            }
+        }
+    }
+
+    /// Issues pulls up to the window; marks the node ready when none remain.
+    fn step_sync(&mut self, now: u64) {
+        if now < STARTUP_GRACE_MS {
+            return;
+        }
+        let expired: Vec<u64> = self
+            .pulling
+            .iter()
+            .filter(|(_, p)| now >= p.deadline_ms)
+            .map(|(&r, _)| r)
+            .collect();
+        for request in expired {
+            if let Some(pull) = self.pulling.remove(&request) {
+                self.to_pull.insert(pull.bucket);
+            }
+        }
+        let view = self.ctx.view();
+        while self.pulling.len() < SYNC_WINDOW {
+            let Some(bucket) = self.to_pull.pop_first() else { break };
+            if !view.holds(self.ctx.self_index, bucket) {
+                continue;
+            }
+            let Some(holder) = self.holder(&view, bucket) else {
+                continue;
+            };
+            let request = self.next_request;
+            self.next_request += 1;
+            self.pulling.insert(
+                request,
+                Pull {
+                    bucket,
+                    deadline_ms: now + SYNC_TIMEOUT_MS,
+                },
+            );
+            self.ctx
+                .send(&self.socket, holder, &Internal::SyncRequest { request, bucket });
+        }
+        if self.to_pull.is_empty() && self.pulling.is_empty() && !self.membership.is_ready() {
+            self.membership.set_ready(true);
+            if let Some(started) = self.sync_started_ms.take() {
+                log!(
+                    "ready: buckets in sync after {} ms ({} buckets, {} entries pulled so far)",
+                    now.saturating_sub(started),
+                    self.ctx.counters.buckets_pulled.load(Ordering::Relaxed),
+                    self.ctx.counters.entries_pulled.load(Ordering::Relaxed)
+                );
+            }
+            self.publish(false);
+        }
+    }
+
+    /// A live replica to pull from: ready ones first (they are complete),
+    /// rotating by bucket to spread the work.
+    fn holder(&self, view: &View, bucket: BucketId) -> Option<usize> {
+        let me = self.ctx.self_index;
+        let others: Vec<usize> = view
+            .preference(bucket)
+            .iter()
+            .map(|&n| usize::from(n))
+            .filter(|&n| n != me)
+            .collect();
+        let ready: Vec<usize> = others.iter().copied().filter(|&n| view.liveness.ready[n]).collect();
+        let pool = if ready.is_empty() { others } else { ready };
+        pool.get(usize::from(bucket) % pool.len().max(1)).copied()
+    }
+
+    /// Drops buckets this node no longer replicates (once their replicas
+    /// are all ready) and expired tombstones.
+    fn retain(&self) {
+        let view = self.ctx.view();
+        let me = self.ctx.self_index;
+        let keep: Vec<bool> = (0..BUCKETS as BucketId)
+            .map(|bucket| {
+                let prefs = view.preference(bucket);
+                view.holds(me, bucket)
+                    || prefs.len() < self.replicas
+                    || prefs.iter().any(|&n| !view.liveness.ready[usize::from(n)])
+            })
+            .collect();
+        let keep = Arc::new(keep);
+        let cutoff = Stamp::from_millis(wall_millis().saturating_sub(TOMBSTONE_TTL_MS));
+        for shard in &self.shards {
+            let _ = shard.inbox.try_send(ShardMsg::Retain {
+                keep: keep.clone(),
+                tombstone_cutoff: cutoff,
+            });
+        }
+    }
+}
