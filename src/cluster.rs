@@ -5,8 +5,11 @@
 //! hold (start, restart, a peer's death) or wakes from a suspension, it pulls
 //! that bucket from a live holder, a window of requests at a time, and merges
 //! the entries (newest stamp wins, tombstones included, so nothing deleted
-//! comes back and nothing newer is overwritten). Until every pull is done it
-//! gossips itself as not ready and coordinates nothing. Periodically, a ready
+//! comes back and nothing newer is overwritten). After a start or a
+//! suspension its whole store is suspect: until those pulls are done it
+//! gossips itself as not ready and coordinates nothing. A bucket gained from
+//! a dead peer does not make it unready: rendezvous placement appends the
+//! new replica *after* the surviving ones, so a survivor coordinates. Periodically, a ready
 //! node drops buckets it no longer replicates once their replicas are all
 //! ready, and tombstones older than [`TOMBSTONE_TTL_MS`].
 
@@ -208,6 +211,7 @@ impl ClusterThread {
         if round.paused {
             log!("suspension detected: re-syncing every bucket before serving as coordinator");
             self.held.fill(false);
+            self.sync_started_ms = Some(now);
         }
         for &target in &round.targets {
             self.gossip_to(target);
@@ -246,14 +250,8 @@ impl ClusterThread {
             self.held[bucket] = holds;
         }
         *self.ctx.view.write() = view;
-        if gained > 0 {
-            if self.membership.set_ready(false) {
-                *self.ctx.view.write() =
-                    Arc::new(View::new(&self.seeds, me, self.replicas, self.membership.liveness()));
-            }
-            if self.sync_started_ms.is_none() {
-                self.sync_started_ms = Some(self.now_ms());
-            }
+        if gained > 0 && self.sync_started_ms.is_none() {
+            self.sync_started_ms = Some(self.now_ms());
         }
     }
 
@@ -294,16 +292,20 @@ impl ClusterThread {
             self.ctx
                 .send(&self.socket, holder, &Internal::SyncRequest { request, bucket });
         }
-        if self.to_pull.is_empty() && self.pulling.is_empty() && !self.membership.is_ready() {
+        if !self.to_pull.is_empty() || !self.pulling.is_empty() {
+            return;
+        }
+        if let Some(started) = self.sync_started_ms.take() {
+            log!(
+                "transfer done in {} ms: {} buckets, {} entries pulled since start",
+                now.saturating_sub(started),
+                self.ctx.counters.buckets_pulled.load(Ordering::Relaxed),
+                self.ctx.counters.entries_pulled.load(Ordering::Relaxed)
+            );
+        }
+        if !self.membership.is_ready() {
             self.membership.set_ready(true);
-            if let Some(started) = self.sync_started_ms.take() {
-                log!(
-                    "ready: buckets in sync after {} ms ({} buckets, {} entries pulled so far)",
-                    now.saturating_sub(started),
-                    self.ctx.counters.buckets_pulled.load(Ordering::Relaxed),
-                    self.ctx.counters.entries_pulled.load(Ordering::Relaxed)
-                );
-            }
+            log!("ready: coordinating my buckets");
             self.publish(false);
         }
     }

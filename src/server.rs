@@ -27,8 +27,10 @@ const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 const HEADROOM_BYTES: usize = 4 * MIB;
 /// The store refuses growth whenever RSS is this close to the limit.
 const RSS_GUARD_BYTES: usize = MIB;
-/// How often the RSS guard samples /proc.
-const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the RSS guard samples /proc while the store is over half full,
+/// and while it is not (an idle node of a big cluster should cost nothing).
+const RSS_SAMPLE_INTERVAL_BUSY: Duration = Duration::from_millis(20);
+const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(500);
 /// At-most-once entries per shard: about 100 MB/s of mutations for 10 s
 /// would need more; beyond this the oldest generation goes first.
 const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
@@ -125,7 +127,12 @@ pub fn serve(config: Config) -> Result<(), String> {
     spawn("memory-guard", move || {
         loop {
             guard_budget.set_over_rss(memory::rss_bytes() + RSS_GUARD_BYTES > limit);
-            thread::sleep(RSS_SAMPLE_INTERVAL);
+            let busy = guard_budget.used_bytes() * 2 > guard_budget.limit_bytes();
+            thread::sleep(if busy {
+                RSS_SAMPLE_INTERVAL_BUSY
+            } else {
+                RSS_SAMPLE_INTERVAL_IDLE
+            });
         }
     })?;
 

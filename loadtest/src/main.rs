@@ -1,22 +1,6 @@
-//! `dynakv-load`: benchmark and verification harness for any cluster that
-//! speaks the CPEN 431 KV protocol. It takes a servers file and knows nothing
-//! of the implementation behind it.
-//!
-//! - [`bench`]: closed-loop load with correctness checking; [`report`] prints,
-//!   writes JSON and plots it.
-//! - [`capacity`]: fill one node until OUT_OF_SPACE.
-//! - [`check`]: the protocol as named conformance cases.
-//! - [`echo`]: an echo server, the machine's ceiling.
-//! - [`histogram`], [`rng`]: latency percentiles, seeded randomness.
+//! `dynakv-load`: the command line of the harness (see the library docs).
 
-mod bench;
-mod capacity;
-mod check;
-mod echo;
-mod histogram;
-mod report;
-mod rng;
-
+use dynakv_loadtest::{bench, capacity, check, echo, report};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -190,3 +190,104 @@ pub fn rss_bytes_of(pid: u32) -> usize {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// A cluster of node processes on loopback, sharing one servers file.
+pub struct Cluster {
+    pub nodes: Vec<NodeProcess>,
+    pub dir: TempDir,
+    pub servers_file: PathBuf,
+    extra: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes and waits until every one counts all `n`.
+    pub fn start(n: usize, extra: &[&str], limit: Duration) -> Cluster {
+        let dir = TempDir::new("cluster");
+        let addrs = free_addrs(n);
+        let servers_file = dir.0.join("servers.txt");
+        let text: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+        std::fs::write(&servers_file, text).unwrap();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            dir,
+            servers_file,
+            extra,
+        };
+        for (i, &addr) in addrs.iter().enumerate() {
+            let node = cluster.spawn(i, addr);
+            cluster.nodes.push(node);
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let took = cluster.wait_membership(&all, n, limit);
+        eprintln!("{n} nodes report {n} members {took:?} after the last start");
+        cluster
+    }
+
+    fn spawn(&self, index: usize, addr: SocketAddr) -> NodeProcess {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        spawn_node(
+            addr,
+            &self.servers_file,
+            &extra,
+            &self.dir.0.join(format!("node-{index}.log")),
+        )
+    }
+
+    /// Restarts node `index` (after it was killed) with an empty store.
+    pub fn restart(&mut self, index: usize) {
+        let addr = self.nodes[index].addr;
+        self.nodes[index].kill();
+        self.nodes[index] = self.spawn(index, addr);
+    }
+
+    pub fn addrs(&self, indexes: &[usize]) -> Vec<SocketAddr> {
+        indexes.iter().map(|&i| self.nodes[i].addr).collect()
+    }
+
+    /// Waits until every node in `indexes` reports `count` members; returns
+    /// how long that took, panics after `limit`.
+    pub fn wait_membership(&self, indexes: &[usize], count: usize, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let mut wrong = Vec::new();
+            for &i in indexes {
+                let request = client::request(Command::GetMembershipCount, None, None, None);
+                let reported = client::call_with(self.nodes[i].addr, &request, &[200, 200])
+                    .map(|(r, _)| r.membershipCount.unwrap_or(-1))
+                    .unwrap_or(-2);
+                if reported != count as i32 {
+                    wrong.push((i, reported));
+                }
+            }
+            if wrong.is_empty() {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "after {limit:?}, nodes (index, count) still wrong: {wrong:?}; want {count}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Runs `work` over `items` on `threads` threads; collects the results.
+pub fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    })
+}
+
+/// A pseudo-random pick from `addrs` for request number `i`.
+pub fn pick(addrs: &[SocketAddr], i: usize) -> SocketAddr {
+    addrs[(dynakv::hash::fmix64(i as u64 ^ 0xabcd) % addrs.len() as u64) as usize]
+}

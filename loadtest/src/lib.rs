@@ -1,0 +1,18 @@
+//! `dynakv-load`: benchmark and verification harness for any cluster that
+//! speaks the CPEN 431 KV protocol. It takes a servers file and knows nothing
+//! of the implementation behind it.
+//!
+//! - [`bench`]: closed-loop load with correctness checking; [`report`] prints,
+//!   writes JSON and plots it.
+//! - [`capacity`]: fill one node until OUT_OF_SPACE.
+//! - [`check`]: the protocol as named conformance cases.
+//! - [`echo`]: an echo server, the machine's ceiling.
+//! - [`histogram`], [`rng`]: latency percentiles, seeded randomness.
+
+pub mod bench;
+pub mod capacity;
+pub mod check;
+pub mod echo;
+pub mod histogram;
+pub mod report;
+pub mod rng;

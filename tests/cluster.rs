@@ -1,0 +1,189 @@
+//! Clusters of real node processes on loopback: conformance through random
+//! front-ends, crashes, suspensions and membership at 80 nodes.
+
+mod common;
+
+use common::*;
+use dynakv::client;
+use dynakv::wire::Command;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn key(i: usize) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+fn value(i: usize, round: usize) -> Vec<u8> {
+    format!("value-{i}-{round}-{}", "x".repeat(i % 200)).into_bytes()
+}
+
+/// Writes keys `range` (value round `round`, version = round) through random nodes.
+fn write_keys(addrs: &[SocketAddr], range: std::ops::Range<usize>, round: usize) {
+    let items: Vec<usize> = range.collect();
+    let codes = parallel(&items, 8, |&i| {
+        put(pick(addrs, i + round), &key(i), &value(i, round), round as i32)
+    });
+    let failed: Vec<_> = items.iter().zip(&codes).filter(|(_, c)| **c != 0).collect();
+    assert!(
+        failed.is_empty(),
+        "PUTs not acknowledged with 0: {:?}",
+        &failed[..failed.len().min(10)]
+    );
+}
+
+/// Reads keys through random live nodes; returns the keys that did not read
+/// back exactly (value, version) as `expect` says (None = must be absent).
+fn wrong_reads(addrs: &[SocketAddr], keys: &[(usize, Option<usize>)], salt: usize) -> Vec<String> {
+    let results = parallel(keys, 8, |&(i, expect)| {
+        let request = client::request(Command::Get, Some(&key(i)), None, None);
+        let got = client::call(pick(addrs, i + salt), &request);
+        let (code, got_value, version) = match got {
+            Ok((r, _)) => (
+                r.errCode.unwrap_or(0),
+                r.value.unwrap_or_default(),
+                r.version.unwrap_or(0),
+            ),
+            Err(error) => return Some(format!("key {i}: {error}")),
+        };
+        let right = match expect {
+            Some(round) => code == 0 && got_value == value(i, round) && version == round as i32,
+            None => code == 1,
+        };
+        (!right).then(|| format!("key {i}: code {code}, version {version}, expected round {expect:?}"))
+    });
+    results.into_iter().flatten().collect()
+}
+
+#[test]
+fn five_nodes_pass_the_conformance_suite_through_random_front_ends() {
+    let cluster = Cluster::start(5, &[], Duration::from_secs(10));
+    let servers = cluster.addrs(&[0, 1, 2, 3, 4]);
+    let ctx = dynakv_loadtest::check::Ctx::new(servers, 5, 7);
+    assert_eq!(
+        dynakv_loadtest::check::run(&ctx),
+        0,
+        "conformance cases failed (see stdout)"
+    );
+}
+
+#[test]
+fn twenty_nodes_lose_nothing_when_two_are_killed_at_once() {
+    let cluster = Cluster::start(20, &[], Duration::from_secs(15));
+    let all: Vec<usize> = (0..20).collect();
+    write_keys(&cluster.addrs(&all), 0..10_000, 1);
+
+    let victims = [3, 11];
+    let live: Vec<usize> = all.iter().copied().filter(|i| !victims.contains(i)).collect();
+    let live_addrs = cluster.addrs(&live);
+    for &v in &victims {
+        cluster.nodes[v].signal(libc::SIGKILL);
+    }
+    // Writes issued during the failure must all complete.
+    let writer_addrs = live_addrs.clone();
+    let writer = std::thread::spawn(move || {
+        let mut latencies = Vec::new();
+        for i in 10_000..10_200 {
+            let started = Instant::now();
+            let code = put(pick(&writer_addrs, i), &key(i), &value(i, 1), 1);
+            assert_eq!(code, 0, "PUT {i} during the failure");
+            latencies.push(started.elapsed());
+        }
+        latencies.into_iter().max().unwrap_or_default()
+    });
+    let detected = cluster.wait_membership(&live, 18, Duration::from_secs(5));
+    let slowest_put = writer.join().expect("writer");
+    eprintln!("18 live nodes agree {detected:?} after the kill; slowest PUT during the failure {slowest_put:?}");
+    let keys: Vec<(usize, Option<usize>)> = (0..10_200).map(|i| (i, Some(1))).collect();
+    let wrong = wrong_reads(&live_addrs, &keys, 5);
+    assert!(
+        wrong.is_empty(),
+        "{} keys wrong, first: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}
+
+#[test]
+fn twenty_nodes_count_suspended_nodes_out_and_back_in_without_stale_reads() {
+    let cluster = Cluster::start(20, &[], Duration::from_secs(15));
+    let all: Vec<usize> = (0..20).collect();
+    write_keys(&cluster.addrs(&all), 0..2_000, 1);
+
+    let stopped = [1, 4, 7, 10, 13, 16];
+    let live: Vec<usize> = all.iter().copied().filter(|i| !stopped.contains(i)).collect();
+    for &s in &stopped {
+        cluster.nodes[s].signal(libc::SIGSTOP);
+    }
+    let took = cluster.wait_membership(&live, 14, Duration::from_secs(5));
+    eprintln!("14 live nodes agree {took:?} after SIGSTOP of 6");
+    // While they are stopped a GET returns the right value, or exactly 1 for
+    // a bucket whose replicas are all stopped: never another value.
+    let live_addrs = cluster.addrs(&live);
+    let results = parallel(&(0..2_000).collect::<Vec<usize>>(), 8, |&i| {
+        let (code, got, version) = get(pick(&live_addrs, i), &key(i));
+        match code {
+            0 if got == value(i, 1) && version == 1 => (1, 0),
+            1 => (0, 1),
+            _ => panic!("key {i}: code {code}, version {version}: a wrong value"),
+        }
+    });
+    let unavailable: usize = results.iter().map(|r| r.1).sum();
+    eprintln!("while stopped: {unavailable} of 2000 keys answered 1 (all their replicas stopped)");
+
+    for &s in &stopped {
+        cluster.nodes[s].signal(libc::SIGCONT);
+    }
+    let took = cluster.wait_membership(&all, 20, Duration::from_secs(5));
+    eprintln!("20 nodes agree {took:?} after SIGCONT");
+    let keys: Vec<(usize, Option<usize>)> = (0..2_000).map(|i| (i, Some(1))).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let all_addrs = cluster.addrs(&all);
+    loop {
+        let wrong = wrong_reads(&all_addrs, &keys, 9);
+        if wrong.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} keys still wrong 15 s after SIGCONT: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(10)]
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+fn eighty_nodes_agree_on_membership_and_idle_cheaply() {
+    let cluster = Cluster::start(80, &[], Duration::from_secs(10));
+    // Start-up bucket pulls are not idle work: let them finish first.
+    std::thread::sleep(Duration::from_secs(3));
+    let pids: Vec<u32> = cluster.nodes.iter().map(NodeProcess::pid).collect();
+    let before: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
+    let window = Duration::from_secs(5);
+    std::thread::sleep(window);
+    let after: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
+    eprintln!(
+        "idle cluster of 80: {:.1} % of one core in total",
+        100.0 * (after - before) / window.as_secs_f64()
+    );
+
+    let victims: Vec<usize> = (0..80).step_by(9).take(9).collect();
+    for &v in &victims {
+        cluster.nodes[v].signal(libc::SIGKILL);
+    }
+    let live: Vec<usize> = (0..80).filter(|i| !victims.contains(i)).collect();
+    let took = cluster.wait_membership(&live, 71, Duration::from_secs(10));
+    eprintln!("71 live nodes agree {took:?} after kill -9 of 9");
+}
