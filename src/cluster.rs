@@ -24,7 +24,7 @@ use crate::stamp::{Stamp, wall_millis};
 use crate::udp::send_reply;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::RwLock;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,6 +41,10 @@ const STARTUP_GRACE_MS: u64 = 1_200;
 const SYNC_WINDOW: usize = 16;
 /// A pull with no completion by then is asked again (maybe of another holder).
 const SYNC_TIMEOUT_MS: u64 = 2_000;
+/// How often a slice of this node's buckets is compared with a peer's.
+const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
+/// Buckets looked at per anti-entropy round (all 4096 every 4 s).
+const ANTI_ENTROPY_SLICE: usize = 512;
 /// How often buckets no longer replicated here are dropped.
 const RETAIN_INTERVAL_MS: u64 = 5_000;
 /// Tombstones are kept this long: longer than any suspension a node comes
@@ -63,6 +67,10 @@ pub struct ClusterCounters {
     pub forwarded: AtomicU64,
     pub buckets_pulled: AtomicU64,
     pub entries_pulled: AtomicU64,
+    /// Buckets found different by anti-entropy and exchanged.
+    pub repairs: AtomicU64,
+    /// Bucket pulls queued or in flight.
+    pub pulls_pending: AtomicU64,
 }
 
 impl ClusterContext {
@@ -95,8 +103,21 @@ pub enum ClusterMsg {
     },
 }
 
+/// Why a bucket is pulled, which decides from whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PullKind {
+    /// A peer died and this node became a replica: the surviving replicas
+    /// (ranked before it) have every acknowledged write.
+    Gained,
+    /// After a start or a suspension: writes this node missed may sit on
+    /// any node that stood in for it, so pull from the 2N best-ranked live
+    /// nodes (the replicas and their stand-ins).
+    Resync,
+}
+
 struct Pull {
     bucket: BucketId,
+    kind: PullKind,
     deadline_ms: u64,
 }
 
@@ -110,11 +131,14 @@ pub struct ClusterThread {
     started: Instant,
     /// Buckets this node replicated in the last published view.
     held: Vec<bool>,
-    to_pull: BTreeSet<BucketId>,
+    to_pull: BTreeMap<BucketId, PullKind>,
     pulling: HashMap<u64, Pull>,
     next_request: u64,
     sync_started_ms: Option<u64>,
     last_retain_ms: u64,
+    last_anti_entropy_ms: u64,
+    anti_entropy_cursor: usize,
+    anti_entropy_pass: usize,
 }
 
 impl ClusterThread {
@@ -138,11 +162,14 @@ impl ClusterThread {
             shards,
             started: Instant::now(),
             held: vec![false; BUCKETS],
-            to_pull: BTreeSet::new(),
+            to_pull: BTreeMap::new(),
             pulling: HashMap::new(),
             next_request: 1,
             sync_started_ms: None,
             last_retain_ms: 0,
+            last_anti_entropy_ms: 0,
+            anti_entropy_cursor: 0,
+            anti_entropy_pass: 0,
         }
     }
 
@@ -220,6 +247,10 @@ impl ClusterThread {
             self.publish(round.paused);
         }
         self.step_sync(now);
+        if self.membership.is_ready() && now >= self.last_anti_entropy_ms + ANTI_ENTROPY_INTERVAL_MS {
+            self.last_anti_entropy_ms = now;
+            self.anti_entropy();
+        }
         if self.membership.is_ready() && now >= self.last_retain_ms + RETAIN_INTERVAL_MS {
             self.last_retain_ms = now;
             self.retain();
@@ -243,8 +274,11 @@ impl ClusterThread {
         let mut gained = 0;
         for bucket in 0..BUCKETS {
             let holds = view.holds(me, bucket as BucketId);
-            if holds && (!self.held[bucket] || resync_all) {
-                self.to_pull.insert(bucket as BucketId);
+            if holds && resync_all {
+                self.to_pull.insert(bucket as BucketId, PullKind::Resync);
+                gained += 1;
+            } else if holds && !self.held[bucket] {
+                self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
                 gained += 1;
             }
             self.held[bucket] = holds;
@@ -258,6 +292,8 @@ impl ClusterThread {
     /// Issues pulls up to the window; marks the node ready when none remain.
     fn step_sync(&mut self, now: u64) {
         if now < STARTUP_GRACE_MS {
+            let pending = self.to_pull.len() + self.pulling.len();
+            self.ctx.counters.pulls_pending.store(pending as u64, Ordering::Relaxed);
             return;
         }
         let expired: Vec<u64> = self
@@ -268,31 +304,36 @@ impl ClusterThread {
             .collect();
         for request in expired {
             if let Some(pull) = self.pulling.remove(&request) {
-                self.to_pull.insert(pull.bucket);
+                self.to_pull.insert(pull.bucket, pull.kind);
             }
         }
         let view = self.ctx.view();
         while self.pulling.len() < SYNC_WINDOW {
-            let Some(bucket) = self.to_pull.pop_first() else { break };
+            let Some((bucket, kind)) = self.to_pull.pop_first() else {
+                break;
+            };
             if !view.holds(self.ctx.self_index, bucket) {
                 continue;
             }
-            let Some(holder) = self.holder(&view, bucket) else {
-                continue;
-            };
-            let request = self.next_request;
-            self.next_request += 1;
-            self.pulling.insert(
-                request,
-                Pull {
-                    bucket,
-                    deadline_ms: now + SYNC_TIMEOUT_MS,
-                },
-            );
-            self.ctx
-                .send(&self.socket, holder, &Internal::SyncRequest { request, bucket });
+            for source in self.sources(&view, bucket, kind) {
+                let request = self.next_request;
+                self.next_request += 1;
+                let deadline_ms = now + SYNC_TIMEOUT_MS;
+                self.pulling.insert(
+                    request,
+                    Pull {
+                        bucket,
+                        kind,
+                        deadline_ms,
+                    },
+                );
+                self.ctx
+                    .send(&self.socket, source, &Internal::SyncRequest { request, bucket });
+            }
         }
-        if !self.to_pull.is_empty() || !self.pulling.is_empty() {
+        let pending = self.to_pull.len() + self.pulling.len();
+        self.ctx.counters.pulls_pending.store(pending as u64, Ordering::Relaxed);
+        if pending > 0 {
             return;
         }
         if let Some(started) = self.sync_started_ms.take() {
@@ -310,19 +351,65 @@ impl ClusterThread {
         }
     }
 
-    /// A live replica to pull from: ready ones first (they are complete),
-    /// rotating by bucket to spread the work.
-    fn holder(&self, view: &View, bucket: BucketId) -> Option<usize> {
+    /// The live nodes to pull a bucket from (see [`PullKind`]).
+    fn sources(&self, view: &View, bucket: BucketId, kind: PullKind) -> Vec<usize> {
         let me = self.ctx.self_index;
-        let others: Vec<usize> = view
-            .preference(bucket)
-            .iter()
-            .map(|&n| usize::from(n))
-            .filter(|&n| n != me)
-            .collect();
-        let ready: Vec<usize> = others.iter().copied().filter(|&n| view.liveness.ready[n]).collect();
-        let pool = if ready.is_empty() { others } else { ready };
-        pool.get(usize::from(bucket) % pool.len().max(1)).copied()
+        match kind {
+            PullKind::Gained => {
+                let prefs: Vec<usize> = view.preference(bucket).iter().map(|&n| usize::from(n)).collect();
+                let before_me: Vec<usize> = prefs.iter().copied().take_while(|&n| n != me).collect();
+                if before_me.is_empty() {
+                    prefs.into_iter().filter(|&n| n != me).collect()
+                } else {
+                    before_me
+                }
+            }
+            PullKind::Resync => view
+                .preference(bucket)
+                .iter()
+                .chain(view.stand_ins(bucket))
+                .map(|&n| usize::from(n))
+                .filter(|&n| n != me)
+                .collect(),
+        }
+    }
+
+    /// Asks the shards to send a peer their digests of the next slice of
+    /// buckets both replicate; the peer exchanges what differs. Peers rotate
+    /// from pass to pass so every replica pair is compared.
+    fn anti_entropy(&mut self) {
+        let view = self.ctx.view();
+        let me = self.ctx.self_index;
+        let shards = self.shards.len();
+        let mut batches: HashMap<(usize, usize), Vec<BucketId>> = HashMap::new();
+        for offset in 0..ANTI_ENTROPY_SLICE {
+            let bucket = ((self.anti_entropy_cursor + offset) % BUCKETS) as BucketId;
+            if !view.holds(me, bucket) {
+                continue;
+            }
+            let peers: Vec<usize> = view
+                .preference(bucket)
+                .iter()
+                .map(|&n| usize::from(n))
+                .filter(|&n| n != me && view.liveness.ready[n])
+                .collect();
+            if let Some(&peer) = peers.get(self.anti_entropy_pass % peers.len().max(1)) {
+                batches
+                    .entry((peer, self.ctx.shard_of(bucket, shards)))
+                    .or_default()
+                    .push(bucket);
+            }
+        }
+        self.anti_entropy_cursor += ANTI_ENTROPY_SLICE;
+        if self.anti_entropy_cursor >= BUCKETS {
+            self.anti_entropy_cursor = 0;
+            self.anti_entropy_pass += 1;
+        }
+        for ((peer, shard), buckets) in batches {
+            let _ = self.shards[shard]
+                .inbox
+                .try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+        }
     }
 
     /// Drops buckets this node no longer replicates (once their replicas

@@ -31,6 +31,8 @@ pub struct Config {
     pub cluster_secret_file: Option<PathBuf>,
     /// Silence after which a peer is declared dead.
     pub failure_ms: u64,
+    /// Test fault injection, see `ShardConfig`; 0 in production.
+    pub fault_lose_replica_writes_percent: u8,
 }
 
 /// One worker per core beyond the one the event loop keeps busy: on the
@@ -52,6 +54,7 @@ impl Config {
             reply_cache_ms: RETENTION_MS_MIN,
             cluster_secret_file: None,
             failure_ms: crate::cluster::FAILURE_MS_DEFAULT,
+            fault_lose_replica_writes_percent: 0,
         }
     }
 }
@@ -92,6 +95,9 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--replicas" => config.replicas = number(flag, rest.next(), 1, 7)?,
             "--reply-cache-ms" => config.reply_cache_ms = number(flag, rest.next(), RETENTION_MS_MIN, 600_000)?,
             "--failure-timeout-ms" => config.failure_ms = number(flag, rest.next(), 600, 60_000)?,
+            "--fault-lose-replica-writes-percent" => {
+                config.fault_lose_replica_writes_percent = number(flag, rest.next(), 0, 100)?
+            }
             "--cluster-secret-file" => config.cluster_secret_file = rest.next().map(PathBuf::from),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),

@@ -11,6 +11,8 @@ use crate::stamp::Stamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 const TAG: [u8; 2] = [0xa2, 0x06];
+/// The sender index operators sign with (not a node of the cluster).
+pub const OPERATOR: u8 = u8::MAX;
 const MAC_BYTES: usize = 16;
 
 /// Whether a datagram is internal (it may still fail authentication).
@@ -60,6 +62,18 @@ pub enum Internal {
     SyncRequest {
         request: u64,
         bucket: u16,
+    },
+    /// An operator command (`dynakv ctl`), answered with a client `Msg` whose
+    /// value is text.
+    Admin {
+        message_id: Vec<u8>,
+        command: u8,
+        arg: Vec<u8>,
+    },
+    /// Anti-entropy: the sender's digests of buckets both nodes replicate;
+    /// the receiver exchanges the buckets whose digests differ.
+    Digests {
+        digests: Vec<(u16, u64)>,
     },
     SyncChunk {
         request: u64,
@@ -236,6 +250,27 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
                 w.entry(e);
             }
         }
+        Internal::Admin {
+            message_id,
+            command,
+            arg,
+        } => {
+            w.u8(7);
+            w.u8(sender);
+            w.u8(message_id.len() as u8);
+            w.bytes(message_id);
+            w.u8(*command);
+            w.bytes(arg);
+        }
+        Internal::Digests { digests } => {
+            w.u8(8);
+            w.u8(sender);
+            w.u16(digests.len() as u16);
+            for &(bucket, digest) in digests {
+                w.u16(bucket);
+                w.u64(digest);
+            }
+        }
     }
     let tag = mac(secret, &w.0);
     w.bytes(&tag);
@@ -349,6 +384,27 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
                 entries,
             })
         })(),
+        7 => (|| {
+            let id_len = usize::from(r.u8()?);
+            if id_len > crate::wire::MESSAGE_ID_BYTES_MAX {
+                return None;
+            }
+            let message_id = r.take(id_len)?.to_vec();
+            let command = r.u8()?;
+            Some(Internal::Admin {
+                message_id,
+                command,
+                arg: r.0.to_vec(),
+            })
+        })(),
+        8 => (|| {
+            let n = r.u16()?;
+            let mut digests = Vec::with_capacity(usize::from(n).min(crate::hash::BUCKETS));
+            for _ in 0..n {
+                digests.push((r.u16()?, r.u64()?));
+            }
+            Some(Internal::Digests { digests })
+        })(),
         _ => None,
     };
     message.map(|m| (sender, m)).ok_or(InternalError::Malformed)
@@ -404,6 +460,14 @@ mod tests {
                 chunk: 0,
                 chunks: 1,
                 entries: vec![entry(), entry()],
+            },
+            Internal::Admin {
+                message_id: vec![1; 16],
+                command: 0x20,
+                arg: b"x".to_vec(),
+            },
+            Internal::Digests {
+                digests: vec![(1, 2), (4095, u64::MAX)],
             },
         ];
         for message in messages {

@@ -16,9 +16,11 @@
 //! - [`server`]: wires a node together; [`client`]: a blocking client library.
 //! - [`log`]: operator log lines.
 
+pub mod admin;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod ctl;
 pub mod hash;
 pub mod internal;
 pub mod log;

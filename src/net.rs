@@ -7,10 +7,12 @@
 //! silence. Authenticated node-to-node datagrams go to the shard of their
 //! bucket or to the cluster thread.
 
+use crate::admin::{self, Report, ReportKind};
 use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{bucket_of, key_hash, message_id_hash};
 use crate::internal::{self, Internal};
 use crate::log;
+use crate::memory::MemoryBudget;
 use crate::ring::View;
 use crate::shard::{Request, ShardMsg, Wipeout};
 use crate::udp::send_reply;
@@ -56,6 +58,8 @@ pub struct ShardHandle {
 /// Node-level facts the loop answers from.
 pub struct NodeFacts {
     pub pid: i32,
+    pub started: Instant,
+    pub budget: Arc<MemoryBudget>,
 }
 
 /// Counters for operators.
@@ -64,6 +68,13 @@ pub struct NetStats {
     pub datagrams: AtomicU64,
     pub dropped_junk: AtomicU64,
     pub overloads: AtomicU64,
+}
+
+/// Datagrams per second, measured over windows of about a second.
+struct RateMeter {
+    since: Instant,
+    count_then: u64,
+    per_second: u64,
 }
 
 pub struct NetLoop {
@@ -77,6 +88,7 @@ pub struct NetLoop {
     wipeout_ids: VecDeque<u64>,
     ctx: Arc<ClusterContext>,
     cluster: Sender<ClusterMsg>,
+    rate: RateMeter,
     /// The routing view, refreshed once per drain.
     view: Arc<View>,
 }
@@ -93,7 +105,13 @@ impl NetLoop {
         let send_socket = socket.try_clone()?;
         let batches = shards.iter().map(|_| Vec::new()).collect();
         let view = ctx.view();
+        let rate = RateMeter {
+            since: Instant::now(),
+            count_then: 0,
+            per_second: 0,
+        };
         Ok(NetLoop {
+            rate,
             ctx,
             cluster,
             view,
@@ -125,6 +143,7 @@ impl NetLoop {
             }
             last_wake = Instant::now();
             self.view = self.ctx.view();
+            self.measure_rate();
             self.drain(&mut buffer);
         }
     }
@@ -165,7 +184,7 @@ impl NetLoop {
 
     fn handle_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
         if internal::is_internal(datagram) {
-            return self.handle_internal(datagram);
+            return self.handle_internal(datagram, from);
         }
         self.handle_client(datagram, from, 0);
     }
@@ -207,11 +226,29 @@ impl NetLoop {
         }
     }
 
-    fn handle_internal(&mut self, datagram: &[u8]) {
+    fn measure_rate(&mut self) {
+        let elapsed = self.rate.since.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let count = self.stats.datagrams.load(Ordering::Relaxed);
+            self.rate.per_second = ((count - self.rate.count_then) as f64 / elapsed.as_secs_f64()) as u64;
+            self.rate.count_then = count;
+            self.rate.since = Instant::now();
+        }
+    }
+
+    fn handle_internal(&mut self, datagram: &[u8], from: SocketAddr) {
         let Ok((sender, message)) = internal::decode(&self.ctx.secret, datagram) else {
             self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if let Internal::Admin {
+            message_id,
+            command,
+            arg,
+        } = message
+        {
+            return self.admin(message_id, command, &arg, from);
+        }
         let sender = usize::from(sender);
         if sender >= self.ctx.addrs.len() || sender == self.ctx.self_index {
             self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +294,8 @@ impl NetLoop {
                     entries,
                 },
             ),
+            Internal::Digests { digests } => return self.route_digests(sender, digests),
+            Internal::Admin { .. } => unreachable!("handled above"),
         };
         if usize::from(bucket) >= crate::hash::BUCKETS {
             return;
@@ -264,6 +303,103 @@ impl NetLoop {
         // Node-to-node work is not refused for load: a full queue drops it
         // and the sender's retransmission or timeout covers the loss.
         let _ = self.shards[self.ctx.shard_of(bucket, shards)].inbox.try_send(msg);
+    }
+
+    /// Splits a peer's bucket digests by shard; each shard compares its own.
+    fn route_digests(&mut self, sender: usize, digests: Vec<(u16, u64)>) {
+        let shards = self.shards.len();
+        let mut by_shard: Vec<Vec<(u16, u64)>> = vec![Vec::new(); shards];
+        for (bucket, digest) in digests {
+            if usize::from(bucket) < crate::hash::BUCKETS {
+                by_shard[self.ctx.shard_of(bucket, shards)].push((bucket, digest));
+            }
+        }
+        for (shard, digests) in by_shard.into_iter().enumerate() {
+            if !digests.is_empty() {
+                let _ = self.shards[shard]
+                    .inbox
+                    .try_send(ShardMsg::Digests { from: sender, digests });
+            }
+        }
+    }
+
+    /// Answers an authenticated operator command.
+    fn admin(&mut self, message_id: Vec<u8>, command: u8, arg: &[u8], from: SocketAddr) {
+        let kind = match command {
+            admin::STATS => ReportKind::Stats,
+            admin::BUCKETS => ReportKind::Buckets,
+            admin::KEYS
+                if arg.len() == 2 && usize::from(u16::from_le_bytes([arg[0], arg[1]])) < crate::hash::BUCKETS =>
+            {
+                ReportKind::Keys(u16::from_le_bytes([arg[0], arg[1]]))
+            }
+            admin::MEMBERS => {
+                let view = &self.view;
+                let mut text = String::new();
+                for (index, addr) in self.ctx.addrs.iter().enumerate() {
+                    let alive = view.liveness.alive[index];
+                    let ready = view.liveness.ready[index] || (index == self.ctx.self_index && self.ready_self());
+                    text.push_str(&format!("{index} {addr} {} {}\n", u8::from(alive), u8::from(ready)));
+                }
+                return send_reply(&self.send_socket, &admin::text_reply(&message_id, text), from);
+            }
+            _ => return send_reply(&self.send_socket, &admin::unknown_command(&message_id), from),
+        };
+        let header = if kind == ReportKind::Stats {
+            self.stats_header()
+        } else {
+            String::new()
+        };
+        let targets: Vec<usize> = match kind {
+            ReportKind::Keys(bucket) => vec![self.ctx.shard_of(bucket, self.shards.len())],
+            _ => (0..self.shards.len()).collect(),
+        };
+        let report = Arc::new(Report {
+            kind,
+            shards_left: AtomicUsize::new(targets.len()),
+            parts: Default::default(),
+            message_id,
+            to: from,
+            header,
+        });
+        for shard in targets {
+            // An operator's question may wait for a busy shard; it is rare.
+            let _ = self.shards[shard].inbox.send(ShardMsg::Report(report.clone()));
+        }
+    }
+
+    fn ready_self(&self) -> bool {
+        self.view.liveness.ready[self.ctx.self_index]
+    }
+
+    fn stats_header(&self) -> String {
+        let c = &self.ctx.counters;
+        let s = &self.stats;
+        let budget = &self.facts.budget;
+        [
+            ("node", self.ctx.addrs[self.ctx.self_index].to_string()),
+            ("pid", self.facts.pid.to_string()),
+            ("members", self.ctx.membership_count.load(Ordering::Relaxed).to_string()),
+            ("ready", u8::from(self.ready_self()).to_string()),
+            ("uptime_s", self.facts.started.elapsed().as_secs().to_string()),
+            ("rss_bytes", crate::memory::rss_bytes().to_string()),
+            ("stored_bytes", budget.used_bytes().to_string()),
+            ("store_limit_bytes", budget.limit_bytes().to_string()),
+            ("datagrams", s.datagrams.load(Ordering::Relaxed).to_string()),
+            ("requests_per_s", self.rate.per_second.to_string()),
+            ("overloads", s.overloads.load(Ordering::Relaxed).to_string()),
+            ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
+            ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
+            ("auth_failures", c.auth_failures.load(Ordering::Relaxed).to_string()),
+            ("buckets_pulled", c.buckets_pulled.load(Ordering::Relaxed).to_string()),
+            ("entries_pulled", c.entries_pulled.load(Ordering::Relaxed).to_string()),
+            ("repairs", c.repairs.load(Ordering::Relaxed).to_string()),
+            ("pulls_pending", c.pulls_pending.load(Ordering::Relaxed).to_string()),
+            ("send_drops", crate::udp::SEND_DROPS.load(Ordering::Relaxed).to_string()),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{name} {value}\n"))
+        .collect()
     }
 
     fn node_command(&mut self, message_id: Vec<u8>, command: Command, from: SocketAddr) {

@@ -32,10 +32,11 @@ pub struct View {
     pub self_index: usize,
     pub replicas: usize,
     pub liveness: Liveness,
-    /// Per bucket: the preference list, `replicas` entries (or fewer when
-    /// fewer nodes are alive), best first.
-    prefs: Vec<[u8; REPLICAS_MAX]>,
-    pref_len: Vec<u8>,
+    /// Per bucket: the 2N best-ranked live nodes, best first (fewer when
+    /// fewer are alive). The first N are the preference list; the rest are
+    /// the stand-ins that took writes while preferred nodes were away.
+    ranked: Vec<[u8; 2 * REPLICAS_MAX]>,
+    ranked_len: Vec<u8>,
 }
 
 impl View {
@@ -46,9 +47,10 @@ impl View {
 
     pub fn new(seeds: &[u64], self_index: usize, replicas: usize, liveness: Liveness) -> View {
         let replicas = replicas.clamp(1, REPLICAS_MAX);
-        let mut prefs = vec![[0u8; REPLICAS_MAX]; BUCKETS];
-        let mut pref_len = vec![0u8; BUCKETS];
-        let mut best: Vec<(u64, u8)> = Vec::with_capacity(replicas + 1);
+        let keep = 2 * replicas;
+        let mut ranked = vec![[0u8; 2 * REPLICAS_MAX]; BUCKETS];
+        let mut ranked_len = vec![0u8; BUCKETS];
+        let mut best: Vec<(u64, u8)> = Vec::with_capacity(keep + 1);
         for bucket in 0..BUCKETS {
             best.clear();
             for (node, &seed) in seeds.iter().enumerate() {
@@ -56,41 +58,54 @@ impl View {
                     continue;
                 }
                 let s = score(seed, bucket as BucketId);
-                if best.len() < replicas || s > best[best.len() - 1].0 {
+                if best.len() < keep || s > best[best.len() - 1].0 {
                     let at = best.partition_point(|&(other, _)| other > s);
                     best.insert(at, (s, node as u8));
-                    best.truncate(replicas);
+                    best.truncate(keep);
                 }
             }
             for (slot, &(_, node)) in best.iter().enumerate() {
-                prefs[bucket][slot] = node;
+                ranked[bucket][slot] = node;
             }
-            pref_len[bucket] = best.len() as u8;
+            ranked_len[bucket] = best.len() as u8;
         }
         View {
             self_index,
             replicas,
             liveness,
-            prefs,
-            pref_len,
+            ranked,
+            ranked_len,
         }
+    }
+
+    fn ranked(&self, bucket: BucketId) -> &[u8] {
+        let b = usize::from(bucket);
+        &self.ranked[b][..usize::from(self.ranked_len[b])]
     }
 
     /// The live nodes that should hold `bucket`, best first.
     pub fn preference(&self, bucket: BucketId) -> &[u8] {
-        let b = usize::from(bucket);
-        &self.prefs[b][..usize::from(self.pref_len[b])]
+        let ranked = self.ranked(bucket);
+        &ranked[..ranked.len().min(self.replicas)]
+    }
+
+    /// The live nodes ranked for `bucket` beyond the preference list.
+    pub fn stand_ins(&self, bucket: BucketId) -> &[u8] {
+        let ranked = self.ranked(bucket);
+        &ranked[ranked.len().min(self.replicas)..]
     }
 
     /// The node that executes requests for `bucket`: the first ready node of
-    /// the preference list, or the first node when none is ready yet.
+    /// the preference list; when none is ready (all are catching up after a
+    /// suspension), the first ready stand-in, which took the writes made
+    /// meanwhile; failing that the first node.
     pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
-        let prefs = self.preference(bucket);
-        prefs
+        let ranked = self.ranked(bucket);
+        ranked
             .iter()
             .map(|&n| usize::from(n))
             .find(|&n| self.liveness.ready[n])
-            .or_else(|| prefs.first().map(|&n| usize::from(n)))
+            .or_else(|| ranked.first().map(|&n| usize::from(n)))
     }
 
     pub fn holds(&self, node: usize, bucket: BucketId) -> bool {

@@ -103,6 +103,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         reply_cache_ms: config.reply_cache_ms,
         reply_cache_entries_max: REPLY_CACHE_ENTRIES_MAX,
         keep_tombstones: entries.len() > 1 && config.replicas > 1,
+        fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
     };
 
     let mut shards = Vec::new();
@@ -150,6 +151,8 @@ pub fn serve(config: Config) -> Result<(), String> {
 
     let facts = NodeFacts {
         pid: std::process::id() as i32,
+        started: std::time::Instant::now(),
+        budget: budget.clone(),
     };
     let net = NetLoop::new(socket, shards, facts, Arc::new(NetStats::default()), ctx, cluster_inbox)
         .map_err(|error| format!("cannot start the event loop: {error}"))?;

@@ -6,8 +6,9 @@
 //! the worker's own clone of the node's socket; the worker never blocks on
 //! the network (a write waiting for acks is parked, not waited for).
 
+use crate::admin::{Report, ReportKind};
 use crate::cluster::{ClusterContext, ClusterMsg};
-use crate::hash::{BucketId, bucket_of, key_hash, message_id_hash};
+use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Entry, Internal, entry_wire_bytes};
 use crate::memory::{MemoryBudget, trim_heap};
 use crate::record::Record;
@@ -33,6 +34,8 @@ const TICK: Duration = Duration::from_millis(20);
 const SYNCS_IN_PROGRESS_MAX: usize = 256;
 /// Payload budget of one transfer datagram.
 const SYNC_CHUNK_BYTES_MAX: usize = 60_000;
+/// The request id of anti-entropy repair transfers (pulls number from 1).
+pub const REPAIR_REQUEST: u64 = 0;
 
 /// A client request routed to this shard.
 #[derive(Debug)]
@@ -79,6 +82,18 @@ pub enum ShardMsg {
         chunks: u16,
         entries: Vec<Entry>,
     },
+    /// An operator report: add this shard's part.
+    Report(Arc<Report>),
+    /// Anti-entropy, initiating side: send `to` our digests of these buckets.
+    AntiEntropy {
+        to: usize,
+        buckets: Vec<BucketId>,
+    },
+    /// Anti-entropy, answering side: exchange the buckets whose digests differ.
+    Digests {
+        from: usize,
+        digests: Vec<(BucketId, u64)>,
+    },
     /// Keep only buckets marked true; drop tombstones older than the cutoff.
     Retain {
         keep: Arc<Vec<bool>>,
@@ -93,6 +108,10 @@ pub struct ShardConfig {
     pub reply_cache_entries_max: usize,
     /// Whether deletes leave tombstones (only when other replicas exist).
     pub keep_tombstones: bool,
+    /// Test fault: this percentage of replicated writes received is
+    /// acknowledged but not applied (a replica silently losing writes), so
+    /// tests can show anti-entropy repairing it. 0 in production.
+    pub fault_lose_replica_writes_percent: u8,
 }
 
 /// A write applied here, waiting for replicas before the client hears.
@@ -122,6 +141,8 @@ pub struct Worker {
     backlog: Arc<AtomicUsize>,
     started: Instant,
     keep_tombstones: bool,
+    fault_lose_percent: u64,
+    fault_rng: u64,
     ctx: Arc<ClusterContext>,
     cluster: Sender<ClusterMsg>,
     pending: HashMap<u64, Pending>,
@@ -147,6 +168,8 @@ impl Worker {
             backlog,
             started: Instant::now(),
             keep_tombstones: config.keep_tombstones,
+            fault_lose_percent: u64::from(config.fault_lose_replica_writes_percent),
+            fault_rng: ctx.self_index as u64 + 1,
             ctx,
             cluster,
             pending: HashMap::new(),
@@ -201,7 +224,9 @@ impl Worker {
                 }
             }
             ShardMsg::Replicate { from, seq, entry } => {
-                self.apply_entry(&entry);
+                if !self.fault_loses_write() {
+                    self.apply_entry(&entry);
+                }
                 let bucket = bucket_of(key_hash(&entry.key));
                 self.ctx
                     .send(&self.socket, from, &Internal::ReplicateAck { seq, bucket });
@@ -223,6 +248,27 @@ impl Worker {
                 entries,
             } => {
                 self.receive_chunk(request, bucket, chunk, chunks, &entries);
+            }
+            ShardMsg::Report(report) => self.report(&report),
+            ShardMsg::AntiEntropy { to, buckets } => {
+                let digests = buckets
+                    .iter()
+                    .map(|&b| (b, self.partition.bucket_stats(b).digest))
+                    .collect();
+                self.ctx.send(&self.socket, to, &Internal::Digests { digests });
+            }
+            ShardMsg::Digests { from, digests } => {
+                for (bucket, theirs) in digests {
+                    if self.partition.bucket_stats(bucket).digest != theirs {
+                        self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
+                        self.serve_bucket(from, REPAIR_REQUEST, bucket);
+                        let pull = Internal::SyncRequest {
+                            request: REPAIR_REQUEST,
+                            bucket,
+                        };
+                        self.ctx.send(&self.socket, from, &pull);
+                    }
+                }
             }
             ShardMsg::Retain { keep, tombstone_cutoff } => {
                 self.partition.retain(|bucket, record| {
@@ -279,9 +325,20 @@ impl Worker {
             }
             KeyOp::Remove { key } => {
                 let key = key.as_bytes();
-                if self.partition.get(key).is_none() {
-                    (ErrorCode::NonExistentKey, None)
-                } else if self.keep_tombstones {
+                let code = match self.partition.get(key) {
+                    Some(_) => ErrorCode::Success,
+                    None => ErrorCode::NonExistentKey,
+                };
+                if !self.keep_tombstones {
+                    self.partition.forget(key);
+                    (code, None)
+                } else if code == ErrorCode::NonExistentKey && self.partition.stamp_of(key).is_some() {
+                    // Already a tombstone here: nothing new to say.
+                    (code, None)
+                } else {
+                    // Even a key this node does not see gets a tombstone: its
+                    // replicas may be away with a copy, and the delete must
+                    // win over that copy when they come back.
                     let stamp = self.next_stamp(key);
                     self.partition.apply(key, Write::Tombstone, stamp, Admission::Forced);
                     let entry = Entry {
@@ -291,10 +348,7 @@ impl Worker {
                         stamp,
                         tombstone: true,
                     };
-                    (ErrorCode::Success, Some(entry))
-                } else {
-                    self.partition.forget(key);
-                    (ErrorCode::Success, None)
+                    (code, Some(entry))
                 }
             }
         };
@@ -379,6 +433,14 @@ impl Worker {
         }
     }
 
+    fn fault_loses_write(&mut self) -> bool {
+        if self.fault_lose_percent == 0 {
+            return false;
+        }
+        self.fault_rng = self.fault_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        crate::hash::fmix64(self.fault_rng) % 100 < self.fault_lose_percent
+    }
+
     /// Applies a replicated or transferred entry if it is newer.
     fn apply_entry(&mut self, entry: &Entry) {
         self.clock.observe(entry.stamp);
@@ -418,8 +480,51 @@ impl Worker {
         }
     }
 
+    fn report(&mut self, report: &Report) {
+        {
+            let mut parts = report.parts.lock();
+            match report.kind {
+                ReportKind::Stats => {
+                    for bucket in 0..BUCKETS as BucketId {
+                        let stats = self.partition.bucket_stats(bucket);
+                        parts.live_keys += stats.live_keys as usize;
+                        parts.tombstones += stats.tombstones as usize;
+                    }
+                }
+                ReportKind::Buckets => {
+                    for bucket in 0..BUCKETS as BucketId {
+                        let stats = self.partition.bucket_stats(bucket);
+                        if stats.live_keys + stats.tombstones > 0 {
+                            let line = format!(
+                                "{bucket} {} {} {:016x}",
+                                stats.live_keys, stats.tombstones, stats.digest
+                            );
+                            parts.lines.push(line);
+                        }
+                    }
+                }
+                ReportKind::Keys(bucket) => {
+                    for record in self.partition.bucket_records(bucket).filter(|r| !r.is_tombstone()) {
+                        let hex: String = record.key().iter().map(|b| format!("{b:02x}")).collect();
+                        parts.lines.push(hex);
+                    }
+                }
+            }
+        }
+        if let Some(datagram) = report.shard_done() {
+            send_reply(&self.socket, &datagram, report.to);
+        }
+    }
+
     fn receive_chunk(&mut self, request: u64, bucket: BucketId, chunk: u16, chunks: u16, entries: &[Entry]) {
         if chunk >= chunks {
+            return;
+        }
+        if request == REPAIR_REQUEST {
+            // A repair push: merge, nobody waits for completion.
+            for entry in entries.iter().filter(|e| bucket_of(key_hash(&e.key)) == bucket) {
+                self.apply_entry(entry);
+            }
             return;
         }
         if !self.syncs.contains_key(&request) && self.syncs.len() >= SYNCS_IN_PROGRESS_MAX {

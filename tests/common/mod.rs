@@ -291,3 +291,83 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T)
 pub fn pick(addrs: &[SocketAddr], i: usize) -> SocketAddr {
     addrs[(dynakv::hash::fmix64(i as u64 ^ 0xabcd) % addrs.len() as u64) as usize]
 }
+
+/// Runs `dynakv ctl --servers FILE ARGS`; returns stdout, panics on failure.
+pub fn ctl(servers: &std::path::Path, args: &[&str]) -> String {
+    let output = Process::new(env!("CARGO_BIN_EXE_dynakv"))
+        .arg("ctl")
+        .arg("--servers")
+        .arg(servers)
+        .args(args)
+        .output()
+        .expect("run dynakv ctl");
+    assert!(
+        output.status.success(),
+        "dynakv ctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// One `name value` field of `dynakv ctl stats`.
+pub fn stat(servers: &std::path::Path, node: usize, name: &str) -> u64 {
+    let text = ctl(servers, &["stats", &node.to_string()]);
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in stats of node {node}: {text}"))
+}
+
+/// Per bucket `(live keys, tombstones, digest)` a node holds, from `ctl buckets`.
+pub fn buckets(servers: &std::path::Path, node: usize) -> std::collections::HashMap<u16, (u64, u64, String)> {
+    ctl(servers, &["buckets", &node.to_string()])
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            match f.as_slice() {
+                [b, live, tomb, digest] => Some((
+                    b.parse().ok()?,
+                    (live.parse().ok()?, tomb.parse().ok()?, digest.to_string()),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Waits until every node in `indexes` is ready with no bucket pulls left.
+    pub fn wait_synced(&self, indexes: &[usize], limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let busy: Vec<usize> = indexes
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    stat(&self.servers_file, i, "pulls_pending") != 0 || stat(&self.servers_file, i, "ready") != 1
+                })
+                .collect();
+            if busy.is_empty() {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "nodes {busy:?} still syncing after {limit:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The nodes that should hold `bucket` when `alive` are up (the node's own placement rule).
+    pub fn holders(&self, alive: &[usize], bucket: u16) -> Vec<usize> {
+        let text = std::fs::read_to_string(&self.servers_file).unwrap();
+        let names: Vec<String> = text.lines().map(String::from).collect();
+        let mut liveness = dynakv::ring::Liveness {
+            alive: vec![false; names.len()],
+            ready: vec![false; names.len()],
+        };
+        for &i in alive {
+            liveness.alive[i] = true;
+            liveness.ready[i] = true;
+        }
+        let view = dynakv::ring::View::new(&dynakv::ring::View::seeds(&names), 0, 3, liveness);
+        view.preference(bucket).iter().map(|&n| usize::from(n)).collect()
+    }
+}

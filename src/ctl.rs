@@ -1,0 +1,304 @@
+//! `dynakv ctl`: the operator's command line, in the spirit of redis-cli.
+//! Data commands use the public protocol; `stats`, `members`, `buckets` and
+//! `keys` are admin commands signed with the cluster secret.
+
+use crate::admin::{self, parse_lines};
+use crate::client;
+use crate::internal::{self, Internal, OPERATOR, Secret};
+use crate::ring::{Liveness, View};
+use crate::servers::{self, ServerEntry};
+use crate::wire::{Command, ErrorCode};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: dynakv ctl [--servers FILE] [--cluster-secret-file F] [--node NODE] COMMAND
+commands:
+  put KEY VALUE [VERSION]   store through --node (default: a random node)
+  get KEY                   value and version
+  remove KEY
+  stats NODE                counters of one node
+  members NODE              which nodes NODE believes alive and ready
+  ring KEY                  the nodes that hold KEY, coordinator first
+  buckets NODE              live keys, tombstones and digest per bucket
+  keys NODE BUCKET          the keys NODE holds in BUCKET
+  status                    one row per node of the servers file
+  wipeout NODE | shutdown NODE
+NODE is host:port or an index (from 0) into the servers file.";
+
+struct Ctl {
+    entries: Vec<ServerEntry>,
+    secret: Secret,
+    node: Option<SocketAddr>,
+}
+
+/// Runs `dynakv ctl ARGS`; returns the text to print or an error.
+pub fn run(args: &[String]) -> Result<String, String> {
+    let mut servers_path = PathBuf::from("servers.txt");
+    let mut secret_path = None;
+    let mut node = None;
+    let mut rest = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--servers" => servers_path = iter.next().map(PathBuf::from).ok_or("--servers needs a file")?,
+            "--cluster-secret-file" => {
+                secret_path = Some(
+                    iter.next()
+                        .map(PathBuf::from)
+                        .ok_or("--cluster-secret-file needs a file")?,
+                )
+            }
+            "--node" => node = Some(iter.next().ok_or("--node needs a value")?.clone()),
+            "-h" | "--help" | "help" => return Ok(USAGE.to_string()),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    let entries = servers::load(&servers_path).map_err(|e| e.to_string())?;
+    let secret_material = std::fs::read(secret_path.as_ref().unwrap_or(&servers_path))
+        .map_err(|e| format!("cannot read the cluster secret: {e}"))?;
+    let mut ctl = Ctl {
+        entries,
+        secret: Secret::from_bytes(&secret_material),
+        node: None,
+    };
+    ctl.node = node.map(|n| ctl.resolve(&n)).transpose()?;
+    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["put", key, value] => ctl.put(key, value, 0),
+        ["put", key, value, version] => ctl.put(key, value, version.parse().map_err(|_| "VERSION must be an integer")?),
+        ["get", key] => ctl.get(key),
+        ["remove", key] => ctl.remove(key),
+        ["stats", node] => ctl.admin(&ctl.resolve(node)?, admin::STATS, &[]),
+        ["members", node] => ctl.admin(&ctl.resolve(node)?, admin::MEMBERS, &[]),
+        ["buckets", node] => ctl.admin(&ctl.resolve(node)?, admin::BUCKETS, &[]),
+        ["keys", node, bucket] => {
+            let bucket: u16 = bucket.parse().map_err(|_| "BUCKET must be 0..4095")?;
+            ctl.admin(&ctl.resolve(node)?, admin::KEYS, &bucket.to_le_bytes())
+        }
+        ["ring", key] => ctl.ring(key),
+        ["status"] => Ok(ctl.status()),
+        ["wipeout", node] => ctl.simple(&ctl.resolve(node)?, Command::Wipeout),
+        ["shutdown", node] => ctl.shutdown(&ctl.resolve(node)?),
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn code_name(code: u32) -> String {
+    match ErrorCode::from_code(code) {
+        Some(known) => format!("{known:?} ({code})"),
+        None => format!("code {code}"),
+    }
+}
+
+impl Ctl {
+    fn resolve(&self, node: &str) -> Result<SocketAddr, String> {
+        if let Ok(index) = node.parse::<usize>() {
+            return self
+                .entries
+                .get(index)
+                .map(|e| e.addr)
+                .ok_or_else(|| format!("no node {index} in the servers file"));
+        }
+        servers::resolve(node).ok_or_else(|| format!("cannot resolve {node}"))
+    }
+
+    fn target(&self) -> SocketAddr {
+        self.node.unwrap_or_else(|| {
+            let pick = crate::hash::fmix64(crate::stamp::wall_millis()) as usize % self.entries.len();
+            self.entries[pick].addr
+        })
+    }
+
+    fn call(
+        &self,
+        command: Command,
+        key: Option<&str>,
+        value: Option<&str>,
+        version: Option<i32>,
+    ) -> Result<crate::proto::kv::KVResponse, String> {
+        let target = self.target();
+        let request = client::request(command, key.map(str::as_bytes), value.map(str::as_bytes), version);
+        client::call(target, &request)
+            .map(|(r, _)| r)
+            .map_err(|e| format!("{target}: {e}"))
+    }
+
+    fn put(&self, key: &str, value: &str, version: i32) -> Result<String, String> {
+        let response = self.call(Command::Put, Some(key), Some(value), Some(version))?;
+        Ok(code_name(response.errCode.unwrap_or(0)))
+    }
+
+    fn get(&self, key: &str) -> Result<String, String> {
+        let response = self.call(Command::Get, Some(key), None, None)?;
+        match response.errCode.unwrap_or(0) {
+            0 => Ok(format!(
+                "{}\nversion {}",
+                String::from_utf8_lossy(response.value.as_deref().unwrap_or_default()),
+                response.version.unwrap_or(0)
+            )),
+            code => Ok(code_name(code)),
+        }
+    }
+
+    fn remove(&self, key: &str) -> Result<String, String> {
+        Ok(code_name(
+            self.call(Command::Remove, Some(key), None, None)?.errCode.unwrap_or(0),
+        ))
+    }
+
+    fn simple(&self, node: &SocketAddr, command: Command) -> Result<String, String> {
+        let request = client::request(command, None, None, None);
+        let (response, _) = client::call(*node, &request).map_err(|e| format!("{node}: {e}"))?;
+        Ok(code_name(response.errCode.unwrap_or(0)))
+    }
+
+    fn shutdown(&self, node: &SocketAddr) -> Result<String, String> {
+        let request = client::request(Command::Shutdown, None, None, None);
+        // The node exits without answering: one send, a short wait.
+        let _ = client::call_with(*node, &request, &[300]);
+        Ok(format!("SHUTDOWN sent to {node}"))
+    }
+
+    /// Sends a signed admin command and returns the reply's text.
+    fn admin_text(&self, node: &SocketAddr, command: u8, arg: &[u8], timeouts_ms: &[u64]) -> Result<String, String> {
+        let socket = client::bind_for(*node).map_err(|e| e.to_string())?;
+        let id = client::new_message_id(socket.local_addr().map_err(|e| e.to_string())?);
+        let message = Internal::Admin {
+            message_id: id.to_vec(),
+            command,
+            arg: arg.to_vec(),
+        };
+        let datagram = internal::encode(&self.secret, OPERATOR, &message);
+        let (response, _) =
+            client::exchange(&socket, *node, &id, &datagram, timeouts_ms).map_err(|e| format!("{node}: {e}"))?;
+        if response.errCode.unwrap_or(0) != 0 {
+            return Err(format!("{node}: {}", code_name(response.errCode.unwrap_or(0))));
+        }
+        Ok(String::from_utf8_lossy(response.value.as_deref().unwrap_or_default()).into_owned())
+    }
+
+    fn admin(&self, node: &SocketAddr, command: u8, arg: &[u8]) -> Result<String, String> {
+        self.admin_text(node, command, arg, &[300, 600, 1200])
+    }
+
+    fn ring(&self, key: &str) -> Result<String, String> {
+        let node = self.target();
+        let members = self.admin(&node, admin::MEMBERS, &[])?;
+        let mut alive = vec![false; self.entries.len()];
+        let mut ready = vec![false; self.entries.len()];
+        for line in members.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if let [index, _, a, r] = fields.as_slice()
+                && let Ok(i) = index.parse::<usize>()
+                && i < alive.len()
+            {
+                alive[i] = *a == "1";
+                ready[i] = *r == "1";
+            }
+        }
+        let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
+        let view = View::new(&View::seeds(&names), 0, 3, Liveness { alive, ready });
+        let bucket = crate::hash::bucket_of(crate::hash::key_hash(key.as_bytes()));
+        let coordinator = view.coordinator(bucket);
+        let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");
+        for &n in view.preference(bucket) {
+            let n = usize::from(n);
+            let role = if Some(n) == coordinator {
+                "coordinator"
+            } else {
+                "replica"
+            };
+            let _ = writeln!(text, "{} {role}", self.entries[n].name);
+        }
+        Ok(text)
+    }
+
+    /// One row per node, queried in parallel.
+    fn status(&self) -> String {
+        let rows: Vec<Result<String, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .entries
+                .iter()
+                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, admin::STATS, &[], &[300, 600])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        });
+        // SAFETY: isatty only inspects a file descriptor.
+        let color = unsafe { libc::isatty(1) } == 1;
+        let paint = |text: String, ok: bool| {
+            if !color {
+                text
+            } else if ok {
+                format!("\x1b[32m{text}\x1b[0m")
+            } else {
+                format!("\x1b[31m{text}\x1b[0m")
+            }
+        };
+        let mut out = format!(
+            "{:<22} {:>8} {:<5} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}\n",
+            "node", "pid", "alive", "members", "keys", "stored_MiB", "rss_MiB", "uptime_s", "req/s", "overloads"
+        );
+        let (mut alive, mut total_keys, mut min_keys, mut max_keys) = (0, 0u64, u64::MAX, 0u64);
+        for (entry, row) in self.entries.iter().zip(rows) {
+            match row {
+                Ok(text) => {
+                    let fields = parse_lines(&text);
+                    let get = |name: &str| {
+                        fields
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .map_or("-", |(_, v)| *v)
+                            .to_string()
+                    };
+                    let mib = |name: &str| {
+                        get(name)
+                            .parse::<f64>()
+                            .map_or("-".into(), |b| format!("{:.1}", b / 1048576.0))
+                    };
+                    let keys: u64 = get("keys").parse().unwrap_or(0);
+                    alive += 1;
+                    total_keys += keys;
+                    min_keys = min_keys.min(keys);
+                    max_keys = max_keys.max(keys);
+                    let _ = writeln!(
+                        out,
+                        "{:<22} {:>8} {} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}",
+                        entry.name,
+                        get("pid"),
+                        paint(format!("{:<5}", "yes"), true),
+                        get("members"),
+                        keys,
+                        mib("stored_bytes"),
+                        mib("rss_bytes"),
+                        get("uptime_s"),
+                        get("requests_per_s"),
+                        get("overloads")
+                    );
+                }
+                Err(_) => {
+                    let _ = writeln!(
+                        out,
+                        "{:<22} {:>8} {}",
+                        entry.name,
+                        "-",
+                        paint(format!("{:<5}", "no"), false)
+                    );
+                }
+            }
+        }
+        if alive == 0 {
+            min_keys = 0;
+        }
+        let _ = writeln!(
+            out,
+            "{alive} of {} nodes alive, {total_keys} keys in total (replicas included), {min_keys}..{max_keys} keys per node",
+            self.entries.len()
+        );
+        out
+    }
+}
