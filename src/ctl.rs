@@ -24,6 +24,8 @@ commands:
   buckets NODE              live keys, tombstones and digest per bucket
   keys NODE BUCKET          the keys NODE holds in BUCKET
   status                    one row per node of the servers file
+  ready                     succeeds when every node answers, is ready and
+                            counts every node alive
   wipeout NODE | shutdown NODE
 NODE is host:port or an index (from 0) into the servers file.";
 
@@ -79,6 +81,7 @@ pub fn run(args: &[String]) -> Result<String, String> {
         }
         ["ring", key] => ctl.ring(key),
         ["status"] => Ok(ctl.status()),
+        ["ready"] => ctl.ready(),
         ["wipeout", node] => ctl.simple(&ctl.resolve(node)?, Command::Wipeout),
         ["shutdown", node] => ctl.shutdown(&ctl.resolve(node)?),
         _ => Err(USAGE.to_string()),
@@ -215,9 +218,9 @@ impl Ctl {
         Ok(text)
     }
 
-    /// One row per node, queried in parallel.
-    fn status(&self) -> String {
-        let rows: Vec<Result<String, String>> = std::thread::scope(|scope| {
+    /// Every node's stats, queried in parallel.
+    fn all_stats(&self) -> Vec<Result<String, String>> {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .entries
                 .iter()
@@ -227,7 +230,28 @@ impl Ctl {
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
                 .collect()
-        });
+        })
+    }
+
+    fn ready(&self) -> Result<String, String> {
+        let n = self.entries.len();
+        let ready = self
+            .all_stats()
+            .iter()
+            .filter(|row| {
+                row.as_ref().is_ok_and(|text| {
+                    let fields = parse_lines(text);
+                    fields.contains(&("ready", "1")) && fields.contains(&("members", n.to_string().as_str()))
+                })
+            })
+            .count();
+        let summary = format!("{ready} of {n} nodes ready with full membership");
+        if ready == n { Ok(summary) } else { Err(summary) }
+    }
+
+    /// One row per node, queried in parallel.
+    fn status(&self) -> String {
+        let rows = self.all_stats();
         // SAFETY: isatty only inspects a file descriptor.
         let color = unsafe { libc::isatty(1) } == 1;
         let paint = |text: String, ok: bool| {

@@ -1,0 +1,79 @@
+# Shared by run/start, run/stop and run/status: argument parsing, the
+# binary, and how a node of the servers file is reached (directly when its
+# host is this machine, over ssh otherwise).
+#
+# Environment:
+#   DYNAKV_SSH        ssh command for remote hosts (default: ssh -o BatchMode=yes)
+#   DYNAKV_SCP        scp command (default: scp -o BatchMode=yes)
+#   DYNAKV_REMOTE_DIR directory on remote hosts (default: dynakv, under the login's home)
+#   DYNAKV_SSH_HOSTS  hosts reached over ssh even if they are this machine
+#                     (to exercise the ssh path on one machine)
+#   DYNAKV_NODE_ARGS  extra options for every node (e.g. --memory-limit 64)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/target/release/dynakv"
+SSH="${DYNAKV_SSH:-ssh -o BatchMode=yes}"
+SCP="${DYNAKV_SCP:-scp -o BatchMode=yes}"
+REMOTE_DIR="${DYNAKV_REMOTE_DIR:-dynakv}"
+
+SERVERS="servers.txt"
+OUTPUT="output"
+
+parse_args() {
+    local positional=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --output) OUTPUT="$2"; shift 2 ;;
+            -h|--help) echo "usage: $(basename "$0") [SERVERS_FILE] [--output DIR]"; exit 0 ;;
+            *) positional+=("$1"); shift ;;
+        esac
+    done
+    if [ ${#positional[@]} -gt 0 ]; then SERVERS="${positional[0]}"; fi
+    [ -f "$SERVERS" ] || { echo "no servers file: $SERVERS" >&2; exit 2; }
+    SERVERS="$(cd "$(dirname "$SERVERS")" && pwd)/$(basename "$SERVERS")"
+    mkdir -p "$OUTPUT"
+    OUTPUT="$(cd "$OUTPUT" && pwd)"
+}
+
+# host:port lines of the servers file, blank and # lines skipped.
+nodes() {
+    grep -v '^[[:space:]]*\(#\|$\)' "$SERVERS" | tr -d ' \t\r' | sed '/^$/d'
+}
+
+host_of() { echo "${1%:*}"; }
+port_of() { echo "${1##*:}"; }
+node_file() { echo "$OUTPUT/$(echo "$1" | tr ':/' '__')"; }
+
+is_local() {
+    local host="$1"
+    for forced in ${DYNAKV_SSH_HOSTS:-}; do
+        [ "$forced" = "$host" ] && return 1
+    done
+    case "$host" in
+        127.*|localhost|"$(hostname)") return 0 ;;
+    esac
+    local addr
+    for addr in $(hostname -I 2>/dev/null || true); do
+        [ "$addr" = "$host" ] && return 0
+    done
+    return 1
+}
+
+# Whether the node's recorded pid is a live dynakv process.
+running() {
+    local node="$1" file pid host
+    file="$(node_file "$node")"
+    [ -f "$file.pid" ] || return 1
+    pid="$(cat "$file.pid")"
+    host="$(host_of "$node")"
+    if is_local "$host"; then
+        [ -d "/proc/$pid" ] && grep -q dynakv "/proc/$pid/cmdline" 2>/dev/null
+    else
+        $SSH "$host" "test -d /proc/$pid && grep -q dynakv /proc/$pid/cmdline" 2>/dev/null
+    fi
+}
+
+ctl() {
+    "$BIN" ctl --servers "$SERVERS" "$@"
+}
