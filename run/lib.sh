@@ -12,7 +12,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/dynakv"
+# .cargo/config.toml names the target, so release binaries live under it.
+BIN="$ROOT/target/x86_64-unknown-linux-gnu/release/dynakv"
 SSH="${DYNAKV_SSH:-ssh -o BatchMode=yes}"
 SCP="${DYNAKV_SCP:-scp -o BatchMode=yes}"
 REMOTE_DIR="${DYNAKV_REMOTE_DIR:-dynakv}"

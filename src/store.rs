@@ -60,6 +60,9 @@ pub struct Partition {
     table_bytes: usize,
 }
 
+/// Smallest table allocation worth counting as a rehash peak.
+const TABLE_BYTES_MIN: usize = 1024;
+
 fn entry_digest(hash: u64, stamp: Stamp) -> u64 {
     fmix64(hash ^ stamp.0)
 }
@@ -106,11 +109,18 @@ impl Partition {
         let new_bytes = Record::heap_bytes_for(key.len(), value.len());
         let old_bytes = old.map_or(0, |(_, bytes, _)| bytes);
         let growth = new_bytes.saturating_sub(old_bytes);
+        // A full table doubles on this insert, and old and new tables live
+        // side by side while it rehashes: that peak must fit too.
+        let rehash_peak = if old.is_none() && self.table.len() == self.table.capacity() {
+            2 * self.table.allocation_size().max(TABLE_BYTES_MIN)
+        } else {
+            0
+        };
         match admission {
-            Admission::Checked if growth > 0 && !self.budget.try_reserve(growth) => {
+            Admission::Checked if growth > 0 && !self.budget.try_reserve(growth + rehash_peak) => {
                 return Applied::OutOfSpace;
             }
-            Admission::Checked => {}
+            Admission::Checked => self.budget.release(rehash_peak),
             Admission::Forced => self.budget.force_reserve(growth),
         }
         self.accounted_bytes += growth;
