@@ -27,7 +27,7 @@ use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Gossip round length.
@@ -59,6 +59,11 @@ pub struct ClusterContext {
     pub view: RwLock<Arc<View>>,
     pub membership_count: AtomicUsize,
     pub counters: ClusterCounters,
+    /// Per bucket: whether this node has been a replica of it since start-up
+    /// settled and has not dropped it. A stand-in coordinates a bucket only
+    /// if it holds it; otherwise (views still converging) it passes the
+    /// request to the preferred replica.
+    pub holding: Vec<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -74,6 +79,10 @@ pub struct ClusterCounters {
 }
 
 impl ClusterContext {
+    pub fn holds_data(&self, bucket: BucketId) -> bool {
+        self.holding[usize::from(bucket)].load(Ordering::Relaxed)
+    }
+
     pub fn view(&self) -> Arc<View> {
         self.view.read().clone()
     }
@@ -137,6 +146,7 @@ pub struct ClusterThread {
     sync_started_ms: Option<u64>,
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
+    grace_over: bool,
     anti_entropy_cursor: usize,
     anti_entropy_pass: usize,
 }
@@ -168,6 +178,7 @@ impl ClusterThread {
             sync_started_ms: None,
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
+            grace_over: false,
             anti_entropy_cursor: 0,
             anti_entropy_pass: 0,
         }
@@ -274,6 +285,9 @@ impl ClusterThread {
         let mut gained = 0;
         for bucket in 0..BUCKETS {
             let holds = view.holds(me, bucket as BucketId);
+            if holds {
+                self.ctx.holding[bucket].store(true, Ordering::Relaxed);
+            }
             if holds && resync_all {
                 self.to_pull.insert(bucket as BucketId, PullKind::Resync);
                 gained += 1;
@@ -295,6 +309,13 @@ impl ClusterThread {
             let pending = self.to_pull.len() + self.pulling.len();
             self.ctx.counters.pulls_pending.store(pending as u64, Ordering::Relaxed);
             return;
+        }
+        if !self.grace_over {
+            // Alone at start this node held every bucket; now it knows better.
+            self.grace_over = true;
+            for (bucket, &held) in self.held.iter().enumerate() {
+                self.ctx.holding[bucket].store(held, Ordering::Relaxed);
+            }
         }
         let expired: Vec<u64> = self
             .pulling
@@ -425,6 +446,11 @@ impl ClusterThread {
                     || prefs.iter().any(|&n| !view.liveness.ready[usize::from(n)])
             })
             .collect();
+        for (bucket, &kept) in keep.iter().enumerate() {
+            if !kept {
+                self.ctx.holding[bucket].store(false, Ordering::Relaxed);
+            }
+        }
         let keep = Arc::new(keep);
         let cutoff = Stamp::from_millis(wall_millis().saturating_sub(TOMBSTONE_TTL_MS));
         for shard in &self.shards {

@@ -233,19 +233,28 @@ impl Ctl {
         })
     }
 
+    /// Whether every node sees every node alive and ready (views converged).
     fn ready(&self) -> Result<String, String> {
         let n = self.entries.len();
-        let ready = self
-            .all_stats()
+        let views: Vec<Result<String, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .entries
+                .iter()
+                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, admin::MEMBERS, &[], &[300, 600])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        });
+        let ready = views
             .iter()
-            .filter(|row| {
-                row.as_ref().is_ok_and(|text| {
-                    let fields = parse_lines(text);
-                    fields.contains(&("ready", "1")) && fields.contains(&("members", n.to_string().as_str()))
-                })
+            .filter(|view| {
+                view.as_ref()
+                    .is_ok_and(|text| text.lines().filter(|line| line.ends_with(" 1 1")).count() == n)
             })
             .count();
-        let summary = format!("{ready} of {n} nodes ready with full membership");
+        let summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
         if ready == n { Ok(summary) } else { Err(summary) }
     }
 

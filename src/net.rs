@@ -201,7 +201,12 @@ impl NetLoop {
             Parsed::Keyed(op) => {
                 let bucket = bucket_of(key_hash(op.key().as_bytes()));
                 let me = self.ctx.self_index;
-                let coordinator = self.view.coordinator(bucket).unwrap_or(me);
+                let mut coordinator = self.view.coordinator(bucket).unwrap_or(me);
+                if coordinator == me && !self.view.holds(me, bucket) && !self.ctx.holds_data(bucket) {
+                    // A stand-in without the bucket's data: views are still
+                    // converging; the preferred replica has the data.
+                    coordinator = self.view.preference(bucket).first().map_or(me, |&n| usize::from(n));
+                }
                 if coordinator == me || (hops >= FORWARD_HOPS_MAX && self.view.holds(me, bucket)) {
                     let shard = self.ctx.shard_of(bucket, self.shards.len());
                     self.batches[shard].push(Request { message_id, op, client });

@@ -86,7 +86,7 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
     let started = script("start", &[&servers, Path::new("--output"), out], &[]);
     let pids = Recorded::read(out);
     assert!(started.status.success(), "run/start failed");
-    assert!(String::from_utf8_lossy(&started.stdout).contains("5 of 5 nodes ready"));
+    assert!(String::from_utf8_lossy(&started.stdout).contains("5 of 5 nodes see the whole cluster alive and ready"));
     assert_eq!(pids.alive().len(), 5, "one process per node");
 
     let again = script("start", &[&servers, Path::new("--output"), out], &[]);
