@@ -18,17 +18,38 @@ pub const MIB: usize = 1 << 20;
 pub struct MemoryBudget {
     used_bytes: AtomicUsize,
     limit_bytes: usize,
-    /// Set by the monitor while RSS is within the safety margin of the limit.
+    /// Set while RSS is above `rss_ceiling_bytes`.
     over_rss: AtomicBool,
+    /// RSS above which the store takes nothing new (usize::MAX: no check).
+    rss_ceiling_bytes: usize,
 }
 
 impl MemoryBudget {
     pub fn new(limit_bytes: usize) -> MemoryBudget {
+        MemoryBudget::with_rss_ceiling(limit_bytes, usize::MAX)
+    }
+
+    pub fn with_rss_ceiling(limit_bytes: usize, rss_ceiling_bytes: usize) -> MemoryBudget {
         MemoryBudget {
             used_bytes: AtomicUsize::new(0),
             limit_bytes,
             over_rss: AtomicBool::new(false),
+            rss_ceiling_bytes,
         }
+    }
+
+    /// Measures RSS and refuses or allows growth accordingly. Called by the
+    /// guard thread, and at once after memory is given back (WIPEOUT).
+    pub fn check_rss(&self) {
+        if self.rss_ceiling_bytes != usize::MAX {
+            self.set_over_rss(rss_bytes() > self.rss_ceiling_bytes);
+        }
+    }
+
+    /// Whether the guard should sample often: the store is over half full
+    /// or growth is currently refused.
+    pub fn needs_close_watch(&self) -> bool {
+        self.over_rss.load(Ordering::Relaxed) || self.used_bytes() * 2 > self.limit_bytes
     }
 
     /// Reserves `bytes` for new data if they fit under the limit.

@@ -66,7 +66,8 @@ pub fn serve(config: Config) -> Result<(), String> {
     let store_limit = config
         .memory_limit_bytes
         .saturating_sub(baseline_bytes + HEADROOM_BYTES);
-    let budget = Arc::new(MemoryBudget::new(store_limit));
+    let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
+    let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
     let secret = match &config.cluster_secret_file {
         Some(path) => Secret::from_bytes(
             &std::fs::read(path).map_err(|error| format!("cannot read cluster secret {}: {error}", path.display()))?,
@@ -125,12 +126,10 @@ pub fn serve(config: Config) -> Result<(), String> {
     }
 
     let guard_budget = budget.clone();
-    let limit = config.memory_limit_bytes;
     spawn("memory-guard", move || {
         loop {
-            guard_budget.set_over_rss(memory::rss_bytes() + RSS_GUARD_BYTES > limit);
-            let busy = guard_budget.used_bytes() * 2 > guard_budget.limit_bytes();
-            thread::sleep(if busy {
+            guard_budget.check_rss();
+            thread::sleep(if guard_budget.needs_close_watch() {
                 RSS_SAMPLE_INTERVAL_BUSY
             } else {
                 RSS_SAMPLE_INTERVAL_IDLE

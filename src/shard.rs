@@ -219,6 +219,8 @@ impl Worker {
                 self.cache.clear(now);
                 trim_heap();
                 if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    // The memory is back: let PUTs in before answering.
+                    self.partition.budget().check_rss();
                     let reply = Reply::Code(ErrorCode::Success).encode(&job.message_id);
                     send_reply(&self.socket, &reply, job.client);
                 }

@@ -245,6 +245,10 @@ impl Partition {
         self.buckets.iter().map(|stats| stats.live_keys as usize).sum()
     }
 
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
     pub fn accounted_bytes(&self) -> usize {
         self.accounted_bytes
     }

@@ -334,9 +334,14 @@ fn fill_wipe_fill_reuses_memory_under_the_limit() {
     let mut counts = Vec::new();
     let mut rss = Vec::new();
     for round in 1..=5u32 {
-        counts.push(fill(addr, round));
+        let count = fill(addr, round);
+        assert!(
+            count > 4_000,
+            "fill {round} stored only {count} keys (earlier fills: {counts:?})"
+        );
+        counts.push(count);
         rss.push(rss_bytes_of(node.node.pid()));
-        let last = counts[counts.len() - 1] - 1;
+        let last = count - 1;
         assert_eq!(
             get(addr, &last.to_be_bytes()),
             (0, vec![round as u8; 10_000], round as i32)
