@@ -62,6 +62,8 @@ pub struct Partition {
 
 /// Smallest table allocation worth counting as a rehash peak.
 const TABLE_BYTES_MIN: usize = 1024;
+/// Trailing control bytes of a hashbrown table (one SIMD group).
+const TABLE_GROUP_BYTES: usize = 16;
 
 fn entry_digest(hash: u64, stamp: Stamp) -> u64 {
     fmix64(hash ^ stamp.0)
@@ -111,11 +113,7 @@ impl Partition {
         let growth = new_bytes.saturating_sub(old_bytes);
         // A full table doubles on this insert, and old and new tables live
         // side by side while it rehashes: that peak must fit too.
-        let rehash_peak = if old.is_none() && self.table.len() == self.table.capacity() {
-            2 * self.table.allocation_size().max(TABLE_BYTES_MIN)
-        } else {
-            0
-        };
+        let rehash_peak = if old.is_none() { self.rehash_peak_bytes() } else { 0 };
         match admission {
             Admission::Checked if growth > 0 && !self.budget.try_reserve(growth + rehash_peak) => {
                 return Applied::OutOfSpace;
@@ -192,6 +190,25 @@ impl Partition {
             self.release(self.table_bytes - now);
         }
         self.table_bytes = now;
+    }
+
+    /// Extra bytes the next insert allocates while it rehashes: none while
+    /// the table has room; none when deletes left enough dead slots for
+    /// hashbrown to rehash in place (at most half full); otherwise the old
+    /// and the doubled table side by side.
+    fn rehash_peak_bytes(&self) -> usize {
+        if self.table.len() < self.table.capacity() {
+            return 0;
+        }
+        let allocation = self.table.allocation_size();
+        if allocation == 0 {
+            return 2 * TABLE_BYTES_MIN;
+        }
+        // hashbrown lays out `buckets` slots and control bytes plus one
+        // group of trailing control bytes.
+        let buckets = allocation.saturating_sub(TABLE_GROUP_BYTES) / (std::mem::size_of::<Record>() + 1);
+        let full_capacity = if buckets < 8 { buckets.saturating_sub(1) } else { buckets / 8 * 7 };
+        if self.table.len() < full_capacity / 2 { 0 } else { 2 * allocation }
     }
 
     /// Drops every record and gives all memory back.
@@ -326,6 +343,24 @@ mod tests {
         p.wipe();
         assert_eq!(budget.used_bytes(), 0);
         assert_eq!(p.live_keys(), 0);
+    }
+
+    #[test]
+    fn space_freed_by_deletes_is_reused_without_growing_the_table() {
+        let (mut p, _) = partition(8 << 20);
+        let mut stored = 0u32;
+        while put(&mut p, &stored.to_be_bytes(), &[1; 500], 1) == Applied::Stored {
+            stored += 1;
+        }
+        for i in (0..stored).step_by(2) {
+            assert!(p.forget(&i.to_be_bytes()));
+        }
+        let mut refilled = 0u32;
+        while put(&mut p, &(stored + 1 + refilled).to_be_bytes(), &[2; 500], 1) == Applied::Stored {
+            refilled += 1;
+        }
+        let freed = stored.div_ceil(2);
+        assert!(refilled + 2 >= freed, "refilled {refilled} of {freed} freed slots");
     }
 
     #[test]
