@@ -146,7 +146,11 @@ pub fn plot(path: &Path, title: &str, result: &BenchResult) -> Result<(), String
         .draw()
         .map_err(|e| e.to_string())?;
     chart
-        .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.2)), &RED))
+        // A second in which nothing completed has no latency to show.
+        .draw_series(LineSeries::new(
+            points.iter().filter(|p| p.1 > 0.0).map(|p| (p.0, p.2)),
+            &RED,
+        ))
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
