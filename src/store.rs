@@ -207,8 +207,16 @@ impl Partition {
         // hashbrown lays out `buckets` slots and control bytes plus one
         // group of trailing control bytes.
         let buckets = allocation.saturating_sub(TABLE_GROUP_BYTES) / (std::mem::size_of::<Record>() + 1);
-        let full_capacity = if buckets < 8 { buckets.saturating_sub(1) } else { buckets / 8 * 7 };
-        if self.table.len() < full_capacity / 2 { 0 } else { 2 * allocation }
+        let full_capacity = if buckets < 8 {
+            buckets.saturating_sub(1)
+        } else {
+            buckets / 8 * 7
+        };
+        if self.table.len() < full_capacity / 2 {
+            0
+        } else {
+            2 * allocation
+        }
     }
 
     /// Drops every record and gives all memory back.

@@ -10,23 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-fn key(i: usize) -> Vec<u8> {
-    format!("key-{i:08}").into_bytes()
-}
-
-fn value(i: usize, round: usize) -> Vec<u8> {
-    format!("value-{i}-{round}-{}", "y".repeat(i % 100)).into_bytes()
-}
-
-fn write(addrs: &[SocketAddr], keys: &[usize], round: usize) {
-    let codes = parallel(keys, 8, |&i| {
-        put(pick(addrs, i + round), &key(i), &value(i, round), round as i32)
-    });
-    assert!(codes.iter().all(|&c| c == 0), "every PUT acknowledged with 0");
-}
-
-/// Deletes keys; a key whose replicas are all away answers 1 (the node that
-/// stands in cannot see it) but its tombstone still wins when they return.
 fn delete(addrs: &[SocketAddr], keys: &[usize]) {
     let codes = parallel(keys, 8, |&i| remove(pick(addrs, i + 7), &key(i)));
     assert!(
@@ -35,48 +18,13 @@ fn delete(addrs: &[SocketAddr], keys: &[usize]) {
     );
 }
 
-/// Keys whose GET returns a value other than the newest one (a stale or
-/// wrong read); "not found" for an existing key is not counted here.
-fn stale(addrs: &[SocketAddr], expect: &HashMap<usize, Option<usize>>, salt: usize) -> Vec<String> {
-    let items: Vec<(usize, Option<usize>)> = expect.iter().map(|(&k, &v)| (k, v)).collect();
-    parallel(&items, 8, |&(i, round)| {
-        let (code, got, version) = get(pick(addrs, i + salt), &key(i));
-        let bad = match (code, round) {
-            (0, Some(r)) => got != value(i, r) || version != r as i32,
-            (0, None) => true,
-            (1, _) => false,
-            _ => true,
-        };
-        bad.then(|| format!("key {i}: code {code} version {version}, want {round:?}"))
-    })
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// Keys whose GET through random `addrs` differs from `expect` (round, or None = deleted).
-fn wrong(addrs: &[SocketAddr], expect: &HashMap<usize, Option<usize>>, salt: usize) -> Vec<String> {
-    let items: Vec<(usize, Option<usize>)> = expect.iter().map(|(&k, &v)| (k, v)).collect();
-    parallel(&items, 8, |&(i, round)| {
-        let (code, got, version) = get(pick(addrs, i + salt), &key(i));
-        let right = match round {
-            Some(r) => code == 0 && got == value(i, r) && version == r as i32,
-            None => code == 1,
-        };
-        (!right).then(|| format!("key {i}: code {code} version {version}, want {round:?}"))
-    })
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
 #[test]
 fn three_rounds_of_two_kills_lose_nothing() {
     let cluster = Cluster::start(20, &[], Duration::from_secs(15));
     let mut live: Vec<usize> = (0..20).collect();
     let keys: Vec<usize> = (0..20_000).collect();
-    write(&cluster.addrs(&live), &keys, 1);
-    let expect: HashMap<usize, Option<usize>> = keys.iter().map(|&k| (k, Some(1))).collect();
+    write_keys(&cluster.addrs(&live), &keys, 1);
+    let expect: Vec<(usize, Option<usize>)> = keys.iter().map(|&k| (k, Some(1))).collect();
     for victims in [[2, 9], [5, 14], [11, 17]] {
         for &v in &victims {
             cluster.nodes[v].signal(libc::SIGKILL);
@@ -85,7 +33,7 @@ fn three_rounds_of_two_kills_lose_nothing() {
         let detected = cluster.wait_membership(&live, live.len(), Duration::from_secs(5));
         let redundant = cluster.wait_synced(&live, Duration::from_secs(20));
         eprintln!("killed {victims:?}: detected in {detected:?}, full redundancy {redundant:?} later");
-        let bad = wrong(&cluster.addrs(&live), &expect, victims[0]);
+        let bad = misreads(&cluster.addrs(&live), &expect, victims[0], false);
         assert!(
             bad.is_empty(),
             "{} keys wrong after killing {victims:?}: {:?}",
@@ -100,7 +48,7 @@ fn suspended_nodes_catch_up_on_writes_and_deletes() {
     let cluster = Cluster::start(20, &[], Duration::from_secs(15));
     let all: Vec<usize> = (0..20).collect();
     let old: Vec<usize> = (0..4_000).collect();
-    write(&cluster.addrs(&all), &old, 1);
+    write_keys(&cluster.addrs(&all), &old, 1);
 
     let stopped = [0, 6, 12, 15, 19];
     let live: Vec<usize> = all.iter().copied().filter(|i| !stopped.contains(i)).collect();
@@ -110,9 +58,9 @@ fn suspended_nodes_catch_up_on_writes_and_deletes() {
     cluster.wait_membership(&live, 15, Duration::from_secs(5));
     let live_addrs = cluster.addrs(&live);
     let new: Vec<usize> = (10_000..20_000).collect();
-    write(&live_addrs, &new, 1);
+    write_keys(&live_addrs, &new, 1);
     let overwritten: Vec<usize> = (0..1_000).collect();
-    write(&live_addrs, &overwritten, 2);
+    write_keys(&live_addrs, &overwritten, 2);
     let deleted: Vec<usize> = (1_000..2_000).collect();
     delete(&live_addrs, &deleted);
 
@@ -126,11 +74,12 @@ fn suspended_nodes_catch_up_on_writes_and_deletes() {
     expect.extend(new.iter().map(|&k| (k, Some(1))));
     expect.extend(overwritten.iter().map(|&k| (k, Some(2))));
     expect.extend(deleted.iter().map(|&k| (k, None)));
+    let expect: Vec<(usize, Option<usize>)> = expect.into_iter().collect();
     let all_addrs = cluster.addrs(&all);
     // The resumed nodes coordinate nothing until they have caught up, so no
     // read returns an old value, even at once (a key whose replicas were all
     // stopped may read as not found until they are back in sync).
-    let bad = stale(&all_addrs, &expect, 3);
+    let bad = misreads(&all_addrs, &expect, 3, true);
     assert!(
         bad.is_empty(),
         "{} stale reads right after SIGCONT: {:?}",
@@ -139,7 +88,7 @@ fn suspended_nodes_catch_up_on_writes_and_deletes() {
     );
     cluster.wait_synced(&all, Duration::from_secs(15));
     eprintln!("resumed nodes in sync {:?} after SIGCONT", resumed.elapsed());
-    let bad = wrong(&all_addrs, &expect, 4);
+    let bad = misreads(&all_addrs, &expect, 4, false);
     assert!(
         bad.is_empty(),
         "{} wrong reads after sync: {:?}",
@@ -153,12 +102,12 @@ fn a_restarted_node_pulls_exactly_its_buckets() {
     let mut cluster = Cluster::start(10, &[], Duration::from_secs(15));
     let all: Vec<usize> = (0..10).collect();
     let keys: Vec<usize> = (0..5_000).collect();
-    write(&cluster.addrs(&all), &keys, 1);
+    write_keys(&cluster.addrs(&all), &keys, 1);
     cluster.nodes[3].signal(libc::SIGKILL);
     let live: Vec<usize> = all.iter().copied().filter(|&i| i != 3).collect();
     cluster.wait_membership(&live, 9, Duration::from_secs(5));
     let later: Vec<usize> = (5_000..6_000).collect();
-    write(&cluster.addrs(&live), &later, 1);
+    write_keys(&cluster.addrs(&live), &later, 1);
 
     cluster.restart(3);
     cluster.wait_membership(&all, 10, Duration::from_secs(10));
@@ -200,8 +149,8 @@ fn a_restarted_node_pulls_exactly_its_buckets() {
             .collect();
         assert_eq!(digests.len(), 1, "bucket {bucket}: replicas differ");
     }
-    let expect: HashMap<usize, Option<usize>> = (0..6_000).map(|k| (k, Some(1))).collect();
-    let bad = wrong(&cluster.addrs(&all), &expect, 1);
+    let expect: Vec<(usize, Option<usize>)> = (0..6_000).map(|k| (k, Some(1))).collect();
+    let bad = misreads(&cluster.addrs(&all), &expect, 1, false);
     assert!(
         bad.is_empty(),
         "{} keys wrong: {:?}",
@@ -222,7 +171,7 @@ fn anti_entropy_repairs_replicas_that_lost_writes() {
     // so only anti-entropy can repair the lost ones.
     cluster.wait_synced(&all, Duration::from_secs(10));
     let keys: Vec<usize> = (0..3_000).collect();
-    write(&cluster.addrs(&all), &keys, 1);
+    write_keys(&cluster.addrs(&all), &keys, 1);
     let mut per_bucket: HashSet<u16> = HashSet::new();
     for &i in &keys {
         per_bucket.insert(bucket_of(key_hash(&key(i))));

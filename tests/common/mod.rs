@@ -371,3 +371,59 @@ impl Cluster {
         view.preference(bucket).iter().map(|&n| usize::from(n)).collect()
     }
 }
+
+/// Test key number `i`.
+pub fn key(i: usize) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+/// The value key `i` holds after write round `round` (its version is the round).
+pub fn value(i: usize, round: usize) -> Vec<u8> {
+    format!("value-{i}-{round}-{}", "x".repeat(i % 200)).into_bytes()
+}
+
+/// Writes `keys` at `round` through pseudo-random nodes; every PUT must be acknowledged.
+pub fn write_keys(addrs: &[SocketAddr], keys: &[usize], round: usize) {
+    let codes = parallel(keys, 8, |&i| {
+        put(pick(addrs, i + round), &key(i), &value(i, round), round as i32)
+    });
+    let failed: Vec<_> = keys.iter().zip(&codes).filter(|(_, c)| **c != 0).collect();
+    assert!(
+        failed.is_empty(),
+        "PUTs not acknowledged with 0: {:?}",
+        &failed[..failed.len().min(10)]
+    );
+}
+
+/// Reads every `(key, expected round or None for deleted)` through
+/// pseudo-random nodes and describes each read that differs. With
+/// `not_found_ok`, "not found" for an existing key is accepted (a bucket
+/// whose replicas are all away): only old or wrong values count.
+pub fn misreads(
+    addrs: &[SocketAddr],
+    expect: &[(usize, Option<usize>)],
+    salt: usize,
+    not_found_ok: bool,
+) -> Vec<String> {
+    parallel(expect, 8, |&(i, round)| {
+        let request = client::request(Command::Get, Some(&key(i)), None, None);
+        let (code, got, version) = match client::call(pick(addrs, i + salt), &request) {
+            Ok((r, _)) => (
+                r.errCode.unwrap_or(0),
+                r.value.unwrap_or_default(),
+                r.version.unwrap_or(0),
+            ),
+            Err(error) => return Some(format!("key {i}: {error}")),
+        };
+        let right = match (code, round) {
+            (0, Some(r)) => got == value(i, r) && version == r as i32,
+            (1, None) => true,
+            (1, Some(_)) => not_found_ok,
+            _ => false,
+        };
+        (!right).then(|| format!("key {i}: code {code}, version {version}, expected round {round:?}"))
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
