@@ -3,17 +3,8 @@
 # against a fresh echo-server run at each client count, a 5-node cluster with
 # random front-ends, and capacity at three value sizes. Writes JSON and SVG
 # files to $OUT (default output/bench) and prints markdown table rows.
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-cargo build --release --quiet --workspace
-B="$ROOT/target/x86_64-unknown-linux-gnu/release"
-OUT="${OUT:-$ROOT/output/bench}"
+source "$(dirname "$0")/lib.sh"
 DURATION="${DURATION:-10}"
-mkdir -p "$OUT"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
 row() { # label clients json
     python3 - "$@" <<'PY'

@@ -4,22 +4,13 @@
 # The clients use the four other nodes as front-ends (a client that picks a
 # dead node itself can only wait out its retries; that is measured by
 # FRONT_ENDS=all). Writes $OUT/rejoin.svg and $OUT/rejoin.json.
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-cargo build --release --quiet --workspace
-B="$ROOT/target/x86_64-unknown-linux-gnu/release"
-OUT="${OUT:-$ROOT/output/bench}"
-mkdir -p "$OUT"
+source "$(dirname "$0")/lib.sh"
 for i in 0 1 2 3 4; do echo "127.0.0.1:$((43220 + i))"; done >"$OUT/rejoin.txt"
 if [ "${FRONT_ENDS:-survivors}" = all ]; then
     cp "$OUT/rejoin.txt" "$OUT/front-ends.txt"
 else
     grep -v ":43222$" "$OUT/rejoin.txt" >"$OUT/front-ends.txt"
 fi
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
 start() { "$B/dynakv" serve --listen "127.0.0.1:$((43220 + $1))" --servers "$OUT/rejoin.txt" 2>>"$OUT/rejoin-$1.log" & pids[$1]=$!; }
 for i in 0 1 2 3 4; do start "$i"; done
 until "$B/dynakv" ctl --servers "$OUT/rejoin.txt" ready >/dev/null 2>&1; do sleep 0.3; done

@@ -218,13 +218,13 @@ impl Ctl {
         Ok(text)
     }
 
-    /// Every node's stats, queried in parallel.
-    fn all_stats(&self) -> Vec<Result<String, String>> {
+    /// One admin command to every node of the servers file, in parallel.
+    fn ask_all(&self, command: u8) -> Vec<Result<String, String>> {
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .entries
                 .iter()
-                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, admin::STATS, &[], &[300, 600])))
+                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, command, &[], &[300, 600])))
                 .collect();
             handles
                 .into_iter()
@@ -236,17 +236,7 @@ impl Ctl {
     /// Whether every node sees every node alive and ready (views converged).
     fn ready(&self) -> Result<String, String> {
         let n = self.entries.len();
-        let views: Vec<Result<String, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .entries
-                .iter()
-                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, admin::MEMBERS, &[], &[300, 600])))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
-                .collect()
-        });
+        let views = self.ask_all(admin::MEMBERS);
         let ready = views
             .iter()
             .filter(|view| {
@@ -260,7 +250,7 @@ impl Ctl {
 
     /// One row per node, queried in parallel.
     fn status(&self) -> String {
-        let rows = self.all_stats();
+        let rows = self.ask_all(admin::STATS);
         // SAFETY: isatty only inspects a file descriptor.
         let color = unsafe { libc::isatty(1) } == 1;
         let paint = |text: String, ok: bool| {

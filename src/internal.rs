@@ -75,13 +75,18 @@ pub enum Internal {
     Digests {
         digests: Vec<(u16, u64)>,
     },
-    SyncChunk {
-        request: u64,
-        bucket: u16,
-        chunk: u16,
-        chunks: u16,
-        entries: Vec<Entry>,
-    },
+    SyncChunk(Chunk),
+}
+
+/// One datagram of a bucket transfer: chunk `chunk` of `chunks`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// The puller's request id ([`crate::shard::REPAIR_REQUEST`] for a push).
+    pub request: u64,
+    pub bucket: u16,
+    pub chunk: u16,
+    pub chunks: u16,
+    pub entries: Vec<Entry>,
 }
 
 /// Cluster secret used as the MAC key.
@@ -232,21 +237,15 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             w.u64(*request);
             w.u16(*bucket);
         }
-        Internal::SyncChunk {
-            request,
-            bucket,
-            chunk,
-            chunks,
-            entries,
-        } => {
+        Internal::SyncChunk(c) => {
             w.u8(6);
             w.u8(sender);
-            w.u64(*request);
-            w.u16(*bucket);
-            w.u16(*chunk);
-            w.u16(*chunks);
-            w.u16(entries.len() as u16);
-            for e in entries {
+            w.u64(c.request);
+            w.u16(c.bucket);
+            w.u16(c.chunk);
+            w.u16(c.chunks);
+            w.u16(c.entries.len() as u16);
+            for e in &c.entries {
                 w.entry(e);
             }
         }
@@ -376,13 +375,13 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
             for _ in 0..n {
                 entries.push(r.entry()?);
             }
-            Some(Internal::SyncChunk {
+            Some(Internal::SyncChunk(Chunk {
                 request,
                 bucket,
                 chunk,
                 chunks,
                 entries,
-            })
+            }))
         })(),
         7 => (|| {
             let id_len = usize::from(r.u8()?);
@@ -454,13 +453,13 @@ mod tests {
             },
             Internal::ReplicateAck { seq: 77, bucket: 4095 },
             Internal::SyncRequest { request: 1, bucket: 2 },
-            Internal::SyncChunk {
+            Internal::SyncChunk(Chunk {
                 request: 1,
                 bucket: 2,
                 chunk: 0,
                 chunks: 1,
                 entries: vec![entry(), entry()],
-            },
+            }),
             Internal::Admin {
                 message_id: vec![1; 16],
                 command: 0x20,

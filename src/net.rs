@@ -283,22 +283,7 @@ impl NetLoop {
                     bucket,
                 },
             ),
-            Internal::SyncChunk {
-                request,
-                bucket,
-                chunk,
-                chunks,
-                entries,
-            } => (
-                bucket,
-                ShardMsg::SyncChunk {
-                    request,
-                    bucket,
-                    chunk,
-                    chunks,
-                    entries,
-                },
-            ),
+            Internal::SyncChunk(chunk) => (chunk.bucket, ShardMsg::SyncChunk(chunk)),
             Internal::Digests { digests } => return self.route_digests(sender, digests),
             Internal::Admin { .. } => unreachable!("handled above"),
         };

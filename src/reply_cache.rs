@@ -108,11 +108,7 @@ impl ReplyCache {
 
     fn account(&mut self) {
         let now = self.heap_bytes();
-        if now > self.accounted_bytes {
-            self.budget.force_reserve(now - self.accounted_bytes);
-        } else {
-            self.budget.release(self.accounted_bytes - now);
-        }
+        self.budget.recharge(self.accounted_bytes, now);
         self.accounted_bytes = now;
     }
 }

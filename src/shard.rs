@@ -9,7 +9,7 @@
 use crate::admin::{Report, ReportKind};
 use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
-use crate::internal::{Entry, Internal, entry_wire_bytes};
+use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
 use crate::memory::{MemoryBudget, trim_heap};
 use crate::record::Record;
 use crate::reply_cache::ReplyCache;
@@ -75,13 +75,7 @@ pub enum ShardMsg {
         request: u64,
         bucket: BucketId,
     },
-    SyncChunk {
-        request: u64,
-        bucket: BucketId,
-        chunk: u16,
-        chunks: u16,
-        entries: Vec<Entry>,
-    },
+    SyncChunk(Chunk),
     /// An operator report: add this shard's part.
     Report(Arc<Report>),
     /// Anti-entropy, initiating side: send `to` our digests of these buckets.
@@ -242,15 +236,7 @@ impl Worker {
                 }
             }
             ShardMsg::SyncServe { to, request, bucket } => self.serve_bucket(to, request, bucket),
-            ShardMsg::SyncChunk {
-                request,
-                bucket,
-                chunk,
-                chunks,
-                entries,
-            } => {
-                self.receive_chunk(request, bucket, chunk, chunks, &entries);
-            }
+            ShardMsg::SyncChunk(chunk) => self.receive_chunk(&chunk),
             ShardMsg::Report(report) => self.report(&report),
             ShardMsg::AntiEntropy { to, buckets } => {
                 let digests = buckets
@@ -471,13 +457,13 @@ impl Worker {
         }
         let count = chunks.len() as u16;
         for (index, entries) in chunks.into_iter().enumerate() {
-            let message = Internal::SyncChunk {
+            let message = Internal::SyncChunk(Chunk {
                 request,
                 bucket,
                 chunk: index as u16,
                 chunks: count,
                 entries,
-            };
+            });
             self.ctx.send(&self.socket, to, &message);
         }
     }
@@ -518,7 +504,14 @@ impl Worker {
         }
     }
 
-    fn receive_chunk(&mut self, request: u64, bucket: BucketId, chunk: u16, chunks: u16, entries: &[Entry]) {
+    fn receive_chunk(&mut self, received: &Chunk) {
+        let Chunk {
+            request,
+            bucket,
+            chunk,
+            chunks,
+            ref entries,
+        } = *received;
         if chunk >= chunks {
             return;
         }

@@ -183,12 +183,8 @@ impl Partition {
     /// Keeps the budget in step with the table's own allocation.
     fn account_table(&mut self) {
         let now = self.table.allocation_size();
-        if now > self.table_bytes {
-            self.budget.force_reserve(now - self.table_bytes);
-            self.accounted_bytes += now - self.table_bytes;
-        } else {
-            self.release(self.table_bytes - now);
-        }
+        self.budget.recharge(self.table_bytes, now);
+        self.accounted_bytes = self.accounted_bytes + now - self.table_bytes;
         self.table_bytes = now;
     }
 
