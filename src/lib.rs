@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod client;
 pub mod cluster;
+pub mod codec;
 pub mod config;
 pub mod ctl;
 pub mod hash;

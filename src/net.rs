@@ -191,11 +191,12 @@ impl NetLoop {
 
     /// A client datagram, received directly (`hops` 0) or forwarded.
     fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8) {
-        let Ok((message_id, request)) = wire::decode_request(datagram) else {
+        let Ok((message_id, parsed)) = wire::decode_client(datagram) else {
             self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        match wire::parse_request(request) {
+        let message_id = message_id.to_vec();
+        match parsed {
             Parsed::Invalid(code) => self.reply(&message_id, &Reply::Code(code), client),
             Parsed::Node(command) => self.node_command(message_id, command, client),
             Parsed::Keyed(op) => {

@@ -5,7 +5,8 @@
 //! This module knows nothing of sockets or storage: it turns datagram bytes
 //! into typed requests and typed replies into datagram bytes.
 
-use crate::proto::kv::{KVRequest, KVResponse, Msg};
+use crate::codec;
+use crate::proto::kv::{KVRequest, KVResponse};
 use protobuf::Message;
 
 /// Longest key a client may store; longer (or empty) keys get `INVALID_KEY`.
@@ -109,26 +110,19 @@ pub fn checksum(message_id: &[u8], payload: &[u8]) -> u64 {
 
 /// Wraps `payload` in a checksummed `Msg`, all three fields on the wire.
 pub fn encode_msg(message_id: &[u8], payload: Vec<u8>) -> Vec<u8> {
-    let mut msg = Msg::new();
-    msg.checkSum = Some(checksum(message_id, &payload));
-    msg.messageID = Some(message_id.to_vec());
-    msg.payload = Some(payload);
-    msg.write_to_bytes().expect("a Msg of byte fields always serializes")
+    codec::write_msg(message_id, &payload)
 }
 
 /// Parses a `Msg` and verifies its checksum; returns `(messageID, payload)`.
 pub fn decode_msg(datagram: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
-    let msg = Msg::parse_from_bytes(datagram).map_err(|_| DecodeError::NotMsg)?;
-    let (Some(id), Some(payload), Some(sum)) = (msg.messageID, msg.payload, msg.checkSum) else {
-        return Err(DecodeError::NotMsg);
-    };
-    if id.len() > MESSAGE_ID_BYTES_MAX {
-        return Err(DecodeError::MessageIdTooLong);
-    }
-    if checksum(&id, &payload) != sum {
-        return Err(DecodeError::BadChecksum);
-    }
-    Ok((id, payload))
+    codec::read_msg(datagram).map(|(id, payload)| (id.to_vec(), payload.to_vec()))
+}
+
+/// Decodes and validates a client datagram in one pass, borrowing the
+/// message id: what the server does with every request.
+pub fn decode_client(datagram: &[u8]) -> Result<(&[u8], Parsed), DecodeError> {
+    let (id, payload) = codec::read_msg(datagram)?;
+    Ok((id, parse_fields(codec::read_request(payload)?)))
 }
 
 /// Decodes a client datagram into its message id and request.
@@ -194,11 +188,7 @@ impl Reply {
 
     /// The reply datagram answering `message_id`.
     pub fn encode(&self, message_id: &[u8]) -> Vec<u8> {
-        let payload = self
-            .to_response()
-            .write_to_bytes()
-            .expect("a KVResponse always serializes");
-        encode_msg(message_id, payload)
+        codec::write_reply(self, message_id)
     }
 }
 
@@ -270,6 +260,16 @@ pub enum Parsed {
 
 /// Validates a request: the key before the value, as the spec demands.
 pub fn parse_request(request: KVRequest) -> Parsed {
+    parse_fields(codec::RequestFields {
+        command: request.command,
+        key: request.key.as_deref(),
+        value: request.value.as_deref(),
+        version: request.version,
+    })
+}
+
+/// Validates the fields of a request (see [`parse_request`]).
+pub fn parse_fields(request: codec::RequestFields<'_>) -> Parsed {
     let Some(command) = Command::from_code(request.command) else {
         return Parsed::Invalid(ErrorCode::UnrecognizedCommand);
     };
@@ -277,7 +277,7 @@ pub fn parse_request(request: KVRequest) -> Parsed {
     if !keyed {
         return Parsed::Node(command);
     }
-    let Some(key) = Key::new(request.key.as_deref().unwrap_or_default()) else {
+    let Some(key) = Key::new(request.key.unwrap_or_default()) else {
         return Parsed::Invalid(ErrorCode::InvalidKey);
     };
     Parsed::Keyed(match command {
@@ -286,6 +286,7 @@ pub fn parse_request(request: KVRequest) -> Parsed {
             if value.len() > VALUE_BYTES_MAX {
                 return Parsed::Invalid(ErrorCode::InvalidValue);
             }
+            let value = value.to_vec();
             let version = request.version.unwrap_or(0);
             KeyOp::Put { key, value, version }
         }
