@@ -11,7 +11,8 @@
 //! a dead peer does not make it unready: rendezvous placement appends the
 //! new replica *after* the surviving ones, so a survivor coordinates. Periodically, a ready
 //! node drops buckets it no longer replicates once their replicas are all
-//! ready, and tombstones older than [`TOMBSTONE_TTL_MS`].
+//! ready (after pushing them to those replicas), and tombstones older than
+//! [`TOMBSTONE_TTL_MS`].
 
 use crate::hash::{BUCKETS, BucketId};
 use crate::internal::{self, Heartbeat, Internal, Secret};

@@ -143,6 +143,9 @@ pub struct Worker {
     pending_ids: HashMap<u64, u64>,
     next_seq: u64,
     syncs: HashMap<u64, SyncProgress>,
+    /// Buckets this node no longer replicates whose entries it has pushed
+    /// to their replicas; dropped at the next retain pass.
+    handed_off: Vec<bool>,
 }
 
 impl Worker {
@@ -170,6 +173,7 @@ impl Worker {
             pending_ids: HashMap::new(),
             next_seq: 1,
             syncs: HashMap::new(),
+            handed_off: vec![false; BUCKETS],
         }
     }
 
@@ -258,11 +262,7 @@ impl Worker {
                     }
                 }
             }
-            ShardMsg::Retain { keep, tombstone_cutoff } => {
-                self.partition.retain(|bucket, record| {
-                    keep[usize::from(bucket)] && !(record.is_tombstone() && record.stamp() < tombstone_cutoff)
-                });
-            }
+            ShardMsg::Retain { keep, tombstone_cutoff } => self.retain(&keep, tombstone_cutoff),
         }
     }
 
@@ -466,6 +466,38 @@ impl Worker {
             });
             self.ctx.send(&self.socket, to, &message);
         }
+    }
+
+    /// Drops what this node no longer replicates, in two steps: first its
+    /// entries are pushed to the bucket's replicas (a node that stood in
+    /// for them may hold writes they never saw), and only at the next pass,
+    /// if the bucket is still not ours, are they dropped. Expired
+    /// tombstones go at once.
+    fn retain(&mut self, keep: &[bool], tombstone_cutoff: Stamp) {
+        let view = self.ctx.view();
+        let me = self.ctx.self_index;
+        let mut drop = vec![false; BUCKETS];
+        for bucket in 0..BUCKETS as BucketId {
+            let b = usize::from(bucket);
+            let stats = self.partition.bucket_stats(bucket);
+            if keep[b] || stats.live_keys + stats.tombstones == 0 {
+                self.handed_off[b] = false;
+            } else if self.handed_off[b] {
+                drop[b] = true;
+                self.handed_off[b] = false;
+            } else {
+                for &node in view.preference(bucket) {
+                    if usize::from(node) != me {
+                        self.serve_bucket(usize::from(node), REPAIR_REQUEST, bucket);
+                    }
+                }
+                self.handed_off[b] = true;
+            }
+        }
+        self.partition.retain(|bucket, record| {
+            let expired = record.is_tombstone() && record.stamp() < tombstone_cutoff;
+            !(drop[usize::from(bucket)] || expired)
+        });
     }
 
     fn report(&mut self, report: &Report) {

@@ -112,9 +112,6 @@ fn a_restarted_node_pulls_exactly_its_buckets() {
     cluster.restart(3);
     cluster.wait_membership(&all, 10, Duration::from_secs(10));
     let took = cluster.wait_synced(&all, Duration::from_secs(20));
-    // Temporary holders drop what they no longer replicate on their next
-    // retain pass (every 5 s).
-    std::thread::sleep(Duration::from_secs(6));
     eprintln!("restarted node in sync {took:?} after rejoining");
 
     let mut per_bucket: HashMap<u16, u64> = HashMap::new();
