@@ -42,10 +42,8 @@ const STARTUP_GRACE_MS: u64 = 1_200;
 const SYNC_WINDOW: usize = 16;
 /// A pull with no completion by then is asked again (maybe of another holder).
 const SYNC_TIMEOUT_MS: u64 = 2_000;
-/// How often a slice of this node's buckets is compared with a peer's.
+/// How often this node compares its buckets with the next peer's.
 const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
-/// Buckets looked at per anti-entropy round (all 4096 every 4 s).
-const ANTI_ENTROPY_SLICE: usize = 512;
 /// How often buckets no longer replicated here are dropped.
 const RETAIN_INTERVAL_MS: u64 = 5_000;
 /// Tombstones are kept this long: longer than any suspension a node comes
@@ -148,7 +146,7 @@ pub struct ClusterThread {
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     grace_over: bool,
-    anti_entropy_cursor: usize,
+    /// Offset from this node of the last peer compared with.
     anti_entropy_pass: usize,
 }
 
@@ -180,7 +178,6 @@ impl ClusterThread {
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             grace_over: false,
-            anti_entropy_cursor: 0,
             anti_entropy_pass: 0,
         }
     }
@@ -190,7 +187,9 @@ impl ClusterThread {
     }
 
     pub fn run(mut self, inbox: Receiver<ClusterMsg>) {
-        self.publish(false);
+        // A starting node cannot know who took its writes while it was down
+        // (or before it first came up): its pulls reach stand-ins too.
+        self.publish(true);
         let mut next_round: u64 = 0;
         loop {
             let now = self.now_ms();
@@ -396,41 +395,34 @@ impl ClusterThread {
         }
     }
 
-    /// Asks the shards to send a peer their digests of the next slice of
-    /// buckets both replicate; the peer exchanges what differs. Peers rotate
-    /// from pass to pass so every replica pair is compared.
+    /// Compares every bucket this node shares with one peer, the next live
+    /// and ready node in turn: one digest message per shard per round, so
+    /// the idle cost does not grow with the number of buckets, and every
+    /// pair of replicas is compared once per cycle through the nodes.
     fn anti_entropy(&mut self) {
         let view = self.ctx.view();
         let me = self.ctx.self_index;
+        let n = self.ctx.addrs.len();
+        let Some(peer) = (1..n)
+            .map(|step| (me + self.anti_entropy_pass + step) % n)
+            .find(|&node| node != me && view.liveness.ready[node])
+        else {
+            return;
+        };
+        self.anti_entropy_pass = (peer + n - me) % n;
         let shards = self.shards.len();
-        let mut batches: HashMap<(usize, usize), Vec<BucketId>> = HashMap::new();
-        for offset in 0..ANTI_ENTROPY_SLICE {
-            let bucket = ((self.anti_entropy_cursor + offset) % BUCKETS) as BucketId;
-            if !view.holds(me, bucket) {
-                continue;
-            }
-            let peers: Vec<usize> = view
-                .preference(bucket)
-                .iter()
-                .map(|&n| usize::from(n))
-                .filter(|&n| n != me && view.liveness.ready[n])
-                .collect();
-            if let Some(&peer) = peers.get(self.anti_entropy_pass % peers.len().max(1)) {
-                batches
-                    .entry((peer, self.ctx.shard_of(bucket, shards)))
-                    .or_default()
-                    .push(bucket);
+        let mut by_shard: Vec<Vec<BucketId>> = vec![Vec::new(); shards];
+        for bucket in 0..BUCKETS as BucketId {
+            if view.holds(me, bucket) && view.holds(peer, bucket) {
+                by_shard[self.ctx.shard_of(bucket, shards)].push(bucket);
             }
         }
-        self.anti_entropy_cursor += ANTI_ENTROPY_SLICE;
-        if self.anti_entropy_cursor >= BUCKETS {
-            self.anti_entropy_cursor = 0;
-            self.anti_entropy_pass += 1;
-        }
-        for ((peer, shard), buckets) in batches {
-            let _ = self.shards[shard]
-                .inbox
-                .try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+        for (shard, buckets) in by_shard.into_iter().enumerate() {
+            if !buckets.is_empty() {
+                let _ = self.shards[shard]
+                    .inbox
+                    .try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+            }
         }
     }
 

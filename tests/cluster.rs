@@ -120,7 +120,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn eighty_nodes_agree_on_membership_and_idle_cheaply() {
     let cluster = Cluster::start(80, &[], Duration::from_secs(10));
     // Start-up bucket pulls are not idle work: let them finish first.
-    std::thread::sleep(Duration::from_secs(3));
+    let all: Vec<usize> = (0..80).collect();
+    cluster.wait_synced(&all, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(8));
     let pids: Vec<u32> = cluster.nodes.iter().map(NodeProcess::pid).collect();
     let before: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
     let window = Duration::from_secs(5);
