@@ -11,7 +11,9 @@ usage: dynakv serve --listen HOST:PORT --servers FILE [options]
        dynakv ctl COMMAND ...   (dynakv ctl help)
 
 options:
-  --workers N              worker threads (default: cores - 1, at least 1)
+  --workers N              worker threads; 0 runs the store on the event loop
+                           (default: 0 on 1-2 cores, else cores - 1)
+  --shard-backlog-max N    queued requests per shard before OVERLOAD (4096)
   --memory-limit MIB       process memory limit in MiB (default 64)
   --replicas N             copies of each key (default 3)
   --reply-cache-ms MS      at-most-once retention, >= 5000 (default 5000;
@@ -33,14 +35,19 @@ pub struct Config {
     pub failure_ms: u64,
     /// Test fault injection, see `ShardConfig`; 0 in production.
     pub fault_lose_replica_writes_percent: u8,
+    /// Queued requests per shard before OVERLOAD.
+    pub shard_backlog_max: usize,
 }
 
-/// One worker per core beyond the one the event loop keeps busy: on the
-/// 2-core reference machine W=1 measured 61k req/s against 56k for W=2
-/// (docs/benchmarks.md), because every extra runnable thread costs a
-/// cross-core wake-up per batch.
+/// One worker per core beyond the one the event loop keeps busy; on two
+/// cores or fewer none: the store runs on the event loop. On the 2-core
+/// reference machine W=0 measured 69k req/s, W=1 57-60k and W=2 56k
+/// (docs/benchmarks.md): every hand-off to another thread costs a wake-up.
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        cores if cores <= 2 => 0,
+        cores => cores - 1,
+    }
 }
 
 impl Config {
@@ -55,6 +62,7 @@ impl Config {
             cluster_secret_file: None,
             failure_ms: crate::cluster::FAILURE_MS_DEFAULT,
             fault_lose_replica_writes_percent: 0,
+            shard_backlog_max: crate::net::SHARD_BACKLOG_REQUESTS_MAX,
         }
     }
 }
@@ -90,10 +98,11 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         match flag.as_str() {
             "--listen" => listen = rest.next().cloned(),
             "--servers" => servers = rest.next().map(PathBuf::from),
-            "--workers" => config.workers = number(flag, rest.next(), 1, 64)?,
+            "--workers" => config.workers = number(flag, rest.next(), 0, 64)?,
             "--memory-limit" => config.memory_limit_bytes = number::<usize>(flag, rest.next(), 16, 1 << 20)? * MIB,
             "--replicas" => config.replicas = number(flag, rest.next(), 1, 7)?,
             "--reply-cache-ms" => config.reply_cache_ms = number(flag, rest.next(), RETENTION_MS_MIN, 600_000)?,
+            "--shard-backlog-max" => config.shard_backlog_max = number(flag, rest.next(), 1, 1 << 20)?,
             "--failure-timeout-ms" => config.failure_ms = number(flag, rest.next(), 600, 60_000)?,
             "--fault-lose-replica-writes-percent" => {
                 config.fault_lose_replica_writes_percent = number(flag, rest.next(), 0, 100)?

@@ -14,10 +14,10 @@ use crate::internal::{self, Internal};
 use crate::log;
 use crate::memory::MemoryBudget;
 use crate::ring::View;
-use crate::shard::{Request, ShardMsg, Wipeout};
+use crate::shard::{Request, ShardMsg, Wipeout, Worker};
 use crate::udp::send_reply;
 use crate::wire::{self, Command, DATAGRAM_BYTES_MAX, ErrorCode, Parsed, Reply};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
 use std::io;
@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Requests a shard may have queued before new ones are refused with OVERLOAD.
+/// Requests a shard may have queued before new ones are refused with
+/// OVERLOAD (`--shard-backlog-max`).
 pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
 /// Datagrams handled before batches are flushed to the shards, so a shard
 /// starts working while the socket is still being drained.
@@ -45,6 +46,9 @@ const REROUTE_WAIT_MS: i32 = 50;
 /// A gap this long between two wake-ups of a loop that wakes every 100 ms
 /// means the process was stopped: what queued meanwhile is stale.
 const SUSPENSION_GAP: Duration = Duration::from_millis(1_000);
+
+/// How often an inline shard looks at writes waiting for replica acks.
+const INLINE_TICK: Duration = Duration::from_millis(20);
 
 const SOCKET: Token = Token(0);
 
@@ -91,17 +95,39 @@ pub struct NetLoop {
     rate: RateMeter,
     /// The routing view, refreshed once per drain.
     view: Arc<View>,
+    /// With `--workers 0`, the single shard runs on this thread: requests are
+    /// executed as they are drained, and what other threads send the shard
+    /// is taken from its queue every loop.
+    inline: Option<(Worker, Receiver<ShardMsg>)>,
+    /// Requests a shard may have queued (for an inline shard: datagrams in
+    /// one drain) before new ones are answered OVERLOAD.
+    backlog_max: usize,
+    /// Datagrams taken in the current drain.
+    drained: usize,
+}
+
+/// The shards the loop feeds.
+pub struct Shards {
+    pub handles: Vec<ShardHandle>,
+    /// The shard run on the event loop itself (`--workers 0`).
+    pub inline: Option<(Worker, Receiver<ShardMsg>)>,
+    pub backlog_max: usize,
 }
 
 impl NetLoop {
     pub fn new(
         socket: UdpSocket,
-        shards: Vec<ShardHandle>,
+        shards: Shards,
         facts: NodeFacts,
-        stats: Arc<NetStats>,
         ctx: Arc<ClusterContext>,
         cluster: Sender<ClusterMsg>,
     ) -> io::Result<NetLoop> {
+        let Shards {
+            handles: shards,
+            inline,
+            backlog_max,
+        } = shards;
+        let stats = Arc::new(NetStats::default());
         let send_socket = socket.try_clone()?;
         let batches = shards.iter().map(|_| Vec::new()).collect();
         let view = ctx.view();
@@ -111,6 +137,9 @@ impl NetLoop {
             per_second: 0,
         };
         Ok(NetLoop {
+            inline,
+            backlog_max,
+            drained: 0,
             rate,
             ctx,
             cluster,
@@ -133,7 +162,13 @@ impl NetLoop {
         let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX + 1];
         let mut last_wake = Instant::now();
         loop {
-            match poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            let waiting_for_acks = self.inline.as_ref().is_some_and(|(worker, _)| worker.has_pending());
+            let timeout = if waiting_for_acks {
+                INLINE_TICK
+            } else {
+                Duration::from_millis(100)
+            };
+            match poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
@@ -145,7 +180,27 @@ impl NetLoop {
             self.view = self.ctx.view();
             self.measure_rate();
             self.drain(&mut buffer);
+            if let Some((worker, queue)) = &mut self.inline {
+                while let Ok(msg) = queue.try_recv() {
+                    worker.handle(msg);
+                }
+                worker.tick_pending();
+            }
         }
+    }
+
+    /// Hands a message to a shard: its queue, or the inline shard directly.
+    /// `wait` blocks on a full queue (a wipe or a report must not be lost).
+    fn deliver(&mut self, shard: usize, msg: ShardMsg, wait: bool) {
+        if let Some((worker, _)) = &mut self.inline {
+            return worker.handle(msg);
+        }
+        let inbox = &self.shards[shard].inbox;
+        let _ = if wait {
+            inbox.send(msg).map_err(|_| ())
+        } else {
+            inbox.try_send(msg).map_err(|_| ())
+        };
     }
 
     /// After a suspension the socket holds requests that clients have long
@@ -162,9 +217,11 @@ impl NetLoop {
     /// Reads until the socket is empty (mio is edge-triggered).
     fn drain(&mut self, buffer: &mut [u8]) {
         let mut since_flush = 0;
+        self.drained = 0;
         loop {
             match self.socket.recv_from(buffer) {
                 Ok((len, from)) => {
+                    self.drained += 1;
                     self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
                     self.handle_datagram(&buffer[..len], from);
                     since_flush += 1;
@@ -209,8 +266,14 @@ impl NetLoop {
                     coordinator = self.view.preference(bucket).first().map_or(me, |&n| usize::from(n));
                 }
                 if coordinator == me || (hops >= FORWARD_HOPS_MAX && self.view.holds(me, bucket)) {
+                    let request = Request { message_id, op, client };
+                    if self.inline.is_some() && self.drained > self.backlog_max {
+                        // The socket is the inline shard's queue: this many
+                        // datagrams in one drain means the node is behind.
+                        return self.refuse(vec![request], self.drained);
+                    }
                     let shard = self.ctx.shard_of(bucket, self.shards.len());
-                    self.batches[shard].push(Request { message_id, op, client });
+                    self.batches[shard].push(request);
                 } else if hops < FORWARD_HOPS_MAX {
                     self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
                     let forward = Internal::Forward {
@@ -293,7 +356,7 @@ impl NetLoop {
         }
         // Node-to-node work is not refused for load: a full queue drops it
         // and the sender's retransmission or timeout covers the loss.
-        let _ = self.shards[self.ctx.shard_of(bucket, shards)].inbox.try_send(msg);
+        self.deliver(self.ctx.shard_of(bucket, shards), msg, false);
     }
 
     /// Splits a peer's bucket digests by shard; each shard compares its own.
@@ -307,9 +370,7 @@ impl NetLoop {
         }
         for (shard, digests) in by_shard.into_iter().enumerate() {
             if !digests.is_empty() {
-                let _ = self.shards[shard]
-                    .inbox
-                    .try_send(ShardMsg::Digests { from: sender, digests });
+                self.deliver(shard, ShardMsg::Digests { from: sender, digests }, false);
             }
         }
     }
@@ -355,7 +416,7 @@ impl NetLoop {
         });
         for shard in targets {
             // An operator's question may wait for a busy shard; it is rare.
-            let _ = self.shards[shard].inbox.send(ShardMsg::Report(report.clone()));
+            self.deliver(shard, ShardMsg::Report(report.clone()), true);
         }
     }
 
@@ -428,9 +489,8 @@ impl NetLoop {
             message_id,
             client: from,
         });
-        for shard in &self.shards {
-            // A wipe must not be lost to a full queue: block until it fits.
-            let _ = shard.inbox.send(ShardMsg::Wipeout(job.clone()));
+        for shard in 0..self.shards.len() {
+            self.deliver(shard, ShardMsg::Wipeout(job.clone()), true);
         }
     }
 
@@ -446,10 +506,15 @@ impl NetLoop {
                 continue;
             }
             let batch = std::mem::take(&mut self.batches[index]);
+            let count = batch.len();
+            if let Some((worker, _)) = &mut self.inline {
+                self.shards[index].backlog.fetch_add(count, Ordering::Relaxed);
+                worker.handle(ShardMsg::Requests(batch));
+                continue;
+            }
             let shard = &self.shards[index];
             let backlog = shard.backlog.load(Ordering::Relaxed);
-            let count = batch.len();
-            let refused = if backlog + count > SHARD_BACKLOG_REQUESTS_MAX {
+            let refused = if backlog + count > self.backlog_max {
                 Some(batch)
             } else {
                 shard.backlog.fetch_add(count, Ordering::Relaxed);
@@ -466,12 +531,17 @@ impl NetLoop {
                 }
             };
             if let Some(batch) = refused {
-                let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
-                self.stats.overloads.fetch_add(count as u64, Ordering::Relaxed);
-                for request in batch {
-                    self.reply(&request.message_id, &Reply::Overload { wait_ms }, request.client);
-                }
+                self.refuse(batch, backlog);
             }
+        }
+    }
+
+    /// Answers OVERLOAD, with a wait that grows with the backlog.
+    fn refuse(&self, batch: Vec<Request>, backlog: usize) {
+        let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
+        self.stats.overloads.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for request in batch {
+            self.reply(&request.message_id, &Reply::Overload { wait_ms }, request.client);
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
-use crate::net::{NetLoop, NetStats, NodeFacts, ShardHandle};
+use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards};
 use crate::ring::{Liveness, View};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
@@ -109,7 +109,8 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
 
     let mut shards = Vec::new();
-    for index in 0..config.workers {
+    let mut inline = None;
+    for index in 0..config.workers.max(1) {
         let (inbox, outbox) = crossbeam_channel::bounded(SHARD_QUEUE_BATCHES_MAX);
         let backlog = Arc::new(AtomicUsize::new(0));
         let reply_socket = socket.try_clone().map_err(|error| error.to_string())?;
@@ -121,7 +122,11 @@ pub fn serve(config: Config) -> Result<(), String> {
             ctx.clone(),
             cluster_inbox.clone(),
         );
-        spawn(&format!("worker-{index}"), move || worker.run(outbox))?;
+        if config.workers == 0 {
+            inline = Some((worker, outbox));
+        } else {
+            spawn(&format!("worker-{index}"), move || worker.run(outbox))?;
+        }
         shards.push(ShardHandle { inbox, backlog });
     }
 
@@ -154,7 +159,12 @@ pub fn serve(config: Config) -> Result<(), String> {
         started: std::time::Instant::now(),
         budget: budget.clone(),
     };
-    let net = NetLoop::new(socket, shards, facts, Arc::new(NetStats::default()), ctx, cluster_inbox)
+    let shards = Shards {
+        handles: shards,
+        inline,
+        backlog_max: config.shard_backlog_max,
+    };
+    let net = NetLoop::new(socket, shards, facts, ctx, cluster_inbox)
         .map_err(|error| format!("cannot start the event loop: {error}"))?;
     log!(
         "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",

@@ -194,13 +194,15 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if !self.pending.is_empty() {
-                self.tick_pending();
-            }
+            self.tick_pending();
         }
     }
 
-    fn handle(&mut self, msg: ShardMsg) {
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn handle(&mut self, msg: ShardMsg) {
         match msg {
             ShardMsg::Requests(requests) => {
                 let count = requests.len();
@@ -401,7 +403,10 @@ impl Worker {
     }
 
     /// Stops waiting for replicas that died; resends to the silent ones.
-    fn tick_pending(&mut self) {
+    pub fn tick_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
         let view = self.ctx.view();
         let now = self.now_ms();
         let mut done = Vec::new();

@@ -360,3 +360,79 @@ fn fill_wipe_fill_reuses_memory_under_the_limit() {
     assert!(rss.iter().all(|&r| r < limit), "RSS stayed under the limit: {rss:?}");
     assert!(rss[4] <= rss[0] + (1 << 20), "RSS does not grow across fills: {rss:?}");
 }
+
+#[test]
+fn worker_threads_serve_the_same_protocol() {
+    let node = SingleNode::start(&["--workers", "2"]);
+    let addr = node.addr();
+    for i in 0..200u32 {
+        assert_eq!(put(addr, &i.to_be_bytes(), &i.to_le_bytes(), i as i32), 0);
+    }
+    for i in 0..200u32 {
+        assert_eq!(get(addr, &i.to_be_bytes()), (0, i.to_le_bytes().to_vec(), i as i32));
+    }
+    let r = [9u8; 16];
+    assert_eq!(send_with_id(addr, &r, Command::Remove, &7u32.to_be_bytes(), None), 0);
+    assert_eq!(
+        send_with_id(addr, &r, Command::Remove, &7u32.to_be_bytes(), None),
+        0,
+        "cached, not re-run"
+    );
+    assert_eq!(get(addr, &7u32.to_be_bytes()).0, code(ErrorCode::NonExistentKey));
+    assert_eq!(call(addr, Command::Wipeout, None, None, None).errCode.unwrap_or(0), 0);
+    assert_eq!(get(addr, &8u32.to_be_bytes()).0, code(ErrorCode::NonExistentKey));
+}
+
+/// A burst far beyond the backlog bound: every request is answered, the
+/// excess with OVERLOAD and a wait, never with silence.
+fn burst_is_answered_with_overload_not_silence(workers: &str) {
+    let node = SingleNode::start(&["--workers", workers, "--shard-backlog-max", "8"]);
+    let socket = dynakv::udp::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let requests = 2_000u32;
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..requests {
+        let id = [&i.to_be_bytes()[..], &[0xab; 12]].concat();
+        let datagram = wire::encode_request(&id, &client::request(Command::Get, Some(&i.to_be_bytes()), None, None));
+        while socket.send_to(&datagram, node.addr()).is_err() {
+            std::thread::yield_now();
+        }
+        ids.insert(id);
+    }
+    socket.set_nonblocking(false).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let (mut overloads, mut answered) = (0, 0);
+    let mut buffer = [0u8; 2048];
+    while answered < requests {
+        let Ok((len, _)) = socket.recv_from(&mut buffer) else {
+            break;
+        };
+        let (id, _) = wire::decode_msg(&buffer[..len]).unwrap();
+        let response = wire::decode_reply(&buffer[..len], &id).unwrap();
+        assert!(ids.remove(&id), "one reply per request");
+        answered += 1;
+        match response.errCode.unwrap_or(0) {
+            3 => {
+                overloads += 1;
+                assert!(response.overloadWaitTime.unwrap_or(0) > 0, "OVERLOAD carries a wait");
+            }
+            1 => {}
+            other => panic!("GET of a missing key answered {other}"),
+        }
+    }
+    eprintln!("workers {workers}: {answered} of {requests} answered, {overloads} with OVERLOAD");
+    assert_eq!(answered, requests, "every request answered");
+    assert!(
+        overloads > 0,
+        "a burst of {requests} against a bound of 8 must overload"
+    );
+}
+
+#[test]
+fn burst_on_the_event_loop_shard_gets_overload() {
+    burst_is_answered_with_overload_not_silence("0");
+}
+
+#[test]
+fn burst_on_a_worker_thread_gets_overload() {
+    burst_is_answered_with_overload_not_silence("1");
+}
