@@ -47,6 +47,8 @@ const REROUTE_WAIT_MS: i32 = 50;
 /// means the process was stopped: what queued meanwhile is stale.
 const SUSPENSION_GAP: Duration = Duration::from_millis(1_000);
 
+/// Kernel receive-buffer bytes charged per small datagram (its skb).
+const QUEUED_BYTES_PER_DATAGRAM: usize = 1024;
 /// How often an inline shard looks at writes waiting for replica acks.
 const INLINE_TICK: Duration = Duration::from_millis(20);
 
@@ -102,8 +104,8 @@ pub struct NetLoop {
     /// Requests a shard may have queued (for an inline shard: datagrams in
     /// one drain) before new ones are answered OVERLOAD.
     backlog_max: usize,
-    /// Datagrams taken in the current drain.
-    drained: usize,
+    /// Datagrams waiting in the socket at the last look (inline shard only).
+    socket_backlog: usize,
 }
 
 /// The shards the loop feeds.
@@ -139,7 +141,7 @@ impl NetLoop {
         Ok(NetLoop {
             inline,
             backlog_max,
-            drained: 0,
+            socket_backlog: 0,
             rate,
             ctx,
             cluster,
@@ -189,6 +191,14 @@ impl NetLoop {
         }
     }
 
+    /// For an inline shard, the datagrams queued in the socket (estimated
+    /// from the kernel's byte count) are its backlog.
+    fn measure_socket_backlog(&mut self) {
+        if self.inline.is_some() {
+            self.socket_backlog = crate::udp::queued_bytes(&self.socket) / QUEUED_BYTES_PER_DATAGRAM;
+        }
+    }
+
     /// Hands a message to a shard: its queue, or the inline shard directly.
     /// `wait` blocks on a full queue (a wipe or a report must not be lost).
     fn deliver(&mut self, shard: usize, msg: ShardMsg, wait: bool) {
@@ -217,16 +227,16 @@ impl NetLoop {
     /// Reads until the socket is empty (mio is edge-triggered).
     fn drain(&mut self, buffer: &mut [u8]) {
         let mut since_flush = 0;
-        self.drained = 0;
+        self.measure_socket_backlog();
         loop {
             match self.socket.recv_from(buffer) {
                 Ok((len, from)) => {
-                    self.drained += 1;
                     self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
                     self.handle_datagram(&buffer[..len], from);
                     since_flush += 1;
                     if since_flush == DRAIN_BATCH_DATAGRAMS_MAX {
                         self.flush();
+                        self.measure_socket_backlog();
                         since_flush = 0;
                     }
                 }
@@ -267,10 +277,9 @@ impl NetLoop {
                 }
                 if coordinator == me || (hops >= FORWARD_HOPS_MAX && self.view.holds(me, bucket)) {
                     let request = Request { message_id, op, client };
-                    if self.inline.is_some() && self.drained > self.backlog_max {
-                        // The socket is the inline shard's queue: this many
-                        // datagrams in one drain means the node is behind.
-                        return self.refuse(vec![request], self.drained);
+                    if self.inline.is_some() && self.socket_backlog > self.backlog_max {
+                        // The socket is the inline shard's queue.
+                        return self.refuse(vec![request], self.socket_backlog);
                     }
                     let shard = self.ctx.shard_of(bucket, self.shards.len());
                     self.batches[shard].push(request);

@@ -59,6 +59,28 @@ pub fn send_reply(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
     SEND_DROPS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Bytes of datagrams waiting in the socket's receive queue (kernel
+/// accounting, about 1 KiB per small datagram), from SO_MEMINFO; 0 if the
+/// kernel does not say.
+pub fn queued_bytes(socket: &impl AsRawFd) -> usize {
+    let mut info = [0u32; 16];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: a valid fd, and a buffer of `len` bytes the kernel fills.
+    let result = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if result != 0 {
+        return 0;
+    }
+    info[libc::SK_MEMINFO_RMEM_ALLOC as usize] as usize
+}
+
 fn wait_writable(socket: &UdpSocket) {
     let mut poll_fd = libc::pollfd {
         fd: socket.as_raw_fd(),
