@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -142,10 +142,7 @@ fn start_sshd(dir: &Path) -> Result<Sshd, String> {
     keygen(&key)?;
     keygen(&dir.join("host_key"))?;
     std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).map_err(|e| e.to_string())?;
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.2:0").map_err(|e| format!("127.0.0.2: {e}"))?;
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_addrs_on([127, 0, 0, 2], 1)[0].port();
     let config = format!(
         "Port {port}\nListenAddress 127.0.0.2\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin yes\n\
          PasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nPidFile {}\n\
@@ -187,9 +184,7 @@ fn run_scripts_deploy_a_cluster_over_ssh() {
             return;
         }
     };
-    let addrs: Vec<SocketAddr> = (0..3)
-        .map(|_| UdpSocket::bind("127.0.0.2:0").unwrap().local_addr().unwrap())
-        .collect();
+    let addrs = free_addrs_on([127, 0, 0, 2], 3);
     let servers = dir.0.join("servers.txt");
     std::fs::write(&servers, addrs.iter().map(|a| format!("{a}\n")).collect::<String>()).unwrap();
     let remote_dir = dir.0.join("remote");

@@ -33,16 +33,37 @@ impl Drop for TempDir {
 
 /// `count` loopback addresses whose UDP and TCP ports were free just now.
 pub fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let mut held = Vec::new();
+    free_addrs_on([127, 0, 0, 1], count)
+}
+
+/// Node ports come from below Linux's ephemeral range (32768 and up): a
+/// port handed out by the kernel could otherwise go to a client socket of
+/// a concurrent test between this check and the node's bind.
+const NODE_PORTS: std::ops::Range<u32> = 20_000..32_000;
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// `count` addresses on `ip` whose UDP and TCP ports were free just now.
+pub fn free_addrs_on(ip: [u8; 4], count: usize) -> Vec<SocketAddr> {
+    let span = NODE_PORTS.end - NODE_PORTS.start;
+    // Each test process starts at its own offset; tests within it take turns.
+    let _ = NEXT_PORT.compare_exchange(
+        0,
+        1 + std::process::id() * 7919 % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     let mut addrs = Vec::new();
-    while addrs.len() < count {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let addr = udp.local_addr().unwrap();
-        if let Ok(tcp) = TcpListener::bind(addr) {
+    for _ in 0..span {
+        if addrs.len() == count {
+            break;
+        }
+        let port = NODE_PORTS.start + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % span;
+        let addr = SocketAddr::from((ip, port as u16));
+        if UdpSocket::bind(addr).is_ok() && TcpListener::bind(addr).is_ok() {
             addrs.push(addr);
-            held.push((udp, tcp));
         }
     }
+    assert_eq!(addrs.len(), count, "not enough free ports in {NODE_PORTS:?}");
     addrs
 }
 
