@@ -63,6 +63,10 @@ pub struct ClusterContext {
     /// if it holds it; otherwise (views still converging) it passes the
     /// request to the preferred replica.
     pub holding: Vec<AtomicBool>,
+    /// Set by the event loop when it sees it was suspended, until the
+    /// cluster thread takes over (marks this node not ready and re-syncs):
+    /// meanwhile this node's own view still calls it ready.
+    pub suspended: AtomicBool,
 }
 
 #[derive(Default)]
@@ -245,7 +249,11 @@ impl ClusterThread {
 
     fn round(&mut self) {
         let now = self.now_ms();
-        let round = self.membership.tick(now);
+        let mut round = self.membership.tick(now);
+        if self.ctx.suspended.swap(false, Ordering::AcqRel) && !round.paused {
+            round.paused = true;
+            round.changed |= self.membership.set_ready(false);
+        }
         if round.paused {
             log!("suspension detected: re-syncing every bucket before serving as coordinator");
             self.held.fill(false);

@@ -217,6 +217,7 @@ impl NetLoop {
     /// given up on (or retried elsewhere); executing them now could write
     /// stale values over newer ones. They are dropped unread.
     fn discard_stale(&mut self, buffer: &mut [u8]) {
+        self.ctx.suspended.store(true, Ordering::Release);
         let mut dropped = 0;
         while self.socket.recv_from(buffer).is_ok() {
             dropped += 1;
@@ -270,6 +271,10 @@ impl NetLoop {
                 let bucket = bucket_of(key_hash(op.key().as_bytes()));
                 let me = self.ctx.self_index;
                 let mut coordinator = self.view.coordinator(bucket).unwrap_or(me);
+                if coordinator == me && self.ctx.suspended.load(Ordering::Acquire) {
+                    // Just woke up: this node's data may be stale.
+                    coordinator = self.view.coordinator_besides(bucket, me).unwrap_or(me);
+                }
                 if coordinator == me && !self.view.holds(me, bucket) && !self.ctx.holds_data(bucket) {
                     // A stand-in without the bucket's data: views are still
                     // converging; the preferred replica has the data.

@@ -108,6 +108,14 @@ impl View {
             .or_else(|| ranked.first().map(|&n| usize::from(n)))
     }
 
+    /// The coordinator when `skip` may not coordinate (it just woke from a
+    /// suspension and its own view still calls it ready).
+    pub fn coordinator_besides(&self, bucket: BucketId, skip: usize) -> Option<usize> {
+        let ranked = self.ranked(bucket);
+        let others = || ranked.iter().map(|&n| usize::from(n)).filter(|&n| n != skip);
+        others().find(|&n| self.liveness.ready[n]).or_else(|| others().next())
+    }
+
     pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
         self.preference(bucket).contains(&(node as u8))
     }

@@ -99,6 +99,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         membership_count: AtomicUsize::new(1),
         counters: Default::default(),
         holding: (0..crate::hash::BUCKETS).map(|_| Default::default()).collect(),
+        suspended: Default::default(),
     });
     let (cluster_inbox, cluster_outbox) = crossbeam_channel::bounded(CLUSTER_QUEUE_MAX);
     let shard_config = ShardConfig {
