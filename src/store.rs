@@ -24,6 +24,26 @@ pub struct BucketStats {
     pub tombstones: u32,
 }
 
+impl BucketStats {
+    fn add(&mut self, hash: u64, stamp: Stamp, tombstone: bool) {
+        self.digest = self.digest.wrapping_add(entry_digest(hash, stamp));
+        if tombstone {
+            self.tombstones += 1;
+        } else {
+            self.live_keys += 1;
+        }
+    }
+
+    fn remove(&mut self, hash: u64, stamp: Stamp, tombstone: bool) {
+        self.digest = self.digest.wrapping_sub(entry_digest(hash, stamp));
+        if tombstone {
+            self.tombstones -= 1;
+        } else {
+            self.live_keys -= 1;
+        }
+    }
+}
+
 /// What a write carries besides key and stamp.
 #[derive(Clone, Copy, Debug)]
 pub enum Write<'a> {
@@ -123,32 +143,19 @@ impl Partition {
         }
         self.accounted_bytes += growth;
         let record = Record::new(key, value, version, stamp, tombstone);
-        let stats = &mut self.buckets[bucket];
         if let Some((old_stamp, _, old_tombstone)) = old {
             let slot = self
                 .table
                 .find_mut(hash, |record| record.key() == key)
                 .expect("found above");
             *slot = record;
-            stats.digest = stats.digest.wrapping_sub(entry_digest(hash, old_stamp));
-            if old_tombstone {
-                stats.tombstones -= 1;
-            } else {
-                stats.live_keys -= 1;
-            }
-            let shrink = old_bytes.saturating_sub(new_bytes);
-            self.release(shrink);
+            self.buckets[bucket].remove(hash, old_stamp, old_tombstone);
+            self.release(old_bytes.saturating_sub(new_bytes));
         } else {
             self.table.insert_unique(hash, record, |record| key_hash(record.key()));
             self.account_table();
         }
-        let stats = &mut self.buckets[bucket];
-        stats.digest = stats.digest.wrapping_add(entry_digest(hash, stamp));
-        if tombstone {
-            stats.tombstones += 1;
-        } else {
-            stats.live_keys += 1;
-        }
+        self.buckets[bucket].add(hash, stamp, tombstone);
         Applied::Stored
     }
 
@@ -165,13 +172,7 @@ impl Partition {
     }
 
     fn unaccount_record(&mut self, hash: u64, record: &Record) {
-        let stats = &mut self.buckets[usize::from(bucket_of(hash))];
-        stats.digest = stats.digest.wrapping_sub(entry_digest(hash, record.stamp()));
-        if record.is_tombstone() {
-            stats.tombstones -= 1;
-        } else {
-            stats.live_keys -= 1;
-        }
+        self.buckets[usize::from(bucket_of(hash))].remove(hash, record.stamp(), record.is_tombstone());
         self.release(record.heap_bytes());
     }
 
@@ -237,13 +238,7 @@ impl Partition {
             false
         });
         for (hash, stamp, bytes, tombstone) in dropped {
-            let stats = &mut self.buckets[usize::from(bucket_of(hash))];
-            stats.digest = stats.digest.wrapping_sub(entry_digest(hash, stamp));
-            if tombstone {
-                stats.tombstones -= 1;
-            } else {
-                stats.live_keys -= 1;
-            }
+            self.buckets[usize::from(bucket_of(hash))].remove(hash, stamp, tombstone);
             self.release(bytes);
         }
         self.table.shrink_to_fit(|record| key_hash(record.key()));
