@@ -209,8 +209,9 @@ fn anti_entropy_repairs_replicas_that_lost_writes() {
 
 /// Half of a 10-node cluster suspended: many buckets lose every replica and
 /// writes meanwhile land on stand-ins. The resuming nodes pull from the
-/// replicas and stand-ins of the 2N best-ranked nodes; a stand-in ranked
-/// beyond that pushes its copy before dropping it. Nothing may be lost.
+/// 2N best-ranked nodes, which here always include the stand-ins, so this
+/// test shows the resync; the hand-off push (for stand-ins ranked beyond
+/// 2N, which needs a larger cluster) is not isolated by it.
 #[test]
 fn writes_taken_by_stand_ins_survive_half_the_cluster_resuming() {
     let cluster = Cluster::start(10, &[], Duration::from_secs(15));
