@@ -8,7 +8,8 @@
 //! for `failure_ms` is dead; a higher heartbeat makes it alive again. A node
 //! whose own rounds stop for longer than `failure_ms / 2` was suspended (or
 //! starved): it must not trust its stale view of others, so it restarts
-//! every peer's clock and re-syncs its data (the caller is told).
+//! every peer's clock, counts no peer ready until it hears from it again,
+//! and re-syncs its data (the caller is told).
 
 use crate::internal::Heartbeat;
 
@@ -90,10 +91,14 @@ impl Membership {
         let mut round = Round::default();
         if now_ms.saturating_sub(self.last_tick_ms) > self.failure_ms / 2 {
             round.paused = true;
+            // What this node knew of the others is as old as the pause:
+            // they stay alive (a fresh failure timeout starts now), but none
+            // counts as ready until it is heard from again, or this node
+            // would route requests to peers that were suspended with it.
             for peer in &mut self.peers {
                 peer.advanced_ms = now_ms;
+                round.changed |= std::mem::replace(&mut peer.heartbeat.ready, false);
             }
-            round.changed |= self.set_ready(false);
         }
         self.last_tick_ms = now_ms;
         self.peers[self.self_index].heartbeat.counter += 1;
@@ -210,6 +215,9 @@ mod tests {
     #[test]
     fn everyone_learns_everyone_then_detects_stopped_nodes_and_their_return() {
         let mut nodes = cluster(40);
+        nodes.iter_mut().for_each(|node| {
+            node.set_ready(true);
+        });
         let now = run_rounds(&mut nodes, 0, 15, &[]);
         assert!(nodes.iter().all(|m| m.alive_count() == 40));
         let stopped = [3, 7, 11, 20];
@@ -229,7 +237,17 @@ mod tests {
             }
         }
         assert_eq!(paused_seen, 4);
-        run_rounds(&mut nodes, now_after, 15, &[]);
+        // A woken node counts nobody ready until it hears from them again,
+        // and one that was suspended with it not before that one gossips.
+        assert!(nodes[3].liveness().ready.iter().all(|&ready| !ready));
+        let now = run_rounds(&mut nodes, now_after, 10, &[7, 11, 20]);
+        let ready = nodes[3].liveness().ready;
+        assert!(!ready[7], "a peer still suspended is not ready");
+        assert!(
+            ready.iter().filter(|&&r| r).count() >= 30,
+            "peers heard from since are ready"
+        );
+        run_rounds(&mut nodes, now, 15, &[]);
         assert!(nodes.iter().all(|m| m.alive_count() == 40));
     }
 

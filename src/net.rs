@@ -280,7 +280,12 @@ impl NetLoop {
                     // converging; the preferred replica has the data.
                     coordinator = self.view.preference(bucket).first().map_or(me, |&n| usize::from(n));
                 }
-                if coordinator == me || (hops >= FORWARD_HOPS_MAX && self.view.holds(me, bucket)) {
+                // At the hop limit a replica executes what reached it, but
+                // only if its own data is current: two nodes that both just
+                // woke would otherwise bounce a request between their stale
+                // views and one of them would answer from stale data.
+                let current = self.ready_self() && !self.ctx.suspended.load(Ordering::Acquire);
+                if coordinator == me || (hops >= FORWARD_HOPS_MAX && current && self.view.holds(me, bucket)) {
                     let request = Request { message_id, op, client };
                     if self.inline.is_some() && self.socket_backlog > self.backlog_max {
                         // The socket is the inline shard's queue.
