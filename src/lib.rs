@@ -6,7 +6,8 @@
 //! - [`hash`]: stable key and message-id hashes; the bucket of a key.
 //! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
 //! - [`record`]: one stored key/value as a single thin-pointer allocation.
-//! - [`store`]: a shard's partition: records by key, per-bucket digests, accounting.
+//! - [`store`]: a shard's partition: records by bucket, per-bucket digests, accounting.
+//! - [`slots`]: the per-bucket chains of record pointers, in recycled fixed-size blocks.
 //! - [`reply_cache`]: the at-most-once cache of mutation replies.
 //! - [`memory`]: the byte budget, RSS, allocator settings.
 //! - [`udp`]: socket setup and sending.
@@ -35,6 +36,7 @@ pub mod ring;
 pub mod server;
 pub mod servers;
 pub mod shard;
+pub mod slots;
 pub mod stamp;
 pub mod store;
 pub mod udp;

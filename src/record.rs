@@ -1,6 +1,12 @@
 //! One stored key/value pair as a single heap allocation behind a thin
 //! pointer: the table slot is 8 bytes, and there is no per-entry `Vec` header.
 //!
+//! The pointer's top 16 bits carry a tag chosen by the owner (the store puts
+//! 16 bits of the key's hash there), so a table can skip non-matching
+//! records without touching their memory. Linux gives user space addresses
+//! below 2^47 (x86-64 and arm64 alike, unless a process asks mmap for more),
+//! so those bits are always free; [`Record::new`] checks it.
+//!
 //! Layout of the allocation (8-byte aligned):
 //! `stamp u64 | version i32 | value_len u16 | key_len u8 | flags u8 | key | value`.
 //! A tombstone (a deleted key kept so the delete wins over older copies) has
@@ -12,6 +18,13 @@ use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::NonNull;
 
 const HEADER_BYTES: usize = 16;
+/// Low pointer bits that hold the address; the rest hold the tag.
+const ADDRESS_BITS: u32 = 48;
+const ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
+const _: () = assert!(
+    usize::BITS == 64,
+    "records keep a tag in the top bits of a 64-bit pointer"
+);
 const FLAG_TOMBSTONE: u8 = 1;
 const _: () = assert!(VALUE_BYTES_MAX <= u16::MAX as usize);
 const _: () = assert!(KEY_BYTES_MAX <= u8::MAX as usize);
@@ -24,6 +37,7 @@ pub fn malloc_chunk_bytes(size: usize) -> usize {
 
 /// An owned record. Not `Clone`: copies go through [`Record::new`].
 pub struct Record(NonNull<u8>);
+const _: () = assert!(std::mem::size_of::<Record>() == 8);
 
 // SAFETY: a Record exclusively owns its allocation, like a Box<[u8]>.
 unsafe impl Send for Record {}
@@ -34,9 +48,10 @@ impl Record {
             .expect("record sizes are bounded by the protocol limits")
     }
 
-    /// Allocates a record. Panics (an invariant) if key or value exceed the
-    /// protocol limits, which every caller has already checked.
-    pub fn new(key: &[u8], value: &[u8], version: i32, stamp: Stamp, tombstone: bool) -> Record {
+    /// Allocates a record carrying `tag`. Panics (an invariant) if key or
+    /// value exceed the protocol limits, which every caller has already
+    /// checked.
+    pub fn new(key: &[u8], value: &[u8], version: i32, stamp: Stamp, tombstone: bool, tag: u16) -> Record {
         assert!(!key.is_empty() && key.len() <= KEY_BYTES_MAX);
         assert!(value.len() <= VALUE_BYTES_MAX && (!tombstone || value.is_empty()));
         let layout = Record::layout(key.len(), value.len());
@@ -60,12 +75,26 @@ impl Record {
             base.add(HEADER_BYTES + key.len())
                 .copy_from_nonoverlapping(value.as_ptr(), value.len());
         }
-        Record(ptr)
+        assert!(
+            ptr.addr().get() <= ADDRESS_MASK,
+            "heap addresses fit in {ADDRESS_BITS} bits"
+        );
+        Record(ptr.map_addr(|addr| addr | (usize::from(tag) << ADDRESS_BITS)))
+    }
+
+    /// The tag given at creation.
+    pub fn tag(&self) -> u16 {
+        (self.0.addr().get() >> ADDRESS_BITS) as u16
+    }
+
+    /// The allocation's address, without the tag.
+    fn base(&self) -> *mut u8 {
+        self.0.as_ptr().map_addr(|addr| addr & ADDRESS_MASK)
     }
 
     fn header(&self) -> &[u8; HEADER_BYTES] {
         // SAFETY: every record starts with a fully written header.
-        unsafe { &*(self.0.as_ptr() as *const [u8; HEADER_BYTES]) }
+        unsafe { &*(self.base() as *const [u8; HEADER_BYTES]) }
     }
 
     fn lengths(&self) -> (usize, usize) {
@@ -79,7 +108,7 @@ impl Record {
     fn body(&self) -> &[u8] {
         let (key_len, value_len) = self.lengths();
         // SAFETY: the body follows the header and has exactly these lengths.
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(HEADER_BYTES), key_len + value_len) }
+        unsafe { std::slice::from_raw_parts(self.base().add(HEADER_BYTES), key_len + value_len) }
     }
 
     pub fn stamp(&self) -> Stamp {
@@ -118,7 +147,7 @@ impl Drop for Record {
     fn drop(&mut self) {
         let (key_len, value_len) = self.lengths();
         // SAFETY: allocated in `new` with this very layout.
-        unsafe { dealloc(self.0.as_ptr(), Record::layout(key_len, value_len)) }
+        unsafe { dealloc(self.base(), Record::layout(key_len, value_len)) }
     }
 }
 
@@ -140,7 +169,8 @@ mod tests {
 
     #[test]
     fn fields_round_trip() {
-        let record = Record::new(b"key", b"value", -5, Stamp(0xdead_beef_0102), false);
+        let record = Record::new(b"key", b"value", -5, Stamp(0xdead_beef_0102), false, 0xfedc);
+        assert_eq!(record.tag(), 0xfedc);
         assert_eq!(record.key(), b"key");
         assert_eq!(record.value(), b"value");
         assert_eq!(record.version(), -5);
@@ -152,9 +182,9 @@ mod tests {
     fn largest_record_and_tombstone() {
         let key = [9u8; KEY_BYTES_MAX];
         let value = vec![7u8; VALUE_BYTES_MAX];
-        let record = Record::new(&key, &value, i32::MAX, Stamp(u64::MAX), false);
+        let record = Record::new(&key, &value, i32::MAX, Stamp(u64::MAX), false, u16::MAX);
         assert_eq!((record.key(), record.value()), (&key[..], &value[..]));
-        let tombstone = Record::new(b"k", b"", 0, Stamp(1), true);
+        let tombstone = Record::new(b"k", b"", 0, Stamp(1), true, 0);
         assert!(tombstone.is_tombstone() && tombstone.value().is_empty());
     }
 

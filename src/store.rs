@@ -1,5 +1,15 @@
-//! A shard's partition of the key space: a hashbrown table of [`Record`]s
-//! plus, per bucket, a digest and counts kept up to date on every write.
+//! A shard's partition of the key space, grouped by bucket: each bucket
+//! keeps its [`Record`]s in a chain of slot blocks ([`crate::slots`]), plus
+//! a digest and counts kept up to date on every write.
+//!
+//! Why by bucket, not one hash table: a bucket is the unit of transfer,
+//! anti-entropy and dropping, so listing or dropping one touches only its
+//! own records. And the index grows one 64-byte block at a time: one big
+//! table must double, and near the memory limit the old and the new table
+//! side by side need megabytes the node does not have. At the memory limit
+//! a bucket holds tens (500-byte values) to a few hundred (tiny values)
+//! keys; a lookup compares 16-bit tags kept in the record pointers
+//! themselves (1 in 65,536 false matches) and reads only matching records.
 //!
 //! Writes carry a [`Stamp`]; a write older than what is stored is ignored
 //! (last writer wins), so replicated, transferred and repaired copies can be
@@ -9,8 +19,8 @@
 use crate::hash::{BUCKETS, BucketId, bucket_of, fmix64, key_hash};
 use crate::memory::MemoryBudget;
 use crate::record::Record;
+use crate::slots::{BlockPool, Chain, Position};
 use crate::stamp::Stamp;
-use hashbrown::HashTable;
 use std::sync::Arc;
 
 /// Per-bucket summary, maintained incrementally.
@@ -72,36 +82,50 @@ pub enum Admission {
 }
 
 pub struct Partition {
-    table: HashTable<Record>,
-    buckets: Box<[BucketStats]>,
+    /// Indexed by bucket id: every bucket of the key space, whether or not
+    /// this partition owns it (an empty bucket costs 24 bytes, no heap).
+    buckets: Box<[Bucket]>,
+    slots: BlockPool,
     budget: Arc<MemoryBudget>,
-    /// Bytes this partition has reserved in the budget.
+    /// Bytes this partition has reserved in the budget: records at
+    /// malloc's real chunk sizes, and slabs.
     accounted_bytes: usize,
-    table_bytes: usize,
 }
 
-/// Smallest table allocation worth counting as a rehash peak.
-const TABLE_BYTES_MIN: usize = 1024;
-/// Trailing control bytes of a hashbrown table (one SIMD group).
-const TABLE_GROUP_BYTES: usize = 16;
+#[derive(Default)]
+struct Bucket {
+    stats: BucketStats,
+    records: Chain,
+}
 
 fn entry_digest(hash: u64, stamp: Stamp) -> u64 {
     fmix64(hash ^ stamp.0)
 }
 
+/// The tag of a key hash: its low 16 bits (the bucket is the top bits).
+fn tag_of(hash: u64) -> u16 {
+    hash as u16
+}
+
 impl Partition {
     pub fn new(budget: Arc<MemoryBudget>) -> Partition {
         Partition {
-            table: HashTable::new(),
-            buckets: vec![BucketStats::default(); BUCKETS].into_boxed_slice(),
+            buckets: (0..BUCKETS).map(|_| Bucket::default()).collect(),
+            slots: BlockPool::default(),
             budget,
             accounted_bytes: 0,
-            table_bytes: 0,
         }
     }
 
+    fn position(&self, key: &[u8], hash: u64) -> Option<Position> {
+        let tag = tag_of(hash);
+        let chain = &self.buckets[usize::from(bucket_of(hash))].records;
+        self.slots
+            .find(chain, |record| record.tag() == tag && record.key() == key)
+    }
+
     fn find(&self, key: &[u8], hash: u64) -> Option<&Record> {
-        self.table.find(hash, |record| record.key() == key)
+        self.position(key, hash).map(|at| self.slots.get(at))
     }
 
     /// The live record of a key (tombstones are not returned).
@@ -117,10 +141,11 @@ impl Partition {
     /// Offers a stamped write; keeps it if it is newer than what is stored.
     pub fn apply(&mut self, key: &[u8], write: Write<'_>, stamp: Stamp, admission: Admission) -> Applied {
         let hash = key_hash(key);
-        let bucket = usize::from(bucket_of(hash));
-        let old = self
-            .find(key, hash)
-            .map(|record| (record.stamp(), record.heap_bytes(), record.is_tombstone()));
+        let position = self.position(key, hash);
+        let old = position.map(|at| {
+            let record = self.slots.get(at);
+            (record.stamp(), record.heap_bytes(), record.is_tombstone())
+        });
         if old.is_some_and(|(old_stamp, _, _)| old_stamp >= stamp) {
             return Applied::Stale;
         }
@@ -128,34 +153,31 @@ impl Partition {
             Write::Value { value, version } => (value, version, false),
             Write::Tombstone => (&[][..], 0, true),
         };
+        let bucket = usize::from(bucket_of(hash));
         let new_bytes = Record::heap_bytes_for(key.len(), value.len());
         let old_bytes = old.map_or(0, |(_, bytes, _)| bytes);
-        let growth = new_bytes.saturating_sub(old_bytes);
-        // A full table doubles on this insert, and old and new tables live
-        // side by side while it rehashes: that peak must fit too.
-        let rehash_peak = if old.is_none() { self.rehash_peak_bytes() } else { 0 };
+        let slab_bytes = match position {
+            Some(_) => 0,
+            None => self.slots.insert_growth_bytes(&self.buckets[bucket].records),
+        };
+        let growth = new_bytes.saturating_sub(old_bytes) + slab_bytes;
         match admission {
-            Admission::Checked if growth > 0 && !self.budget.try_reserve(growth + rehash_peak) => {
-                return Applied::OutOfSpace;
-            }
-            Admission::Checked => self.budget.release(rehash_peak),
+            Admission::Checked if growth > 0 && !self.budget.try_reserve(growth) => return Applied::OutOfSpace,
+            Admission::Checked => {}
             Admission::Forced => self.budget.force_reserve(growth),
         }
-        self.accounted_bytes += growth;
-        let record = Record::new(key, value, version, stamp, tombstone);
-        if let Some((old_stamp, _, old_tombstone)) = old {
-            let slot = self
-                .table
-                .find_mut(hash, |record| record.key() == key)
-                .expect("found above");
-            *slot = record;
-            self.buckets[bucket].remove(hash, old_stamp, old_tombstone);
-            self.release(old_bytes.saturating_sub(new_bytes));
-        } else {
-            self.table.insert_unique(hash, record, |record| key_hash(record.key()));
-            self.account_table();
+        let record = Record::new(key, value, version, stamp, tombstone, tag_of(hash));
+        match (position, old) {
+            (Some(at), Some((old_stamp, _, old_tombstone))) => {
+                self.slots.replace(at, record);
+                self.buckets[bucket].stats.remove(hash, old_stamp, old_tombstone);
+            }
+            _ => self.slots.push(&mut self.buckets[bucket].records, record),
         }
-        self.buckets[bucket].add(hash, stamp, tombstone);
+        self.buckets[bucket].stats.add(hash, stamp, tombstone);
+        let shrunk = old_bytes.saturating_sub(new_bytes);
+        self.accounted_bytes = self.accounted_bytes + growth - shrunk;
+        self.budget.release(shrunk);
         Applied::Stored
     }
 
@@ -163,17 +185,14 @@ impl Partition {
     /// replica, or tombstone collection). Returns whether it was there.
     pub fn forget(&mut self, key: &[u8]) -> bool {
         let hash = key_hash(key);
-        let Ok(entry) = self.table.find_entry(hash, |record| record.key() == key) else {
+        let Some(at) = self.position(key, hash) else {
             return false;
         };
-        let (record, _) = entry.remove();
-        self.unaccount_record(hash, &record);
-        true
-    }
-
-    fn unaccount_record(&mut self, hash: u64, record: &Record) {
-        self.buckets[usize::from(bucket_of(hash))].remove(hash, record.stamp(), record.is_tombstone());
+        let bucket = &mut self.buckets[usize::from(bucket_of(hash))];
+        let record = self.slots.remove(&mut bucket.records, at);
+        bucket.stats.remove(hash, record.stamp(), record.is_tombstone());
         self.release(record.heap_bytes());
+        true
     }
 
     fn release(&mut self, bytes: usize) {
@@ -181,84 +200,48 @@ impl Partition {
         self.budget.release(bytes);
     }
 
-    /// Keeps the budget in step with the table's own allocation.
-    fn account_table(&mut self) {
-        let now = self.table.allocation_size();
-        self.budget.recharge(self.table_bytes, now);
-        self.accounted_bytes = self.accounted_bytes + now - self.table_bytes;
-        self.table_bytes = now;
-    }
-
-    /// Extra bytes the next insert allocates while it rehashes: none while
-    /// the table has room; none when deletes left enough dead slots for
-    /// hashbrown to rehash in place (at most half full); otherwise the old
-    /// and the doubled table side by side.
-    fn rehash_peak_bytes(&self) -> usize {
-        if self.table.len() < self.table.capacity() {
-            return 0;
-        }
-        let allocation = self.table.allocation_size();
-        if allocation == 0 {
-            return 2 * TABLE_BYTES_MIN;
-        }
-        // hashbrown lays out `buckets` slots and control bytes plus one
-        // group of trailing control bytes.
-        let buckets = allocation.saturating_sub(TABLE_GROUP_BYTES) / (std::mem::size_of::<Record>() + 1);
-        let full_capacity = if buckets < 8 {
-            buckets.saturating_sub(1)
-        } else {
-            buckets / 8 * 7
-        };
-        if self.table.len() < full_capacity / 2 {
-            0
-        } else {
-            2 * allocation
-        }
-    }
-
     /// Drops every record and gives all memory back.
     pub fn wipe(&mut self) {
-        self.table = HashTable::new();
-        self.buckets.fill(BucketStats::default());
+        self.buckets.iter_mut().for_each(|bucket| *bucket = Bucket::default());
+        self.slots = BlockPool::default();
         self.budget.release(self.accounted_bytes);
         self.accounted_bytes = 0;
-        self.table_bytes = 0;
     }
 
-    /// Drops the records of the buckets for which `drop` is true (a bucket
-    /// this node no longer replicates, or a collection of tombstones).
+    /// Keeps only the records for which `keep` is true (drops a bucket this
+    /// node no longer replicates, or collects tombstones).
     pub fn retain(&mut self, mut keep: impl FnMut(BucketId, &Record) -> bool) {
-        let mut dropped = Vec::new();
-        self.table.retain(|record| {
-            let hash = key_hash(record.key());
-            if keep(bucket_of(hash), record) {
-                return true;
+        let mut freed = 0;
+        for (id, bucket) in self.buckets.iter_mut().enumerate() {
+            if bucket.records.is_empty() || self.slots.iter(&bucket.records).all(|r| keep(id as BucketId, r)) {
+                continue;
             }
-            dropped.push((hash, record.stamp(), record.heap_bytes(), record.is_tombstone()));
-            false
-        });
-        for (hash, stamp, bytes, tombstone) in dropped {
-            self.buckets[usize::from(bucket_of(hash))].remove(hash, stamp, tombstone);
-            self.release(bytes);
+            for record in self.slots.drain(&mut bucket.records) {
+                if keep(id as BucketId, &record) {
+                    self.slots.push(&mut bucket.records, record);
+                } else {
+                    bucket
+                        .stats
+                        .remove(key_hash(record.key()), record.stamp(), record.is_tombstone());
+                    freed += record.heap_bytes();
+                }
+            }
         }
-        self.table.shrink_to_fit(|record| key_hash(record.key()));
-        self.account_table();
+        self.release(freed);
     }
 
     /// Every record of one bucket, for transfer and repair.
     pub fn bucket_records(&self, bucket: BucketId) -> impl Iterator<Item = &Record> {
-        self.table
-            .iter()
-            .filter(move |record| bucket_of(key_hash(record.key())) == bucket)
+        self.slots.iter(&self.buckets[usize::from(bucket)].records)
     }
 
     pub fn bucket_stats(&self, bucket: BucketId) -> BucketStats {
-        self.buckets[usize::from(bucket)]
+        self.buckets[usize::from(bucket)].stats
     }
 
     /// Live keys held.
     pub fn live_keys(&self) -> usize {
-        self.buckets.iter().map(|stats| stats.live_keys as usize).sum()
+        self.buckets.iter().map(|bucket| bucket.stats.live_keys as usize).sum()
     }
 
     pub fn budget(&self) -> &MemoryBudget {
@@ -360,6 +343,59 @@ mod tests {
         }
         let freed = stored.div_ceil(2);
         assert!(refilled + 2 >= freed, "refilled {refilled} of {freed} freed slots");
+    }
+
+    #[test]
+    fn keys_with_the_same_bucket_and_tag_are_told_apart() {
+        let mut seen: std::collections::HashMap<(BucketId, u16), u32> = Default::default();
+        let (first, second) = (0u32..)
+            .find_map(|i| {
+                let hash = key_hash(&i.to_be_bytes());
+                seen.insert((bucket_of(hash), tag_of(hash)), i).map(|j| (j, i))
+            })
+            .expect("a 28-bit collision exists among 2^32 keys");
+        let (mut p, budget) = partition(1 << 20);
+        put(&mut p, &first.to_be_bytes(), b"one", 1);
+        put(&mut p, &second.to_be_bytes(), b"two", 2);
+        assert_eq!(p.get(&first.to_be_bytes()).unwrap().value(), b"one");
+        assert_eq!(p.get(&second.to_be_bytes()).unwrap().value(), b"two");
+        assert!(p.forget(&first.to_be_bytes()));
+        assert!(p.get(&first.to_be_bytes()).is_none());
+        assert_eq!(p.get(&second.to_be_bytes()).unwrap().value(), b"two");
+        assert_eq!(budget.used_bytes(), p.accounted_bytes());
+    }
+
+    #[test]
+    fn accounting_matches_records_and_slabs_and_freed_slots_are_reused() {
+        let (mut p, budget) = partition(64 << 20);
+        let expected = |p: &Partition| -> usize {
+            let records: usize = (0..BUCKETS as BucketId)
+                .flat_map(|b| p.bucket_records(b))
+                .map(Record::heap_bytes)
+                .sum();
+            records + p.slots.heap_bytes()
+        };
+        for i in 0u32..50_000 {
+            put(&mut p, &i.to_be_bytes(), &[0; 20], 1);
+        }
+        assert_eq!(p.accounted_bytes(), expected(&p));
+        let slab_bytes = p.slots.heap_bytes();
+        // 8 bytes a slot, a link per 7 slots, part-full head blocks.
+        assert!(slab_bytes < 50_000 * 64 / 7 + BUCKETS * 64 + (64 << 10), "{slab_bytes}");
+        for i in 0u32..45_000 {
+            assert!(p.forget(&i.to_be_bytes()));
+        }
+        assert_eq!(p.accounted_bytes(), expected(&p));
+        assert_eq!(budget.used_bytes(), p.accounted_bytes());
+        for i in 100_000u32..145_000 {
+            put(&mut p, &i.to_be_bytes(), &[0; 20], 1);
+        }
+        assert_eq!(
+            p.slots.heap_bytes(),
+            slab_bytes,
+            "refilling takes freed blocks, not new slabs"
+        );
+        assert_eq!(p.live_keys(), 50_000);
     }
 
     #[test]
