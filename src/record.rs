@@ -12,6 +12,7 @@
 //! A tombstone (a deleted key kept so the delete wins over older copies) has
 //! no value.
 
+use crate::memory::malloc_chunk_bytes;
 use crate::stamp::Stamp;
 use crate::wire::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
@@ -28,12 +29,6 @@ const _: () = assert!(
 const FLAG_TOMBSTONE: u8 = 1;
 const _: () = assert!(VALUE_BYTES_MAX <= u16::MAX as usize);
 const _: () = assert!(KEY_BYTES_MAX <= u8::MAX as usize);
-
-/// Bytes glibc malloc really takes for a request of `size`: an 8-byte chunk
-/// header, 16-byte granularity, 32-byte minimum. Used for memory accounting.
-pub fn malloc_chunk_bytes(size: usize) -> usize {
-    (size + 8).div_ceil(16).max(2) * 16
-}
 
 /// An owned record. Not `Clone`: copies go through [`Record::new`].
 pub struct Record(NonNull<u8>);

@@ -24,13 +24,16 @@ const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// Memory kept outside the store's budget for everything the budget does not
 /// see: code and stacks, socket and receive buffers, requests in flight,
 /// allocator slack. Chosen from the capacity measurements in docs/.
-const HEADROOM_BYTES: usize = MIB + 3 * MIB / 4;
+const HEADROOM_BYTES: usize = MIB + 3 * MIB / 8;
 /// The store refuses growth whenever RSS is this close to the limit.
-const RSS_GUARD_BYTES: usize = 3 * MIB / 4;
+const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
 /// and while it is not (an idle node of a big cluster should cost nothing).
 const RSS_SAMPLE_INTERVAL_BUSY: Duration = Duration::from_millis(20);
 const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(500);
+/// And while RSS is over the ceiling, when each sample also counts malloc's
+/// free chunks (milliseconds under malloc's lock on a full heap).
+const RSS_SAMPLE_INTERVAL_OVER: Duration = Duration::from_millis(200);
 /// At-most-once entries per shard: about 100 MB/s of mutations for 10 s
 /// would need more; beyond this the oldest generation goes first.
 const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
@@ -135,7 +138,9 @@ pub fn serve(config: Config) -> Result<(), String> {
     spawn("memory-guard", move || {
         loop {
             guard_budget.check_rss();
-            thread::sleep(if guard_budget.needs_close_watch() {
+            thread::sleep(if guard_budget.is_over_rss() {
+                RSS_SAMPLE_INTERVAL_OVER
+            } else if guard_budget.needs_close_watch() {
                 RSS_SAMPLE_INTERVAL_BUSY
             } else {
                 RSS_SAMPLE_INTERVAL_IDLE
