@@ -215,8 +215,7 @@ impl Worker {
             }
             ShardMsg::Wipeout(job) => {
                 self.partition.wipe();
-                let now = self.now_ms();
-                self.cache.clear(now);
+                self.cache.clear();
                 trim_heap();
                 if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                     // The memory is back: let PUTs in before answering.
@@ -402,13 +401,15 @@ impl Worker {
         }
     }
 
-    /// Stops waiting for replicas that died; resends to the silent ones.
+    /// Expires old at-most-once entries; stops waiting for replicas that
+    /// died and resends to the silent ones.
     pub fn tick_pending(&mut self) {
+        let now = self.now_ms();
+        self.cache.expire(now);
         if self.pending.is_empty() {
             return;
         }
         let view = self.ctx.view();
-        let now = self.now_ms();
         let mut done = Vec::new();
         for (&seq, pending) in &mut self.pending {
             pending.waiting.retain(|&node| view.liveness.alive[node]);
