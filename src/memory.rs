@@ -60,7 +60,7 @@ impl MemoryBudget {
     /// Whether the guard should sample often: the store is over half full
     /// or growth is currently refused.
     pub fn needs_close_watch(&self) -> bool {
-        self.over_rss.load(Ordering::Relaxed) || self.used_bytes() * 2 > self.limit_bytes
+        self.is_over_rss() || self.used_bytes() * 2 > self.limit_bytes
     }
 
     /// Reserves `bytes` for new data if they fit under the limit.

@@ -35,7 +35,7 @@ const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(500);
 /// free chunks (milliseconds under malloc's lock on a full heap).
 const RSS_SAMPLE_INTERVAL_OVER: Duration = Duration::from_millis(200);
 /// At-most-once entries per shard: about 100 MB/s of mutations for 10 s
-/// would need more; beyond this the oldest generation goes first.
+/// would need more; beyond this the oldest segment goes first.
 const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<thread::JoinHandle<()>, String> {

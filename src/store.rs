@@ -144,9 +144,9 @@ impl Partition {
         let position = self.position(key, hash);
         let old = position.map(|at| {
             let record = self.slots.get(at);
-            (record.stamp(), record.heap_bytes(), record.is_tombstone())
+            (record.stamp(), record.heap_bytes())
         });
-        if old.is_some_and(|(old_stamp, _, _)| old_stamp >= stamp) {
+        if old.is_some_and(|(old_stamp, _)| old_stamp >= stamp) {
             return Applied::Stale;
         }
         let (value, version, tombstone) = match write {
@@ -155,7 +155,7 @@ impl Partition {
         };
         let bucket = usize::from(bucket_of(hash));
         let new_bytes = Record::heap_bytes_for(key.len(), value.len());
-        let old_bytes = old.map_or(0, |(_, bytes, _)| bytes);
+        let old_bytes = old.map_or(0, |(_, bytes)| bytes);
         let slab_bytes = match position {
             Some(_) => 0,
             None => self.slots.insert_growth_bytes(&self.buckets[bucket].records),
@@ -167,12 +167,12 @@ impl Partition {
             Admission::Forced => self.budget.force_reserve(growth),
         }
         let record = Record::new(key, value, version, stamp, tombstone, tag_of(hash));
-        match (position, old) {
-            (Some(at), Some((old_stamp, _, old_tombstone))) => {
-                self.slots.replace(at, record);
-                self.buckets[bucket].stats.remove(hash, old_stamp, old_tombstone);
+        match position {
+            Some(at) => {
+                let replaced = self.slots.replace(at, record);
+                (self.buckets[bucket].stats).remove(hash, replaced.stamp(), replaced.is_tombstone());
             }
-            _ => self.slots.push(&mut self.buckets[bucket].records, record),
+            None => self.slots.push(&mut self.buckets[bucket].records, record),
         }
         self.buckets[bucket].stats.add(hash, stamp, tombstone);
         let shrunk = old_bytes.saturating_sub(new_bytes);
