@@ -19,9 +19,10 @@ use crate::internal::{self, Heartbeat, Internal, Secret};
 use crate::log;
 use crate::membership::Membership;
 use crate::net::ShardHandle;
-use crate::ring::View;
+use crate::ring::{Liveness, View};
 use crate::shard::ShardMsg;
 use crate::stamp::{Stamp, wall_millis};
+use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::RwLock;
@@ -79,6 +80,13 @@ pub struct ClusterCounters {
     pub repairs: AtomicU64,
     /// Bucket pulls queued or in flight.
     pub pulls_pending: AtomicU64,
+    /// Transfer stream bytes written to and read from peers.
+    pub transfer_bytes_sent: AtomicU64,
+    pub transfer_bytes_received: AtomicU64,
+    /// Transfers refused because the send queues were full.
+    pub transfer_refused: AtomicU64,
+    /// Transfer connections that failed with bytes still queued.
+    pub transfer_breaks: AtomicU64,
 }
 
 impl ClusterContext {
@@ -94,10 +102,14 @@ impl ClusterContext {
         usize::from(bucket) % shards
     }
 
-    /// Encodes, signs and sends an internal message to node `to`.
+    /// Encodes and signs an internal message from this node.
+    pub fn encode(&self, message: &Internal) -> Vec<u8> {
+        internal::encode(&self.secret, self.self_index as u8, message)
+    }
+
+    /// Encodes, signs and sends an internal datagram to node `to`.
     pub fn send(&self, socket: &UdpSocket, to: usize, message: &Internal) {
-        let datagram = internal::encode(&self.secret, self.self_index as u8, message);
-        send_reply(socket, &datagram, self.addrs[to]);
+        send_reply(socket, &self.encode(message), self.addrs[to]);
     }
 }
 
@@ -121,9 +133,10 @@ enum PullKind {
     /// A peer died and this node became a replica: the surviving replicas
     /// (ranked before it) have every acknowledged write.
     Gained,
-    /// After a start or a suspension: writes this node missed may sit on
-    /// any node that stood in for it, so pull from the 2N best-ranked live
-    /// nodes (the replicas and their stand-ins).
+    /// After a start or a suspension: writes this node missed sit on the
+    /// nodes that stood in for it, the best-ranked live nodes that are not
+    /// behind (nodes suspended with this one are alive but behind). Pull
+    /// from the replicas and from the 2N best-ranked nodes not behind.
     Resync,
 }
 
@@ -140,6 +153,7 @@ pub struct ClusterThread {
     membership: Membership,
     socket: UdpSocket,
     shards: Vec<ShardHandle>,
+    transfer: TransferHandle,
     started: Instant,
     /// Buckets this node replicated in the last published view.
     held: Vec<bool>,
@@ -150,6 +164,9 @@ pub struct ClusterThread {
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     grace_over: bool,
+    /// The ranking of live nodes that are not behind (see [`PullKind::Resync`]);
+    /// rebuilt after each view change.
+    current_view: Option<Arc<View>>,
     /// Offset from this node of the last peer compared with.
     anti_entropy_pass: usize,
 }
@@ -162,6 +179,7 @@ impl ClusterThread {
         failure_ms: u64,
         socket: UdpSocket,
         shards: Vec<ShardHandle>,
+        transfer: TransferHandle,
     ) -> ClusterThread {
         let incarnation = wall_millis();
         let n = ctx.addrs.len();
@@ -173,6 +191,7 @@ impl ClusterThread {
             membership,
             socket,
             shards,
+            transfer,
             started: Instant::now(),
             held: vec![false; BUCKETS],
             to_pull: BTreeMap::new(),
@@ -182,6 +201,7 @@ impl ClusterThread {
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             grace_over: false,
+            current_view: None,
             anti_entropy_pass: 0,
         }
     }
@@ -255,6 +275,7 @@ impl ClusterThread {
             round.changed |= self.membership.set_ready(false);
         }
         if round.paused {
+            self.membership.set_behind();
             log!("suspension detected: re-syncing every bucket before serving as coordinator");
             self.held.fill(false);
             self.sync_started_ms = Some(now);
@@ -306,6 +327,7 @@ impl ClusterThread {
             self.held[bucket] = holds;
         }
         *self.ctx.view.write() = view;
+        self.current_view = None;
         if gained > 0 && self.sync_started_ms.is_none() {
             self.sync_started_ms = Some(self.now_ms());
         }
@@ -337,7 +359,9 @@ impl ClusterThread {
             }
         }
         let view = self.ctx.view();
-        while self.pulling.len() < SYNC_WINDOW {
+        // After a suspension, pulls wait until every peer has been heard
+        // from (or declared dead): only then is it known who stood in.
+        while self.pulling.len() < SYNC_WINDOW && self.membership.settled() {
             let Some((bucket, kind)) = self.to_pull.pop_first() else {
                 break;
             };
@@ -356,8 +380,10 @@ impl ClusterThread {
                         deadline_ms,
                     },
                 );
-                self.ctx
-                    .send(&self.socket, source, &Internal::SyncRequest { request, bucket });
+                // Refused on full send queues: the pull times out and is
+                // asked again.
+                self.transfer
+                    .send_messages(source, &[Internal::SyncRequest { request, bucket }]);
             }
         }
         let pending = self.to_pull.len() + self.pulling.len();
@@ -381,7 +407,7 @@ impl ClusterThread {
     }
 
     /// The live nodes to pull a bucket from (see [`PullKind`]).
-    fn sources(&self, view: &View, bucket: BucketId, kind: PullKind) -> Vec<usize> {
+    fn sources(&mut self, view: &View, bucket: BucketId, kind: PullKind) -> Vec<usize> {
         let me = self.ctx.self_index;
         match kind {
             PullKind::Gained => {
@@ -393,13 +419,31 @@ impl ClusterThread {
                     before_me
                 }
             }
-            PullKind::Resync => view
-                .preference(bucket)
-                .iter()
-                .chain(view.stand_ins(bucket))
-                .map(|&n| usize::from(n))
-                .filter(|&n| n != me)
-                .collect(),
+            PullKind::Resync => {
+                let current = self.current_view.get_or_insert_with(|| {
+                    let live = &view.liveness;
+                    let current: Vec<bool> = (0..live.alive.len())
+                        .map(|n| live.alive[n] && !live.behind[n])
+                        .collect();
+                    let liveness = Liveness {
+                        ready: current.clone(),
+                        behind: vec![false; current.len()],
+                        alive: current,
+                    };
+                    Arc::new(View::new(&self.seeds, me, self.replicas, liveness))
+                });
+                let mut sources: Vec<usize> = view
+                    .preference(bucket)
+                    .iter()
+                    .chain(current.preference(bucket))
+                    .chain(current.stand_ins(bucket))
+                    .map(|&n| usize::from(n))
+                    .filter(|&n| n != me)
+                    .collect();
+                sources.sort_unstable();
+                sources.dedup();
+                sources
+            }
         }
     }
 
@@ -427,9 +471,7 @@ impl ClusterThread {
         }
         for (shard, buckets) in by_shard.into_iter().enumerate() {
             if !buckets.is_empty() {
-                let _ = self.shards[shard]
-                    .inbox
-                    .try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+                let _ = self.shards[shard].try_send(ShardMsg::AntiEntropy { to: peer, buckets });
             }
         }
     }
@@ -455,7 +497,7 @@ impl ClusterThread {
         let keep = Arc::new(keep);
         let cutoff = Stamp::from_millis(wall_millis().saturating_sub(TOMBSTONE_TTL_MS));
         for shard in &self.shards {
-            let _ = shard.inbox.try_send(ShardMsg::Retain {
+            let _ = shard.try_send(ShardMsg::Retain {
                 keep: keep.clone(),
                 tombstone_cutoff: cutoff,
             });

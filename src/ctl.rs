@@ -202,7 +202,16 @@ impl Ctl {
             }
         }
         let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
-        let view = View::new(&View::seeds(&names), 0, 3, Liveness { alive, ready });
+        let view = View::new(
+            &View::seeds(&names),
+            0,
+            3,
+            Liveness {
+                behind: vec![false; alive.len()],
+                alive,
+                ready,
+            },
+        );
         let bucket = crate::hash::bucket_of(crate::hash::key_hash(key.as_bytes()));
         let coordinator = view.coordinator(bucket);
         let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");

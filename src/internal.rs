@@ -37,6 +37,9 @@ pub struct Heartbeat {
     pub incarnation: u64,
     pub counter: u64,
     pub ready: bool,
+    /// Re-syncing after a suspension: it missed writes, so it must not
+    /// coordinate even when no replica of a bucket is ready.
+    pub behind: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +212,7 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             for h in heartbeats {
                 w.u64(h.incarnation);
                 w.u64(h.counter);
-                w.u8(u8::from(h.ready));
+                w.u8(u8::from(h.ready) | u8::from(h.behind) << 1);
             }
         }
         Internal::Forward { hops, client, datagram } => {
@@ -293,26 +296,39 @@ pub enum InternalError {
     BadMac,
 }
 
-/// Verifies and decodes; returns `(sender, message)`.
-pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), InternalError> {
-    let rest = datagram.strip_prefix(&TAG).ok_or(InternalError::Malformed)?;
+/// The length of the internal message at the start of `stream` (its tag,
+/// length and body), `None` while its header is incomplete. Over TCP these
+/// messages follow one another with no other framing.
+pub fn frame_bytes(stream: &[u8]) -> Result<Option<usize>, InternalError> {
+    Ok(split_header(stream)?.map(|(header, body)| header + body))
+}
+
+/// `(header bytes, body bytes)` of the message starting `stream`.
+fn split_header(stream: &[u8]) -> Result<Option<(usize, usize)>, InternalError> {
+    if stream.len() < TAG.len() {
+        return Ok(None);
+    }
+    let rest = stream.strip_prefix(&TAG).ok_or(InternalError::Malformed)?;
     let mut len = 0usize;
     let mut shift = 0;
-    let mut at = 0;
-    loop {
-        let byte = *rest.get(at).ok_or(InternalError::Malformed)?;
+    for (at, &byte) in rest.iter().enumerate() {
         len |= usize::from(byte & 0x7f) << shift;
-        at += 1;
         if byte < 0x80 {
-            break;
+            return Ok(Some((TAG.len() + at + 1, len)));
         }
         shift += 7;
         if shift > 21 {
             return Err(InternalError::Malformed);
         }
     }
-    let body = rest
-        .get(at..)
+    Ok(None)
+}
+
+/// Verifies and decodes; returns `(sender, message)`.
+pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), InternalError> {
+    let (header, len) = split_header(datagram)?.ok_or(InternalError::Malformed)?;
+    let body = datagram
+        .get(header..)
         .filter(|b| b.len() == len && len > MAC_BYTES + 2)
         .ok_or(InternalError::Malformed)?;
     let (signed, tag) = body.split_at(body.len() - MAC_BYTES);
@@ -329,11 +345,13 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
             for _ in 0..n {
                 let incarnation = r.u64().ok_or(InternalError::Malformed)?;
                 let counter = r.u64().ok_or(InternalError::Malformed)?;
-                let ready = r.u8().ok_or(InternalError::Malformed)? != 0;
+                let flags = r.u8().ok_or(InternalError::Malformed)?;
+                let (ready, behind) = (flags & 1 != 0, flags & 2 != 0);
                 heartbeats.push(Heartbeat {
                     incarnation,
                     counter,
                     ready,
+                    behind,
                 });
             }
             Some(Internal::Gossip { heartbeats })
@@ -432,7 +450,8 @@ mod tests {
                     Heartbeat {
                         incarnation: 5,
                         counter: 9,
-                        ready: true
+                        ready: true,
+                        behind: true,
                     };
                     3
                 ],
@@ -491,6 +510,30 @@ mod tests {
             decode(&Secret::from_bytes(b"a"), &datagram[..10]),
             Err(InternalError::Malformed)
         );
+    }
+
+    #[test]
+    fn frames_are_delimited_by_their_own_header() {
+        let secret = Secret::from_bytes(b"s");
+        let big = encode(
+            &secret,
+            1,
+            &Internal::SyncChunk(Chunk {
+                request: 9,
+                bucket: 3,
+                chunk: 0,
+                chunks: 1,
+                entries: vec![entry(); 100],
+            }),
+        );
+        let small = encode(&secret, 1, &Internal::SyncRequest { request: 9, bucket: 3 });
+        let stream = [big.clone(), small.clone()].concat();
+        assert_eq!(frame_bytes(&stream), Ok(Some(big.len())));
+        assert_eq!(frame_bytes(&stream[big.len()..]), Ok(Some(small.len())));
+        // A header cut short asks for more bytes; a foreign byte is refused.
+        assert_eq!(frame_bytes(&big[..3]), Ok(None));
+        assert_eq!(frame_bytes(&[]), Ok(None));
+        assert_eq!(frame_bytes(&[0x0a, 0x01, 0x00]), Err(InternalError::Malformed));
     }
 
     #[test]

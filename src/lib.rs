@@ -13,6 +13,7 @@
 //! - [`udp`]: socket setup and sending.
 //! - [`net`]: the event loop: decode, answer node commands, batch keyed requests to shards.
 //! - [`shard`]: a worker thread executing requests on its partition.
+//! - [`cluster`]: membership, the routing view, bucket pulls; [`transfer`]: bucket streams over TCP.
 //! - [`servers`]: the servers file; [`config`]: command-line options.
 //! - [`server`]: wires a node together; [`client`]: a blocking client library.
 //! - [`log`]: operator log lines.
@@ -39,5 +40,6 @@ pub mod shard;
 pub mod slots;
 pub mod stamp;
 pub mod store;
+pub mod transfer;
 pub mod udp;
 pub mod wire;

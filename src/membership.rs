@@ -22,6 +22,9 @@ struct Peer {
     /// When the heartbeat last advanced, local ms.
     advanced_ms: u64,
     alive: bool,
+    /// Not heard from since this node's last suspension: what is known of
+    /// the peer is as old as the pause.
+    stale: bool,
 }
 
 pub struct Membership {
@@ -49,6 +52,7 @@ impl Membership {
                 heartbeat: Heartbeat::default(),
                 advanced_ms: now_ms,
                 alive: false,
+                stale: false,
             };
             nodes
         ];
@@ -57,9 +61,11 @@ impl Membership {
                 incarnation,
                 counter: 0,
                 ready: false,
+                behind: false,
             },
             advanced_ms: now_ms,
             alive: true,
+            stale: false,
         };
         Membership {
             self_index,
@@ -75,11 +81,21 @@ impl Membership {
         ((u128::from(crate::hash::fmix64(self.rng)) * n as u128) >> 64) as usize
     }
 
+    /// Ready means caught up: it also ends being behind.
     pub fn set_ready(&mut self, ready: bool) -> bool {
         let me = &mut self.peers[self.self_index].heartbeat;
         let changed = me.ready != ready;
         me.ready = ready;
+        me.behind &= !ready;
         changed
+    }
+
+    /// This node was suspended and missed writes: until it is ready again,
+    /// no peer should pick it to coordinate.
+    pub fn set_behind(&mut self) {
+        let me = &mut self.peers[self.self_index].heartbeat;
+        me.ready = false;
+        me.behind = true;
     }
 
     pub fn is_ready(&self) -> bool {
@@ -97,8 +113,10 @@ impl Membership {
             // would route requests to peers that were suspended with it.
             for peer in &mut self.peers {
                 peer.advanced_ms = now_ms;
+                peer.stale = peer.alive;
                 round.changed |= std::mem::replace(&mut peer.heartbeat.ready, false);
             }
+            self.peers[self.self_index].stale = false;
         }
         self.last_tick_ms = now_ms;
         self.peers[self.self_index].heartbeat.counter += 1;
@@ -106,6 +124,7 @@ impl Membership {
         for (index, peer) in self.peers.iter_mut().enumerate() {
             if index != self.self_index && peer.alive && now_ms.saturating_sub(peer.advanced_ms) > self.failure_ms {
                 peer.alive = false;
+                peer.stale = false;
                 round.changed = true;
             }
         }
@@ -132,8 +151,29 @@ impl Membership {
         round
     }
 
+    /// The heartbeats to gossip. A peer this node counts dead, or has not
+    /// heard from since its own suspension, is sent as unknown (never newer
+    /// than anything): its last heartbeat is stale, and relayed it would
+    /// make the peer alive, ready or not ready at a node that knew an even
+    /// older one (another node waking from a suspension).
     pub fn heartbeats(&self) -> Vec<Heartbeat> {
-        self.peers.iter().map(|peer| peer.heartbeat).collect()
+        self.peers
+            .iter()
+            .map(|peer| {
+                if peer.alive && !peer.stale {
+                    peer.heartbeat
+                } else {
+                    Heartbeat::default()
+                }
+            })
+            .collect()
+    }
+
+    /// Whether, since this node's last suspension, every peer has been
+    /// heard from or declared dead: until then it does not know who stood
+    /// in for it while it was away.
+    pub fn settled(&self) -> bool {
+        !self.peers.iter().any(|peer| peer.stale)
     }
 
     /// Merges a received heartbeat vector. Returns whether any node changed
@@ -154,9 +194,12 @@ impl Membership {
             if !newer {
                 continue;
             }
-            changed |= peer.heartbeat.ready != theirs.ready;
+            // Readiness and being behind decide routing; hearing from a
+            // peer for the first time since a suspension ends not knowing.
+            changed |= peer.heartbeat.ready != theirs.ready || peer.heartbeat.behind != theirs.behind || peer.stale;
             peer.heartbeat = *theirs;
             peer.advanced_ms = now_ms;
+            peer.stale = false;
             if !peer.alive {
                 peer.alive = true;
                 changed = true;
@@ -169,6 +212,13 @@ impl Membership {
         crate::ring::Liveness {
             alive: self.peers.iter().map(|p| p.alive).collect(),
             ready: self.peers.iter().map(|p| p.alive && p.heartbeat.ready).collect(),
+            // A peer not heard from since this node's own suspension may be
+            // behind too, for all this node knows.
+            behind: self
+                .peers
+                .iter()
+                .map(|p| p.alive && (p.heartbeat.behind || p.stale))
+                .collect(),
         }
     }
 
@@ -240,15 +290,28 @@ mod tests {
         // A woken node counts nobody ready until it hears from them again,
         // and one that was suspended with it not before that one gossips.
         assert!(nodes[3].liveness().ready.iter().all(|&ready| !ready));
+        // It relays nothing it knew before the pause, and does not know yet
+        // who stood in for it.
+        let relayed = nodes[3].heartbeats();
+        assert!(
+            relayed
+                .iter()
+                .enumerate()
+                .all(|(i, h)| i == 3 || *h == Heartbeat::default())
+        );
+        assert!(!nodes[3].settled());
         let now = run_rounds(&mut nodes, now_after, 10, &[7, 11, 20]);
         let ready = nodes[3].liveness().ready;
         assert!(!ready[7], "a peer still suspended is not ready");
+        assert!(nodes[3].liveness().behind[7], "a peer not heard from may be behind");
+        assert!(!nodes[3].settled());
         assert!(
             ready.iter().filter(|&&r| r).count() >= 30,
             "peers heard from since are ready"
         );
         run_rounds(&mut nodes, now, 15, &[]);
         assert!(nodes.iter().all(|m| m.alive_count() == 40));
+        assert!(nodes[3].settled());
     }
 
     #[test]

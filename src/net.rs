@@ -18,7 +18,7 @@ use crate::shard::{Request, ShardMsg, Wipeout, Worker};
 use crate::udp::send_reply;
 use crate::wire::{self, Command, DATAGRAM_BYTES_MAX, ErrorCode, Parsed, Reply};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -53,12 +53,27 @@ const QUEUED_BYTES_PER_DATAGRAM: usize = 1024;
 const INLINE_TICK: Duration = Duration::from_millis(20);
 
 const SOCKET: Token = Token(0);
+/// Another thread queued work for the inline shard.
+pub const WAKE: Token = Token(1);
 
 /// A handle on one shard's queue.
 #[derive(Clone)]
 pub struct ShardHandle {
     pub inbox: Sender<ShardMsg>,
     pub backlog: Arc<AtomicUsize>,
+    /// Wakes the event loop when the shard runs on it (`--workers 0`).
+    pub waker: Option<Arc<Waker>>,
+}
+
+impl ShardHandle {
+    /// Queues a message without waiting; hands it back when the queue is full.
+    pub fn try_send(&self, msg: ShardMsg) -> Result<(), ShardMsg> {
+        self.inbox.try_send(msg).map_err(TrySendError::into_inner)?;
+        if let Some(waker) = &self.waker {
+            let _ = waker.wake();
+        }
+        Ok(())
+    }
 }
 
 /// Node-level facts the loop answers from.
@@ -84,6 +99,7 @@ struct RateMeter {
 }
 
 pub struct NetLoop {
+    poll: Poll,
     socket: mio::net::UdpSocket,
     /// Blocking-style handle of the same socket, for sends.
     send_socket: UdpSocket,
@@ -117,7 +133,9 @@ pub struct Shards {
 }
 
 impl NetLoop {
+    /// `poll` may already carry a [`WAKE`] waker for the inline shard.
     pub fn new(
+        poll: Poll,
         socket: UdpSocket,
         shards: Shards,
         facts: NodeFacts,
@@ -139,6 +157,7 @@ impl NetLoop {
             per_second: 0,
         };
         Ok(NetLoop {
+            poll,
             inline,
             backlog_max,
             socket_backlog: 0,
@@ -158,8 +177,9 @@ impl NetLoop {
 
     /// Runs until the process exits.
     pub fn run(mut self) -> io::Result<()> {
-        let mut poll = Poll::new()?;
-        poll.registry().register(&mut self.socket, SOCKET, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut self.socket, SOCKET, Interest::READABLE)?;
         let mut events = Events::with_capacity(16);
         let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX + 1];
         let mut last_wake = Instant::now();
@@ -170,7 +190,7 @@ impl NetLoop {
             } else {
                 Duration::from_millis(100)
             };
-            match poll.poll(&mut events, Some(timeout)) {
+            match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
@@ -271,8 +291,11 @@ impl NetLoop {
                 let bucket = bucket_of(key_hash(op.key().as_bytes()));
                 let me = self.ctx.self_index;
                 let mut coordinator = self.view.coordinator(bucket).unwrap_or(me);
-                if coordinator == me && self.ctx.suspended.load(Ordering::Acquire) {
-                    // Just woke up: this node's data may be stale.
+                let behind = self.ctx.suspended.load(Ordering::Acquire) || self.view.liveness.behind[me];
+                if coordinator == me && behind {
+                    // Woke from a suspension and not caught up yet: this
+                    // node's data is stale (it is the coordinator only for
+                    // lack of a node known to be current).
                     coordinator = self.view.coordinator_besides(bucket, me).unwrap_or(me);
                 }
                 if coordinator == me && !self.view.holds(me, bucket) && !self.ctx.holds_data(bucket) {
@@ -358,15 +381,8 @@ impl NetLoop {
                 },
             ),
             Internal::ReplicateAck { seq, bucket } => (bucket, ShardMsg::Ack { from: sender, seq }),
-            Internal::SyncRequest { request, bucket } => (
-                bucket,
-                ShardMsg::SyncServe {
-                    to: sender,
-                    request,
-                    bucket,
-                },
-            ),
-            Internal::SyncChunk(chunk) => (chunk.bucket, ShardMsg::SyncChunk(chunk)),
+            // Transfers travel over TCP only (the transfer thread).
+            Internal::SyncRequest { .. } | Internal::SyncChunk(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
             Internal::Admin { .. } => unreachable!("handled above"),
         };
@@ -466,6 +482,19 @@ impl NetLoop {
             ("entries_pulled", c.entries_pulled.load(Ordering::Relaxed).to_string()),
             ("repairs", c.repairs.load(Ordering::Relaxed).to_string()),
             ("pulls_pending", c.pulls_pending.load(Ordering::Relaxed).to_string()),
+            (
+                "transfer_bytes_sent",
+                c.transfer_bytes_sent.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "transfer_bytes_received",
+                c.transfer_bytes_received.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "transfer_refused",
+                c.transfer_refused.load(Ordering::Relaxed).to_string(),
+            ),
+            ("transfer_breaks", c.transfer_breaks.load(Ordering::Relaxed).to_string()),
             ("send_drops", crate::udp::SEND_DROPS.load(Ordering::Relaxed).to_string()),
         ]
         .iter()

@@ -24,6 +24,8 @@ fn score(node_seed: u64, bucket: BucketId) -> u64 {
 pub struct Liveness {
     pub alive: Vec<bool>,
     pub ready: Vec<bool>,
+    /// Alive nodes re-syncing after a suspension (see [`Heartbeat::behind`](crate::internal::Heartbeat)).
+    pub behind: Vec<bool>,
 }
 
 /// The preference lists of every bucket for one liveness state.
@@ -98,14 +100,11 @@ impl View {
     /// The node that executes requests for `bucket`: the first ready node of
     /// the preference list; when none is ready (all are catching up after a
     /// suspension), the first ready stand-in, which took the writes made
-    /// meanwhile; failing that the first node.
+    /// meanwhile. When no ranked node is ready (a cluster still starting),
+    /// the first one that is not behind: a node catching up after a start
+    /// has every write since, one back from a suspension does not.
     pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
-        let ranked = self.ranked(bucket);
-        ranked
-            .iter()
-            .map(|&n| usize::from(n))
-            .find(|&n| self.liveness.ready[n])
-            .or_else(|| ranked.first().map(|&n| usize::from(n)))
+        self.coordinator_besides(bucket, usize::MAX)
     }
 
     /// The coordinator when `skip` may not coordinate (it just woke from a
@@ -113,7 +112,10 @@ impl View {
     pub fn coordinator_besides(&self, bucket: BucketId, skip: usize) -> Option<usize> {
         let ranked = self.ranked(bucket);
         let others = || ranked.iter().map(|&n| usize::from(n)).filter(|&n| n != skip);
-        others().find(|&n| self.liveness.ready[n]).or_else(|| others().next())
+        others()
+            .find(|&n| self.liveness.ready[n])
+            .or_else(|| others().find(|&n| !self.liveness.behind[n]))
+            .or_else(|| others().next())
     }
 
     pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
@@ -138,6 +140,7 @@ mod tests {
         Liveness {
             alive: vec![true; n],
             ready: vec![true; n],
+            behind: vec![false; n],
         }
     }
 
@@ -194,6 +197,34 @@ mod tests {
         let view = View::new(&seeds, 0, 3, liveness);
         assert_eq!(view.preference(bucket)[0] as usize, first, "still a replica");
         assert_ne!(view.coordinator(bucket), Some(first));
+    }
+
+    #[test]
+    fn with_no_node_ready_a_node_behind_never_coordinates() {
+        let seeds = View::seeds(&names(8));
+        let mut liveness = all_alive(8);
+        liveness.ready = vec![false; 8];
+        let bucket = 99;
+        let ranked: Vec<usize> = {
+            let view = View::new(&seeds, 0, 3, liveness.clone());
+            view.preference(bucket)
+                .iter()
+                .chain(view.stand_ins(bucket))
+                .map(|&n| usize::from(n))
+                .collect()
+        };
+        // A cluster still starting: the first node coordinates.
+        assert_eq!(
+            View::new(&seeds, 0, 3, liveness.clone()).coordinator(bucket),
+            Some(ranked[0])
+        );
+        // The first two woke from a suspension: the third, which stayed up
+        // and took the writes meanwhile, coordinates.
+        liveness.behind[ranked[0]] = true;
+        liveness.behind[ranked[1]] = true;
+        let view = View::new(&seeds, 0, 3, liveness);
+        assert_eq!(view.coordinator(bucket), Some(ranked[2]));
+        assert_eq!(view.coordinator_besides(bucket, ranked[2]), Some(ranked[3]));
     }
 
     #[test]

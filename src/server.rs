@@ -1,4 +1,4 @@
-//! Starts a node: finds itself in the servers file, binds the socket, sizes
+//! Starts a node: finds itself in the servers file, binds the sockets, sizes
 //! the memory budget, spawns the named threads and runs the event loop.
 
 use crate::cluster::{ClusterContext, ClusterThread};
@@ -6,10 +6,11 @@ use crate::config::Config;
 use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
-use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards};
+use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards, WAKE};
 use crate::ring::{Liveness, View};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
+use crate::transfer::TransferThread;
 use crate::udp;
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -23,8 +24,9 @@ const CLUSTER_QUEUE_MAX: usize = 4096;
 const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// Memory kept outside the store's budget for everything the budget does not
 /// see: code and stacks, socket and receive buffers, requests in flight,
-/// allocator slack. Chosen from the capacity measurements in docs/.
-const HEADROOM_BYTES: usize = MIB + 3 * MIB / 8;
+/// allocator slack, the transfer thread. Chosen from the capacity
+/// measurements in docs/.
+const HEADROOM_BYTES: usize = MIB + 3 * MIB / 4;
 /// The store refuses growth whenever RSS is this close to the limit.
 const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
@@ -91,6 +93,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.replicas,
         Liveness {
             ready: vec![false; entries.len()],
+            behind: vec![false; entries.len()],
             alive,
         },
     );
@@ -112,6 +115,15 @@ pub fn serve(config: Config) -> Result<(), String> {
         fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
     };
 
+    let (transfer, transfer_handle) = TransferThread::bind(ctx.clone(), budget.clone(), listen)
+        .map_err(|error| format!("cannot listen on TCP {listen} for transfers: {error}"))?;
+    let poll = mio::Poll::new().map_err(|error| error.to_string())?;
+    let net_waker = match config.workers {
+        0 => Some(Arc::new(
+            mio::Waker::new(poll.registry(), WAKE).map_err(|error| error.to_string())?,
+        )),
+        _ => None,
+    };
     let mut shards = Vec::new();
     let mut inline = None;
     for index in 0..config.workers.max(1) {
@@ -125,13 +137,18 @@ pub fn serve(config: Config) -> Result<(), String> {
             backlog.clone(),
             ctx.clone(),
             cluster_inbox.clone(),
+            transfer_handle.clone(),
         );
         if config.workers == 0 {
             inline = Some((worker, outbox));
         } else {
             spawn(&format!("worker-{index}"), move || worker.run(outbox))?;
         }
-        shards.push(ShardHandle { inbox, backlog });
+        shards.push(ShardHandle {
+            inbox,
+            backlog,
+            waker: net_waker.clone(),
+        });
     }
 
     let guard_budget = budget.clone();
@@ -157,8 +174,16 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.failure_ms,
         cluster_socket,
         cluster_shards,
+        transfer_handle,
     );
     spawn("cluster", move || cluster.run(cluster_outbox))?;
+    let transfer_shards = shards.clone();
+    spawn("transfer", move || {
+        if let Err(error) = transfer.run(transfer_shards) {
+            log!("transfer thread failed: {error}");
+            std::process::exit(1);
+        }
+    })?;
 
     let facts = NodeFacts {
         pid: std::process::id() as i32,
@@ -170,7 +195,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         inline,
         backlog_max: config.shard_backlog_max,
     };
-    let net = NetLoop::new(socket, shards, facts, ctx, cluster_inbox)
+    let net = NetLoop::new(poll, socket, shards, facts, ctx, cluster_inbox)
         .map_err(|error| format!("cannot start the event loop: {error}"))?;
     log!(
         "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",

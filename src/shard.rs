@@ -15,6 +15,7 @@ use crate::record::Record;
 use crate::reply_cache::ReplyCache;
 use crate::stamp::{Clock, Stamp, wall_millis};
 use crate::store::{Admission, Applied, Partition, Write};
+use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
 use crate::wire::{ErrorCode, KeyOp, Reply};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -69,13 +70,18 @@ pub enum ShardMsg {
         from: usize,
         seq: u64,
     },
-    /// A peer pulls a bucket: send it every entry.
+    /// A peer pulls a bucket: send it every entry (over the transfer stream).
     SyncServe {
         to: usize,
         request: u64,
         bucket: BucketId,
     },
-    SyncChunk(Chunk),
+    /// A transfer chunk received; once applied, its `bytes` are given back
+    /// to the transfer thread's bound on received data.
+    SyncChunk {
+        chunk: Chunk,
+        bytes: usize,
+    },
     /// An operator report: add this shard's part.
     Report(Arc<Report>),
     /// Anti-entropy, initiating side: send `to` our digests of these buckets.
@@ -139,6 +145,7 @@ pub struct Worker {
     fault_rng: u64,
     ctx: Arc<ClusterContext>,
     cluster: Sender<ClusterMsg>,
+    transfer: TransferHandle,
     pending: HashMap<u64, Pending>,
     pending_ids: HashMap<u64, u64>,
     next_seq: u64,
@@ -156,6 +163,7 @@ impl Worker {
         backlog: Arc<AtomicUsize>,
         ctx: Arc<ClusterContext>,
         cluster: Sender<ClusterMsg>,
+        transfer: TransferHandle,
     ) -> Worker {
         Worker {
             partition: Partition::new(budget.clone()),
@@ -169,6 +177,7 @@ impl Worker {
             fault_rng: ctx.self_index as u64 + 1,
             ctx,
             cluster,
+            transfer,
             pending: HashMap::new(),
             pending_ids: HashMap::new(),
             next_seq: 1,
@@ -240,8 +249,14 @@ impl Worker {
                     }
                 }
             }
-            ShardMsg::SyncServe { to, request, bucket } => self.serve_bucket(to, request, bucket),
-            ShardMsg::SyncChunk(chunk) => self.receive_chunk(&chunk),
+            ShardMsg::SyncServe { to, request, bucket } => {
+                // Refused when the send queues are full: the puller asks again.
+                self.serve_bucket(to, request, bucket);
+            }
+            ShardMsg::SyncChunk { chunk, bytes } => {
+                self.receive_chunk(&chunk);
+                self.transfer.applied(bytes);
+            }
             ShardMsg::Report(report) => self.report(&report),
             ShardMsg::AntiEntropy { to, buckets } => {
                 let digests = buckets
@@ -254,12 +269,14 @@ impl Worker {
                 for (bucket, theirs) in digests {
                     if self.partition.bucket_stats(bucket).digest != theirs {
                         self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
+                        // Either may be refused on full queues; the next
+                        // comparison finds the difference again.
                         self.serve_bucket(from, REPAIR_REQUEST, bucket);
                         let pull = Internal::SyncRequest {
                             request: REPAIR_REQUEST,
                             bucket,
                         };
-                        self.ctx.send(&self.socket, from, &pull);
+                        self.transfer.send_messages(from, &[pull]);
                     }
                 }
             }
@@ -372,7 +389,7 @@ impl Worker {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let datagram = crate::internal::encode(&self.ctx.secret, me as u8, &Internal::Replicate { seq, entry });
+        let datagram = self.ctx.encode(&Internal::Replicate { seq, entry });
         for &node in &waiting {
             send_reply(&self.socket, &datagram, self.ctx.addrs[node]);
         }
@@ -449,29 +466,41 @@ impl Worker {
         self.partition.apply(&entry.key, write, entry.stamp, Admission::Forced);
     }
 
-    fn serve_bucket(&mut self, to: usize, request: u64, bucket: BucketId) {
-        let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
+    /// Queues every entry of a bucket for node `to`, in chunks of at most
+    /// [`SYNC_CHUNK_BYTES_MAX`]. False when the transfer queues are full.
+    fn serve_bucket(&mut self, to: usize, request: u64, bucket: BucketId) -> bool {
+        // First where each chunk starts, so that each can say how many there
+        // are; then one chunk of entries at a time is copied and encoded.
+        let mut starts = vec![0];
+        let mut count = 0;
         let mut bytes = 0;
         for record in self.partition.bucket_records(bucket) {
             let size = entry_wire_bytes(record.key().len(), record.value().len());
-            if bytes + size > SYNC_CHUNK_BYTES_MAX {
-                chunks.push(Vec::new());
+            if bytes > 0 && bytes + size > SYNC_CHUNK_BYTES_MAX {
+                starts.push(count);
                 bytes = 0;
             }
             bytes += size;
-            chunks.last_mut().expect("never empty").push(entry_of(record));
+            count += 1;
         }
-        let count = chunks.len() as u16;
-        for (index, entries) in chunks.into_iter().enumerate() {
-            let message = Internal::SyncChunk(Chunk {
-                request,
-                bucket,
-                chunk: index as u16,
-                chunks: count,
-                entries,
-            });
-            self.ctx.send(&self.socket, to, &message);
-        }
+        starts.push(count);
+        let chunks = (starts.len() - 1) as u16;
+        let mut records = self.partition.bucket_records(bucket);
+        let frames = starts
+            .windows(2)
+            .enumerate()
+            .map(|(index, range)| {
+                let entries = records.by_ref().take(range[1] - range[0]).map(entry_of).collect();
+                self.ctx.encode(&Internal::SyncChunk(Chunk {
+                    request,
+                    bucket,
+                    chunk: index as u16,
+                    chunks,
+                    entries,
+                }))
+            })
+            .collect();
+        self.transfer.send(to, frames)
     }
 
     /// Drops what this node no longer replicates, in two steps: first its
@@ -492,12 +521,15 @@ impl Worker {
                 drop[b] = true;
                 self.handed_off[b] = false;
             } else {
+                // Dropped only once queued for every replica (a refusal
+                // on full queues is tried again at the next pass).
+                let mut queued = true;
                 for &node in view.preference(bucket) {
                     if usize::from(node) != me {
-                        self.serve_bucket(usize::from(node), REPAIR_REQUEST, bucket);
+                        queued &= self.serve_bucket(usize::from(node), REPAIR_REQUEST, bucket);
                     }
                 }
-                self.handed_off[b] = true;
+                self.handed_off[b] = queued;
             }
         }
         self.partition.retain(|bucket, record| {

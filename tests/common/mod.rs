@@ -27,6 +27,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // DYNAKV_KEEP_LOGS=1 keeps node logs of a failed run for reading.
+        if std::thread::panicking() && std::env::var_os("DYNAKV_KEEP_LOGS").is_some() {
+            eprintln!("node logs kept in {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -383,6 +388,7 @@ impl Cluster {
         let mut liveness = dynakv::ring::Liveness {
             alive: vec![false; names.len()],
             ready: vec![false; names.len()],
+            behind: vec![false; names.len()],
         };
         for &i in alive {
             liveness.alive[i] = true;
