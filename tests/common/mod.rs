@@ -362,7 +362,9 @@ pub fn buckets(servers: &std::path::Path, node: usize) -> std::collections::Hash
 }
 
 impl Cluster {
-    /// Waits until every node in `indexes` is ready with no bucket pulls left.
+    /// Waits until every node in `indexes` is ready with no bucket pulls
+    /// left, and every one of them knows the others are ready (until then a
+    /// stand-in may still coordinate a bucket whose replicas are back).
     pub fn wait_synced(&self, indexes: &[usize], limit: Duration) -> Duration {
         let start = Instant::now();
         loop {
@@ -370,7 +372,9 @@ impl Cluster {
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    stat(&self.servers_file, i, "pulls_pending") != 0 || stat(&self.servers_file, i, "ready") != 1
+                    stat(&self.servers_file, i, "pulls_pending") != 0
+                        || stat(&self.servers_file, i, "ready") != 1
+                        || !self.sees_ready(i, indexes)
                 })
                 .collect();
             if busy.is_empty() {
@@ -379,6 +383,19 @@ impl Cluster {
             assert!(start.elapsed() < limit, "nodes {busy:?} still syncing after {limit:?}");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Whether node `i` believes every node of `indexes` alive and ready.
+    fn sees_ready(&self, i: usize, indexes: &[usize]) -> bool {
+        let members = ctl(&self.servers_file, &["members", &i.to_string()]);
+        let ready: Vec<usize> = members
+            .lines()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split(' ').collect();
+                (f.len() == 4 && f[2] == "1" && f[3] == "1").then(|| f[0].parse().ok())?
+            })
+            .collect();
+        indexes.iter().all(|n| ready.contains(n))
     }
 
     /// The nodes that should hold `bucket` when `alive` are up (the node's own placement rule).
