@@ -45,7 +45,7 @@ const PEER_QUEUE_BYTES_MAX: usize = 512 * 1024;
 /// Bytes queued for all peers together.
 const QUEUE_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Received chunk bytes waiting in shard queues before reading pauses.
-pub const INBOUND_BYTES_MAX: usize = 1024 * 1024;
+const INBOUND_BYTES_MAX: usize = 1024 * 1024;
 /// A frame announcing more than this closes its connection: no peer sends
 /// one (chunks hold at most 60 KB of entries).
 const FRAME_BYTES_MAX: usize = 128 * 1024;
@@ -53,7 +53,7 @@ const FRAME_BYTES_MAX: usize = 128 * 1024;
 const INBOUND_CONNECTIONS_MAX: usize = 256;
 /// A queue that writes nothing for this long is dropped with its connection
 /// (the peer is stopped or gone).
-pub const STALL_MS: u64 = 5_000;
+const STALL_MS: u64 = 5_000;
 /// An outgoing connection with nothing to send for this long is closed.
 const IDLE_MS: u64 = 30_000;
 /// An incoming connection silent for this long is closed.
@@ -134,11 +134,6 @@ impl TransferHandle {
     pub fn applied(&self, bytes: usize) {
         self.shared.inbound.fetch_sub(bytes, Ordering::Relaxed);
         self.shared.budget.release(bytes);
-    }
-
-    /// Bytes queued for sending, all peers together.
-    pub fn queued_bytes(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
     }
 }
 
@@ -435,15 +430,15 @@ impl TransferThread {
                 .counters
                 .transfer_bytes_received
                 .fetch_add(read as u64, Ordering::Relaxed);
+            // A frame begun in an earlier read is completed in its buffer;
+            // otherwise frames are delivered straight from the read.
+            let joined;
             let bytes = if connection.partial.is_empty() {
                 &scratch[..read]
             } else {
                 connection.partial.extend_from_slice(&scratch[..read]);
-                let joined = std::mem::take(&mut connection.partial);
-                if !self.deliver_frames(slot, &joined, shards) {
-                    return;
-                }
-                continue;
+                joined = std::mem::take(&mut connection.partial);
+                &joined[..]
             };
             if !self.deliver_frames(slot, bytes, shards) {
                 return;
@@ -495,31 +490,28 @@ impl TransferThread {
             self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let msg = match message {
-            Internal::SyncRequest { request, bucket } => ShardMsg::SyncServe {
-                to: sender,
-                request,
+        let (bucket, msg) = match message {
+            Internal::SyncRequest { request, bucket } => (
                 bucket,
-            },
+                ShardMsg::SyncServe {
+                    to: sender,
+                    request,
+                    bucket,
+                },
+            ),
             Internal::SyncChunk(chunk) => {
                 let bytes = frame.len();
-                self.shared.inbound.fetch_add(bytes, Ordering::Relaxed);
-                self.shared.budget.force_reserve(bytes);
-                ShardMsg::SyncChunk { chunk, bytes }
+                (chunk.bucket, ShardMsg::SyncChunk { chunk, bytes })
             }
             // Everything else travels by datagram.
             _ => return None,
         };
-        let bucket = match &msg {
-            ShardMsg::SyncServe { bucket, .. } => *bucket,
-            ShardMsg::SyncChunk { chunk, .. } => chunk.bucket,
-            _ => unreachable!("built above"),
-        };
         if usize::from(bucket) >= BUCKETS {
-            if let ShardMsg::SyncChunk { bytes, .. } = msg {
-                self.release_inbound(bytes);
-            }
             return None;
+        }
+        if let ShardMsg::SyncChunk { bytes, .. } = msg {
+            self.shared.inbound.fetch_add(bytes, Ordering::Relaxed);
+            self.shared.budget.force_reserve(bytes);
         }
         let shard = self.ctx.shard_of(bucket, shards.len());
         shards[shard].try_send(msg).err().map(|msg| (shard, msg))
@@ -545,5 +537,160 @@ impl TransferThread {
                 self.close_inbound(slot);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::internal::{Chunk, Entry, Secret};
+    use crate::ring::{Liveness, View};
+    use crate::stamp::Stamp;
+    use crossbeam_channel::RecvTimeoutError;
+    use parking_lot::RwLock;
+
+    fn free_addr() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+    }
+
+    fn context(self_index: usize, addrs: &[SocketAddr]) -> Arc<ClusterContext> {
+        let n = addrs.len();
+        let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        let liveness = Liveness {
+            alive: vec![true; n],
+            ready: vec![true; n],
+            behind: vec![false; n],
+        };
+        Arc::new(ClusterContext {
+            self_index,
+            addrs: addrs.to_vec(),
+            secret: Secret::from_bytes(b"test"),
+            view: RwLock::new(Arc::new(View::new(&View::seeds(&names), self_index, 3, liveness))),
+            membership_count: AtomicUsize::new(n),
+            counters: Default::default(),
+            holding: (0..BUCKETS).map(|_| Default::default()).collect(),
+            suspended: Default::default(),
+        })
+    }
+
+    /// A transfer thread for node `index`, running, delivering to one shard queue.
+    fn start(index: usize, addrs: &[SocketAddr]) -> (TransferHandle, Receiver<ShardMsg>, Arc<MemoryBudget>) {
+        let budget = Arc::new(MemoryBudget::new(usize::MAX / 2));
+        let (thread, handle) = TransferThread::bind(context(index, addrs), budget.clone(), addrs[index]).unwrap();
+        let (inbox, shard) = crossbeam_channel::bounded(16);
+        let shards = vec![ShardHandle {
+            inbox,
+            backlog: Default::default(),
+            waker: None,
+        }];
+        std::thread::spawn(move || thread.run(shards));
+        (handle, shard, budget)
+    }
+
+    fn chunk(index: u16, chunks: u16) -> Internal {
+        let entries = (0..100)
+            .map(|i| Entry {
+                key: format!("key-{index}-{i}").into_bytes(),
+                value: vec![index as u8; 500],
+                version: i,
+                stamp: Stamp(u64::from(index) << 20 | i as u64),
+                tombstone: i % 7 == 0,
+            })
+            .collect();
+        Internal::SyncChunk(Chunk {
+            request: 9,
+            bucket: 77,
+            chunk: index,
+            chunks,
+            entries,
+        })
+    }
+
+    /// Polls `condition` for up to 5 s.
+    fn eventually(condition: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn a_bucket_arrives_whole_and_in_order_and_every_byte_is_given_back() {
+        let addrs = [free_addr(), free_addr()];
+        let (sender, _, sender_budget) = start(0, &addrs);
+        let (receiver, shard, receiver_budget) = start(1, &addrs);
+        let mut sent: Vec<Internal> = (0..3).map(|i| chunk(i, 3)).collect();
+        sent.push(Internal::SyncRequest { request: 5, bucket: 78 });
+        assert!(sender.send_messages(1, &sent));
+        let mut applied = 0;
+        for expected in &sent {
+            let got = match shard.recv_timeout(Duration::from_secs(5)) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!("nothing arrived"),
+            };
+            match (expected, got) {
+                (Internal::SyncChunk(want), ShardMsg::SyncChunk { chunk, bytes }) => {
+                    assert_eq!(&chunk, want);
+                    // Held against the receiver's budget until applied.
+                    assert!(receiver_budget.used_bytes() >= bytes);
+                    receiver.applied(bytes);
+                    applied += bytes;
+                }
+                (
+                    Internal::SyncRequest { request, bucket },
+                    ShardMsg::SyncServe {
+                        to,
+                        request: r,
+                        bucket: b,
+                    },
+                ) => {
+                    assert_eq!((to, r, b), (0, *request, *bucket));
+                }
+                (want, got) => panic!("expected {want:?}, got {got:?}"),
+            }
+        }
+        assert!(applied > 3 * 100 * 500);
+        assert_eq!(receiver_budget.used_bytes(), 0);
+        assert!(
+            eventually(|| sender_budget.used_bytes() == 0),
+            "sent frames are released"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_refuses_the_connection_costs_its_queue_and_nothing_more() {
+        let addrs = [free_addr(), free_addr()];
+        let (sender, _, budget) = start(0, &addrs);
+        assert!(sender.send_messages(1, &[chunk(0, 1)]));
+        assert!(eventually(|| budget.used_bytes() == 0), "the dropped queue is released");
+        assert!(eventually(|| sender
+            .ctx
+            .counters
+            .transfer_breaks
+            .load(Ordering::Relaxed)
+            == 1));
+        // The next transfer is taken again (and dropped again).
+        assert!(sender.send_messages(1, &[chunk(1, 1)]));
+    }
+
+    #[test]
+    fn queues_refuse_what_passes_their_bounds_whole() {
+        let addrs = [free_addr(), free_addr(), free_addr()];
+        let budget = Arc::new(MemoryBudget::new(usize::MAX / 2));
+        // Not run: nothing leaves the queues.
+        let (_thread, handle) = TransferThread::bind(context(0, &addrs), budget.clone(), addrs[0]).unwrap();
+        let bucket = || vec![vec![0u8; 300 * 1024]];
+        assert!(handle.send(1, bucket()), "an empty queue takes any bucket");
+        assert!(!handle.send(1, bucket()), "beyond the per-peer bound");
+        assert!(handle.send(2, bucket()), "another peer has its own bound");
+        assert_eq!(budget.used_bytes(), 2 * 300 * 1024);
+        assert_eq!(handle.ctx.counters.transfer_refused.load(Ordering::Relaxed), 1);
+        assert!(!handle.send(7, bucket()), "no such node");
     }
 }
