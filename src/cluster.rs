@@ -40,7 +40,7 @@ pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// buckets have no holder to pull from.
 const STARTUP_GRACE_MS: u64 = 1_200;
 /// Bucket pulls in flight at once (flow control for the holders and us).
-const SYNC_WINDOW: usize = 16;
+const SYNC_WINDOW: usize = 64;
 /// A pull with no completion by then is asked again (maybe of another holder).
 const SYNC_TIMEOUT_MS: u64 = 2_000;
 /// How often this node compares its buckets with the next peer's.
