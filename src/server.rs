@@ -26,7 +26,7 @@ const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// see: code and stacks, socket and receive buffers, requests in flight,
 /// allocator slack, the transfer thread. Chosen from the capacity
 /// measurements in docs/.
-const HEADROOM_BYTES: usize = MIB + 3 * MIB / 4;
+const HEADROOM_BYTES: usize = MIB + MIB / 2;
 /// The store refuses growth whenever RSS is this close to the limit.
 const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
