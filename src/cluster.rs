@@ -11,9 +11,10 @@
 //! a dead peer does not make it unready: rendezvous placement appends the
 //! new replica *after* the surviving ones, so a survivor coordinates. Periodically, a ready
 //! node drops buckets it no longer replicates once their replicas are all
-//! ready (after pushing them to those replicas), and tombstones older than
-//! [`TOMBSTONE_TTL_MS`].
+//! ready (after pushing them to those replicas), and the tombstones every
+//! replica is known to hold (see [`crate::agreement`]).
 
+use crate::agreement::WHOLE_GRACE_MS;
 use crate::hash::{BUCKETS, BucketId};
 use crate::internal::{self, Heartbeat, Internal, Secret};
 use crate::log;
@@ -21,7 +22,7 @@ use crate::membership::Membership;
 use crate::net::ShardHandle;
 use crate::ring::{Liveness, View};
 use crate::shard::ShardMsg;
-use crate::stamp::{Stamp, wall_millis};
+use crate::stamp::wall_millis;
 use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -47,9 +48,6 @@ const SYNC_TIMEOUT_MS: u64 = 2_000;
 const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
 /// How often buckets no longer replicated here are dropped.
 const RETAIN_INTERVAL_MS: u64 = 5_000;
-/// Tombstones are kept this long: longer than any suspension a node comes
-/// back from with stale data, so a delete always reaches it.
-pub const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// What every thread of a node shares about the cluster.
 pub struct ClusterContext {
@@ -169,6 +167,9 @@ pub struct ClusterThread {
     current_view: Option<Arc<View>>,
     /// Offset from this node of the last peer compared with.
     anti_entropy_pass: usize,
+    /// Wall-clock time since which every node has been alive, ready and
+    /// not behind in this node's view (None: some node is not).
+    whole_since_ms: Option<u64>,
 }
 
 impl ClusterThread {
@@ -203,6 +204,7 @@ impl ClusterThread {
             grace_over: false,
             current_view: None,
             anti_entropy_pass: 0,
+            whole_since_ms: None,
         }
     }
 
@@ -301,6 +303,13 @@ impl ClusterThread {
     /// buckets this node newly replicates.
     fn publish(&mut self, resync_all: bool) {
         let liveness = self.membership.liveness();
+        let whole = (0..liveness.alive.len())
+            .all(|node| liveness.alive[node] && liveness.ready[node] && !liveness.behind[node]);
+        self.whole_since_ms = match self.whole_since_ms {
+            Some(since) if whole => Some(since),
+            None if whole => Some(wall_millis()),
+            _ => None,
+        };
         let view = Arc::new(View::new(&self.seeds, self.ctx.self_index, self.replicas, liveness));
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
@@ -477,7 +486,7 @@ impl ClusterThread {
     }
 
     /// Drops buckets this node no longer replicates (once their replicas
-    /// are all ready) and expired tombstones.
+    /// are all ready) and the tombstones every replica holds.
     fn retain(&self) {
         let view = self.ctx.view();
         let me = self.ctx.self_index;
@@ -495,11 +504,11 @@ impl ClusterThread {
             }
         }
         let keep = Arc::new(keep);
-        let cutoff = Stamp::from_millis(wall_millis().saturating_sub(TOMBSTONE_TTL_MS));
+        let collect_from_ms = self.whole_since_ms.map(|since| since + WHOLE_GRACE_MS);
         for shard in &self.shards {
             let _ = shard.try_send(ShardMsg::Retain {
                 keep: keep.clone(),
-                tombstone_cutoff: cutoff,
+                collect_from_ms,
             });
         }
     }

@@ -73,10 +73,11 @@ pub enum Internal {
         command: u8,
         arg: Vec<u8>,
     },
-    /// Anti-entropy: the sender's digests of buckets both nodes replicate;
+    /// Anti-entropy: the sender's digests of buckets both nodes replicate,
+    /// each with the sender's safe point for it (see [`crate::agreement`]);
     /// the receiver exchanges the buckets whose digests differ.
     Digests {
-        digests: Vec<(u16, u64)>,
+        digests: Vec<(u16, u64, u32)>,
     },
     SyncChunk(Chunk),
 }
@@ -115,6 +116,9 @@ impl Writer {
         self.0.push(v);
     }
     fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
@@ -163,6 +167,9 @@ impl<'a> Reader<'a> {
     }
     fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4")))
     }
     fn u64(&mut self) -> Option<u64> {
         self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8")))
@@ -268,9 +275,10 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             w.u8(8);
             w.u8(sender);
             w.u16(digests.len() as u16);
-            for &(bucket, digest) in digests {
+            for &(bucket, digest, safe_s) in digests {
                 w.u16(bucket);
                 w.u64(digest);
+                w.u32(safe_s);
             }
         }
     }
@@ -418,7 +426,7 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
             let n = r.u16()?;
             let mut digests = Vec::with_capacity(usize::from(n).min(crate::hash::BUCKETS));
             for _ in 0..n {
-                digests.push((r.u16()?, r.u64()?));
+                digests.push((r.u16()?, r.u64()?, r.u32()?));
             }
             Some(Internal::Digests { digests })
         })(),
@@ -485,7 +493,7 @@ mod tests {
                 arg: b"x".to_vec(),
             },
             Internal::Digests {
-                digests: vec![(1, 2), (4095, u64::MAX)],
+                digests: vec![(1, 2, 3), (4095, u64::MAX, u32::MAX)],
             },
         ];
         for message in messages {

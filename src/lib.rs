@@ -6,6 +6,7 @@
 //! - [`hash`]: stable key and message-id hashes; the bucket of a key.
 //! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
 //! - [`record`]: one stored key/value as a single thin-pointer allocation.
+//! - [`agreement`]: when a bucket's tombstones are on every replica and may be collected.
 //! - [`store`]: a shard's partition: records by bucket, per-bucket digests, accounting.
 //! - [`slots`]: the per-bucket chains of record pointers, in recycled fixed-size blocks.
 //! - [`reply_cache`]: the at-most-once cache of mutation replies.
@@ -19,6 +20,7 @@
 //! - [`log`]: operator log lines.
 
 pub mod admin;
+pub mod agreement;
 pub mod client;
 pub mod cluster;
 pub mod codec;

@@ -395,12 +395,12 @@ impl NetLoop {
     }
 
     /// Splits a peer's bucket digests by shard; each shard compares its own.
-    fn route_digests(&mut self, sender: usize, digests: Vec<(u16, u64)>) {
+    fn route_digests(&mut self, sender: usize, digests: Vec<(u16, u64, u32)>) {
         let shards = self.shards.len();
-        let mut by_shard: Vec<Vec<(u16, u64)>> = vec![Vec::new(); shards];
-        for (bucket, digest) in digests {
-            if usize::from(bucket) < crate::hash::BUCKETS {
-                by_shard[self.ctx.shard_of(bucket, shards)].push((bucket, digest));
+        let mut by_shard: Vec<Vec<(u16, u64, u32)>> = vec![Vec::new(); shards];
+        for digest in digests {
+            if usize::from(digest.0) < crate::hash::BUCKETS {
+                by_shard[self.ctx.shard_of(digest.0, shards)].push(digest);
             }
         }
         for (shard, digests) in by_shard.into_iter().enumerate() {

@@ -7,6 +7,7 @@
 //! the network (a write waiting for acks is parked, not waited for).
 
 use crate::admin::{Report, ReportKind};
+use crate::agreement::{Agreement, Position};
 use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
@@ -92,12 +93,13 @@ pub enum ShardMsg {
     /// Anti-entropy, answering side: exchange the buckets whose digests differ.
     Digests {
         from: usize,
-        digests: Vec<(BucketId, u64)>,
+        digests: Vec<(BucketId, u64, u32)>,
     },
-    /// Keep only buckets marked true; drop tombstones older than the cutoff.
+    /// Keep only buckets marked true; collect the tombstones every replica
+    /// holds (see [`Agreement`]), counting epochs from `collect_from_ms`.
     Retain {
         keep: Arc<Vec<bool>>,
-        tombstone_cutoff: Stamp,
+        collect_from_ms: Option<u64>,
     },
 }
 
@@ -153,6 +155,10 @@ pub struct Worker {
     /// Buckets this node no longer replicates whose entries it has pushed
     /// to their replicas; dropped at the next retain pass.
     handed_off: Vec<bool>,
+    /// What the other replicas are known to hold, for tombstone collection.
+    agreement: Agreement,
+    /// From the cluster thread's last retain pass (see [`ShardMsg::Retain`]).
+    collect_from_ms: Option<u64>,
 }
 
 impl Worker {
@@ -183,6 +189,8 @@ impl Worker {
             next_seq: 1,
             syncs: HashMap::new(),
             handed_off: vec![false; BUCKETS],
+            agreement: Agreement::default(),
+            collect_from_ms: None,
         }
     }
 
@@ -225,6 +233,7 @@ impl Worker {
             ShardMsg::Wipeout(job) => {
                 self.partition.wipe();
                 self.cache.clear();
+                self.agreement.clear();
                 trim_heap();
                 if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                     // The memory is back: let PUTs in before answering.
@@ -261,13 +270,26 @@ impl Worker {
             ShardMsg::AntiEntropy { to, buckets } => {
                 let digests = buckets
                     .iter()
-                    .map(|&b| (b, self.partition.bucket_stats(b).digest))
+                    .map(|&b| (b, self.partition.bucket_stats(b).digest, self.agreement.safe_s(b)))
                     .collect();
                 self.ctx.send(&self.socket, to, &Internal::Digests { digests });
             }
             ShardMsg::Digests { from, digests } => {
-                for (bucket, theirs) in digests {
-                    if self.partition.bucket_stats(bucket).digest != theirs {
+                let view = self.ctx.view();
+                let now = wall_millis();
+                for (bucket, theirs, their_safe_s) in digests {
+                    let matched = self.partition.bucket_stats(bucket).digest == theirs;
+                    let prefs = view.preference(bucket);
+                    let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
+                    if let (Some(at), Some(own)) = (position(from), position(self.ctx.self_index)) {
+                        let peer = Position {
+                            at,
+                            own,
+                            replicas: prefs.len(),
+                        };
+                        self.agreement.compared(bucket, peer, their_safe_s, matched, now);
+                    }
+                    if !matched {
                         self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
                         // Either may be refused on full queues; the next
                         // comparison finds the difference again.
@@ -280,7 +302,7 @@ impl Worker {
                     }
                 }
             }
-            ShardMsg::Retain { keep, tombstone_cutoff } => self.retain(&keep, tombstone_cutoff),
+            ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
         }
     }
 
@@ -455,6 +477,15 @@ impl Worker {
     /// Applies a replicated or transferred entry if it is newer.
     fn apply_entry(&mut self, entry: &Entry) {
         self.clock.observe(entry.stamp);
+        let bucket = bucket_of(key_hash(&entry.key));
+        if entry.tombstone
+            && entry.stamp < self.agreement.cutoff(bucket, self.collect_from_ms)
+            && self.partition.stamp_of(&entry.key).is_none()
+        {
+            // Every replica held this tombstone and it was collected here;
+            // a replica that has yet to collect it sends it back meanwhile.
+            return;
+        }
         let write = if entry.tombstone {
             Write::Tombstone
         } else {
@@ -506,9 +537,10 @@ impl Worker {
     /// Drops what this node no longer replicates, in two steps: first its
     /// entries are pushed to the bucket's replicas (a node that stood in
     /// for them may hold writes they never saw), and only at the next pass,
-    /// if the bucket is still not ours, are they dropped. Expired
-    /// tombstones go at once.
-    fn retain(&mut self, keep: &[bool], tombstone_cutoff: Stamp) {
+    /// if the bucket is still not ours, are they dropped. Tombstones every
+    /// replica holds go at once.
+    fn retain(&mut self, keep: &[bool], collect_from_ms: Option<u64>) {
+        self.collect_from_ms = collect_from_ms;
         let view = self.ctx.view();
         let me = self.ctx.self_index;
         let mut drop = vec![false; BUCKETS];
@@ -532,9 +564,10 @@ impl Worker {
                 self.handed_off[b] = queued;
             }
         }
+        let agreement = &self.agreement;
         self.partition.retain(|bucket, record| {
-            let expired = record.is_tombstone() && record.stamp() < tombstone_cutoff;
-            !(drop[usize::from(bucket)] || expired)
+            let collected = record.is_tombstone() && record.stamp() < agreement.cutoff(bucket, collect_from_ms);
+            !(drop[usize::from(bucket)] || collected)
         });
     }
 
