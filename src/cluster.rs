@@ -19,8 +19,9 @@ use crate::hash::{BUCKETS, BucketId};
 use crate::internal::{self, Heartbeat, Internal, Secret};
 use crate::log;
 use crate::membership::Membership;
+use crate::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
 use crate::net::ShardHandle;
-use crate::ring::{Liveness, View};
+use crate::ring::{Liveness, Placement, View};
 use crate::shard::ShardMsg;
 use crate::stamp::wall_millis;
 use crate::transfer::TransferHandle;
@@ -146,9 +147,9 @@ struct Pull {
 
 pub struct ClusterThread {
     ctx: Arc<ClusterContext>,
-    seeds: Vec<u64>,
-    replicas: usize,
+    placement: Placement,
     membership: Membership,
+    budget: Arc<MemoryBudget>,
     socket: UdpSocket,
     shards: Vec<ShardHandle>,
     transfer: TransferHandle,
@@ -175,9 +176,9 @@ pub struct ClusterThread {
 impl ClusterThread {
     pub fn new(
         ctx: Arc<ClusterContext>,
-        seeds: Vec<u64>,
-        replicas: usize,
+        placement: Placement,
         failure_ms: u64,
+        budget: Arc<MemoryBudget>,
         socket: UdpSocket,
         shards: Vec<ShardHandle>,
         transfer: TransferHandle,
@@ -187,9 +188,9 @@ impl ClusterThread {
         let membership = Membership::new(ctx.self_index, n, incarnation, 0, failure_ms);
         ClusterThread {
             ctx,
-            seeds,
-            replicas,
+            placement,
             membership,
+            budget,
             socket,
             shards,
             transfer,
@@ -282,6 +283,7 @@ impl ClusterThread {
             self.held.fill(false);
             self.sync_started_ms = Some(now);
         }
+        round.changed |= self.update_full();
         for &target in &round.targets {
             self.gossip_to(target);
         }
@@ -299,6 +301,32 @@ impl ClusterThread {
         }
     }
 
+    /// Whether this node's store is full, with hysteresis; returns whether
+    /// that changed.
+    fn update_full(&mut self) -> bool {
+        // Full stops lower than it starts, so that a node shedding the
+        // buckets it stood in for does not take them back at once.
+        let full = self.budget.is_full(if self.membership.is_full() {
+            FULL_LEAVE_PERCENT
+        } else {
+            FULL_ENTER_PERCENT
+        });
+        let changed = self.membership.set_full(full);
+        if changed {
+            log!(
+                "store {}: {} of {} bytes",
+                if full {
+                    "full, taking no new buckets"
+                } else {
+                    "has room again"
+                },
+                self.budget.used_bytes(),
+                self.budget.limit_bytes()
+            );
+        }
+        changed
+    }
+
     /// Rebuilds the view from the membership state and queues pulls of
     /// buckets this node newly replicates.
     fn publish(&mut self, resync_all: bool) {
@@ -310,7 +338,7 @@ impl ClusterThread {
             None if whole => Some(wall_millis()),
             _ => None,
         };
-        let view = Arc::new(View::new(&self.seeds, self.ctx.self_index, self.replicas, liveness));
+        let view = Arc::new(self.placement.view(self.ctx.self_index, liveness));
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
             log!(
@@ -434,12 +462,7 @@ impl ClusterThread {
                     let current: Vec<bool> = (0..live.alive.len())
                         .map(|n| live.alive[n] && !live.behind[n])
                         .collect();
-                    let liveness = Liveness {
-                        ready: current.clone(),
-                        behind: vec![false; current.len()],
-                        alive: current,
-                    };
-                    Arc::new(View::new(&self.seeds, me, self.replicas, liveness))
+                    Arc::new(self.placement.view(me, Liveness::ready(current)))
                 });
                 let mut sources: Vec<usize> = view
                     .preference(bucket)
@@ -494,7 +517,7 @@ impl ClusterThread {
             .map(|bucket| {
                 let prefs = view.preference(bucket);
                 view.holds(me, bucket)
-                    || prefs.len() < self.replicas
+                    || prefs.len() < self.placement.replicas
                     || prefs.iter().any(|&n| !view.liveness.ready[usize::from(n)])
             })
             .collect();

@@ -19,7 +19,7 @@ commands:
   get KEY                   value and version
   remove KEY
   stats NODE                counters of one node
-  members NODE              which nodes NODE believes alive and ready
+  members NODE              which nodes NODE believes alive, ready and full
   ring KEY                  the nodes that hold KEY, coordinator first
   buckets NODE              live keys, tombstones and digest per bucket
   keys NODE BUCKET          the keys NODE holds in BUCKET
@@ -189,29 +189,16 @@ impl Ctl {
     fn ring(&self, key: &str) -> Result<String, String> {
         let node = self.target();
         let members = self.admin(&node, admin::MEMBERS, &[])?;
-        let mut alive = vec![false; self.entries.len()];
-        let mut ready = vec![false; self.entries.len()];
-        for line in members.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            if let [index, _, a, r] = fields.as_slice()
-                && let Ok(i) = index.parse::<usize>()
-                && i < alive.len()
-            {
-                alive[i] = *a == "1";
-                ready[i] = *r == "1";
+        let mut liveness = Liveness::new(vec![false; self.entries.len()], vec![false; self.entries.len()]);
+        for member in members.lines().filter_map(Member::parse) {
+            if member.index < self.entries.len() {
+                liveness.alive[member.index] = member.alive;
+                liveness.ready[member.index] = member.ready;
+                liveness.full[member.index] = member.full;
             }
         }
         let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
-        let view = View::new(
-            &View::seeds(&names),
-            0,
-            3,
-            Liveness {
-                behind: vec![false; alive.len()],
-                alive,
-                ready,
-            },
-        );
+        let view = View::new(&View::seeds(&names), 0, 3, liveness);
         let bucket = crate::hash::bucket_of(crate::hash::key_hash(key.as_bytes()));
         let coordinator = view.coordinator(bucket);
         let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");
@@ -249,8 +236,10 @@ impl Ctl {
         let ready = views
             .iter()
             .filter(|view| {
-                view.as_ref()
-                    .is_ok_and(|text| text.lines().filter(|line| line.ends_with(" 1 1")).count() == n)
+                view.as_ref().is_ok_and(|text| {
+                    let members = text.lines().filter_map(Member::parse);
+                    members.filter(|member| member.alive && member.ready).count() == n
+                })
             })
             .count();
         let summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
@@ -332,5 +321,28 @@ impl Ctl {
             self.entries.len()
         );
         out
+    }
+}
+
+/// One line of a node's MEMBERS reply: `index address alive ready full`.
+struct Member {
+    index: usize,
+    alive: bool,
+    ready: bool,
+    full: bool,
+}
+
+impl Member {
+    fn parse(line: &str) -> Option<Member> {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [index, _, alive, ready, full] = fields.as_slice() else {
+            return None;
+        };
+        Some(Member {
+            index: index.parse().ok()?,
+            alive: *alive == "1",
+            ready: *ready == "1",
+            full: *full == "1",
+        })
     }
 }

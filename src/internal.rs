@@ -40,6 +40,10 @@ pub struct Heartbeat {
     /// Re-syncing after a suspension: it missed writes, so it must not
     /// coordinate even when no replica of a bucket is ready.
     pub behind: bool,
+    /// Its store is (nearly) at its memory limit: it takes no bucket it
+    /// does not already own, and coordinators refuse writes that would grow
+    /// its buckets (see [`crate::ring`]).
+    pub full: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub enum Internal {
     ReplicateAck {
         seq: u64,
         bucket: u16,
+        /// The replica's store is full: the coordinator learns it at once,
+        /// before gossip tells (see [`Heartbeat::full`]).
+        full: bool,
     },
     /// "Send me every entry of this bucket."
     SyncRequest {
@@ -219,7 +226,7 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             for h in heartbeats {
                 w.u64(h.incarnation);
                 w.u64(h.counter);
-                w.u8(u8::from(h.ready) | u8::from(h.behind) << 1);
+                w.u8(u8::from(h.ready) | u8::from(h.behind) << 1 | u8::from(h.full) << 2);
             }
         }
         Internal::Forward { hops, client, datagram } => {
@@ -235,11 +242,12 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             w.u64(*seq);
             w.entry(entry);
         }
-        Internal::ReplicateAck { seq, bucket } => {
+        Internal::ReplicateAck { seq, bucket, full } => {
             w.u8(4);
             w.u8(sender);
             w.u64(*seq);
             w.u16(*bucket);
+            w.u8(u8::from(*full));
         }
         Internal::SyncRequest { request, bucket } => {
             w.u8(5);
@@ -354,12 +362,13 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
                 let incarnation = r.u64().ok_or(InternalError::Malformed)?;
                 let counter = r.u64().ok_or(InternalError::Malformed)?;
                 let flags = r.u8().ok_or(InternalError::Malformed)?;
-                let (ready, behind) = (flags & 1 != 0, flags & 2 != 0);
+                let (ready, behind, full) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
                 heartbeats.push(Heartbeat {
                     incarnation,
                     counter,
                     ready,
                     behind,
+                    full,
                 });
             }
             Some(Internal::Gossip { heartbeats })
@@ -383,6 +392,7 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
             Some(Internal::ReplicateAck {
                 seq: r.u64()?,
                 bucket: r.u16()?,
+                full: r.u8()? != 0,
             })
         })(),
         5 => (|| {
@@ -460,6 +470,7 @@ mod tests {
                         counter: 9,
                         ready: true,
                         behind: true,
+                        full: true,
                     };
                     3
                 ],
@@ -478,7 +489,11 @@ mod tests {
                 seq: 77,
                 entry: entry(),
             },
-            Internal::ReplicateAck { seq: 77, bucket: 4095 },
+            Internal::ReplicateAck {
+                seq: 77,
+                bucket: 4095,
+                full: true,
+            },
             Internal::SyncRequest { request: 1, bucket: 2 },
             Internal::SyncChunk(Chunk {
                 request: 1,
@@ -508,7 +523,11 @@ mod tests {
         let datagram = encode(
             &Secret::from_bytes(b"a"),
             1,
-            &Internal::ReplicateAck { seq: 1, bucket: 1 },
+            &Internal::ReplicateAck {
+                seq: 1,
+                bucket: 1,
+                full: false,
+            },
         );
         assert_eq!(decode(&Secret::from_bytes(b"b"), &datagram), Err(InternalError::BadMac));
         let mut tampered = datagram.clone();

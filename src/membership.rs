@@ -59,9 +59,7 @@ impl Membership {
         peers[self_index] = Peer {
             heartbeat: Heartbeat {
                 incarnation,
-                counter: 0,
-                ready: false,
-                behind: false,
+                ..Heartbeat::default()
             },
             advanced_ms: now_ms,
             alive: true,
@@ -96,6 +94,18 @@ impl Membership {
         let me = &mut self.peers[self.self_index].heartbeat;
         me.ready = false;
         me.behind = true;
+    }
+
+    /// Whether this node's store is full (see [`Heartbeat::full`]).
+    pub fn set_full(&mut self, full: bool) -> bool {
+        let me = &mut self.peers[self.self_index].heartbeat;
+        let changed = me.full != full;
+        me.full = full;
+        changed
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.peers[self.self_index].heartbeat.full
     }
 
     pub fn is_ready(&self) -> bool {
@@ -194,9 +204,11 @@ impl Membership {
             if !newer {
                 continue;
             }
-            // Readiness and being behind decide routing; hearing from a
-            // peer for the first time since a suspension ends not knowing.
-            changed |= peer.heartbeat.ready != theirs.ready || peer.heartbeat.behind != theirs.behind || peer.stale;
+            // Readiness, being behind and being full decide routing; hearing
+            // from a peer for the first time since a suspension ends not knowing.
+            changed |= (peer.heartbeat.ready, peer.heartbeat.behind, peer.heartbeat.full)
+                != (theirs.ready, theirs.behind, theirs.full)
+                || peer.stale;
             peer.heartbeat = *theirs;
             peer.advanced_ms = now_ms;
             peer.stale = false;
@@ -219,6 +231,7 @@ impl Membership {
                 .iter()
                 .map(|p| p.alive && (p.heartbeat.behind || p.stale))
                 .collect(),
+            full: self.peers.iter().map(|p| p.alive && p.heartbeat.full).collect(),
         }
     }
 

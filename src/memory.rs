@@ -13,6 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub const MIB: usize = 1 << 20;
 
+/// A store this full (percent of its budget) says so, in its acks and its
+/// gossip: it takes no new bucket, and coordinators refuse writes that
+/// would grow its buckets, so replicated writes (which a replica cannot
+/// refuse) stop before its limit. The rest of the budget covers the writes
+/// already under way while the news spreads.
+pub const FULL_ENTER_PERCENT: usize = 95;
+/// A full store gossips itself full until it is below this.
+pub const FULL_LEAVE_PERCENT: usize = 90;
+
 /// Shared by every shard: bytes the store holds and may hold.
 #[derive(Debug)]
 pub struct MemoryBudget {
@@ -50,6 +59,12 @@ impl MemoryBudget {
         let rss = rss_bytes();
         let over = rss > self.rss_ceiling_bytes && rss.saturating_sub(heap_free_bytes()) > self.rss_ceiling_bytes;
         self.set_over_rss(over);
+    }
+
+    /// Whether the store holds at least `percent` of its budget, or growth
+    /// is refused because of RSS.
+    pub fn is_full(&self, percent: usize) -> bool {
+        self.is_over_rss() || self.used_bytes() * 100 >= self.limit_bytes * percent
     }
 
     /// Whether growth is refused because of RSS.

@@ -380,7 +380,14 @@ impl NetLoop {
                     entry,
                 },
             ),
-            Internal::ReplicateAck { seq, bucket } => (bucket, ShardMsg::Ack { from: sender, seq }),
+            Internal::ReplicateAck { seq, bucket, full } => (
+                bucket,
+                ShardMsg::Ack {
+                    from: sender,
+                    seq,
+                    full,
+                },
+            ),
             // Transfers travel over TCP only (the transfer thread).
             Internal::SyncRequest { .. } | Internal::SyncChunk(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
@@ -426,7 +433,13 @@ impl NetLoop {
                 for (index, addr) in self.ctx.addrs.iter().enumerate() {
                     let alive = view.liveness.alive[index];
                     let ready = view.liveness.ready[index] || (index == self.ctx.self_index && self.ready_self());
-                    text.push_str(&format!("{index} {addr} {} {}\n", u8::from(alive), u8::from(ready)));
+                    let full = view.liveness.full[index];
+                    text.push_str(&format!(
+                        "{index} {addr} {} {} {}\n",
+                        u8::from(alive),
+                        u8::from(ready),
+                        u8::from(full)
+                    ));
                 }
                 return send_reply(&self.send_socket, &admin::text_reply(&message_id, text), from);
             }
@@ -468,6 +481,10 @@ impl NetLoop {
             ("pid", self.facts.pid.to_string()),
             ("members", self.ctx.membership_count.load(Ordering::Relaxed).to_string()),
             ("ready", u8::from(self.ready_self()).to_string()),
+            (
+                "full",
+                u8::from(self.view.liveness.full[self.ctx.self_index]).to_string(),
+            ),
             ("uptime_s", self.facts.started.elapsed().as_secs().to_string()),
             ("rss_bytes", crate::memory::rss_bytes().to_string()),
             ("heap_free_bytes", crate::memory::heap_free_bytes().to_string()),

@@ -7,6 +7,11 @@
 //! its buckets move, spread evenly over the survivors, and they move back
 //! when it returns. The coordinator of a bucket is the first node of its
 //! preference list that is also *ready* (has pulled its buckets).
+//!
+//! A node whose store is *full* keeps the buckets it is a *home* replica of
+//! (one of the N highest-scoring of all nodes, alive or not: it holds them
+//! whenever it is up) but is passed over for any other: the bucket of a
+//! dead node goes to the next live node that has room.
 
 use crate::hash::{BUCKETS, BucketId, fmix64, key_hash};
 
@@ -26,6 +31,26 @@ pub struct Liveness {
     pub ready: Vec<bool>,
     /// Alive nodes re-syncing after a suspension (see [`Heartbeat::behind`](crate::internal::Heartbeat)).
     pub behind: Vec<bool>,
+    /// Alive nodes whose store is full (see [`Heartbeat::full`](crate::internal::Heartbeat)).
+    pub full: Vec<bool>,
+}
+
+impl Liveness {
+    /// These nodes alive and ready, none behind or full.
+    pub fn ready(alive: Vec<bool>) -> Liveness {
+        Liveness::new(alive.clone(), alive)
+    }
+
+    /// None behind or full.
+    pub fn new(alive: Vec<bool>, ready: Vec<bool>) -> Liveness {
+        let n = alive.len();
+        Liveness {
+            alive,
+            ready,
+            behind: vec![false; n],
+            full: vec![false; n],
+        }
+    }
 }
 
 /// The preference lists of every bucket for one liveness state.
@@ -35,10 +60,32 @@ pub struct View {
     pub replicas: usize,
     pub liveness: Liveness,
     /// Per bucket: the 2N best-ranked live nodes, best first (fewer when
-    /// fewer are alive). The first N are the preference list; the rest are
+    /// fewer are alive; a full node only where it is a home replica). The first N are the preference list; the rest are
     /// the stand-ins that took writes while preferred nodes were away.
     ranked: Vec<[u8; 2 * REPLICAS_MAX]>,
     ranked_len: Vec<u8>,
+}
+
+/// What placement is computed from: the nodes' seeds and the replication factor.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub seeds: Vec<u64>,
+    pub replicas: usize,
+}
+
+impl Placement {
+    pub fn view(&self, self_index: usize, liveness: Liveness) -> View {
+        View::new(&self.seeds, self_index, self.replicas, liveness)
+    }
+}
+
+/// Inserts `item` into `items` (highest first), keeping the `keep` highest.
+fn insert_bounded<T: Ord + Copy>(items: &mut Vec<T>, item: T, keep: usize) {
+    if items.len() < keep || item > items[items.len() - 1] {
+        let at = items.partition_point(|&other| other > item);
+        items.insert(at, item);
+        items.truncate(keep);
+    }
 }
 
 impl View {
@@ -53,18 +100,24 @@ impl View {
         let mut ranked = vec![[0u8; 2 * REPLICAS_MAX]; BUCKETS];
         let mut ranked_len = vec![0u8; BUCKETS];
         let mut best: Vec<(u64, u8)> = Vec::with_capacity(keep + 1);
+        let mut home: Vec<u64> = Vec::with_capacity(replicas + 1);
+        let any_full = liveness.full.iter().any(|&full| full);
         for bucket in 0..BUCKETS {
             best.clear();
+            home.clear();
+            if any_full {
+                // The scores of the bucket's home replicas, highest first.
+                for &seed in seeds {
+                    insert_bounded(&mut home, score(seed, bucket as BucketId), replicas);
+                }
+            }
+            let lowest_home = home.last().copied().unwrap_or(0);
             for (node, &seed) in seeds.iter().enumerate() {
-                if !liveness.alive[node] {
+                let s = score(seed, bucket as BucketId);
+                if !liveness.alive[node] || (liveness.full[node] && s < lowest_home) {
                     continue;
                 }
-                let s = score(seed, bucket as BucketId);
-                if best.len() < keep || s > best[best.len() - 1].0 {
-                    let at = best.partition_point(|&(other, _)| other > s);
-                    best.insert(at, (s, node as u8));
-                    best.truncate(keep);
-                }
+                insert_bounded(&mut best, (s, node as u8), keep);
             }
             for (slot, &(_, node)) in best.iter().enumerate() {
                 ranked[bucket][slot] = node;
@@ -137,11 +190,7 @@ mod tests {
     }
 
     fn all_alive(n: usize) -> Liveness {
-        Liveness {
-            alive: vec![true; n],
-            ready: vec![true; n],
-            behind: vec![false; n],
-        }
+        Liveness::ready(vec![true; n])
     }
 
     #[test]
@@ -185,6 +234,28 @@ mod tests {
             let survivors: Vec<u8> = old.iter().copied().filter(|&n| n != 4).collect();
             assert_eq!(&new[..survivors.len()], &survivors[..]);
         }
+    }
+
+    #[test]
+    fn a_full_node_keeps_its_home_buckets_and_takes_no_others() {
+        let seeds = View::seeds(&names(10));
+        let whole = View::new(&seeds, 0, 3, all_alive(10));
+        let mut liveness = all_alive(10);
+        liveness.alive[4] = false;
+        let gains = View::new(&seeds, 0, 3, liveness.clone());
+        liveness.full[7] = true;
+        let refuses = View::new(&seeds, 0, 3, liveness);
+        let mut passed_over = 0;
+        for bucket in 0..BUCKETS as BucketId {
+            let prefs = refuses.preference(bucket);
+            assert_eq!(prefs.len(), 3, "every bucket still has 3 replicas");
+            assert_eq!(prefs.contains(&7), whole.holds(7, bucket), "bucket {bucket}");
+            if gains.holds(7, bucket) && !whole.holds(7, bucket) {
+                passed_over += 1;
+                assert!(prefs.iter().all(|&n| n != 4 && n != 7));
+            }
+        }
+        assert!(passed_over > 50, "node 4's buckets would have gone to 7: {passed_over}");
     }
 
     #[test]

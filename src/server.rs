@@ -7,7 +7,7 @@ use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
 use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards, WAKE};
-use crate::ring::{Liveness, View};
+use crate::ring::{Liveness, Placement, View};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
 use crate::transfer::TransferThread;
@@ -86,19 +86,13 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
     };
     let names: Vec<String> = entries.iter().map(|entry| entry.name.clone()).collect();
-    let seeds = View::seeds(&names);
+    let placement = Placement {
+        seeds: View::seeds(&names),
+        replicas: config.replicas,
+    };
     let mut alive = vec![false; entries.len()];
     alive[node_index] = true;
-    let initial = View::new(
-        &seeds,
-        node_index,
-        config.replicas,
-        Liveness {
-            ready: vec![false; entries.len()],
-            behind: vec![false; entries.len()],
-            alive,
-        },
-    );
+    let initial = placement.view(node_index, Liveness::new(alive, vec![false; entries.len()]));
     let ctx = Arc::new(ClusterContext {
         self_index: node_index,
         addrs: entries.iter().map(|entry| entry.addr).collect(),
@@ -171,9 +165,9 @@ pub fn serve(config: Config) -> Result<(), String> {
     let cluster_socket = socket.try_clone().map_err(|error| error.to_string())?;
     let cluster = ClusterThread::new(
         ctx.clone(),
-        seeds,
-        config.replicas,
+        placement,
         config.failure_ms,
+        budget.clone(),
         cluster_socket,
         cluster_shards,
         transfer_handle,

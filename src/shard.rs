@@ -11,7 +11,7 @@ use crate::agreement::{Agreement, Position};
 use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
-use crate::memory::{MemoryBudget, trim_heap};
+use crate::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::record::Record;
 use crate::reply_cache::ReplyCache;
 use crate::stamp::{Clock, Stamp, wall_millis};
@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 pub const PENDING_WRITES_MAX: usize = 16_384;
 /// Resend a replication datagram not acknowledged within this time.
 const REPLICATE_RESEND_MS: u64 = 100;
+/// How long an ack's word that a replica is full counts, when no later ack
+/// says otherwise: until gossip, which has the last word, has spread it.
+const FULL_ACK_MS: u64 = 3_000;
 /// How often the worker looks at its pending writes while any exist.
 const TICK: Duration = Duration::from_millis(20);
 /// Bucket transfers being received at once (bounded bookkeeping).
@@ -70,6 +73,7 @@ pub enum ShardMsg {
     Ack {
         from: usize,
         seq: u64,
+        full: bool,
     },
     /// A peer pulls a bucket: send it every entry (over the transfer stream).
     SyncServe {
@@ -159,6 +163,8 @@ pub struct Worker {
     agreement: Agreement,
     /// From the cluster thread's last retain pass (see [`ShardMsg::Retain`]).
     collect_from_ms: Option<u64>,
+    /// Per node: until when an ack said its store is full.
+    full_until_ms: Vec<u64>,
 }
 
 impl Worker {
@@ -171,6 +177,7 @@ impl Worker {
         cluster: Sender<ClusterMsg>,
         transfer: TransferHandle,
     ) -> Worker {
+        let nodes = ctx.addrs.len();
         Worker {
             partition: Partition::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_entries_max, budget),
@@ -191,6 +198,7 @@ impl Worker {
             handed_off: vec![false; BUCKETS],
             agreement: Agreement::default(),
             collect_from_ms: None,
+            full_until_ms: vec![0; nodes],
         }
     }
 
@@ -247,10 +255,15 @@ impl Worker {
                     self.apply_entry(&entry);
                 }
                 let bucket = bucket_of(key_hash(&entry.key));
+                let full = self.partition.budget().is_full(FULL_ENTER_PERCENT);
                 self.ctx
-                    .send(&self.socket, from, &Internal::ReplicateAck { seq, bucket });
+                    .send(&self.socket, from, &Internal::ReplicateAck { seq, bucket, full });
             }
-            ShardMsg::Ack { from, seq } => {
+            ShardMsg::Ack { from, seq, full } => {
+                let until = if full { self.now_ms() + FULL_ACK_MS } else { 0 };
+                if let Some(slot) = self.full_until_ms.get_mut(from) {
+                    *slot = until;
+                }
                 if let Some(pending) = self.pending.get_mut(&seq) {
                     pending.waiting.retain(|&node| node != from);
                     if pending.waiting.is_empty() {
@@ -333,6 +346,9 @@ impl Worker {
                     None => Reply::Code(ErrorCode::NonExistentKey),
                 });
             }
+            KeyOp::Put { key, value, .. } if self.grows_a_full_replica(key.as_bytes(), value.len()) => {
+                (ErrorCode::OutOfSpace, None)
+            }
             KeyOp::Put { key, value, version } => {
                 let stamp = self.next_stamp(key.as_bytes());
                 let write = Write::Value { value: &value, version };
@@ -386,6 +402,25 @@ impl Worker {
             return self.replicate(entry, code, message_id, id_hash, client);
         }
         Some(Reply::Code(code))
+    }
+
+    /// Whether a PUT would grow a bucket one of whose other replicas is full
+    /// (a replica must take every write it is sent; see [`crate::ring`]).
+    fn grows_a_full_replica(&self, key: &[u8], value_bytes: usize) -> bool {
+        let view = self.ctx.view();
+        let me = self.ctx.self_index;
+        let bucket = bucket_of(key_hash(key));
+        let now = self.now_ms();
+        let full_replica = view
+            .preference(bucket)
+            .iter()
+            .map(|&n| usize::from(n))
+            .any(|n| n != me && (view.liveness.full[n] || self.full_until_ms[n] > now));
+        full_replica
+            && self
+                .partition
+                .get(key)
+                .is_none_or(|record| record.value().len() < value_bytes)
     }
 
     /// Sends a write to the bucket's other live replicas and parks the reply.

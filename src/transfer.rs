@@ -558,11 +558,7 @@ mod tests {
     fn context(self_index: usize, addrs: &[SocketAddr]) -> Arc<ClusterContext> {
         let n = addrs.len();
         let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        let liveness = Liveness {
-            alive: vec![true; n],
-            ready: vec![true; n],
-            behind: vec![false; n],
-        };
+        let liveness = Liveness::ready(vec![true; n]);
         Arc::new(ClusterContext {
             self_index,
             addrs: addrs.to_vec(),

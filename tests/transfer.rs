@@ -324,3 +324,111 @@ fn tombstones_are_collected_only_once_every_replica_holds_them() {
         &bad[..bad.len().min(5)]
     );
 }
+
+/// A node whose store is full takes none of a dead node's buckets: they go
+/// to the next live nodes, the full node stays under its memory limit, and
+/// no acknowledged write is lost.
+#[test]
+fn a_full_node_takes_no_new_buckets_and_they_go_elsewhere() {
+    // 8 nodes: a node's `ctl buckets` listing fits one reply.
+    let mut cluster = Cluster::start(8, &[], Duration::from_secs(15));
+    cluster.restart_with(0, &["--memory-limit", "16"]);
+    let all: Vec<usize> = (0..8).collect();
+    cluster.wait_membership(&all, 8, Duration::from_secs(10));
+    cluster.wait_synced(&all, Duration::from_secs(15));
+
+    // Fill until node 0 says it is full; PUTs into its buckets are then
+    // refused (OUT_OF_SPACE), the others still taken.
+    let addrs = cluster.addrs(&all);
+    let mut stored: Vec<usize> = Vec::new();
+    let mut refused = 0;
+    let mut next = 0;
+    while stat(&cluster.servers_file, 0, "full") == 0 {
+        assert!(next < 60_000, "node 0 never became full");
+        let batch: Vec<usize> = (next..next + 1_000).collect();
+        let codes = parallel(&batch, 8, |&i| put(pick(&addrs, i), &key(i), &[b'v'; 1_000], 1));
+        for (&i, &code) in batch.iter().zip(&codes) {
+            match code {
+                0 => stored.push(i),
+                2 => refused += 1,
+                other => panic!("PUT {i} answered {other}"),
+            }
+        }
+        next += 1_000;
+    }
+    let limit = 16 << 20;
+    let (stored_bytes, store_limit) = (
+        stat(&cluster.servers_file, 0, "stored_bytes"),
+        stat(&cluster.servers_file, 0, "store_limit_bytes"),
+    );
+    eprintln!(
+        "node 0 full after {next} PUTs ({refused} refused): store {stored_bytes} of {store_limit} bytes, RSS {} of {limit}",
+        rss_bytes_of(cluster.nodes[0].pid())
+    );
+    assert!(
+        stored_bytes <= store_limit,
+        "replicated writes stopped within node 0's budget"
+    );
+
+    // Every node learns it by gossip.
+    let start = Instant::now();
+    for n in 1..8 {
+        let sees_full = || {
+            ctl(&cluster.servers_file, &["members", &n.to_string()])
+                .lines()
+                .any(|line| line.starts_with("0 ") && line.ends_with(" 1 1 1"))
+        };
+        while !sees_full() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "node {n} does not see node 0 full"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    cluster.nodes[3].signal(libc::SIGKILL);
+    let live: Vec<usize> = all.iter().copied().filter(|&i| i != 3).collect();
+    cluster.wait_membership(&live, 7, Duration::from_secs(5));
+    cluster.wait_synced(&live, Duration::from_secs(20));
+
+    // Buckets that plain placement would have moved to node 0.
+    let held = buckets(&cluster.servers_file, 0);
+    let passed_over: Vec<u16> = (0..4096u16)
+        .filter(|&b| cluster.holders(&live, b).contains(&0) && !cluster.holders(&all, b).contains(&0))
+        .collect();
+    assert!(!passed_over.is_empty());
+    let taken: Vec<&u16> = passed_over.iter().filter(|b| held.contains_key(b)).collect();
+    assert!(taken.is_empty(), "full node 0 took {} buckets of node 3", taken.len());
+    // They went to three other live nodes, which agree on them.
+    let listings: HashMap<usize, _> = live.iter().map(|&n| (n, buckets(&cluster.servers_file, n))).collect();
+    for &bucket in &passed_over {
+        let holding: Vec<&String> = listings
+            .values()
+            .filter_map(|listing| listing.get(&bucket).map(|(_, _, digest)| digest))
+            .collect();
+        if !holding.is_empty() {
+            assert_eq!(holding.len(), 3, "bucket {bucket} has 3 replicas");
+            assert!(
+                holding.iter().all(|d| *d == holding[0]),
+                "bucket {bucket}: replicas differ"
+            );
+        }
+    }
+    assert!(!cluster.nodes[0].exited(), "node 0 is still up");
+    let rss = rss_bytes_of(cluster.nodes[0].pid());
+    assert!(rss < limit, "node 0 RSS {rss} stayed under its 16 MiB limit");
+    let live_addrs = cluster.addrs(&live);
+    let reads = parallel(&stored, 8, |&i| get(pick(&live_addrs, i + 1), &key(i)));
+    let bad: Vec<(usize, u32)> = stored
+        .iter()
+        .zip(&reads)
+        .filter(|(_, (code, got, version))| *code != 0 || got[..] != [b'v'; 1_000][..] || *version != 1)
+        .map(|(&i, (code, _, _))| (i, *code))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} acknowledged keys wrong: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+}

@@ -251,7 +251,12 @@ impl Cluster {
     }
 
     fn spawn(&self, index: usize, addr: SocketAddr) -> NodeProcess {
-        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.spawn_with(index, addr, &[])
+    }
+
+    fn spawn_with(&self, index: usize, addr: SocketAddr, more: &[&str]) -> NodeProcess {
+        let mut extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        extra.extend_from_slice(more);
         spawn_node(
             addr,
             &self.servers_file,
@@ -262,9 +267,14 @@ impl Cluster {
 
     /// Restarts node `index` (after it was killed) with an empty store.
     pub fn restart(&mut self, index: usize) {
+        self.restart_with(index, &[]);
+    }
+
+    /// Restarts node `index` with an empty store and these options added.
+    pub fn restart_with(&mut self, index: usize, more: &[&str]) {
         let addr = self.nodes[index].addr;
         self.nodes[index].kill();
-        self.nodes[index] = self.spawn(index, addr);
+        self.nodes[index] = self.spawn_with(index, addr, more);
     }
 
     pub fn addrs(&self, indexes: &[usize]) -> Vec<SocketAddr> {
@@ -392,7 +402,7 @@ impl Cluster {
             .lines()
             .filter_map(|line| {
                 let f: Vec<&str> = line.split(' ').collect();
-                (f.len() == 4 && f[2] == "1" && f[3] == "1").then(|| f[0].parse().ok())?
+                (f.len() == 5 && f[2] == "1" && f[3] == "1").then(|| f[0].parse().ok())?
             })
             .collect();
         indexes.iter().all(|n| ready.contains(n))
@@ -402,11 +412,7 @@ impl Cluster {
     pub fn holders(&self, alive: &[usize], bucket: u16) -> Vec<usize> {
         let text = std::fs::read_to_string(&self.servers_file).unwrap();
         let names: Vec<String> = text.lines().map(String::from).collect();
-        let mut liveness = dynakv::ring::Liveness {
-            alive: vec![false; names.len()],
-            ready: vec![false; names.len()],
-            behind: vec![false; names.len()],
-        };
+        let mut liveness = dynakv::ring::Liveness::ready(vec![false; names.len()]);
         for &i in alive {
             liveness.alive[i] = true;
             liveness.ready[i] = true;
