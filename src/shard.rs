@@ -11,6 +11,7 @@ use crate::agreement::{Agreement, Position};
 use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
+use crate::log;
 use crate::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::record::Record;
 use crate::reply_cache::ReplyCache;
@@ -600,10 +601,14 @@ impl Worker {
             }
         }
         let agreement = &self.agreement;
-        self.partition.retain(|bucket, record| {
+        let dropped = drop.iter().filter(|&&d| d).count();
+        let tombstones = self.partition.retain(|bucket, record| {
             let collected = record.is_tombstone() && record.stamp() < agreement.cutoff(bucket, collect_from_ms);
             !(drop[usize::from(bucket)] || collected)
         });
+        if dropped > 0 || tombstones > 0 {
+            log!("retain: dropped {dropped} buckets no longer replicated here; {tombstones} tombstones gone");
+        }
     }
 
     fn report(&mut self, report: &Report) {

@@ -210,8 +210,10 @@ impl Partition {
 
     /// Keeps only the records for which `keep` is true (drops a bucket this
     /// node no longer replicates, or collects tombstones).
-    pub fn retain(&mut self, mut keep: impl FnMut(BucketId, &Record) -> bool) {
+    /// Returns how many tombstones went.
+    pub fn retain(&mut self, mut keep: impl FnMut(BucketId, &Record) -> bool) -> usize {
         let mut freed = 0;
+        let mut tombstones = 0;
         for (id, bucket) in self.buckets.iter_mut().enumerate() {
             if bucket.records.is_empty() || self.slots.iter(&bucket.records).all(|r| keep(id as BucketId, r)) {
                 continue;
@@ -224,10 +226,12 @@ impl Partition {
                         .stats
                         .remove(key_hash(record.key()), record.stamp(), record.is_tombstone());
                     freed += record.heap_bytes();
+                    tombstones += usize::from(record.is_tombstone());
                 }
             }
         }
         self.release(freed);
+        tombstones
     }
 
     /// Every record of one bucket, for transfer and repair.
