@@ -64,6 +64,7 @@ pub struct View {
     /// the stand-ins that took writes while preferred nodes were away.
     ranked: Vec<[u8; 2 * REPLICAS_MAX]>,
     ranked_len: Vec<u8>,
+    any_full: bool,
 }
 
 /// What placement is computed from: the nodes' seeds and the replication factor.
@@ -130,6 +131,7 @@ impl View {
             liveness,
             ranked,
             ranked_len,
+            any_full,
         }
     }
 
@@ -173,6 +175,11 @@ impl View {
 
     pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
         self.preference(bucket).contains(&(node as u8))
+    }
+
+    /// Whether any live node's store is full.
+    pub fn any_full(&self) -> bool {
+        self.any_full
     }
 
     pub fn alive_count(&self) -> usize {

@@ -15,6 +15,7 @@ use crate::log;
 use crate::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::record::Record;
 use crate::reply_cache::ReplyCache;
+use crate::ring::View;
 use crate::stamp::{Clock, Stamp, wall_millis};
 use crate::store::{Admission, Applied, Partition, Write};
 use crate::transfer::TransferHandle;
@@ -166,6 +167,8 @@ pub struct Worker {
     collect_from_ms: Option<u64>,
     /// Per node: until when an ack said its store is full.
     full_until_ms: Vec<u64>,
+    /// The latest of those (0 once passed: no replica is known full).
+    full_acked_until_ms: u64,
 }
 
 impl Worker {
@@ -200,6 +203,7 @@ impl Worker {
             agreement: Agreement::default(),
             collect_from_ms: None,
             full_until_ms: vec![0; nodes],
+            full_acked_until_ms: 0,
         }
     }
 
@@ -232,8 +236,10 @@ impl Worker {
         match msg {
             ShardMsg::Requests(requests) => {
                 let count = requests.len();
+                // One view per batch: placement changes a few times a minute.
+                let view = self.ctx.view();
                 for request in requests {
-                    if let Some(reply) = self.execute(&request.message_id, request.op, request.client) {
+                    if let Some(reply) = self.execute(&view, &request.message_id, request.op, request.client) {
                         send_reply(&self.socket, &reply.encode(&request.message_id), request.client);
                     }
                 }
@@ -264,6 +270,7 @@ impl Worker {
                 let until = if full { self.now_ms() + FULL_ACK_MS } else { 0 };
                 if let Some(slot) = self.full_until_ms.get_mut(from) {
                     *slot = until;
+                    self.full_acked_until_ms = self.full_acked_until_ms.max(until);
                 }
                 if let Some(pending) = self.pending.get_mut(&seq) {
                     pending.waiting.retain(|&node| node != from);
@@ -323,7 +330,7 @@ impl Worker {
     /// Executes one keyed operation at most once per message id. Returns the
     /// reply, or `None` when it is sent later (after replica acks) or not at
     /// all (a retry of a write still waiting for them).
-    pub fn execute(&mut self, message_id: &[u8], op: KeyOp, client: SocketAddr) -> Option<Reply> {
+    fn execute(&mut self, view: &View, message_id: &[u8], op: KeyOp, client: SocketAddr) -> Option<Reply> {
         let id_hash = message_id_hash(message_id);
         if op.is_mutation() {
             if self.pending_ids.contains_key(&id_hash) {
@@ -347,7 +354,7 @@ impl Worker {
                     None => Reply::Code(ErrorCode::NonExistentKey),
                 });
             }
-            KeyOp::Put { key, value, .. } if self.grows_a_full_replica(key.as_bytes(), value.len()) => {
+            KeyOp::Put { key, value, .. } if self.grows_a_full_replica(view, key.as_bytes(), value.len()) => {
                 (ErrorCode::OutOfSpace, None)
             }
             KeyOp::Put { key, value, version } => {
@@ -400,18 +407,23 @@ impl Worker {
         let now = self.now_ms();
         self.cache.insert(id_hash, code as u8, now);
         if let Some(entry) = written {
-            return self.replicate(entry, code, message_id, id_hash, client);
+            return self.replicate(view, entry, code, message_id, id_hash, client);
         }
         Some(Reply::Code(code))
     }
 
     /// Whether a PUT would grow a bucket one of whose other replicas is full
     /// (a replica must take every write it is sent; see [`crate::ring`]).
-    fn grows_a_full_replica(&self, key: &[u8], value_bytes: usize) -> bool {
-        let view = self.ctx.view();
+    fn grows_a_full_replica(&mut self, view: &View, key: &[u8], value_bytes: usize) -> bool {
+        if !view.any_full() && self.full_acked_until_ms == 0 {
+            return false;
+        }
+        let now = self.now_ms();
+        if self.full_acked_until_ms <= now {
+            self.full_acked_until_ms = 0;
+        }
         let me = self.ctx.self_index;
         let bucket = bucket_of(key_hash(key));
-        let now = self.now_ms();
         let full_replica = view
             .preference(bucket)
             .iter()
@@ -427,13 +439,13 @@ impl Worker {
     /// Sends a write to the bucket's other live replicas and parks the reply.
     fn replicate(
         &mut self,
+        view: &View,
         entry: Entry,
         code: ErrorCode,
         message_id: &[u8],
         id_hash: u64,
         client: SocketAddr,
     ) -> Option<Reply> {
-        let view = self.ctx.view();
         let bucket = bucket_of(key_hash(&entry.key));
         let me = self.ctx.self_index;
         let waiting: Vec<usize> = view
