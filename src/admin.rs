@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const STATS: u8 = 0x20;
 pub const MEMBERS: u8 = 0x21;
-/// Per-bucket live keys, tombstones and digest of every non-empty bucket.
+/// Per-bucket live keys, tombstones and digest of every non-empty bucket,
+/// in bucket order from the argument's bucket (2 bytes little-endian; none:
+/// from 0). A reply that would not fit one datagram ends `more NEXT`: ask
+/// again from NEXT.
 pub const BUCKETS: u8 = 0x22;
 /// The keys held in one bucket (argument: the bucket, 2 bytes little-endian).
 pub const KEYS: u8 = 0x23;
@@ -23,7 +26,8 @@ const REPLY_TEXT_BYTES_MAX: usize = 60_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
     Stats,
-    Buckets,
+    /// From this bucket on.
+    Buckets(u16),
     Keys(u16),
 }
 
@@ -66,10 +70,17 @@ impl Report {
             text.push_str(&format!("keys {}\ntombstones {}\n", parts.live_keys, parts.tombstones));
         }
         let mut lines = parts.lines.clone();
-        lines.sort();
+        if let ReportKind::Buckets(_) = self.kind {
+            lines.sort_by_key(|line| bucket_of_line(line));
+        } else {
+            lines.sort();
+        }
         for line in lines {
             if text.len() + line.len() + 1 > REPLY_TEXT_BYTES_MAX {
-                text.push_str("truncated\n");
+                match self.kind {
+                    ReportKind::Buckets(_) => text.push_str(&format!("more {}\n", bucket_of_line(&line))),
+                    _ => text.push_str("truncated\n"),
+                }
                 break;
             }
             text.push_str(&line);
@@ -77,6 +88,14 @@ impl Report {
         }
         Some(text_reply(&self.message_id, text))
     }
+}
+
+/// The bucket a BUCKETS line is about (its first field).
+fn bucket_of_line(line: &str) -> u16 {
+    line.split(' ')
+        .next()
+        .and_then(|bucket| bucket.parse().ok())
+        .unwrap_or(u16::MAX)
 }
 
 /// The reply datagram carrying `text` as its value.
@@ -101,6 +120,30 @@ pub fn parse_lines(text: &str) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_listing_too_long_for_one_reply_says_where_to_go_on() {
+        let report = Report {
+            kind: ReportKind::Buckets(0),
+            shards_left: AtomicUsize::new(1),
+            parts: Mutex::new(ReportParts::default()),
+            message_id: vec![1; 16],
+            to: "127.0.0.1:1".parse().unwrap(),
+            header: String::new(),
+        };
+        // Shards add their buckets in any order; 4,000 lines of 25 bytes.
+        report.parts.lock().lines = (0..4000u16).rev().map(|b| format!("{b} 1 0 {:016x}", b)).collect();
+        let datagram = report.shard_done().expect("the only shard replies");
+        let response = crate::wire::decode_reply(&datagram, &[1; 16]).unwrap();
+        let text = String::from_utf8(response.value.unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let shown = lines.len() - 1;
+        assert!(shown > 2000 && shown < 4000, "{shown} lines fit");
+        for (i, line) in lines[..shown].iter().enumerate() {
+            assert_eq!(bucket_of_line(line), i as u16, "in bucket order");
+        }
+        assert_eq!(lines[shown], format!("more {shown}"));
+    }
 
     #[test]
     fn last_shard_sends_sorted_lines_and_totals() {

@@ -74,7 +74,7 @@ pub fn run(args: &[String]) -> Result<String, String> {
         ["remove", key] => ctl.remove(key),
         ["stats", node] => ctl.admin(&ctl.resolve(node)?, admin::STATS, &[]),
         ["members", node] => ctl.admin(&ctl.resolve(node)?, admin::MEMBERS, &[]),
-        ["buckets", node] => ctl.admin(&ctl.resolve(node)?, admin::BUCKETS, &[]),
+        ["buckets", node] => ctl.buckets(&ctl.resolve(node)?),
         ["keys", node, bucket] => {
             let bucket: u16 = bucket.parse().map_err(|_| "BUCKET must be 0..4095")?;
             ctl.admin(&ctl.resolve(node)?, admin::KEYS, &bucket.to_le_bytes())
@@ -184,6 +184,27 @@ impl Ctl {
 
     fn admin(&self, node: &SocketAddr, command: u8, arg: &[u8]) -> Result<String, String> {
         self.admin_text(node, command, arg, &[300, 600, 1200])
+    }
+
+    /// Every non-empty bucket of a node, asked for as many times as the
+    /// listing takes datagrams.
+    fn buckets(&self, node: &SocketAddr) -> Result<String, String> {
+        let mut listing = String::new();
+        let mut from: u16 = 0;
+        loop {
+            let page = self.admin(node, admin::BUCKETS, &from.to_le_bytes())?;
+            let more = page.lines().find_map(|line| line.strip_prefix("more "));
+            listing.extend(
+                page.lines()
+                    .filter(|line| !line.starts_with("more "))
+                    .map(|line| format!("{line}\n")),
+            );
+            match more.and_then(|next| next.parse::<u16>().ok()) {
+                // Each page starts further on, so this ends.
+                Some(next) if next > from => from = next,
+                _ => return Ok(listing),
+            }
+        }
     }
 
     fn ring(&self, key: &str) -> Result<String, String> {

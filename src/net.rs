@@ -421,7 +421,10 @@ impl NetLoop {
     fn admin(&mut self, message_id: Vec<u8>, command: u8, arg: &[u8], from: SocketAddr) {
         let kind = match command {
             admin::STATS => ReportKind::Stats,
-            admin::BUCKETS => ReportKind::Buckets,
+            admin::BUCKETS => match arg {
+                [low, high] => ReportKind::Buckets(u16::from_le_bytes([*low, *high])),
+                _ => ReportKind::Buckets(0),
+            },
             admin::KEYS
                 if arg.len() == 2 && usize::from(u16::from_le_bytes([arg[0], arg[1]])) < crate::hash::BUCKETS =>
             {

@@ -634,8 +634,8 @@ impl Worker {
                         parts.tombstones += stats.tombstones as usize;
                     }
                 }
-                ReportKind::Buckets => {
-                    for bucket in 0..BUCKETS as BucketId {
+                ReportKind::Buckets(from) => {
+                    for bucket in from..BUCKETS as BucketId {
                         let stats = self.partition.bucket_stats(bucket);
                         if stats.live_keys + stats.tombstones > 0 {
                             let line = format!(
