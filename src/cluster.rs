@@ -139,6 +139,14 @@ enum PullKind {
     Resync,
 }
 
+/// Counters of what this node has pulled since it started.
+#[derive(Clone, Copy, Debug)]
+struct TransferTotals {
+    buckets: u64,
+    entries: u64,
+    bytes: u64,
+}
+
 struct Pull {
     bucket: BucketId,
     kind: PullKind,
@@ -159,7 +167,8 @@ pub struct ClusterThread {
     to_pull: BTreeMap<BucketId, PullKind>,
     pulling: HashMap<u64, Pull>,
     next_request: u64,
-    sync_started_ms: Option<u64>,
+    /// When the transfer under way started, and the counters then.
+    sync_started: Option<(u64, TransferTotals)>,
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     grace_over: bool,
@@ -199,7 +208,7 @@ impl ClusterThread {
             to_pull: BTreeMap::new(),
             pulling: HashMap::new(),
             next_request: 1,
-            sync_started_ms: None,
+            sync_started: None,
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             grace_over: false,
@@ -281,7 +290,7 @@ impl ClusterThread {
             self.membership.set_behind();
             log!("suspension detected: re-syncing every bucket before serving as coordinator");
             self.held.fill(false);
-            self.sync_started_ms = Some(now);
+            self.sync_started = Some((now, self.transfer_totals()));
         }
         round.changed |= self.update_full();
         for &target in &round.targets {
@@ -365,8 +374,17 @@ impl ClusterThread {
         }
         *self.ctx.view.write() = view;
         self.current_view = None;
-        if gained > 0 && self.sync_started_ms.is_none() {
-            self.sync_started_ms = Some(self.now_ms());
+        if gained > 0 && self.sync_started.is_none() {
+            self.sync_started = Some((self.now_ms(), self.transfer_totals()));
+        }
+    }
+
+    fn transfer_totals(&self) -> TransferTotals {
+        let counters = &self.ctx.counters;
+        TransferTotals {
+            buckets: counters.buckets_pulled.load(Ordering::Relaxed),
+            entries: counters.entries_pulled.load(Ordering::Relaxed),
+            bytes: counters.transfer_bytes_received.load(Ordering::Relaxed),
         }
     }
 
@@ -428,12 +446,14 @@ impl ClusterThread {
         if pending > 0 {
             return;
         }
-        if let Some(started) = self.sync_started_ms.take() {
+        if let Some((started, before)) = self.sync_started.take() {
+            let after = self.transfer_totals();
             log!(
-                "transfer done in {} ms: {} buckets, {} entries pulled since start",
+                "transfer done in {} ms: {} buckets, {} entries pulled, {} bytes received",
                 now.saturating_sub(started),
-                self.ctx.counters.buckets_pulled.load(Ordering::Relaxed),
-                self.ctx.counters.entries_pulled.load(Ordering::Relaxed)
+                after.buckets - before.buckets,
+                after.entries - before.entries,
+                after.bytes - before.bytes
             );
         }
         if !self.membership.is_ready() {

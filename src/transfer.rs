@@ -231,7 +231,16 @@ impl TransferThread {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(t) if t < PEERS + self.peers.len() => self.flush(t - PEERS),
+                    Token(t) if t < PEERS + self.peers.len() => {
+                        // Peers never write on the connections we open: the
+                        // peer closed its end (it restarted, or closed an
+                        // idle connection). What is still queued goes on a
+                        // new connection instead of failing on this one.
+                        if event.is_read_closed() || event.is_error() {
+                            self.reopen(t - PEERS);
+                        }
+                        self.flush(t - PEERS);
+                    }
                     Token(t) => self.read(t - PEERS - self.peers.len(), &shards, &mut scratch),
                 }
             }
@@ -314,6 +323,16 @@ impl TransferThread {
             .registry()
             .register(&mut stream, Token(PEERS + to), Interest::WRITABLE | Interest::READABLE)?;
         Ok(stream)
+    }
+
+    /// Closes a peer's connection, keeping its queue for the next one (a
+    /// frame cut short is sent again whole; the receiver drops the part).
+    fn reopen(&mut self, to: usize) {
+        let peer = &mut self.peers[to];
+        if let Some(mut stream) = peer.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        peer.written = 0;
     }
 
     /// Closes a peer's connection and drops what was queued on it.
@@ -673,6 +692,38 @@ mod tests {
             == 1));
         // The next transfer is taken again (and dropped again).
         assert!(sender.send_messages(1, &[chunk(1, 1)]));
+    }
+
+    /// Waits up to 5 s for a connection to `listener`.
+    fn accept_within(listener: &std::net::TcpListener) -> Option<std::net::TcpStream> {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok((stream, _)) = listener.accept() {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                return Some(stream);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    #[test]
+    fn what_follows_a_peer_closing_its_end_goes_on_a_new_connection() {
+        let addrs = [free_addr(), free_addr()];
+        let peer = std::net::TcpListener::bind(addrs[1]).unwrap();
+        let (sender, _, _) = start(0, &addrs);
+        for index in 0..2 {
+            // The peer reads one frame, then restarts: its end closes.
+            assert!(sender.send_messages(1, &[chunk(index, 2)]));
+            let mut connection = accept_within(&peer).expect("a connection for each frame");
+            let expected = sender.ctx.encode(&chunk(index, 2));
+            let mut got = vec![0; expected.len()];
+            connection.read_exact(&mut got).unwrap();
+            assert_eq!(got, expected);
+        }
+        assert_eq!(sender.ctx.counters.transfer_breaks.load(Ordering::Relaxed), 0);
     }
 
     #[test]
