@@ -9,12 +9,12 @@
 //! epoch's start becomes the bucket's *safe point*. A new epoch starts then.
 //!
 //! Replicas must collect the same tombstones, or their digests differ until
-//! they all have, and a replica whose safe point lags would wait forever
-//! for the matches that would advance it. So each digest carries the
-//! sender's safe point, and a replica collects up to the lowest safe point
-//! of all replicas (the lowest of a round of reports, one from each peer):
-//! when one replica collects a tombstone, every other one can too, once the
-//! reports have gone round, whether or not their digests still match.
+//! they all have, and no epoch completes meanwhile: a replica whose safe
+//! point lagged (it saw the cluster whole later, say) would wait forever.
+//! So each digest carries the sender's cutoff, and a replica collects up to
+//! the highest cutoff any replica of the bucket reported: a cutoff is a fact
+//! about every replica ("each holds every tombstone stamped before it"),
+//! whichever replica learned it.
 //!
 //! We do not record when each tombstone arrived, only its stamp (its write
 //! time), so a tombstone is collected when its stamp is older than the safe
@@ -54,12 +54,8 @@ struct Epoch {
     matched: u8,
     /// Start of the last complete epoch (0: none yet).
     safe_s: u32,
-    /// Bit i: the replica at position i reported its safe point this round.
-    reported: u8,
-    /// The lowest safe point reported this round.
-    round_min_s: u32,
-    /// The lowest safe point of the other replicas in the last full round.
-    peers_safe_s: u32,
+    /// The highest cutoff another replica reported.
+    reported_cutoff_s: u32,
 }
 
 /// Per bucket: what this node knows the other replicas hold.
@@ -81,47 +77,42 @@ fn seconds(ms: u64) -> u32 {
 }
 
 impl Agreement {
-    /// This node's safe point of `bucket`, for its digests.
-    pub fn safe_s(&self, bucket: BucketId) -> u32 {
-        self.epochs[usize::from(bucket)].safe_s
-    }
-
     /// Records the digest of the replica at `peer` of `bucket`'s preference
-    /// list (of `replicas` nodes, `own` being this node's position): its
-    /// safe point, and whether it held what this node holds at `now_ms`.
-    pub fn compared(&mut self, bucket: BucketId, peer: Position, peer_safe_s: u32, matched: bool, now_ms: u64) {
+    /// list: its cutoff, and whether it held what this node holds at `now_ms`.
+    pub fn compared(&mut self, bucket: BucketId, peer: Position, peer_cutoff_s: u32, matched: bool, now_ms: u64) {
         let epoch = &mut self.epochs[usize::from(bucket)];
-        let all = (1u16 << peer.replicas) - 1;
-        let bits = (1 << peer.at) | (1 << peer.own);
-        if matched {
-            epoch.matched |= bits;
-            if u16::from(epoch.matched) == all {
-                epoch.safe_s = epoch.started_s;
-                epoch.started_s = seconds(now_ms);
-                epoch.matched = 0;
-            }
+        epoch.reported_cutoff_s = epoch.reported_cutoff_s.max(peer_cutoff_s);
+        if !matched {
+            return;
         }
-        epoch.round_min_s = if epoch.reported == 0 {
-            peer_safe_s
-        } else {
-            epoch.round_min_s.min(peer_safe_s)
-        };
-        epoch.reported |= bits;
-        if u16::from(epoch.reported) == all {
-            epoch.peers_safe_s = epoch.round_min_s;
-            epoch.reported = 0;
+        epoch.matched |= (1 << peer.at) | (1 << peer.own);
+        if u16::from(epoch.matched) == (1u16 << peer.replicas) - 1 {
+            epoch.safe_s = epoch.started_s;
+            epoch.started_s = seconds(now_ms);
+            epoch.matched = 0;
         }
     }
 
     /// Tombstones of `bucket` stamped before this may be collected, given
-    /// that epochs count from `counts_from_ms` on (None: nothing may be).
+    /// that this node's epochs count from `counts_from_ms` on (None: the
+    /// cluster is not whole, and nothing may be).
     pub fn cutoff(&self, bucket: BucketId, counts_from_ms: Option<u64>) -> Stamp {
+        Stamp::from_millis(u64::from(self.cutoff_s(bucket, counts_from_ms)) * 1000)
+    }
+
+    /// [`Agreement::cutoff`] in whole seconds, as digests carry it.
+    pub fn cutoff_s(&self, bucket: BucketId, counts_from_ms: Option<u64>) -> u32 {
+        let Some(from) = counts_from_ms else {
+            return 0;
+        };
         let epoch = self.epochs[usize::from(bucket)];
-        let safe_ms = u64::from(epoch.safe_s.min(epoch.peers_safe_s)) * 1000;
-        match counts_from_ms {
-            Some(from) if safe_ms >= from => Stamp::from_millis(safe_ms.saturating_sub(ARRIVAL_DELAY_MAX_MS)),
-            _ => Stamp::from_millis(0),
-        }
+        let safe_ms = u64::from(epoch.safe_s) * 1000;
+        let own_s = if safe_ms >= from {
+            seconds(safe_ms.saturating_sub(ARRIVAL_DELAY_MAX_MS))
+        } else {
+            0
+        };
+        own_s.max(epoch.reported_cutoff_s)
     }
 
     pub fn clear(&mut self) {
@@ -139,32 +130,32 @@ mod tests {
         Position { at, own, replicas: 3 }
     }
 
-    /// Both peers (positions 1 and 2 of bucket 7, this node at 0) match at
-    /// the given seconds, reporting `peer_safe_s`.
-    fn rounds(agreement: &mut Agreement, bucket: BucketId, own: usize, times: &[(usize, u64)], peer_safe_s: u32) {
+    /// The peers at the given positions match at the given seconds,
+    /// reporting no cutoff of their own.
+    fn matches(agreement: &mut Agreement, bucket: BucketId, own: usize, times: &[(usize, u64)]) {
         for &(peer, t) in times {
-            agreement.compared(bucket, at(peer, own), peer_safe_s, true, t * S);
+            agreement.compared(bucket, at(peer, own), 0, true, t * S);
         }
+    }
+
+    fn seconds_before_delay(s: u64) -> Stamp {
+        Stamp::from_millis(s * S - ARRIVAL_DELAY_MAX_MS)
     }
 
     #[test]
     fn nothing_is_collected_until_every_replica_matched() {
         let mut agreement = Agreement::default();
         let from = Some(100 * S);
-        rounds(&mut agreement, 7, 0, &[(1, 101), (2, 102)], u32::MAX);
+        matches(&mut agreement, 7, 0, &[(1, 101), (2, 102)]);
         // The first epoch started at 0, before the cluster was whole.
         assert_eq!(agreement.cutoff(7, from), Stamp::from_millis(0));
-        rounds(&mut agreement, 7, 0, &[(1, 130)], u32::MAX);
+        matches(&mut agreement, 7, 0, &[(1, 130)]);
         assert_eq!(agreement.cutoff(7, from), Stamp::from_millis(0), "one of two peers");
-        rounds(&mut agreement, 7, 0, &[(1, 131)], u32::MAX);
+        matches(&mut agreement, 7, 0, &[(1, 131)]);
         assert_eq!(agreement.cutoff(7, from), Stamp::from_millis(0), "the same peer twice");
-        rounds(&mut agreement, 7, 0, &[(2, 140)], u32::MAX);
+        matches(&mut agreement, 7, 0, &[(2, 140)]);
         // The second epoch started at 102 s, when the first completed.
-        assert_eq!(agreement.safe_s(7), 102);
-        assert_eq!(
-            agreement.cutoff(7, from),
-            Stamp::from_millis(102 * S - ARRIVAL_DELAY_MAX_MS)
-        );
+        assert_eq!(agreement.cutoff(7, from), seconds_before_delay(102));
         assert_eq!(
             agreement.cutoff(8, from),
             Stamp::from_millis(0),
@@ -173,30 +164,36 @@ mod tests {
     }
 
     #[test]
-    fn a_mismatch_advances_nothing_but_its_safe_point_report_counts() {
+    fn a_mismatch_completes_no_epoch_but_a_reported_cutoff_is_adopted() {
         let mut agreement = Agreement::default();
-        rounds(&mut agreement, 2, 0, &[(1, 10), (2, 20), (1, 30), (2, 40)], 500);
-        assert_eq!(agreement.safe_s(2), 20);
-        agreement.compared(2, at(1, 0), 35, false, 50 * S);
-        agreement.compared(2, at(2, 0), 600, false, 60 * S);
-        assert_eq!(agreement.safe_s(2), 20, "mismatches complete no epoch");
-        // A peer that lags holds everyone back: all collect the same.
-        agreement.compared(2, at(1, 0), 15, false, 70 * S);
-        agreement.compared(2, at(2, 0), 600, false, 80 * S);
+        matches(&mut agreement, 2, 0, &[(1, 10), (2, 20), (1, 30), (2, 40)]);
+        assert_eq!(agreement.cutoff(2, Some(S)), seconds_before_delay(20));
+        agreement.compared(2, at(1, 0), 0, false, 50 * S);
+        agreement.compared(2, at(2, 0), 0, false, 60 * S);
         assert_eq!(
             agreement.cutoff(2, Some(S)),
-            Stamp::from_millis(15 * S - ARRIVAL_DELAY_MAX_MS)
+            seconds_before_delay(20),
+            "mismatches complete no epoch"
+        );
+        // A replica that collected further says so, and this one follows,
+        // whatever its own epochs (here: begun before it saw the cluster whole).
+        agreement.compared(2, at(1, 0), 45, false, 70 * S);
+        assert_eq!(agreement.cutoff(2, Some(35 * S)), Stamp::from_millis(45 * S));
+        agreement.compared(2, at(2, 0), 30, false, 80 * S);
+        assert_eq!(agreement.cutoff(2, Some(S)), Stamp::from_millis(45 * S), "the highest");
+        assert_eq!(agreement.cutoff_s(2, Some(S)), 45, "and digests carry it on");
+        assert_eq!(
+            agreement.cutoff(2, None),
+            Stamp::from_millis(0),
+            "nothing while not whole"
         );
     }
 
     #[test]
     fn epochs_before_the_cluster_was_whole_do_not_count() {
         let mut agreement = Agreement::default();
-        rounds(&mut agreement, 3, 0, &[(1, 10), (2, 20), (1, 30), (2, 40)], u32::MAX);
-        assert_eq!(
-            agreement.cutoff(3, Some(15 * S)),
-            Stamp::from_millis(20 * S - ARRIVAL_DELAY_MAX_MS)
-        );
+        matches(&mut agreement, 3, 0, &[(1, 10), (2, 20), (1, 30), (2, 40)]);
+        assert_eq!(agreement.cutoff(3, Some(15 * S)), seconds_before_delay(20));
         assert_eq!(agreement.cutoff(3, Some(21 * S)), Stamp::from_millis(0));
         assert_eq!(agreement.cutoff(3, None), Stamp::from_millis(0));
     }
@@ -204,11 +201,8 @@ mod tests {
     #[test]
     fn this_node_may_sit_anywhere_in_the_preference_list() {
         let mut agreement = Agreement::default();
-        rounds(&mut agreement, 5, 1, &[(0, 10), (2, 20), (2, 30), (0, 40)], u32::MAX);
-        assert_eq!(
-            agreement.cutoff(5, Some(S)),
-            Stamp::from_millis(20 * S - ARRIVAL_DELAY_MAX_MS)
-        );
+        matches(&mut agreement, 5, 1, &[(0, 10), (2, 20), (2, 30), (0, 40)]);
+        assert_eq!(agreement.cutoff(5, Some(S)), seconds_before_delay(20));
         agreement.clear();
         assert_eq!(agreement.cutoff(5, Some(S)), Stamp::from_millis(0));
     }

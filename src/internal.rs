@@ -81,7 +81,7 @@ pub enum Internal {
         arg: Vec<u8>,
     },
     /// Anti-entropy: the sender's digests of buckets both nodes replicate,
-    /// each with the sender's safe point for it (see [`crate::agreement`]);
+    /// each with the sender's tombstone cutoff (see [`crate::agreement`]);
     /// the receiver exchanges the buckets whose digests differ.
     Digests {
         digests: Vec<(u16, u64, u32)>,
@@ -283,10 +283,10 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             w.u8(8);
             w.u8(sender);
             w.u16(digests.len() as u16);
-            for &(bucket, digest, safe_s) in digests {
+            for &(bucket, digest, cutoff_s) in digests {
                 w.u16(bucket);
                 w.u64(digest);
-                w.u32(safe_s);
+                w.u32(cutoff_s);
             }
         }
     }

@@ -291,14 +291,17 @@ impl Worker {
             ShardMsg::AntiEntropy { to, buckets } => {
                 let digests = buckets
                     .iter()
-                    .map(|&b| (b, self.partition.bucket_stats(b).digest, self.agreement.safe_s(b)))
+                    .map(|&b| {
+                        let cutoff_s = self.agreement.cutoff_s(b, self.collect_from_ms);
+                        (b, self.partition.bucket_stats(b).digest, cutoff_s)
+                    })
                     .collect();
                 self.ctx.send(&self.socket, to, &Internal::Digests { digests });
             }
             ShardMsg::Digests { from, digests } => {
                 let view = self.ctx.view();
                 let now = wall_millis();
-                for (bucket, theirs, their_safe_s) in digests {
+                for (bucket, theirs, their_cutoff_s) in digests {
                     let matched = self.partition.bucket_stats(bucket).digest == theirs;
                     let prefs = view.preference(bucket);
                     let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
@@ -308,7 +311,7 @@ impl Worker {
                             own,
                             replicas: prefs.len(),
                         };
-                        self.agreement.compared(bucket, peer, their_safe_s, matched, now);
+                        self.agreement.compared(bucket, peer, their_cutoff_s, matched, now);
                     }
                     if !matched {
                         self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);

@@ -112,8 +112,14 @@ impl TransferHandle {
         };
         let peer_before = peer.fetch_add(bytes, Ordering::Relaxed);
         let total_before = self.shared.queued.fetch_add(bytes, Ordering::Relaxed);
-        let fits = (peer_before == 0 || peer_before + bytes <= PEER_QUEUE_BYTES_MAX)
-            && (total_before == 0 || total_before + bytes <= QUEUE_BYTES_MAX);
+        // A node whose store is at its limit has no room for queues: it
+        // sends one thing at a time (it may hold the only copy of a bucket).
+        let fits = if self.shared.budget.is_full(100) {
+            total_before == 0
+        } else {
+            (peer_before == 0 || peer_before + bytes <= PEER_QUEUE_BYTES_MAX)
+                && (total_before == 0 || total_before + bytes <= QUEUE_BYTES_MAX)
+        };
         if !fits || self.outbox.try_send(Outgoing { to, frames }).is_err() {
             peer.fetch_sub(bytes, Ordering::Relaxed);
             self.shared.queued.fetch_sub(bytes, Ordering::Relaxed);
@@ -739,5 +745,17 @@ mod tests {
         assert_eq!(budget.used_bytes(), 2 * 300 * 1024);
         assert_eq!(handle.ctx.counters.transfer_refused.load(Ordering::Relaxed), 1);
         assert!(!handle.send(7, bucket()), "no such node");
+    }
+
+    #[test]
+    fn a_node_at_its_memory_limit_sends_one_thing_at_a_time() {
+        let addrs = [free_addr(), free_addr(), free_addr()];
+        let budget = Arc::new(MemoryBudget::new(1 << 20));
+        let (_thread, handle) = TransferThread::bind(context(0, &addrs), budget.clone(), addrs[0]).unwrap();
+        assert!(budget.try_reserve(1 << 20), "the store fills the budget");
+        let bucket = || vec![vec![0u8; 1024]];
+        assert!(handle.send(1, bucket()), "an empty queue takes a bucket");
+        assert!(!handle.send(1, bucket()), "nothing more to this peer");
+        assert!(!handle.send(2, bucket()), "nor to any other");
     }
 }

@@ -417,6 +417,10 @@ fn a_full_node_takes_no_new_buckets_and_they_go_elsewhere() {
     }
     assert!(!cluster.nodes[0].exited(), "node 0 is still up");
     let rss = rss_bytes_of(cluster.nodes[0].pid());
+    eprintln!(
+        "{} of node 3's buckets passed over node 0; node 0 RSS {rss} after re-replication",
+        passed_over.len()
+    );
     assert!(rss < limit, "node 0 RSS {rss} stayed under its 16 MiB limit");
     let live_addrs = cluster.addrs(&live);
     let reads = parallel(&stored, 8, |&i| get(pick(&live_addrs, i + 1), &key(i)));
