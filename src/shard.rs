@@ -298,35 +298,39 @@ impl Worker {
                     .collect();
                 self.ctx.send(&self.socket, to, &Internal::Digests { digests });
             }
-            ShardMsg::Digests { from, digests } => {
-                let view = self.ctx.view();
-                let now = wall_millis();
-                for (bucket, theirs, their_cutoff_s) in digests {
-                    let matched = self.partition.bucket_stats(bucket).digest == theirs;
-                    let prefs = view.preference(bucket);
-                    let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
-                    if let (Some(at), Some(own)) = (position(from), position(self.ctx.self_index)) {
-                        let peer = Position {
-                            at,
-                            own,
-                            replicas: prefs.len(),
-                        };
-                        self.agreement.compared(bucket, peer, their_cutoff_s, matched, now);
-                    }
-                    if !matched {
-                        self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
-                        // Either may be refused on full queues; the next
-                        // comparison finds the difference again.
-                        self.serve_bucket(from, REPAIR_REQUEST, bucket);
-                        let pull = Internal::SyncRequest {
-                            request: REPAIR_REQUEST,
-                            bucket,
-                        };
-                        self.transfer.send_messages(from, &[pull]);
-                    }
-                }
-            }
+            ShardMsg::Digests { from, digests } => self.compare_digests(from, digests),
             ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
+        }
+    }
+
+    /// Anti-entropy, answering side: notes which replicas matched (for
+    /// tombstone collection) and exchanges the buckets whose digests differ.
+    fn compare_digests(&mut self, from: usize, digests: Vec<(BucketId, u64, u32)>) {
+        let view = self.ctx.view();
+        let now = wall_millis();
+        for (bucket, theirs, their_cutoff_s) in digests {
+            let matched = self.partition.bucket_stats(bucket).digest == theirs;
+            let prefs = view.preference(bucket);
+            let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
+            if let (Some(at), Some(own)) = (position(from), position(self.ctx.self_index)) {
+                let peer = Position {
+                    at,
+                    own,
+                    replicas: prefs.len(),
+                };
+                self.agreement.compared(bucket, peer, their_cutoff_s, matched, now);
+            }
+            if !matched {
+                self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
+                // Either may be refused on full queues; the next
+                // comparison finds the difference again.
+                self.serve_bucket(from, REPAIR_REQUEST, bucket);
+                let pull = Internal::SyncRequest {
+                    request: REPAIR_REQUEST,
+                    bucket,
+                };
+                self.transfer.send_messages(from, &[pull]);
+            }
         }
     }
 
