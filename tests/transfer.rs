@@ -34,12 +34,7 @@ fn three_rounds_of_two_kills_lose_nothing() {
         let redundant = cluster.wait_synced(&live, Duration::from_secs(20));
         eprintln!("killed {victims:?}: detected in {detected:?}, full redundancy {redundant:?} later");
         let bad = misreads(&cluster.addrs(&live), &expect, victims[0], false);
-        assert!(
-            bad.is_empty(),
-            "{} keys wrong after killing {victims:?}: {:?}",
-            bad.len(),
-            &bad[..bad.len().min(5)]
-        );
+        assert_none_wrong(&bad, &format!("keys wrong after killing {victims:?}"));
     }
 }
 
@@ -80,21 +75,11 @@ fn suspended_nodes_catch_up_on_writes_and_deletes() {
     // read returns an old value, even at once (a key whose replicas were all
     // stopped may read as not found until they are back in sync).
     let bad = misreads(&all_addrs, &expect, 3, true);
-    assert!(
-        bad.is_empty(),
-        "{} stale reads right after SIGCONT: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    assert_none_wrong(&bad, "stale reads right after SIGCONT");
     cluster.wait_synced(&all, Duration::from_secs(15));
     eprintln!("resumed nodes in sync {:?} after SIGCONT", resumed.elapsed());
     let bad = misreads(&all_addrs, &expect, 4, false);
-    assert!(
-        bad.is_empty(),
-        "{} wrong reads after sync: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    assert_none_wrong(&bad, "wrong reads after sync");
 }
 
 #[test]
@@ -148,12 +133,7 @@ fn a_restarted_node_pulls_exactly_its_buckets() {
     }
     let expect: Vec<(usize, Option<usize>)> = (0..6_000).map(|k| (k, Some(1))).collect();
     let bad = misreads(&cluster.addrs(&all), &expect, 1, false);
-    assert!(
-        bad.is_empty(),
-        "{} keys wrong: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    assert_none_wrong(&bad, "keys wrong");
 }
 
 #[test]
@@ -317,12 +297,7 @@ fn tombstones_are_collected_only_once_every_replica_holds_them() {
     // suspended node held came back.
     std::thread::sleep(Duration::from_secs(5));
     let bad = misreads(&cluster.addrs(&all), &expect, 5, false);
-    assert!(
-        bad.is_empty(),
-        "{} keys wrong after collection: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    assert_none_wrong(&bad, "keys wrong after collection");
 }
 
 /// A node whose store is full takes none of a dead node's buckets: they go
@@ -430,10 +405,5 @@ fn a_full_node_takes_no_new_buckets_and_they_go_elsewhere() {
         .filter(|(_, (code, got, version))| *code != 0 || got[..] != [b'v'; 1_000][..] || *version != 1)
         .map(|(&i, (code, _, _))| (i, *code))
         .collect();
-    assert!(
-        bad.is_empty(),
-        "{} acknowledged keys wrong: {:?}",
-        bad.len(),
-        &bad[..bad.len().min(5)]
-    );
+    assert_none_wrong(&bad, "acknowledged keys wrong");
 }

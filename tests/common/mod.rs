@@ -445,6 +445,11 @@ pub fn write_keys(addrs: &[SocketAddr], keys: &[usize], round: usize) {
     );
 }
 
+/// Fails with how many of `bad` there are and the first few.
+pub fn assert_none_wrong<T: std::fmt::Debug>(bad: &[T], what: &str) {
+    assert!(bad.is_empty(), "{} {what}: {:?}", bad.len(), &bad[..bad.len().min(5)]);
+}
+
 /// Reads every `(key, expected round or None for deleted)` through
 /// pseudo-random nodes and describes each read that differs. With
 /// `not_found_ok`, "not found" for an existing key is accepted (a bucket
