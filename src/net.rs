@@ -490,7 +490,6 @@ impl NetLoop {
             ),
             ("uptime_s", self.facts.started.elapsed().as_secs().to_string()),
             ("rss_bytes", crate::memory::rss_bytes().to_string()),
-            ("heap_free_bytes", crate::memory::heap_free_bytes().to_string()),
             ("over_rss", u8::from(budget.is_over_rss()).to_string()),
             ("stored_bytes", budget.used_bytes().to_string()),
             ("store_limit_bytes", budget.limit_bytes().to_string()),
