@@ -18,7 +18,8 @@ use crate::agreement::WHOLE_GRACE_MS;
 use crate::hash::{BUCKETS, BucketId};
 use crate::internal::{self, Heartbeat, Internal, Secret};
 use crate::log;
-use crate::membership::Membership;
+use crate::mailbox::Mailbox;
+use crate::membership::{Membership, Pause};
 use crate::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
 use crate::net::ShardHandle;
 use crate::ring::{Liveness, Placement, View};
@@ -26,7 +27,6 @@ use crate::shard::ShardMsg;
 use crate::stamp::wall_millis;
 use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
@@ -45,8 +45,12 @@ const STARTUP_GRACE_MS: u64 = 1_200;
 const SYNC_WINDOW: usize = 64;
 /// A pull with no completion by then is asked again (maybe of another holder).
 const SYNC_TIMEOUT_MS: u64 = 2_000;
-/// How often this node compares its buckets with the next peer's.
+/// How often this node compares its buckets with the next peers'.
 const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
+/// Every peer sharing a bucket is compared with at least this often (at
+/// 150 nodes, 2 peers per round; each digest datagram costs sender and
+/// receiver about as much as a gossip datagram).
+const ANTI_ENTROPY_CYCLE_MS: u64 = 60_000;
 /// How often buckets no longer replicated here are dropped.
 const RETAIN_INTERVAL_MS: u64 = 5_000;
 
@@ -71,6 +75,12 @@ pub struct ClusterContext {
 
 #[derive(Default)]
 pub struct ClusterCounters {
+    /// Times this node was stopped and continued (SIGSTOP, SIGCONT).
+    pub suspensions: AtomicU64,
+    /// Times its rounds stalled long enough to re-sync, with no stop.
+    pub stalls: AtomicU64,
+    /// Times a peer was declared dead.
+    pub peers_died: AtomicU64,
     pub auth_failures: AtomicU64,
     pub forwarded: AtomicU64,
     pub buckets_pulled: AtomicU64,
@@ -222,27 +232,34 @@ impl ClusterThread {
         self.started.elapsed().as_millis() as u64
     }
 
-    pub fn run(mut self, inbox: Receiver<ClusterMsg>) {
+    /// Runs for the life of the process. `gossip` is only looked at
+    /// once per round: a datagram queued there wakes nobody (150 nodes
+    /// gossiping at each other would otherwise wake every node's thread a
+    /// dozen times per round).
+    pub fn run(mut self, inbox: Mailbox<ClusterMsg>, gossip: Mailbox<ClusterMsg>) {
         // A starting node cannot know who took its writes while it was down
         // (or before it first came up): its pulls reach stand-ins too.
         self.publish(true);
         let mut next_round: u64 = 0;
         loop {
             let now = self.now_ms();
-            let wait = Duration::from_millis(next_round.saturating_sub(now));
-            match inbox.recv_timeout(wait) {
-                Ok(msg) => self.handle(msg),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+            if let Some(msg) = inbox.recv_timeout(Duration::from_millis(next_round.saturating_sub(now))) {
+                self.handle(msg);
             }
             if self.now_ms() >= next_round {
-                self.round();
+                // What arrived since the last round makes one view.
+                let mut changed = false;
+                while let Some(msg) = gossip.try_recv() {
+                    changed |= self.handle(msg);
+                }
+                self.round(changed);
                 next_round = self.now_ms() + ROUND_MS;
             }
         }
     }
 
-    fn handle(&mut self, msg: ClusterMsg) {
+    /// Returns whether membership changed (the caller publishes a view).
+    fn handle(&mut self, msg: ClusterMsg) -> bool {
         let now = self.now_ms();
         match msg {
             ClusterMsg::Gossip { sender, heartbeats } => {
@@ -250,9 +267,7 @@ impl ClusterThread {
                 if sender_was_dead && sender < self.ctx.addrs.len() {
                     self.gossip_to(sender);
                 }
-                if changed {
-                    self.publish(false);
-                }
+                changed
             }
             ClusterMsg::SyncDone {
                 request,
@@ -268,36 +283,54 @@ impl ClusterThread {
                     let _ = bucket;
                     self.step_sync(now);
                 }
+                false
             }
         }
     }
 
     fn gossip_to(&self, target: usize) {
-        let message = Internal::Gossip {
-            heartbeats: self.membership.heartbeats(),
-        };
-        self.ctx.send(&self.socket, target, &message);
+        self.gossip_to_all(&[target]);
     }
 
-    fn round(&mut self) {
-        let now = self.now_ms();
-        let mut round = self.membership.tick(now);
-        if self.ctx.suspended.swap(false, Ordering::AcqRel) && !round.paused {
-            round.paused = true;
-            round.changed |= self.membership.set_ready(false);
+    /// One encoding of this node's heartbeats, sent to each target.
+    fn gossip_to_all(&self, targets: &[usize]) {
+        let datagram = self.ctx.encode(&Internal::Gossip {
+            heartbeats: self.membership.heartbeats(),
+        });
+        for &target in targets {
+            send_reply(&self.socket, &datagram, self.ctx.addrs[target]);
         }
-        if round.paused {
+    }
+
+    fn round(&mut self, gossip_changed: bool) {
+        let now = self.now_ms();
+        // The event loop saw the SIGCONT (or a gap too long to be a slow
+        // tick) first and stopped coordinating; the rest happens here.
+        let resumed = self.ctx.suspended.swap(false, Ordering::AcqRel);
+        let mut round = self.membership.tick(now, resumed);
+        round.changed |= gossip_changed;
+        if let Some(pause) = round.paused {
+            round.changed |= self.membership.set_ready(false);
             self.membership.set_behind();
-            log!("suspension detected: re-syncing every bucket before serving as coordinator");
+            match pause {
+                Pause::Suspended => {
+                    self.ctx.counters.suspensions.fetch_add(1, Ordering::Relaxed);
+                    log!("resumed after a suspension: re-syncing every bucket before serving as coordinator");
+                }
+                Pause::Stalled { gap_ms } => {
+                    self.ctx.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                    log!(
+                        "stalled for {gap_ms} ms (not stopped): peers may have counted this node dead; re-syncing every bucket before serving as coordinator"
+                    );
+                }
+            }
             self.held.fill(false);
             self.sync_started = Some((now, self.transfer_totals()));
         }
         round.changed |= self.update_full();
-        for &target in &round.targets {
-            self.gossip_to(target);
-        }
-        if round.changed || round.paused {
-            self.publish(round.paused);
+        self.gossip_to_all(&round.targets);
+        if round.changed || round.paused.is_some() {
+            self.publish(round.paused.is_some());
         }
         self.step_sync(now);
         if self.membership.is_ready() && now >= self.last_anti_entropy_ms + ANTI_ENTROPY_INTERVAL_MS {
@@ -347,6 +380,11 @@ impl ClusterThread {
             None if whole => Some(wall_millis()),
             _ => None,
         };
+        let previous = self.ctx.view();
+        let died = (previous.liveness.alive.iter().zip(&liveness.alive))
+            .filter(|&(&was, &is)| was && !is)
+            .count();
+        self.ctx.counters.peers_died.fetch_add(died as u64, Ordering::Relaxed);
         let view = Arc::new(self.placement.view(self.ctx.self_index, liveness));
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
@@ -499,31 +537,40 @@ impl ClusterThread {
         }
     }
 
-    /// Compares every bucket this node shares with one peer, the next live
-    /// and ready node in turn: one digest message per shard per round, so
-    /// the idle cost does not grow with the number of buckets, and every
-    /// pair of replicas is compared once per cycle through the nodes.
+    /// Compares every bucket this node shares with the next few peers,
+    /// live and ready, that share any: one digest message per shard per
+    /// peer, so the cost does not grow with the number of buckets, and
+    /// enough peers per round that every pair of replicas is compared
+    /// within [`ANTI_ENTROPY_CYCLE_MS`] whatever the cluster's size.
     fn anti_entropy(&mut self) {
         let view = self.ctx.view();
         let me = self.ctx.self_index;
         let n = self.ctx.addrs.len();
-        let Some(peer) = (1..n)
-            .map(|step| (me + self.anti_entropy_pass + step) % n)
-            .find(|&node| node != me && view.liveness.ready[node])
-        else {
-            return;
-        };
-        self.anti_entropy_pass = (peer + n - me) % n;
+        let mine: Vec<BucketId> = (0..BUCKETS as BucketId).filter(|&b| view.holds(me, b)).collect();
+        let peers_per_round = (n as u64 * ANTI_ENTROPY_INTERVAL_MS).div_ceil(ANTI_ENTROPY_CYCLE_MS) as usize;
         let shards = self.shards.len();
-        let mut by_shard: Vec<Vec<BucketId>> = vec![Vec::new(); shards];
-        for bucket in 0..BUCKETS as BucketId {
-            if view.holds(me, bucket) && view.holds(peer, bucket) {
+        let mut compared = 0;
+        for step in 1..n {
+            if compared == peers_per_round.max(1) {
+                break;
+            }
+            let peer = (me + self.anti_entropy_pass + step) % n;
+            if !view.liveness.ready[peer] {
+                continue;
+            }
+            self.anti_entropy_pass = (peer + n - me) % n;
+            let mut by_shard: Vec<Vec<BucketId>> = vec![Vec::new(); shards];
+            for &bucket in mine.iter().filter(|&&b| view.holds(peer, b)) {
                 by_shard[self.ctx.shard_of(bucket, shards)].push(bucket);
             }
-        }
-        for (shard, buckets) in by_shard.into_iter().enumerate() {
-            if !buckets.is_empty() {
-                let _ = self.shards[shard].try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+            if by_shard.iter().all(Vec::is_empty) {
+                continue;
+            }
+            compared += 1;
+            for (shard, buckets) in by_shard.into_iter().enumerate() {
+                if !buckets.is_empty() {
+                    let _ = self.shards[shard].try_send(ShardMsg::AntiEntropy { to: peer, buckets });
+                }
             }
         }
     }

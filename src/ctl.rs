@@ -5,7 +5,7 @@
 use crate::admin::{self, parse_lines};
 use crate::client;
 use crate::internal::{self, Internal, OPERATOR, Secret};
-use crate::ring::{Liveness, View};
+use crate::ring::{Liveness, Placement};
 use crate::servers::{self, ServerEntry};
 use crate::wire::{Command, ErrorCode};
 use std::fmt::Write as _;
@@ -219,7 +219,7 @@ impl Ctl {
             }
         }
         let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
-        let view = View::new(&View::seeds(&names), 0, 3, liveness);
+        let view = Placement::new(&names, 3).view(0, liveness);
         let bucket = crate::hash::bucket_of(crate::hash::key_hash(key.as_bytes()));
         let coordinator = view.coordinator(bucket);
         let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");
@@ -286,6 +286,8 @@ impl Ctl {
             "node", "pid", "alive", "members", "keys", "stored_MiB", "rss_MiB", "uptime_s", "req/s", "overloads"
         );
         let (mut alive, mut total_keys, mut min_keys, mut max_keys) = (0, 0u64, u64::MAX, 0u64);
+        let (mut exact, mut died, mut suspensions, mut stalls) = (0, 0u64, 0u64, 0u64);
+        let answering = rows.iter().filter(|row| row.is_ok()).count();
         for (entry, row) in self.entries.iter().zip(rows) {
             match row {
                 Ok(text) => {
@@ -303,6 +305,11 @@ impl Ctl {
                             .map_or("-".into(), |b| format!("{:.1}", b / 1048576.0))
                     };
                     let keys: u64 = get("keys").parse().unwrap_or(0);
+                    let count = |name: &str| get(name).parse::<u64>().unwrap_or(0);
+                    exact += usize::from(get("members") == answering.to_string());
+                    died += count("peers_died");
+                    suspensions += count("suspensions");
+                    stalls += count("stalls");
                     alive += 1;
                     total_keys += keys;
                     min_keys = min_keys.min(keys);
@@ -340,6 +347,10 @@ impl Ctl {
             out,
             "{alive} of {} nodes alive, {total_keys} keys in total (replicas included), {min_keys}..{max_keys} keys per node",
             self.entries.len()
+        );
+        let _ = writeln!(
+            out,
+            "{exact} of {alive} count exactly the {answering} answering; since their start: {died} peers declared dead, {suspensions} suspensions, {stalls} stalls"
         );
         out
     }

@@ -5,11 +5,16 @@
 //! Every round a node bumps its own heartbeat counter and sends its whole
 //! heartbeat vector to a few random peers; receivers keep the newest
 //! (incarnation, counter) per node. A peer whose heartbeat has not advanced
-//! for `failure_ms` is dead; a higher heartbeat makes it alive again. A node
-//! whose own rounds stop for longer than `failure_ms / 2` was suspended (or
-//! starved): it must not trust its stale view of others, so it restarts
-//! every peer's clock, counts no peer ready until it hears from it again,
-//! and re-syncs its data (the caller is told).
+//! for `failure_ms` is dead; a higher heartbeat makes it alive again.
+//!
+//! A node that was away must not trust its stale view of others: it
+//! restarts every peer's clock, counts no peer ready until it hears from it
+//! again, and re-syncs its data (the caller is told why, see [`Pause`]).
+//! Away means resumed after a stop (the caller saw SIGCONT, see
+//! [`crate::pause`]), or rounds that stalled for longer than
+//! `failure_ms / 2`: peers hear a heartbeat up to about a second after it
+//! is sent, so a longer stall may have made some of them count this node
+//! dead and route its writes elsewhere.
 
 use crate::internal::Heartbeat;
 
@@ -35,14 +40,24 @@ pub struct Membership {
     rng: u64,
 }
 
+/// Why this node must re-sync before it coordinates again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pause {
+    /// The process was stopped and continued (SIGSTOP, SIGCONT).
+    Suspended,
+    /// No signal, but rounds stalled this long (an overloaded host, a
+    /// frozen VM): long enough that peers may have counted this node dead.
+    Stalled { gap_ms: u64 },
+}
+
 /// What a round asks the caller to do.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Round {
     pub targets: Vec<usize>,
     /// Some node changed liveness or readiness.
     pub changed: bool,
-    /// This node's rounds stalled: it was suspended and must re-sync.
-    pub paused: bool,
+    /// This node was away and must re-sync.
+    pub paused: Option<Pause>,
 }
 
 impl Membership {
@@ -112,11 +127,19 @@ impl Membership {
         self.peers[self.self_index].heartbeat.ready
     }
 
-    /// One gossip round.
-    pub fn tick(&mut self, now_ms: u64) -> Round {
+    /// One gossip round; `resumed`: the process was continued after a stop
+    /// since the last round.
+    pub fn tick(&mut self, now_ms: u64, resumed: bool) -> Round {
         let mut round = Round::default();
-        if now_ms.saturating_sub(self.last_tick_ms) > self.failure_ms / 2 {
-            round.paused = true;
+        let gap_ms = now_ms.saturating_sub(self.last_tick_ms);
+        round.paused = if resumed {
+            Some(Pause::Suspended)
+        } else if gap_ms > self.failure_ms / 2 {
+            Some(Pause::Stalled { gap_ms })
+        } else {
+            None
+        };
+        if round.paused.is_some() {
             // What this node knew of the others is as old as the pause:
             // they stay alive (a fresh failure timeout starts now), but none
             // counts as ready until it is heard from again, or this node
@@ -255,7 +278,7 @@ mod tests {
                 if stopped.contains(&i) {
                     continue;
                 }
-                let round = node.tick(now);
+                let round = node.tick(now, false);
                 for target in round.targets {
                     mail.push((i, target, node.heartbeats()));
                 }
@@ -295,7 +318,7 @@ mod tests {
         let mut paused_seen = 0;
         let now_after = now + 200;
         for &i in &stopped {
-            if nodes[i].tick(now_after).paused {
+            if nodes[i].tick(now_after, false).paused.is_some() {
                 paused_seen += 1;
             }
         }
@@ -325,6 +348,24 @@ mod tests {
         run_rounds(&mut nodes, now, 15, &[]);
         assert!(nodes.iter().all(|m| m.alive_count() == 40));
         assert!(nodes[3].settled());
+    }
+
+    #[test]
+    fn a_stop_is_told_from_a_slow_tick() {
+        let mut node = Membership::new(0, 3, 1, 0, 3000);
+        assert_eq!(node.tick(200, false).paused, None);
+        assert_eq!(node.tick(1600, false).paused, None, "1.4 s late: peers still count it");
+        assert_eq!(
+            node.tick(3200, false).paused,
+            Some(Pause::Stalled { gap_ms: 1600 }),
+            "peers may have counted it dead"
+        );
+        assert_eq!(
+            node.tick(3400, true).paused,
+            Some(Pause::Suspended),
+            "a SIGCONT, however short the stop"
+        );
+        assert_eq!(node.tick(3600, false).paused, None);
     }
 
     #[test]

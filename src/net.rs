@@ -12,7 +12,9 @@ use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{bucket_of, key_hash, message_id_hash};
 use crate::internal::{self, Internal};
 use crate::log;
+use crate::mailbox::MailboxSender;
 use crate::memory::MemoryBudget;
+use crate::pause::ResumeWatch;
 use crate::ring::View;
 use crate::shard::{Request, ShardMsg, Wipeout, Worker};
 use crate::udp::send_reply;
@@ -43,14 +45,15 @@ const WIPEOUT_IDS_MAX: usize = 64;
 const FORWARD_HOPS_MAX: u8 = 2;
 /// Wait suggested when a request cannot be routed this moment.
 const REROUTE_WAIT_MS: i32 = 50;
-/// A gap this long between two wake-ups of a loop that wakes every 100 ms
-/// means the process was stopped: what queued meanwhile is stale.
-const SUSPENSION_GAP: Duration = Duration::from_millis(1_000);
 
 /// Kernel receive-buffer bytes charged per small datagram (its skb).
 const QUEUED_BYTES_PER_DATAGRAM: usize = 1024;
 /// How often an inline shard looks at writes waiting for replica acks.
 const INLINE_TICK: Duration = Duration::from_millis(20);
+/// How often an idle loop wakes: to expire at-most-once entries and to
+/// notice a gap long enough to make queued datagrams stale (shorter than
+/// any failure timeout).
+const IDLE_TICK: Duration = Duration::from_millis(500);
 
 const SOCKET: Token = Token(0);
 /// Another thread queued work for the inline shard.
@@ -81,6 +84,9 @@ pub struct NodeFacts {
     pub pid: i32,
     pub started: Instant,
     pub budget: Arc<MemoryBudget>,
+    /// A gap between wake-ups this long, with no SIGCONT, also makes what
+    /// queued meanwhile stale (the failure timeout: peers counted us dead).
+    pub stale_after: Duration,
 }
 
 /// Counters for operators.
@@ -109,7 +115,8 @@ pub struct NetLoop {
     batches: Vec<Vec<Request>>,
     wipeout_ids: VecDeque<u64>,
     ctx: Arc<ClusterContext>,
-    cluster: Sender<ClusterMsg>,
+    /// Gossip for the cluster thread, taken at its next round.
+    gossip: MailboxSender<ClusterMsg>,
     rate: RateMeter,
     /// The routing view, refreshed once per drain.
     view: Arc<View>,
@@ -122,6 +129,7 @@ pub struct NetLoop {
     backlog_max: usize,
     /// Datagrams waiting in the socket at the last look (inline shard only).
     socket_backlog: usize,
+    resume_watch: ResumeWatch,
 }
 
 /// The shards the loop feeds.
@@ -140,7 +148,7 @@ impl NetLoop {
         shards: Shards,
         facts: NodeFacts,
         ctx: Arc<ClusterContext>,
-        cluster: Sender<ClusterMsg>,
+        gossip: MailboxSender<ClusterMsg>,
     ) -> io::Result<NetLoop> {
         let Shards {
             handles: shards,
@@ -163,7 +171,7 @@ impl NetLoop {
             socket_backlog: 0,
             rate,
             ctx,
-            cluster,
+            gossip,
             view,
             socket: mio::net::UdpSocket::from_std(socket),
             send_socket,
@@ -172,6 +180,7 @@ impl NetLoop {
             stats,
             batches,
             wipeout_ids: VecDeque::new(),
+            resume_watch: ResumeWatch::default(),
         })
     }
 
@@ -185,17 +194,18 @@ impl NetLoop {
         let mut last_wake = Instant::now();
         loop {
             let waiting_for_acks = self.inline.as_ref().is_some_and(|(worker, _)| worker.has_pending());
-            let timeout = if waiting_for_acks {
-                INLINE_TICK
-            } else {
-                Duration::from_millis(100)
-            };
+            let timeout = if waiting_for_acks { INLINE_TICK } else { IDLE_TICK };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                // A signal (SIGCONT) interrupts the wait: look at it below.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
-            if last_wake.elapsed() > SUSPENSION_GAP {
+            // Stopped and continued, or away so long that peers counted
+            // this node dead (a frozen host): what queued meanwhile is
+            // stale. A gap shorter than that is a slow tick on a busy host,
+            // and what queued is merely late.
+            if self.resume_watch.resumed() || last_wake.elapsed() > self.facts.stale_after {
                 self.discard_stale(&mut buffer);
             }
             last_wake = Instant::now();
@@ -248,7 +258,6 @@ impl NetLoop {
     /// Reads until the socket is empty (mio is edge-triggered).
     fn drain(&mut self, buffer: &mut [u8]) {
         let mut since_flush = 0;
-        self.measure_socket_backlog();
         loop {
             match self.socket.recv_from(buffer) {
                 Ok((len, from)) => {
@@ -261,7 +270,12 @@ impl NetLoop {
                         since_flush = 0;
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // Emptied: nothing is waiting (measuring before every
+                    // drain would cost a system call per idle wake-up).
+                    self.socket_backlog = 0;
+                    break;
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // ICMP errors from earlier sends surface here; nothing to do.
                 Err(_) => {}
@@ -368,7 +382,7 @@ impl NetLoop {
         let shards = self.shards.len();
         let (bucket, msg) = match message {
             Internal::Gossip { heartbeats } => {
-                let _ = self.cluster.try_send(ClusterMsg::Gossip { sender, heartbeats });
+                let _ = self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats });
                 return;
             }
             Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
@@ -499,6 +513,9 @@ impl NetLoop {
             ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
             ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
             ("auth_failures", c.auth_failures.load(Ordering::Relaxed).to_string()),
+            ("peers_died", c.peers_died.load(Ordering::Relaxed).to_string()),
+            ("suspensions", c.suspensions.load(Ordering::Relaxed).to_string()),
+            ("stalls", c.stalls.load(Ordering::Relaxed).to_string()),
             ("buckets_pulled", c.buckets_pulled.load(Ordering::Relaxed).to_string()),
             ("entries_pulled", c.entries_pulled.load(Ordering::Relaxed).to_string()),
             ("repairs", c.repairs.load(Ordering::Relaxed).to_string()),

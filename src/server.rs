@@ -7,7 +7,7 @@ use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
 use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards, WAKE};
-use crate::ring::{Liveness, Placement, View};
+use crate::ring::{Liveness, Placement};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
 use crate::transfer::TransferThread;
@@ -18,8 +18,12 @@ use std::sync::atomic::AtomicUsize;
 use std::thread;
 use std::time::Duration;
 
-/// Messages the cluster thread's queue holds (gossip beyond it is dropped).
+/// Messages the cluster thread's queue holds.
 const CLUSTER_QUEUE_MAX: usize = 4096;
+/// Gossip datagrams queued for the cluster thread's next round (a node
+/// gets about 3 per round; beyond this they are dropped). Each holds a
+/// heartbeat vector: 3.6 KB at 150 nodes.
+const GOSSIP_QUEUE_MAX: usize = 256;
 /// Batches a shard's queue holds (the request bound is the net thread's).
 const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// Memory kept outside the store's budget for everything the budget does not
@@ -34,7 +38,7 @@ const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
 /// and while it is not (an idle node of a big cluster should cost nothing).
 const RSS_SAMPLE_INTERVAL_BUSY: Duration = Duration::from_millis(20);
-const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(500);
+const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(1_000);
 /// And while RSS is over the ceiling, when each sample also counts malloc's
 /// free chunks (milliseconds under malloc's lock on a full heap).
 const RSS_SAMPLE_INTERVAL_OVER: Duration = Duration::from_millis(200);
@@ -67,6 +71,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         })?;
     log::set_node_name(&entries[node_index].name);
     memory::configure_allocator();
+    crate::pause::install().map_err(|error| format!("cannot handle SIGCONT: {error}"))?;
     let socket = udp::bind(listen).map_err(|error| format!("cannot bind {listen}: {error}"))?;
 
     let baseline_bytes = memory::rss_bytes();
@@ -86,10 +91,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
     };
     let names: Vec<String> = entries.iter().map(|entry| entry.name.clone()).collect();
-    let placement = Placement {
-        seeds: View::seeds(&names),
-        replicas: config.replicas,
-    };
+    let placement = Placement::new(&names, config.replicas);
     let mut alive = vec![false; entries.len()];
     alive[node_index] = true;
     let initial = placement.view(node_index, Liveness::new(alive, vec![false; entries.len()]));
@@ -103,7 +105,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         holding: (0..crate::hash::BUCKETS).map(|_| Default::default()).collect(),
         suspended: Default::default(),
     });
-    let (cluster_inbox, cluster_outbox) = crossbeam_channel::bounded(CLUSTER_QUEUE_MAX);
+    let (cluster_inbox, cluster_outbox) = crate::mailbox::bounded(CLUSTER_QUEUE_MAX);
+    let (gossip_inbox, gossip_outbox) = crate::mailbox::bounded(GOSSIP_QUEUE_MAX);
     let shard_config = ShardConfig {
         reply_cache_ms: config.reply_cache_ms,
         reply_cache_entries_max: REPLY_CACHE_ENTRIES_MAX,
@@ -172,7 +175,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         cluster_shards,
         transfer_handle,
     );
-    spawn("cluster", move || cluster.run(cluster_outbox))?;
+    spawn("cluster", move || cluster.run(cluster_outbox, gossip_outbox))?;
     let transfer_shards = shards.clone();
     spawn("transfer", move || {
         if let Err(error) = transfer.run(transfer_shards) {
@@ -185,13 +188,15 @@ pub fn serve(config: Config) -> Result<(), String> {
         pid: std::process::id() as i32,
         started: std::time::Instant::now(),
         budget: budget.clone(),
+        // Never within two of the loop's idle wake-ups.
+        stale_after: Duration::from_millis(config.failure_ms.max(1_000)),
     };
     let shards = Shards {
         handles: shards,
         inline,
         backlog_max: config.shard_backlog_max,
     };
-    let net = NetLoop::new(poll, socket, shards, facts, ctx, cluster_inbox)
+    let net = NetLoop::new(poll, socket, shards, facts, ctx, gossip_inbox)
         .map_err(|error| format!("cannot start the event loop: {error}"))?;
     log!(
         "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",

@@ -12,6 +12,7 @@ use crate::cluster::{ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
 use crate::log;
+use crate::mailbox::MailboxSender;
 use crate::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::record::Record;
 use crate::reply_cache::ReplyCache;
@@ -21,7 +22,7 @@ use crate::store::{Admission, Applied, Partition, Write};
 use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
 use crate::wire::{ErrorCode, KeyOp, Reply};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -152,7 +153,7 @@ pub struct Worker {
     fault_lose_percent: u64,
     fault_rng: u64,
     ctx: Arc<ClusterContext>,
-    cluster: Sender<ClusterMsg>,
+    cluster: MailboxSender<ClusterMsg>,
     transfer: TransferHandle,
     pending: HashMap<u64, Pending>,
     pending_ids: HashMap<u64, u64>,
@@ -178,7 +179,7 @@ impl Worker {
         socket: UdpSocket,
         backlog: Arc<AtomicUsize>,
         ctx: Arc<ClusterContext>,
-        cluster: Sender<ClusterMsg>,
+        cluster: MailboxSender<ClusterMsg>,
         transfer: TransferHandle,
     ) -> Worker {
         let nodes = ctx.addrs.len();
@@ -710,7 +711,8 @@ impl Worker {
         }
         if progress.received.iter().all(|&r| r) {
             let progress = self.syncs.remove(&request).expect("present");
-            let _ = self.cluster.send(ClusterMsg::SyncDone {
+            // Dropped when the queue is full: the pull times out and is asked again.
+            let _ = self.cluster.try_send(ClusterMsg::SyncDone {
                 request,
                 bucket,
                 entries: progress.entries,

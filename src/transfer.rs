@@ -62,7 +62,7 @@ const INBOUND_IDLE_MS: u64 = 2 * IDLE_MS;
 const OUTBOX_MESSAGES_MAX: usize = 4096;
 /// How often a paused reader looks again whether shards have caught up.
 const RESUME_POLL: Duration = Duration::from_millis(5);
-const HOUSEKEEPING: Duration = Duration::from_millis(500);
+const HOUSEKEEPING: Duration = Duration::from_millis(1_000);
 /// Bytes read from a socket at a time.
 const READ_BYTES: usize = 64 * 1024;
 
@@ -252,8 +252,15 @@ impl TransferThread {
             }
             self.take_outgoing();
             if waiting {
+                // Only connections that stopped reading need a look: the
+                // others report their own data (edge-triggered).
                 for slot in 0..self.inbound.len() {
-                    self.read(slot, &shards, &mut scratch);
+                    let stopped = self.inbound[slot]
+                        .as_ref()
+                        .is_some_and(|c| c.paused || c.stalled.is_some());
+                    if stopped {
+                        self.read(slot, &shards, &mut scratch);
+                    }
                 }
             }
             if last_housekeeping.elapsed() >= HOUSEKEEPING {
@@ -569,7 +576,7 @@ impl TransferThread {
 mod tests {
     use super::*;
     use crate::internal::{Chunk, Entry, Secret};
-    use crate::ring::{Liveness, View};
+    use crate::ring::{Liveness, Placement};
     use crate::stamp::Stamp;
     use crossbeam_channel::RecvTimeoutError;
     use parking_lot::RwLock;
@@ -588,7 +595,7 @@ mod tests {
             self_index,
             addrs: addrs.to_vec(),
             secret: Secret::from_bytes(b"test"),
-            view: RwLock::new(Arc::new(View::new(&View::seeds(&names), self_index, 3, liveness))),
+            view: RwLock::new(Arc::new(Placement::new(&names, 3).view(self_index, liveness))),
             membership_count: AtomicUsize::new(n),
             counters: Default::default(),
             holding: (0..BUCKETS).map(|_| Default::default()).collect(),

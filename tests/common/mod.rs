@@ -410,6 +410,12 @@ impl Cluster {
 
     /// The nodes that should hold `bucket` when `alive` are up (the node's own placement rule).
     pub fn holders(&self, alive: &[usize], bucket: u16) -> Vec<usize> {
+        let view = self.view(alive);
+        view.preference(bucket).iter().map(|&n| usize::from(n)).collect()
+    }
+
+    /// Placement, as the nodes compute it, when `alive` are up and ready.
+    pub fn view(&self, alive: &[usize]) -> dynakv::ring::View {
         let text = std::fs::read_to_string(&self.servers_file).unwrap();
         let names: Vec<String> = text.lines().map(String::from).collect();
         let mut liveness = dynakv::ring::Liveness::ready(vec![false; names.len()]);
@@ -417,8 +423,7 @@ impl Cluster {
             liveness.alive[i] = true;
             liveness.ready[i] = true;
         }
-        let view = dynakv::ring::View::new(&dynakv::ring::View::seeds(&names), 0, 3, liveness);
-        view.preference(bucket).iter().map(|&n| usize::from(n)).collect()
+        dynakv::ring::Placement::new(&names, 3).view(0, liveness)
     }
 }
 
