@@ -9,6 +9,8 @@
 #   DYNAKV_SSH_HOSTS  hosts reached over ssh even if they are this machine
 #                     (to exercise the ssh path on one machine)
 #   DYNAKV_NODE_ARGS  extra options for every node (e.g. --memory-limit 64)
+#   DYNAKV_CLUSTER_SECRET_FILE  the cluster secret (default: SERVERS_FILE.secret,
+#                     created by run/start when missing)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +35,7 @@ parse_args() {
     if [ ${#positional[@]} -gt 0 ]; then SERVERS="${positional[0]}"; fi
     [ -f "$SERVERS" ] || { echo "no servers file: $SERVERS" >&2; exit 2; }
     SERVERS="$(cd "$(dirname "$SERVERS")" && pwd)/$(basename "$SERVERS")"
+    SECRET="${DYNAKV_CLUSTER_SECRET_FILE:-$SERVERS.secret}"
     mkdir -p "$OUTPUT"
     OUTPUT="$(cd "$OUTPUT" && pwd)"
 }
@@ -76,5 +79,14 @@ running() {
 }
 
 ctl() {
-    "$BIN" ctl --servers "$SERVERS" "$@"
+    "$BIN" ctl --servers "$SERVERS" --cluster-secret-file "$SECRET" "$@"
+}
+
+# Creates the cluster secret (32 random bytes, readable by its owner only)
+# unless it exists.
+ensure_secret() {
+    [ -s "$SECRET" ] && return 0
+    (umask 077 && head -c 32 /dev/urandom >"$SECRET.tmp.$$" && mv -n "$SECRET.tmp.$$" "$SECRET")
+    rm -f "$SECRET.tmp.$$"
+    echo "created the cluster secret $SECRET"
 }

@@ -16,7 +16,7 @@
 
 use crate::agreement::WHOLE_GRACE_MS;
 use crate::hash::{BUCKETS, BucketId};
-use crate::internal::{self, Heartbeat, Internal, Secret};
+use crate::internal::{self, Bounds, Envelope, Heartbeat, Internal, InternalError, Secret};
 use crate::log;
 use crate::mailbox::Mailbox;
 use crate::membership::{Membership, Pause};
@@ -59,6 +59,12 @@ pub struct ClusterContext {
     pub self_index: usize,
     pub addrs: Vec<SocketAddr>,
     pub secret: Secret,
+    /// This process's start time, Unix ms: what peers know this run by.
+    pub incarnation: u64,
+    /// Per peer and channel, the last sequence number signed (see
+    /// [`crate::freshness`]).
+    pub datagram_seqs: Vec<AtomicU64>,
+    pub stream_seqs: Vec<AtomicU64>,
     pub view: RwLock<Arc<View>>,
     pub membership_count: AtomicUsize,
     pub counters: ClusterCounters,
@@ -81,7 +87,17 @@ pub struct ClusterCounters {
     pub stalls: AtomicU64,
     /// Times a peer was declared dead.
     pub peers_died: AtomicU64,
-    pub auth_failures: AtomicU64,
+    /// Replicated writes a replica acknowledged without storing (it was full).
+    pub replica_refusals: AtomicU64,
+    /// Transferred entries this node had no room for.
+    pub entries_refused: AtomicU64,
+    /// Node messages refused: not signed with the cluster secret (or not
+    /// our framing), meant for another node, a field out of range, or not
+    /// new (old, replayed, from a previous incarnation).
+    pub rejected_unsigned: AtomicU64,
+    pub rejected_misdirected: AtomicU64,
+    pub rejected_out_of_range: AtomicU64,
+    pub rejected_stale: AtomicU64,
     pub forwarded: AtomicU64,
     pub buckets_pulled: AtomicU64,
     pub entries_pulled: AtomicU64,
@@ -99,6 +115,25 @@ pub struct ClusterCounters {
 }
 
 impl ClusterContext {
+    /// The context of node `self_index` of `addrs`, starting from `view`.
+    pub fn new(self_index: usize, addrs: Vec<SocketAddr>, secret: Secret, view: View) -> ClusterContext {
+        let n = addrs.len();
+        let alive = view.alive_count();
+        ClusterContext {
+            self_index,
+            secret,
+            incarnation: unix_millis(),
+            datagram_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            stream_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            view: RwLock::new(Arc::new(view)),
+            membership_count: AtomicUsize::new(alive),
+            counters: Default::default(),
+            holding: (0..BUCKETS).map(|_| AtomicBool::new(false)).collect(),
+            suspended: AtomicBool::new(false),
+            addrs,
+        }
+    }
+
     pub fn holds_data(&self, bucket: BucketId) -> bool {
         self.holding[usize::from(bucket)].load(Ordering::Relaxed)
     }
@@ -111,15 +146,62 @@ impl ClusterContext {
         usize::from(bucket) % shards
     }
 
-    /// Encodes and signs an internal message from this node.
-    pub fn encode(&self, message: &Internal) -> Vec<u8> {
-        internal::encode(&self.secret, self.self_index as u8, message)
+    /// Encodes and signs a message from this node to node `to`, numbered
+    /// on its channel.
+    pub fn encode(&self, to: usize, channel: Channel, message: &Internal) -> Vec<u8> {
+        let seqs = match channel {
+            Channel::Datagram => &self.datagram_seqs,
+            Channel::Stream => &self.stream_seqs,
+        };
+        let envelope = Envelope {
+            sender: self.self_index as u8,
+            to: to as u8,
+            incarnation: self.incarnation,
+            seq: seqs[to].fetch_add(1, Ordering::Relaxed) + 1,
+            sent_ms: unix_millis(),
+        };
+        internal::encode(&self.secret, &envelope, message)
     }
 
     /// Encodes, signs and sends an internal datagram to node `to`.
     pub fn send(&self, socket: &UdpSocket, to: usize, message: &Internal) {
-        send_reply(socket, &self.encode(message), self.addrs[to]);
+        send_reply(socket, &self.encode(to, Channel::Datagram, message), self.addrs[to]);
     }
+
+    /// What messages to this node must satisfy, now.
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
+            nodes: self.addrs.len(),
+            now_unix_ms: unix_millis(),
+        }
+    }
+
+    /// Counts a refused message by why.
+    pub fn count_rejected(&self, error: InternalError) {
+        let counter = match error {
+            InternalError::Malformed | InternalError::BadMac => &self.counters.rejected_unsigned,
+            InternalError::Misdirected => &self.counters.rejected_misdirected,
+            InternalError::OutOfRange => &self.counters.rejected_out_of_range,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How a message travels: its sequence numbers count per channel, since
+/// each channel has its own receiving side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// UDP datagrams (gossip, replication, forwards, digests).
+    Datagram,
+    /// TCP streams (bucket pulls and chunks).
+    Stream,
+}
+
+/// The wall clock in Unix milliseconds.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Inputs of the cluster thread.
@@ -202,9 +284,8 @@ impl ClusterThread {
         shards: Vec<ShardHandle>,
         transfer: TransferHandle,
     ) -> ClusterThread {
-        let incarnation = wall_millis();
         let n = ctx.addrs.len();
-        let membership = Membership::new(ctx.self_index, n, incarnation, 0, failure_ms);
+        let membership = Membership::new(ctx.self_index, n, ctx.incarnation, 0, failure_ms);
         ClusterThread {
             ctx,
             placement,
@@ -292,13 +373,13 @@ impl ClusterThread {
         self.gossip_to_all(&[target]);
     }
 
-    /// One encoding of this node's heartbeats, sent to each target.
+    /// This node's heartbeats, signed for and sent to each target.
     fn gossip_to_all(&self, targets: &[usize]) {
-        let datagram = self.ctx.encode(&Internal::Gossip {
+        let message = Internal::Gossip {
             heartbeats: self.membership.heartbeats(),
-        });
+        };
         for &target in targets {
-            send_reply(&self.socket, &datagram, self.ctx.addrs[target]);
+            self.ctx.send(&self.socket, target, &message);
         }
     }
 

@@ -4,13 +4,16 @@
 
 use crate::admin::{self, parse_lines};
 use crate::client;
-use crate::internal::{self, Internal, OPERATOR, Secret};
+use crate::cluster::unix_millis;
+use crate::internal::{self, Envelope, Internal, OPERATOR};
 use crate::ring::{Liveness, Placement};
+use crate::secret::{self, Secret};
 use crate::servers::{self, ServerEntry};
 use crate::wire::{Command, ErrorCode};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const USAGE: &str = "\
 usage: dynakv ctl [--servers FILE] [--cluster-secret-file F] [--node NODE] COMMAND
@@ -31,8 +34,14 @@ NODE is host:port or an index (from 0) into the servers file.";
 
 struct Ctl {
     entries: Vec<ServerEntry>,
-    secret: Secret,
+    /// The cluster secret, or why there is none (data commands need none).
+    secret: Result<Secret, String>,
+    secret_file: PathBuf,
     node: Option<SocketAddr>,
+    /// This run's operator session (see [`crate::freshness`]).
+    session: u64,
+    /// Admin messages signed so far, per node (each try is a new message).
+    signed: AtomicU64,
 }
 
 /// Runs `dynakv ctl ARGS`; returns the text to print or an error.
@@ -58,12 +67,14 @@ pub fn run(args: &[String]) -> Result<String, String> {
         }
     }
     let entries = servers::load(&servers_path).map_err(|e| e.to_string())?;
-    let secret_material = std::fs::read(secret_path.as_ref().unwrap_or(&servers_path))
-        .map_err(|e| format!("cannot read the cluster secret: {e}"))?;
+    let (secret_file, _) = secret::location(secret_path.as_deref(), &servers_path);
     let mut ctl = Ctl {
         entries,
-        secret: Secret::from_bytes(&secret_material),
+        secret: secret::load(&secret_file),
+        secret_file,
         node: None,
+        session: secret::random_u64(),
+        signed: AtomicU64::new(0),
     };
     ctl.node = node.map(|n| ctl.resolve(&n)).transpose()?;
     let words: Vec<&str> = rest.iter().map(String::as_str).collect();
@@ -164,8 +175,12 @@ impl Ctl {
         Ok(format!("SHUTDOWN sent to {node}"))
     }
 
-    /// Sends a signed admin command and returns the reply's text.
+    /// Sends a signed admin command and returns the reply's text. Each try
+    /// is signed anew: the node refuses a message it has seen.
     fn admin_text(&self, node: &SocketAddr, command: u8, arg: &[u8], timeouts_ms: &[u64]) -> Result<String, String> {
+        let secret = self.secret.as_ref().map_err(Clone::clone)?;
+        let to = (self.entries.iter().position(|e| e.addr == *node))
+            .ok_or_else(|| format!("{node} is not a node of the servers file"))?;
         let socket = client::bind_for(*node).map_err(|e| e.to_string())?;
         let id = client::new_message_id(socket.local_addr().map_err(|e| e.to_string())?);
         let message = Internal::Admin {
@@ -173,9 +188,29 @@ impl Ctl {
             command,
             arg: arg.to_vec(),
         };
-        let datagram = internal::encode(&self.secret, OPERATOR, &message);
-        let (response, _) =
-            client::exchange(&socket, *node, &id, &datagram, timeouts_ms).map_err(|e| format!("{node}: {e}"))?;
+        let mut last_error = None;
+        for &timeout_ms in timeouts_ms {
+            let envelope = Envelope {
+                sender: OPERATOR,
+                to: to as u8,
+                incarnation: self.session,
+                seq: self.signed.fetch_add(1, Ordering::Relaxed) + 1,
+                sent_ms: unix_millis(),
+            };
+            let datagram = internal::encode(secret, &envelope, &message);
+            match client::exchange(&socket, *node, &id, &datagram, &[timeout_ms]) {
+                Ok((response, _)) => return self.admin_reply(node, response),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(format!(
+            "{node}: {} (nodes do not answer commands signed with another secret; this one is {})",
+            last_error.map_or_else(|| "no tries".to_string(), |e| e.to_string()),
+            self.secret_file.display()
+        ))
+    }
+
+    fn admin_reply(&self, node: &SocketAddr, response: crate::proto::kv::KVResponse) -> Result<String, String> {
         if response.errCode.unwrap_or(0) != 0 {
             return Err(format!("{node}: {}", code_name(response.errCode.unwrap_or(0))));
         }

@@ -1,12 +1,23 @@
-//! Node-to-node datagrams: their encoding and their authentication.
+//! Node-to-node messages: their encoding, their authentication, and the
+//! range of every field.
 //!
-//! An internal datagram is a protobuf message whose only field is number 100
+//! An internal message is a protobuf message whose only field is number 100
 //! (tag bytes `A2 06`), so it can never be mistaken for a client `Msg`
 //! (fields 1-3, whose tags are single bytes below `0x80`). The field holds
-//! `kind | sender | body | MAC`, the MAC being 16 bytes of keyed BLAKE3 over
-//! everything before it under the cluster secret. A datagram that fails the
-//! MAC is dropped and counted by the caller.
+//! `kind | envelope | body | MAC`, the MAC being 16 bytes of keyed BLAKE3
+//! over everything before it under the cluster secret. The [`Envelope`]
+//! names sender and receiver and carries the sender's incarnation, a
+//! sequence number and the send time, so that a receiver can reject what is
+//! not meant for it, old or repeated (see [`crate::freshness`]); the MAC
+//! proves all of it came from a holder of the secret.
+//!
+//! Decoding checks the MAC first and then that every field is in range
+//! ([`Bounds`]): a bucket, a count, a stamp no further ahead of the
+//! receiver's clock than clocks may disagree. What fails is dropped and
+//! counted by the caller, never stored.
 
+use crate::hash::{BUCKETS, bucket_of, key_hash};
+pub use crate::secret::Secret;
 use crate::stamp::Stamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -14,6 +25,30 @@ const TAG: [u8; 2] = [0xa2, 0x06];
 /// The sender index operators sign with (not a node of the cluster).
 pub const OPERATOR: u8 = u8::MAX;
 const MAC_BYTES: usize = 16;
+/// Bytes of `kind | sender | to | incarnation | seq | sent_ms`.
+const HEADER_BYTES: usize = 3 + 3 * 8;
+/// How far clocks of the cluster may disagree: a stamp, a send time or a
+/// cutoff further ahead of the receiver's clock than this is refused. Last
+/// writer wins already assumes clocks this close (see [`crate::agreement`]).
+pub const CLOCK_SKEW_MS_MAX: u64 = 10_000;
+/// Hops a forwarded client request may take (views can disagree for a moment).
+pub const FORWARD_HOPS_MAX: u8 = 2;
+
+/// Who sent a message to whom, and when: bound to the message by the MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sender's index in the servers file, or [`OPERATOR`].
+    pub sender: u8,
+    /// The receiver's index: a message replayed to another node is refused.
+    pub to: u8,
+    /// The sender process's identity: its start time in Unix ms for a node
+    /// (a restart is a newer incarnation), a random number for an operator.
+    pub incarnation: u64,
+    /// Counts the sender's messages to this receiver on one channel.
+    pub seq: u64,
+    /// The sender's wall clock when it signed, Unix ms.
+    pub sent_ms: u64,
+}
 
 /// Whether a datagram is internal (it may still fail authentication).
 pub fn is_internal(datagram: &[u8]) -> bool {
@@ -67,6 +102,8 @@ pub enum Internal {
         /// The replica's store is full: the coordinator learns it at once,
         /// before gossip tells (see [`Heartbeat::full`]).
         full: bool,
+        /// The replica had no room for the write and did not store it.
+        refused: bool,
     },
     /// "Send me every entry of this bucket."
     SyncRequest {
@@ -98,17 +135,6 @@ pub struct Chunk {
     pub chunk: u16,
     pub chunks: u16,
     pub entries: Vec<Entry>,
-}
-
-/// Cluster secret used as the MAC key.
-#[derive(Clone)]
-pub struct Secret(pub [u8; 32]);
-
-impl Secret {
-    /// From an operator's secret file (any bytes).
-    pub fn from_bytes(material: &[u8]) -> Secret {
-        Secret(blake3::derive_key("dynakv cluster secret v1", material))
-    }
 }
 
 fn mac(secret: &Secret, bytes: &[u8]) -> [u8; MAC_BYTES] {
@@ -215,13 +241,32 @@ pub fn entry_wire_bytes(key_len: usize, value_len: usize) -> usize {
     16 + key_len + value_len
 }
 
-/// Encodes and authenticates a message from node `sender`.
-pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
+impl Internal {
+    fn kind(&self) -> u8 {
+        match self {
+            Internal::Gossip { .. } => 1,
+            Internal::Forward { .. } => 2,
+            Internal::Replicate { .. } => 3,
+            Internal::ReplicateAck { .. } => 4,
+            Internal::SyncRequest { .. } => 5,
+            Internal::SyncChunk(_) => 6,
+            Internal::Admin { .. } => 7,
+            Internal::Digests { .. } => 8,
+        }
+    }
+}
+
+/// Encodes and authenticates a message.
+pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(64));
+    w.u8(message.kind());
+    w.u8(envelope.sender);
+    w.u8(envelope.to);
+    w.u64(envelope.incarnation);
+    w.u64(envelope.seq);
+    w.u64(envelope.sent_ms);
     match message {
         Internal::Gossip { heartbeats } => {
-            w.u8(1);
-            w.u8(sender);
             w.u16(heartbeats.len() as u16);
             for h in heartbeats {
                 w.u64(h.incarnation);
@@ -230,34 +275,29 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             }
         }
         Internal::Forward { hops, client, datagram } => {
-            w.u8(2);
-            w.u8(sender);
             w.u8(*hops);
             w.addr(*client);
             w.bytes(datagram);
         }
         Internal::Replicate { seq, entry } => {
-            w.u8(3);
-            w.u8(sender);
             w.u64(*seq);
             w.entry(entry);
         }
-        Internal::ReplicateAck { seq, bucket, full } => {
-            w.u8(4);
-            w.u8(sender);
+        Internal::ReplicateAck {
+            seq,
+            bucket,
+            full,
+            refused,
+        } => {
             w.u64(*seq);
             w.u16(*bucket);
-            w.u8(u8::from(*full));
+            w.u8(u8::from(*full) | u8::from(*refused) << 1);
         }
         Internal::SyncRequest { request, bucket } => {
-            w.u8(5);
-            w.u8(sender);
             w.u64(*request);
             w.u16(*bucket);
         }
         Internal::SyncChunk(c) => {
-            w.u8(6);
-            w.u8(sender);
             w.u64(c.request);
             w.u16(c.bucket);
             w.u16(c.chunk);
@@ -272,16 +312,12 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
             command,
             arg,
         } => {
-            w.u8(7);
-            w.u8(sender);
             w.u8(message_id.len() as u8);
             w.bytes(message_id);
             w.u8(*command);
             w.bytes(arg);
         }
         Internal::Digests { digests } => {
-            w.u8(8);
-            w.u8(sender);
             w.u16(digests.len() as u16);
             for &(bucket, digest, cutoff_s) in digests {
                 w.u16(bucket);
@@ -308,8 +344,23 @@ pub fn encode(secret: &Secret, sender: u8, message: &Internal) -> Vec<u8> {
 /// Why an internal datagram was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InternalError {
+    /// Not our framing, or fields that do not parse.
     Malformed,
+    /// Not signed with this cluster's secret, or altered.
     BadMac,
+    /// Signed, but meant for another node.
+    Misdirected,
+    /// Signed, but a field is out of range (see [`Bounds`]).
+    OutOfRange,
+}
+
+/// What a receiver accepts in a message's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Nodes in the servers file.
+    pub nodes: usize,
+    /// The receiver's wall clock, Unix ms.
+    pub now_unix_ms: u64,
 }
 
 /// The length of the internal message at the start of `stream` (its tag,
@@ -340,12 +391,27 @@ fn split_header(stream: &[u8]) -> Result<Option<(usize, usize)>, InternalError> 
     Ok(None)
 }
 
-/// Verifies and decodes; returns `(sender, message)`.
-pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), InternalError> {
+/// Verifies, decodes and range-checks a message meant for node `me`.
+pub fn decode(
+    secret: &Secret,
+    me: u8,
+    bounds: &Bounds,
+    datagram: &[u8],
+) -> Result<(Envelope, Internal), InternalError> {
+    let (envelope, message) = decode_unchecked(secret, datagram)?;
+    if envelope.to != me {
+        return Err(InternalError::Misdirected);
+    }
+    check(&envelope, &message, bounds)?;
+    Ok((envelope, message))
+}
+
+/// Verifies and decodes, checking nothing but the MAC and the framing.
+pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, Internal), InternalError> {
     let (header, len) = split_header(datagram)?.ok_or(InternalError::Malformed)?;
     let body = datagram
         .get(header..)
-        .filter(|b| b.len() == len && len > MAC_BYTES + 2)
+        .filter(|b| b.len() == len && len >= HEADER_BYTES + MAC_BYTES)
         .ok_or(InternalError::Malformed)?;
     let (signed, tag) = body.split_at(body.len() - MAC_BYTES);
     if mac(secret, signed) != tag {
@@ -353,7 +419,16 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
     }
     let mut r = Reader(signed);
     let kind = r.u8().ok_or(InternalError::Malformed)?;
-    let sender = r.u8().ok_or(InternalError::Malformed)?;
+    let envelope = (|| {
+        Some(Envelope {
+            sender: r.u8()?,
+            to: r.u8()?,
+            incarnation: r.u64()?,
+            seq: r.u64()?,
+            sent_ms: r.u64()?,
+        })
+    })()
+    .ok_or(InternalError::Malformed)?;
     let message = match kind {
         1 => {
             let n = r.u16().ok_or(InternalError::Malformed)?;
@@ -389,10 +464,14 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
             })
         })(),
         4 => (|| {
+            let seq = r.u64()?;
+            let bucket = r.u16()?;
+            let flags = r.u8()?;
             Some(Internal::ReplicateAck {
-                seq: r.u64()?,
-                bucket: r.u16()?,
-                full: r.u8()? != 0,
+                seq,
+                bucket,
+                full: flags & 1 != 0,
+                refused: flags & 2 != 0,
             })
         })(),
         5 => (|| {
@@ -442,7 +521,62 @@ pub fn decode(secret: &Secret, datagram: &[u8]) -> Result<(u8, Internal), Intern
         })(),
         _ => None,
     };
-    message.map(|m| (sender, m)).ok_or(InternalError::Malformed)
+    message.map(|m| (envelope, m)).ok_or(InternalError::Malformed)
+}
+
+/// The range checks every field passes before it is used.
+fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(), InternalError> {
+    let from_node = usize::from(envelope.sender) < bounds.nodes;
+    let ok = match message {
+        // Only operators send admin commands, and only nodes anything else.
+        Internal::Admin { .. } => envelope.sender == OPERATOR,
+        _ if !from_node => false,
+        Internal::Gossip { heartbeats } => {
+            heartbeats.len() == bounds.nodes && heartbeats.iter().all(|h| heartbeat_in_range(h, bounds))
+        }
+        Internal::Forward { hops, client, datagram } => {
+            *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
+        }
+        Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
+        Internal::ReplicateAck { bucket, .. } | Internal::SyncRequest { bucket, .. } => usize::from(*bucket) < BUCKETS,
+        Internal::SyncChunk(chunk) => {
+            usize::from(chunk.bucket) < BUCKETS
+                && chunk.chunk < chunk.chunks
+                && chunk
+                    .entries
+                    .iter()
+                    .all(|e| entry_in_range(e, bounds) && bucket_of(key_hash(&e.key)) == chunk.bucket)
+        }
+        // A cutoff lets replicas collect tombstones stamped before it: one
+        // ahead of now would collect deletes not yet everywhere.
+        Internal::Digests { digests } => {
+            let now_s = bounds.now_unix_ms.saturating_sub(crate::stamp::EPOCH_UNIX_MS) / 1000;
+            digests.len() <= BUCKETS
+                && digests
+                    .iter()
+                    .all(|&(bucket, _, cutoff_s)| usize::from(bucket) < BUCKETS && u64::from(cutoff_s) <= now_s)
+        }
+    };
+    if ok { Ok(()) } else { Err(InternalError::OutOfRange) }
+}
+
+/// A stamp no further ahead of the receiver's clock than clocks disagree.
+fn stamp_in_range(stamp: Stamp, bounds: &Bounds) -> bool {
+    let now_ms = bounds.now_unix_ms.saturating_sub(crate::stamp::EPOCH_UNIX_MS);
+    stamp.millis() <= now_ms + CLOCK_SKEW_MS_MAX
+}
+
+fn entry_in_range(entry: &Entry, bounds: &Bounds) -> bool {
+    // Key and value lengths were checked while reading.
+    stamp_in_range(entry.stamp, bounds) && (!entry.tombstone || entry.value.is_empty())
+}
+
+/// A heartbeat of a node that started at most now (give or take the skew)
+/// and has counted at most two rounds per gossip round length since.
+fn heartbeat_in_range(heartbeat: &Heartbeat, bounds: &Bounds) -> bool {
+    let latest_ms = bounds.now_unix_ms + CLOCK_SKEW_MS_MAX;
+    heartbeat.incarnation <= latest_ms
+        && heartbeat.counter <= 2 * (latest_ms - heartbeat.incarnation) / crate::cluster::ROUND_MS + 16
 }
 
 #[cfg(test)]
@@ -456,6 +590,25 @@ mod tests {
             version: -3,
             stamp: Stamp(99),
             tombstone: false,
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn envelope(sender: u8, to: u8) -> Envelope {
+        Envelope {
+            sender,
+            to,
+            incarnation: 5,
+            seq: 9,
+            sent_ms: NOW,
+        }
+    }
+
+    fn bounds() -> Bounds {
+        Bounds {
+            nodes: 3,
+            now_unix_ms: NOW,
         }
     }
 
@@ -493,6 +646,7 @@ mod tests {
                 seq: 77,
                 bucket: 4095,
                 full: true,
+                refused: true,
             },
             Internal::SyncRequest { request: 1, bucket: 2 },
             Internal::SyncChunk(Chunk {
@@ -512,31 +666,36 @@ mod tests {
             },
         ];
         for message in messages {
-            let datagram = encode(&secret, 3, &message);
+            let datagram = encode(&secret, &envelope(3, 1), &message);
             assert!(is_internal(&datagram));
-            assert_eq!(decode(&secret, &datagram), Ok((3, message)));
+            assert_eq!(decode_unchecked(&secret, &datagram), Ok((envelope(3, 1), message)));
         }
     }
 
     #[test]
     fn wrong_secret_or_tampering_is_rejected() {
-        let datagram = encode(
-            &Secret::from_bytes(b"a"),
-            1,
-            &Internal::ReplicateAck {
-                seq: 1,
-                bucket: 1,
-                full: false,
-            },
-        );
-        assert_eq!(decode(&Secret::from_bytes(b"b"), &datagram), Err(InternalError::BadMac));
-        let mut tampered = datagram.clone();
-        tampered[5] ^= 1;
-        assert_eq!(decode(&Secret::from_bytes(b"a"), &tampered), Err(InternalError::BadMac));
-        assert_eq!(
-            decode(&Secret::from_bytes(b"a"), &datagram[..10]),
-            Err(InternalError::Malformed)
-        );
+        let ack = Internal::ReplicateAck {
+            seq: 1,
+            bucket: 1,
+            full: false,
+            refused: true,
+        };
+        let a = Secret::from_bytes(b"a");
+        let datagram = encode(&a, &envelope(1, 0), &ack);
+        assert_eq!(decode(&a, 0, &bounds(), &datagram), Ok((envelope(1, 0), ack)));
+        let b = Secret::from_bytes(b"b");
+        assert_eq!(decode(&b, 0, &bounds(), &datagram), Err(InternalError::BadMac));
+        for at in [3, 6, 20, datagram.len() - 1] {
+            let mut tampered = datagram.clone();
+            tampered[at] ^= 1;
+            assert_eq!(
+                decode(&a, 0, &bounds(), &tampered),
+                Err(InternalError::BadMac),
+                "byte {at}"
+            );
+        }
+        assert_eq!(decode(&a, 0, &bounds(), &datagram[..10]), Err(InternalError::Malformed));
+        assert_eq!(decode(&a, 2, &bounds(), &datagram), Err(InternalError::Misdirected));
     }
 
     #[test]
@@ -544,7 +703,7 @@ mod tests {
         let secret = Secret::from_bytes(b"s");
         let big = encode(
             &secret,
-            1,
+            &envelope(1, 0),
             &Internal::SyncChunk(Chunk {
                 request: 9,
                 bucket: 3,
@@ -553,7 +712,11 @@ mod tests {
                 entries: vec![entry(); 100],
             }),
         );
-        let small = encode(&secret, 1, &Internal::SyncRequest { request: 9, bucket: 3 });
+        let small = encode(
+            &secret,
+            &envelope(1, 0),
+            &Internal::SyncRequest { request: 9, bucket: 3 },
+        );
         let stream = [big.clone(), small.clone()].concat();
         assert_eq!(frame_bytes(&stream), Ok(Some(big.len())));
         assert_eq!(frame_bytes(&stream[big.len()..]), Ok(Some(small.len())));
@@ -561,6 +724,144 @@ mod tests {
         assert_eq!(frame_bytes(&big[..3]), Ok(None));
         assert_eq!(frame_bytes(&[]), Ok(None));
         assert_eq!(frame_bytes(&[0x0a, 0x01, 0x00]), Err(InternalError::Malformed));
+    }
+
+    #[test]
+    fn fields_out_of_range_are_refused_whole() {
+        let secret = Secret::from_bytes(b"s");
+        let check = |sender: u8, message: &Internal| {
+            decode(&secret, 0, &bounds(), &encode(&secret, &envelope(sender, 0), message)).map(|_| ())
+        };
+        let now_stamp_ms = NOW - crate::stamp::EPOCH_UNIX_MS;
+        let stamped = |ms: u64, tombstone: bool, value: &[u8]| Entry {
+            key: b"k".to_vec(),
+            value: value.to_vec(),
+            version: 1,
+            stamp: Stamp::from_millis(ms),
+            tombstone,
+        };
+        let replicate = |entry| Internal::Replicate { seq: 1, entry };
+        assert_eq!(check(1, &replicate(stamped(now_stamp_ms, false, b"v"))), Ok(()));
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms + CLOCK_SKEW_MS_MAX, false, b"v"))),
+            Ok(())
+        );
+        let out = Err(InternalError::OutOfRange);
+        // A stamp near 2^64 once reached every replica and wrapped the clock.
+        assert_eq!(
+            check(1, &replicate(entry_with_stamp(u64::MAX))),
+            out,
+            "far future stamp"
+        );
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms + CLOCK_SKEW_MS_MAX + 1, false, b""))),
+            out
+        );
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms, true, b"v"))),
+            out,
+            "a tombstone with a value"
+        );
+        assert_eq!(
+            check(7, &replicate(stamped(now_stamp_ms, false, b"v"))),
+            out,
+            "no node 7 of 3"
+        );
+        assert_eq!(
+            check(OPERATOR, &replicate(stamped(now_stamp_ms, false, b"v"))),
+            out,
+            "operators only ask"
+        );
+        let admin = Internal::Admin {
+            message_id: vec![1],
+            command: 0x20,
+            arg: vec![],
+        };
+        assert_eq!(check(OPERATOR, &admin), Ok(()));
+        assert_eq!(check(1, &admin), out, "nodes do not send admin commands");
+        let now_s = ((NOW - crate::stamp::EPOCH_UNIX_MS) / 1000) as u32;
+        let digests = |bucket: u16, cutoff_s: u32| Internal::Digests {
+            digests: vec![(bucket, 1, cutoff_s)],
+        };
+        assert_eq!(check(1, &digests(4095, now_s)), Ok(()));
+        assert_eq!(check(1, &digests(4096, 0)), out, "no bucket 4096");
+        assert_eq!(check(1, &digests(1, now_s + 1)), out, "a cutoff ahead of now");
+        let ack = |bucket| Internal::ReplicateAck {
+            seq: 1,
+            bucket,
+            full: false,
+            refused: false,
+        };
+        assert_eq!(check(1, &ack(4096)), out);
+        assert_eq!(
+            check(
+                1,
+                &Internal::SyncRequest {
+                    request: 1,
+                    bucket: 4096
+                }
+            ),
+            out
+        );
+        let chunk = |bucket, chunk, chunks, entries| {
+            Internal::SyncChunk(Chunk {
+                request: 1,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            })
+        };
+        let k_bucket = bucket_of(key_hash(b"k"));
+        assert_eq!(check(1, &chunk(k_bucket, 0, 1, vec![stamped(1, false, b"v")])), Ok(()));
+        assert_eq!(check(1, &chunk(k_bucket, 1, 1, vec![])), out, "chunk 1 of 1");
+        assert_eq!(
+            check(1, &chunk(k_bucket ^ 1, 0, 1, vec![stamped(1, false, b"v")])),
+            out,
+            "another bucket's key"
+        );
+        let heartbeats = |incarnation: u64, counter: u64| Internal::Gossip {
+            heartbeats: vec![
+                Heartbeat {
+                    incarnation,
+                    counter,
+                    ..Heartbeat::default()
+                };
+                3
+            ],
+        };
+        let started = NOW - 60_000;
+        assert_eq!(check(1, &heartbeats(started, 300)), Ok(()), "a minute of rounds");
+        assert_eq!(
+            check(1, &heartbeats(started, u64::MAX)),
+            out,
+            "more rounds than time allows"
+        );
+        assert_eq!(check(1, &heartbeats(u64::MAX, 0)), out, "started in the future");
+        assert_eq!(
+            check(
+                1,
+                &Internal::Gossip {
+                    heartbeats: vec![Heartbeat::default(); 2]
+                }
+            ),
+            out,
+            "a vector for another cluster"
+        );
+        let forward = |hops| Internal::Forward {
+            hops,
+            client: "10.0.0.1:5".parse().unwrap(),
+            datagram: vec![1],
+        };
+        assert_eq!(check(1, &forward(FORWARD_HOPS_MAX)), Ok(()));
+        assert_eq!(check(1, &forward(FORWARD_HOPS_MAX + 1)), out);
+    }
+
+    fn entry_with_stamp(stamp: u64) -> Entry {
+        Entry {
+            stamp: Stamp(stamp),
+            ..entry()
+        }
     }
 
     #[test]

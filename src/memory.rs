@@ -97,15 +97,6 @@ impl MemoryBudget {
         self.used_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Moves a charge from `before` to `now` bytes (growth is forced).
-    pub fn recharge(&self, before: usize, now: usize) {
-        if now > before {
-            self.force_reserve(now - before);
-        } else {
-            self.release(before - now);
-        }
-    }
-
     pub fn release(&self, bytes: usize) {
         self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }

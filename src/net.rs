@@ -9,8 +9,9 @@
 
 use crate::admin::{self, Report, ReportKind};
 use crate::cluster::{ClusterContext, ClusterMsg};
+use crate::freshness::Freshness;
 use crate::hash::{bucket_of, key_hash, message_id_hash};
-use crate::internal::{self, Internal};
+use crate::internal::{self, FORWARD_HOPS_MAX, Internal};
 use crate::log;
 use crate::mailbox::MailboxSender;
 use crate::memory::MemoryBudget;
@@ -18,7 +19,7 @@ use crate::pause::ResumeWatch;
 use crate::ring::View;
 use crate::shard::{Request, ShardMsg, Wipeout, Worker};
 use crate::udp::send_reply;
-use crate::wire::{self, Command, DATAGRAM_BYTES_MAX, ErrorCode, Parsed, Reply};
+use crate::wire::{self, DATAGRAM_BYTES_MAX, ErrorCode, NodeCommand, Parsed, Reply};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
@@ -40,9 +41,6 @@ const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
 /// WIPEOUT message ids remembered for at-most-once.
 const WIPEOUT_IDS_MAX: usize = 64;
 
-/// A forwarded request is forwarded again at most this often (views of two
-/// nodes can disagree for a moment while membership changes).
-const FORWARD_HOPS_MAX: u8 = 2;
 /// Wait suggested when a request cannot be routed this moment.
 const REROUTE_WAIT_MS: i32 = 50;
 
@@ -130,6 +128,8 @@ pub struct NetLoop {
     /// Datagrams waiting in the socket at the last look (inline shard only).
     socket_backlog: usize,
     resume_watch: ResumeWatch,
+    /// Which node datagrams have been seen (replays are refused).
+    freshness: Freshness,
 }
 
 /// The shards the loop feeds.
@@ -156,6 +156,7 @@ impl NetLoop {
             backlog_max,
         } = shards;
         let stats = Arc::new(NetStats::default());
+        let ctx_nodes = ctx.addrs.len();
         let send_socket = socket.try_clone()?;
         let batches = shards.iter().map(|_| Vec::new()).collect();
         let view = ctx.view();
@@ -181,6 +182,7 @@ impl NetLoop {
             batches,
             wipeout_ids: VecDeque::new(),
             resume_watch: ResumeWatch::default(),
+            freshness: Freshness::new(ctx_nodes),
         })
     }
 
@@ -297,9 +299,8 @@ impl NetLoop {
             self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let message_id = message_id.to_vec();
         match parsed {
-            Parsed::Invalid(code) => self.reply(&message_id, &Reply::Code(code), client),
+            Parsed::Invalid(code) => self.reply(message_id, &Reply::Code(code), client),
             Parsed::Node(command) => self.node_command(message_id, command, client),
             Parsed::Keyed(op) => {
                 let bucket = bucket_of(key_hash(op.key().as_bytes()));
@@ -323,12 +324,20 @@ impl NetLoop {
                 // views and one of them would answer from stale data.
                 let current = self.ready_self() && !self.ctx.suspended.load(Ordering::Acquire);
                 if coordinator == me || (hops >= FORWARD_HOPS_MAX && current && self.view.holds(me, bucket)) {
-                    let request = Request { message_id, op, client };
-                    if self.inline.is_some() && self.socket_backlog > self.backlog_max {
-                        // The socket is the inline shard's queue.
-                        return self.refuse(vec![request], self.socket_backlog);
+                    if let Some((worker, _)) = &mut self.inline {
+                        if self.socket_backlog > self.backlog_max {
+                            // The socket is the inline shard's queue.
+                            return self.refuse([(message_id, client)], self.socket_backlog);
+                        }
+                        // Executed at once, from the receive buffer: the
+                        // value is copied once, into the store.
+                        return worker.serve(&self.view, message_id, op, client);
                     }
                     let shard = self.ctx.shard_of(bucket, self.shards.len());
+                    let request = Request {
+                        datagram: datagram.to_vec(),
+                        client,
+                    };
                     self.batches[shard].push(request);
                 } else if hops < FORWARD_HOPS_MAX {
                     self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +349,7 @@ impl NetLoop {
                     self.ctx.send(&self.send_socket, coordinator, &forward);
                 } else {
                     self.reply(
-                        &message_id,
+                        message_id,
                         &Reply::Overload {
                             wait_ms: REROUTE_WAIT_MS,
                         },
@@ -361,26 +370,27 @@ impl NetLoop {
         }
     }
 
+    /// A node-to-node or operator datagram: used only once it is shown to
+    /// be signed, meant for this node, in range and new.
     fn handle_internal(&mut self, datagram: &[u8], from: SocketAddr) {
-        let Ok((sender, message)) = internal::decode(&self.ctx.secret, datagram) else {
-            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        if let Internal::Admin {
-            message_id,
-            command,
-            arg,
-        } = message
+        let bounds = self.ctx.bounds();
+        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_index as u8, &bounds, datagram)
         {
-            return self.admin(message_id, command, &arg, from);
-        }
-        let sender = usize::from(sender);
-        if sender >= self.ctx.addrs.len() || sender == self.ctx.self_index {
-            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            Ok(decoded) => decoded,
+            Err(error) => return self.ctx.count_rejected(error),
+        };
+        if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
+            self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let sender = usize::from(envelope.sender);
         let shards = self.shards.len();
         let (bucket, msg) = match message {
+            Internal::Admin {
+                message_id,
+                command,
+                arg,
+            } => return self.admin(message_id, command, &arg, from),
             Internal::Gossip { heartbeats } => {
                 let _ = self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats });
                 return;
@@ -394,22 +404,24 @@ impl NetLoop {
                     entry,
                 },
             ),
-            Internal::ReplicateAck { seq, bucket, full } => (
+            Internal::ReplicateAck {
+                seq,
+                bucket,
+                full,
+                refused,
+            } => (
                 bucket,
                 ShardMsg::Ack {
                     from: sender,
                     seq,
                     full,
+                    refused,
                 },
             ),
             // Transfers travel over TCP only (the transfer thread).
             Internal::SyncRequest { .. } | Internal::SyncChunk(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
-            Internal::Admin { .. } => unreachable!("handled above"),
         };
-        if usize::from(bucket) >= crate::hash::BUCKETS {
-            return;
-        }
         // Node-to-node work is not refused for load: a full queue drops it
         // and the sender's retransmission or timeout covers the loss.
         self.deliver(self.ctx.shard_of(bucket, shards), msg, false);
@@ -512,7 +524,24 @@ impl NetLoop {
             ("overloads", s.overloads.load(Ordering::Relaxed).to_string()),
             ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
             ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
-            ("auth_failures", c.auth_failures.load(Ordering::Relaxed).to_string()),
+            (
+                "rejected_unsigned",
+                c.rejected_unsigned.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "rejected_misdirected",
+                c.rejected_misdirected.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "rejected_out_of_range",
+                c.rejected_out_of_range.load(Ordering::Relaxed).to_string(),
+            ),
+            ("rejected_stale", c.rejected_stale.load(Ordering::Relaxed).to_string()),
+            (
+                "replica_refusals",
+                c.replica_refusals.load(Ordering::Relaxed).to_string(),
+            ),
+            ("entries_refused", c.entries_refused.load(Ordering::Relaxed).to_string()),
             ("peers_died", c.peers_died.load(Ordering::Relaxed).to_string()),
             ("suspensions", c.suspensions.load(Ordering::Relaxed).to_string()),
             ("stalls", c.stalls.load(Ordering::Relaxed).to_string()),
@@ -540,22 +569,19 @@ impl NetLoop {
         .collect()
     }
 
-    fn node_command(&mut self, message_id: Vec<u8>, command: Command, from: SocketAddr) {
+    fn node_command(&mut self, message_id: &[u8], command: NodeCommand, from: SocketAddr) {
         let reply = match command {
-            Command::IsAlive => Reply::Code(ErrorCode::Success),
-            Command::GetPid => Reply::Pid(self.facts.pid),
-            Command::GetMembershipCount => {
+            NodeCommand::IsAlive => Reply::Code(ErrorCode::Success),
+            NodeCommand::GetPid => Reply::Pid(self.facts.pid),
+            NodeCommand::GetMembershipCount => {
                 Reply::MembershipCount(self.ctx.membership_count.load(Ordering::Relaxed) as i32)
             }
             // Like a crash: no reply, no cleanup, no handoff.
             // SAFETY: _exit ends the process; nothing is left to run.
-            Command::Shutdown => unsafe { libc::_exit(0) },
-            Command::Wipeout => return self.wipeout(message_id, from),
-            Command::Put | Command::Get | Command::Remove => {
-                unreachable!("keyed commands are parsed as Keyed")
-            }
+            NodeCommand::Shutdown => unsafe { libc::_exit(0) },
+            NodeCommand::Wipeout => return self.wipeout(message_id.to_vec(), from),
         };
-        self.reply(&message_id, &reply, from);
+        self.reply(message_id, &reply, from);
     }
 
     /// Every shard empties its partition and cache; the last one answers.
@@ -584,8 +610,8 @@ impl NetLoop {
         send_reply(&self.send_socket, &reply.encode(message_id), to);
     }
 
-    /// Hands each shard its batch, or answers the batch OVERLOAD when the
-    /// shard is behind.
+    /// Hands each worker its batch, or answers the batch OVERLOAD when the
+    /// worker is behind.
     fn flush(&mut self) {
         for index in 0..self.shards.len() {
             if self.batches[index].is_empty() {
@@ -593,41 +619,36 @@ impl NetLoop {
             }
             let batch = std::mem::take(&mut self.batches[index]);
             let count = batch.len();
-            if let Some((worker, _)) = &mut self.inline {
-                self.shards[index].backlog.fetch_add(count, Ordering::Relaxed);
-                worker.handle(ShardMsg::Requests(batch));
-                continue;
-            }
             let shard = &self.shards[index];
             let backlog = shard.backlog.load(Ordering::Relaxed);
             let refused = if backlog + count > self.backlog_max {
-                Some(batch)
+                Some(ShardMsg::Requests(batch))
             } else {
                 shard.backlog.fetch_add(count, Ordering::Relaxed);
                 match shard.inbox.try_send(ShardMsg::Requests(batch)) {
                     Ok(()) => None,
-                    Err(
-                        TrySendError::Full(ShardMsg::Requests(batch))
-                        | TrySendError::Disconnected(ShardMsg::Requests(batch)),
-                    ) => {
+                    Err(full_or_gone) => {
                         shard.backlog.fetch_sub(count, Ordering::Relaxed);
-                        Some(batch)
+                        Some(full_or_gone.into_inner())
                     }
-                    Err(_) => unreachable!("only Requests are sent here"),
                 }
             };
-            if let Some(batch) = refused {
-                self.refuse(batch, backlog);
+            if let Some(ShardMsg::Requests(batch)) = refused {
+                let ids = batch.iter().filter_map(|request| {
+                    let (id, _) = wire::decode_client(&request.datagram).ok()?;
+                    Some((id, request.client))
+                });
+                self.refuse(ids, backlog);
             }
         }
     }
 
     /// Answers OVERLOAD, with a wait that grows with the backlog.
-    fn refuse(&self, batch: Vec<Request>, backlog: usize) {
+    fn refuse<'a>(&self, requests: impl IntoIterator<Item = (&'a [u8], SocketAddr)>, backlog: usize) {
         let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
-        self.stats.overloads.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for request in batch {
-            self.reply(&request.message_id, &Reply::Overload { wait_ms }, request.client);
+        for (message_id, client) in requests {
+            self.stats.overloads.fetch_add(1, Ordering::Relaxed);
+            self.reply(message_id, &Reply::Overload { wait_ms }, client);
         }
     }
 }

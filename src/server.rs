@@ -3,16 +3,15 @@
 
 use crate::cluster::{ClusterContext, ClusterThread};
 use crate::config::Config;
-use crate::internal::Secret;
 use crate::log;
 use crate::memory::{self, MIB, MemoryBudget};
 use crate::net::{NetLoop, NodeFacts, ShardHandle, Shards, WAKE};
 use crate::ring::{Liveness, Placement};
+use crate::secret::{self, Secret};
 use crate::servers::{self, ServerEntry};
 use crate::shard::{ShardConfig, Worker};
 use crate::transfer::TransferThread;
 use crate::udp;
-use parking_lot::RwLock;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::thread;
@@ -28,10 +27,9 @@ const GOSSIP_QUEUE_MAX: usize = 256;
 const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 /// Memory kept outside the store's budget for everything the budget does not
 /// see: code and stacks, socket and receive buffers, requests in flight,
-/// allocator slack, the transfer thread, and the at-most-once cache's growth
-/// in a burst of deletes at a full node (mapped pages the freed records
-/// cannot give back). Chosen from the capacity measurements in
-/// docs/benchmarks.md.
+/// allocator slack, the transfer thread, and the at-most-once caches'
+/// reserve ([`REPLY_CACHE_RESERVE_BYTES`]). Chosen from the capacity
+/// measurements in docs/benchmarks.md.
 const HEADROOM_BYTES: usize = 2 * MIB + MIB / 4;
 /// The store refuses growth whenever RSS is this close to the limit.
 const RSS_GUARD_BYTES: usize = MIB / 2;
@@ -42,9 +40,11 @@ const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(1_000);
 /// And while RSS is over the ceiling, when each sample also counts malloc's
 /// free chunks (milliseconds under malloc's lock on a full heap).
 const RSS_SAMPLE_INTERVAL_OVER: Duration = Duration::from_millis(200);
-/// At-most-once entries per shard: about 100 MB/s of mutations for 10 s
-/// would need more; beyond this the oldest segment goes first.
-const REPLY_CACHE_ENTRIES_MAX: usize = 400_000;
+/// Memory the at-most-once caches hold outside the store's budget (part of
+/// the headroom), split between shards: about 24,000 entries. Beyond it a
+/// cache borrows from the store's budget, and when that refuses (a full
+/// store), its oldest entries go first.
+const REPLY_CACHE_RESERVE_BYTES: usize = MIB / 4;
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<thread::JoinHandle<()>, String> {
     thread::Builder::new()
@@ -52,6 +52,23 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<thread::Jo
         .stack_size(256 * 1024)
         .spawn(body)
         .map_err(|error| format!("cannot start thread {name}: {error}"))
+}
+
+/// The cluster secret (see [`crate::secret`] for where it is found), made
+/// beside the servers file if there is none yet.
+fn cluster_secret(config: &Config) -> Result<Secret, String> {
+    let (path, beside_servers) = secret::location(config.cluster_secret_file.as_deref(), &config.servers);
+    if !beside_servers {
+        return secret::load(&path);
+    }
+    let (secret, created) = secret::load_or_create(&path)?;
+    if created {
+        log!(
+            "created the cluster secret {}: copy it to every host of the cluster (run/start does)",
+            path.display()
+        );
+    }
+    Ok(secret)
 }
 
 /// Runs a node until SHUTDOWN or a fatal error.
@@ -80,36 +97,19 @@ pub fn serve(config: Config) -> Result<(), String> {
         .saturating_sub(baseline_bytes + HEADROOM_BYTES);
     let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
     let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
-    let secret = match &config.cluster_secret_file {
-        Some(path) => Secret::from_bytes(
-            &std::fs::read(path).map_err(|error| format!("cannot read cluster secret {}: {error}", path.display()))?,
-        ),
-        // Development only: anyone who can read the servers file can forge.
-        None => Secret::from_bytes(
-            &std::fs::read(&config.servers)
-                .map_err(|error| format!("cannot read {}: {error}", config.servers.display()))?,
-        ),
-    };
+    let secret = cluster_secret(&config)?;
     let names: Vec<String> = entries.iter().map(|entry| entry.name.clone()).collect();
     let placement = Placement::new(&names, config.replicas);
     let mut alive = vec![false; entries.len()];
     alive[node_index] = true;
     let initial = placement.view(node_index, Liveness::new(alive, vec![false; entries.len()]));
-    let ctx = Arc::new(ClusterContext {
-        self_index: node_index,
-        addrs: entries.iter().map(|entry| entry.addr).collect(),
-        secret,
-        view: RwLock::new(Arc::new(initial)),
-        membership_count: AtomicUsize::new(1),
-        counters: Default::default(),
-        holding: (0..crate::hash::BUCKETS).map(|_| Default::default()).collect(),
-        suspended: Default::default(),
-    });
+    let addrs = entries.iter().map(|entry| entry.addr).collect();
+    let ctx = Arc::new(ClusterContext::new(node_index, addrs, secret, initial));
     let (cluster_inbox, cluster_outbox) = crate::mailbox::bounded(CLUSTER_QUEUE_MAX);
     let (gossip_inbox, gossip_outbox) = crate::mailbox::bounded(GOSSIP_QUEUE_MAX);
     let shard_config = ShardConfig {
         reply_cache_ms: config.reply_cache_ms,
-        reply_cache_entries_max: REPLY_CACHE_ENTRIES_MAX,
+        reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
         keep_tombstones: entries.len() > 1 && config.replicas > 1,
         fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
     };

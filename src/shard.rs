@@ -8,7 +8,7 @@
 
 use crate::admin::{Report, ReportKind};
 use crate::agreement::{Agreement, Position};
-use crate::cluster::{ClusterContext, ClusterMsg};
+use crate::cluster::{Channel, ClusterContext, ClusterMsg};
 use crate::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::internal::{Chunk, Entry, Internal, entry_wire_bytes};
 use crate::log;
@@ -18,10 +18,10 @@ use crate::record::Record;
 use crate::reply_cache::ReplyCache;
 use crate::ring::View;
 use crate::stamp::{Clock, Stamp, wall_millis};
-use crate::store::{Admission, Applied, Partition, Write};
+use crate::store::{Applied, Partition, Write};
 use crate::transfer::TransferHandle;
 use crate::udp::send_reply;
-use crate::wire::{ErrorCode, KeyOp, Reply};
+use crate::wire::{self, ErrorCode, Key, KeyOp, Parsed, Reply};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -45,11 +45,12 @@ const SYNC_CHUNK_BYTES_MAX: usize = 60_000;
 /// The request id of anti-entropy repair transfers (pulls number from 1).
 pub const REPAIR_REQUEST: u64 = 0;
 
-/// A client request routed to this shard.
+/// A client request routed to a worker thread: the datagram as it came
+/// (decoded again where it executes, so that the value is copied once,
+/// into the store) and where the reply goes.
 #[derive(Debug)]
 pub struct Request {
-    pub message_id: Vec<u8>,
-    pub op: KeyOp,
+    pub datagram: Vec<u8>,
     pub client: SocketAddr,
 }
 
@@ -77,6 +78,7 @@ pub enum ShardMsg {
         from: usize,
         seq: u64,
         full: bool,
+        refused: bool,
     },
     /// A peer pulls a bucket: send it every entry (over the transfer stream).
     SyncServe {
@@ -114,13 +116,23 @@ pub enum ShardMsg {
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
     pub reply_cache_ms: u64,
-    pub reply_cache_entries_max: usize,
+    /// Bytes this shard's at-most-once cache holds outside the store's budget.
+    pub reply_cache_reserve_bytes: usize,
     /// Whether deletes leave tombstones (only when other replicas exist).
     pub keep_tombstones: bool,
     /// Test fault: this percentage of replicated writes received is
     /// acknowledged but not applied (a replica silently losing writes), so
     /// tests can show anti-entropy repairing it. 0 in production.
     pub fault_lose_replica_writes_percent: u8,
+}
+
+/// A write this shard just applied, for the other replicas.
+struct Written<'a> {
+    key: Key,
+    value: &'a [u8],
+    version: i32,
+    stamp: Stamp,
+    tombstone: bool,
 }
 
 /// A write applied here, waiting for replicas before the client hears.
@@ -130,7 +142,9 @@ struct Pending {
     id_hash: u64,
     code: ErrorCode,
     waiting: Vec<usize>,
-    datagram: Vec<u8>,
+    /// The replicated write; each send is signed anew (a resend is a new
+    /// message to the receiver's replay window, see [`crate::freshness`]).
+    message: Internal,
     resend_at_ms: u64,
 }
 
@@ -170,6 +184,8 @@ pub struct Worker {
     full_until_ms: Vec<u64>,
     /// The latest of those (0 once passed: no replica is known full).
     full_acked_until_ms: u64,
+    /// Entries stamped before this node's last WIPEOUT are not taken in.
+    wiped_before: Stamp,
 }
 
 impl Worker {
@@ -185,7 +201,7 @@ impl Worker {
         let nodes = ctx.addrs.len();
         Worker {
             partition: Partition::new(budget.clone()),
-            cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_entries_max, budget),
+            cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
             clock: Clock::new(ctx.self_index as u8),
             socket,
             backlog,
@@ -205,6 +221,7 @@ impl Worker {
             collect_from_ms: None,
             full_until_ms: vec![0; nodes],
             full_acked_until_ms: 0,
+            wiped_before: Stamp(0),
         }
     }
 
@@ -240,13 +257,16 @@ impl Worker {
                 // One view per batch: placement changes a few times a minute.
                 let view = self.ctx.view();
                 for request in requests {
-                    if let Some(reply) = self.execute(&view, &request.message_id, request.op, request.client) {
-                        send_reply(&self.socket, &reply.encode(&request.message_id), request.client);
+                    // The event loop decoded it once already to route it.
+                    if let Ok((message_id, Parsed::Keyed(op))) = wire::decode_client(&request.datagram) {
+                        self.serve(&view, message_id, op, request.client);
                     }
                 }
                 self.backlog.fetch_sub(count, Ordering::Relaxed);
             }
             ShardMsg::Wipeout(job) => {
+                // What any replica still holds from before now stays out.
+                self.wiped_before = Stamp::from_millis(wall_millis());
                 self.partition.wipe();
                 self.cache.clear();
                 self.agreement.clear();
@@ -259,15 +279,30 @@ impl Worker {
                 }
             }
             ShardMsg::Replicate { from, seq, entry } => {
-                if !self.fault_loses_write() {
-                    self.apply_entry(&entry);
-                }
-                let bucket = bucket_of(key_hash(&entry.key));
-                let full = self.partition.budget().is_full(FULL_ENTER_PERCENT);
-                self.ctx
-                    .send(&self.socket, from, &Internal::ReplicateAck { seq, bucket, full });
+                let applied = if self.fault_loses_write() {
+                    Applied::Stored
+                } else {
+                    self.apply_entry(&entry)
+                };
+                let ack = Internal::ReplicateAck {
+                    seq,
+                    bucket: bucket_of(key_hash(&entry.key)),
+                    full: self.partition.budget().is_full(FULL_ENTER_PERCENT),
+                    refused: applied == Applied::OutOfSpace,
+                };
+                self.ctx.send(&self.socket, from, &ack);
             }
-            ShardMsg::Ack { from, seq, full } => {
+            ShardMsg::Ack {
+                from,
+                seq,
+                full,
+                refused,
+            } => {
+                if refused {
+                    // Stored here and on the other replicas, not on this
+                    // one: as if it were down when the write was made.
+                    self.ctx.counters.replica_refusals.fetch_add(1, Ordering::Relaxed);
+                }
                 let until = if full { self.now_ms() + FULL_ACK_MS } else { 0 };
                 if let Some(slot) = self.full_until_ms.get_mut(from) {
                     *slot = until;
@@ -301,6 +336,14 @@ impl Worker {
             }
             ShardMsg::Digests { from, digests } => self.compare_digests(from, digests),
             ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
+        }
+    }
+
+    /// Executes a client's keyed request and answers it (now, or once the
+    /// replicas have acknowledged a write).
+    pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
+        if let Some(reply) = self.execute(view, message_id, op, client) {
+            send_reply(&self.socket, &reply.encode(message_id), client);
         }
     }
 
@@ -338,7 +381,7 @@ impl Worker {
     /// Executes one keyed operation at most once per message id. Returns the
     /// reply, or `None` when it is sent later (after replica acks) or not at
     /// all (a retry of a write still waiting for them).
-    fn execute(&mut self, view: &View, message_id: &[u8], op: KeyOp, client: SocketAddr) -> Option<Reply> {
+    fn execute(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) -> Option<Reply> {
         let id_hash = message_id_hash(message_id);
         if op.is_mutation() {
             if self.pending_ids.contains_key(&id_hash) {
@@ -367,24 +410,26 @@ impl Worker {
             }
             KeyOp::Put { key, value, version } => {
                 let stamp = self.next_stamp(key.as_bytes());
-                let write = Write::Value { value: &value, version };
-                match self.partition.apply(key.as_bytes(), write, stamp, Admission::Checked) {
+                let write = Write::Value { value, version };
+                match self.partition.apply(key.as_bytes(), write, stamp) {
                     Applied::Stored => {
-                        let entry = Entry {
-                            key: key.as_bytes().to_vec(),
+                        let written = Written {
+                            key,
                             value,
                             version,
                             stamp,
                             tombstone: false,
                         };
-                        (ErrorCode::Success, Some(entry))
+                        (ErrorCode::Success, Some(written))
                     }
                     Applied::OutOfSpace => (ErrorCode::OutOfSpace, None),
-                    Applied::Stale => unreachable!("a fresh stamp is newer than any stored one"),
+                    // The clock cannot issue a newer stamp (it is saturated):
+                    // never expected, and nothing was stored.
+                    Applied::Stale => (ErrorCode::InternalFailure, None),
                 }
             }
-            KeyOp::Remove { key } => {
-                let key = key.as_bytes();
+            KeyOp::Remove { key: removed } => {
+                let key = removed.as_bytes();
                 let code = match self.partition.get(key) {
                     Some(_) => ErrorCode::Success,
                     None => ErrorCode::NonExistentKey,
@@ -399,23 +444,25 @@ impl Worker {
                     // Even a key this node does not see gets a tombstone: its
                     // replicas may be away with a copy, and the delete must
                     // win over that copy when they come back.
+                    // A full store that has no room for a new tombstone still
+                    // sends it on: the replicas holding the key store it.
                     let stamp = self.next_stamp(key);
-                    self.partition.apply(key, Write::Tombstone, stamp, Admission::Forced);
-                    let entry = Entry {
-                        key: key.to_vec(),
-                        value: Vec::new(),
+                    self.partition.apply(key, Write::Tombstone, stamp);
+                    let written = Written {
+                        key: removed,
+                        value: &[],
                         version: 0,
                         stamp,
                         tombstone: true,
                     };
-                    (code, Some(entry))
+                    (code, Some(written))
                 }
             }
         };
         let now = self.now_ms();
         self.cache.insert(id_hash, code as u8, now);
-        if let Some(entry) = written {
-            return self.replicate(view, entry, code, message_id, id_hash, client);
+        if let Some(written) = written {
+            return self.replicate(view, &written, code, message_id, id_hash, client);
         }
         Some(Reply::Code(code))
     }
@@ -448,13 +495,13 @@ impl Worker {
     fn replicate(
         &mut self,
         view: &View,
-        entry: Entry,
+        written: &Written<'_>,
         code: ErrorCode,
         message_id: &[u8],
         id_hash: u64,
         client: SocketAddr,
     ) -> Option<Reply> {
-        let bucket = bucket_of(key_hash(&entry.key));
+        let bucket = bucket_of(key_hash(written.key.as_bytes()));
         let me = self.ctx.self_index;
         let waiting: Vec<usize> = view
             .preference(bucket)
@@ -467,9 +514,16 @@ impl Worker {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let datagram = self.ctx.encode(&Internal::Replicate { seq, entry });
+        let entry = Entry {
+            key: written.key.as_bytes().to_vec(),
+            value: written.value.to_vec(),
+            version: written.version,
+            stamp: written.stamp,
+            tombstone: written.tombstone,
+        };
+        let message = Internal::Replicate { seq, entry };
         for &node in &waiting {
-            send_reply(&self.socket, &datagram, self.ctx.addrs[node]);
+            self.ctx.send(&self.socket, node, &message);
         }
         let resend_at_ms = self.now_ms() + REPLICATE_RESEND_MS;
         self.pending_ids.insert(id_hash, seq);
@@ -481,7 +535,7 @@ impl Worker {
                 id_hash,
                 code,
                 waiting,
-                datagram,
+                message,
                 resend_at_ms,
             },
         );
@@ -512,7 +566,7 @@ impl Worker {
                 done.push(seq);
             } else if now >= pending.resend_at_ms {
                 for &node in &pending.waiting {
-                    send_reply(&self.socket, &pending.datagram, self.ctx.addrs[node]);
+                    self.ctx.send(&self.socket, node, &pending.message);
                 }
                 pending.resend_at_ms = now + REPLICATE_RESEND_MS;
             }
@@ -531,7 +585,14 @@ impl Worker {
     }
 
     /// Applies a replicated or transferred entry if it is newer.
-    fn apply_entry(&mut self, entry: &Entry) {
+    /// Offers a replicated or transferred entry to the store, through the
+    /// same memory admission as a client's write.
+    fn apply_entry(&mut self, entry: &Entry) -> Applied {
+        if entry.stamp < self.wiped_before {
+            // Written before this node's WIPEOUT: a replica not wiped yet
+            // must not refill what was wiped.
+            return Applied::Stale;
+        }
         self.clock.observe(entry.stamp);
         let bucket = bucket_of(key_hash(&entry.key));
         if entry.tombstone
@@ -540,7 +601,7 @@ impl Worker {
         {
             // Every replica held this tombstone and it was collected here;
             // a replica that has yet to collect it sends it back meanwhile.
-            return;
+            return Applied::Stale;
         }
         let write = if entry.tombstone {
             Write::Tombstone
@@ -550,7 +611,7 @@ impl Worker {
                 version: entry.version,
             }
         };
-        self.partition.apply(&entry.key, write, entry.stamp, Admission::Forced);
+        self.partition.apply(&entry.key, write, entry.stamp)
     }
 
     /// Queues every entry of a bucket for node `to`, in chunks of at most
@@ -578,13 +639,17 @@ impl Worker {
             .enumerate()
             .map(|(index, range)| {
                 let entries = records.by_ref().take(range[1] - range[0]).map(entry_of).collect();
-                self.ctx.encode(&Internal::SyncChunk(Chunk {
-                    request,
-                    bucket,
-                    chunk: index as u16,
-                    chunks,
-                    entries,
-                }))
+                self.ctx.encode(
+                    to,
+                    Channel::Stream,
+                    &Internal::SyncChunk(Chunk {
+                        request,
+                        bucket,
+                        chunk: index as u16,
+                        chunks,
+                        entries,
+                    }),
+                )
             })
             .collect();
         self.transfer.send(to, frames)
@@ -675,14 +740,22 @@ impl Worker {
             chunks,
             ref entries,
         } = *received;
-        if chunk >= chunks {
-            return;
+        // Entries of other buckets and chunk numbers out of range were
+        // refused when the chunk was decoded.
+        let refused = entries
+            .iter()
+            .filter(|entry| self.apply_entry(entry) == Applied::OutOfSpace)
+            .count();
+        if refused > 0 {
+            // A bucket this node cannot hold whole: its store is full, which
+            // its gossip says, so no new bucket comes here.
+            self.ctx
+                .counters
+                .entries_refused
+                .fetch_add(refused as u64, Ordering::Relaxed);
         }
         if request == REPAIR_REQUEST {
-            // A repair push: merge, nobody waits for completion.
-            for entry in entries.iter().filter(|e| bucket_of(key_hash(&e.key)) == bucket) {
-                self.apply_entry(entry);
-            }
+            // A repair push: merged, nobody waits for completion.
             return;
         }
         if !self.syncs.contains_key(&request) && self.syncs.len() >= SYNCS_IN_PROGRESS_MAX {
@@ -690,11 +763,6 @@ impl Worker {
             // goes (its puller has timed out and asked again).
             if let Some(&oldest) = self.syncs.keys().min() {
                 self.syncs.remove(&oldest);
-            }
-        }
-        for entry in entries {
-            if bucket_of(key_hash(&entry.key)) == bucket {
-                self.apply_entry(entry);
             }
         }
         let progress = self.syncs.entry(request).or_insert_with(|| SyncProgress {

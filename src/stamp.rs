@@ -16,6 +16,9 @@ const COUNTER_BITS: u32 = 16;
 const MS_SHIFT: u32 = NODE_BITS + COUNTER_BITS;
 /// Node indexes must fit the stamp's node bits.
 pub const NODES_MAX: usize = 1 << NODE_BITS;
+/// The largest (millis, counter) a clock holds: shifted past the node bits
+/// it still fits 64 bits.
+const LAST_MAX: u64 = (1 << (64 - NODE_BITS)) - 1;
 
 /// A write's position in the last-writer-wins order. `Stamp(0)` is older than
 /// every real write.
@@ -62,10 +65,13 @@ impl Clock {
         Clock { node, last: 0 }
     }
 
-    /// A new stamp, greater than every stamp issued or observed so far.
+    /// A new stamp, greater than every stamp issued or observed so far, as
+    /// long as the clock is not saturated (2^40 ms after the epoch, or a
+    /// stamp that far observed: node messages carrying one are refused).
+    /// Saturated, it repeats its last stamp rather than wrap around.
     pub fn stamp(&mut self, wall_ms: u64) -> Stamp {
-        let wall = wall_ms << COUNTER_BITS;
-        self.last = wall.max(self.last + 1);
+        let wall = wall_ms.min(LAST_MAX >> COUNTER_BITS) << COUNTER_BITS;
+        self.last = wall.max(self.last.saturating_add(1)).min(LAST_MAX);
         Stamp(self.last << NODE_BITS | u64::from(self.node))
     }
 
@@ -104,6 +110,15 @@ mod tests {
         let remote = fast.stamp(9000);
         slow.observe(remote);
         assert!(slow.stamp(100) > remote);
+    }
+
+    #[test]
+    fn a_saturated_clock_repeats_instead_of_wrapping() {
+        let mut clock = Clock::new(3);
+        clock.observe(Stamp(u64::MAX));
+        let a = clock.stamp(1000);
+        assert_eq!(a, Stamp(LAST_MAX << NODE_BITS | 3));
+        assert_eq!(clock.stamp(u64::MAX), a, "no wrap to small stamps");
     }
 
     #[test]

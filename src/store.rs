@@ -71,16 +71,6 @@ pub enum Applied {
     OutOfSpace,
 }
 
-/// Whether a write may be refused for space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// A new client write: refused with `OUT_OF_SPACE` when the budget is full.
-    Checked,
-    /// A copy of a write already admitted elsewhere (replication, repair):
-    /// taken regardless, the budget's reserve absorbs it.
-    Forced,
-}
-
 pub struct Partition {
     /// Indexed by bucket id: every bucket of the key space, whether or not
     /// this partition owns it (an empty bucket costs 24 bytes, no heap).
@@ -138,8 +128,11 @@ impl Partition {
         self.find(key, key_hash(key)).map(Record::stamp)
     }
 
-    /// Offers a stamped write; keeps it if it is newer than what is stored.
-    pub fn apply(&mut self, key: &[u8], write: Write<'_>, stamp: Stamp, admission: Admission) -> Applied {
+    /// Offers a stamped write; keeps it if it is newer than what is stored
+    /// and fits the budget. Every write that grows the store (a client's, a
+    /// replica's, a transfer's) is admitted here alike; one that does not
+    /// grow it (a tombstone over a value) always fits.
+    pub fn apply(&mut self, key: &[u8], write: Write<'_>, stamp: Stamp) -> Applied {
         let hash = key_hash(key);
         let position = self.position(key, hash);
         let old = position.map(|at| {
@@ -161,10 +154,8 @@ impl Partition {
             None => self.slots.insert_growth_bytes(&self.buckets[bucket].records),
         };
         let growth = new_bytes.saturating_sub(old_bytes) + slab_bytes;
-        match admission {
-            Admission::Checked if growth > 0 && !self.budget.try_reserve(growth) => return Applied::OutOfSpace,
-            Admission::Checked => {}
-            Admission::Forced => self.budget.force_reserve(growth),
+        if growth > 0 && !self.budget.try_reserve(growth) {
+            return Applied::OutOfSpace;
         }
         let record = Record::new(key, value, version, stamp, tombstone, tag_of(hash));
         match position {
@@ -273,12 +264,7 @@ mod tests {
     }
 
     fn put(p: &mut Partition, key: &[u8], value: &[u8], stamp: u64) -> Applied {
-        p.apply(
-            key,
-            Write::Value { value, version: 1 },
-            Stamp(stamp),
-            Admission::Checked,
-        )
+        p.apply(key, Write::Value { value, version: 1 }, Stamp(stamp))
     }
 
     #[test]
@@ -299,10 +285,7 @@ mod tests {
     fn tombstone_hides_key_and_beats_older_copies() {
         let (mut p, _) = partition(1 << 20);
         put(&mut p, b"k", b"v", 1);
-        assert_eq!(
-            p.apply(b"k", Write::Tombstone, Stamp(2), Admission::Checked),
-            Applied::Stored
-        );
+        assert_eq!(p.apply(b"k", Write::Tombstone, Stamp(2)), Applied::Stored);
         assert!(p.get(b"k").is_none());
         assert_eq!(put(&mut p, b"k", b"v", 1), Applied::Stale);
         assert!(p.get(b"k").is_none());

@@ -22,8 +22,8 @@
 //! good: the puller's timeout asks again, and since entries merge by stamp,
 //! a bucket that arrives twice, or in part and then whole, is merged once.
 
-use crate::cluster::ClusterContext;
-use crate::hash::BUCKETS;
+use crate::cluster::{Channel, ClusterContext};
+use crate::freshness::Freshness;
 use crate::internal::{self, Internal};
 use crate::log;
 use crate::memory::MemoryBudget;
@@ -133,7 +133,11 @@ impl TransferHandle {
 
     /// Encodes and queues messages for node `to` (see [`TransferHandle::send`]).
     pub fn send_messages(&self, to: usize, messages: &[Internal]) -> bool {
-        self.send(to, messages.iter().map(|m| self.ctx.encode(m)).collect())
+        let frames = messages
+            .iter()
+            .map(|m| self.ctx.encode(to, Channel::Stream, m))
+            .collect();
+        self.send(to, frames)
     }
 
     /// A shard has applied a received chunk of `bytes`: reading may go on.
@@ -175,6 +179,8 @@ pub struct TransferThread {
     peers: Vec<Peer>,
     inbound: Vec<Option<Inbound>>,
     started: Instant,
+    /// Which node frames have been seen (replays are refused).
+    freshness: Freshness,
 }
 
 impl TransferThread {
@@ -212,6 +218,7 @@ impl TransferThread {
             outbox,
             inbound: Vec::new(),
             started: Instant::now(),
+            freshness: Freshness::new(n),
         };
         Ok((thread, handle))
     }
@@ -488,7 +495,7 @@ impl TransferThread {
                 Ok(None) => break,
                 // Not our protocol, or a frame no peer sends.
                 Ok(Some(_)) | Err(_) => {
-                    self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+                    self.ctx.counters.rejected_unsigned.fetch_add(1, Ordering::Relaxed);
                     self.close_inbound(slot);
                     return false;
                 }
@@ -513,15 +520,19 @@ impl TransferThread {
     /// Authenticates a frame and hands it to its bucket's shard. Returns it
     /// when the shard's queue is full.
     fn route(&mut self, frame: &[u8], shards: &[ShardHandle]) -> Option<(usize, ShardMsg)> {
-        let Ok((sender, message)) = internal::decode(&self.ctx.secret, frame) else {
-            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return None;
+        let bounds = self.ctx.bounds();
+        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_index as u8, &bounds, frame) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                self.ctx.count_rejected(error);
+                return None;
+            }
         };
-        let sender = usize::from(sender);
-        if sender >= self.ctx.addrs.len() || sender == self.ctx.self_index {
-            self.ctx.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
+            self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let sender = usize::from(envelope.sender);
         let (bucket, msg) = match message {
             Internal::SyncRequest { request, bucket } => (
                 bucket,
@@ -538,9 +549,6 @@ impl TransferThread {
             // Everything else travels by datagram.
             _ => return None,
         };
-        if usize::from(bucket) >= BUCKETS {
-            return None;
-        }
         if let ShardMsg::SyncChunk { bytes, .. } = msg {
             self.shared.inbound.fetch_add(bytes, Ordering::Relaxed);
             self.shared.budget.force_reserve(bytes);
@@ -579,7 +587,6 @@ mod tests {
     use crate::ring::{Liveness, Placement};
     use crate::stamp::Stamp;
     use crossbeam_channel::RecvTimeoutError;
-    use parking_lot::RwLock;
 
     fn free_addr() -> SocketAddr {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -591,16 +598,13 @@ mod tests {
         let n = addrs.len();
         let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         let liveness = Liveness::ready(vec![true; n]);
-        Arc::new(ClusterContext {
+        let view = Placement::new(&names, 3).view(self_index, liveness);
+        Arc::new(ClusterContext::new(
             self_index,
-            addrs: addrs.to_vec(),
-            secret: Secret::from_bytes(b"test"),
-            view: RwLock::new(Arc::new(Placement::new(&names, 3).view(self_index, liveness))),
-            membership_count: AtomicUsize::new(n),
-            counters: Default::default(),
-            holding: (0..BUCKETS).map(|_| Default::default()).collect(),
-            suspended: Default::default(),
-        })
+            addrs.to_vec(),
+            Secret::from_bytes(b"test"),
+            view,
+        ))
     }
 
     /// A transfer thread for node `index`, running, delivering to one shard queue.
@@ -617,12 +621,16 @@ mod tests {
         (handle, shard, budget)
     }
 
+    /// 100 entries of bucket 77 (a chunk holds its own bucket's keys only).
     fn chunk(index: u16, chunks: u16) -> Internal {
-        let entries = (0..100)
-            .map(|i| Entry {
-                key: format!("key-{index}-{i}").into_bytes(),
-                value: vec![index as u8; 500],
-                version: i,
+        let keys = (0u32..)
+            .map(|i| format!("key-{index}-{i}").into_bytes())
+            .filter(|key| crate::hash::bucket_of(crate::hash::key_hash(key)) == 77);
+        let entries = (keys.take(100).enumerate())
+            .map(|(i, key)| Entry {
+                key,
+                value: if i % 7 == 0 { Vec::new() } else { vec![index as u8; 500] },
+                version: i as i32,
                 stamp: Stamp(u64::from(index) << 20 | i as u64),
                 tombstone: i % 7 == 0,
             })
@@ -683,7 +691,7 @@ mod tests {
                 (want, got) => panic!("expected {want:?}, got {got:?}"),
             }
         }
-        assert!(applied > 3 * 100 * 500);
+        assert!(applied > 3 * 85 * 500, "six in seven entries carry 500 bytes");
         assert_eq!(receiver_budget.used_bytes(), 0);
         assert!(
             eventually(|| sender_budget.used_bytes() == 0),
@@ -731,10 +739,12 @@ mod tests {
             // The peer reads one frame, then restarts: its end closes.
             assert!(sender.send_messages(1, &[chunk(index, 2)]));
             let mut connection = accept_within(&peer).expect("a connection for each frame");
-            let expected = sender.ctx.encode(&chunk(index, 2));
+            // The same length as any encoding of it: only seq and time differ.
+            let expected = sender.ctx.encode(1, Channel::Stream, &chunk(index, 2));
             let mut got = vec![0; expected.len()];
             connection.read_exact(&mut got).unwrap();
-            assert_eq!(got, expected);
+            let (envelope, message) = internal::decode_unchecked(&sender.ctx.secret, &got).unwrap();
+            assert_eq!((envelope.sender, envelope.to, message), (0, 1, chunk(index, 2)));
         }
         assert_eq!(sender.ctx.counters.transfer_breaks.load(Ordering::Relaxed), 0);
     }

@@ -120,7 +120,7 @@ pub fn decode_msg(datagram: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
 
 /// Decodes and validates a client datagram in one pass, borrowing the
 /// message id: what the server does with every request.
-pub fn decode_client(datagram: &[u8]) -> Result<(&[u8], Parsed), DecodeError> {
+pub fn decode_client(datagram: &[u8]) -> Result<(&[u8], Parsed<'_>), DecodeError> {
     let (id, payload) = codec::read_msg(datagram)?;
     Ok((id, parse_fields(codec::read_request(payload)?)))
 }
@@ -228,15 +228,16 @@ impl std::fmt::Debug for Key {
     }
 }
 
-/// A keyed client operation, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyOp {
-    Put { key: Key, value: Vec<u8>, version: i32 },
+/// A keyed client operation, validated; a value is borrowed from the
+/// datagram it came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOp<'a> {
+    Put { key: Key, value: &'a [u8], version: i32 },
     Get { key: Key },
     Remove { key: Key },
 }
 
-impl KeyOp {
+impl KeyOp<'_> {
     pub fn key(&self) -> &Key {
         match self {
             KeyOp::Put { key, .. } | KeyOp::Get { key } | KeyOp::Remove { key } => key,
@@ -249,17 +250,27 @@ impl KeyOp {
     }
 }
 
+/// A command about the node rather than a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeCommand {
+    Shutdown,
+    Wipeout,
+    IsAlive,
+    GetPid,
+    GetMembershipCount,
+}
+
 /// What a decoded request asks for, after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Parsed {
-    Keyed(KeyOp),
-    Node(Command),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    Keyed(KeyOp<'a>),
+    Node(NodeCommand),
     /// Answered at once with this code (invalid key or value, unknown command).
     Invalid(ErrorCode),
 }
 
 /// Validates a request: the key before the value, as the spec demands.
-pub fn parse_request(request: KVRequest) -> Parsed {
+pub fn parse_request(request: &KVRequest) -> Parsed<'_> {
     parse_fields(codec::RequestFields {
         command: request.command,
         key: request.key.as_deref(),
@@ -269,30 +280,36 @@ pub fn parse_request(request: KVRequest) -> Parsed {
 }
 
 /// Validates the fields of a request (see [`parse_request`]).
-pub fn parse_fields(request: codec::RequestFields<'_>) -> Parsed {
+pub fn parse_fields(request: codec::RequestFields<'_>) -> Parsed<'_> {
     let Some(command) = Command::from_code(request.command) else {
         return Parsed::Invalid(ErrorCode::UnrecognizedCommand);
     };
-    let keyed = matches!(command, Command::Put | Command::Get | Command::Remove);
-    if !keyed {
-        return Parsed::Node(command);
-    }
-    let Some(key) = Key::new(request.key.unwrap_or_default()) else {
-        return Parsed::Invalid(ErrorCode::InvalidKey);
-    };
-    Parsed::Keyed(match command {
-        Command::Put => {
-            let value = request.value.unwrap_or_default();
-            if value.len() > VALUE_BYTES_MAX {
-                return Parsed::Invalid(ErrorCode::InvalidValue);
-            }
-            let value = value.to_vec();
-            let version = request.version.unwrap_or(0);
-            KeyOp::Put { key, value, version }
+    let node = |command| Parsed::Node(command);
+    let key = || Key::new(request.key.unwrap_or_default());
+    match command {
+        Command::Shutdown => node(NodeCommand::Shutdown),
+        Command::Wipeout => node(NodeCommand::Wipeout),
+        Command::IsAlive => node(NodeCommand::IsAlive),
+        Command::GetPid => node(NodeCommand::GetPid),
+        Command::GetMembershipCount => node(NodeCommand::GetMembershipCount),
+        Command::Put | Command::Get | Command::Remove => {
+            let Some(key) = key() else {
+                return Parsed::Invalid(ErrorCode::InvalidKey);
+            };
+            Parsed::Keyed(match command {
+                Command::Put => {
+                    let value = request.value.unwrap_or_default();
+                    if value.len() > VALUE_BYTES_MAX {
+                        return Parsed::Invalid(ErrorCode::InvalidValue);
+                    }
+                    let version = request.version.unwrap_or(0);
+                    KeyOp::Put { key, value, version }
+                }
+                Command::Get => KeyOp::Get { key },
+                _ => KeyOp::Remove { key },
+            })
         }
-        Command::Get => KeyOp::Get { key },
-        _ => KeyOp::Remove { key },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -407,47 +424,51 @@ mod tests {
     #[test]
     fn validation_checks_key_before_value() {
         assert_eq!(
-            parse_request(request(1, Some(33), Some(60_000))),
+            parse_request(&request(1, Some(33), Some(60_000))),
             Parsed::Invalid(ErrorCode::InvalidKey)
         );
         assert_eq!(
-            parse_request(request(1, Some(32), Some(10_001))),
+            parse_request(&request(1, Some(32), Some(10_001))),
             Parsed::Invalid(ErrorCode::InvalidValue)
         );
         assert!(matches!(
-            parse_request(request(1, Some(32), Some(10_000))),
+            parse_request(&request(1, Some(32), Some(10_000))),
             Parsed::Keyed(KeyOp::Put { .. })
         ));
         assert!(matches!(
-            parse_request(request(1, Some(1), None)),
+            parse_request(&request(1, Some(1), None)),
             Parsed::Keyed(KeyOp::Put { .. })
         ));
         assert_eq!(
-            parse_request(request(1, None, Some(1))),
+            parse_request(&request(1, None, Some(1))),
             Parsed::Invalid(ErrorCode::InvalidKey)
         );
         assert_eq!(
-            parse_request(request(2, Some(0), None)),
+            parse_request(&request(2, Some(0), None)),
             Parsed::Invalid(ErrorCode::InvalidKey)
         );
         assert_eq!(
-            parse_request(request(3, Some(64), None)),
+            parse_request(&request(3, Some(64), None)),
             Parsed::Invalid(ErrorCode::InvalidKey)
         );
         assert_eq!(
-            parse_request(request(99, None, None)),
+            parse_request(&request(99, None, None)),
             Parsed::Invalid(ErrorCode::UnrecognizedCommand)
         );
         assert_eq!(
-            parse_request(request(0, None, None)),
+            parse_request(&request(0, None, None)),
             Parsed::Invalid(ErrorCode::UnrecognizedCommand)
         );
-        assert_eq!(parse_request(request(6, Some(5), None)), Parsed::Node(Command::IsAlive));
+        assert_eq!(
+            parse_request(&request(6, Some(5), None)),
+            Parsed::Node(NodeCommand::IsAlive)
+        );
     }
 
     #[test]
     fn put_without_version_stores_version_zero() {
-        let Parsed::Keyed(KeyOp::Put { version, value, .. }) = parse_request(request(1, Some(3), None)) else {
+        let put = request(1, Some(3), None);
+        let Parsed::Keyed(KeyOp::Put { version, value, .. }) = parse_request(&put) else {
             panic!("expected a PUT");
         };
         assert_eq!((version, value.len()), (0, 0));

@@ -478,3 +478,69 @@ fn burst_on_the_event_loop_shard_gets_overload() {
 fn burst_on_a_worker_thread_gets_overload() {
     burst_is_answered_with_overload_not_silence("1");
 }
+
+/// Many clients at once PUT 10,000-byte values under new keys, long past
+/// the moment the store is full: sampled every 10 ms, RSS never passes the
+/// 64 MiB limit and the store never passes its budget, while the node
+/// keeps answering (OUT_OF_SPACE once full).
+#[test]
+fn a_flood_of_large_puts_from_many_clients_stays_under_the_limit() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let node = SingleNode::start(&["--memory-limit", "64"]);
+    let (addr, pid) = (node.addr(), node.node.pid());
+    let stop = AtomicBool::new(false);
+    let peak = AtomicU64::new(0);
+    let (stored, full) = (AtomicU64::new(0), AtomicU64::new(0));
+    let value = vec![0x5a_u8; 10_000];
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes_of(pid) as u64, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        for client in 0..128u32 {
+            let (value, stored, full) = (&value, &stored, &full);
+            scope.spawn(move || {
+                let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                let mut buffer = vec![0u8; 2048];
+                for i in 0u32.. {
+                    if std::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    let key = [client.to_be_bytes(), i.to_be_bytes()].concat();
+                    let id = [&key[..], &[0xf1; 8]].concat();
+                    let request = client::request(Command::Put, Some(&key), Some(value), Some(1));
+                    let _ = socket.send_to(&wire::encode_request(&id, &request), addr);
+                    let Ok((len, _)) = socket.recv_from(&mut buffer) else {
+                        continue;
+                    };
+                    match wire::decode_reply(&buffer[..len], &id).map(|r| r.errCode.unwrap_or(0)) {
+                        Ok(0) => stored.fetch_add(1, Ordering::Relaxed),
+                        Ok(2) => full.fetch_add(1, Ordering::Relaxed),
+                        _ => 0,
+                    };
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(8) + Duration::from_millis(600));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let peak = peak.load(Ordering::Relaxed);
+    let servers = node.dir.0.join("servers.txt");
+    let (in_store, budget) = (
+        stat(&servers, 0, "stored_bytes"),
+        stat(&servers, 0, "store_limit_bytes"),
+    );
+    eprintln!(
+        "{} PUTs stored, {} refused OUT_OF_SPACE; peak RSS {:.2} MiB; store {in_store} of {budget} bytes",
+        stored.load(Ordering::Relaxed),
+        full.load(Ordering::Relaxed),
+        peak as f64 / (1 << 20) as f64
+    );
+    assert!(full.load(Ordering::Relaxed) > 0, "the flood went past full");
+    assert!(peak < 64 << 20, "peak RSS {peak} over 64 MiB");
+    assert!(in_store <= budget, "the store passed its budget: {in_store} > {budget}");
+}

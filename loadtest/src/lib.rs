@@ -7,6 +7,7 @@
 //! - [`capacity`]: fill one node until OUT_OF_SPACE.
 //! - [`check`]: the protocol as named conformance cases.
 //! - [`echo`]: an echo server, the machine's ceiling.
+//! - [`members`]: how long until every node counts the same members.
 //! - [`histogram`], [`rng`]: latency percentiles, seeded randomness.
 
 pub mod bench;
@@ -14,5 +15,6 @@ pub mod capacity;
 pub mod check;
 pub mod echo;
 pub mod histogram;
+pub mod members;
 pub mod report;
 pub mod rng;

@@ -1,6 +1,6 @@
 //! `dynakv-load`: the command line of the harness (see the library docs).
 
-use dynakv_loadtest::{bench, capacity, check, echo, report};
+use dynakv_loadtest::{bench, capacity, check, echo, members, report};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ usage:
   dynakv-load capacity --server HOST:PORT [--value-bytes 500] [--key-bytes 4]
         [--refill] [--no-verify]
   dynakv-load check --servers FILE [--expect-members N] [--seed N]
+  dynakv-load members --servers FILE --expect N [--skip I,J,...] [--timeout-s 60]
   dynakv-load echo-server --listen HOST:PORT [--threads 1]";
 
 /// `--flag value` pairs and bare `--flag`s.
@@ -191,6 +192,41 @@ fn check_cmd(flags: &Flags) -> Result<bool, String> {
     Ok(check::run(&ctx) == 0)
 }
 
+/// Waits until every node not skipped reports `--expect` members.
+fn members_cmd(flags: &Flags) -> Result<bool, String> {
+    let servers = servers(flags)?;
+    let skip: Vec<usize> = match flags.text("skip") {
+        Some(list) => list
+            .split(',')
+            .map(|i| i.trim().parse().map_err(|_| format!("--skip: not an index: {i:?}")))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let asked: Vec<SocketAddr> = (servers.iter().enumerate())
+        .filter(|(i, _)| !skip.contains(i))
+        .map(|(_, &addr)| addr)
+        .collect();
+    let expect: usize = flags.get("expect", asked.len())?;
+    let limit = Duration::from_secs_f64(flags.get("timeout-s", 60.0)?);
+    match members::wait_exact(&asked, expect, limit) {
+        Ok(took) => {
+            println!(
+                "{} nodes report {expect} members after {} ms",
+                asked.len(),
+                took.as_millis()
+            );
+            Ok(true)
+        }
+        Err(wrong) => {
+            println!(
+                "after {limit:?}, {} nodes still wrong (index among those asked, count): {wrong:?}",
+                wrong.len()
+            );
+            Ok(false)
+        }
+    }
+}
+
 fn echo_cmd(flags: &Flags) -> Result<bool, String> {
     let listen: SocketAddr = flags.get("listen", "127.0.0.1:0".parse().expect("literal"))?;
     let addr = echo::start(listen, flags.get("threads", 1)?).map_err(|e| e.to_string())?;
@@ -210,6 +246,7 @@ fn main() -> ExitCode {
         "bench" => bench_cmd(&flags),
         "capacity" => capacity_cmd(&flags),
         "check" => check_cmd(&flags),
+        "members" => members_cmd(&flags),
         "echo-server" => echo_cmd(&flags),
         _ => Err(USAGE.to_string()),
     });

@@ -487,3 +487,69 @@ pub fn misreads(
     .flatten()
     .collect()
 }
+
+/// Plays node `index` of a cluster's servers file from the test, with the
+/// cluster's secret: an insider, to show what nodes do with messages that
+/// are signed but old, repeated, misdirected or out of range.
+pub struct FakeNode {
+    pub socket: UdpSocket,
+    pub index: u8,
+    pub incarnation: u64,
+    secret: dynakv::secret::Secret,
+    seq: u64,
+}
+
+impl FakeNode {
+    /// Binds node `index`'s address (its real process must not be running).
+    pub fn bind(servers: &std::path::Path, index: usize) -> FakeNode {
+        let entries = dynakv::servers::load(servers).unwrap();
+        let (secret_file, _) = dynakv::secret::location(None, servers);
+        let socket = UdpSocket::bind(entries[index].addr).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        FakeNode {
+            socket,
+            index: index as u8,
+            incarnation: dynakv::cluster::unix_millis(),
+            secret: dynakv::secret::load(&secret_file).expect("the nodes made the secret"),
+            seq: 0,
+        }
+    }
+
+    /// Signs `message` for node `to` as sent at `sent_ms` (Unix ms).
+    pub fn sign_at(&mut self, to: usize, message: &dynakv::internal::Internal, sent_ms: u64) -> Vec<u8> {
+        self.seq += 1;
+        let envelope = dynakv::internal::Envelope {
+            sender: self.index,
+            to: to as u8,
+            incarnation: self.incarnation,
+            seq: self.seq,
+            sent_ms,
+        };
+        dynakv::internal::encode(&self.secret, &envelope, message)
+    }
+
+    /// Signs `message` for node `to`, now.
+    pub fn sign(&mut self, to: usize, message: &dynakv::internal::Internal) -> Vec<u8> {
+        self.sign_at(to, message, dynakv::cluster::unix_millis())
+    }
+
+    /// Datagrams that arrive within `wait`, decoded as node messages
+    /// (anything else is skipped).
+    pub fn receive(&self, wait: Duration) -> Vec<dynakv::internal::Internal> {
+        let deadline = Instant::now() + wait;
+        let mut buffer = vec![0u8; 65_536];
+        let mut got = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+            self.socket.set_read_timeout(Some(left)).unwrap();
+            match self.socket.recv_from(&mut buffer) {
+                Ok((len, _)) => {
+                    if let Ok((_, message)) = dynakv::internal::decode_unchecked(&self.secret, &buffer[..len]) {
+                        got.push(message);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        got
+    }
+}
