@@ -17,10 +17,11 @@ for n in $SIZES; do
         "$B/dynakv" serve --listen "127.0.0.1:$((25000 + i))" --servers "$servers" 2>"$OUT/members-$n-$i.log" &
         node_pids+=($!)
         pids+=($!)
+        disown  # no job notice when it is killed
     done
     echo "== $n nodes"
     echo "after the last start: $("$B/dynakv-load" members --servers "$servers" --expect "$n")"
-    sleep 20
+    sleep 60  # start-up pulls and hand-offs are not idle work
     before=$(cpu_ticks "${node_pids[@]}")
     sleep "$IDLE_S"
     after=$(cpu_ticks "${node_pids[@]}")

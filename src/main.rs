@@ -6,7 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("ctl") {
-        return match dynakv::ctl::run(&args[1..]) {
+        return match dynakv::ops::ctl::run(&args[1..]) {
             Ok(text) => {
                 println!("{}", text.trim_end());
                 ExitCode::SUCCESS
@@ -17,14 +17,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    let config = match dynakv::config::parse(&args) {
+    let config = match dynakv::runtime::config::parse(&args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    match dynakv::server::serve(config) {
+    match dynakv::runtime::server::serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("dynakv: {message}");

@@ -74,6 +74,11 @@ impl Drop for Recorded {
     }
 }
 
+fn secret_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("a cluster secret").permissions().mode() & 0o777
+}
+
 #[test]
 fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
     let dir = TempDir::new("ops");
@@ -88,6 +93,11 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
     assert!(started.status.success(), "run/start failed");
     assert!(String::from_utf8_lossy(&started.stdout).contains("5 of 5 nodes see the whole cluster alive and ready"));
     assert_eq!(pids.alive().len(), 5, "one process per node");
+    assert_eq!(
+        secret_mode(&dir.0.join("servers.txt.secret")),
+        0o600,
+        "a secret of its own"
+    );
 
     let again = script("start", &[&servers, Path::new("--output"), out], &[]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already running: 5 of 5"));
@@ -206,6 +216,12 @@ fn run_scripts_deploy_a_cluster_over_ssh() {
     let pids = Recorded::read(out);
     assert!(started.status.success(), "run/start over ssh failed");
     assert!(remote_dir.join("dynakv").exists(), "the binary was copied over ssh");
+    assert_eq!(
+        std::fs::read(remote_dir.join("cluster.secret")).unwrap(),
+        std::fs::read(dir.0.join("servers.txt.secret")).unwrap(),
+        "and the secret with it"
+    );
+    assert_eq!(secret_mode(&remote_dir.join("cluster.secret")), 0o600);
     assert_eq!(pids.alive().len(), 3, "three nodes started through sshd");
     assert_eq!(ctl(&servers, &["put", "k", "over-ssh"]).trim(), "Success (0)");
     assert_eq!(ctl(&servers, &["get", "k"]).trim(), "over-ssh\nversion 0");

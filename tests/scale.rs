@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use dynakv::hash::{BUCKETS, BucketId};
+use dynakv::storage::hash::{BUCKETS, BucketId};
 use std::time::Duration;
 
 const NODES: usize = 150;

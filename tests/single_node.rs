@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use dynakv::client;
-use dynakv::wire::{self, Command, ErrorCode};
+use dynakv::protocol::client;
+use dynakv::protocol::wire::{self, Command, ErrorCode};
 use std::time::Duration;
 
 const SILENCE: Duration = Duration::from_millis(300);
@@ -429,7 +429,7 @@ fn worker_threads_serve_the_same_protocol() {
 /// excess with OVERLOAD and a wait, never with silence.
 fn burst_is_answered_with_overload_not_silence(workers: &str) {
     let node = SingleNode::start(&["--workers", workers, "--shard-backlog-max", "8"]);
-    let socket = dynakv::udp::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let socket = dynakv::runtime::udp::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let requests = 2_000u32;
     let mut ids = std::collections::HashSet::new();
     for i in 0..requests {

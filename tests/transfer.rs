@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use dynakv::hash::{bucket_of, key_hash};
+use dynakv::storage::hash::{bucket_of, key_hash};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

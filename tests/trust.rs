@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use dynakv::internal::{self, Entry, Envelope, Internal};
-use dynakv::stamp::{Stamp, wall_millis};
+use dynakv::cluster::internal::{self, Entry, Envelope, Internal};
+use dynakv::storage::stamp::{Stamp, wall_millis};
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,10 @@ fn pair(extra: &[&str]) -> Pair {
     let addrs = free_addrs(2);
     let servers = dir.0.join("servers.txt");
     std::fs::write(&servers, addrs.iter().map(|a| format!("{a}\n")).collect::<String>()).unwrap();
-    let node = spawn_node(addrs[0], &servers, extra, &dir.0.join("node-0.log"));
+    // One copy per key: the fake peer never gossips, so it is dead to the
+    // node, which would refuse writes that no second replica can store.
+    let args: Vec<&str> = ["--replicas", "1"].iter().chain(extra).copied().collect();
+    let node = spawn_node(addrs[0], &servers, &args, &dir.0.join("node-0.log"));
     wait_alive(addrs[0], Duration::from_secs(10));
     let fake = FakeNode::bind(&servers, 1);
     Pair {
@@ -39,6 +42,16 @@ fn pair(extra: &[&str]) -> Pair {
 }
 
 impl Pair {
+    /// The node a key's only copy belongs on while both nodes are alive.
+    fn home_of(&self, key: &[u8]) -> usize {
+        use dynakv::cluster::ring::{Liveness, Placement};
+        use dynakv::storage::hash::{bucket_of, key_hash};
+        let text = std::fs::read_to_string(&self.servers).unwrap();
+        let names: Vec<String> = text.lines().map(String::from).collect();
+        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true; names.len()]));
+        usize::from(view.preference(bucket_of(key_hash(key)))[0])
+    }
+
     fn stat(&self, name: &str) -> u64 {
         stat(&self.servers, 0, name)
     }
@@ -101,23 +114,23 @@ fn a_signed_write_with_a_stamp_from_the_far_future_is_refused_and_the_key_stays_
 fn node_messages_signed_with_a_key_anyone_can_derive_are_refused_and_reflect_nothing() {
     let p = pair(&[]);
     // The key the servers file used to give: anyone with the file has it.
-    let public = dynakv::secret::Secret::from_bytes(&std::fs::read(&p.servers).unwrap());
+    let public = dynakv::cluster::secret::Secret::from_bytes(&std::fs::read(&p.servers).unwrap());
     let forge = |message: &Internal| {
         let envelope = Envelope {
             sender: 1,
             to: 0,
             incarnation: 1,
             seq: 1,
-            sent_ms: dynakv::cluster::unix_millis(),
+            sent_ms: dynakv::node::context::unix_millis(),
         };
         internal::encode(&public, &envelope, message)
     };
     p.send(&forge(&replicate(1, b"k", b"forged", now_stamp())));
     let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
     victim.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let get_request = dynakv::wire::encode_request(
+    let get_request = dynakv::protocol::wire::encode_request(
         &[7; 16],
-        &dynakv::client::request(dynakv::wire::Command::Get, Some(b"k"), None, None),
+        &dynakv::protocol::client::request(dynakv::protocol::wire::Command::Get, Some(b"k"), None, None),
     );
     p.send(&forge(&Internal::Forward {
         hops: 1,
@@ -126,7 +139,7 @@ fn node_messages_signed_with_a_key_anyone_can_derive_are_refused_and_reflect_not
     }));
     let admin = Internal::Admin {
         message_id: vec![1; 16],
-        command: dynakv::admin::BUCKETS,
+        command: dynakv::node::admin::BUCKETS,
         arg: vec![],
     };
     let envelope = Envelope {
@@ -134,7 +147,7 @@ fn node_messages_signed_with_a_key_anyone_can_derive_are_refused_and_reflect_not
         to: 0,
         incarnation: 1,
         seq: 1,
-        sent_ms: dynakv::cluster::unix_millis(),
+        sent_ms: dynakv::node::context::unix_millis(),
     };
     victim
         .send_to(&internal::encode(&public, &envelope, &admin), p.node.addr)
@@ -165,7 +178,7 @@ fn a_replayed_or_old_write_is_refused_so_a_deleted_key_stays_deleted() {
 
     p.send(&captured);
     assert_eq!(p.acks(Duration::from_millis(500)), vec![], "the same bytes again");
-    let thirty_s_ago = dynakv::cluster::unix_millis() - 30_000;
+    let thirty_s_ago = dynakv::node::context::unix_millis() - 30_000;
     let old = p.fake.sign_at(0, &write, thirty_s_ago);
     p.send(&old);
     assert_eq!(p.acks(Duration::from_millis(500)), vec![], "signed 30 s ago");
@@ -195,9 +208,9 @@ fn a_forward_is_answered_once_however_often_it_is_replayed() {
     let forward = Internal::Forward {
         hops: 1,
         client: victim.local_addr().unwrap(),
-        datagram: dynakv::wire::encode_request(
+        datagram: dynakv::protocol::wire::encode_request(
             &[9; 16],
-            &dynakv::client::request(dynakv::wire::Command::Get, Some(b"k"), None, None),
+            &dynakv::protocol::client::request(dynakv::protocol::wire::Command::Get, Some(b"k"), None, None),
         ),
     };
     let signed = p.fake.sign(0, &forward);
@@ -244,11 +257,12 @@ fn a_full_node_refuses_replicated_writes_and_stays_under_its_limit() {
     assert!(refused > 0, "the node said it had no room");
     assert!(stored <= limit, "stored {stored} > limit {limit}");
     assert!(rss <= 16 << 20, "RSS {rss} over 16 MiB");
-    assert_eq!(
-        put(p.node.addr, b"client", &value, 1),
-        2,
-        "and clients hear OUT_OF_SPACE"
-    );
+    // A key node 0 is the home replica of (a full node stands in for none).
+    let key = (0..)
+        .map(|i| format!("client-{i}").into_bytes())
+        .find(|key| p.home_of(key) == 0)
+        .unwrap();
+    assert_eq!(put(p.node.addr, &key, &value, 1), 2, "and clients hear OUT_OF_SPACE");
 }
 
 #[test]
@@ -263,7 +277,7 @@ fn wipeout_sticks_when_the_replicas_are_wiped_one_after_another() {
             // node from replicas not wiped yet, if it were allowed.
             std::thread::sleep(Duration::from_millis(400));
         }
-        let response = call(node.addr, dynakv::wire::Command::Wipeout, None, None, None);
+        let response = call(node.addr, dynakv::protocol::wire::Command::Wipeout, None, None, None);
         assert_eq!(response.errCode, Some(0));
     }
     std::thread::sleep(Duration::from_secs(3));

@@ -5,8 +5,8 @@
 
 use crate::histogram::Histogram;
 use crate::rng::{Rng, Zipf};
-use dynakv::hash::key_hash;
-use dynakv::wire::{self, Command, ErrorCode};
+use dynakv::protocol::wire::{self, Command, ErrorCode};
+use dynakv::storage::hash::key_hash;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use std::net::SocketAddr;
@@ -257,15 +257,15 @@ impl Driver<'_> {
             return;
         }
         let local = socket.local_addr().unwrap_or(bind);
-        let id = dynakv::client::new_message_id(local);
+        let id = dynakv::protocol::client::new_message_id(local);
         let request = match client.op {
-            Op::Put { key, version } => dynakv::client::request(
+            Op::Put { key, version } => dynakv::protocol::client::request(
                 Command::Put,
                 Some(&client.keys[key]),
                 Some(&client.value),
                 Some(version),
             ),
-            Op::Get { key } => dynakv::client::request(Command::Get, Some(&client.keys[key]), None, None),
+            Op::Get { key } => dynakv::protocol::client::request(Command::Get, Some(&client.keys[key]), None, None),
         };
         let datagram = wire::encode_request(&id, &request);
         let _ = socket.send_to(&datagram, server);
@@ -490,7 +490,7 @@ impl Driver<'_> {
 fn make_key(seed: u64, client: usize, index: usize, len: usize, rng: &mut Rng) -> Vec<u8> {
     let mut key = vec![0u8; len.max(1)];
     rng.fill(&mut key);
-    let tag = dynakv::hash::fmix64(seed ^ ((client as u64) << 24) ^ index as u64).to_le_bytes();
+    let tag = dynakv::storage::hash::fmix64(seed ^ ((client as u64) << 24) ^ index as u64).to_le_bytes();
     for (byte, t) in key.iter_mut().zip(tag) {
         *byte = t;
     }

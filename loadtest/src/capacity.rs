@@ -3,8 +3,8 @@
 //! and refill to measure how much freed space is reused.
 
 use crate::rng::Rng;
-use dynakv::client::{self, ClientError};
-use dynakv::wire::{Command, ErrorCode};
+use dynakv::protocol::client::{self, ClientError};
+use dynakv::protocol::wire::{Command, ErrorCode};
 use std::net::SocketAddr;
 use std::time::Instant;
 

@@ -3,9 +3,9 @@
 //! FAIL with the reason.
 
 use crate::rng::Rng;
-use dynakv::client;
-use dynakv::proto::kv::KVResponse;
-use dynakv::wire::{self, Command, ErrorCode};
+use dynakv::protocol::client;
+use dynakv::protocol::proto::kv::KVResponse;
+use dynakv::protocol::wire::{self, Command, ErrorCode};
 use std::cell::RefCell;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -25,7 +25,7 @@ impl Ctx {
             servers,
             expect_members,
             rng: RefCell::new(Rng::new(seed)),
-            nonce: dynakv::hash::fmix64(seed ^ u64::from(std::process::id())),
+            nonce: dynakv::storage::hash::fmix64(seed ^ u64::from(std::process::id())),
         }
     }
 
@@ -428,7 +428,7 @@ pub fn run(ctx: &Ctx) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynakv::wire::Reply;
+    use dynakv::protocol::wire::Reply;
 
     /// A broken node: answers every request with success and value "x".
     fn liar() -> SocketAddr {

@@ -55,7 +55,7 @@ impl Flags {
 
 fn servers(flags: &Flags) -> Result<Vec<SocketAddr>, String> {
     let path = flags.text("servers").ok_or("--servers FILE is required")?;
-    let entries = dynakv::servers::load(&PathBuf::from(path)).map_err(|e| e.to_string())?;
+    let entries = dynakv::cluster::servers::load(&PathBuf::from(path)).map_err(|e| e.to_string())?;
     Ok(entries.into_iter().map(|e| e.addr).collect())
 }
 
@@ -98,7 +98,7 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
         key_bytes: flags.get("key-bytes", 32)?,
         value_bytes_min: value_min,
         value_bytes_max: value_max,
-        timeouts_ms: dynakv::client::RETRY_TIMEOUTS_MS.to_vec(),
+        timeouts_ms: dynakv::protocol::client::RETRY_TIMEOUTS_MS.to_vec(),
         seed: flags.get("seed", 1)?,
         echo: false,
         progress: !flags.has("quiet"),
@@ -151,7 +151,7 @@ fn bench_cmd(flags: &Flags) -> Result<bool, String> {
 
 fn capacity_cmd(flags: &Flags) -> Result<bool, String> {
     let server = flags.text("server").ok_or("--server HOST:PORT is required")?;
-    let server = dynakv::servers::resolve(server).ok_or_else(|| format!("cannot resolve {server}"))?;
+    let server = dynakv::cluster::servers::resolve(server).ok_or_else(|| format!("cannot resolve {server}"))?;
     let config = capacity::CapacityConfig {
         server,
         key_bytes: flags.get("key-bytes", 4)?,

@@ -1,8 +1,8 @@
 //! How long until every node of a cluster counts the same members, asked
 //! the way graders ask: GET_MEMBERSHIP_COUNT of each node.
 
-use dynakv::client;
-use dynakv::wire::Command;
+use dynakv::protocol::client;
+use dynakv::protocol::wire::Command;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

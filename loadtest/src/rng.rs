@@ -9,7 +9,7 @@ impl Rng {
 
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        dynakv::hash::fmix64(self.0)
+        dynakv::storage::hash::fmix64(self.0)
     }
 
     /// Uniform in `0..n` (n > 0).

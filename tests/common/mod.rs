@@ -2,9 +2,9 @@
 //! free ports, killed by pid when the guard drops, and small protocol calls.
 #![allow(dead_code)]
 
-use dynakv::client;
-use dynakv::proto::kv::KVResponse;
-use dynakv::wire::Command;
+use dynakv::protocol::client;
+use dynakv::protocol::proto::kv::KVResponse;
+use dynakv::protocol::wire::Command;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
@@ -325,7 +325,7 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T)
 
 /// A pseudo-random pick from `addrs` for request number `i`.
 pub fn pick(addrs: &[SocketAddr], i: usize) -> SocketAddr {
-    addrs[(dynakv::hash::fmix64(i as u64 ^ 0xabcd) % addrs.len() as u64) as usize]
+    addrs[(dynakv::storage::hash::fmix64(i as u64 ^ 0xabcd) % addrs.len() as u64) as usize]
 }
 
 /// Runs `dynakv ctl --servers FILE ARGS`; returns stdout, panics on failure.
@@ -415,15 +415,15 @@ impl Cluster {
     }
 
     /// Placement, as the nodes compute it, when `alive` are up and ready.
-    pub fn view(&self, alive: &[usize]) -> dynakv::ring::View {
+    pub fn view(&self, alive: &[usize]) -> dynakv::cluster::ring::View {
         let text = std::fs::read_to_string(&self.servers_file).unwrap();
         let names: Vec<String> = text.lines().map(String::from).collect();
-        let mut liveness = dynakv::ring::Liveness::ready(vec![false; names.len()]);
+        let mut liveness = dynakv::cluster::ring::Liveness::ready(vec![false; names.len()]);
         for &i in alive {
             liveness.alive[i] = true;
             liveness.ready[i] = true;
         }
-        dynakv::ring::Placement::new(&names, 3).view(0, liveness)
+        dynakv::cluster::ring::Placement::new(&names, 3).view(0, liveness)
     }
 }
 
@@ -495,47 +495,47 @@ pub struct FakeNode {
     pub socket: UdpSocket,
     pub index: u8,
     pub incarnation: u64,
-    secret: dynakv::secret::Secret,
+    secret: dynakv::cluster::secret::Secret,
     seq: u64,
 }
 
 impl FakeNode {
     /// Binds node `index`'s address (its real process must not be running).
     pub fn bind(servers: &std::path::Path, index: usize) -> FakeNode {
-        let entries = dynakv::servers::load(servers).unwrap();
-        let (secret_file, _) = dynakv::secret::location(None, servers);
+        let entries = dynakv::cluster::servers::load(servers).unwrap();
+        let (secret_file, _) = dynakv::cluster::secret::location(None, servers);
         let socket = UdpSocket::bind(entries[index].addr).unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         FakeNode {
             socket,
             index: index as u8,
-            incarnation: dynakv::cluster::unix_millis(),
-            secret: dynakv::secret::load(&secret_file).expect("the nodes made the secret"),
+            incarnation: dynakv::node::context::unix_millis(),
+            secret: dynakv::cluster::secret::load(&secret_file).expect("the nodes made the secret"),
             seq: 0,
         }
     }
 
     /// Signs `message` for node `to` as sent at `sent_ms` (Unix ms).
-    pub fn sign_at(&mut self, to: usize, message: &dynakv::internal::Internal, sent_ms: u64) -> Vec<u8> {
+    pub fn sign_at(&mut self, to: usize, message: &dynakv::cluster::internal::Internal, sent_ms: u64) -> Vec<u8> {
         self.seq += 1;
-        let envelope = dynakv::internal::Envelope {
+        let envelope = dynakv::cluster::internal::Envelope {
             sender: self.index,
             to: to as u8,
             incarnation: self.incarnation,
             seq: self.seq,
             sent_ms,
         };
-        dynakv::internal::encode(&self.secret, &envelope, message)
+        dynakv::cluster::internal::encode(&self.secret, &envelope, message)
     }
 
     /// Signs `message` for node `to`, now.
-    pub fn sign(&mut self, to: usize, message: &dynakv::internal::Internal) -> Vec<u8> {
-        self.sign_at(to, message, dynakv::cluster::unix_millis())
+    pub fn sign(&mut self, to: usize, message: &dynakv::cluster::internal::Internal) -> Vec<u8> {
+        self.sign_at(to, message, dynakv::node::context::unix_millis())
     }
 
     /// Datagrams that arrive within `wait`, decoded as node messages
     /// (anything else is skipped).
-    pub fn receive(&self, wait: Duration) -> Vec<dynakv::internal::Internal> {
+    pub fn receive(&self, wait: Duration) -> Vec<dynakv::cluster::internal::Internal> {
         let deadline = Instant::now() + wait;
         let mut buffer = vec![0u8; 65_536];
         let mut got = Vec::new();
@@ -543,7 +543,8 @@ impl FakeNode {
             self.socket.set_read_timeout(Some(left)).unwrap();
             match self.socket.recv_from(&mut buffer) {
                 Ok((len, _)) => {
-                    if let Ok((_, message)) = dynakv::internal::decode_unchecked(&self.secret, &buffer[..len]) {
+                    if let Ok((_, message)) = dynakv::cluster::internal::decode_unchecked(&self.secret, &buffer[..len])
+                    {
                         got.push(message);
                     }
                 }

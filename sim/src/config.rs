@@ -1,0 +1,211 @@
+//! What one simulated run is: the cluster, the faults it meets (a *mix*),
+//! and the phases of the run. Everything is derived from the seed, so a
+//! seed and a mix name a run completely.
+
+use dynakv::node::context::PlantedBugs;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Families of faults a run meets while its clients work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// No fault: the baseline.
+    Calm,
+    /// Nodes crash (state lost, some by SHUTDOWN) and restart empty.
+    Crash,
+    /// Nodes stop (SIGSTOP: their time stops) and continue.
+    Pause,
+    /// Loss, delay, duplication and reordering of datagrams.
+    Network,
+    /// A minority of nodes cut off, both ways or one way.
+    Partition,
+    /// Clocks that disagree and jump.
+    Clock,
+    /// WIPEOUT of every node, a few hundred ms apart, between writes.
+    Wipe,
+    /// All of the above at once, but WIPEOUT.
+    All,
+}
+
+pub const MIXES: [Mix; 8] = [
+    Mix::Calm,
+    Mix::Crash,
+    Mix::Pause,
+    Mix::Network,
+    Mix::Partition,
+    Mix::Clock,
+    Mix::Wipe,
+    Mix::All,
+];
+
+impl Mix {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Calm => "calm",
+            Mix::Crash => "crash",
+            Mix::Pause => "pause",
+            Mix::Network => "network",
+            Mix::Partition => "partition",
+            Mix::Clock => "clock",
+            Mix::Wipe => "wipe",
+            Mix::All => "all",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Mix> {
+        MIXES.iter().copied().find(|mix| mix.name() == name)
+    }
+
+    /// The mix a seed runs when the caller asks for all of them in turn.
+    pub fn for_seed(seed: u64) -> Mix {
+        MIXES[(seed % MIXES.len() as u64) as usize]
+    }
+
+    /// Whether the mix includes a family of faults. `All` leaves WIPEOUT
+    /// out: its promise (every node empty) holds only when it reaches every
+    /// node, which crashes and pauses in the middle of it prevent.
+    fn has(self, family: Mix) -> bool {
+        self == family || (self == Mix::All && family != Mix::Wipe)
+    }
+}
+
+/// The planted bugs by name (`--plant`).
+pub const BUGS: [&str; 4] = [
+    "ack-before-replicas",
+    "collect-tombstones-at-once",
+    "skip-catch-up-after-pause",
+    "ignore-stamps-on-merge",
+];
+
+/// Switches one planted bug on by name.
+pub fn plant(bugs: &mut PlantedBugs, name: &str) -> Result<(), String> {
+    match name {
+        "ack-before-replicas" => bugs.ack_before_replicas = true,
+        "collect-tombstones-at-once" => bugs.collect_tombstones_at_once = true,
+        "skip-catch-up-after-pause" => bugs.skip_catch_up_after_pause = true,
+        "ignore-stamps-on-merge" => bugs.ignore_stamps_on_merge = true,
+        _ => return Err(format!("no planted bug {name:?}; known: {}", BUGS.join(", "))),
+    }
+    Ok(())
+}
+
+/// What a run's network does to datagrams.
+#[derive(Clone, Copy, Debug)]
+pub struct Links {
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a datagram arrives twice.
+    pub duplicate: f64,
+    /// Delay: a floor, plus an exponential tail of this mean (so datagrams
+    /// overtake each other), capped.
+    pub delay_floor_us: u64,
+    pub delay_mean_us: u64,
+    pub delay_max_us: u64,
+}
+
+/// A run, fully described.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub mix: Mix,
+    pub nodes: usize,
+    pub replicas: usize,
+    pub clients: usize,
+    pub keys_per_client: usize,
+    /// Clients start after the cluster has had this long to form.
+    pub warmup_ms: u64,
+    /// Faults come and go in this window.
+    pub faults_ms: u64,
+    /// Then everything heals and clients go on this long.
+    pub healed_ms: u64,
+    /// Then clients stop and the cluster gets this long to go quiet before
+    /// the checks.
+    pub quiet_ms: u64,
+    pub links: Links,
+    pub bugs: PlantedBugs,
+    /// How many nodes may be down (crashed or stopped) at once: fewer than
+    /// the replicas, or every copy of some bucket could be gone at once.
+    pub down_max: usize,
+    /// Each node's wall clock is off by up to this much.
+    pub skew_ms_max: u64,
+}
+
+/// Bounds the caller sets on generated runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub nodes_min: usize,
+    pub nodes_max: usize,
+}
+
+impl RunConfig {
+    /// The run of `seed` under `mix`.
+    pub fn generate(seed: u64, mix: Mix, limits: Limits, bugs: PlantedBugs, rng: &mut ChaCha8Rng) -> RunConfig {
+        let nodes = rng.random_range(limits.nodes_min..=limits.nodes_max.max(limits.nodes_min));
+        let replicas = if nodes >= 3 { rng.random_range(2..=3) } else { nodes };
+        let calm_links = Links {
+            loss: 0.0,
+            duplicate: 0.0,
+            delay_floor_us: 100,
+            delay_mean_us: 300,
+            delay_max_us: 20_000,
+        };
+        let links = if mix.has(Mix::Network) {
+            Links {
+                loss: rng.random_range(0.0..0.2),
+                duplicate: rng.random_range(0.0..0.05),
+                delay_floor_us: 100,
+                delay_mean_us: rng.random_range(200..20_000),
+                delay_max_us: 200_000,
+            }
+        } else {
+            calm_links
+        };
+        RunConfig {
+            seed,
+            mix,
+            nodes,
+            replicas,
+            clients: rng.random_range(2..=6),
+            keys_per_client: rng.random_range(2..=8),
+            warmup_ms: 3_000,
+            faults_ms: 25_000,
+            healed_ms: 10_000,
+            quiet_ms: 12_000,
+            links,
+            bugs,
+            down_max: replicas - 1,
+            skew_ms_max: if mix.has(Mix::Clock) { 2_000 } else { 0 },
+        }
+    }
+
+    pub fn crashes(&self) -> bool {
+        self.mix.has(Mix::Crash)
+    }
+    pub fn pauses(&self) -> bool {
+        self.mix.has(Mix::Pause)
+    }
+    pub fn partitions(&self) -> bool {
+        self.mix.has(Mix::Partition)
+    }
+    pub fn clock_jumps(&self) -> bool {
+        self.mix.has(Mix::Clock)
+    }
+    pub fn wipes(&self) -> bool {
+        self.mix.has(Mix::Wipe)
+    }
+
+    /// When the faults end and everything is healed.
+    pub fn healed_at_ms(&self) -> u64 {
+        self.warmup_ms + self.faults_ms
+    }
+
+    /// When clients stop.
+    pub fn clients_stop_ms(&self) -> u64 {
+        self.healed_at_ms() + self.healed_ms
+    }
+
+    /// When the checks run.
+    pub fn checks_at_ms(&self) -> u64 {
+        self.clients_stop_ms() + self.quiet_ms
+    }
+}

@@ -1,0 +1,205 @@
+//! What clients did to each key and what they saw, and the checks against
+//! it. A key belongs to one client, which runs one operation at a time, so
+//! a key's writes are ordered; a write whose outcome the client never
+//! learned (it gave up) may have landed or not.
+
+use std::fmt::Write as _;
+
+/// How a write ended for its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still being tried.
+    Pending,
+    /// Acknowledged: PUT answered 0, REMOVE answered 0 or 1.
+    Acked,
+    /// The client gave up: it may have landed or not.
+    Unknown,
+    /// Refused (OUT_OF_SPACE): it must not be visible.
+    Refused,
+}
+
+#[derive(Clone, Debug)]
+struct Write {
+    /// The value it leaves, or `None` for a delete (or a WIPEOUT).
+    effect: Option<Vec<u8>>,
+    outcome: Outcome,
+}
+
+/// A read measured against the writes before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadClass {
+    /// The last acknowledged value, or a write that may have landed since.
+    Fresh,
+    /// An older value, or a deleted key come back.
+    Stale,
+    /// Not found, though a value was acknowledged.
+    Missing,
+    /// A value this key never had: corruption, always a failure.
+    Foreign,
+}
+
+#[derive(Default)]
+struct KeyHistory {
+    key: Vec<u8>,
+    writes: Vec<Write>,
+    /// Client-side events, for the trace of a failing key.
+    events: Vec<(u64, String)>,
+}
+
+/// Read classes counted, and reads that broke a promise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadCounts {
+    pub fresh: u64,
+    pub stale: u64,
+    pub missing: u64,
+}
+
+#[derive(Default)]
+pub struct History {
+    keys: Vec<KeyHistory>,
+    pub reads: ReadCounts,
+}
+
+impl History {
+    /// Registers a key; returns its index.
+    pub fn add_key(&mut self, key: Vec<u8>) -> usize {
+        self.keys.push(KeyHistory {
+            key,
+            ..KeyHistory::default()
+        });
+        self.keys.len() - 1
+    }
+
+    pub fn key(&self, index: usize) -> &[u8] {
+        &self.keys[index].key
+    }
+
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn note(&mut self, key: usize, at_us: u64, event: String) {
+        self.keys[key].events.push((at_us, event));
+    }
+
+    /// A write issued; returns its index among the key's writes.
+    pub fn begin_write(&mut self, key: usize, effect: Option<Vec<u8>>) -> usize {
+        let writes = &mut self.keys[key].writes;
+        writes.push(Write {
+            effect,
+            outcome: Outcome::Pending,
+        });
+        writes.len() - 1
+    }
+
+    pub fn end_write(&mut self, key: usize, write: usize, outcome: Outcome) {
+        self.keys[key].writes[write].outcome = outcome;
+    }
+
+    /// Every node was wiped: every key is gone, as if deleted.
+    pub fn wiped(&mut self, at_us: u64) {
+        for key in &mut self.keys {
+            key.writes.push(Write {
+                effect: None,
+                outcome: Outcome::Acked,
+            });
+            key.events.push((at_us, "every node wiped".into()));
+        }
+    }
+
+    /// What a read may return now: the last acknowledged effect (absent if
+    /// none), and the effects of later writes that may have landed.
+    fn allowed(&self, key: usize) -> Vec<Option<&[u8]>> {
+        let writes = &self.keys[key].writes;
+        let last_acked = writes.iter().rposition(|w| w.outcome == Outcome::Acked);
+        let mut allowed = vec![last_acked.and_then(|i| writes[i].effect.as_deref())];
+        let after = last_acked.map_or(0, |i| i + 1);
+        for write in &writes[after..] {
+            if matches!(write.outcome, Outcome::Unknown | Outcome::Pending) {
+                allowed.push(write.effect.as_deref());
+            }
+        }
+        allowed
+    }
+
+    /// Classifies a read of `key` that returned `value` (`None`: not found).
+    pub fn classify(&self, key: usize, value: Option<&[u8]>) -> ReadClass {
+        if self.allowed(key).contains(&value) {
+            return ReadClass::Fresh;
+        }
+        match value {
+            None => ReadClass::Missing,
+            Some(v) if self.keys[key].writes.iter().any(|w| w.effect.as_deref() == Some(v)) => ReadClass::Stale,
+            Some(_) => ReadClass::Foreign,
+        }
+    }
+
+    /// Counts a read; returns its class.
+    pub fn read(&mut self, key: usize, value: Option<&[u8]>) -> ReadClass {
+        let class = self.classify(key, value);
+        match class {
+            ReadClass::Fresh => self.reads.fresh += 1,
+            ReadClass::Stale | ReadClass::Foreign => self.reads.stale += 1,
+            ReadClass::Missing => self.reads.missing += 1,
+        }
+        class
+    }
+
+    /// What a final read of `key` should have returned, for a report.
+    pub fn describe_allowed(&self, key: usize) -> String {
+        let mut text = String::new();
+        for (i, effect) in self.allowed(key).iter().enumerate() {
+            let _ = write!(text, "{}{}", if i > 0 { " or " } else { "" }, show(*effect));
+        }
+        text
+    }
+
+    /// The client-side events of one key, with their times (us).
+    pub fn events(&self, key: usize) -> &[(u64, String)] {
+        &self.keys[key].events
+    }
+}
+
+/// A value (or absence) for a report.
+pub fn show(value: Option<&[u8]>) -> String {
+    match value {
+        None => "not found".into(),
+        Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_may_see_the_last_acknowledged_write_or_a_later_unknown_one() {
+        let mut h = History::default();
+        let k = h.add_key(b"k".to_vec());
+        assert_eq!(h.classify(k, None), ReadClass::Fresh, "never written");
+        let w1 = h.begin_write(k, Some(b"1".to_vec()));
+        h.end_write(k, w1, Outcome::Acked);
+        let w2 = h.begin_write(k, Some(b"2".to_vec()));
+        h.end_write(k, w2, Outcome::Unknown);
+        assert_eq!(h.classify(k, Some(b"1")), ReadClass::Fresh);
+        assert_eq!(h.classify(k, Some(b"2")), ReadClass::Fresh, "may have landed");
+        let w3 = h.begin_write(k, None);
+        h.end_write(k, w3, Outcome::Acked);
+        assert_eq!(h.classify(k, None), ReadClass::Fresh);
+        assert_eq!(h.classify(k, Some(b"1")), ReadClass::Stale, "a deleted key back");
+        assert_eq!(h.classify(k, Some(b"2")), ReadClass::Stale);
+        assert_eq!(h.classify(k, Some(b"x")), ReadClass::Foreign);
+        let w4 = h.begin_write(k, Some(b"4".to_vec()));
+        h.end_write(k, w4, Outcome::Refused);
+        assert_eq!(
+            h.classify(k, Some(b"4")),
+            ReadClass::Stale,
+            "a refused write must not show"
+        );
+        h.wiped(0);
+        assert_eq!(h.classify(k, None), ReadClass::Fresh);
+        let w5 = h.begin_write(k, Some(b"5".to_vec()));
+        h.end_write(k, w5, Outcome::Acked);
+        assert_eq!(h.classify(k, None), ReadClass::Missing);
+    }
+}

@@ -1,0 +1,1107 @@
+//! The simulated world of one run: nodes, clients, a network and the
+//! faults of the run's mix, on virtual time. One event at a time, in time
+//! order (ties in the order they were scheduled), every random choice from
+//! the seed: the same seed replays the same run, event for event.
+
+use crate::client::{self, Client, Op, OpKind};
+use crate::config::{Mix, RunConfig};
+use crate::history::{History, Outcome, ReadClass, show};
+use crate::node::{Cluster, Out, Running};
+use dynakv::cluster::internal::{self, Internal};
+use dynakv::node::cluster_core::ROUND_MS;
+use dynakv::protocol::wire::{self, ErrorCode};
+use dynakv::storage::hash::{fmix64, key_hash};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// The simulated wall clock at time 0, Unix ms (2027-01-15).
+const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
+/// Datagrams a stopped node's socket holds before the kernel drops more.
+const SOCKET_QUEUE_MAX: usize = 4096;
+/// After the faults heal, reads must be right again within this long.
+const SETTLE_AFTER_HEAL_MS: u64 = 8_000;
+/// Think time between a client's operations.
+const THINK_MS: std::ops::Range<u64> = 5..60;
+/// Events a run may take at most (a run that loops forever is a failure).
+const EVENTS_MAX: u64 = 20_000_000;
+/// A node back from a crash or a stop catches up for about this long; no
+/// other node goes away meanwhile if that would pass the limit.
+const CATCH_UP_MS: u64 = 3_000;
+
+/// Where a datagram goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dest {
+    Node(usize),
+    Client(usize),
+}
+
+#[derive(Debug)]
+enum Event {
+    Datagram {
+        to: Dest,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// Frames on the stream `from` -> `to`, sent while the link was at `link`.
+    Frames {
+        from: usize,
+        to: usize,
+        link: u64,
+        frames: Vec<Vec<u8>>,
+    },
+    RouterTick {
+        node: usize,
+        life: u64,
+        at_us: u64,
+    },
+    Round {
+        node: usize,
+        life: u64,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    Fault(Fault),
+}
+
+#[derive(Clone, Debug)]
+enum Fault {
+    Crash(usize),
+    /// A crash the protocol's way: SHUTDOWN from the operator.
+    Shutdown(usize),
+    Restart(usize),
+    Pause(usize),
+    Resume(usize),
+    /// `cut` nodes cannot send to the rest (`outbound`), or receive
+    /// from them (`inbound`), or both.
+    Partition {
+        cut: Vec<usize>,
+        outbound: bool,
+        inbound: bool,
+    },
+    EndPartition,
+    ClockJump {
+        node: usize,
+        by_ms: i64,
+    },
+    /// Hold clients, then WIPEOUT every node.
+    Wipe,
+    Heal,
+    StopClients,
+    Check,
+}
+
+struct Scheduled {
+    at_us: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_us, self.seq) == (other.at_us, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Earliest first in a max-heap.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.at_us, other.seq).cmp(&(self.at_us, self.seq))
+    }
+}
+
+struct SimNode {
+    addr: SocketAddr,
+    running: Option<Running>,
+    /// Bumped at every start: timers of an earlier life are ignored.
+    life: u64,
+    paused: bool,
+    /// Datagrams queued in the socket of a stopped node.
+    socket_queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Stream frames waiting for a stopped node (TCP keeps them).
+    waiting_frames: VecDeque<(usize, u64, Vec<Vec<u8>>)>,
+    next_tick_us: u64,
+    skew_ms: i64,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    pub violations: Vec<String>,
+    /// The key of the first violation, if it is about a key.
+    pub failing_key: Option<Vec<u8>>,
+    pub trace_hash: u64,
+    pub events: u64,
+    pub reads: crate::history::ReadCounts,
+    pub ops_acked: u64,
+    pub ops_unknown: u64,
+    pub simulated_ms: u64,
+    /// For a failing key: what its clients did, and (when asked) what
+    /// reached nodes about it.
+    pub key_trace: String,
+}
+
+/// Settings of how a run reports, not of what it does.
+#[derive(Clone, Debug, Default)]
+pub struct Watch {
+    /// Trace every node message about this key.
+    pub key: Option<Vec<u8>>,
+    /// Keep the nodes' log lines in the key trace.
+    pub logs: bool,
+}
+
+pub struct World {
+    config: RunConfig,
+    rng: ChaCha8Rng,
+    now_us: u64,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+    cluster: Cluster,
+    nodes: Vec<SimNode>,
+    clients: Vec<Client>,
+    /// The operator (WIPEOUT, SHUTDOWN) and the final reader.
+    operator: usize,
+    checker: usize,
+    by_addr: HashMap<SocketAddr, Dest>,
+    history: History,
+    /// Per ordered pair of nodes: the stream's generation (a break drops
+    /// what is in flight) and when its last frame arrives (order is kept).
+    links: Vec<u64>,
+    link_clear_us: Vec<u64>,
+    /// Directed pairs that cannot talk.
+    cut: Vec<bool>,
+    loss: f64,
+    duplicate: f64,
+    healed: bool,
+    clients_stopped: bool,
+    wipe_pending: bool,
+    checking: bool,
+    failing_key_index: Option<usize>,
+    final_reads: VecDeque<usize>,
+    outcome: RunOutcome,
+    trace: u64,
+    watch: Watch,
+    /// Lines of the key trace (node messages, log lines), with their time.
+    watched: Rc<RefCell<Vec<(u64, String)>>>,
+    /// The node and time of the step under way, for log lines.
+    stepping: Rc<Cell<(usize, u64)>>,
+}
+
+fn mix_hash(hash: u64, value: u64) -> u64 {
+    fmix64(hash ^ value).wrapping_add(0x9e37_79b9_7f4a_7c15)
+}
+
+impl World {
+    pub fn new(config: RunConfig, watch: Watch) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
+        let n = config.nodes;
+        let addrs: Vec<SocketAddr> = (0..n)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16)))
+            .collect();
+        let mut secret = [0u8; 32];
+        rng.fill(&mut secret);
+        let cluster = Cluster {
+            names: addrs.iter().map(ToString::to_string).collect(),
+            addrs: addrs.clone(),
+            secret: dynakv::cluster::secret::Secret::from_bytes(&secret),
+            replicas: config.replicas,
+            bugs: config.bugs,
+        };
+        let mut by_addr = HashMap::new();
+        let nodes = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| {
+                by_addr.insert(addr, Dest::Node(i));
+                let skew_ms = if config.skew_ms_max > 0 {
+                    rng.random_range(-(config.skew_ms_max as i64)..=config.skew_ms_max as i64)
+                } else {
+                    0
+                };
+                SimNode {
+                    addr,
+                    running: None,
+                    life: 0,
+                    paused: false,
+                    socket_queue: VecDeque::new(),
+                    waiting_frames: VecDeque::new(),
+                    next_tick_us: 0,
+                    skew_ms,
+                }
+            })
+            .collect();
+        let mut history = History::default();
+        let mut clients = Vec::new();
+        for c in 0..config.clients {
+            let keys = (0..config.keys_per_client)
+                .map(|k| history.add_key(format!("key-{c}-{k}").into_bytes()))
+                .collect();
+            clients.push(Client::new(c, keys));
+        }
+        let operator = clients.len();
+        clients.push(Client::new(operator, Vec::new()));
+        let checker = clients.len();
+        clients.push(Client::new(checker, Vec::new()));
+        for client in &clients {
+            by_addr.insert(client.addr, Dest::Client(client.index));
+        }
+        World {
+            loss: config.links.loss,
+            duplicate: config.links.duplicate,
+            links: vec![0; n * n],
+            link_clear_us: vec![0; n * n],
+            cut: vec![false; n * n],
+            config,
+            rng,
+            now_us: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            cluster,
+            nodes,
+            clients,
+            operator,
+            checker,
+            by_addr,
+            history,
+            healed: false,
+            clients_stopped: false,
+            wipe_pending: false,
+            checking: false,
+            failing_key_index: None,
+            final_reads: VecDeque::new(),
+            outcome: RunOutcome::default(),
+            trace: 0,
+            watch,
+            watched: Rc::new(RefCell::new(Vec::new())),
+            stepping: Rc::new(Cell::new((0, 0))),
+        }
+    }
+
+    fn schedule(&mut self, at_us: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at_us,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn after(&mut self, ms: u64, event: Event) {
+        self.schedule(self.now_us + ms * 1_000, event);
+    }
+
+    fn unix_ms(&self, node: usize) -> u64 {
+        let base = EPOCH_UNIX_MS + self.now_us / 1_000;
+        base.saturating_add_signed(self.nodes[node].skew_ms)
+    }
+
+    fn fail(&mut self, what: String, key: Option<usize>) {
+        if self.outcome.violations.is_empty()
+            && let Some(key) = key
+        {
+            self.outcome.failing_key = Some(self.history.key(key).to_vec());
+            self.failing_key_index = Some(key);
+        }
+        self.outcome.violations.push(what);
+    }
+
+    /// Runs to the end; returns what it found.
+    pub fn run(mut self) -> RunOutcome {
+        let (watched, stepping, keep_logs) = (self.watched.clone(), self.stepping.clone(), self.watch.logs);
+        dynakv::log::redirect(Some(Box::new(move |line: &str| {
+            if keep_logs {
+                let (node, at_us) = stepping.get();
+                watched.borrow_mut().push((at_us, format!("node {node} logs: {line}")));
+            }
+        })));
+        for node in 0..self.nodes.len() {
+            self.start_node(node);
+        }
+        self.plan_faults();
+        let warmup = self.config.warmup_ms;
+        for client in 0..self.config.clients {
+            let at = warmup + self.rng.random_range(0..200);
+            let token = self.clients[client].next_token();
+            self.schedule(at * 1_000, Event::ClientWake { client, token });
+        }
+        while let Some(next) = self.queue.pop() {
+            self.now_us = next.at_us;
+            self.outcome.events += 1;
+            self.trace = mix_hash(self.trace, next.at_us);
+            if self.outcome.events > EVENTS_MAX {
+                self.fail(format!("no end after {EVENTS_MAX} events"), None);
+                break;
+            }
+            let done = self.dispatch(next.event);
+            if done || !self.outcome.violations.is_empty() && !self.checking {
+                break;
+            }
+        }
+        dynakv::log::redirect(None);
+        self.outcome.trace_hash = self.trace;
+        self.outcome.reads = self.history.reads;
+        self.outcome.simulated_ms = self.now_us / 1_000;
+        let key = self.failing_key_index.or_else(|| {
+            let wanted = self.watch.key.as_deref()?;
+            (0..self.history.keys()).find(|&k| self.history.key(k) == wanted)
+        });
+        let mut lines = self.watched.borrow().clone();
+        if let Some(key) = key {
+            lines.extend(self.history.events(key).iter().cloned());
+        }
+        lines.sort_by_key(|&(at, _)| at);
+        for (at_us, line) in lines {
+            self.outcome
+                .key_trace
+                .push_str(&format!("  {:>9.3} s  {line}\n", at_us as f64 / 1e6));
+        }
+        self.outcome
+    }
+
+    /// Handles one event; true when the run is over.
+    fn dispatch(&mut self, event: Event) -> bool {
+        match event {
+            Event::Datagram { to, from, bytes } => {
+                self.trace = mix_hash(self.trace, key_hash(&bytes));
+                match to {
+                    Dest::Node(node) => self.node_datagram(node, from, bytes),
+                    Dest::Client(client) => self.client_reply(client, from, &bytes),
+                }
+            }
+            Event::Frames { from, to, link, frames } => self.node_frames(from, to, link, frames),
+            Event::RouterTick { node, life, at_us } => {
+                let n = &self.nodes[node];
+                if n.life == life && n.next_tick_us == at_us && !n.paused {
+                    self.step(node, |running| running.router.tick());
+                }
+            }
+            Event::Round { node, life } => {
+                let n = &self.nodes[node];
+                if n.life == life && n.running.is_some() {
+                    if !n.paused {
+                        self.step(node, Running::round);
+                    }
+                    self.after(ROUND_MS, Event::Round { node, life });
+                }
+            }
+            Event::ClientWake { client, token } => {
+                if self.clients[client].token == token {
+                    self.client_wake(client);
+                }
+            }
+            Event::Fault(fault) => return self.fault(fault),
+        }
+        false
+    }
+
+    // ---- nodes ------------------------------------------------------------
+
+    fn start_node(&mut self, node: usize) {
+        let unix_ms = self.unix_ms(node);
+        let n = &mut self.nodes[node];
+        n.life += 1;
+        n.paused = false;
+        n.socket_queue.clear();
+        n.waiting_frames.clear();
+        n.running = Some(Running::start(&self.cluster, node, self.now_us, unix_ms));
+        let life = n.life;
+        self.flush(node);
+        self.after(ROUND_MS, Event::Round { node, life });
+        self.schedule_tick(node, 0);
+    }
+
+    fn schedule_tick(&mut self, node: usize, in_ms: u64) {
+        let at_us = self.now_us + in_ms * 1_000;
+        let n = &mut self.nodes[node];
+        if n.next_tick_us > self.now_us && n.next_tick_us <= at_us {
+            return;
+        }
+        n.next_tick_us = at_us;
+        let life = n.life;
+        self.schedule(at_us, Event::RouterTick { node, life, at_us });
+    }
+
+    /// Runs one step of a running, not stopped node at the current time,
+    /// then puts what it sent on the network and checks its budget.
+    fn step(&mut self, node: usize, work: impl FnOnce(&mut Running)) {
+        let unix_ms = self.unix_ms(node);
+        let now_us = self.now_us;
+        let Some(running) = self.nodes[node].running.as_mut() else {
+            return;
+        };
+        self.stepping.set((node, now_us));
+        running.set_clock(now_us, unix_ms);
+        work(running);
+        let next = running.router.tick_in_ms();
+        let over = running.over_budget();
+        let shut = running.io.shut_down();
+        self.flush(node);
+        if let Some((used, limit)) = over {
+            self.fail(
+                format!("node {node} holds {used} bytes, over its budget of {limit}"),
+                None,
+            );
+        }
+        if shut {
+            self.crash(node);
+            return;
+        }
+        self.schedule_tick(node, next);
+    }
+
+    fn node_datagram(&mut self, node: usize, from: SocketAddr, bytes: Vec<u8>) {
+        self.watch_message(node, &bytes);
+        let n = &mut self.nodes[node];
+        if n.running.is_none() {
+            return;
+        }
+        if n.paused {
+            if n.socket_queue.len() < SOCKET_QUEUE_MAX {
+                n.socket_queue.push_back((from, bytes));
+            }
+            return;
+        }
+        self.step(node, |running| running.datagram(&bytes, from));
+    }
+
+    fn node_frames(&mut self, from: usize, to: usize, link: u64, frames: Vec<Vec<u8>>) {
+        if self.links[from * self.nodes.len() + to] != link || self.nodes[to].running.is_none() {
+            return;
+        }
+        for frame in &frames {
+            self.watch_message(to, frame);
+        }
+        if self.nodes[to].paused {
+            self.nodes[to].waiting_frames.push_back((from, link, frames));
+            return;
+        }
+        self.step(to, |running| running.frames(&frames));
+    }
+
+    /// Puts what a node sent on the network.
+    fn flush(&mut self, node: usize) {
+        let Some(running) = self.nodes[node].running.as_ref() else {
+            return;
+        };
+        for out in running.io.take() {
+            match out {
+                Out::Datagram(to, bytes) => self.send_datagram(Some(node), to, bytes),
+                Out::Stream(to, frames) => self.send_frames(node, to, frames),
+            }
+        }
+    }
+
+    fn delay_us(&mut self) -> u64 {
+        let links = self.config.links;
+        let tail = -(links.delay_mean_us as f64) * (1.0 - self.rng.random::<f64>()).ln();
+        (links.delay_floor_us + tail as u64).min(links.delay_max_us)
+    }
+
+    fn send_datagram(&mut self, from_node: Option<usize>, to: SocketAddr, bytes: Vec<u8>) {
+        let Some(&dest) = self.by_addr.get(&to) else {
+            return;
+        };
+        let from = match from_node {
+            Some(node) => self.nodes[node].addr,
+            None => return,
+        };
+        if let (Some(a), Dest::Node(b)) = (from_node, dest)
+            && self.cut[a * self.nodes.len() + b]
+        {
+            return;
+        }
+        if self.rng.random::<f64>() < self.loss {
+            return;
+        }
+        let copies = if self.rng.random::<f64>() < self.duplicate {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = self.delay_us();
+            let event = Event::Datagram {
+                to: dest,
+                from,
+                bytes: bytes.clone(),
+            };
+            self.schedule(self.now_us + delay, event);
+        }
+    }
+
+    /// A datagram from a client (never cut, but lost and delayed alike).
+    fn client_send(&mut self, client: usize, node: usize, bytes: Vec<u8>) {
+        if self.rng.random::<f64>() < self.loss {
+            return;
+        }
+        let from = self.clients[client].addr;
+        let delay = self.delay_us();
+        let event = Event::Datagram {
+            to: Dest::Node(node),
+            from,
+            bytes,
+        };
+        self.schedule(self.now_us + delay, event);
+    }
+
+    fn send_frames(&mut self, from: usize, to: usize, frames: Vec<Vec<u8>>) {
+        let n = self.nodes.len();
+        let pair = from * n + to;
+        if self.cut[pair] {
+            // The connection cannot carry them: it breaks.
+            self.links[pair] += 1;
+            return;
+        }
+        let at = (self.now_us + self.delay_us()).max(self.link_clear_us[pair]);
+        self.link_clear_us[pair] = at;
+        let link = self.links[pair];
+        self.schedule(at, Event::Frames { from, to, link, frames });
+    }
+
+    fn break_links_of(&mut self, node: usize) {
+        let n = self.nodes.len();
+        for other in 0..n {
+            self.links[node * n + other] += 1;
+            self.links[other * n + node] += 1;
+        }
+    }
+
+    fn crash(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.running = None;
+        n.paused = false;
+        n.socket_queue.clear();
+        n.waiting_frames.clear();
+        n.life += 1;
+        self.break_links_of(node);
+    }
+
+    /// With `--trace-key`: what reaches node `to` about the key.
+    fn watch_message(&mut self, to: usize, bytes: &[u8]) {
+        let Some(key) = self.watch.key.clone() else {
+            return;
+        };
+        if !internal::is_internal(bytes) {
+            if let Ok((_, wire::Parsed::Keyed(op))) = wire::decode_client(bytes)
+                && op.key().as_bytes() == key
+            {
+                self.watched
+                    .borrow_mut()
+                    .push((self.now_us, format!("node {to} gets {op:?}")));
+            }
+            return;
+        }
+        let Ok((envelope, message)) = internal::decode_unchecked(&self.cluster.secret, bytes) else {
+            return;
+        };
+        let entries: Vec<&internal::Entry> = match &message {
+            Internal::Replicate { entry, .. } => vec![entry],
+            Internal::SyncChunk(chunk) => chunk.entries.iter().collect(),
+            _ => Vec::new(),
+        };
+        for entry in entries.into_iter().filter(|e| e.key == key) {
+            let value = (!entry.tombstone).then_some(entry.value.as_slice());
+            let line = format!(
+                "node {to} gets from {} {} stamp {:#x}: {}",
+                envelope.sender,
+                if matches!(message, Internal::Replicate { .. }) {
+                    "Replicate"
+                } else {
+                    "SyncChunk"
+                },
+                entry.stamp.0,
+                show(value)
+            );
+            self.watched.borrow_mut().push((self.now_us, line));
+        }
+    }
+
+    // ---- clients ------------------------------------------------------------
+
+    fn random_up_node(&mut self) -> usize {
+        let n = self.nodes.len();
+        // Clients do not know who is up: any node, as the graders pick.
+        self.rng.random_range(0..n)
+    }
+
+    fn client_wake(&mut self, client: usize) {
+        if self.clients[client].op.is_some() {
+            return self.client_timeout(client);
+        }
+        if client == self.checker {
+            return self.next_final_read();
+        }
+        if let Some((kind, node)) = self.clients[client].script.first().cloned() {
+            self.clients[client].script.remove(0);
+            return self.begin(client, kind, None, node, true);
+        }
+        if self.clients_stopped || self.clients[client].held || self.clients[client].keys.is_empty() {
+            return self.maybe_wipe();
+        }
+        let keys = self.clients[client].keys.clone();
+        let key = keys[self.rng.random_range(0..keys.len())];
+        let kind = match self.rng.random_range(0..100) {
+            0..45 => OpKind::Put {
+                value: self.clients[client].next_value(),
+            },
+            45..80 => OpKind::Get,
+            _ => OpKind::Remove,
+        };
+        let node = self.random_up_node();
+        self.begin(client, kind, Some(key), node, false);
+    }
+
+    /// Starts an operation: a fresh id, the first send, its timer.
+    fn begin(&mut self, client: usize, kind: OpKind, key: Option<usize>, node: usize, pinned: bool) {
+        let id = self.clients[client].next_id();
+        let key_bytes = key.map(|k| self.history.key(k).to_vec());
+        let version = (self.now_us / 1_000) as i32;
+        let datagram = client::request(&id, &kind, key_bytes.as_deref(), version);
+        let write = match (&kind, key) {
+            (OpKind::Put { value }, Some(k)) => Some(self.history.begin_write(k, Some(value.clone()))),
+            (OpKind::Remove, Some(k)) => Some(self.history.begin_write(k, None)),
+            _ => None,
+        };
+        if let Some(k) = key {
+            let what = match &kind {
+                OpKind::Put { value } => format!("PUT {}", show(Some(value))),
+                other => format!("{other:?}").to_uppercase(),
+            };
+            let event = format!("client {client} sends {what} to node {node}");
+            self.history.note(k, self.now_us, event);
+        }
+        self.clients[client].op = Some(Op {
+            kind,
+            key,
+            write,
+            id,
+            datagram,
+            node,
+            sends: 0,
+            invoked_us: self.now_us,
+            pinned,
+        });
+        self.client_resend(client);
+    }
+
+    fn client_resend(&mut self, client: usize) {
+        let Some(op) = self.clients[client].op.as_mut() else {
+            return;
+        };
+        op.sends += 1;
+        let (node, datagram, sends) = (op.node, op.datagram.clone(), op.sends);
+        self.client_send(client, node, datagram);
+        if self.clients[client]
+            .op
+            .as_ref()
+            .is_some_and(|op| op.kind == OpKind::Shutdown)
+        {
+            // A node that shuts down does not answer: one send, no wait.
+            self.clients[client].op = None;
+            return self.think(client);
+        }
+        let wait = client::timeout_after(sends).unwrap_or(0);
+        let token = self.clients[client].next_token();
+        self.after(wait, Event::ClientWake { client, token });
+    }
+
+    fn client_timeout(&mut self, client: usize) {
+        let Some(op) = self.clients[client].op.as_ref() else {
+            return;
+        };
+        if client::timeout_after(op.sends + 1).is_some() {
+            return self.client_resend(client);
+        }
+        // Gave up: the outcome is unknown.
+        let op = self.clients[client].op.take().expect("checked above");
+        if let (Some(key), Some(write)) = (op.key, op.write) {
+            self.history.end_write(key, write, Outcome::Unknown);
+            self.history.note(key, self.now_us, format!("client {client} gave up"));
+            self.outcome.ops_unknown += 1;
+        }
+        if client == self.checker {
+            if let Some(key) = op.key {
+                let what = format!("final read of {} got no answer", show(Some(self.history.key(key))));
+                self.fail(what, Some(key));
+            }
+            return self.next_final_read();
+        }
+        self.think(client);
+    }
+
+    fn think(&mut self, client: usize) {
+        let wait = self.rng.random_range(THINK_MS);
+        let token = self.clients[client].next_token();
+        self.after(wait, Event::ClientWake { client, token });
+    }
+
+    fn client_reply(&mut self, client: usize, from: SocketAddr, bytes: &[u8]) {
+        let Some(op) = self.clients[client].op.as_ref() else {
+            return;
+        };
+        let Ok(response) = wire::decode_reply(bytes, &op.id) else {
+            return;
+        };
+        let code = response.errCode.unwrap_or(0);
+        if code == ErrorCode::Overload as u32 {
+            // Wait as told, then a new request (new id, maybe another node).
+            let mut op = self.clients[client].op.take().expect("checked above");
+            let wait = u64::try_from(response.overloadWaitTime.unwrap_or(100))
+                .unwrap_or(100)
+                .clamp(1, 5_000);
+            let id = self.clients[client].next_id();
+            let key_bytes = op.key.map(|k| self.history.key(k).to_vec());
+            op.datagram = client::request(&id, &op.kind, key_bytes.as_deref(), (self.now_us / 1_000) as i32);
+            op.id = id;
+            op.sends = 0;
+            if !op.pinned {
+                op.node = self.random_up_node();
+            }
+            self.clients[client].op = Some(op);
+            // The wake sends it (a timer fires with the op in flight).
+            let token = self.clients[client].next_token();
+            self.after(wait, Event::ClientWake { client, token });
+            return;
+        }
+        let op = self.clients[client].op.take().expect("checked above");
+        self.trace = mix_hash(self.trace, u64::from(code));
+        if let (Some(key), Some(Dest::Node(node))) = (op.key, self.by_addr.get(&from).copied()) {
+            self.history
+                .note(key, self.now_us, format!("client {client}: node {node} answers"));
+        }
+        self.complete(client, op, code, response.value.as_deref());
+    }
+
+    fn complete(&mut self, client: usize, op: Op, code: u32, value: Option<&[u8]>) {
+        let now = self.now_us;
+        if let Some(key) = op.key {
+            self.history
+                .note(key, now, format!("client {client} hears {code} {}", show(value)));
+        }
+        match (&op.kind, op.key, op.write) {
+            (OpKind::Put { .. }, Some(key), Some(write)) => {
+                let outcome = match code {
+                    0 => Outcome::Acked,
+                    2 => Outcome::Refused,
+                    _ => Outcome::Unknown,
+                };
+                self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
+                self.history.end_write(key, write, outcome);
+            }
+            (OpKind::Remove, Some(key), Some(write)) => {
+                let outcome = if code <= 1 { Outcome::Acked } else { Outcome::Unknown };
+                self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
+                self.history.end_write(key, write, outcome);
+            }
+            (OpKind::Get, Some(key), _) => {
+                let read = match code {
+                    0 => Some(value.unwrap_or_default()),
+                    1 => None,
+                    other => {
+                        self.fail(format!("GET answered {other}"), Some(key));
+                        return self.think(client);
+                    }
+                };
+                self.judge_read(client, key, read, op.invoked_us);
+            }
+            _ => {}
+        }
+        if client == self.checker {
+            return self.next_final_read();
+        }
+        if client == self.operator && op.kind == OpKind::Wipeout {
+            let more = self.clients[client]
+                .script
+                .iter()
+                .any(|(kind, _)| *kind == OpKind::Wipeout);
+            if !more {
+                self.wiped();
+            }
+            let gap = self.rng.random_range(0..500);
+            let token = self.clients[client].next_token();
+            return self.after(gap, Event::ClientWake { client, token });
+        }
+        self.think(client);
+    }
+
+    /// Counts a read, and fails the run for one that breaks a promise: a
+    /// value never written, ever; a stale or missing one where only nodes
+    /// crash or stop (the product promises the right value or NOT_FOUND
+    /// for a key whose replicas are all away, never an old one), or once
+    /// faults have been healed for a while, or in the final reads.
+    fn judge_read(&mut self, client: usize, key: usize, read: Option<&[u8]>, invoked_us: u64) {
+        let class = self.history.read(key, read);
+        let strict_mix = matches!(self.config.mix, Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe);
+        let settled = self.healed && invoked_us >= (self.config.healed_at_ms() + SETTLE_AFTER_HEAL_MS) * 1_000;
+        let final_read = client == self.checker;
+        let broken = match class {
+            ReadClass::Fresh => false,
+            ReadClass::Foreign => true,
+            ReadClass::Stale => strict_mix || settled || final_read,
+            // NOT_FOUND is the promised answer while every replica of the
+            // key's bucket is away: only healed clusters owe the value.
+            ReadClass::Missing => settled || final_read,
+        };
+        if broken {
+            let what = format!(
+                "{} read of {}: {} ({class:?}), expected {}",
+                if final_read { "final" } else { "client" },
+                show(Some(self.history.key(key))),
+                show(read),
+                self.history.describe_allowed(key)
+            );
+            self.fail(what, Some(key));
+        }
+    }
+
+    // ---- faults ------------------------------------------------------------
+
+    /// Lays out the run's faults in time, from the seed.
+    fn plan_faults(&mut self) {
+        let start = self.config.warmup_ms;
+        let end = self.config.healed_at_ms();
+        let n = self.nodes.len();
+        // Crashes and stops share one limit on nodes away at once; a node
+        // counts as away for a while after it is back (it is catching up).
+        let mut away: Vec<(usize, u64, u64)> = Vec::new();
+        let mut t = start + 500;
+        while (self.config.crashes() || self.config.pauses()) && t + 500 < end {
+            let node = self.rng.random_range(0..n);
+            let until = (t + self.rng.random_range(300..8_000)).min(end);
+            let overlapping: Vec<&(usize, u64, u64)> = away
+                .iter()
+                .filter(|&&(_, from, to)| from < until && t < to + CATCH_UP_MS)
+                .collect();
+            let fits =
+                overlapping.len() < self.config.down_max && overlapping.iter().all(|&&(other, _, _)| other != node);
+            if fits {
+                let crash = self.config.crashes() && (!self.config.pauses() || self.rng.random_bool(0.5));
+                if crash {
+                    let how = if self.rng.random_bool(0.5) {
+                        Fault::Shutdown(node)
+                    } else {
+                        Fault::Crash(node)
+                    };
+                    self.schedule(t * 1_000, Event::Fault(how));
+                    self.schedule(until * 1_000, Event::Fault(Fault::Restart(node)));
+                } else {
+                    self.schedule(t * 1_000, Event::Fault(Fault::Pause(node)));
+                    self.schedule(until * 1_000, Event::Fault(Fault::Resume(node)));
+                }
+                away.push((node, t, until));
+            }
+            t += self.rng.random_range(300..4_000);
+        }
+        if self.config.partitions() {
+            let mut t = start + self.rng.random_range(0..3_000);
+            while t + 1_000 < end {
+                let size = self.rng.random_range(1..=((n - 1) / 2).max(1));
+                let mut cut: Vec<usize> = Vec::new();
+                while cut.len() < size {
+                    let node = self.rng.random_range(0..n);
+                    if !cut.contains(&node) {
+                        cut.push(node);
+                    }
+                }
+                let (outbound, inbound) = match self.rng.random_range(0..3) {
+                    0 => (true, false),
+                    1 => (false, true),
+                    _ => (true, true),
+                };
+                let until = (t + self.rng.random_range(1_000..8_000)).min(end);
+                self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
+                self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
+                t = until + self.rng.random_range(500..5_000);
+            }
+        }
+        if self.config.clock_jumps() {
+            for _ in 0..self.rng.random_range(1..6) {
+                let at = self.rng.random_range(start..end);
+                let node = self.rng.random_range(0..n);
+                let by_ms = self.rng.random_range(-3_000..3_000);
+                self.schedule(at * 1_000, Event::Fault(Fault::ClockJump { node, by_ms }));
+            }
+        }
+        if self.config.wipes() {
+            for _ in 0..self.rng.random_range(1..=2) {
+                let at = self.rng.random_range(start + 2_000..end - 2_000);
+                self.schedule(at * 1_000, Event::Fault(Fault::Wipe));
+            }
+        }
+        self.schedule(end * 1_000, Event::Fault(Fault::Heal));
+        self.schedule(self.config.clients_stop_ms() * 1_000, Event::Fault(Fault::StopClients));
+        self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
+    }
+
+    fn fault(&mut self, fault: Fault) -> bool {
+        self.trace = mix_hash(self.trace, 0xfa17);
+        if self.watch.key.is_some() {
+            self.watched
+                .borrow_mut()
+                .push((self.now_us, format!("fault: {fault:?}")));
+        }
+        match fault {
+            Fault::Crash(node) => {
+                if self.nodes[node].running.is_some() {
+                    self.crash(node);
+                }
+            }
+            Fault::Shutdown(node) => {
+                // Sent at once (nobody waits for an answer; lost, it is no crash).
+                let operator = self.operator;
+                let id = self.clients[operator].next_id();
+                let datagram = client::request(&id, &OpKind::Shutdown, None, 0);
+                self.client_send(operator, node, datagram);
+            }
+            Fault::Restart(node) => {
+                if self.nodes[node].running.is_none() {
+                    self.start_node(node);
+                }
+            }
+            Fault::Pause(node) => {
+                if self.nodes[node].running.is_some() {
+                    self.nodes[node].paused = true;
+                }
+            }
+            Fault::Resume(node) => self.resume(node),
+            Fault::Partition { cut, outbound, inbound } => {
+                let n = self.nodes.len();
+                for a in 0..n {
+                    for b in 0..n {
+                        let blocked = (outbound && cut.contains(&a) && !cut.contains(&b))
+                            || (inbound && !cut.contains(&a) && cut.contains(&b));
+                        if blocked {
+                            self.cut[a * n + b] = true;
+                            self.links[a * n + b] += 1;
+                        }
+                    }
+                }
+            }
+            Fault::EndPartition => self.cut.fill(false),
+            Fault::ClockJump { node, by_ms } => {
+                let skew = self.nodes[node].skew_ms + by_ms;
+                // Clocks stay within what last-writer-wins assumes.
+                self.nodes[node].skew_ms = skew.clamp(-4_000, 4_000);
+            }
+            Fault::Wipe => {
+                if !self.healed {
+                    for client in 0..self.config.clients {
+                        self.clients[client].held = true;
+                    }
+                    self.wipe_pending = true;
+                    self.maybe_wipe();
+                }
+            }
+            Fault::Heal => {
+                self.healed = true;
+                self.cut.fill(false);
+                self.loss = 0.0;
+                self.duplicate = 0.0;
+                for node in 0..self.nodes.len() {
+                    if self.nodes[node].running.is_none() {
+                        self.start_node(node);
+                    } else {
+                        self.resume(node);
+                    }
+                }
+            }
+            Fault::StopClients => self.clients_stopped = true,
+            Fault::Check => return self.check(),
+        }
+        false
+    }
+
+    fn resume(&mut self, node: usize) {
+        if !self.nodes[node].paused {
+            return;
+        }
+        self.nodes[node].paused = false;
+        let dropped = self.nodes[node].socket_queue.len();
+        self.nodes[node].socket_queue.clear();
+        self.step(node, |running| running.resumed(dropped));
+        let waiting: Vec<_> = self.nodes[node].waiting_frames.drain(..).collect();
+        for (from, link, frames) in waiting {
+            self.node_frames(from, node, link, frames);
+        }
+        self.schedule_tick(node, 0);
+    }
+
+    /// Once every client is idle (a WIPEOUT is pending): the operator wipes
+    /// every node in turn, a few hundred ms apart; then clients go on.
+    fn maybe_wipe(&mut self) {
+        if !self.wipe_pending || self.clients[..self.config.clients].iter().any(|c| c.op.is_some()) {
+            return;
+        }
+        self.wipe_pending = false;
+        let operator = self.operator;
+        for node in 0..self.nodes.len() {
+            self.clients[operator].script.push((OpKind::Wipeout, node));
+        }
+        // Late datagrams of what clients gave up on are gone by then.
+        let token = self.clients[operator].next_token();
+        self.after(
+            1_000,
+            Event::ClientWake {
+                client: operator,
+                token,
+            },
+        );
+    }
+
+    /// The operator's script ran dry after a WIPEOUT of every node.
+    fn wiped(&mut self) {
+        self.history.wiped(self.now_us);
+        for client in 0..self.config.clients {
+            self.clients[client].held = false;
+            self.think(client);
+        }
+    }
+
+    /// After the run: membership exact everywhere, then every key read.
+    fn check(&mut self) -> bool {
+        let n = self.nodes.len();
+        for node in 0..n {
+            match &self.nodes[node].running {
+                Some(running) if running.membership_count() != n => {
+                    let count = running.membership_count();
+                    self.fail(
+                        format!(
+                            "node {node} counts {count} members of {n}, everything up for {} s",
+                            self.config.quiet_ms / 1_000 + self.config.healed_ms / 1_000
+                        ),
+                        None,
+                    );
+                }
+                Some(_) => {}
+                None => self.fail(format!("node {node} is down at the checks"), None),
+            }
+        }
+        self.checking = true;
+        self.final_reads = (0..self.history.keys()).collect();
+        let checker = self.checker;
+        let token = self.clients[checker].next_token();
+        self.after(0, Event::ClientWake { client: checker, token });
+        false
+    }
+
+    fn next_final_read(&mut self) {
+        let Some(key) = self.final_reads.pop_front() else {
+            // Every key read: the run is over.
+            self.queue.clear();
+            return;
+        };
+        let node = self.random_up_node();
+        self.begin(self.checker, OpKind::Get, Some(key), node, false);
+    }
+}

@@ -1,0 +1,875 @@
+//! Node-to-node messages: their encoding, their authentication, and the
+//! range of every field.
+//!
+//! An internal message is a protobuf message whose only field is number 100
+//! (tag bytes `A2 06`), so it can never be mistaken for a client `Msg`
+//! (fields 1-3, whose tags are single bytes below `0x80`). The field holds
+//! `kind | envelope | body | MAC`, the MAC being 16 bytes of keyed BLAKE3
+//! over everything before it under the cluster secret. The [`Envelope`]
+//! names sender and receiver and carries the sender's incarnation, a
+//! sequence number and the send time, so that a receiver can reject what is
+//! not meant for it, old or repeated (see [`crate::cluster::freshness`]); the MAC
+//! proves all of it came from a holder of the secret.
+//!
+//! Decoding checks the MAC first and then that every field is in range
+//! ([`Bounds`]): a bucket, a count, a stamp no further ahead of the
+//! receiver's clock than clocks may disagree. What fails is dropped and
+//! counted by the caller, never stored.
+
+pub use crate::cluster::secret::Secret;
+use crate::storage::hash::{BUCKETS, bucket_of, key_hash};
+use crate::storage::stamp::Stamp;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+const TAG: [u8; 2] = [0xa2, 0x06];
+/// The sender index operators sign with (not a node of the cluster).
+pub const OPERATOR: u8 = u8::MAX;
+const MAC_BYTES: usize = 16;
+/// Bytes of `kind | sender | to | incarnation | seq | sent_ms`.
+const HEADER_BYTES: usize = 3 + 3 * 8;
+/// How far clocks of the cluster may disagree: a stamp, a send time or a
+/// cutoff further ahead of the receiver's clock than this is refused. Last
+/// writer wins already assumes clocks this close (see [`crate::cluster::agreement`]).
+pub const CLOCK_SKEW_MS_MAX: u64 = 10_000;
+/// Hops a forwarded client request may take (views can disagree for a moment).
+pub const FORWARD_HOPS_MAX: u8 = 2;
+
+/// Who sent a message to whom, and when: bound to the message by the MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sender's index in the servers file, or [`OPERATOR`].
+    pub sender: u8,
+    /// The receiver's index: a message replayed to another node is refused.
+    pub to: u8,
+    /// The sender process's identity: its start time in Unix ms for a node
+    /// (a restart is a newer incarnation), a random number for an operator.
+    pub incarnation: u64,
+    /// Counts the sender's messages to this receiver on one channel.
+    pub seq: u64,
+    /// The sender's wall clock when it signed, Unix ms.
+    pub sent_ms: u64,
+}
+
+/// Whether a datagram is internal (it may still fail authentication).
+pub fn is_internal(datagram: &[u8]) -> bool {
+    datagram.starts_with(&TAG)
+}
+
+/// A write as replicas and transfers carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub version: i32,
+    pub stamp: Stamp,
+    pub tombstone: bool,
+}
+
+/// Heartbeat state of one node as gossiped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Start time of the node's process (ms): a restart is a new incarnation.
+    pub incarnation: u64,
+    pub counter: u64,
+    pub ready: bool,
+    /// Re-syncing after a suspension: it missed writes, so it must not
+    /// coordinate even when no replica of a bucket is ready.
+    pub behind: bool,
+    /// Its store is (nearly) at its memory limit: it takes no bucket it
+    /// does not already own, and coordinators refuse writes that would grow
+    /// its buckets (see [`crate::cluster::ring`]).
+    pub full: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Internal {
+    Gossip {
+        heartbeats: Vec<Heartbeat>,
+    },
+    /// A client datagram sent on to the coordinator, which answers the client.
+    Forward {
+        hops: u8,
+        client: SocketAddr,
+        datagram: Vec<u8>,
+    },
+    Replicate {
+        seq: u64,
+        entry: Entry,
+    },
+    ReplicateAck {
+        seq: u64,
+        bucket: u16,
+        /// The replica's store is full: the coordinator learns it at once,
+        /// before gossip tells (see [`Heartbeat::full`]).
+        full: bool,
+        /// The replica had no room for the write and did not store it.
+        refused: bool,
+    },
+    /// "Send me every entry of this bucket."
+    SyncRequest {
+        request: u64,
+        bucket: u16,
+    },
+    /// An operator command (`dynakv ctl`), answered with a client `Msg` whose
+    /// value is text.
+    Admin {
+        message_id: Vec<u8>,
+        command: u8,
+        arg: Vec<u8>,
+    },
+    /// Anti-entropy: the sender's digests of buckets both nodes replicate,
+    /// each with the sender's tombstone cutoff (see [`crate::cluster::agreement`]);
+    /// the receiver exchanges the buckets whose digests differ.
+    Digests {
+        digests: Vec<(u16, u64, u32)>,
+    },
+    SyncChunk(Chunk),
+}
+
+/// One datagram of a bucket transfer: chunk `chunk` of `chunks`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// The puller's request id ([`crate::node::shard::REPAIR_REQUEST`] for a push).
+    pub request: u64,
+    pub bucket: u16,
+    pub chunk: u16,
+    pub chunks: u16,
+    pub entries: Vec<Entry>,
+}
+
+fn mac(secret: &Secret, bytes: &[u8]) -> [u8; MAC_BYTES] {
+    let full = blake3::keyed_hash(&secret.0, bytes);
+    full.as_bytes()[..MAC_BYTES].try_into().expect("16 of 32 bytes")
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    fn entry(&mut self, e: &Entry) {
+        self.u64(e.stamp.0);
+        self.bytes(&e.version.to_le_bytes());
+        self.u8(u8::from(e.tombstone));
+        self.u8(e.key.len() as u8);
+        self.u16(e.value.len() as u16);
+        self.bytes(&e.key);
+        self.bytes(&e.value);
+    }
+    fn addr(&mut self, addr: SocketAddr) {
+        match addr.ip() {
+            IpAddr::V4(ip) => {
+                self.u8(4);
+                self.bytes(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                self.u8(6);
+                self.bytes(&ip.octets());
+            }
+        }
+        self.u16(addr.port());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+    }
+    fn entry(&mut self) -> Option<Entry> {
+        let stamp = Stamp(self.u64()?);
+        let version = i32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        let tombstone = self.u8()? != 0;
+        let key_len = usize::from(self.u8()?);
+        let value_len = usize::from(self.u16()?);
+        if key_len == 0
+            || key_len > crate::protocol::wire::KEY_BYTES_MAX
+            || value_len > crate::protocol::wire::VALUE_BYTES_MAX
+        {
+            return None;
+        }
+        let key = self.take(key_len)?.to_vec();
+        let value = self.take(value_len)?.to_vec();
+        Some(Entry {
+            key,
+            value,
+            version,
+            stamp,
+            tombstone,
+        })
+    }
+    fn addr(&mut self) -> Option<SocketAddr> {
+        let ip = match self.u8()? {
+            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).ok()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(self.take(16)?).ok()?)),
+            _ => return None,
+        };
+        Some(SocketAddr::new(ip, self.u16()?))
+    }
+}
+
+/// Bytes an entry takes inside a SyncChunk.
+pub fn entry_wire_bytes(key_len: usize, value_len: usize) -> usize {
+    16 + key_len + value_len
+}
+
+impl Internal {
+    fn kind(&self) -> u8 {
+        match self {
+            Internal::Gossip { .. } => 1,
+            Internal::Forward { .. } => 2,
+            Internal::Replicate { .. } => 3,
+            Internal::ReplicateAck { .. } => 4,
+            Internal::SyncRequest { .. } => 5,
+            Internal::SyncChunk(_) => 6,
+            Internal::Admin { .. } => 7,
+            Internal::Digests { .. } => 8,
+        }
+    }
+}
+
+/// Encodes and authenticates a message.
+pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(64));
+    w.u8(message.kind());
+    w.u8(envelope.sender);
+    w.u8(envelope.to);
+    w.u64(envelope.incarnation);
+    w.u64(envelope.seq);
+    w.u64(envelope.sent_ms);
+    match message {
+        Internal::Gossip { heartbeats } => {
+            w.u16(heartbeats.len() as u16);
+            for h in heartbeats {
+                w.u64(h.incarnation);
+                w.u64(h.counter);
+                w.u8(u8::from(h.ready) | u8::from(h.behind) << 1 | u8::from(h.full) << 2);
+            }
+        }
+        Internal::Forward { hops, client, datagram } => {
+            w.u8(*hops);
+            w.addr(*client);
+            w.bytes(datagram);
+        }
+        Internal::Replicate { seq, entry } => {
+            w.u64(*seq);
+            w.entry(entry);
+        }
+        Internal::ReplicateAck {
+            seq,
+            bucket,
+            full,
+            refused,
+        } => {
+            w.u64(*seq);
+            w.u16(*bucket);
+            w.u8(u8::from(*full) | u8::from(*refused) << 1);
+        }
+        Internal::SyncRequest { request, bucket } => {
+            w.u64(*request);
+            w.u16(*bucket);
+        }
+        Internal::SyncChunk(c) => {
+            w.u64(c.request);
+            w.u16(c.bucket);
+            w.u16(c.chunk);
+            w.u16(c.chunks);
+            w.u16(c.entries.len() as u16);
+            for e in &c.entries {
+                w.entry(e);
+            }
+        }
+        Internal::Admin {
+            message_id,
+            command,
+            arg,
+        } => {
+            w.u8(message_id.len() as u8);
+            w.bytes(message_id);
+            w.u8(*command);
+            w.bytes(arg);
+        }
+        Internal::Digests { digests } => {
+            w.u16(digests.len() as u16);
+            for &(bucket, digest, cutoff_s) in digests {
+                w.u16(bucket);
+                w.u64(digest);
+                w.u32(cutoff_s);
+            }
+        }
+    }
+    let tag = mac(secret, &w.0);
+    w.bytes(&tag);
+    let body = w.0;
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.extend_from_slice(&TAG);
+    let mut len = body.len();
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Why an internal datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalError {
+    /// Not our framing, or fields that do not parse.
+    Malformed,
+    /// Not signed with this cluster's secret, or altered.
+    BadMac,
+    /// Signed, but meant for another node.
+    Misdirected,
+    /// Signed, but a field is out of range (see [`Bounds`]).
+    OutOfRange,
+}
+
+/// What a receiver accepts in a message's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Nodes in the servers file.
+    pub nodes: usize,
+    /// The receiver's wall clock, Unix ms.
+    pub now_unix_ms: u64,
+}
+
+/// The length of the internal message at the start of `stream` (its tag,
+/// length and body), `None` while its header is incomplete. Over TCP these
+/// messages follow one another with no other framing.
+pub fn frame_bytes(stream: &[u8]) -> Result<Option<usize>, InternalError> {
+    Ok(split_header(stream)?.map(|(header, body)| header + body))
+}
+
+/// `(header bytes, body bytes)` of the message starting `stream`.
+fn split_header(stream: &[u8]) -> Result<Option<(usize, usize)>, InternalError> {
+    if stream.len() < TAG.len() {
+        return Ok(None);
+    }
+    let rest = stream.strip_prefix(&TAG).ok_or(InternalError::Malformed)?;
+    let mut len = 0usize;
+    let mut shift = 0;
+    for (at, &byte) in rest.iter().enumerate() {
+        len |= usize::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Ok(Some((TAG.len() + at + 1, len)));
+        }
+        shift += 7;
+        if shift > 21 {
+            return Err(InternalError::Malformed);
+        }
+    }
+    Ok(None)
+}
+
+/// Verifies, decodes and range-checks a message meant for node `me`.
+pub fn decode(
+    secret: &Secret,
+    me: u8,
+    bounds: &Bounds,
+    datagram: &[u8],
+) -> Result<(Envelope, Internal), InternalError> {
+    let (envelope, message) = decode_unchecked(secret, datagram)?;
+    if envelope.to != me {
+        return Err(InternalError::Misdirected);
+    }
+    check(&envelope, &message, bounds)?;
+    Ok((envelope, message))
+}
+
+/// Verifies and decodes, checking nothing but the MAC and the framing.
+pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, Internal), InternalError> {
+    let (header, len) = split_header(datagram)?.ok_or(InternalError::Malformed)?;
+    let body = datagram
+        .get(header..)
+        .filter(|b| b.len() == len && len >= HEADER_BYTES + MAC_BYTES)
+        .ok_or(InternalError::Malformed)?;
+    let (signed, tag) = body.split_at(body.len() - MAC_BYTES);
+    if mac(secret, signed) != tag {
+        return Err(InternalError::BadMac);
+    }
+    let mut r = Reader(signed);
+    let kind = r.u8().ok_or(InternalError::Malformed)?;
+    let envelope = (|| {
+        Some(Envelope {
+            sender: r.u8()?,
+            to: r.u8()?,
+            incarnation: r.u64()?,
+            seq: r.u64()?,
+            sent_ms: r.u64()?,
+        })
+    })()
+    .ok_or(InternalError::Malformed)?;
+    let message = match kind {
+        1 => {
+            let n = r.u16().ok_or(InternalError::Malformed)?;
+            let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
+            for _ in 0..n {
+                let incarnation = r.u64().ok_or(InternalError::Malformed)?;
+                let counter = r.u64().ok_or(InternalError::Malformed)?;
+                let flags = r.u8().ok_or(InternalError::Malformed)?;
+                let (ready, behind, full) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
+                heartbeats.push(Heartbeat {
+                    incarnation,
+                    counter,
+                    ready,
+                    behind,
+                    full,
+                });
+            }
+            Some(Internal::Gossip { heartbeats })
+        }
+        2 => (|| {
+            let hops = r.u8()?;
+            let client = r.addr()?;
+            Some(Internal::Forward {
+                hops,
+                client,
+                datagram: r.0.to_vec(),
+            })
+        })(),
+        3 => (|| {
+            Some(Internal::Replicate {
+                seq: r.u64()?,
+                entry: r.entry()?,
+            })
+        })(),
+        4 => (|| {
+            let seq = r.u64()?;
+            let bucket = r.u16()?;
+            let flags = r.u8()?;
+            Some(Internal::ReplicateAck {
+                seq,
+                bucket,
+                full: flags & 1 != 0,
+                refused: flags & 2 != 0,
+            })
+        })(),
+        5 => (|| {
+            Some(Internal::SyncRequest {
+                request: r.u64()?,
+                bucket: r.u16()?,
+            })
+        })(),
+        6 => (|| {
+            let request = r.u64()?;
+            let bucket = r.u16()?;
+            let chunk = r.u16()?;
+            let chunks = r.u16()?;
+            let n = r.u16()?;
+            let mut entries = Vec::with_capacity(usize::from(n).min(1024));
+            for _ in 0..n {
+                entries.push(r.entry()?);
+            }
+            Some(Internal::SyncChunk(Chunk {
+                request,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            }))
+        })(),
+        7 => (|| {
+            let id_len = usize::from(r.u8()?);
+            if id_len > crate::protocol::wire::MESSAGE_ID_BYTES_MAX {
+                return None;
+            }
+            let message_id = r.take(id_len)?.to_vec();
+            let command = r.u8()?;
+            Some(Internal::Admin {
+                message_id,
+                command,
+                arg: r.0.to_vec(),
+            })
+        })(),
+        8 => (|| {
+            let n = r.u16()?;
+            let mut digests = Vec::with_capacity(usize::from(n).min(crate::storage::hash::BUCKETS));
+            for _ in 0..n {
+                digests.push((r.u16()?, r.u64()?, r.u32()?));
+            }
+            Some(Internal::Digests { digests })
+        })(),
+        _ => None,
+    };
+    message.map(|m| (envelope, m)).ok_or(InternalError::Malformed)
+}
+
+/// The range checks every field passes before it is used.
+fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(), InternalError> {
+    let from_node = usize::from(envelope.sender) < bounds.nodes;
+    let ok = match message {
+        // Only operators send admin commands, and only nodes anything else.
+        Internal::Admin { .. } => envelope.sender == OPERATOR,
+        _ if !from_node => false,
+        Internal::Gossip { heartbeats } => {
+            heartbeats.len() == bounds.nodes && heartbeats.iter().all(|h| heartbeat_in_range(h, bounds))
+        }
+        Internal::Forward { hops, client, datagram } => {
+            *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
+        }
+        Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
+        Internal::ReplicateAck { bucket, .. } | Internal::SyncRequest { bucket, .. } => usize::from(*bucket) < BUCKETS,
+        Internal::SyncChunk(chunk) => {
+            usize::from(chunk.bucket) < BUCKETS
+                && chunk.chunk < chunk.chunks
+                && chunk
+                    .entries
+                    .iter()
+                    .all(|e| entry_in_range(e, bounds) && bucket_of(key_hash(&e.key)) == chunk.bucket)
+        }
+        // A cutoff lets replicas collect tombstones stamped before it: one
+        // ahead of now would collect deletes not yet everywhere.
+        Internal::Digests { digests } => {
+            let now_s = bounds.now_unix_ms.saturating_sub(crate::storage::stamp::EPOCH_UNIX_MS) / 1000;
+            digests.len() <= BUCKETS
+                && digests
+                    .iter()
+                    .all(|&(bucket, _, cutoff_s)| usize::from(bucket) < BUCKETS && u64::from(cutoff_s) <= now_s)
+        }
+    };
+    if ok { Ok(()) } else { Err(InternalError::OutOfRange) }
+}
+
+/// A stamp no further ahead of the receiver's clock than clocks disagree.
+fn stamp_in_range(stamp: Stamp, bounds: &Bounds) -> bool {
+    let now_ms = bounds.now_unix_ms.saturating_sub(crate::storage::stamp::EPOCH_UNIX_MS);
+    stamp.millis() <= now_ms + CLOCK_SKEW_MS_MAX
+}
+
+fn entry_in_range(entry: &Entry, bounds: &Bounds) -> bool {
+    // Key and value lengths were checked while reading.
+    stamp_in_range(entry.stamp, bounds) && (!entry.tombstone || entry.value.is_empty())
+}
+
+/// A heartbeat of a node that started at most now (give or take the skew)
+/// and has counted at most two rounds per gossip round length since.
+fn heartbeat_in_range(heartbeat: &Heartbeat, bounds: &Bounds) -> bool {
+    let latest_ms = bounds.now_unix_ms + CLOCK_SKEW_MS_MAX;
+    heartbeat.incarnation <= latest_ms
+        && heartbeat.counter <= 2 * (latest_ms - heartbeat.incarnation) / crate::node::cluster_core::ROUND_MS + 16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            key: b"key".to_vec(),
+            value: vec![7; 300],
+            version: -3,
+            stamp: Stamp(99),
+            tombstone: false,
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn envelope(sender: u8, to: u8) -> Envelope {
+        Envelope {
+            sender,
+            to,
+            incarnation: 5,
+            seq: 9,
+            sent_ms: NOW,
+        }
+    }
+
+    fn bounds() -> Bounds {
+        Bounds {
+            nodes: 3,
+            now_unix_ms: NOW,
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let secret = Secret::from_bytes(b"s");
+        let messages = vec![
+            Internal::Gossip {
+                heartbeats: vec![
+                    Heartbeat {
+                        incarnation: 5,
+                        counter: 9,
+                        ready: true,
+                        behind: true,
+                        full: true,
+                    };
+                    3
+                ],
+            },
+            Internal::Forward {
+                hops: 1,
+                client: "10.1.2.3:4000".parse().unwrap(),
+                datagram: vec![1, 2, 3],
+            },
+            Internal::Forward {
+                hops: 0,
+                client: "[::1]:5".parse().unwrap(),
+                datagram: vec![],
+            },
+            Internal::Replicate {
+                seq: 77,
+                entry: entry(),
+            },
+            Internal::ReplicateAck {
+                seq: 77,
+                bucket: 4095,
+                full: true,
+                refused: true,
+            },
+            Internal::SyncRequest { request: 1, bucket: 2 },
+            Internal::SyncChunk(Chunk {
+                request: 1,
+                bucket: 2,
+                chunk: 0,
+                chunks: 1,
+                entries: vec![entry(), entry()],
+            }),
+            Internal::Admin {
+                message_id: vec![1; 16],
+                command: 0x20,
+                arg: b"x".to_vec(),
+            },
+            Internal::Digests {
+                digests: vec![(1, 2, 3), (4095, u64::MAX, u32::MAX)],
+            },
+        ];
+        for message in messages {
+            let datagram = encode(&secret, &envelope(3, 1), &message);
+            assert!(is_internal(&datagram));
+            assert_eq!(decode_unchecked(&secret, &datagram), Ok((envelope(3, 1), message)));
+        }
+    }
+
+    #[test]
+    fn wrong_secret_or_tampering_is_rejected() {
+        let ack = Internal::ReplicateAck {
+            seq: 1,
+            bucket: 1,
+            full: false,
+            refused: true,
+        };
+        let a = Secret::from_bytes(b"a");
+        let datagram = encode(&a, &envelope(1, 0), &ack);
+        assert_eq!(decode(&a, 0, &bounds(), &datagram), Ok((envelope(1, 0), ack)));
+        let b = Secret::from_bytes(b"b");
+        assert_eq!(decode(&b, 0, &bounds(), &datagram), Err(InternalError::BadMac));
+        for at in [3, 6, 20, datagram.len() - 1] {
+            let mut tampered = datagram.clone();
+            tampered[at] ^= 1;
+            assert_eq!(
+                decode(&a, 0, &bounds(), &tampered),
+                Err(InternalError::BadMac),
+                "byte {at}"
+            );
+        }
+        assert_eq!(decode(&a, 0, &bounds(), &datagram[..10]), Err(InternalError::Malformed));
+        assert_eq!(decode(&a, 2, &bounds(), &datagram), Err(InternalError::Misdirected));
+    }
+
+    #[test]
+    fn frames_are_delimited_by_their_own_header() {
+        let secret = Secret::from_bytes(b"s");
+        let big = encode(
+            &secret,
+            &envelope(1, 0),
+            &Internal::SyncChunk(Chunk {
+                request: 9,
+                bucket: 3,
+                chunk: 0,
+                chunks: 1,
+                entries: vec![entry(); 100],
+            }),
+        );
+        let small = encode(
+            &secret,
+            &envelope(1, 0),
+            &Internal::SyncRequest { request: 9, bucket: 3 },
+        );
+        let stream = [big.clone(), small.clone()].concat();
+        assert_eq!(frame_bytes(&stream), Ok(Some(big.len())));
+        assert_eq!(frame_bytes(&stream[big.len()..]), Ok(Some(small.len())));
+        // A header cut short asks for more bytes; a foreign byte is refused.
+        assert_eq!(frame_bytes(&big[..3]), Ok(None));
+        assert_eq!(frame_bytes(&[]), Ok(None));
+        assert_eq!(frame_bytes(&[0x0a, 0x01, 0x00]), Err(InternalError::Malformed));
+    }
+
+    #[test]
+    fn fields_out_of_range_are_refused_whole() {
+        let secret = Secret::from_bytes(b"s");
+        let check = |sender: u8, message: &Internal| {
+            decode(&secret, 0, &bounds(), &encode(&secret, &envelope(sender, 0), message)).map(|_| ())
+        };
+        let now_stamp_ms = NOW - crate::storage::stamp::EPOCH_UNIX_MS;
+        let stamped = |ms: u64, tombstone: bool, value: &[u8]| Entry {
+            key: b"k".to_vec(),
+            value: value.to_vec(),
+            version: 1,
+            stamp: Stamp::from_millis(ms),
+            tombstone,
+        };
+        let replicate = |entry| Internal::Replicate { seq: 1, entry };
+        assert_eq!(check(1, &replicate(stamped(now_stamp_ms, false, b"v"))), Ok(()));
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms + CLOCK_SKEW_MS_MAX, false, b"v"))),
+            Ok(())
+        );
+        let out = Err(InternalError::OutOfRange);
+        // A stamp near 2^64 once reached every replica and wrapped the clock.
+        assert_eq!(
+            check(1, &replicate(entry_with_stamp(u64::MAX))),
+            out,
+            "far future stamp"
+        );
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms + CLOCK_SKEW_MS_MAX + 1, false, b""))),
+            out
+        );
+        assert_eq!(
+            check(1, &replicate(stamped(now_stamp_ms, true, b"v"))),
+            out,
+            "a tombstone with a value"
+        );
+        assert_eq!(
+            check(7, &replicate(stamped(now_stamp_ms, false, b"v"))),
+            out,
+            "no node 7 of 3"
+        );
+        assert_eq!(
+            check(OPERATOR, &replicate(stamped(now_stamp_ms, false, b"v"))),
+            out,
+            "operators only ask"
+        );
+        let admin = Internal::Admin {
+            message_id: vec![1],
+            command: 0x20,
+            arg: vec![],
+        };
+        assert_eq!(check(OPERATOR, &admin), Ok(()));
+        assert_eq!(check(1, &admin), out, "nodes do not send admin commands");
+        let now_s = ((NOW - crate::storage::stamp::EPOCH_UNIX_MS) / 1000) as u32;
+        let digests = |bucket: u16, cutoff_s: u32| Internal::Digests {
+            digests: vec![(bucket, 1, cutoff_s)],
+        };
+        assert_eq!(check(1, &digests(4095, now_s)), Ok(()));
+        assert_eq!(check(1, &digests(4096, 0)), out, "no bucket 4096");
+        assert_eq!(check(1, &digests(1, now_s + 1)), out, "a cutoff ahead of now");
+        let ack = |bucket| Internal::ReplicateAck {
+            seq: 1,
+            bucket,
+            full: false,
+            refused: false,
+        };
+        assert_eq!(check(1, &ack(4096)), out);
+        assert_eq!(
+            check(
+                1,
+                &Internal::SyncRequest {
+                    request: 1,
+                    bucket: 4096
+                }
+            ),
+            out
+        );
+        let chunk = |bucket, chunk, chunks, entries| {
+            Internal::SyncChunk(Chunk {
+                request: 1,
+                bucket,
+                chunk,
+                chunks,
+                entries,
+            })
+        };
+        let k_bucket = bucket_of(key_hash(b"k"));
+        assert_eq!(check(1, &chunk(k_bucket, 0, 1, vec![stamped(1, false, b"v")])), Ok(()));
+        assert_eq!(check(1, &chunk(k_bucket, 1, 1, vec![])), out, "chunk 1 of 1");
+        assert_eq!(
+            check(1, &chunk(k_bucket ^ 1, 0, 1, vec![stamped(1, false, b"v")])),
+            out,
+            "another bucket's key"
+        );
+        let heartbeats = |incarnation: u64, counter: u64| Internal::Gossip {
+            heartbeats: vec![
+                Heartbeat {
+                    incarnation,
+                    counter,
+                    ..Heartbeat::default()
+                };
+                3
+            ],
+        };
+        let started = NOW - 60_000;
+        assert_eq!(check(1, &heartbeats(started, 300)), Ok(()), "a minute of rounds");
+        assert_eq!(
+            check(1, &heartbeats(started, u64::MAX)),
+            out,
+            "more rounds than time allows"
+        );
+        assert_eq!(check(1, &heartbeats(u64::MAX, 0)), out, "started in the future");
+        assert_eq!(
+            check(
+                1,
+                &Internal::Gossip {
+                    heartbeats: vec![Heartbeat::default(); 2]
+                }
+            ),
+            out,
+            "a vector for another cluster"
+        );
+        let forward = |hops| Internal::Forward {
+            hops,
+            client: "10.0.0.1:5".parse().unwrap(),
+            datagram: vec![1],
+        };
+        assert_eq!(check(1, &forward(FORWARD_HOPS_MAX)), Ok(()));
+        assert_eq!(check(1, &forward(FORWARD_HOPS_MAX + 1)), out);
+    }
+
+    fn entry_with_stamp(stamp: u64) -> Entry {
+        Entry {
+            stamp: Stamp(stamp),
+            ..entry()
+        }
+    }
+
+    #[test]
+    fn client_messages_are_never_internal() {
+        let client = crate::protocol::wire::encode_msg(&[1; 16], vec![8, 1]);
+        assert!(!is_internal(&client));
+    }
+}

@@ -1,0 +1,424 @@
+//! Data placement: which nodes hold each bucket, and which one coordinates it.
+//!
+//! Placement is rendezvous (highest-random-weight) hashing over the buckets:
+//! every (node, bucket) pair has a fixed score and a bucket's preference list
+//! is its N highest-scoring *live* nodes. It behaves like a consistent-hash
+//! ring with one virtual position per bucket per node: when a node dies only
+//! its buckets move, spread evenly over the survivors, and they move back
+//! when it returns. The coordinator of a bucket is the first node of its
+//! preference list that is also *ready* (has pulled its buckets).
+//!
+//! A node whose store is *full* keeps the buckets it is a *home* replica of
+//! (one of the N highest-scoring of all nodes, alive or not: it holds them
+//! whenever it is up) but is passed over for any other: the bucket of a
+//! dead node goes to the next live node that has room.
+
+use crate::storage::hash::{BUCKETS, BucketId, fmix64, key_hash};
+
+/// Largest replication factor supported.
+pub const REPLICAS_MAX: usize = 7;
+
+/// The fixed score of a node for a bucket: a hash of the node's name (so a
+/// node keeps its buckets across restarts and list reorderings) and the bucket.
+fn score(node_seed: u64, bucket: BucketId) -> u64 {
+    fmix64(node_seed ^ fmix64(u64::from(bucket) + 1))
+}
+
+/// Liveness and readiness of every node, as one node believes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    pub alive: Vec<bool>,
+    pub ready: Vec<bool>,
+    /// Alive nodes re-syncing after a suspension (see [`Heartbeat::behind`](crate::cluster::internal::Heartbeat)).
+    pub behind: Vec<bool>,
+    /// Alive nodes whose store is full (see [`Heartbeat::full`](crate::cluster::internal::Heartbeat)).
+    pub full: Vec<bool>,
+}
+
+impl Liveness {
+    /// These nodes alive and ready, none behind or full.
+    pub fn ready(alive: Vec<bool>) -> Liveness {
+        Liveness::new(alive.clone(), alive)
+    }
+
+    /// None behind or full.
+    pub fn new(alive: Vec<bool>, ready: Vec<bool>) -> Liveness {
+        let n = alive.len();
+        Liveness {
+            alive,
+            ready,
+            behind: vec![false; n],
+            full: vec![false; n],
+        }
+    }
+}
+
+/// The preference lists of every bucket for one liveness state.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub self_index: usize,
+    pub replicas: usize,
+    pub liveness: Liveness,
+    /// Per bucket: the 2N best-ranked live nodes, best first (fewer when
+    /// fewer are alive; a full node only where it is a home replica). The
+    /// first N are the preference list; the rest are the stand-ins that
+    /// took writes while preferred nodes were away.
+    ranked: Vec<[u8; 2 * REPLICAS_MAX]>,
+    ranked_len: Vec<u8>,
+    any_full: bool,
+}
+
+/// Nodes of each bucket's full ranking kept precomputed. A view takes a
+/// bucket's live nodes from this prefix, and scores the live nodes ranked
+/// after it only when the prefix holds fewer than 2N eligible ones (more
+/// than 10 of the bucket's 16 best nodes down or full): in a cluster still
+/// starting, when few nodes are known alive and scoring them is cheap.
+const RANKING_PREFIX_MAX: usize = 16;
+const _: () = assert!(RANKING_PREFIX_MAX >= 2 * REPLICAS_MAX);
+
+/// What placement is computed from: every node's fixed score for every
+/// bucket, ranked once at start-up, and the replication factor. Building a
+/// view is then a short walk per bucket instead of scoring every node for
+/// every bucket again (150 nodes: 0.6 million scores, milliseconds per
+/// view; a cluster changing views several times a second spent most of its
+/// CPU there and starved its own failure detector).
+#[derive(Clone, Debug)]
+pub struct Placement {
+    seeds: Vec<u64>,
+    pub replicas: usize,
+    /// Per bucket, `prefix` node indexes, best score first.
+    ranking: Vec<u8>,
+    prefix: usize,
+}
+
+/// Inserts `item` into `items` (highest first), keeping the `keep` highest.
+fn insert_bounded<T: Ord + Copy>(items: &mut Vec<T>, item: T, keep: usize) {
+    if items.len() < keep || item > items[items.len() - 1] {
+        let at = items.partition_point(|&other| other > item);
+        items.insert(at, item);
+        items.truncate(keep);
+    }
+}
+
+impl Placement {
+    /// Placement for the nodes of a servers file (names in file order; a
+    /// node's seed is the hash of its name, so a node keeps its buckets
+    /// across restarts and list reorderings).
+    pub fn new(names: &[String], replicas: usize) -> Placement {
+        assert!(names.len() <= usize::from(u8::MAX) + 1, "node indexes fit a byte");
+        let seeds: Vec<u64> = names.iter().map(|name| key_hash(name.as_bytes())).collect();
+        let prefix = seeds.len().min(RANKING_PREFIX_MAX);
+        let mut ranking = Vec::with_capacity(BUCKETS * prefix);
+        let mut best: Vec<(u64, u8)> = Vec::with_capacity(prefix + 1);
+        for bucket in 0..BUCKETS as BucketId {
+            best.clear();
+            for (node, &seed) in seeds.iter().enumerate() {
+                insert_bounded(&mut best, (score(seed, bucket), node as u8), prefix);
+            }
+            ranking.extend(best.iter().map(|&(_, node)| node));
+        }
+        Placement {
+            seeds,
+            replicas: replicas.clamp(1, REPLICAS_MAX),
+            ranking,
+            prefix,
+        }
+    }
+
+    /// The preference lists of every bucket when `liveness` holds.
+    pub fn view(&self, self_index: usize, liveness: Liveness) -> View {
+        let replicas = self.replicas;
+        let keep = 2 * replicas;
+        let mut ranked = vec![[0u8; 2 * REPLICAS_MAX]; BUCKETS];
+        let mut ranked_len = vec![0u8; BUCKETS];
+        let any_full = liveness.full.iter().any(|&full| full);
+        // A full node takes only buckets it is a home replica of: one of
+        // the N best-ranked of all nodes, alive or not.
+        let eligible = |node: usize, rank: usize| liveness.alive[node] && (rank < replicas || !liveness.full[node]);
+        // Beyond the prefix no node is a home replica (the prefix holds 2N).
+        let beyond: Vec<usize> = (0..self.seeds.len())
+            .filter(|&node| liveness.alive[node] && !liveness.full[node])
+            .collect();
+        let mut best: Vec<(u64, u8)> = Vec::with_capacity(keep + 1);
+        for bucket in 0..BUCKETS {
+            let order = &self.ranking[bucket * self.prefix..(bucket + 1) * self.prefix];
+            let mut len = 0;
+            for (rank, &node) in order.iter().enumerate() {
+                if len == keep {
+                    break;
+                }
+                if eligible(usize::from(node), rank) {
+                    ranked[bucket][len] = node;
+                    len += 1;
+                }
+            }
+            if len < keep && self.prefix < self.seeds.len() {
+                // Too few in the prefix (most nodes down, or a cluster still
+                // starting): score the eligible nodes ranked after it.
+                let last = order[self.prefix - 1];
+                let prefix_lowest = (score(self.seeds[usize::from(last)], bucket as BucketId), last);
+                best.clear();
+                for &node in &beyond {
+                    let scored = (score(self.seeds[node], bucket as BucketId), node as u8);
+                    if scored < prefix_lowest {
+                        insert_bounded(&mut best, scored, keep - len);
+                    }
+                }
+                for &(_, node) in &best {
+                    ranked[bucket][len] = node;
+                    len += 1;
+                }
+            }
+            ranked_len[bucket] = len as u8;
+        }
+        View {
+            self_index,
+            replicas,
+            liveness,
+            ranked,
+            ranked_len,
+            any_full,
+        }
+    }
+}
+
+impl View {
+    fn ranked(&self, bucket: BucketId) -> &[u8] {
+        let b = usize::from(bucket);
+        &self.ranked[b][..usize::from(self.ranked_len[b])]
+    }
+
+    /// The live nodes that should hold `bucket`, best first.
+    pub fn preference(&self, bucket: BucketId) -> &[u8] {
+        let ranked = self.ranked(bucket);
+        &ranked[..ranked.len().min(self.replicas)]
+    }
+
+    /// The live nodes ranked for `bucket` beyond the preference list.
+    pub fn stand_ins(&self, bucket: BucketId) -> &[u8] {
+        let ranked = self.ranked(bucket);
+        &ranked[ranked.len().min(self.replicas)..]
+    }
+
+    /// The node that executes requests for `bucket`: the first ready node of
+    /// the preference list. When none is ready and no ranked node is either
+    /// (a cluster still starting), the first one that is not behind: a node
+    /// catching up after a start has every write since, one back from a
+    /// suspension does not. When no replica is ready but a stand-in is,
+    /// `None`: the replicas are catching up, and a stand-in's copy may be
+    /// old (it stopped taking writes when it stopped being a replica), so
+    /// the request must wait.
+    pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
+        self.coordinator_besides(bucket, usize::MAX)
+    }
+
+    /// The coordinator when `skip` may not coordinate (it just woke from a
+    /// suspension and its own view still calls it ready).
+    pub fn coordinator_besides(&self, bucket: BucketId, skip: usize) -> Option<usize> {
+        let ranked = self.ranked(bucket);
+        let others = |list: &'_ [u8]| {
+            list.iter()
+                .map(|&n| usize::from(n))
+                .filter(move |&n| n != skip)
+                .collect::<Vec<usize>>()
+        };
+        let (replicas, all) = (others(self.preference(bucket)), others(ranked));
+        if let Some(&ready) = replicas.iter().find(|&&n| self.liveness.ready[n]) {
+            return Some(ready);
+        }
+        if all.iter().any(|&n| self.liveness.ready[n]) {
+            return None;
+        }
+        all.iter()
+            .copied()
+            .find(|&n| !self.liveness.behind[n])
+            .or_else(|| all.first().copied())
+    }
+
+    pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
+        self.preference(bucket).contains(&(node as u8))
+    }
+
+    /// Whether any live node's store is full.
+    pub fn any_full(&self) -> bool {
+        self.any_full
+    }
+
+    pub fn alive_count(&self) -> usize {
+        self.liveness.alive.iter().filter(|&&a| a).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::hash::bucket_of;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("127.0.0.1:{}", 12000 + i)).collect()
+    }
+
+    fn all_alive(n: usize) -> Liveness {
+        Liveness::ready(vec![true; n])
+    }
+
+    #[test]
+    fn keys_spread_evenly_over_20_nodes() {
+        let placement = Placement::new(&names(20), 3);
+        let view = placement.view(0, all_alive(20));
+        let mut held = [0u32; 20];
+        let mut coordinated = [0u32; 20];
+        for i in 0..100_000u32 {
+            let key = format!("key-{i}");
+            let bucket = bucket_of(key_hash(key.as_bytes()));
+            for &node in view.preference(bucket) {
+                held[usize::from(node)] += 1;
+            }
+            coordinated[view.coordinator(bucket).unwrap()] += 1;
+        }
+        let mean_held = 300_000.0 / 20.0;
+        let max_held = f64::from(*held.iter().max().unwrap());
+        assert!(max_held <= 1.15 * mean_held, "held {held:?}");
+        let max_coordinated = f64::from(*coordinated.iter().max().unwrap());
+        eprintln!(
+            "max held {:.3}x, max coordinated {:.3}x of the mean",
+            max_held / mean_held,
+            max_coordinated / 5_000.0
+        );
+    }
+
+    #[test]
+    fn a_dead_node_moves_only_its_own_buckets() {
+        let placement = Placement::new(&names(10), 3);
+        let before = placement.view(0, all_alive(10));
+        let mut liveness = all_alive(10);
+        liveness.alive[4] = false;
+        let after = placement.view(0, liveness);
+        for bucket in 0..BUCKETS as BucketId {
+            let old = before.preference(bucket);
+            let new = after.preference(bucket);
+            assert!(!new.contains(&4));
+            assert_eq!(new.len(), 3);
+            // The survivors keep their order; only the dead node's slot is refilled.
+            let survivors: Vec<u8> = old.iter().copied().filter(|&n| n != 4).collect();
+            assert_eq!(&new[..survivors.len()], &survivors[..]);
+        }
+    }
+
+    #[test]
+    fn a_full_node_keeps_its_home_buckets_and_takes_no_others() {
+        let placement = Placement::new(&names(10), 3);
+        let whole = placement.view(0, all_alive(10));
+        let mut liveness = all_alive(10);
+        liveness.alive[4] = false;
+        let gains = placement.view(0, liveness.clone());
+        liveness.full[7] = true;
+        let refuses = placement.view(0, liveness);
+        let mut passed_over = 0;
+        for bucket in 0..BUCKETS as BucketId {
+            let prefs = refuses.preference(bucket);
+            assert_eq!(prefs.len(), 3, "every bucket still has 3 replicas");
+            assert_eq!(prefs.contains(&7), whole.holds(7, bucket), "bucket {bucket}");
+            if gains.holds(7, bucket) && !whole.holds(7, bucket) {
+                passed_over += 1;
+                assert!(prefs.iter().all(|&n| n != 4 && n != 7));
+            }
+        }
+        assert!(passed_over > 50, "node 4's buckets would have gone to 7: {passed_over}");
+    }
+
+    #[test]
+    fn coordinator_skips_nodes_that_are_not_ready() {
+        let placement = Placement::new(&names(5), 3);
+        let mut liveness = all_alive(5);
+        let bucket = 17;
+        let first = usize::from(placement.view(0, liveness.clone()).preference(bucket)[0]);
+        liveness.ready[first] = false;
+        let view = placement.view(0, liveness);
+        assert_eq!(view.preference(bucket)[0] as usize, first, "still a replica");
+        assert_ne!(view.coordinator(bucket), Some(first));
+    }
+
+    #[test]
+    fn with_no_node_ready_a_node_behind_never_coordinates() {
+        let placement = Placement::new(&names(8), 3);
+        let mut liveness = all_alive(8);
+        liveness.ready = vec![false; 8];
+        let bucket = 99;
+        let ranked: Vec<usize> = {
+            let view = placement.view(0, liveness.clone());
+            view.preference(bucket)
+                .iter()
+                .chain(view.stand_ins(bucket))
+                .map(|&n| usize::from(n))
+                .collect()
+        };
+        // A cluster still starting: the first node coordinates.
+        assert_eq!(placement.view(0, liveness.clone()).coordinator(bucket), Some(ranked[0]));
+        // The first two woke from a suspension: the third, which stayed up
+        // and took the writes meanwhile, coordinates.
+        liveness.behind[ranked[0]] = true;
+        liveness.behind[ranked[1]] = true;
+        let view = placement.view(0, liveness.clone());
+        assert_eq!(view.coordinator(bucket), Some(ranked[2]));
+        assert_eq!(view.coordinator_besides(bucket, ranked[2]), Some(ranked[3]));
+        // A stand-in that is ready while every replica catches up may hold
+        // an old copy: nobody coordinates until a replica is ready.
+        liveness.ready[ranked[4]] = true;
+        let view = placement.view(0, liveness.clone());
+        assert_eq!(view.coordinator(bucket), None);
+        liveness.ready[ranked[1]] = true;
+        let view = placement.view(0, liveness);
+        assert_eq!(view.coordinator(bucket), Some(ranked[1]));
+    }
+
+    /// The reference rule: score every eligible node, keep the 2N best.
+    fn ranked_by_scoring_all(placement: &Placement, liveness: &Liveness, bucket: BucketId) -> Vec<u8> {
+        let mut all: Vec<(u64, u8)> = (placement.seeds.iter().enumerate())
+            .map(|(node, &seed)| (score(seed, bucket), node as u8))
+            .collect();
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let home: Vec<u8> = all.iter().take(placement.replicas).map(|&(_, n)| n).collect();
+        all.into_iter()
+            .map(|(_, n)| n)
+            .filter(|&n| liveness.alive[usize::from(n)] && (!liveness.full[usize::from(n)] || home.contains(&n)))
+            .take(2 * placement.replicas)
+            .collect()
+    }
+
+    #[test]
+    fn views_from_the_precomputed_ranking_equal_scoring_every_node() {
+        let placement = Placement::new(&names(150), 3);
+        let mut rng = 7u64;
+        for dead_percent in [0, 10, 30, 60, 90, 99] {
+            rng = fmix64(rng + 1);
+            let mut liveness = all_alive(150);
+            for node in 0..150 {
+                liveness.alive[node] = fmix64(rng ^ node as u64) % 100 >= dead_percent;
+                liveness.full[node] = fmix64(rng ^ (node as u64) << 20).is_multiple_of(10);
+            }
+            let view = placement.view(0, liveness.clone());
+            for bucket in 0..BUCKETS as BucketId {
+                let ranked: Vec<u8> = view
+                    .preference(bucket)
+                    .iter()
+                    .chain(view.stand_ins(bucket))
+                    .copied()
+                    .collect();
+                assert_eq!(
+                    ranked,
+                    ranked_by_scoring_all(&placement, &liveness, bucket),
+                    "bucket {bucket}, {dead_percent} % dead"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fewer_live_nodes_than_replicas() {
+        let placement = Placement::new(&names(2), 3);
+        let view = placement.view(0, all_alive(2));
+        assert_eq!(view.preference(5).len(), 2);
+        assert_eq!(view.alive_count(), 2);
+    }
+}

@@ -1,0 +1,363 @@
+//! What every part of a node shares: its identity in the cluster, the
+//! routing view, counters for operators, its clock and its I/O. Parts of a
+//! node import this and [`crate::node::messages`], never each other.
+
+use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, Secret};
+use crate::cluster::membership::Pause;
+use crate::cluster::ring::View;
+use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::stamp::EPOCH_UNIX_MS;
+use parking_lot::RwLock;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// What every thread of a node shares about the cluster.
+pub struct NodeContext {
+    pub self_index: usize,
+    pub addrs: Vec<SocketAddr>,
+    pub secret: Secret,
+    /// What peers know this run of the node by: its start time, Unix ms
+    /// (later, should a previous run have started later still; see
+    /// [`crate::cluster::membership`]).
+    pub incarnation: AtomicU64,
+    /// Per peer and channel, the last sequence number signed (see
+    /// [`crate::cluster::freshness`]).
+    pub datagram_seqs: Vec<AtomicU64>,
+    pub stream_seqs: Vec<AtomicU64>,
+    pub view: RwLock<Arc<View>>,
+    pub membership_count: AtomicUsize,
+    pub counters: NodeCounters,
+    /// Per bucket: whether this node has been a replica of it since start-up
+    /// settled and has not dropped it. A stand-in coordinates a bucket only
+    /// if it holds it; otherwise (views still converging) it passes the
+    /// request to the preferred replica.
+    pub holding: Vec<AtomicBool>,
+    /// Set by the event loop when it sees it was away (continued after a
+    /// stop, or stalled past the failure timeout), until the cluster thread
+    /// takes over (marks this node not ready and re-syncs): meanwhile this
+    /// node's own view still calls it ready.
+    pub away: AwayFlag,
+    pub clock: NodeClock,
+    /// Known bugs switched on (only the simulator does).
+    pub bugs: PlantedBugs,
+}
+
+/// How a thread of this node found it was away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Away {
+    /// Continued after a stop: the `stop`-th SIGCONT since start. The event
+    /// loop and the cluster thread may both see the same one; it counts
+    /// once.
+    Continued { stop: u64 },
+    /// A thread ran this late, with no signal (an overloaded host).
+    Stalled { gap_ms: u64 },
+}
+
+/// What the event loop and the cluster driver saw of this node being away,
+/// until the cluster core takes it (marks this node not ready and
+/// re-syncs). Atomics, so that the event loop reports without a lock.
+#[derive(Default)]
+pub struct AwayFlag {
+    /// Highest stop reported, and highest stop taken.
+    continued: AtomicU64,
+    taken: AtomicU64,
+    /// Longest stall reported since last taken; 0: none.
+    stalled_ms: AtomicU64,
+}
+
+impl AwayFlag {
+    pub fn set(&self, away: Away) {
+        match away {
+            Away::Continued { stop } => self.continued.fetch_max(stop, Ordering::AcqRel),
+            Away::Stalled { gap_ms } => self.stalled_ms.fetch_max(gap_ms.max(1), Ordering::AcqRel),
+        };
+    }
+
+    /// Whether something was reported and not taken yet: meanwhile this
+    /// node's own view still calls it ready, and its data may be stale.
+    pub fn is_set(&self) -> bool {
+        self.continued.load(Ordering::Acquire) > self.taken.load(Ordering::Acquire)
+            || self.stalled_ms.load(Ordering::Acquire) != 0
+    }
+
+    /// What was reported since the last call; a stop outranks a stall.
+    pub fn take(&self) -> Option<Pause> {
+        let continued = self.continued.load(Ordering::Acquire);
+        let taken = self.taken.fetch_max(continued, Ordering::AcqRel);
+        let stalled_ms = self.stalled_ms.swap(0, Ordering::AcqRel);
+        if continued > taken {
+            Some(Pause::Suspended)
+        } else if stalled_ms != 0 {
+            Some(Pause::Stalled { gap_ms: stalled_ms })
+        } else {
+            None
+        }
+    }
+}
+
+/// Known bugs, each behind a switch, so that the simulator can show it
+/// finds them (`dynakv-sim --plant`). Nothing else sets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    /// A coordinator answers a write before its replicas acknowledge it.
+    pub ack_before_replicas: bool,
+    /// Tombstones are collected at the first retain pass, not once every
+    /// replica holds them.
+    pub collect_tombstones_at_once: bool,
+    /// A node that was paused coordinates again at once, without catching up.
+    pub skip_catch_up_after_pause: bool,
+    /// Replicated and transferred entries are taken whatever their stamp.
+    pub ignore_stamps_on_merge: bool,
+}
+
+#[derive(Default)]
+pub struct NodeCounters {
+    /// Times this node was stopped and continued (SIGSTOP, SIGCONT).
+    /// Writes applied here that never reached enough copies (this node
+    /// was cut off from the other replicas): the client never heard "done".
+    pub writes_given_up: AtomicU64,
+    pub suspensions: AtomicU64,
+    /// Times its rounds stalled long enough to re-sync, with no stop.
+    pub stalls: AtomicU64,
+    /// Times a peer was declared dead.
+    pub peers_died: AtomicU64,
+    /// Replicated writes a replica acknowledged without storing (it was full).
+    pub replica_refusals: AtomicU64,
+    /// Transferred entries this node had no room for.
+    pub entries_refused: AtomicU64,
+    /// Node messages refused: not signed with the cluster secret (or not
+    /// our framing), meant for another node, a field out of range, or not
+    /// new (old, replayed, from a previous incarnation).
+    pub rejected_unsigned: AtomicU64,
+    pub rejected_misdirected: AtomicU64,
+    pub rejected_out_of_range: AtomicU64,
+    pub rejected_stale: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub buckets_pulled: AtomicU64,
+    pub entries_pulled: AtomicU64,
+    /// Buckets found different by anti-entropy and exchanged.
+    pub repairs: AtomicU64,
+    /// Bucket pulls queued or in flight.
+    pub pulls_pending: AtomicU64,
+    /// Transfer stream bytes written to and read from peers.
+    pub transfer_bytes_sent: AtomicU64,
+    pub transfer_bytes_received: AtomicU64,
+    /// Transfers refused because the send queues were full.
+    pub transfer_refused: AtomicU64,
+    /// Transfer connections that failed with bytes still queued.
+    pub transfer_breaks: AtomicU64,
+}
+
+impl NodeContext {
+    /// The context of node `self_index` of `addrs`, starting from `view`.
+    pub fn new(self_index: usize, addrs: Vec<SocketAddr>, secret: Secret, view: View, clock: NodeClock) -> NodeContext {
+        let n = addrs.len();
+        let alive = view.alive_count();
+        NodeContext {
+            self_index,
+            secret,
+            incarnation: AtomicU64::new(clock.unix_ms()),
+            datagram_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            stream_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            view: RwLock::new(Arc::new(view)),
+            membership_count: AtomicUsize::new(alive),
+            counters: Default::default(),
+            holding: (0..BUCKETS).map(|_| AtomicBool::new(false)).collect(),
+            away: AwayFlag::default(),
+            clock,
+            bugs: PlantedBugs::default(),
+            addrs,
+        }
+    }
+
+    pub fn holds_data(&self, bucket: BucketId) -> bool {
+        self.holding[usize::from(bucket)].load(Ordering::Relaxed)
+    }
+
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().clone()
+    }
+
+    pub fn shard_of(&self, bucket: BucketId, shards: usize) -> usize {
+        usize::from(bucket) % shards
+    }
+
+    /// Encodes and signs a message from this node to node `to`, numbered
+    /// on its channel.
+    pub fn encode(&self, to: usize, channel: Channel, message: &Internal) -> Vec<u8> {
+        let seqs = match channel {
+            Channel::Datagram => &self.datagram_seqs,
+            Channel::Stream => &self.stream_seqs,
+        };
+        let envelope = Envelope {
+            sender: self.self_index as u8,
+            to: to as u8,
+            incarnation: self.incarnation.load(Ordering::Relaxed),
+            seq: seqs[to].fetch_add(1, Ordering::Relaxed) + 1,
+            sent_ms: self.clock.unix_ms(),
+        };
+        internal::encode(&self.secret, &envelope, message)
+    }
+
+    /// Encodes, signs and sends an internal datagram to node `to`.
+    pub fn send(&self, io: &dyn NodeIo, to: usize, message: &Internal) {
+        io.datagram(self.addrs[to], &self.encode(to, Channel::Datagram, message));
+    }
+
+    /// What messages to this node must satisfy, now.
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
+            nodes: self.addrs.len(),
+            now_unix_ms: self.clock.unix_ms(),
+        }
+    }
+
+    /// Counts a refused message by why.
+    pub fn count_rejected(&self, error: InternalError) {
+        let counter = match error {
+            InternalError::Malformed | InternalError::BadMac => &self.counters.rejected_unsigned,
+            InternalError::Misdirected => &self.counters.rejected_misdirected,
+            InternalError::OutOfRange => &self.counters.rejected_out_of_range,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How a message travels: its sequence numbers count per channel, since
+/// each channel has its own receiving side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// UDP datagrams (gossip, replication, forwards, digests).
+    Datagram,
+    /// TCP streams (bucket pulls and chunks).
+    Stream,
+}
+
+/// The wall clock in Unix milliseconds.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A node's time: real, or set from outside (the simulator). Every part of
+/// a node's logic reads time here and nowhere else.
+#[derive(Debug)]
+pub struct NodeClock {
+    source: TimeSource,
+}
+
+#[derive(Debug)]
+enum TimeSource {
+    Real {
+        started: Instant,
+    },
+    /// Monotonic ms since the node started, and the wall clock in Unix ms.
+    Set {
+        mono_ms: AtomicU64,
+        unix_ms: AtomicU64,
+    },
+}
+
+impl NodeClock {
+    /// The process's clocks.
+    pub fn real() -> NodeClock {
+        NodeClock {
+            source: TimeSource::Real {
+                started: Instant::now(),
+            },
+        }
+    }
+
+    /// A clock that reads what [`NodeClock::set`] last put in.
+    pub fn set_from_outside(unix_ms: u64) -> NodeClock {
+        NodeClock {
+            source: TimeSource::Set {
+                mono_ms: AtomicU64::new(0),
+                unix_ms: AtomicU64::new(unix_ms),
+            },
+        }
+    }
+
+    /// Moves a set clock (a real one ignores this).
+    pub fn set(&self, mono_ms: u64, unix_ms: u64) {
+        if let TimeSource::Set {
+            mono_ms: mono,
+            unix_ms: unix,
+        } = &self.source
+        {
+            mono.store(mono_ms, Ordering::Relaxed);
+            unix.store(unix_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Milliseconds since the node started; never goes back.
+    pub fn mono_ms(&self) -> u64 {
+        match &self.source {
+            TimeSource::Real { started } => started.elapsed().as_millis() as u64,
+            TimeSource::Set { mono_ms, .. } => mono_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The wall clock, Unix ms (it may jump).
+    pub fn unix_ms(&self) -> u64 {
+        match &self.source {
+            TimeSource::Real { .. } => unix_millis(),
+            TimeSource::Set { unix_ms, .. } => unix_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The wall clock in stamp milliseconds (since [`EPOCH_UNIX_MS`]).
+    pub fn stamp_ms(&self) -> u64 {
+        self.unix_ms().saturating_sub(EPOCH_UNIX_MS)
+    }
+}
+
+/// What a node's logic sends through: the runtime's sockets, or the
+/// simulator's network.
+pub trait NodeIo: Send + Sync {
+    /// Sends one datagram (a reply to a client, or a message to a node).
+    fn datagram(&self, to: SocketAddr, bytes: &[u8]);
+    /// Queues signed frames for node `to`'s stream, all or none; false when
+    /// they do not fit (the sender asks again later).
+    fn stream(&self, to: usize, frames: Vec<Vec<u8>>) -> bool;
+    /// A shard has applied a received chunk of `bytes` (stream flow control).
+    fn applied(&self, bytes: usize);
+    /// Datagrams the kernel refused to send, so far.
+    fn dropped_sends(&self) -> u64 {
+        0
+    }
+    /// SHUTDOWN: the node ends at once, like a crash (no reply, no cleanup,
+    /// no hand-off). A process exits; the simulator takes the node down.
+    fn shutdown(&self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_seen_by_two_threads_counts_once_and_outranks_a_stall() {
+        let flag = AwayFlag::default();
+        assert!(!flag.is_set());
+        assert_eq!(flag.take(), None);
+
+        flag.set(Away::Stalled { gap_ms: 1800 });
+        assert!(flag.is_set(), "a stalled node stops coordinating at once");
+        assert_eq!(flag.take(), Some(Pause::Stalled { gap_ms: 1800 }));
+        assert!(!flag.is_set());
+
+        flag.set(Away::Stalled { gap_ms: 900 });
+        flag.set(Away::Continued { stop: 1 });
+        assert_eq!(flag.take(), Some(Pause::Suspended));
+        // The other thread reports the same SIGCONT after the first was taken.
+        flag.set(Away::Continued { stop: 1 });
+        assert!(!flag.is_set());
+        assert_eq!(flag.take(), None, "one stop, one suspension");
+
+        flag.set(Away::Continued { stop: 2 });
+        assert_eq!(flag.take(), Some(Pause::Suspended), "the next stop counts");
+    }
+}

@@ -1,0 +1,116 @@
+//! What the parts of a node send each other: requests and work for a
+//! shard, and what the cluster core is told.
+
+use crate::cluster::internal::{Chunk, Entry, Heartbeat};
+use crate::node::admin::Report;
+use crate::storage::hash::BucketId;
+use crossbeam_channel::{Sender, TrySendError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+/// Wakes whoever drains a queue (the event loop, for a shard it runs).
+pub trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+/// A client request routed to a worker thread: the datagram as it came
+/// (decoded again where it executes, so that the value is copied once,
+/// into the store) and where the reply goes.
+#[derive(Debug)]
+pub struct Request {
+    pub datagram: Vec<u8>,
+    pub client: SocketAddr,
+}
+
+/// Shared by all shards for one WIPEOUT: the last shard to finish answers.
+#[derive(Debug)]
+pub struct Wipeout {
+    pub shards_left: AtomicUsize,
+    pub message_id: Vec<u8>,
+    pub client: SocketAddr,
+}
+
+/// What other threads hand a shard.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// The requests of one socket drain, in arrival order.
+    Requests(Vec<Request>),
+    Wipeout(Arc<Wipeout>),
+    /// A coordinator's write, to apply and acknowledge.
+    Replicate {
+        from: usize,
+        seq: u64,
+        entry: Entry,
+    },
+    Ack {
+        from: usize,
+        seq: u64,
+        full: bool,
+        refused: bool,
+    },
+    /// A peer pulls a bucket: send it every entry (over the transfer stream).
+    SyncServe {
+        to: usize,
+        request: u64,
+        bucket: BucketId,
+    },
+    /// A transfer chunk received; once applied, its `bytes` are given back
+    /// to the transfer thread's bound on received data.
+    SyncChunk {
+        chunk: Chunk,
+        bytes: usize,
+    },
+    /// An operator report: add this shard's part.
+    Report(Arc<Report>),
+    /// Anti-entropy, initiating side: send `to` our digests of these buckets.
+    AntiEntropy {
+        to: usize,
+        buckets: Vec<BucketId>,
+    },
+    /// Anti-entropy, answering side: exchange the buckets whose digests differ.
+    Digests {
+        from: usize,
+        digests: Vec<(BucketId, u64, u32)>,
+    },
+    /// Keep only buckets marked true; collect the tombstones every replica
+    /// holds (see [`Agreement`]), counting epochs from `collect_from_ms`.
+    Retain {
+        keep: Arc<Vec<bool>>,
+        collect_from_ms: Option<u64>,
+    },
+}
+
+/// Inputs of the cluster thread.
+#[derive(Debug)]
+pub enum ClusterMsg {
+    Gossip {
+        sender: usize,
+        heartbeats: Vec<Heartbeat>,
+    },
+    SyncDone {
+        request: u64,
+        bucket: BucketId,
+        entries: usize,
+    },
+}
+
+/// A handle on one shard's queue.
+#[derive(Clone)]
+pub struct ShardHandle {
+    pub inbox: Sender<ShardMsg>,
+    pub backlog: Arc<AtomicUsize>,
+    /// Wakes the event loop when the shard runs on it (`--workers 0`).
+    pub waker: Option<Arc<dyn Wake>>,
+}
+
+impl ShardHandle {
+    /// Queues a message without waiting; hands it back when the queue is full.
+    pub fn try_send(&self, msg: ShardMsg) -> Result<(), ShardMsg> {
+        self.inbox.try_send(msg).map_err(TrySendError::into_inner)?;
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+//! One node's logic as state machines that take an input (a datagram, a
+//! message from another part of the node, a timer) with the time from
+//! [`context::NodeClock`], change their state, and send through
+//! [`context::NodeIo`]. They own no socket, thread or real clock: the
+//! runtime drives them in a process, the simulator drives many in one.
+//!
+//! - [`context`]: what every part of a node shares (identity, view,
+//!   counters, clock, I/O); [`messages`]: what the parts send each other.
+//! - [`router`]: every datagram that reaches the node: client requests
+//!   routed or executed, node commands, node messages checked and handed on.
+//! - [`shard`]: a partition of the store and its requests, replication,
+//!   transfers, anti-entropy answers.
+//! - [`cluster_core`]: membership, the routing view, bucket pulls,
+//!   anti-entropy and retain scheduling.
+//! - [`streams`]: transfer frames, checked and handed to shards.
+//! - [`admin`]: operator reports gathered from the shards.
+//! - [`mailbox`]: a bounded queue whose receiver parks without spinning.
+
+pub mod admin;
+pub mod assemble;
+pub mod cluster_core;
+pub mod context;
+pub mod mailbox;
+pub mod messages;
+pub mod router;
+pub mod shard;
+pub mod streams;

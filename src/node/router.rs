@@ -1,0 +1,597 @@
+//! Every datagram that reaches a node, as a state machine the event loop
+//! (or the simulator) feeds: junk is dropped silently; node commands
+//! (IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT, SHUTDOWN, WIPEOUT) and invalid
+//! requests are answered here; keyed requests whose coordinator is another
+//! node are forwarded; the rest run on the shard kept here or go to their
+//! worker's queue, one batch per worker per drain. A shard whose backlog is
+//! over its bound gets no more: those requests are answered OVERLOAD with a
+//! wait that grows with the backlog, never with silence. Node messages are
+//! used only once signed, meant for this node, in range and new; they go to
+//! the shard of their bucket or to the cluster core.
+
+use crate::cluster::freshness::Freshness;
+use crate::cluster::internal::{self, FORWARD_HOPS_MAX, Internal};
+use crate::cluster::ring::View;
+use crate::log;
+use crate::node::admin::{self, Report, ReportKind};
+use crate::node::cluster_core::STARTUP_GRACE_MS;
+use crate::node::context::{Away, NodeContext, NodeIo};
+use crate::node::mailbox::MailboxSender;
+use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
+use crate::node::shard::{TICK_MS, Worker};
+use crate::protocol::wire::{self, ErrorCode, NodeCommand, Parsed, Reply};
+use crate::storage::hash::{bucket_of, key_hash, message_id_hash};
+use crate::storage::memory::MemoryBudget;
+use crossbeam_channel::Receiver;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Requests a shard may have queued before new ones are refused with
+/// OVERLOAD (`--shard-backlog-max`).
+pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
+/// Wait suggested to a refused client, per queued request (plus a floor).
+const OVERLOAD_WAIT_MS_MIN: usize = 20;
+const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
+/// WIPEOUT message ids remembered for at-most-once.
+const WIPEOUT_IDS_MAX: usize = 64;
+
+/// Wait suggested when a request cannot be routed this moment.
+const REROUTE_WAIT_MS: i32 = 50;
+/// Wait suggested while no replica of a key can coordinate (all catching
+/// up, or this node just started): pulls take a second or more.
+const CATCH_UP_WAIT_MS: i32 = 250;
+
+/// How often an idle router wants [`Router::tick`]: to expire at-most-once
+/// entries (a driver also uses it to notice a gap long enough to make
+/// queued datagrams stale, shorter than any failure timeout).
+pub const IDLE_TICK_MS: u64 = 500;
+
+/// Node-level facts the router answers from.
+pub struct NodeFacts {
+    pub pid: i32,
+    pub budget: Arc<MemoryBudget>,
+}
+
+/// Counters for operators.
+#[derive(Default)]
+pub struct NetStats {
+    pub datagrams: AtomicU64,
+    pub dropped_junk: AtomicU64,
+    pub overloads: AtomicU64,
+}
+
+/// Datagrams per second, measured over windows of about a second.
+struct RateMeter {
+    since_ms: u64,
+    count_then: u64,
+    per_second: u64,
+}
+
+pub struct Router {
+    io: Arc<dyn NodeIo>,
+    shards: Vec<ShardHandle>,
+    facts: NodeFacts,
+    stats: Arc<NetStats>,
+    batches: Vec<Vec<Request>>,
+    wipeout_ids: VecDeque<u64>,
+    ctx: Arc<NodeContext>,
+    /// Gossip for the cluster thread, taken at its next round.
+    gossip: MailboxSender<ClusterMsg>,
+    rate: RateMeter,
+    /// The routing view, refreshed at every [`Router::begin_drain`].
+    view: Arc<View>,
+    /// With `--workers 0`, the single shard runs on this thread: requests are
+    /// executed as they are drained, and what other threads send the shard
+    /// is taken from its queue every loop.
+    inline: Option<(Worker, Receiver<ShardMsg>)>,
+    /// Requests a shard may have queued (for an inline shard: datagrams in
+    /// one drain) before new ones are answered OVERLOAD.
+    backlog_max: usize,
+    /// Datagrams waiting in the socket at the last look (inline shard only).
+    socket_backlog: usize,
+    /// Which node datagrams have been seen (replays are refused).
+    freshness: Freshness,
+}
+
+/// The shards the loop feeds.
+pub struct Shards {
+    pub handles: Vec<ShardHandle>,
+    /// The shard run on the event loop itself (`--workers 0`).
+    pub inline: Option<(Worker, Receiver<ShardMsg>)>,
+    pub backlog_max: usize,
+}
+
+impl Router {
+    pub fn new(
+        io: Arc<dyn NodeIo>,
+        shards: Shards,
+        facts: NodeFacts,
+        ctx: Arc<NodeContext>,
+        gossip: MailboxSender<ClusterMsg>,
+    ) -> Router {
+        let Shards {
+            handles: shards,
+            inline,
+            backlog_max,
+        } = shards;
+        let rate = RateMeter {
+            since_ms: ctx.clock.mono_ms(),
+            count_then: 0,
+            per_second: 0,
+        };
+        Router {
+            io,
+            inline,
+            backlog_max,
+            socket_backlog: 0,
+            rate,
+            gossip,
+            view: ctx.view(),
+            batches: shards.iter().map(|_| Vec::new()).collect(),
+            shards,
+            facts,
+            stats: Arc::new(NetStats::default()),
+            wipeout_ids: VecDeque::new(),
+            freshness: Freshness::new(ctx.addrs.len()),
+            ctx,
+        }
+    }
+
+    /// Whether the store runs here (`--workers 0`) rather than on threads.
+    pub fn runs_shard(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// How long until [`Router::tick`] is due: sooner while a write waits
+    /// for replicas.
+    pub fn tick_in_ms(&self) -> u64 {
+        match &self.inline {
+            Some((worker, _)) if worker.has_pending() => TICK_MS,
+            _ => IDLE_TICK_MS,
+        }
+    }
+
+    /// Before a batch of datagrams: the current view, the request rate.
+    pub fn begin_drain(&mut self) {
+        self.view = self.ctx.view();
+        self.measure_rate();
+    }
+
+    /// Datagrams waiting to be read (for the shard run here, its queue:
+    /// beyond the bound, requests are refused with OVERLOAD).
+    pub fn set_socket_backlog(&mut self, datagrams: usize) {
+        self.socket_backlog = datagrams;
+    }
+
+    /// The process was away (stopped and continued, or frozen): it stops
+    /// coordinating until the cluster core has re-synced it. The driver has
+    /// dropped what queued meanwhile.
+    pub fn resumed(&mut self, away: Away, dropped: usize) {
+        self.ctx.away.set(away);
+        log!("resumed after {away:?}: dropped {dropped} queued datagrams");
+    }
+
+    /// After a batch, and on the timer: what other parts of the node sent
+    /// the shard run here, and its writes waiting for replicas.
+    pub fn tick(&mut self) {
+        self.flush();
+        if let Some((worker, queue)) = &mut self.inline {
+            while let Ok(msg) = queue.try_recv() {
+                worker.handle(msg);
+            }
+            worker.tick_pending();
+        }
+    }
+
+    /// Hands a message to a shard: its queue, or the inline shard directly.
+    /// `wait` blocks on a full queue (a wipe or a report must not be lost).
+    fn deliver(&mut self, shard: usize, msg: ShardMsg, wait: bool) {
+        if let Some((worker, _)) = &mut self.inline {
+            return worker.handle(msg);
+        }
+        let inbox = &self.shards[shard].inbox;
+        let _ = if wait {
+            inbox.send(msg).map_err(|_| ())
+        } else {
+            inbox.try_send(msg).map_err(|_| ())
+        };
+    }
+
+    /// One datagram from `from`, a client's or a node's.
+    pub fn handle_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
+        if internal::is_internal(datagram) {
+            return self.handle_internal(datagram, from);
+        }
+        self.handle_client(datagram, from, 0);
+    }
+
+    /// A client datagram, received directly (`hops` 0) or forwarded.
+    fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8) {
+        let Ok((message_id, parsed)) = wire::decode_client(datagram) else {
+            self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match parsed {
+            Parsed::Invalid(code) => self.reply(message_id, &Reply::Code(code), client),
+            Parsed::Node(command) => self.node_command(message_id, command, client),
+            Parsed::Keyed(_) if self.starting_alone() => {
+                // Just started and no peer heard from yet: this node would
+                // coordinate every key from an empty store (it may be a
+                // restart into a cluster that has the data). Soon it knows.
+                self.reply(
+                    message_id,
+                    &Reply::Overload {
+                        wait_ms: CATCH_UP_WAIT_MS,
+                    },
+                    client,
+                )
+            }
+            Parsed::Keyed(op) => {
+                let bucket = bucket_of(key_hash(op.key().as_bytes()));
+                let me = self.ctx.self_index;
+                let behind = self.ctx.away.is_set() || self.view.liveness.behind[me];
+                let mut coordinator = self.view.coordinator(bucket);
+                if coordinator == Some(me) && behind {
+                    // Woke from a suspension and not caught up yet: this
+                    // node's data is stale (it is the coordinator only for
+                    // lack of a node known to be current).
+                    coordinator = self.view.coordinator_besides(bucket, me);
+                }
+                let Some(mut coordinator) = coordinator else {
+                    // Every replica is catching up: wait for one.
+                    let wait = Reply::Overload {
+                        wait_ms: CATCH_UP_WAIT_MS,
+                    };
+                    return self.reply(message_id, &wait, client);
+                };
+                if coordinator == me && !self.view.holds(me, bucket) && !self.ctx.holds_data(bucket) {
+                    // A stand-in without the bucket's data: views are still
+                    // converging; the preferred replica has the data.
+                    coordinator = self.view.preference(bucket).first().map_or(me, |&n| usize::from(n));
+                }
+                // At the hop limit a replica executes what reached it, but
+                // only if its own data is current: two nodes that both just
+                // woke would otherwise bounce a request between their stale
+                // views and one of them would answer from stale data.
+                let current = self.ready_self() && !self.ctx.away.is_set();
+                if coordinator == me || (hops >= FORWARD_HOPS_MAX && current && self.view.holds(me, bucket)) {
+                    if let Some((worker, _)) = &mut self.inline {
+                        if self.socket_backlog > self.backlog_max {
+                            // The socket is the inline shard's queue.
+                            return self.refuse([(message_id, client)], self.socket_backlog);
+                        }
+                        // Executed at once, from the receive buffer: the
+                        // value is copied once, into the store.
+                        return worker.serve(&self.view, message_id, op, client);
+                    }
+                    let shard = self.ctx.shard_of(bucket, self.shards.len());
+                    let request = Request {
+                        datagram: datagram.to_vec(),
+                        client,
+                    };
+                    self.batches[shard].push(request);
+                } else if hops < FORWARD_HOPS_MAX {
+                    self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let forward = Internal::Forward {
+                        hops: hops + 1,
+                        client,
+                        datagram: datagram.to_vec(),
+                    };
+                    self.ctx.send(&*self.io, coordinator, &forward);
+                } else {
+                    self.reply(
+                        message_id,
+                        &Reply::Overload {
+                            wait_ms: REROUTE_WAIT_MS,
+                        },
+                        client,
+                    );
+                }
+            }
+        }
+    }
+
+    fn measure_rate(&mut self) {
+        let now = self.ctx.clock.mono_ms();
+        let elapsed_ms = now.saturating_sub(self.rate.since_ms);
+        if elapsed_ms >= 1_000 {
+            let count = self.stats.datagrams.load(Ordering::Relaxed);
+            self.rate.per_second = (count - self.rate.count_then) * 1_000 / elapsed_ms;
+            self.rate.count_then = count;
+            self.rate.since_ms = now;
+        }
+    }
+
+    /// A node-to-node or operator datagram: used only once it is shown to
+    /// be signed, meant for this node, in range and new.
+    fn handle_internal(&mut self, datagram: &[u8], from: SocketAddr) {
+        let bounds = self.ctx.bounds();
+        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_index as u8, &bounds, datagram)
+        {
+            Ok(decoded) => decoded,
+            Err(error) => return self.ctx.count_rejected(error),
+        };
+        if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
+            self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let sender = usize::from(envelope.sender);
+        let shards = self.shards.len();
+        let (bucket, msg) = match message {
+            Internal::Admin {
+                message_id,
+                command,
+                arg,
+            } => return self.admin(message_id, command, &arg, from),
+            Internal::Gossip { heartbeats } => {
+                let _ = self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats });
+                return;
+            }
+            Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
+            Internal::Replicate { seq, entry } => (
+                bucket_of(key_hash(&entry.key)),
+                ShardMsg::Replicate {
+                    from: sender,
+                    seq,
+                    entry,
+                },
+            ),
+            Internal::ReplicateAck {
+                seq,
+                bucket,
+                full,
+                refused,
+            } => (
+                bucket,
+                ShardMsg::Ack {
+                    from: sender,
+                    seq,
+                    full,
+                    refused,
+                },
+            ),
+            // Transfers travel over TCP only (the transfer thread).
+            Internal::SyncRequest { .. } | Internal::SyncChunk(_) => return,
+            Internal::Digests { digests } => return self.route_digests(sender, digests),
+        };
+        // Node-to-node work is not refused for load: a full queue drops it
+        // and the sender's retransmission or timeout covers the loss.
+        self.deliver(self.ctx.shard_of(bucket, shards), msg, false);
+    }
+
+    /// Splits a peer's bucket digests by shard; each shard compares its own.
+    fn route_digests(&mut self, sender: usize, digests: Vec<(u16, u64, u32)>) {
+        let shards = self.shards.len();
+        let mut by_shard: Vec<Vec<(u16, u64, u32)>> = vec![Vec::new(); shards];
+        for digest in digests {
+            if usize::from(digest.0) < crate::storage::hash::BUCKETS {
+                by_shard[self.ctx.shard_of(digest.0, shards)].push(digest);
+            }
+        }
+        for (shard, digests) in by_shard.into_iter().enumerate() {
+            if !digests.is_empty() {
+                self.deliver(shard, ShardMsg::Digests { from: sender, digests }, false);
+            }
+        }
+    }
+
+    /// Answers an authenticated operator command.
+    fn admin(&mut self, message_id: Vec<u8>, command: u8, arg: &[u8], from: SocketAddr) {
+        let kind = match command {
+            admin::STATS => ReportKind::Stats,
+            admin::BUCKETS => match arg {
+                [low, high] => ReportKind::Buckets(u16::from_le_bytes([*low, *high])),
+                _ => ReportKind::Buckets(0),
+            },
+            admin::KEYS
+                if arg.len() == 2
+                    && usize::from(u16::from_le_bytes([arg[0], arg[1]])) < crate::storage::hash::BUCKETS =>
+            {
+                ReportKind::Keys(u16::from_le_bytes([arg[0], arg[1]]))
+            }
+            admin::MEMBERS => {
+                let view = &self.view;
+                let mut text = String::new();
+                for (index, addr) in self.ctx.addrs.iter().enumerate() {
+                    let alive = view.liveness.alive[index];
+                    let ready = view.liveness.ready[index] || (index == self.ctx.self_index && self.ready_self());
+                    let full = view.liveness.full[index];
+                    text.push_str(&format!(
+                        "{index} {addr} {} {} {}\n",
+                        u8::from(alive),
+                        u8::from(ready),
+                        u8::from(full)
+                    ));
+                }
+                return self.io.datagram(from, &admin::text_reply(&message_id, text));
+            }
+            _ => return self.io.datagram(from, &admin::unknown_command(&message_id)),
+        };
+        let header = if kind == ReportKind::Stats {
+            self.stats_header()
+        } else {
+            String::new()
+        };
+        let targets: Vec<usize> = match kind {
+            ReportKind::Keys(bucket) => vec![self.ctx.shard_of(bucket, self.shards.len())],
+            _ => (0..self.shards.len()).collect(),
+        };
+        let report = Arc::new(Report {
+            kind,
+            shards_left: AtomicUsize::new(targets.len()),
+            parts: Default::default(),
+            message_id,
+            to: from,
+            header,
+        });
+        for shard in targets {
+            // An operator's question may wait for a busy shard; it is rare.
+            self.deliver(shard, ShardMsg::Report(report.clone()), true);
+        }
+    }
+
+    /// Whether this node of a cluster of several has heard from no peer
+    /// since it started, and is within its start-up grace.
+    fn starting_alone(&self) -> bool {
+        self.ctx.addrs.len() > 1
+            && self.ctx.membership_count.load(Ordering::Relaxed) == 1
+            && self.ctx.clock.mono_ms() < STARTUP_GRACE_MS
+    }
+
+    fn ready_self(&self) -> bool {
+        self.view.liveness.ready[self.ctx.self_index]
+    }
+
+    fn stats_header(&self) -> String {
+        let c = &self.ctx.counters;
+        let s = &self.stats;
+        let budget = &self.facts.budget;
+        [
+            ("node", self.ctx.addrs[self.ctx.self_index].to_string()),
+            ("pid", self.facts.pid.to_string()),
+            ("members", self.ctx.membership_count.load(Ordering::Relaxed).to_string()),
+            ("ready", u8::from(self.ready_self()).to_string()),
+            (
+                "full",
+                u8::from(self.view.liveness.full[self.ctx.self_index]).to_string(),
+            ),
+            ("uptime_s", (self.ctx.clock.mono_ms() / 1_000).to_string()),
+            ("rss_bytes", crate::storage::memory::rss_bytes().to_string()),
+            ("over_rss", u8::from(budget.is_over_rss()).to_string()),
+            ("stored_bytes", budget.used_bytes().to_string()),
+            ("store_limit_bytes", budget.limit_bytes().to_string()),
+            ("datagrams", s.datagrams.load(Ordering::Relaxed).to_string()),
+            ("requests_per_s", self.rate.per_second.to_string()),
+            ("overloads", s.overloads.load(Ordering::Relaxed).to_string()),
+            ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
+            ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
+            (
+                "rejected_unsigned",
+                c.rejected_unsigned.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "rejected_misdirected",
+                c.rejected_misdirected.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "rejected_out_of_range",
+                c.rejected_out_of_range.load(Ordering::Relaxed).to_string(),
+            ),
+            ("rejected_stale", c.rejected_stale.load(Ordering::Relaxed).to_string()),
+            (
+                "replica_refusals",
+                c.replica_refusals.load(Ordering::Relaxed).to_string(),
+            ),
+            ("entries_refused", c.entries_refused.load(Ordering::Relaxed).to_string()),
+            ("peers_died", c.peers_died.load(Ordering::Relaxed).to_string()),
+            ("writes_given_up", c.writes_given_up.load(Ordering::Relaxed).to_string()),
+            ("suspensions", c.suspensions.load(Ordering::Relaxed).to_string()),
+            ("stalls", c.stalls.load(Ordering::Relaxed).to_string()),
+            ("buckets_pulled", c.buckets_pulled.load(Ordering::Relaxed).to_string()),
+            ("entries_pulled", c.entries_pulled.load(Ordering::Relaxed).to_string()),
+            ("repairs", c.repairs.load(Ordering::Relaxed).to_string()),
+            ("pulls_pending", c.pulls_pending.load(Ordering::Relaxed).to_string()),
+            (
+                "transfer_bytes_sent",
+                c.transfer_bytes_sent.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "transfer_bytes_received",
+                c.transfer_bytes_received.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "transfer_refused",
+                c.transfer_refused.load(Ordering::Relaxed).to_string(),
+            ),
+            ("transfer_breaks", c.transfer_breaks.load(Ordering::Relaxed).to_string()),
+            ("send_drops", self.io.dropped_sends().to_string()),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{name} {value}\n"))
+        .collect()
+    }
+
+    fn node_command(&mut self, message_id: &[u8], command: NodeCommand, from: SocketAddr) {
+        let reply = match command {
+            NodeCommand::IsAlive => Reply::Code(ErrorCode::Success),
+            NodeCommand::GetPid => Reply::Pid(self.facts.pid),
+            NodeCommand::GetMembershipCount => {
+                Reply::MembershipCount(self.ctx.membership_count.load(Ordering::Relaxed) as i32)
+            }
+            NodeCommand::Shutdown => return self.io.shutdown(),
+            NodeCommand::Wipeout => return self.wipeout(message_id.to_vec(), from),
+        };
+        self.reply(message_id, &reply, from);
+    }
+
+    /// Every shard empties its partition and cache; the last one answers.
+    /// A retried WIPEOUT is answered without wiping again.
+    fn wipeout(&mut self, message_id: Vec<u8>, from: SocketAddr) {
+        let id_hash = message_id_hash(&message_id);
+        if self.wipeout_ids.contains(&id_hash) {
+            return self.reply(&message_id, &Reply::Code(ErrorCode::Success), from);
+        }
+        if self.wipeout_ids.len() == WIPEOUT_IDS_MAX {
+            self.wipeout_ids.pop_front();
+        }
+        self.wipeout_ids.push_back(id_hash);
+        self.flush();
+        let job = Arc::new(Wipeout {
+            shards_left: AtomicUsize::new(self.shards.len()),
+            message_id,
+            client: from,
+        });
+        for shard in 0..self.shards.len() {
+            self.deliver(shard, ShardMsg::Wipeout(job.clone()), true);
+        }
+    }
+
+    fn reply(&self, message_id: &[u8], reply: &Reply, to: SocketAddr) {
+        self.io.datagram(to, &reply.encode(message_id));
+    }
+
+    /// Hands each worker its batch, or answers the batch OVERLOAD when the
+    /// worker is behind.
+    pub fn flush(&mut self) {
+        for index in 0..self.shards.len() {
+            if self.batches[index].is_empty() {
+                continue;
+            }
+            let batch = std::mem::take(&mut self.batches[index]);
+            let count = batch.len();
+            let shard = &self.shards[index];
+            let backlog = shard.backlog.load(Ordering::Relaxed);
+            let refused = if backlog + count > self.backlog_max {
+                Some(ShardMsg::Requests(batch))
+            } else {
+                shard.backlog.fetch_add(count, Ordering::Relaxed);
+                match shard.inbox.try_send(ShardMsg::Requests(batch)) {
+                    Ok(()) => None,
+                    Err(full_or_gone) => {
+                        shard.backlog.fetch_sub(count, Ordering::Relaxed);
+                        Some(full_or_gone.into_inner())
+                    }
+                }
+            };
+            if let Some(ShardMsg::Requests(batch)) = refused {
+                let ids = batch.iter().filter_map(|request| {
+                    let (id, _) = wire::decode_client(&request.datagram).ok()?;
+                    Some((id, request.client))
+                });
+                self.refuse(ids, backlog);
+            }
+        }
+    }
+
+    /// Answers OVERLOAD, with a wait that grows with the backlog.
+    fn refuse<'a>(&self, requests: impl IntoIterator<Item = (&'a [u8], SocketAddr)>, backlog: usize) {
+        let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
+        for (message_id, client) in requests {
+            self.stats.overloads.fetch_add(1, Ordering::Relaxed);
+            self.reply(message_id, &Reply::Overload { wait_ms }, client);
+        }
+    }
+}

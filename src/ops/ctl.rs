@@ -1,0 +1,419 @@
+//! `dynakv ctl`: the operator's command line, in the spirit of redis-cli.
+//! Data commands use the public protocol; `stats`, `members`, `buckets` and
+//! `keys` are admin commands signed with the cluster secret.
+
+use crate::cluster::internal::{self, Envelope, Internal, OPERATOR};
+use crate::cluster::ring::{Liveness, Placement};
+use crate::cluster::secret::{self, Secret};
+use crate::cluster::servers::{self, ServerEntry};
+use crate::node::admin::{self, parse_lines};
+use crate::node::context::unix_millis;
+use crate::protocol::client;
+use crate::protocol::wire::{Command, ErrorCode};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const USAGE: &str = "\
+usage: dynakv ctl [--servers FILE] [--cluster-secret-file F] [--node NODE] COMMAND
+commands:
+  put KEY VALUE [VERSION]   store through --node (default: a random node)
+  get KEY                   value and version
+  remove KEY
+  stats NODE                counters of one node
+  members NODE              which nodes NODE believes alive, ready and full
+  ring KEY                  the nodes that hold KEY, coordinator first
+  buckets NODE              live keys, tombstones and digest per bucket
+  keys NODE BUCKET          the keys NODE holds in BUCKET
+  status                    one row per node of the servers file
+  ready                     succeeds when every node answers, is ready and
+                            counts every node alive
+  wipeout NODE | shutdown NODE
+NODE is host:port or an index (from 0) into the servers file.";
+
+struct Ctl {
+    entries: Vec<ServerEntry>,
+    /// The cluster secret, or why there is none (data commands need none).
+    secret: Result<Secret, String>,
+    secret_file: PathBuf,
+    node: Option<SocketAddr>,
+    /// This run's operator session (see [`crate::cluster::freshness`]).
+    session: u64,
+    /// Admin messages signed so far, per node (each try is a new message).
+    signed: AtomicU64,
+}
+
+/// Runs `dynakv ctl ARGS`; returns the text to print or an error.
+pub fn run(args: &[String]) -> Result<String, String> {
+    let mut servers_path = PathBuf::from("servers.txt");
+    let mut secret_path = None;
+    let mut node = None;
+    let mut rest = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--servers" => servers_path = iter.next().map(PathBuf::from).ok_or("--servers needs a file")?,
+            "--cluster-secret-file" => {
+                secret_path = Some(
+                    iter.next()
+                        .map(PathBuf::from)
+                        .ok_or("--cluster-secret-file needs a file")?,
+                )
+            }
+            "--node" => node = Some(iter.next().ok_or("--node needs a value")?.clone()),
+            "-h" | "--help" | "help" => return Ok(USAGE.to_string()),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    let entries = servers::load(&servers_path).map_err(|e| e.to_string())?;
+    let (secret_file, _) = secret::location(secret_path.as_deref(), &servers_path);
+    let mut ctl = Ctl {
+        entries,
+        secret: secret::load(&secret_file),
+        secret_file,
+        node: None,
+        session: secret::random_u64(),
+        signed: AtomicU64::new(0),
+    };
+    ctl.node = node.map(|n| ctl.resolve(&n)).transpose()?;
+    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["put", key, value] => ctl.put(key, value, 0),
+        ["put", key, value, version] => ctl.put(key, value, version.parse().map_err(|_| "VERSION must be an integer")?),
+        ["get", key] => ctl.get(key),
+        ["remove", key] => ctl.remove(key),
+        ["stats", node] => ctl.admin(&ctl.resolve(node)?, admin::STATS, &[]),
+        ["members", node] => ctl.admin(&ctl.resolve(node)?, admin::MEMBERS, &[]),
+        ["buckets", node] => ctl.buckets(&ctl.resolve(node)?),
+        ["keys", node, bucket] => {
+            let bucket: u16 = bucket.parse().map_err(|_| "BUCKET must be 0..4095")?;
+            ctl.admin(&ctl.resolve(node)?, admin::KEYS, &bucket.to_le_bytes())
+        }
+        ["ring", key] => ctl.ring(key),
+        ["status"] => Ok(ctl.status()),
+        ["ready"] => ctl.ready(),
+        ["wipeout", node] => ctl.simple(&ctl.resolve(node)?, Command::Wipeout),
+        ["shutdown", node] => ctl.shutdown(&ctl.resolve(node)?),
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn code_name(code: u32) -> String {
+    match ErrorCode::from_code(code) {
+        Some(known) => format!("{known:?} ({code})"),
+        None => format!("code {code}"),
+    }
+}
+
+impl Ctl {
+    fn resolve(&self, node: &str) -> Result<SocketAddr, String> {
+        if let Ok(index) = node.parse::<usize>() {
+            return self
+                .entries
+                .get(index)
+                .map(|e| e.addr)
+                .ok_or_else(|| format!("no node {index} in the servers file"));
+        }
+        servers::resolve(node).ok_or_else(|| format!("cannot resolve {node}"))
+    }
+
+    fn target(&self) -> SocketAddr {
+        self.node.unwrap_or_else(|| {
+            let pick = crate::storage::hash::fmix64(crate::storage::stamp::wall_millis()) as usize % self.entries.len();
+            self.entries[pick].addr
+        })
+    }
+
+    fn call(
+        &self,
+        command: Command,
+        key: Option<&str>,
+        value: Option<&str>,
+        version: Option<i32>,
+    ) -> Result<crate::protocol::proto::kv::KVResponse, String> {
+        let target = self.target();
+        let request = client::request(command, key.map(str::as_bytes), value.map(str::as_bytes), version);
+        client::call(target, &request)
+            .map(|(r, _)| r)
+            .map_err(|e| format!("{target}: {e}"))
+    }
+
+    fn put(&self, key: &str, value: &str, version: i32) -> Result<String, String> {
+        let response = self.call(Command::Put, Some(key), Some(value), Some(version))?;
+        Ok(code_name(response.errCode.unwrap_or(0)))
+    }
+
+    fn get(&self, key: &str) -> Result<String, String> {
+        let response = self.call(Command::Get, Some(key), None, None)?;
+        match response.errCode.unwrap_or(0) {
+            0 => Ok(format!(
+                "{}\nversion {}",
+                String::from_utf8_lossy(response.value.as_deref().unwrap_or_default()),
+                response.version.unwrap_or(0)
+            )),
+            code => Ok(code_name(code)),
+        }
+    }
+
+    fn remove(&self, key: &str) -> Result<String, String> {
+        Ok(code_name(
+            self.call(Command::Remove, Some(key), None, None)?.errCode.unwrap_or(0),
+        ))
+    }
+
+    fn simple(&self, node: &SocketAddr, command: Command) -> Result<String, String> {
+        let request = client::request(command, None, None, None);
+        let (response, _) = client::call(*node, &request).map_err(|e| format!("{node}: {e}"))?;
+        Ok(code_name(response.errCode.unwrap_or(0)))
+    }
+
+    fn shutdown(&self, node: &SocketAddr) -> Result<String, String> {
+        let request = client::request(Command::Shutdown, None, None, None);
+        // The node exits without answering: one send, a short wait.
+        let _ = client::call_with(*node, &request, &[300]);
+        Ok(format!("SHUTDOWN sent to {node}"))
+    }
+
+    /// Sends a signed admin command and returns the reply's text. Each try
+    /// is signed anew: the node refuses a message it has seen.
+    fn admin_text(&self, node: &SocketAddr, command: u8, arg: &[u8], timeouts_ms: &[u64]) -> Result<String, String> {
+        let secret = self.secret.as_ref().map_err(Clone::clone)?;
+        let to = (self.entries.iter().position(|e| e.addr == *node))
+            .ok_or_else(|| format!("{node} is not a node of the servers file"))?;
+        let socket = client::bind_for(*node).map_err(|e| e.to_string())?;
+        let id = client::new_message_id(socket.local_addr().map_err(|e| e.to_string())?);
+        let message = Internal::Admin {
+            message_id: id.to_vec(),
+            command,
+            arg: arg.to_vec(),
+        };
+        let mut last_error = None;
+        for &timeout_ms in timeouts_ms {
+            let envelope = Envelope {
+                sender: OPERATOR,
+                to: to as u8,
+                incarnation: self.session,
+                seq: self.signed.fetch_add(1, Ordering::Relaxed) + 1,
+                sent_ms: unix_millis(),
+            };
+            let datagram = internal::encode(secret, &envelope, &message);
+            match client::exchange(&socket, *node, &id, &datagram, &[timeout_ms]) {
+                Ok((response, _)) => return self.admin_reply(node, response),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(format!(
+            "{node}: {} (nodes do not answer commands signed with another secret; this one is {})",
+            last_error.map_or_else(|| "no tries".to_string(), |e| e.to_string()),
+            self.secret_file.display()
+        ))
+    }
+
+    fn admin_reply(
+        &self,
+        node: &SocketAddr,
+        response: crate::protocol::proto::kv::KVResponse,
+    ) -> Result<String, String> {
+        if response.errCode.unwrap_or(0) != 0 {
+            return Err(format!("{node}: {}", code_name(response.errCode.unwrap_or(0))));
+        }
+        Ok(String::from_utf8_lossy(response.value.as_deref().unwrap_or_default()).into_owned())
+    }
+
+    fn admin(&self, node: &SocketAddr, command: u8, arg: &[u8]) -> Result<String, String> {
+        self.admin_text(node, command, arg, &[300, 600, 1200])
+    }
+
+    /// Every non-empty bucket of a node, asked for as many times as the
+    /// listing takes datagrams.
+    fn buckets(&self, node: &SocketAddr) -> Result<String, String> {
+        let mut listing = String::new();
+        let mut from: u16 = 0;
+        loop {
+            let page = self.admin(node, admin::BUCKETS, &from.to_le_bytes())?;
+            let more = page.lines().find_map(|line| line.strip_prefix("more "));
+            listing.extend(
+                page.lines()
+                    .filter(|line| !line.starts_with("more "))
+                    .map(|line| format!("{line}\n")),
+            );
+            match more.and_then(|next| next.parse::<u16>().ok()) {
+                // Each page starts further on, so this ends.
+                Some(next) if next > from => from = next,
+                _ => return Ok(listing),
+            }
+        }
+    }
+
+    fn ring(&self, key: &str) -> Result<String, String> {
+        let node = self.target();
+        let members = self.admin(&node, admin::MEMBERS, &[])?;
+        let mut liveness = Liveness::new(vec![false; self.entries.len()], vec![false; self.entries.len()]);
+        for member in members.lines().filter_map(Member::parse) {
+            if member.index < self.entries.len() {
+                liveness.alive[member.index] = member.alive;
+                liveness.ready[member.index] = member.ready;
+                liveness.full[member.index] = member.full;
+            }
+        }
+        let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
+        let view = Placement::new(&names, 3).view(0, liveness);
+        let bucket = crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key.as_bytes()));
+        let coordinator = view.coordinator(bucket);
+        let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");
+        for &n in view.preference(bucket) {
+            let n = usize::from(n);
+            let role = if Some(n) == coordinator {
+                "coordinator"
+            } else {
+                "replica"
+            };
+            let _ = writeln!(text, "{} {role}", self.entries[n].name);
+        }
+        Ok(text)
+    }
+
+    /// One admin command to every node of the servers file, in parallel.
+    fn ask_all(&self, command: u8) -> Vec<Result<String, String>> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .entries
+                .iter()
+                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, command, &[], &[300, 600])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        })
+    }
+
+    /// Whether every node sees every node alive and ready (views converged).
+    fn ready(&self) -> Result<String, String> {
+        let n = self.entries.len();
+        let views = self.ask_all(admin::MEMBERS);
+        let ready = views
+            .iter()
+            .filter(|view| {
+                view.as_ref().is_ok_and(|text| {
+                    let members = text.lines().filter_map(Member::parse);
+                    members.filter(|member| member.alive && member.ready).count() == n
+                })
+            })
+            .count();
+        let summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
+        if ready == n { Ok(summary) } else { Err(summary) }
+    }
+
+    /// One row per node, queried in parallel.
+    fn status(&self) -> String {
+        let rows = self.ask_all(admin::STATS);
+        // SAFETY: isatty only inspects a file descriptor.
+        let color = unsafe { libc::isatty(1) } == 1;
+        let paint = |text: String, ok: bool| {
+            if !color {
+                text
+            } else if ok {
+                format!("\x1b[32m{text}\x1b[0m")
+            } else {
+                format!("\x1b[31m{text}\x1b[0m")
+            }
+        };
+        let mut out = format!(
+            "{:<22} {:>8} {:<5} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}\n",
+            "node", "pid", "alive", "members", "keys", "stored_MiB", "rss_MiB", "uptime_s", "req/s", "overloads"
+        );
+        let (mut alive, mut total_keys, mut min_keys, mut max_keys) = (0, 0u64, u64::MAX, 0u64);
+        let (mut exact, mut died, mut suspensions, mut stalls) = (0, 0u64, 0u64, 0u64);
+        let answering = rows.iter().filter(|row| row.is_ok()).count();
+        for (entry, row) in self.entries.iter().zip(rows) {
+            match row {
+                Ok(text) => {
+                    let fields = parse_lines(&text);
+                    let get = |name: &str| {
+                        fields
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .map_or("-", |(_, v)| *v)
+                            .to_string()
+                    };
+                    let mib = |name: &str| {
+                        get(name)
+                            .parse::<f64>()
+                            .map_or("-".into(), |b| format!("{:.1}", b / 1048576.0))
+                    };
+                    let keys: u64 = get("keys").parse().unwrap_or(0);
+                    let count = |name: &str| get(name).parse::<u64>().unwrap_or(0);
+                    exact += usize::from(get("members") == answering.to_string());
+                    died += count("peers_died");
+                    suspensions += count("suspensions");
+                    stalls += count("stalls");
+                    alive += 1;
+                    total_keys += keys;
+                    min_keys = min_keys.min(keys);
+                    max_keys = max_keys.max(keys);
+                    let _ = writeln!(
+                        out,
+                        "{:<22} {:>8} {} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}",
+                        entry.name,
+                        get("pid"),
+                        paint(format!("{:<5}", "yes"), true),
+                        get("members"),
+                        keys,
+                        mib("stored_bytes"),
+                        mib("rss_bytes"),
+                        get("uptime_s"),
+                        get("requests_per_s"),
+                        get("overloads")
+                    );
+                }
+                Err(_) => {
+                    let _ = writeln!(
+                        out,
+                        "{:<22} {:>8} {}",
+                        entry.name,
+                        "-",
+                        paint(format!("{:<5}", "no"), false)
+                    );
+                }
+            }
+        }
+        if alive == 0 {
+            min_keys = 0;
+        }
+        let _ = writeln!(
+            out,
+            "{alive} of {} nodes alive, {total_keys} keys in total (replicas included), {min_keys}..{max_keys} keys per node",
+            self.entries.len()
+        );
+        let _ = writeln!(
+            out,
+            "{exact} of {alive} count exactly the {answering} answering; since their start: {died} peers declared dead, {suspensions} suspensions, {stalls} stalls"
+        );
+        out
+    }
+}
+
+/// One line of a node's MEMBERS reply: `index address alive ready full`.
+struct Member {
+    index: usize,
+    alive: bool,
+    ready: bool,
+    full: bool,
+}
+
+impl Member {
+    fn parse(line: &str) -> Option<Member> {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [index, _, alive, ready, full] = fields.as_slice() else {
+            return None;
+        };
+        Some(Member {
+            index: index.parse().ok()?,
+            alive: *alive == "1",
+            ready: *ready == "1",
+            full: *full == "1",
+        })
+    }
+}

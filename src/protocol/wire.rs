@@ -1,0 +1,476 @@
+//! The public client protocol on the wire (`../shared/protocol.md`): the `Msg`
+//! envelope with its CRC-32 checksum, `KVRequest` / `KVResponse`, command and
+//! error codes, and the protocol's size limits.
+//!
+//! This module knows nothing of sockets or storage: it turns datagram bytes
+//! into typed requests and typed replies into datagram bytes.
+
+use crate::protocol::codec;
+use crate::protocol::proto::kv::{KVRequest, KVResponse};
+use protobuf::Message;
+
+/// Longest key a client may store; longer (or empty) keys get `INVALID_KEY`.
+pub const KEY_BYTES_MAX: usize = 32;
+/// Longest value a client may store; longer values get `INVALID_VALUE`.
+pub const VALUE_BYTES_MAX: usize = 10_000;
+/// Longest message id we echo; a datagram with a longer one is dropped.
+pub const MESSAGE_ID_BYTES_MAX: usize = 64;
+/// Largest UDP payload; receive buffers hold this much so an oversized request
+/// is answered with `INVALID_VALUE` instead of being truncated.
+pub const DATAGRAM_BYTES_MAX: usize = 65_535;
+
+/// Largest encoded reply: a GET reply carries a full value plus the envelope.
+pub const REPLY_BYTES_MAX: usize = VALUE_BYTES_MAX + MESSAGE_ID_BYTES_MAX + 64;
+const _: () = assert!(REPLY_BYTES_MAX <= DATAGRAM_BYTES_MAX);
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// A client command (`KVRequest.command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Put = 0x01,
+    Get = 0x02,
+    Remove = 0x03,
+    Shutdown = 0x04,
+    Wipeout = 0x05,
+    IsAlive = 0x06,
+    GetPid = 0x07,
+    GetMembershipCount = 0x08,
+}
+
+impl Command {
+    pub fn from_code(code: u32) -> Option<Command> {
+        Some(match code {
+            0x01 => Command::Put,
+            0x02 => Command::Get,
+            0x03 => Command::Remove,
+            0x04 => Command::Shutdown,
+            0x05 => Command::Wipeout,
+            0x06 => Command::IsAlive,
+            0x07 => Command::GetPid,
+            0x08 => Command::GetMembershipCount,
+            _ => return None,
+        })
+    }
+}
+
+/// `KVResponse.errCode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Success = 0,
+    NonExistentKey = 1,
+    OutOfSpace = 2,
+    Overload = 3,
+    InternalFailure = 4,
+    UnrecognizedCommand = 5,
+    InvalidKey = 6,
+    InvalidValue = 7,
+}
+
+impl ErrorCode {
+    pub fn from_code(code: u32) -> Option<ErrorCode> {
+        Some(match code {
+            0 => ErrorCode::Success,
+            1 => ErrorCode::NonExistentKey,
+            2 => ErrorCode::OutOfSpace,
+            3 => ErrorCode::Overload,
+            4 => ErrorCode::InternalFailure,
+            5 => ErrorCode::UnrecognizedCommand,
+            6 => ErrorCode::InvalidKey,
+            7 => ErrorCode::InvalidValue,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a datagram was not accepted as a client request. Every variant means
+/// "drop silently": the spec gives no answer to a packet that is not a
+/// well-formed, correctly checksummed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not a protobuf `Msg`, or one without id / payload / checksum.
+    NotMsg,
+    /// The checksum does not match `messageID || payload`.
+    BadChecksum,
+    /// The message id is longer than [`MESSAGE_ID_BYTES_MAX`].
+    MessageIdTooLong,
+    /// The payload does not parse as the expected message.
+    BadPayload,
+    /// A reply whose message id is not the one we wait for.
+    WrongMessageId,
+}
+
+/// CRC-32/ISO-HDLC of `message_id || payload`, as the protocol's fixed64.
+pub fn checksum(message_id: &[u8], payload: &[u8]) -> u64 {
+    let mut digest = CRC32.digest();
+    digest.update(message_id);
+    digest.update(payload);
+    u64::from(digest.finalize())
+}
+
+/// Wraps `payload` in a checksummed `Msg`, all three fields on the wire.
+pub fn encode_msg(message_id: &[u8], payload: Vec<u8>) -> Vec<u8> {
+    codec::write_msg(message_id, &payload)
+}
+
+/// Parses a `Msg` and verifies its checksum; returns `(messageID, payload)`.
+pub fn decode_msg(datagram: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
+    codec::read_msg(datagram).map(|(id, payload)| (id.to_vec(), payload.to_vec()))
+}
+
+/// Decodes and validates a client datagram in one pass, borrowing the
+/// message id: what the server does with every request.
+pub fn decode_client(datagram: &[u8]) -> Result<(&[u8], Parsed<'_>), DecodeError> {
+    let (id, payload) = codec::read_msg(datagram)?;
+    Ok((id, parse_fields(codec::read_request(payload)?)))
+}
+
+/// Decodes a client datagram into its message id and request.
+pub fn decode_request(datagram: &[u8]) -> Result<(Vec<u8>, KVRequest), DecodeError> {
+    let (id, payload) = decode_msg(datagram)?;
+    let request = KVRequest::parse_from_bytes(&payload).map_err(|_| DecodeError::BadPayload)?;
+    Ok((id, request))
+}
+
+/// Encodes a request datagram (used by clients and tests).
+pub fn encode_request(message_id: &[u8], request: &KVRequest) -> Vec<u8> {
+    let payload = request.write_to_bytes().expect("a KVRequest always serializes");
+    encode_msg(message_id, payload)
+}
+
+/// Decodes a reply datagram, accepting it only if it answers `expected_id`.
+pub fn decode_reply(datagram: &[u8], expected_id: &[u8]) -> Result<KVResponse, DecodeError> {
+    let (id, payload) = decode_msg(datagram)?;
+    if id != expected_id {
+        return Err(DecodeError::WrongMessageId);
+    }
+    let response = KVResponse::parse_from_bytes(&payload).map_err(|_| DecodeError::BadPayload)?;
+    if response.errCode.is_none() {
+        return Err(DecodeError::BadPayload);
+    }
+    Ok(response)
+}
+
+/// A reply as the server thinks of it; [`Reply::encode`] makes the datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Just an error code (success of PUT, REMOVE, WIPEOUT, IS_ALIVE, or any error).
+    Code(ErrorCode),
+    /// A successful GET.
+    Value { value: Vec<u8>, version: i32 },
+    /// GET_PID.
+    Pid(i32),
+    /// GET_MEMBERSHIP_COUNT.
+    MembershipCount(i32),
+    /// TEMPORARY_SYSTEM_OVERLOAD with the time the client should wait.
+    Overload { wait_ms: i32 },
+}
+
+impl Reply {
+    pub fn to_response(&self) -> KVResponse {
+        let mut response = KVResponse::new();
+        response.errCode = Some(ErrorCode::Success as u32);
+        match self {
+            Reply::Code(code) => response.errCode = Some(*code as u32),
+            Reply::Value { value, version } => {
+                response.value = Some(value.clone());
+                response.version = Some(*version);
+            }
+            Reply::Pid(pid) => response.pid = Some(*pid),
+            Reply::MembershipCount(count) => response.membershipCount = Some(*count),
+            Reply::Overload { wait_ms } => {
+                response.errCode = Some(ErrorCode::Overload as u32);
+                response.overloadWaitTime = Some(*wait_ms);
+            }
+        }
+        response
+    }
+
+    /// The reply datagram answering `message_id`.
+    pub fn encode(&self, message_id: &[u8]) -> Vec<u8> {
+        codec::write_reply(self, message_id)
+    }
+}
+
+/// A validated key: 1 to [`KEY_BYTES_MAX`] bytes, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    len: u8,
+    bytes: [u8; KEY_BYTES_MAX],
+}
+
+impl Key {
+    /// `None` for an empty or too long key.
+    pub fn new(bytes: &[u8]) -> Option<Key> {
+        if bytes.is_empty() || bytes.len() > KEY_BYTES_MAX {
+            return None;
+        }
+        let mut key = Key {
+            len: bytes.len() as u8,
+            bytes: [0; KEY_BYTES_MAX],
+        };
+        key.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(key)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key(")?;
+        for byte in self.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A keyed client operation, validated; a value is borrowed from the
+/// datagram it came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOp<'a> {
+    Put { key: Key, value: &'a [u8], version: i32 },
+    Get { key: Key },
+    Remove { key: Key },
+}
+
+impl KeyOp<'_> {
+    pub fn key(&self) -> &Key {
+        match self {
+            KeyOp::Put { key, .. } | KeyOp::Get { key } | KeyOp::Remove { key } => key,
+        }
+    }
+
+    /// Whether the operation changes the store (and so its reply is cached).
+    pub fn is_mutation(&self) -> bool {
+        !matches!(self, KeyOp::Get { .. })
+    }
+}
+
+/// A command about the node rather than a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeCommand {
+    Shutdown,
+    Wipeout,
+    IsAlive,
+    GetPid,
+    GetMembershipCount,
+}
+
+/// What a decoded request asks for, after validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    Keyed(KeyOp<'a>),
+    Node(NodeCommand),
+    /// Answered at once with this code (invalid key or value, unknown command).
+    Invalid(ErrorCode),
+}
+
+/// Validates a request: the key before the value, as the spec demands.
+pub fn parse_request(request: &KVRequest) -> Parsed<'_> {
+    parse_fields(codec::RequestFields {
+        command: request.command,
+        key: request.key.as_deref(),
+        value: request.value.as_deref(),
+        version: request.version,
+    })
+}
+
+/// Validates the fields of a request (see [`parse_request`]).
+pub fn parse_fields(request: codec::RequestFields<'_>) -> Parsed<'_> {
+    let Some(command) = Command::from_code(request.command) else {
+        return Parsed::Invalid(ErrorCode::UnrecognizedCommand);
+    };
+    let node = |command| Parsed::Node(command);
+    let key = || Key::new(request.key.unwrap_or_default());
+    match command {
+        Command::Shutdown => node(NodeCommand::Shutdown),
+        Command::Wipeout => node(NodeCommand::Wipeout),
+        Command::IsAlive => node(NodeCommand::IsAlive),
+        Command::GetPid => node(NodeCommand::GetPid),
+        Command::GetMembershipCount => node(NodeCommand::GetMembershipCount),
+        Command::Put | Command::Get | Command::Remove => {
+            let Some(key) = key() else {
+                return Parsed::Invalid(ErrorCode::InvalidKey);
+            };
+            Parsed::Keyed(match command {
+                Command::Put => {
+                    let value = request.value.unwrap_or_default();
+                    if value.len() > VALUE_BYTES_MAX {
+                        return Parsed::Invalid(ErrorCode::InvalidValue);
+                    }
+                    let version = request.version.unwrap_or(0);
+                    KeyOp::Put { key, value, version }
+                }
+                Command::Get => KeyOp::Get { key },
+                _ => KeyOp::Remove { key },
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn id_0_to_15() -> Vec<u8> {
+        (0u8..16).collect()
+    }
+
+    #[test]
+    fn checksum_matches_spec_vector() {
+        assert_eq!(checksum(&[1, 2, 3, 4], &[5, 6, 7, 8]), 1_070_237_893);
+    }
+
+    #[test]
+    fn put_request_matches_spec_bytes() {
+        let mut request = KVRequest::new();
+        request.command = 1;
+        request.key = Some(b"k".to_vec());
+        request.value = Some(b"v".to_vec());
+        request.version = Some(0);
+        let payload = request.write_to_bytes().unwrap();
+        assert_eq!(hex(&payload), "080112016b1a01762000");
+        assert_eq!(checksum(&id_0_to_15(), &payload), 1_492_416_503);
+        let datagram = encode_request(&id_0_to_15(), &request);
+        assert_eq!(
+            hex(&datagram),
+            "0a10000102030405060708090a0b0c0d0e0f120a080112016b1a0176200019f777f45800000000"
+        );
+        let (id, decoded) = decode_request(&datagram).unwrap();
+        assert_eq!(id, id_0_to_15());
+        assert_eq!(decoded, request);
+    }
+
+    #[test]
+    fn success_reply_matches_spec_bytes() {
+        let datagram = Reply::Code(ErrorCode::Success).encode(&id_0_to_15());
+        assert_eq!(
+            hex(&datagram),
+            "0a10000102030405060708090a0b0c0d0e0f12020800192ec75e3400000000"
+        );
+        assert_eq!(checksum(&id_0_to_15(), &[0x08, 0x00]), 878_626_606);
+    }
+
+    #[test]
+    fn get_and_overload_replies_match_spec_payloads() {
+        let get = Reply::Value {
+            value: b"v".to_vec(),
+            version: 7,
+        };
+        assert_eq!(hex(&get.to_response().write_to_bytes().unwrap()), "08001201762007");
+        let overload = Reply::Overload { wait_ms: 500 };
+        assert_eq!(hex(&overload.to_response().write_to_bytes().unwrap()), "080328f403");
+    }
+
+    #[test]
+    fn negative_version_round_trips_as_ten_byte_varint() {
+        let mut request = KVRequest::new();
+        request.command = 1;
+        request.key = Some(b"k".to_vec());
+        request.version = Some(-1);
+        let payload = request.write_to_bytes().unwrap();
+        assert_eq!(
+            &payload[payload.len() - 11..],
+            &[0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+        );
+        let parsed = KVRequest::parse_from_bytes(&payload).unwrap();
+        assert_eq!(parsed.version, Some(-1));
+    }
+
+    #[test]
+    fn bad_checksum_and_garbage_are_rejected() {
+        let mut request = KVRequest::new();
+        request.command = 6;
+        let mut datagram = encode_request(&id_0_to_15(), &request);
+        let last_crc_byte = datagram.len() - 5;
+        datagram[last_crc_byte] ^= 1;
+        assert_eq!(decode_request(&datagram), Err(DecodeError::BadChecksum));
+        assert_eq!(decode_request(&[0xff, 0xff, 0xff]), Err(DecodeError::NotMsg));
+        assert_eq!(decode_request(&[]), Err(DecodeError::NotMsg));
+    }
+
+    #[test]
+    fn reply_for_another_id_is_rejected() {
+        let datagram = Reply::Code(ErrorCode::Success).encode(&[1, 2, 3]);
+        assert_eq!(decode_reply(&datagram, &[1, 2, 4]), Err(DecodeError::WrongMessageId));
+        assert!(decode_reply(&datagram, &[1, 2, 3]).is_ok());
+    }
+
+    #[test]
+    fn long_message_id_is_rejected() {
+        let id = vec![7u8; MESSAGE_ID_BYTES_MAX + 1];
+        let datagram = encode_msg(&id, vec![8, 6]);
+        assert_eq!(decode_request(&datagram), Err(DecodeError::MessageIdTooLong));
+        let id = vec![7u8; MESSAGE_ID_BYTES_MAX];
+        assert!(decode_request(&encode_msg(&id, vec![8, 6])).is_ok());
+    }
+
+    fn request(command: u32, key: Option<usize>, value: Option<usize>) -> KVRequest {
+        let mut request = KVRequest::new();
+        request.command = command;
+        request.key = key.map(|n| vec![b'k'; n]);
+        request.value = value.map(|n| vec![b'v'; n]);
+        request
+    }
+
+    #[test]
+    fn validation_checks_key_before_value() {
+        assert_eq!(
+            parse_request(&request(1, Some(33), Some(60_000))),
+            Parsed::Invalid(ErrorCode::InvalidKey)
+        );
+        assert_eq!(
+            parse_request(&request(1, Some(32), Some(10_001))),
+            Parsed::Invalid(ErrorCode::InvalidValue)
+        );
+        assert!(matches!(
+            parse_request(&request(1, Some(32), Some(10_000))),
+            Parsed::Keyed(KeyOp::Put { .. })
+        ));
+        assert!(matches!(
+            parse_request(&request(1, Some(1), None)),
+            Parsed::Keyed(KeyOp::Put { .. })
+        ));
+        assert_eq!(
+            parse_request(&request(1, None, Some(1))),
+            Parsed::Invalid(ErrorCode::InvalidKey)
+        );
+        assert_eq!(
+            parse_request(&request(2, Some(0), None)),
+            Parsed::Invalid(ErrorCode::InvalidKey)
+        );
+        assert_eq!(
+            parse_request(&request(3, Some(64), None)),
+            Parsed::Invalid(ErrorCode::InvalidKey)
+        );
+        assert_eq!(
+            parse_request(&request(99, None, None)),
+            Parsed::Invalid(ErrorCode::UnrecognizedCommand)
+        );
+        assert_eq!(
+            parse_request(&request(0, None, None)),
+            Parsed::Invalid(ErrorCode::UnrecognizedCommand)
+        );
+        assert_eq!(
+            parse_request(&request(6, Some(5), None)),
+            Parsed::Node(NodeCommand::IsAlive)
+        );
+    }
+
+    #[test]
+    fn put_without_version_stores_version_zero() {
+        let put = request(1, Some(3), None);
+        let Parsed::Keyed(KeyOp::Put { version, value, .. }) = parse_request(&put) else {
+            panic!("expected a PUT");
+        };
+        assert_eq!((version, value.len()), (0, 0));
+    }
+}

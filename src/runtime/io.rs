@@ -1,0 +1,47 @@
+//! A node's I/O in a real process: datagrams through its UDP socket,
+//! streams through the transfer thread.
+
+use crate::node::context::NodeIo;
+use crate::node::messages::Wake;
+use crate::runtime::transfer::TransferHandle;
+use crate::runtime::udp::{SEND_DROPS, send_reply};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+
+pub struct SocketIo {
+    pub socket: UdpSocket,
+    pub transfer: TransferHandle,
+}
+
+impl NodeIo for SocketIo {
+    fn datagram(&self, to: SocketAddr, bytes: &[u8]) {
+        send_reply(&self.socket, bytes, to);
+    }
+
+    fn stream(&self, to: usize, frames: Vec<Vec<u8>>) -> bool {
+        self.transfer.send(to, frames)
+    }
+
+    fn applied(&self, bytes: usize) {
+        self.transfer.applied(bytes);
+    }
+
+    fn dropped_sends(&self) -> u64 {
+        SEND_DROPS.load(Ordering::Relaxed)
+    }
+
+    fn shutdown(&self) {
+        // Like a crash: no reply, no cleanup, no hand-off.
+        // SAFETY: _exit ends the process; nothing is left to run.
+        unsafe { libc::_exit(0) }
+    }
+}
+
+/// mio's waker wakes the event loop for the shard it runs.
+pub struct LoopWaker(pub mio::Waker);
+
+impl Wake for LoopWaker {
+    fn wake(&self) {
+        let _ = self.0.wake();
+    }
+}

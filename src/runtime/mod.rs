@@ -1,0 +1,16 @@
+//! The process around a node's logic: the command line, sockets, threads
+//! and the real clock.
+//!
+//! - [`config`]: command-line options; [`server`]: wires a node together.
+//! - [`udp`]: socket setup and sending; [`transfer`]: bucket streams over
+//!   TCP; [`pause`]: telling a SIGSTOP from a slow tick.
+
+pub mod cluster_thread;
+pub mod config;
+pub mod event_loop;
+pub mod io;
+pub mod pause;
+pub mod server;
+pub mod transfer;
+pub mod udp;
+pub mod worker_thread;

@@ -1,0 +1,167 @@
+//! Starts a node: finds itself in the servers file, binds the sockets, sizes
+//! the memory budget, spawns the named threads and runs the event loop.
+
+use crate::cluster::ring::Placement;
+use crate::cluster::secret::{self, Secret};
+use crate::cluster::servers::{self, ServerEntry};
+use crate::log;
+use crate::node::assemble::{self, NodeSpec};
+use crate::node::context::{NodeClock, NodeIo, PlantedBugs};
+use crate::node::messages::Wake;
+use crate::node::shard::ShardConfig;
+use crate::runtime::config::Config;
+use crate::runtime::event_loop::{EventLoop, WAKE};
+use crate::runtime::io::{LoopWaker, SocketIo};
+use crate::runtime::transfer::TransferThread;
+use crate::runtime::{cluster_thread, udp, worker_thread};
+use crate::storage::memory::{self, MIB, MemoryBudget};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+/// Memory kept outside the store's budget for everything the budget does not
+/// see: code and stacks, socket and receive buffers, requests in flight,
+/// allocator slack, the transfer thread, and the at-most-once caches'
+/// reserve ([`REPLY_CACHE_RESERVE_BYTES`]). Chosen from the capacity
+/// measurements in docs/benchmarks.md.
+const HEADROOM_BYTES: usize = 2 * MIB + MIB / 4;
+/// The store refuses growth whenever RSS is this close to the limit.
+const RSS_GUARD_BYTES: usize = MIB / 2;
+/// How often the RSS guard samples /proc while the store is over half full,
+/// and while it is not (an idle node of a big cluster should cost nothing).
+const RSS_SAMPLE_INTERVAL_BUSY: Duration = Duration::from_millis(20);
+const RSS_SAMPLE_INTERVAL_IDLE: Duration = Duration::from_millis(1_000);
+/// And while RSS is over the ceiling, when each sample also counts malloc's
+/// free chunks (milliseconds under malloc's lock on a full heap).
+const RSS_SAMPLE_INTERVAL_OVER: Duration = Duration::from_millis(200);
+/// Memory the at-most-once caches hold outside the store's budget (part of
+/// the headroom), split between shards: about 24,000 entries. Beyond it a
+/// cache borrows from the store's budget, and when that refuses (a full
+/// store), its oldest entries go first.
+const REPLY_CACHE_RESERVE_BYTES: usize = MIB / 4;
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<thread::JoinHandle<()>, String> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(256 * 1024)
+        .spawn(body)
+        .map_err(|error| format!("cannot start thread {name}: {error}"))
+}
+
+/// The cluster secret (see [`crate::cluster::secret`] for where it is found), made
+/// beside the servers file if there is none yet.
+fn cluster_secret(config: &Config) -> Result<Secret, String> {
+    let (path, beside_servers) = secret::location(config.cluster_secret_file.as_deref(), &config.servers);
+    if !beside_servers {
+        return secret::load(&path);
+    }
+    let (secret, created) = secret::load_or_create(&path)?;
+    if created {
+        log!(
+            "created the cluster secret {}: copy it to every host of the cluster (run/start does)",
+            path.display()
+        );
+    }
+    Ok(secret)
+}
+
+/// Runs a node until SHUTDOWN or a fatal error.
+pub fn serve(config: Config) -> Result<(), String> {
+    let entries = servers::load(&config.servers).map_err(|error| error.to_string())?;
+    let listen =
+        servers::resolve(&config.listen).ok_or_else(|| format!("cannot resolve --listen {}", config.listen))?;
+    let node_index = entries
+        .iter()
+        .position(|entry: &ServerEntry| entry.addr == listen)
+        .ok_or_else(|| {
+            format!(
+                "{} is not listed in {}: a node serves only as a member of its servers file",
+                config.listen,
+                config.servers.display()
+            )
+        })?;
+    log::set_node_name(&entries[node_index].name);
+    memory::configure_allocator();
+    crate::runtime::pause::install().map_err(|error| format!("cannot handle SIGCONT: {error}"))?;
+    let socket = udp::bind(listen).map_err(|error| format!("cannot bind {listen}: {error}"))?;
+
+    let baseline_bytes = memory::rss_bytes();
+    let store_limit = config
+        .memory_limit_bytes
+        .saturating_sub(baseline_bytes + HEADROOM_BYTES);
+    let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
+    let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
+    let spec = NodeSpec {
+        self_index: node_index,
+        names: entries.iter().map(|entry| entry.name.clone()).collect(),
+        addrs: entries.iter().map(|entry| entry.addr).collect(),
+        secret: cluster_secret(&config)?,
+        replicas: config.replicas,
+        failure_ms: config.failure_ms,
+        workers: config.workers,
+        shard: ShardConfig {
+            reply_cache_ms: config.reply_cache_ms,
+            reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
+            keep_tombstones: entries.len() > 1 && config.replicas > 1,
+            fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
+        },
+        bugs: PlantedBugs::default(),
+        backlog_max: config.shard_backlog_max,
+        pid: std::process::id() as i32,
+    };
+    let placement = Placement::new(&spec.names, config.replicas);
+    let ctx = Arc::new(assemble::context(&spec, &placement, NodeClock::real()));
+    let (transfer, transfer_handle) = TransferThread::bind(ctx.clone(), budget.clone(), listen)
+        .map_err(|error| format!("cannot listen on TCP {listen} for transfers: {error}"))?;
+    let io: Arc<dyn NodeIo> = Arc::new(SocketIo {
+        socket: socket.try_clone().map_err(|error| error.to_string())?,
+        transfer: transfer_handle,
+    });
+    let poll = mio::Poll::new().map_err(|error| error.to_string())?;
+    let waker: Arc<dyn Wake> = Arc::new(LoopWaker(
+        mio::Waker::new(poll.registry(), WAKE).map_err(|error| error.to_string())?,
+    ));
+    let parts = assemble::parts(&spec, placement, &ctx, &budget, &io, Some(waker));
+    for (index, (worker, queue)) in parts.workers.into_iter().enumerate() {
+        spawn(&format!("worker-{index}"), move || worker_thread::run(worker, queue))?;
+    }
+
+    let guard_budget = budget.clone();
+    spawn("memory-guard", move || {
+        loop {
+            guard_budget.check_rss();
+            thread::sleep(if guard_budget.is_over_rss() {
+                RSS_SAMPLE_INTERVAL_OVER
+            } else if guard_budget.needs_close_watch() {
+                RSS_SAMPLE_INTERVAL_BUSY
+            } else {
+                RSS_SAMPLE_INTERVAL_IDLE
+            });
+        }
+    })?;
+    let cluster = parts.cluster;
+    let (inbox, gossip) = (parts.cluster_inbox, parts.gossip_inbox);
+    let cluster_ctx = ctx.clone();
+    spawn("cluster", move || {
+        cluster_thread::run(cluster, || cluster_ctx.clock.mono_ms(), inbox, gossip)
+    })?;
+    let transfer_shards = parts.shards.clone();
+    spawn("transfer", move || {
+        if let Err(error) = transfer.run(transfer_shards) {
+            log!("transfer thread failed: {error}");
+            std::process::exit(1);
+        }
+    })?;
+    // Never within two of the loop's idle wake-ups.
+    let stale_after = Duration::from_millis(config.failure_ms.max(1_000));
+    let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
+    log!(
+        "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",
+        node_index + 1,
+        entries.len(),
+        std::process::id(),
+        config.workers,
+        store_limit as f64 / MIB as f64,
+        config.memory_limit_bytes / MIB
+    );
+    event_loop.run().map_err(|error| format!("event loop failed: {error}"))
+}

@@ -1,0 +1,311 @@
+//! Where a partition keeps its record pointers: per bucket, a chain of
+//! fixed-size blocks of slots, drawn from slabs that are allocated once and
+//! recycled.
+//!
+//! Why blocks and not a growing array per bucket: every array that grows
+//! leaves its old allocation behind as a hole of a size no record fits (a
+//! 500-byte record needs 528 bytes; a bucket's array is 32-256), so at the
+//! full mark about a megabyte of the heap was free yet unusable. Blocks all
+//! have one size: a block freed by one bucket is the next block of any
+//! other, and slabs are never given back until WIPEOUT. A bucket's newest
+//! block is the head of its chain and the only one that may be part full,
+//! so an insert or a removal touches at most two blocks.
+
+use crate::storage::memory::malloc_chunk_bytes;
+use crate::storage::record::Record;
+
+/// Records per block: with the chain link, one 64-byte cache line.
+pub const BLOCK_SLOTS: usize = 7;
+/// Blocks per slab: 32 KiB with malloc's header (a slab is mapped, see
+/// [`crate::storage::memory::MMAP_THRESHOLD_BYTES`]), small next to the store, large
+/// enough that slab allocations are rare.
+const SLAB_BLOCKS: usize = 511;
+/// The empty chain link.
+const NO_BLOCK: u32 = u32::MAX;
+
+struct Block {
+    slots: [Option<Record>; BLOCK_SLOTS],
+    /// The next older block of the bucket, or the next free block.
+    next: u32,
+}
+const _: () = assert!(std::mem::size_of::<Block>() == 64);
+
+impl Block {
+    fn empty() -> Block {
+        Block {
+            slots: Default::default(),
+            next: NO_BLOCK,
+        }
+    }
+}
+
+/// One bucket's records: `len` of them in a chain of blocks from `head`.
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    head: u32,
+    len: u32,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain { head: NO_BLOCK, len: 0 }
+    }
+}
+
+impl Chain {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records in the head block (the only one that may be part full).
+    fn head_fill(&self) -> usize {
+        (self.len as usize - 1) % BLOCK_SLOTS + 1
+    }
+}
+
+/// Where a record sits: block and slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    block: u32,
+    slot: usize,
+}
+
+/// The slabs of one partition and their free blocks.
+#[derive(Default)]
+pub struct BlockPool {
+    slabs: Vec<Box<[Block]>>,
+    /// Head of the free list, linked through `Block::next`.
+    free: Option<u32>,
+}
+
+impl BlockPool {
+    /// Heap bytes the slabs hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.slabs.len() * SLAB_BYTES
+    }
+
+    /// Bytes an insert into `chain` would allocate (a new slab, rarely).
+    pub fn insert_growth_bytes(&self, chain: &Chain) -> usize {
+        let needs_block = chain.len().is_multiple_of(BLOCK_SLOTS);
+        if needs_block && self.free.is_none() {
+            SLAB_BYTES
+        } else {
+            0
+        }
+    }
+
+    fn block(&self, id: u32) -> &Block {
+        let id = id as usize;
+        &self.slabs[id / SLAB_BLOCKS][id % SLAB_BLOCKS]
+    }
+
+    fn block_mut(&mut self, id: u32) -> &mut Block {
+        let id = id as usize;
+        &mut self.slabs[id / SLAB_BLOCKS][id % SLAB_BLOCKS]
+    }
+
+    fn take_block(&mut self) -> u32 {
+        if let Some(id) = self.free {
+            let next = self.block(id).next;
+            self.free = (next != NO_BLOCK).then_some(next);
+            return id;
+        }
+        let first = (self.slabs.len() * SLAB_BLOCKS) as u32;
+        assert!(first < NO_BLOCK - SLAB_BLOCKS as u32, "block ids fit in u32");
+        self.slabs.push((0..SLAB_BLOCKS).map(|_| Block::empty()).collect());
+        for id in (first + 1..first + SLAB_BLOCKS as u32).rev() {
+            self.give_back(id);
+        }
+        first
+    }
+
+    fn give_back(&mut self, id: u32) {
+        let next = self.free.unwrap_or(NO_BLOCK);
+        let block = self.block_mut(id);
+        debug_assert!(block.slots.iter().all(Option::is_none));
+        block.next = next;
+        self.free = Some(id);
+    }
+
+    /// The first record of the chain for which `matches` is true.
+    pub fn find(&self, chain: &Chain, mut matches: impl FnMut(&Record) -> bool) -> Option<Position> {
+        let mut block = chain.head;
+        while block != NO_BLOCK {
+            let b = self.block(block);
+            for (slot, record) in b.slots.iter().enumerate() {
+                if let Some(record) = record
+                    && matches(record)
+                {
+                    return Some(Position { block, slot });
+                }
+            }
+            block = b.next;
+        }
+        None
+    }
+
+    pub fn get(&self, at: Position) -> &Record {
+        self.block(at.block).slots[at.slot]
+            .as_ref()
+            .expect("a position found in the chain holds a record")
+    }
+
+    /// Replaces the record at `at`, returning the old one.
+    pub fn replace(&mut self, at: Position, record: Record) -> Record {
+        self.block_mut(at.block).slots[at.slot]
+            .replace(record)
+            .expect("a position found in the chain holds a record")
+    }
+
+    pub fn push(&mut self, chain: &mut Chain, record: Record) {
+        let slot = chain.len() % BLOCK_SLOTS;
+        if slot == 0 {
+            let block = self.take_block();
+            self.block_mut(block).next = chain.head;
+            chain.head = block;
+        }
+        let head = chain.head;
+        self.block_mut(head).slots[slot] = Some(record);
+        chain.len += 1;
+    }
+
+    /// Removes the record at `at`; the newest record fills its slot.
+    pub fn remove(&mut self, chain: &mut Chain, at: Position) -> Record {
+        let head = chain.head;
+        let last = self.block_mut(head).slots[chain.head_fill() - 1]
+            .take()
+            .expect("the head block holds head_fill records");
+        let removed = if at
+            == (Position {
+                block: head,
+                slot: chain.head_fill() - 1,
+            }) {
+            last
+        } else {
+            self.replace(at, last)
+        };
+        chain.len -= 1;
+        if chain.len().is_multiple_of(BLOCK_SLOTS) {
+            chain.head = self.block(head).next;
+            self.give_back(head);
+        }
+        removed
+    }
+
+    pub fn iter<'a>(&'a self, chain: &Chain) -> impl Iterator<Item = &'a Record> + 'a {
+        let mut block = chain.head;
+        std::iter::from_fn(move || {
+            if block == NO_BLOCK {
+                return None;
+            }
+            let b = self.block(block);
+            block = b.next;
+            Some(b.slots.iter().flatten())
+        })
+        .flatten()
+    }
+
+    /// Takes every record out of the chain, leaving it empty.
+    pub fn drain(&mut self, chain: &mut Chain) -> Vec<Record> {
+        let mut records = Vec::with_capacity(chain.len());
+        while chain.head != NO_BLOCK {
+            let head = chain.head;
+            let block = self.block_mut(head);
+            records.extend(block.slots.iter_mut().filter_map(Option::take));
+            chain.head = block.next;
+            self.give_back(head);
+        }
+        chain.len = 0;
+        records
+    }
+}
+
+/// What a slab costs: its blocks plus malloc's header, in whole pages.
+const SLAB_BYTES: usize = malloc_chunk_bytes(SLAB_BLOCKS * std::mem::size_of::<Block>());
+const _: () = assert!(SLAB_BYTES == 32 * 1024);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::stamp::Stamp;
+
+    fn record(i: u32) -> Record {
+        Record::new(&i.to_be_bytes(), b"v", 0, Stamp(u64::from(i)), false, i as u16)
+    }
+
+    fn keys(pool: &BlockPool, chain: &Chain) -> Vec<u32> {
+        let mut keys: Vec<u32> = pool
+            .iter(chain)
+            .map(|r| u32::from_be_bytes(r.key().try_into().unwrap()))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn push_find_remove_keep_every_other_record() {
+        let mut pool = BlockPool::default();
+        let mut chain = Chain::default();
+        for i in 0..50 {
+            pool.push(&mut chain, record(i));
+        }
+        assert_eq!(chain.len(), 50);
+        for i in (0u32..50).step_by(3) {
+            let at = pool.find(&chain, |r| r.key() == i.to_be_bytes()).unwrap();
+            assert_eq!(pool.get(at).tag(), i as u16);
+            let removed = pool.remove(&mut chain, at);
+            assert_eq!(removed.key(), i.to_be_bytes());
+        }
+        let expected: Vec<u32> = (0..50).filter(|i| i % 3 != 0).collect();
+        assert_eq!(keys(&pool, &chain), expected);
+        assert_eq!(chain.len(), expected.len());
+        assert!(pool.find(&chain, |r| r.key() == 3u32.to_be_bytes()).is_none());
+    }
+
+    #[test]
+    fn freed_blocks_serve_other_chains_before_a_new_slab() {
+        let mut pool = BlockPool::default();
+        let mut chains = vec![Chain::default(); 100];
+        for (c, chain) in chains.iter_mut().enumerate() {
+            for i in 0..20 {
+                pool.push(chain, record(c as u32 * 100 + i));
+            }
+        }
+        let slabs = pool.heap_bytes();
+        // Empty half the chains, then grow the other half by as much.
+        for chain in chains.iter_mut().step_by(2) {
+            assert_eq!(pool.drain(chain).len(), 20);
+            assert!(chain.is_empty());
+        }
+        for (c, chain) in chains.iter_mut().enumerate().skip(1).step_by(2) {
+            for i in 20..40 {
+                pool.push(chain, record(c as u32 * 100 + i));
+            }
+        }
+        assert_eq!(pool.heap_bytes(), slabs, "no new slab while freed blocks remain");
+        for (c, chain) in chains.iter().enumerate().skip(1).step_by(2) {
+            let expected: Vec<u32> = (0..40).map(|i| c as u32 * 100 + i).collect();
+            assert_eq!(keys(&pool, chain), expected);
+        }
+    }
+
+    #[test]
+    fn growth_is_announced_before_a_slab_is_taken() {
+        let mut pool = BlockPool::default();
+        let mut chain = Chain::default();
+        assert_eq!(pool.insert_growth_bytes(&chain), SLAB_BYTES);
+        pool.push(&mut chain, record(0));
+        assert_eq!(pool.heap_bytes(), SLAB_BYTES);
+        for i in 1..(SLAB_BLOCKS * BLOCK_SLOTS) as u32 {
+            assert_eq!(pool.insert_growth_bytes(&chain), 0, "record {i}");
+            pool.push(&mut chain, record(i));
+        }
+        assert_eq!(pool.insert_growth_bytes(&chain), SLAB_BYTES);
+        pool.push(&mut chain, record(u32::MAX));
+        assert_eq!(pool.heap_bytes(), 2 * SLAB_BYTES);
+    }
+}
