@@ -313,3 +313,32 @@ fn every_node_of_a_servers_file_shares_one_secret_made_for_it() {
     let alive = members.lines().filter(|l| l.split(' ').nth(2) == Some("1")).count();
     assert_eq!(alive, 3, "{members}");
 }
+
+#[test]
+fn with_admin_allow_shutdown_and_wipeout_from_elsewhere_are_dropped() {
+    use dynakv::protocol::client;
+    use dynakv::protocol::wire::{self, Command};
+    let mut single = SingleNode::start(&["--admin-allow", "127.0.0.2/32"]);
+    let addr = single.addr();
+    assert_eq!(put(addr, b"kept", b"value", 1), 0);
+    let from = |source: &str, command: Command, id: u8| {
+        let socket = UdpSocket::bind(source).unwrap();
+        let datagram = wire::encode_request(&[id; 16], &client::request(command, None, None, None));
+        client::exchange(&socket, addr, &[id; 16], &datagram, &[300]).map(|(response, _)| response.errCode)
+    };
+    assert!(from("127.0.0.1:0", Command::Wipeout, 1).is_err(), "no answer");
+    assert!(from("127.0.0.1:0", Command::Shutdown, 2).is_err(), "no answer");
+    assert!(!single.node.exited(), "still serving");
+    let stat = |name| stat(&single.dir.0.join("servers.txt"), 0, name);
+    assert_eq!(stat("admin_refused"), 2);
+    let get = call(addr, Command::Get, Some(b"kept"), None, None);
+    assert_eq!(get.value.as_deref(), Some(&b"value"[..]), "not wiped");
+
+    assert_eq!(
+        from("127.0.0.2:0", Command::Wipeout, 3).unwrap(),
+        Some(0),
+        "allowed network"
+    );
+    let get = call(addr, Command::Get, Some(b"kept"), None, None);
+    assert_eq!(get.errCode, Some(1), "wiped");
+}

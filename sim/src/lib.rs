@@ -15,9 +15,11 @@
 //! - [`client`]: clients as the graders' clients behave.
 //! - [`history`]: what clients did and saw, and the checks on it.
 //! - [`world`]: the event loop, the network and the faults.
+//! - [`fuzz`]: the bodies of the fuzz targets.
 
 pub mod client;
 pub mod config;
+pub mod fuzz;
 pub mod history;
 pub mod node;
 pub mod world;

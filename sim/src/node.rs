@@ -112,6 +112,7 @@ impl Running {
             },
             backlog_max: SHARD_BACKLOG_REQUESTS_MAX,
             pid: index as i32 + 1,
+            admin_allow: Default::default(),
             bugs: cluster.bugs,
         };
         let placement = Placement::new(&spec.names, spec.replicas);

@@ -5,6 +5,7 @@
 
 use crate::cluster::ring::{Liveness, Placement};
 use crate::cluster::secret::Secret;
+use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::ClusterCore;
 use crate::node::context::{NodeClock, NodeContext, NodeIo, PlantedBugs};
 use crate::node::mailbox::{self, Mailbox};
@@ -40,6 +41,7 @@ pub struct NodeSpec {
     pub shard: ShardConfig,
     pub backlog_max: usize,
     pub pid: i32,
+    pub admin_allow: AdminAllow,
     /// None in production (see [`PlantedBugs`]).
     pub bugs: PlantedBugs,
 }
@@ -110,6 +112,7 @@ pub fn parts(
     let facts = NodeFacts {
         pid: spec.pid,
         budget: budget.clone(),
+        admin_allow: spec.admin_allow.clone(),
     };
     let router_shards = Shards {
         handles: shards.clone(),

@@ -13,10 +13,12 @@
 //! - [`cluster_core`]: membership, the routing view, bucket pulls,
 //!   anti-entropy and retain scheduling.
 //! - [`streams`]: transfer frames, checked and handed to shards.
-//! - [`admin`]: operator reports gathered from the shards.
+//! - [`admin`]: operator reports gathered from the shards; [`admin_allow`]:
+//!   who may send SHUTDOWN and WIPEOUT.
 //! - [`mailbox`]: a bounded queue whose receiver parks without spinning.
 
 pub mod admin;
+pub mod admin_allow;
 pub mod assemble;
 pub mod cluster_core;
 pub mod context;

@@ -14,6 +14,7 @@ use crate::cluster::internal::{self, FORWARD_HOPS_MAX, Internal};
 use crate::cluster::ring::View;
 use crate::log;
 use crate::node::admin::{self, Report, ReportKind};
+use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::STARTUP_GRACE_MS;
 use crate::node::context::{Away, NodeContext, NodeIo};
 use crate::node::mailbox::MailboxSender;
@@ -52,6 +53,7 @@ pub const IDLE_TICK_MS: u64 = 500;
 pub struct NodeFacts {
     pub pid: i32,
     pub budget: Arc<MemoryBudget>,
+    pub admin_allow: AdminAllow,
 }
 
 /// Counters for operators.
@@ -60,6 +62,8 @@ pub struct NetStats {
     pub datagrams: AtomicU64,
     pub dropped_junk: AtomicU64,
     pub overloads: AtomicU64,
+    /// SHUTDOWN and WIPEOUT from addresses `--admin-allow` leaves out.
+    pub admin_refused: AtomicU64,
 }
 
 /// Datagrams per second, measured over windows of about a second.
@@ -466,6 +470,7 @@ impl Router {
             ("datagrams", s.datagrams.load(Ordering::Relaxed).to_string()),
             ("requests_per_s", self.rate.per_second.to_string()),
             ("overloads", s.overloads.load(Ordering::Relaxed).to_string()),
+            ("admin_refused", s.admin_refused.load(Ordering::Relaxed).to_string()),
             ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
             ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
             (
@@ -520,6 +525,12 @@ impl Router {
             NodeCommand::GetPid => Reply::Pid(self.facts.pid),
             NodeCommand::GetMembershipCount => {
                 Reply::MembershipCount(self.ctx.membership_count.load(Ordering::Relaxed) as i32)
+            }
+            NodeCommand::Shutdown | NodeCommand::Wipeout if !self.facts.admin_allow.permits(from) => {
+                // Dropped like a firewall would: no answer to tell the
+                // sender anything.
+                self.stats.admin_refused.fetch_add(1, Ordering::Relaxed);
+                return;
             }
             NodeCommand::Shutdown => return self.io.shutdown(),
             NodeCommand::Wipeout => return self.wipeout(message_id.to_vec(), from),

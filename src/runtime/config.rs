@@ -1,6 +1,7 @@
 //! Command-line configuration of a node: `dynakv serve --listen HOST:PORT
 //! --servers FILE [options]` and the short form `dynakv HOST PORT FILE`.
 
+use crate::node::admin_allow::AdminAllow;
 use crate::storage::memory::MIB;
 use crate::storage::reply_cache::RETENTION_MS_MIN;
 use std::path::PathBuf;
@@ -21,7 +22,9 @@ options:
   --cluster-secret-file F  key of node-to-node authentication (default:
                            $DYNAKV_CLUSTER_SECRET_FILE, else SERVERS_FILE.secret,
                            created there with 32 random bytes if missing)
-  --failure-timeout-ms MS  silence before a peer is declared dead (default 3000)";
+  --failure-timeout-ms MS  silence before a peer is declared dead (default 3000)
+  --admin-allow CIDR,...   only these client networks may send SHUTDOWN and
+                           WIPEOUT; others are dropped (default: any)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -38,6 +41,7 @@ pub struct Config {
     pub fault_lose_replica_writes_percent: u8,
     /// Queued requests per shard before OVERLOAD.
     pub shard_backlog_max: usize,
+    pub admin_allow: AdminAllow,
 }
 
 /// One worker per core beyond the one the event loop keeps busy; on two
@@ -64,6 +68,7 @@ impl Config {
             failure_ms: crate::node::cluster_core::FAILURE_MS_DEFAULT,
             fault_lose_replica_writes_percent: 0,
             shard_backlog_max: crate::node::router::SHARD_BACKLOG_REQUESTS_MAX,
+            admin_allow: AdminAllow::default(),
         }
     }
 }
@@ -109,6 +114,10 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
                 config.fault_lose_replica_writes_percent = number(flag, rest.next(), 0, 100)?
             }
             "--cluster-secret-file" => config.cluster_secret_file = rest.next().map(PathBuf::from),
+            "--admin-allow" => {
+                let list = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                config.admin_allow = AdminAllow::parse(list)?;
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }

@@ -107,6 +107,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         bugs: PlantedBugs::default(),
         backlog_max: config.shard_backlog_max,
         pid: std::process::id() as i32,
+        admin_allow: config.admin_allow.clone(),
     };
     let placement = Placement::new(&spec.names, config.replicas);
     let ctx = Arc::new(assemble::context(&spec, &placement, NodeClock::real()));

@@ -1,0 +1,168 @@
+//! The bodies of the fuzz targets in `fuzz/` (coverage-guided, nightly,
+//! for hours) and of `tests/fuzz_corpus.rs` (the checked-in corpus plus
+//! seeded mutations, on stable, in CI). Each takes arbitrary bytes and
+//! panics only when dynakv breaks a rule.
+//!
+//! - [`client_decoder`]: a client datagram, as is and with its checksum
+//!   made valid, through both decoders (the node's fast path and the
+//!   protobuf crate), which must agree.
+//! - [`internal_decoder`]: a node message, as is and signed with the
+//!   cluster secret, so that the fields behind the MAC are reached; what
+//!   decodes must encode back to the same message.
+//! - [`node`]: one node of a three-node cluster fed a script of client
+//!   requests, *authenticated and fresh* node messages and stream frames
+//!   with arbitrary fields, junk datagrams and time passing: its store never
+//!   passes its budget and the stamps it writes never go back.
+
+use crate::node::{Cluster, Out, Running};
+use dynakv::cluster::internal::{self, Bounds, Internal};
+use dynakv::cluster::secret::Secret;
+use dynakv::node::context::PlantedBugs;
+use dynakv::protocol::client;
+use dynakv::protocol::wire::{self, Command};
+use std::net::SocketAddr;
+
+const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
+
+fn secret() -> Secret {
+    Secret::from_bytes(b"fuzzing")
+}
+
+pub fn client_decoder(data: &[u8]) {
+    let fast = wire::decode_client(data).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
+    let slow = wire::decode_request(data).map(|(id, request)| format!("{id:?} {:?}", wire::parse_request(&request)));
+    assert_eq!(fast.ok(), slow.ok(), "the two decoders disagree on {data:?}");
+    // The same bytes as a payload under a valid checksum reach the fields.
+    let (id, payload) = data.split_at(data.len().min(16));
+    let datagram = wire::encode_msg(id, payload.to_vec());
+    let fast = wire::decode_client(&datagram).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
+    let slow =
+        wire::decode_request(&datagram).map(|(id, request)| format!("{id:?} {:?}", wire::parse_request(&request)));
+    assert_eq!(fast.ok(), slow.ok(), "the two decoders disagree on payload {payload:?}");
+}
+
+pub fn internal_decoder(data: &[u8]) {
+    let secret = secret();
+    let bounds = Bounds {
+        nodes: 5,
+        now_unix_ms: EPOCH_UNIX_MS,
+    };
+    let _ = internal::decode(&secret, 0, &bounds, data);
+    let _ = internal::frame_bytes(data);
+    let sealed = internal::seal(&secret, data.to_vec());
+    let _ = internal::decode(&secret, 0, &bounds, &sealed);
+    if let Ok((envelope, message)) = internal::decode_unchecked(&secret, &sealed) {
+        let again = internal::encode(&secret, &envelope, &message);
+        assert_eq!(
+            internal::decode_unchecked(&secret, &again),
+            Ok((envelope, message)),
+            "decode(encode(m)) != m"
+        );
+    }
+}
+
+/// Reads a fuzz script byte by byte; zeros once it runs out.
+struct Script<'a>(&'a [u8]);
+
+impl Script<'_> {
+    fn u8(&mut self) -> u8 {
+        let (&first, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        first
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = usize::from(self.u16()).min(max).min(self.0.len());
+        let (taken, rest) = self.0.split_at(len);
+        self.0 = rest;
+        taken.to_vec()
+    }
+
+    fn done(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Steps of one script at most (bounds a run whatever the input).
+const STEPS_MAX: usize = 256;
+
+pub fn node(data: &[u8]) {
+    let addrs: Vec<SocketAddr> = (0..3).map(|i| SocketAddr::from(([10, 0, 0, i + 1], 4000))).collect();
+    let cluster = Cluster {
+        names: addrs.iter().map(ToString::to_string).collect(),
+        addrs: addrs.clone(),
+        secret: secret(),
+        replicas: 3,
+        bugs: PlantedBugs::default(),
+    };
+    let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
+    let mut now_us = 0u64;
+    let mut node = Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS);
+    let mut seqs = [0u64; 3];
+    let mut last_stamps: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+    let mut script = Script(data);
+    for _ in 0..STEPS_MAX {
+        if script.done() {
+            break;
+        }
+        let unix_ms = EPOCH_UNIX_MS + now_us / 1_000;
+        node.set_clock(now_us, unix_ms);
+        match script.u8() % 6 {
+            0 => {
+                let command = [Command::Put, Command::Get, Command::Remove][usize::from(script.u8() % 3)];
+                let key = [script.u8() % 8];
+                let value = script.bytes(1_200);
+                let request = client::request(command, Some(&key), Some(&value), Some(1));
+                let id = [script.u8(); 16];
+                node.datagram(&wire::encode_request(&id, &request), client);
+            }
+            kind @ (1 | 2) => {
+                // A peer's message: signed, for this node, with the next
+                // sequence number and a send time near now, so that it
+                // passes every check but the fields' own.
+                let sender = 1 + usize::from(script.u8() % 2);
+                seqs[sender] += 1;
+                let mut body = vec![script.u8() % 9, sender as u8, 0];
+                body.extend_from_slice(&EPOCH_UNIX_MS.to_le_bytes());
+                body.extend_from_slice(&seqs[sender].to_le_bytes());
+                body.extend_from_slice(&unix_ms.to_le_bytes());
+                body.extend(script.bytes(4_000));
+                let sealed = internal::seal(&cluster.secret, body);
+                if kind == 1 {
+                    node.datagram(&sealed, addrs[sender]);
+                } else {
+                    node.frames(&[sealed]);
+                }
+            }
+            3 => {
+                now_us += u64::from(script.u16()) * 1_000;
+                node.set_clock(now_us, EPOCH_UNIX_MS + now_us / 1_000);
+                node.round();
+            }
+            4 => node.datagram(&script.bytes(2_000), client),
+            _ => node.datagram(&script.bytes(2_000), addrs[1]),
+        }
+        if let Some((used, limit)) = node.over_budget() {
+            panic!("store at {used} bytes over its budget of {limit}");
+        }
+        for out in node.io.take() {
+            let sent = match out {
+                Out::Datagram(_, bytes) => vec![bytes],
+                Out::Stream(_, frames) => frames,
+            };
+            for bytes in sent {
+                if let Ok((_, Internal::Replicate { entry, .. })) = internal::decode_unchecked(&cluster.secret, &bytes)
+                {
+                    // A resend carries the same stamp; a later write a later one.
+                    let last = last_stamps.entry(entry.key).or_default();
+                    assert!(entry.stamp.0 >= *last, "a write stamped back in time");
+                    *last = entry.stamp.0;
+                }
+            }
+        }
+    }
+}
