@@ -23,7 +23,10 @@ pub const DATAGRAM_BYTES_MAX: usize = 65_535;
 pub const REPLY_BYTES_MAX: usize = VALUE_BYTES_MAX + MESSAGE_ID_BYTES_MAX + 64;
 const _: () = assert!(REPLY_BYTES_MAX <= DATAGRAM_BYTES_MAX);
 
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// Slice-by-16 tables (16 KiB, built at compile time): several times fewer
+/// instructions per byte than the crate's default byte-at-a-time table.
+/// A static, not a const, so that no use copies the tables.
+static CRC32: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 
 /// A client command (`KVRequest.command`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
