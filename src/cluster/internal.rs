@@ -24,6 +24,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 const TAG: [u8; 2] = [0xa2, 0x06];
 /// The sender index operators sign with (not a node of the cluster).
 pub const OPERATOR: u8 = u8::MAX;
+/// Gossip round length: a node's heartbeat counter grows by one per
+/// round, which bounds the counters a receiver accepts.
+pub const ROUND_MS: u64 = 200;
 const MAC_BYTES: usize = 16;
 /// Bytes of `kind | sender | to | incarnation | seq | sent_ms`.
 const HEADER_BYTES: usize = 3 + 3 * 8;
@@ -584,8 +587,7 @@ fn entry_in_range(entry: &Entry, bounds: &Bounds) -> bool {
 /// and has counted at most two rounds per gossip round length since.
 fn heartbeat_in_range(heartbeat: &Heartbeat, bounds: &Bounds) -> bool {
     let latest_ms = bounds.now_unix_ms + CLOCK_SKEW_MS_MAX;
-    heartbeat.incarnation <= latest_ms
-        && heartbeat.counter <= 2 * (latest_ms - heartbeat.incarnation) / crate::node::cluster_core::ROUND_MS + 16
+    heartbeat.incarnation <= latest_ms && heartbeat.counter <= 2 * (latest_ms - heartbeat.incarnation) / ROUND_MS + 16
 }
 
 #[cfg(test)]

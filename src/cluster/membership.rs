@@ -18,6 +18,7 @@
 
 use crate::cluster::internal::Heartbeat;
 
+pub use crate::cluster::internal::ROUND_MS;
 /// Peers gossiped to per round.
 pub const FANOUT: usize = 3;
 /// Ready peers that have not heard from this node since it started or

@@ -30,8 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Gossip round length.
-pub const ROUND_MS: u64 = 200;
+pub use crate::cluster::membership::ROUND_MS;
 /// Silence after which a peer is declared dead.
 pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// Time after start before this node trusts its view enough to decide which
