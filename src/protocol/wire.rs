@@ -1,4 +1,4 @@
-//! The public client protocol on the wire (`../shared/protocol.md`): the `Msg`
+//! The public client protocol on the wire (the CPEN 431 UDP protocol): the `Msg`
 //! envelope with its CRC-32 checksum, `KVRequest` / `KVResponse`, command and
 //! error codes, and the protocol's size limits.
 //!
