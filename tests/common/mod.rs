@@ -372,6 +372,29 @@ pub fn buckets(servers: &std::path::Path, node: usize) -> std::collections::Hash
 }
 
 impl Cluster {
+    /// Waits until every node sees every node alive and ready (`ctl
+    /// ready`); panics after `limit`.
+    pub fn wait_all_ready(&self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let ready = Process::new(env!("CARGO_BIN_EXE_dynakv"))
+                .args(["ctl", "--servers"])
+                .arg(&self.servers_file)
+                .arg("ready")
+                .output()
+                .expect("run dynakv ctl");
+            if ready.status.success() {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "not ready after {limit:?}: {}",
+                String::from_utf8_lossy(&ready.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Waits until every node in `indexes` is ready with no bucket pulls
     /// left, and every one of them knows the others are ready (until then a
     /// stand-in may still coordinate a bucket whose replicas are back).
