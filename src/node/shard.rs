@@ -141,6 +141,9 @@ pub struct Worker {
     full_acked_until_ms: u64,
     /// Entries stamped before this node's last WIPEOUT are not taken in.
     wiped_before: Stamp,
+    /// Copies a write needs before it is acknowledged (fixed for the
+    /// node's life: the replica count and the servers file do not change).
+    copies_required: usize,
 }
 
 impl Worker {
@@ -153,7 +156,9 @@ impl Worker {
         cluster: MailboxSender<ClusterMsg>,
     ) -> Worker {
         let nodes = ctx.addrs.len();
+        let copies_required = copies_required(ctx.view().replicas, nodes);
         Worker {
+            copies_required,
             partition: Partition::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
             clock: Clock::new(ctx.self_index as u8),
@@ -243,7 +248,7 @@ impl Worker {
                     *slot = until;
                     self.full_acked_until_ms = self.full_acked_until_ms.max(until);
                 }
-                let required = self.copies_required();
+                let required = self.copies_required;
                 if let Some(pending) = self.pending.get_mut(&seq)
                     && pending.waiting.contains(&from)
                 {
@@ -335,7 +340,7 @@ impl Worker {
                 return Some(Reply::Overload { wait_ms: 50 });
             }
             let bucket = bucket_of(key_hash(op.key().as_bytes()));
-            if view.preference(bucket).len() < self.copies_required() {
+            if view.preference(bucket).len() < self.copies_required {
                 // No other replica is alive here: a write stored only on
                 // this node would be lost with it. Failure detection or a
                 // healing partition may bring one back: the client waits.
@@ -455,7 +460,7 @@ impl Worker {
             .map(|&n| usize::from(n))
             .filter(|&n| n != me)
             .collect();
-        if waiting.is_empty() && self.copies_required() <= 1 {
+        if waiting.is_empty() && self.copies_required <= 1 {
             return Some(Reply::Code(code));
         }
         let seq = self.next_seq;
@@ -495,10 +500,6 @@ impl Worker {
         None
     }
 
-    fn copies_required(&self) -> usize {
-        copies_required(self.ctx.view().replicas, self.ctx.addrs.len())
-    }
-
     fn complete(&mut self, seq: u64) {
         if let Some(pending) = self.pending.remove(&seq) {
             self.pending_ids.remove(&pending.id_hash);
@@ -516,7 +517,7 @@ impl Worker {
             return;
         }
         let view = self.ctx.view();
-        let required = copies_required(view.replicas, self.ctx.addrs.len());
+        let required = self.copies_required;
         let me = self.ctx.self_index;
         let (mut done, mut given_up) = (Vec::new(), Vec::new());
         for (&seq, pending) in &mut self.pending {
