@@ -1,12 +1,13 @@
 //! The `dynakv` binary: a node (`serve`, or the short form `HOST PORT FILE`),
-//! or the operator's client (`ctl`).
+//! or the operator's client (`ctl`). See [`dynakv::ops::cli`].
 
+use clap::Parser;
+use dynakv::ops::cli::{Action, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("ctl") {
-        return match dynakv::ops::ctl::run(&args[1..]) {
+    match Cli::parse().action() {
+        Action::Ctl(args) => match dynakv::ops::ctl::run(args) {
             Ok(text) => {
                 println!("{}", text.trim_end());
                 ExitCode::SUCCESS
@@ -15,20 +16,13 @@ fn main() -> ExitCode {
                 eprintln!("dynakv ctl: {message}");
                 ExitCode::FAILURE
             }
-        };
-    }
-    let config = match dynakv::runtime::config::parse(&args) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    match dynakv::runtime::server::serve(config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("dynakv: {message}");
-            ExitCode::FAILURE
-        }
+        },
+        Action::Serve(config) => match dynakv::runtime::server::serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("dynakv: {message}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

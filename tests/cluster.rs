@@ -104,3 +104,75 @@ fn twenty_nodes_count_suspended_nodes_out_and_back_in_without_stale_reads() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// `ctl metrics` over a running 5-node cluster, read back by a Prometheus
+/// text-format parser: every node up, counting the requests it was sent.
+#[test]
+fn five_nodes_export_their_counters_in_the_prometheus_format() {
+    use prometheus_parse::{Scrape, Value};
+    let cluster = Cluster::start(5, &[], Duration::from_secs(10));
+    let addrs = cluster.addrs(&[0, 1, 2, 3, 4]);
+    // 40 PUTs and 20 GETs to each node, straight to it.
+    for (n, &addr) in addrs.iter().enumerate() {
+        for i in 0..40 {
+            assert_eq!(put(addr, &key(n * 100 + i), &value(i, 1), 1), 0);
+        }
+        for i in 0..20 {
+            assert_eq!(get(addr, &key(n * 100 + i)).0, 0);
+        }
+    }
+    let file = cluster.servers_file.with_file_name("dynakv.prom");
+    ctl(&cluster.servers_file, &["metrics", "--output", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).expect("the textfile was written");
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid exposition format");
+    let value = |sample: &prometheus_parse::Sample| match sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+        _ => f64::NAN,
+    };
+    let samples = |metric: &str, label: Option<(&str, &str)>| -> Vec<(String, f64)> {
+        (scrape.samples.iter())
+            .filter(|s| s.metric == metric)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| (s.labels.get("node").unwrap_or_default().to_string(), value(s)))
+            .collect()
+    };
+    let names: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let up = samples("dynakv_up", None);
+    assert_eq!(up.len(), 5, "{text}");
+    assert!(up.iter().all(|(node, v)| names.contains(node) && *v == 1.0), "{up:?}");
+    assert!(matches!(
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "dynakv_requests_total")
+            .map(|s| &s.value),
+        Some(Value::Counter(_))
+    ));
+    for (node, count) in samples("dynakv_requests_total", Some(("command", "put"))) {
+        // Exactly what was sent, unless a datagram was lost and retried.
+        assert!((40.0..=44.0).contains(&count), "{node}: {count} PUTs counted");
+    }
+    for (node, count) in samples("dynakv_requests_total", Some(("command", "get"))) {
+        assert!((20.0..=24.0).contains(&count), "{node}: {count} GETs counted");
+    }
+    let successes: f64 = samples("dynakv_replies_total", Some(("code", "success")))
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert!(successes >= 300.0, "{successes} successful replies for 300 requests");
+    for (node, members) in samples("dynakv_members", None) {
+        assert_eq!(members, 5.0, "{node}");
+    }
+    for (node, rss) in samples("dynakv_resident_memory_bytes", None) {
+        assert!(rss > 1e6 && rss < 64.0 * 1048576.0, "{node}: {rss}");
+    }
+    // A node that does not answer is reported down, not left out.
+    cluster.nodes[2].signal(libc::SIGKILL);
+    let text = ctl(&cluster.servers_file, &["metrics"]);
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid exposition format");
+    let down: Vec<&str> = (scrape.samples.iter())
+        .filter(|s| s.metric == "dynakv_up" && value(s) == 0.0)
+        .filter_map(|s| s.labels.get("node"))
+        .collect();
+    assert_eq!(down, vec![names[2].as_str()]);
+}

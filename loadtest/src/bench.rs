@@ -72,9 +72,17 @@ pub struct BenchResult {
     pub timeline: Vec<Second>,
     /// First few correctness failures, for the report.
     pub failures: Vec<String>,
+    /// CPU seconds the servers spent over the run, when they are local
+    /// (see [`crate::server_cpu`]).
+    pub server_cpu_seconds: Option<f64>,
 }
 
 impl BenchResult {
+    /// Server CPU microseconds per completed request, when known.
+    pub fn server_cpu_us_per_request(&self) -> Option<f64> {
+        self.server_cpu_seconds.map(|s| s * 1e6 / self.completed.max(1) as f64)
+    }
+
     fn merge(&mut self, other: BenchResult) {
         self.completed += other.completed;
         self.good += other.good;

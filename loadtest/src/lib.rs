@@ -8,6 +8,7 @@
 //! - [`check`]: the protocol as named conformance cases.
 //! - [`echo`]: an echo server, the machine's ceiling.
 //! - [`members`]: how long until every node counts the same members.
+//! - [`server_cpu`]: what the servers under test spend, when they are local.
 //! - [`histogram`], [`rng`]: latency percentiles, seeded randomness.
 
 pub mod bench;
@@ -18,3 +19,4 @@ pub mod histogram;
 pub mod members;
 pub mod report;
 pub mod rng;
+pub mod server_cpu;

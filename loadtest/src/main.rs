@@ -1,163 +1,288 @@
 //! `dynakv-load`: the command line of the harness (see the library docs).
 
+use clap::{Args, Parser, Subcommand};
+use dynakv_loadtest::server_cpu::{self, ServerCpu};
 use dynakv_loadtest::{bench, capacity, check, echo, members, report};
-use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode, Stdio};
 use std::time::Duration;
 
-const USAGE: &str = "\
-usage:
-  dynakv-load bench --servers FILE [--clients 64] [--threads 2] [--duration-s 10]
-        [--requests N] [--target random|INDEX] [--read-ratio R] [--keys-per-client 16]
-        [--zipf S] [--key-bytes 32] [--value-bytes 1-1000] [--seed N]
-        [--json FILE] [--plot FILE.svg] [--label TEXT] [--echo] [--echo-threads 1]
-  dynakv-load capacity --server HOST:PORT [--value-bytes 500] [--key-bytes 4]
-        [--refill] [--no-verify]
-  dynakv-load check --servers FILE [--expect-members N] [--seed N]
-  dynakv-load members --servers FILE --expect N [--skip I,J,...] [--timeout-s 60]
-  dynakv-load echo-server --listen HOST:PORT [--threads 1]";
+#[derive(Parser)]
+#[command(
+    name = "dynakv-load",
+    version,
+    about = "Benchmark and verification harness for any cluster speaking the CPEN 431 KV protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-/// `--flag value` pairs and bare `--flag`s.
-struct Flags(HashMap<String, Option<String>>);
+#[derive(Subcommand)]
+enum Cmd {
+    /// Closed-loop load with correctness checking; prints throughput,
+    /// latency and, when the servers are local, their CPU per request
+    Bench(BenchArgs),
+    /// Fill one node until OUT_OF_SPACE and report what it stored
+    Capacity(CapacityArgs),
+    /// The protocol's conformance cases against a cluster
+    Check(CheckArgs),
+    /// Wait until every node reports the expected membership count
+    Members(MembersArgs),
+    /// A UDP echo server: the machine's ceiling for request/reply load
+    EchoServer(EchoArgs),
+}
 
-impl Flags {
-    fn parse(args: &[String]) -> Result<Flags, String> {
-        let mut map = HashMap::new();
-        let mut i = 0;
-        while i < args.len() {
-            let flag = args[i]
-                .strip_prefix("--")
-                .ok_or_else(|| format!("unexpected argument {:?}", args[i]))?;
-            let value = args.get(i + 1).filter(|v| !v.starts_with("--")).cloned();
-            i += if value.is_some() { 2 } else { 1 };
-            map.insert(flag.to_string(), value);
-        }
-        Ok(Flags(map))
-    }
+#[derive(Args)]
+struct BenchArgs {
+    /// File listing the servers as host:port, one per line (optional with --echo)
+    #[arg(long, value_name = "FILE", required_unless_present = "echo")]
+    servers: Option<PathBuf>,
+    /// Concurrent clients, each with one request outstanding
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    clients: u32,
+    /// Client threads
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: u32,
+    /// Run length in seconds
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    duration_s: f64,
+    /// Stop after this many completed requests (all clients together)
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// Where requests go: `random` (any node) or the index of one node
+    #[arg(long, default_value = "random", value_parser = parse_target)]
+    target: bench::Target,
+    /// Each request is a GET with this probability, else a PUT [default:
+    /// PUT then GET of the same key]
+    #[arg(long, value_name = "R")]
+    read_ratio: Option<f64>,
+    /// Keys each client cycles through
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    keys_per_client: u32,
+    /// Zipf skew of key choice [default: uniform]
+    #[arg(long, value_name = "S")]
+    zipf: Option<f64>,
+    /// Key length in bytes
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=32))]
+    key_bytes: u32,
+    /// Value length in bytes: N or MIN-MAX
+    #[arg(long, value_name = "N|MIN-MAX", default_value = "1-1000", value_parser = parse_range)]
+    value_bytes: (usize, usize),
+    /// Seed of keys, values and choices
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the result as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also plot throughput and p99 per second to FILE.svg
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Name of the run in the report
+    #[arg(long, default_value = "dynakv")]
+    label: String,
+    /// First run the same load against an echo server (a child process),
+    /// and report the servers' figures as ratios to it
+    #[arg(long)]
+    echo: bool,
+    /// Threads of that echo server
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    echo_threads: u32,
+    /// No per-second progress lines
+    #[arg(long)]
+    quiet: bool,
+}
 
-    fn has(&self, flag: &str) -> bool {
-        self.0.contains_key(flag)
-    }
+#[derive(Args)]
+struct CapacityArgs {
+    /// The node to fill
+    #[arg(long, value_name = "HOST:PORT")]
+    server: String,
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    value_bytes: u32,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(4..=32))]
+    key_bytes: u32,
+    /// Then remove half the keys and fill again
+    #[arg(long)]
+    refill: bool,
+    /// Skip reading every key back
+    #[arg(long)]
+    no_verify: bool,
+}
 
-    fn text(&self, flag: &str) -> Option<&str> {
-        self.0.get(flag).and_then(|v| v.as_deref())
-    }
+#[derive(Args)]
+struct CheckArgs {
+    #[arg(long, value_name = "FILE")]
+    servers: PathBuf,
+    /// Membership count every node should report [default: the servers' number]
+    #[arg(long, value_name = "N")]
+    expect_members: Option<i32>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
 
-    fn get<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, String> {
-        match self.text(flag) {
-            None => Ok(default),
-            Some(text) => text.parse().map_err(|_| format!("--{flag}: cannot parse {text:?}")),
-        }
+#[derive(Args)]
+struct MembersArgs {
+    #[arg(long, value_name = "FILE")]
+    servers: PathBuf,
+    /// The count to wait for [default: the nodes asked]
+    #[arg(long, value_name = "N")]
+    expect: Option<usize>,
+    /// Indexes of nodes not to ask (stopped or killed ones)
+    #[arg(long, value_name = "I,J,...", value_delimiter = ',')]
+    skip: Vec<usize>,
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
+    timeout_s: f64,
+}
+
+#[derive(Args)]
+struct EchoArgs {
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+}
+
+fn parse_target(text: &str) -> Result<bench::Target, String> {
+    match text {
+        "random" => Ok(bench::Target::Random),
+        index => index
+            .parse()
+            .map(bench::Target::One)
+            .map_err(|_| "expected `random` or a node index".to_string()),
     }
 }
 
-fn servers(flags: &Flags) -> Result<Vec<SocketAddr>, String> {
-    let path = flags.text("servers").ok_or("--servers FILE is required")?;
-    let entries = dynakv::cluster::servers::load(&PathBuf::from(path)).map_err(|e| e.to_string())?;
+fn parse_range(text: &str) -> Result<(usize, usize), String> {
+    let number = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("not a number: {t:?}"));
+    let (min, max) = match text.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => (number(text)?, number(text)?),
+    };
+    if min > max || max > 10_000 {
+        return Err("expected N or MIN-MAX with MIN <= MAX <= 10000".into());
+    }
+    Ok((min, max))
+}
+
+fn servers(path: &Path) -> Result<Vec<SocketAddr>, String> {
+    let entries = dynakv::cluster::servers::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(entries.into_iter().map(|e| e.addr).collect())
 }
 
-fn bench_cmd(flags: &Flags) -> Result<bool, String> {
-    let (value_min, value_max) = match flags.text("value-bytes").unwrap_or("1-1000").split_once('-') {
-        Some((a, b)) => (
-            a.parse().map_err(|_| "--value-bytes")?,
-            b.parse().map_err(|_| "--value-bytes")?,
-        ),
-        None => {
-            let n: usize = flags.get("value-bytes", 1000)?;
-            (n, n)
-        }
-    };
-    if value_min > value_max {
-        return Err("--value-bytes: MIN must not exceed MAX".into());
+/// An echo server in a child process (its CPU is then its own to measure).
+struct EchoChild(Child);
+
+impl EchoChild {
+    fn start(threads: u32) -> Result<(EchoChild, SocketAddr), String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .args(["echo-server", "--threads", &threads.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("echo-server: {e}"))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("echo-server: no stdout")?;
+        BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+        let addr = (line.trim().strip_prefix("echo-server on "))
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("echo-server said {line:?}"))?;
+        Ok((EchoChild(child), addr))
     }
-    let target = match flags.text("target").unwrap_or("random") {
-        "random" => bench::Target::Random,
-        index => bench::Target::One(index.parse().map_err(|_| "--target random|INDEX")?),
-    };
+}
+
+impl Drop for EchoChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the load, measuring the servers' CPU when they are local.
+fn measured_run(config: &bench::BenchConfig, pids: Option<Vec<u32>>) -> bench::BenchResult {
+    let cpu = pids.map(ServerCpu::start);
+    let mut result = bench::run(config);
+    result.server_cpu_seconds = cpu.and_then(|cpu| cpu.finish());
+    result
+}
+
+fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
     let mut config = bench::BenchConfig {
         servers: Vec::new(),
-        target,
-        clients: flags.get("clients", 64)?,
-        threads: flags.get("threads", 2)?,
-        duration: Duration::from_secs_f64(flags.get("duration-s", 10.0)?),
-        requests_max: flags.get("requests", u64::MAX)?,
-        read_ratio: flags
-            .text("read-ratio")
-            .map(|r| r.parse())
-            .transpose()
-            .map_err(|_| "--read-ratio")?,
-        keys_per_client: flags.get("keys-per-client", 16usize)?.max(1),
-        zipf: flags
-            .text("zipf")
-            .map(|s| s.parse())
-            .transpose()
-            .map_err(|_| "--zipf")?,
-        key_bytes: flags.get("key-bytes", 32)?,
-        value_bytes_min: value_min,
-        value_bytes_max: value_max,
+        target: args.target,
+        clients: args.clients as usize,
+        threads: args.threads as usize,
+        duration: Duration::from_secs_f64(args.duration_s.max(0.0)),
+        requests_max: args.requests.unwrap_or(u64::MAX),
+        read_ratio: args.read_ratio,
+        keys_per_client: args.keys_per_client as usize,
+        zipf: args.zipf,
+        key_bytes: args.key_bytes as usize,
+        value_bytes_min: args.value_bytes.0,
+        value_bytes_max: args.value_bytes.1,
         timeouts_ms: dynakv::protocol::client::RETRY_TIMEOUTS_MS.to_vec(),
-        seed: flags.get("seed", 1)?,
+        seed: args.seed,
         echo: false,
-        progress: !flags.has("quiet"),
+        progress: !args.quiet,
     };
-    let label = flags.text("label").unwrap_or("dynakv").to_string();
-    let mut echo_throughput = None;
-    if flags.has("echo") {
-        let addr = echo::start("127.0.0.1:0".parse().expect("literal"), flags.get("echo-threads", 1)?)
-            .map_err(|e| e.to_string())?;
+    let mut echo_result = None;
+    if args.echo {
+        let (child, addr) = EchoChild::start(args.echo_threads)?;
         let echo_config = bench::BenchConfig {
             servers: vec![addr],
             target: bench::Target::One(0),
             echo: true,
             ..config.clone()
         };
-        let result = bench::run(&echo_config);
+        let result = measured_run(&echo_config, Some(vec![child.0.id()]));
+        drop(child);
         print!("{}", report::summary("echo-server", config.clients, &result));
-        echo_throughput = Some(result.throughput());
+        echo_result = Some(result);
     }
-    if flags.has("servers") || !flags.has("echo") {
-        config.servers = servers(flags)?;
-        if let bench::Target::One(index) = config.target
-            && index >= config.servers.len()
-        {
-            return Err(format!("--target {index}: only {} servers", config.servers.len()));
-        }
-        let result = bench::run(&config);
-        print!("{}", report::summary(&label, config.clients, &result));
-        if let Some(echo) = echo_throughput {
-            println!(
-                "  ratio to echo-server: {:.1} %",
-                100.0 * result.throughput() / echo.max(1.0)
-            );
-        }
-        if let Some(path) = flags.text("json") {
-            std::fs::write(path, report::json(&label, config.clients, &result, echo_throughput))
-                .map_err(|e| format!("{path}: {e}"))?;
-        }
-        if let Some(path) = flags.text("plot") {
-            report::plot(
-                &PathBuf::from(path),
-                &format!("{label}, {} clients", config.clients),
-                &result,
-            )?;
-        }
-        return Ok(result.wrong_reads == 0);
+    let Some(path) = &args.servers else { return Ok(true) };
+    config.servers = servers(path)?;
+    if let bench::Target::One(index) = config.target
+        && index >= config.servers.len()
+    {
+        return Err(format!("--target {index}: only {} servers", config.servers.len()));
     }
-    Ok(true)
+    let result = measured_run(&config, server_cpu::local_pids(&config.servers));
+    print!("{}", report::summary(&args.label, config.clients, &result));
+    if let Some(echo) = &echo_result {
+        println!(
+            "  ratio to echo-server: throughput {:.1} %{}",
+            100.0 * result.throughput() / echo.throughput().max(1.0),
+            match (result.server_cpu_us_per_request(), echo.server_cpu_us_per_request()) {
+                (Some(ours), Some(echo)) => format!(", server CPU per request {:.2}x", ours / echo.max(1e-9)),
+                _ => String::new(),
+            }
+        );
+    }
+    if let Some(path) = &args.json {
+        let echo_throughput = echo_result.as_ref().map(bench::BenchResult::throughput);
+        std::fs::write(
+            path,
+            report::json(&args.label, config.clients, &result, echo_throughput),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        report::plot(path, &format!("{}, {} clients", args.label, config.clients), &result)?;
+    }
+    Ok(result.wrong_reads == 0)
 }
 
-fn capacity_cmd(flags: &Flags) -> Result<bool, String> {
-    let server = flags.text("server").ok_or("--server HOST:PORT is required")?;
-    let server = dynakv::cluster::servers::resolve(server).ok_or_else(|| format!("cannot resolve {server}"))?;
+fn capacity_cmd(args: CapacityArgs) -> Result<bool, String> {
+    let server =
+        dynakv::cluster::servers::resolve(&args.server).ok_or_else(|| format!("cannot resolve {}", args.server))?;
     let config = capacity::CapacityConfig {
         server,
-        key_bytes: flags.get("key-bytes", 4)?,
-        value_bytes: flags.get("value-bytes", 500)?,
-        refill: flags.has("refill"),
-        verify_all: !flags.has("no-verify"),
+        key_bytes: args.key_bytes as usize,
+        value_bytes: args.value_bytes as usize,
+        refill: args.refill,
+        verify_all: !args.no_verify,
     };
     let result = capacity::run(&config).map_err(|e| e.to_string())?;
     println!(
@@ -185,29 +310,22 @@ fn capacity_cmd(flags: &Flags) -> Result<bool, String> {
     Ok(result.failures.is_empty())
 }
 
-fn check_cmd(flags: &Flags) -> Result<bool, String> {
-    let servers = servers(flags)?;
-    let expect = flags.get("expect-members", servers.len() as i32)?;
-    let ctx = check::Ctx::new(servers, expect, flags.get("seed", 1)?);
+fn check_cmd(args: CheckArgs) -> Result<bool, String> {
+    let servers = servers(&args.servers)?;
+    let expect = args.expect_members.unwrap_or(servers.len() as i32);
+    let ctx = check::Ctx::new(servers, expect, args.seed);
     Ok(check::run(&ctx) == 0)
 }
 
 /// Waits until every node not skipped reports `--expect` members.
-fn members_cmd(flags: &Flags) -> Result<bool, String> {
-    let servers = servers(flags)?;
-    let skip: Vec<usize> = match flags.text("skip") {
-        Some(list) => list
-            .split(',')
-            .map(|i| i.trim().parse().map_err(|_| format!("--skip: not an index: {i:?}")))
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
+fn members_cmd(args: MembersArgs) -> Result<bool, String> {
+    let servers = servers(&args.servers)?;
     let asked: Vec<SocketAddr> = (servers.iter().enumerate())
-        .filter(|(i, _)| !skip.contains(i))
+        .filter(|(i, _)| !args.skip.contains(i))
         .map(|(_, &addr)| addr)
         .collect();
-    let expect: usize = flags.get("expect", asked.len())?;
-    let limit = Duration::from_secs_f64(flags.get("timeout-s", 60.0)?);
+    let expect = args.expect.unwrap_or(asked.len());
+    let limit = Duration::from_secs_f64(args.timeout_s.max(0.0));
     match members::wait_exact(&asked, expect, limit) {
         Ok(took) => {
             println!(
@@ -227,9 +345,8 @@ fn members_cmd(flags: &Flags) -> Result<bool, String> {
     }
 }
 
-fn echo_cmd(flags: &Flags) -> Result<bool, String> {
-    let listen: SocketAddr = flags.get("listen", "127.0.0.1:0".parse().expect("literal"))?;
-    let addr = echo::start(listen, flags.get("threads", 1)?).map_err(|e| e.to_string())?;
+fn echo_cmd(args: EchoArgs) -> Result<bool, String> {
+    let addr = echo::start(args.listen, args.threads as usize).map_err(|e| e.to_string())?;
     println!("echo-server on {addr}");
     loop {
         std::thread::park();
@@ -237,19 +354,13 @@ fn echo_cmd(flags: &Flags) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(command) = args.first() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    let outcome = match Cli::parse().command {
+        Cmd::Bench(args) => bench_cmd(args),
+        Cmd::Capacity(args) => capacity_cmd(args),
+        Cmd::Check(args) => check_cmd(args),
+        Cmd::Members(args) => members_cmd(args),
+        Cmd::EchoServer(args) => echo_cmd(args),
     };
-    let outcome = Flags::parse(&args[1..]).and_then(|flags| match command.as_str() {
-        "bench" => bench_cmd(&flags),
-        "capacity" => capacity_cmd(&flags),
-        "check" => check_cmd(&flags),
-        "members" => members_cmd(&flags),
-        "echo-server" => echo_cmd(&flags),
-        _ => Err(USAGE.to_string()),
-    });
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

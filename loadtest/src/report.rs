@@ -52,6 +52,13 @@ pub fn summary(label: &str, clients: usize, result: &BenchResult) -> String {
             errors.join(", ")
         }
     );
+    if let (Some(seconds), Some(per_request)) = (result.server_cpu_seconds, result.server_cpu_us_per_request()) {
+        let _ = writeln!(
+            text,
+            "  server CPU: {per_request:.2} us/request ({:.0} % of one core)",
+            100.0 * seconds / result.elapsed.as_secs_f64().max(1e-9)
+        );
+    }
     let _ = writeln!(text, "  wrong reads (correctness failures): {}", result.wrong_reads);
     for failure in &result.failures {
         let _ = writeln!(text, "    {failure}");
@@ -74,7 +81,7 @@ pub fn json(label: &str, clients: usize, result: &BenchResult, echo_throughput: 
         })
         .collect();
     format!(
-        "{{\"label\":{label:?},\"clients\":{clients},\"seconds\":{:.3},\"requests\":{},\"sends\":{},\"retries\":{},\"throughput\":{:.1},\"goodput\":{:.1},\"retry_rate\":{:.5},\"timeouts\":{},\"overloads\":{},\"wrong_reads\":{},\"errors_by_code\":{:?},\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\"echo_throughput\":{},\"timeline\":[{}]}}\n",
+        "{{\"label\":{label:?},\"clients\":{clients},\"seconds\":{:.3},\"requests\":{},\"sends\":{},\"retries\":{},\"throughput\":{:.1},\"goodput\":{:.1},\"retry_rate\":{:.5},\"timeouts\":{},\"overloads\":{},\"wrong_reads\":{},\"errors_by_code\":{:?},\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\"server_cpu_us_per_request\":{},\"echo_throughput\":{},\"timeline\":[{}]}}\n",
         result.elapsed.as_secs_f64(),
         result.completed,
         result.sends,
@@ -91,6 +98,9 @@ pub fn json(label: &str, clients: usize, result: &BenchResult, echo_throughput: 
         l.quantile_us(0.99),
         l.quantile_us(0.999),
         l.max_us(),
+        result
+            .server_cpu_us_per_request()
+            .map_or("null".to_string(), |us| format!("{us:.3}")),
         echo_throughput.map_or("null".to_string(), |t| format!("{t:.1}")),
         timeline.join(",")
     )

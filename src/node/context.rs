@@ -5,6 +5,7 @@
 use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, Secret};
 use crate::cluster::membership::Pause;
 use crate::cluster::ring::View;
+use crate::protocol::wire::{KeyOp, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::stamp::EPOCH_UNIX_MS;
 use parking_lot::RwLock;
@@ -112,12 +113,60 @@ pub struct PlantedBugs {
     pub ignore_stamps_on_merge: bool,
 }
 
+/// The kinds of client request counted in [`NodeCounters::requests`]:
+/// the protocol's commands, then requests refused at parsing (unknown
+/// command, bad key or value).
+pub const REQUEST_KINDS: [&str; 9] = [
+    "put",
+    "get",
+    "remove",
+    "shutdown",
+    "wipeout",
+    "is_alive",
+    "get_pid",
+    "get_membership_count",
+    "invalid",
+];
+
+/// The reply codes counted in [`NodeCounters::replies`], by protocol code.
+pub const REPLY_CODES: [&str; 8] = [
+    "success",
+    "non_existent_key",
+    "out_of_space",
+    "overload",
+    "internal_failure",
+    "unrecognized_command",
+    "invalid_key",
+    "invalid_value",
+];
+
+/// The index in [`REQUEST_KINDS`] of a parsed request.
+pub fn request_kind(parsed: &Parsed<'_>) -> usize {
+    match parsed {
+        Parsed::Keyed(KeyOp::Put { .. }) => 0,
+        Parsed::Keyed(KeyOp::Get { .. }) => 1,
+        Parsed::Keyed(KeyOp::Remove { .. }) => 2,
+        Parsed::Node(NodeCommand::Shutdown) => 3,
+        Parsed::Node(NodeCommand::Wipeout) => 4,
+        Parsed::Node(NodeCommand::IsAlive) => 5,
+        Parsed::Node(NodeCommand::GetPid) => 6,
+        Parsed::Node(NodeCommand::GetMembershipCount) => 7,
+        Parsed::Invalid(_) => 8,
+    }
+}
+
 #[derive(Default)]
 pub struct NodeCounters {
-    /// Times this node was stopped and continued (SIGSTOP, SIGCONT).
+    /// Client requests received straight from clients (forwarded ones are
+    /// counted where they arrived), by [`REQUEST_KINDS`].
+    pub requests: [AtomicU64; REQUEST_KINDS.len()],
+    /// Replies sent to clients, by [`REPLY_CODES`] (answers repeated from
+    /// the at-most-once cache included).
+    pub replies: [AtomicU64; REPLY_CODES.len()],
     /// Writes applied here that never reached enough copies (this node
     /// was cut off from the other replicas): the client never heard "done".
     pub writes_given_up: AtomicU64,
+    /// Times this node was stopped and continued (SIGSTOP, SIGCONT).
     pub suspensions: AtomicU64,
     /// Times its rounds stalled long enough to re-sync, with no stop.
     pub stalls: AtomicU64,
@@ -148,6 +197,15 @@ pub struct NodeCounters {
     pub transfer_refused: AtomicU64,
     /// Transfer connections that failed with bytes still queued.
     pub transfer_breaks: AtomicU64,
+}
+
+impl NodeCounters {
+    pub fn count_reply(&self, reply: &Reply) {
+        let code = reply.code() as usize;
+        if let Some(counter) = self.replies.get(code) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl NodeContext {

@@ -16,7 +16,7 @@ use crate::log;
 use crate::node::admin::{self, Report, ReportKind};
 use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::STARTUP_GRACE_MS;
-use crate::node::context::{Away, NodeContext, NodeIo};
+use crate::node::context::{Away, NodeContext, NodeIo, REPLY_CODES, REQUEST_KINDS, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
 use crate::node::shard::{TICK_MS, Worker};
@@ -218,6 +218,9 @@ impl Router {
             self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if hops == 0 {
+            self.ctx.counters.requests[request_kind(&parsed)].fetch_add(1, Ordering::Relaxed);
+        }
         match parsed {
             Parsed::Invalid(code) => self.reply(message_id, &Reply::Code(code), client),
             Parsed::Node(command) => self.node_command(message_id, command, client),
@@ -516,6 +519,8 @@ impl Router {
         ]
         .iter()
         .map(|(name, value)| format!("{name} {value}\n"))
+        .chain(counted_lines("requests", &REQUEST_KINDS, &c.requests))
+        .chain(counted_lines("replies", &REPLY_CODES, &c.replies))
         .collect()
     }
 
@@ -561,6 +566,7 @@ impl Router {
     }
 
     fn reply(&self, message_id: &[u8], reply: &Reply, to: SocketAddr) {
+        self.ctx.counters.count_reply(reply);
         self.io.datagram(to, &reply.encode(message_id));
     }
 
@@ -605,4 +611,9 @@ impl Router {
             self.reply(message_id, &Reply::Overload { wait_ms }, client);
         }
     }
+}
+
+/// `PREFIX_NAME COUNT` lines, one per name.
+fn counted_lines<'a>(prefix: &'a str, names: &'a [&str], counts: &'a [AtomicU64]) -> impl Iterator<Item = String> + 'a {
+    (names.iter().zip(counts)).map(move |(name, count)| format!("{prefix}_{name} {}\n", count.load(Ordering::Relaxed)))
 }

@@ -214,8 +214,9 @@ impl Worker {
                 if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                     // The memory is back: let PUTs in before answering.
                     self.partition.budget().check_rss();
-                    let reply = Reply::Code(ErrorCode::Success).encode(&job.message_id);
-                    self.io.datagram(job.client, &reply);
+                    let reply = Reply::Code(ErrorCode::Success);
+                    self.ctx.counters.count_reply(&reply);
+                    self.io.datagram(job.client, &reply.encode(&job.message_id));
                 }
             }
             ShardMsg::Replicate { from, seq, entry } => {
@@ -287,6 +288,7 @@ impl Worker {
     /// replicas have acknowledged a write).
     pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
         if let Some(reply) = self.execute(view, message_id, op, client) {
+            self.ctx.counters.count_reply(&reply);
             self.io.datagram(client, &reply.encode(message_id));
         }
     }
@@ -503,8 +505,9 @@ impl Worker {
     fn complete(&mut self, seq: u64) {
         if let Some(pending) = self.pending.remove(&seq) {
             self.pending_ids.remove(&pending.id_hash);
-            let reply = Reply::Code(pending.code).encode(&pending.message_id);
-            self.io.datagram(pending.client, &reply);
+            let reply = Reply::Code(pending.code);
+            self.ctx.counters.count_reply(&reply);
+            self.io.datagram(pending.client, &reply.encode(&pending.message_id));
         }
     }
 

@@ -8,29 +8,87 @@ use crate::cluster::secret::{self, Secret};
 use crate::cluster::servers::{self, ServerEntry};
 use crate::node::admin::{self, parse_lines};
 use crate::node::context::unix_millis;
+use crate::ops::metrics;
 use crate::protocol::client;
 use crate::protocol::wire::{Command, ErrorCode};
+use crate::storage::hash::BUCKETS;
+use clap::{Args, Subcommand};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub const USAGE: &str = "\
-usage: dynakv ctl [--servers FILE] [--cluster-secret-file F] [--node NODE] COMMAND
-commands:
-  put KEY VALUE [VERSION]   store through --node (default: a random node)
-  get KEY                   value and version
-  remove KEY
-  stats NODE                counters of one node
-  members NODE              which nodes NODE believes alive, ready and full
-  ring KEY                  the nodes that hold KEY, coordinator first
-  buckets NODE              live keys, tombstones and digest per bucket
-  keys NODE BUCKET          the keys NODE holds in BUCKET
-  status                    one row per node of the servers file
-  ready                     succeeds when every node answers, is ready and
-                            counts every node alive
-  wipeout NODE | shutdown NODE
-NODE is host:port or an index (from 0) into the servers file.";
+/// `dynakv ctl`: the options every command shares, then the command.
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// File listing every node as host:port, one per line
+    #[arg(long, value_name = "FILE", default_value = "servers.txt", global = true)]
+    pub servers: PathBuf,
+    /// The cluster secret admin commands are signed with [default:
+    /// $DYNAKV_CLUSTER_SECRET_FILE, else SERVERS_FILE.secret]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The node data commands go through: host:port or an index (from 0)
+    /// into the servers file [default: a random node]
+    #[arg(long, value_name = "NODE", global = true)]
+    pub node: Option<String>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// NODE is host:port or an index (from 0) into the servers file.
+#[derive(Subcommand, Debug)]
+pub enum CtlCommand {
+    /// Store KEY through --node (default: a random node)
+    Put {
+        key: String,
+        value: String,
+        #[arg(default_value_t = 0, allow_negative_numbers = true)]
+        version: i32,
+    },
+    /// Print KEY's value and version
+    Get { key: String },
+    /// Remove KEY
+    Remove { key: String },
+    /// Counters of one node
+    Stats {
+        node: String,
+        /// One JSON object instead of `name value` lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which nodes NODE believes alive, ready and full
+    Members { node: String },
+    /// The nodes that hold KEY, coordinator first
+    Ring { key: String },
+    /// Live keys, tombstones and digest per bucket of NODE
+    Buckets { node: String },
+    /// The keys NODE holds in BUCKET
+    Keys {
+        node: String,
+        #[arg(value_parser = clap::value_parser!(u16).range(0..BUCKETS as i64))]
+        bucket: u16,
+    },
+    /// One row per node of the servers file
+    Status {
+        /// One JSON array of the nodes' counters instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Succeed when every node answers, is ready and counts every node alive
+    Ready,
+    /// Every node's counters in the Prometheus text format
+    Metrics {
+        /// Write them to FILE (atomically, for the node exporter's textfile
+        /// collector) instead of printing them
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Send the protocol's WIPEOUT to NODE
+    Wipeout { node: String },
+    /// Send the protocol's SHUTDOWN to NODE
+    Shutdown { node: String },
+}
 
 struct Ctl {
     entries: Vec<ServerEntry>,
@@ -44,30 +102,10 @@ struct Ctl {
     signed: AtomicU64,
 }
 
-/// Runs `dynakv ctl ARGS`; returns the text to print or an error.
-pub fn run(args: &[String]) -> Result<String, String> {
-    let mut servers_path = PathBuf::from("servers.txt");
-    let mut secret_path = None;
-    let mut node = None;
-    let mut rest = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--servers" => servers_path = iter.next().map(PathBuf::from).ok_or("--servers needs a file")?,
-            "--cluster-secret-file" => {
-                secret_path = Some(
-                    iter.next()
-                        .map(PathBuf::from)
-                        .ok_or("--cluster-secret-file needs a file")?,
-                )
-            }
-            "--node" => node = Some(iter.next().ok_or("--node needs a value")?.clone()),
-            "-h" | "--help" | "help" => return Ok(USAGE.to_string()),
-            _ => rest.push(arg.clone()),
-        }
-    }
-    let entries = servers::load(&servers_path).map_err(|e| e.to_string())?;
-    let (secret_file, _) = secret::location(secret_path.as_deref(), &servers_path);
+/// Runs `dynakv ctl`; returns the text to print or an error.
+pub fn run(args: CtlArgs) -> Result<String, String> {
+    let entries = servers::load(&args.servers).map_err(|e| e.to_string())?;
+    let (secret_file, _) = secret::location(args.cluster_secret_file.as_deref(), &args.servers);
     let mut ctl = Ctl {
         entries,
         secret: secret::load(&secret_file),
@@ -76,26 +114,25 @@ pub fn run(args: &[String]) -> Result<String, String> {
         session: secret::random_u64(),
         signed: AtomicU64::new(0),
     };
-    ctl.node = node.map(|n| ctl.resolve(&n)).transpose()?;
-    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["put", key, value] => ctl.put(key, value, 0),
-        ["put", key, value, version] => ctl.put(key, value, version.parse().map_err(|_| "VERSION must be an integer")?),
-        ["get", key] => ctl.get(key),
-        ["remove", key] => ctl.remove(key),
-        ["stats", node] => ctl.admin(&ctl.resolve(node)?, admin::STATS, &[]),
-        ["members", node] => ctl.admin(&ctl.resolve(node)?, admin::MEMBERS, &[]),
-        ["buckets", node] => ctl.buckets(&ctl.resolve(node)?),
-        ["keys", node, bucket] => {
-            let bucket: u16 = bucket.parse().map_err(|_| "BUCKET must be 0..4095")?;
-            ctl.admin(&ctl.resolve(node)?, admin::KEYS, &bucket.to_le_bytes())
+    ctl.node = args.node.map(|n| ctl.resolve(&n)).transpose()?;
+    match args.command {
+        CtlCommand::Put { key, value, version } => ctl.put(&key, &value, version),
+        CtlCommand::Get { key } => ctl.get(&key),
+        CtlCommand::Remove { key } => ctl.remove(&key),
+        CtlCommand::Stats { node, json } => {
+            let text = ctl.admin(&ctl.resolve(&node)?, admin::STATS, &[])?;
+            Ok(if json { metrics::json_object(&[], &text) } else { text })
         }
-        ["ring", key] => ctl.ring(key),
-        ["status"] => Ok(ctl.status()),
-        ["ready"] => ctl.ready(),
-        ["wipeout", node] => ctl.simple(&ctl.resolve(node)?, Command::Wipeout),
-        ["shutdown", node] => ctl.shutdown(&ctl.resolve(node)?),
-        _ => Err(USAGE.to_string()),
+        CtlCommand::Members { node } => ctl.admin(&ctl.resolve(&node)?, admin::MEMBERS, &[]),
+        CtlCommand::Buckets { node } => ctl.buckets(&ctl.resolve(&node)?),
+        CtlCommand::Keys { node, bucket } => ctl.admin(&ctl.resolve(&node)?, admin::KEYS, &bucket.to_le_bytes()),
+        CtlCommand::Ring { key } => ctl.ring(&key),
+        CtlCommand::Status { json: false } => Ok(ctl.status()),
+        CtlCommand::Status { json: true } => Ok(ctl.status_json()),
+        CtlCommand::Ready => ctl.ready(),
+        CtlCommand::Metrics { output } => ctl.metrics(output.as_deref()),
+        CtlCommand::Wipeout { node } => ctl.simple(&ctl.resolve(&node)?, Command::Wipeout),
+        CtlCommand::Shutdown { node } => ctl.shutdown(&ctl.resolve(&node)?),
     }
 }
 
@@ -304,6 +341,38 @@ impl Ctl {
             .count();
         let summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
         if ready == n { Ok(summary) } else { Err(summary) }
+    }
+
+    /// Every node's counters (nodes that did not answer: `None`).
+    fn stats_of_all(&self) -> Vec<(String, Option<String>)> {
+        (self.entries.iter().zip(self.ask_all(admin::STATS)))
+            .map(|(entry, stats)| (entry.name.clone(), stats.ok()))
+            .collect()
+    }
+
+    /// `[{"node": ..., "alive": true, counters...}, ...]`, one per node.
+    fn status_json(&self) -> String {
+        let rows: Vec<String> = (self.stats_of_all().into_iter())
+            .map(|(name, stats)| match stats {
+                Some(text) => metrics::json_object(&[("server", &name), ("alive", "true")], &text),
+                None => metrics::json_object(&[("server", &name), ("alive", "false")], ""),
+            })
+            .collect();
+        format!("[{}]", rows.join(",\n"))
+    }
+
+    fn metrics(&self, output: Option<&Path>) -> Result<String, String> {
+        let text = metrics::prometheus(&self.stats_of_all());
+        let Some(path) = output else { return Ok(text) };
+        // The textfile collector must never read a half-written file.
+        let partial = path.with_extension("prom.partial");
+        std::fs::write(&partial, &text).map_err(|e| format!("{}: {e}", partial.display()))?;
+        std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(format!(
+            "{} metric lines written to {}",
+            text.lines().count(),
+            path.display()
+        ))
     }
 
     /// One row per node, queried in parallel.

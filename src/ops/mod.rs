@@ -1,4 +1,7 @@
-//! Tools for operators: [`ctl`], the command line that queries and drives
-//! a running cluster.
+//! Tools for operators: [`cli`], the `dynakv` command line; [`ctl`], the
+//! client that queries and drives a running cluster; [`metrics`], its
+//! counters in the formats monitoring systems read.
 
+pub mod cli;
 pub mod ctl;
+pub mod metrics;

@@ -170,6 +170,15 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The error code the reply carries.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Reply::Code(code) => *code,
+            Reply::Overload { .. } => ErrorCode::Overload,
+            Reply::Value { .. } | Reply::Pid(_) | Reply::MembershipCount(_) => ErrorCode::Success,
+        }
+    }
+
     pub fn to_response(&self) -> KVResponse {
         let mut response = KVResponse::new();
         response.errCode = Some(ErrorCode::Success as u32);

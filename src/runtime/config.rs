@@ -1,30 +1,12 @@
 //! Command-line configuration of a node: `dynakv serve --listen HOST:PORT
-//! --servers FILE [options]` and the short form `dynakv HOST PORT FILE`.
+//! --servers FILE [options]` and the short form `dynakv HOST PORT FILE
+//! [options]`, parsed with clap; every number is range-checked here.
 
 use crate::node::admin_allow::AdminAllow;
 use crate::storage::memory::MIB;
 use crate::storage::reply_cache::RETENTION_MS_MIN;
+use clap::Args;
 use std::path::PathBuf;
-
-pub const USAGE: &str = "\
-usage: dynakv serve --listen HOST:PORT --servers FILE [options]
-       dynakv HOST PORT SERVERS_FILE
-       dynakv ctl COMMAND ...   (dynakv ctl help)
-
-options:
-  --workers N              worker threads; 0 runs the store on the event loop
-                           (default: 0 on 1-2 cores, else cores - 1)
-  --shard-backlog-max N    queued requests per shard before OVERLOAD (4096)
-  --memory-limit MIB       process memory limit in MiB (default 64)
-  --replicas N             copies of each key (default 3)
-  --reply-cache-ms MS      at-most-once retention, >= 5000 (default 5000;
-                           entries live between MS and 2*MS)
-  --cluster-secret-file F  key of node-to-node authentication (default:
-                           $DYNAKV_CLUSTER_SECRET_FILE, else SERVERS_FILE.secret,
-                           created there with 32 random bytes if missing)
-  --failure-timeout-ms MS  silence before a peer is declared dead (default 3000)
-  --admin-allow CIDR,...   only these client networks may send SHUTDOWN and
-                           WIPEOUT; others are dropped (default: any)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -44,6 +26,46 @@ pub struct Config {
     pub admin_allow: AdminAllow,
 }
 
+/// The options of a node, shared by `dynakv serve` and the short form.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Worker threads; 0 runs the store on the event loop [default: 0 on
+    /// 1-2 cores, else cores - 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub workers: Option<u16>,
+    /// Queued requests per shard before OVERLOAD
+    #[arg(long, value_name = "N", default_value_t = crate::node::router::SHARD_BACKLOG_REQUESTS_MAX as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
+    pub shard_backlog_max: u32,
+    /// Process memory limit in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
+    pub memory_limit: u32,
+    /// Copies of each key
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=7))]
+    pub replicas: u8,
+    /// At-most-once retention: a reply is kept between MS and 2*MS
+    #[arg(long, value_name = "MS", default_value_t = RETENTION_MS_MIN,
+          value_parser = clap::value_parser!(u64).range(RETENTION_MS_MIN..=600_000))]
+    pub reply_cache_ms: u64,
+    /// Key of node-to-node authentication [default:
+    /// $DYNAKV_CLUSTER_SECRET_FILE, else SERVERS_FILE.secret, created there
+    /// with 32 random bytes if missing]
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Silence before a peer is declared dead
+    #[arg(long, value_name = "MS", default_value_t = crate::node::cluster_core::FAILURE_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(600..=60_000))]
+    pub failure_timeout_ms: u64,
+    /// Only these client networks may send SHUTDOWN and WIPEOUT; others are
+    /// dropped [default: any]
+    #[arg(long, value_name = "CIDR,...", value_parser = AdminAllow::parse)]
+    pub admin_allow: Option<AdminAllow>,
+    /// Test fault injection: drop this share of replica writes silently
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, hide = true,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub fault_lose_replica_writes_percent: u8,
+}
+
 /// One worker per core beyond the one the event loop keeps busy; on two
 /// cores or fewer none: the store runs on the event loop. On the 2-core
 /// reference machine W=0 measured 69k req/s, W=1 57-60k and W=2 56k
@@ -55,107 +77,21 @@ fn default_workers() -> usize {
     }
 }
 
-impl Config {
-    fn new(listen: String, servers: PathBuf) -> Config {
+impl NodeOptions {
+    /// The node's configuration, listening on `listen`.
+    pub fn config(&self, listen: String, servers: PathBuf) -> Config {
         Config {
             listen,
             servers,
-            workers: default_workers(),
-            memory_limit_bytes: 64 * MIB,
-            replicas: 3,
-            reply_cache_ms: RETENTION_MS_MIN,
-            cluster_secret_file: None,
-            failure_ms: crate::node::cluster_core::FAILURE_MS_DEFAULT,
-            fault_lose_replica_writes_percent: 0,
-            shard_backlog_max: crate::node::router::SHARD_BACKLOG_REQUESTS_MAX,
-            admin_allow: AdminAllow::default(),
+            workers: self.workers.map_or_else(default_workers, usize::from),
+            memory_limit_bytes: self.memory_limit as usize * MIB,
+            replicas: usize::from(self.replicas),
+            reply_cache_ms: self.reply_cache_ms,
+            cluster_secret_file: self.cluster_secret_file.clone(),
+            failure_ms: self.failure_timeout_ms,
+            fault_lose_replica_writes_percent: self.fault_lose_replica_writes_percent,
+            shard_backlog_max: self.shard_backlog_max as usize,
+            admin_allow: self.admin_allow.clone().unwrap_or_default(),
         }
-    }
-}
-
-fn number<T>(flag: &str, value: Option<&String>, min: T, max: T) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let text = value.ok_or_else(|| format!("{flag} needs a value"))?;
-    let parsed: T = text.parse().map_err(|_| format!("{flag}: not a number: {text:?}"))?;
-    if parsed < min || parsed > max {
-        return Err(format!("{flag}: {parsed} is outside {min}..={max}"));
-    }
-    Ok(parsed)
-}
-
-/// Parses the arguments after the program name (`serve ...` or the short form).
-pub fn parse(args: &[String]) -> Result<Config, String> {
-    if args.first().map(String::as_str) != Some("serve") {
-        return match args {
-            [host, port, servers] => {
-                number::<u16>("PORT", Some(port), 1, u16::MAX)?;
-                Ok(Config::new(format!("{host}:{port}"), PathBuf::from(servers)))
-            }
-            _ => Err(USAGE.to_string()),
-        };
-    }
-    let mut listen = None;
-    let mut servers = None;
-    let mut config = Config::new(String::new(), PathBuf::new());
-    let mut rest = args[1..].iter();
-    while let Some(flag) = rest.next() {
-        match flag.as_str() {
-            "--listen" => listen = rest.next().cloned(),
-            "--servers" => servers = rest.next().map(PathBuf::from),
-            "--workers" => config.workers = number(flag, rest.next(), 0, 64)?,
-            "--memory-limit" => config.memory_limit_bytes = number::<usize>(flag, rest.next(), 16, 1 << 20)? * MIB,
-            "--replicas" => config.replicas = number(flag, rest.next(), 1, 7)?,
-            "--reply-cache-ms" => config.reply_cache_ms = number(flag, rest.next(), RETENTION_MS_MIN, 600_000)?,
-            "--shard-backlog-max" => config.shard_backlog_max = number(flag, rest.next(), 1, 1 << 20)?,
-            "--failure-timeout-ms" => config.failure_ms = number(flag, rest.next(), 600, 60_000)?,
-            "--fault-lose-replica-writes-percent" => {
-                config.fault_lose_replica_writes_percent = number(flag, rest.next(), 0, 100)?
-            }
-            "--cluster-secret-file" => config.cluster_secret_file = rest.next().map(PathBuf::from),
-            "--admin-allow" => {
-                let list = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-                config.admin_allow = AdminAllow::parse(list)?;
-            }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
-        }
-    }
-    config.listen = listen.ok_or_else(|| format!("--listen is required\n{USAGE}"))?;
-    config.servers = servers.ok_or_else(|| format!("--servers is required\n{USAGE}"))?;
-    Ok(config)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(line: &str) -> Vec<String> {
-        line.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn short_form_matches_serve() {
-        let short = parse(&args("127.0.0.1 4000 servers.txt")).unwrap();
-        let long = parse(&args("serve --listen 127.0.0.1:4000 --servers servers.txt")).unwrap();
-        assert_eq!(short, long);
-        assert_eq!(short.memory_limit_bytes, 64 * MIB);
-    }
-
-    #[test]
-    fn options_are_checked() {
-        let config = parse(&args(
-            "serve --listen a:1 --servers s --workers 1 --memory-limit 128 --replicas 2",
-        ))
-        .unwrap();
-        assert_eq!(
-            (config.workers, config.memory_limit_bytes, config.replicas),
-            (1, 128 * MIB, 2)
-        );
-        assert!(parse(&args("serve --listen a:1 --servers s --reply-cache-ms 100")).is_err());
-        assert!(parse(&args("serve --servers s")).is_err());
-        assert!(parse(&args("serve --listen a:1 --servers s --bogus")).is_err());
-        assert!(parse(&args("127.0.0.1 notaport s")).is_err());
     }
 }
