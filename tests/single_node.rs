@@ -34,35 +34,17 @@ fn hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The conformance suite `dynakv-load check` runs against any cluster
+/// (`loadtest/src/check.rs`: commands, limits, error codes, the five
+/// at-most-once scenarios), here against one node.
 #[test]
-fn put_get_remove_semantics() {
+fn one_node_passes_every_conformance_case() {
     let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    assert_eq!(get(addr, b"missing").0, code(ErrorCode::NonExistentKey));
-    assert_eq!(remove(addr, b"missing"), code(ErrorCode::NonExistentKey));
-    assert_eq!(put(addr, b"key", b"value-1", 3), 0);
-    assert_eq!(get(addr, b"key"), (0, b"value-1".to_vec(), 3));
-    assert_eq!(
-        put(addr, b"key", b"", -7),
-        0,
-        "empty value and negative version are valid"
-    );
-    assert_eq!(get(addr, b"key"), (0, Vec::new(), -7));
-    assert_eq!(remove(addr, b"key"), 0);
-    assert_eq!(get(addr, b"key").0, code(ErrorCode::NonExistentKey));
-    assert_eq!(remove(addr, b"key"), code(ErrorCode::NonExistentKey));
-    let longest_key = [b'k'; 32];
-    let largest_value = vec![b'v'; 10_000];
-    assert_eq!(put(addr, &longest_key, &largest_value, 1), 0);
-    assert_eq!(get(addr, &longest_key), (0, largest_value, 1));
-}
-
-#[test]
-fn put_without_version_field_stores_version_zero() {
-    let node = SingleNode::start(&[]);
-    let response = call(node.addr(), Command::Put, Some(b"k"), Some(b"v"), None);
-    assert_eq!(response.errCode.unwrap_or(0), 0);
-    assert_eq!(get(node.addr(), b"k"), (0, b"v".to_vec(), 0));
+    let ctx = dynakv_loadtest::check::Ctx::new(vec![node.addr()], 1, 3);
+    let failed: Vec<String> = (dynakv_loadtest::check::CASES.iter())
+        .filter_map(|(name, case)| case(&ctx).err().map(|why| format!("{name}: {why}")))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 #[test]
@@ -76,48 +58,6 @@ fn reply_always_carries_err_code_and_msg_fields() {
     assert_eq!(&reply[18..22], &[0x12, 0x02, 0x08, 0x00]);
     assert_eq!(reply[22], 0x19);
     assert_eq!(reply.len(), 31);
-}
-
-#[test]
-fn invalid_keys_and_values_get_their_codes_on_every_keyed_command() {
-    let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    for len in [0usize, 33, 64, 128] {
-        let key = vec![b'k'; len];
-        assert_eq!(put(addr, &key, b"v", 0), code(ErrorCode::InvalidKey), "PUT key {len}");
-        assert_eq!(get(addr, &key).0, code(ErrorCode::InvalidKey), "GET key {len}");
-        assert_eq!(remove(addr, &key), code(ErrorCode::InvalidKey), "REMOVE key {len}");
-    }
-    for len in [10_001usize, 12_000, 60_000] {
-        assert_eq!(
-            put(addr, b"k", &vec![1; len], 0),
-            code(ErrorCode::InvalidValue),
-            "value {len}"
-        );
-        assert_eq!(get(addr, b"k").0, code(ErrorCode::NonExistentKey));
-    }
-    assert_eq!(
-        put(addr, &[b'k'; 33], &vec![1; 60_000], 0),
-        code(ErrorCode::InvalidKey),
-        "key checked first"
-    );
-    let response = call(addr, Command::Get, None, None, None);
-    assert_eq!(response.errCode.unwrap_or(0), code(ErrorCode::InvalidKey), "absent key");
-}
-
-#[test]
-fn unknown_commands_get_code_5() {
-    let node = SingleNode::start(&[]);
-    for command in [0u32, 9, 0x1f, 99, 1000] {
-        let mut request = client::request(Command::IsAlive, None, None, None);
-        request.command = command;
-        let (response, _) = client::call(node.addr(), &request).unwrap();
-        assert_eq!(
-            response.errCode.unwrap_or(0),
-            code(ErrorCode::UnrecognizedCommand),
-            "command {command}"
-        );
-    }
 }
 
 #[test]
@@ -189,63 +129,6 @@ fn send_with_id(addr: std::net::SocketAddr, id: &[u8], command: Command, key: &[
         .0
         .errCode
         .unwrap_or(0)
-}
-
-#[test]
-fn at_most_once_scenario_1_cached_remove_is_not_reexecuted() {
-    let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    put(addr, b"k1", b"v", 0);
-    let r = [1u8; 16];
-    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k1", None), 0);
-    assert_eq!(
-        send_with_id(addr, &r, Command::Remove, b"k1", None),
-        0,
-        "cached reply, not 1"
-    );
-}
-
-#[test]
-fn at_most_once_scenario_2_missing_remove_stays_1() {
-    let node = SingleNode::start(&[]);
-    let r = [2u8; 16];
-    assert_eq!(send_with_id(node.addr(), &r, Command::Remove, b"k2", None), 1);
-    assert_eq!(send_with_id(node.addr(), &r, Command::Remove, b"k2", None), 1);
-}
-
-#[test]
-fn at_most_once_scenario_3_resend_after_put_stays_1() {
-    let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    let r = [3u8; 16];
-    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
-    assert_eq!(put(addr, b"k3", b"v", 0), 0);
-    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k3", None), 1);
-    assert_eq!(get(addr, b"k3").0, 0, "the key was not removed by the resend");
-}
-
-#[test]
-fn at_most_once_scenario_4_cache_survives_many_other_puts() {
-    let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    put(addr, b"k4", b"v", 0);
-    let r = [4u8; 16];
-    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k4", None), 0);
-    for i in 0..200u32 {
-        assert_eq!(put(addr, &i.to_be_bytes(), b"other", 0), 0);
-    }
-    assert_eq!(send_with_id(addr, &r, Command::Remove, b"k4", None), 0);
-}
-
-#[test]
-fn at_most_once_scenario_5_resent_put_does_not_overwrite() {
-    let node = SingleNode::start(&[]);
-    let addr = node.addr();
-    let a = [5u8; 16];
-    assert_eq!(send_with_id(addr, &a, Command::Put, b"k5", Some(b"v1")), 0);
-    assert_eq!(put(addr, b"k5", b"v2", 0), 0);
-    assert_eq!(send_with_id(addr, &a, Command::Put, b"k5", Some(b"v1")), 0);
-    assert_eq!(get(addr, b"k5").1, b"v2".to_vec());
 }
 
 /// Each bad datagram gets silence; afterwards the node still serves and the

@@ -9,6 +9,7 @@ use dynakv::protocol::wire::{self, Command, ErrorCode};
 use dynakv::storage::hash::key_hash;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
+use rand::{Rng as _, RngCore as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -213,7 +214,7 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn pick_server(&self, rng: &mut Rng) -> SocketAddr {
         match self.config.target {
-            Target::Random => self.config.servers[rng.below(self.config.servers.len() as u64) as usize],
+            Target::Random => self.config.servers[rng.random_range(0..self.config.servers.len())],
             Target::One(index) => self.config.servers[index],
         }
     }
@@ -221,7 +222,7 @@ impl Driver<'_> {
     fn pick_key(&self, rng: &mut Rng) -> usize {
         match &self.zipf {
             Some(zipf) => zipf.sample(rng),
-            None => rng.below(self.config.keys_per_client as u64) as usize,
+            None => rng.random_range(0..self.config.keys_per_client),
         }
     }
 
@@ -231,7 +232,10 @@ impl Driver<'_> {
             (None, Op::Put { key, .. }) => Op::Get { key },
             _ => {
                 let key = self.pick_key(&mut client.rng);
-                let is_read = self.config.read_ratio.is_some_and(|ratio| client.rng.unit() < ratio);
+                let is_read = self
+                    .config
+                    .read_ratio
+                    .is_some_and(|ratio| client.rng.random::<f64>() < ratio);
                 if is_read {
                     Op::Get { key }
                 } else {
@@ -292,9 +296,9 @@ impl Driver<'_> {
         client.op = self.next_op(client);
         if let Op::Put { .. } = client.op {
             let span = self.config.value_bytes_max - self.config.value_bytes_min + 1;
-            let len = self.config.value_bytes_min + client.rng.below(span as u64) as usize;
+            let len = self.config.value_bytes_min + client.rng.random_range(0..span);
             client.value.resize(len, 0);
-            client.rng.fill(&mut client.value);
+            client.rng.fill_bytes(&mut client.value);
         }
         client.started = now;
         self.launch(token, client, poll, now);
@@ -417,7 +421,8 @@ impl Driver<'_> {
         let mut clients: Vec<Client> = (0..count)
             .map(|i| {
                 let global = first_client + i;
-                let mut rng = Rng::new(self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut rng =
+                    crate::rng::seeded(self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let keys = (0..self.config.keys_per_client)
                     .map(|k| make_key(self.config.seed, global, k, self.config.key_bytes, &mut rng))
                     .collect();
@@ -497,7 +502,7 @@ impl Driver<'_> {
 /// A key unique to (run seed, client, index), `len` bytes (at least 1).
 fn make_key(seed: u64, client: usize, index: usize, len: usize, rng: &mut Rng) -> Vec<u8> {
     let mut key = vec![0u8; len.max(1)];
-    rng.fill(&mut key);
+    rng.fill_bytes(&mut key);
     let tag = dynakv::storage::hash::fmix64(seed ^ ((client as u64) << 24) ^ index as u64).to_le_bytes();
     for (byte, t) in key.iter_mut().zip(tag) {
         *byte = t;
@@ -527,7 +532,7 @@ pub fn run(config: &BenchConfig) -> BenchResult {
                 .spawn_scoped(scope, move || {
                     let driver = Driver {
                         config,
-                        zipf: config.zipf.map(|s| Zipf::new(config.keys_per_client, s)),
+                        zipf: config.zipf.and_then(|s| Zipf::new(config.keys_per_client, s)),
                         result: BenchResult::default(),
                         started,
                         buffer: vec![0u8; 65_536],

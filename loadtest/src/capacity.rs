@@ -5,6 +5,7 @@
 use crate::rng::Rng;
 use dynakv::protocol::client::{self, ClientError};
 use dynakv::protocol::wire::{Command, ErrorCode};
+use rand::RngCore as _;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -74,7 +75,7 @@ fn fill(
     let mut value = vec![0u8; config.value_bytes];
     let mut i = first;
     loop {
-        rng.fill(&mut value);
+        rng.fill_bytes(&mut value);
         let k = key(i, config.key_bytes);
         let (code, _) = call(config.server, Command::Put, Some(&k), Some(&value))?;
         if code == ErrorCode::OutOfSpace as u32 {
@@ -108,7 +109,7 @@ fn fill(
 pub fn run(config: &CapacityConfig) -> Result<CapacityResult, ClientError> {
     let started = Instant::now();
     let mut result = CapacityResult::default();
-    let mut rng = Rng::new(0x5eed);
+    let mut rng = crate::rng::seeded(0x5eed);
     let pid = client::call(config.server, &client::request(Command::GetPid, None, None, None))
         .ok()
         .and_then(|(response, _)| response.pid);

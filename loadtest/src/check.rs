@@ -6,6 +6,7 @@ use crate::rng::Rng;
 use dynakv::protocol::client;
 use dynakv::protocol::proto::kv::KVResponse;
 use dynakv::protocol::wire::{self, Command, ErrorCode};
+use rand::{Rng as _, RngCore as _};
 use std::cell::RefCell;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -24,14 +25,14 @@ impl Ctx {
         Ctx {
             servers,
             expect_members,
-            rng: RefCell::new(Rng::new(seed)),
+            rng: RefCell::new(crate::rng::seeded(seed)),
             nonce: dynakv::storage::hash::fmix64(seed ^ u64::from(std::process::id())),
         }
     }
 
     fn node(&self) -> SocketAddr {
-        let n = self.servers.len() as u64;
-        self.servers[self.rng.borrow_mut().below(n) as usize]
+        let n = self.servers.len();
+        self.servers[self.rng.borrow_mut().random_range(0..n)]
     }
 
     /// A key unique to this run and `name`.
@@ -74,7 +75,7 @@ impl Ctx {
 
     fn fresh_id(&self) -> [u8; 16] {
         let mut id = [0u8; 16];
-        self.rng.borrow_mut().fill(&mut id);
+        self.rng.borrow_mut().fill_bytes(&mut id);
         id
     }
 }
@@ -205,8 +206,31 @@ fn key_limits(ctx: &Ctx) -> CaseResult {
     )
 }
 
+fn put_without_version(ctx: &Ctx) -> CaseResult {
+    let key = ctx.key("no-version");
+    expect_code(
+        "PUT without a version field",
+        &ctx.call(Command::Put, Some(&key), Some(b"v"), None)?,
+        ErrorCode::Success,
+    )?;
+    let got = ctx.call(Command::Get, Some(&key), None, None)?;
+    expect_eq("GET", (got.value.as_deref(), got.version), (Some(&b"v"[..]), Some(0)))
+}
+
+fn absent_key_field(ctx: &Ctx) -> CaseResult {
+    for command in [Command::Put, Command::Get, Command::Remove] {
+        let response = ctx.call(command, None, Some(b"v"), Some(0))?;
+        expect_code(
+            &format!("{command:?} without a key field"),
+            &response,
+            ErrorCode::InvalidKey,
+        )?;
+    }
+    Ok(())
+}
+
 fn unknown_command(ctx: &Ctx) -> CaseResult {
-    for command in [0u32, 9, 99] {
+    for command in [0u32, 9, 0x1f, 0x20, 0x23, 99, 1000] {
         let mut request = client::request(Command::IsAlive, None, None, None);
         request.command = command;
         let node = ctx.node();
@@ -397,6 +421,8 @@ pub const CASES: &[Case] = &[
     ("remove_then_get_returns_1", remove),
     ("value_limit_10000_and_code_7", value_limits),
     ("key_limit_32_and_code_6_on_every_command", key_limits),
+    ("absent_key_field_returns_6", absent_key_field),
+    ("put_without_version_stores_version_0", put_without_version),
     ("unknown_command_returns_5", unknown_command),
     ("is_alive_and_get_pid", node_commands),
     ("membership_count_matches", membership_count),

@@ -1,56 +1,29 @@
-//! A small seeded generator (SplitMix64): reproducible key and value streams.
+//! Seeded randomness for reproducible key, value and choice streams:
+//! `rand`'s ChaCha8 generator (its output is documented to stay the same
+//! across versions and platforms, so a run replays on any machine) and
+//! `rand_distr`'s Zipf distribution for skewed key choice.
 
-pub struct Rng(u64);
+/// The generator every part of the harness uses.
+pub type Rng = rand_chacha::ChaCha8Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        dynakv::storage::hash::fmix64(self.0)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    pub fn fill(&mut self, bytes: &mut [u8]) {
-        for chunk in bytes.chunks_mut(8) {
-            let word = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// A generator seeded with `seed`.
+pub fn seeded(seed: u64) -> Rng {
+    rand::SeedableRng::seed_from_u64(seed)
 }
 
-/// Zipf(s) over `0..n` by inverse CDF on a precomputed table.
-pub struct Zipf {
-    cdf: Vec<f64>,
-}
+/// Zipf(s) over the ranks `0..n`.
+pub struct Zipf(rand_distr::Zipf<f64>);
 
 impl Zipf {
-    pub fn new(n: usize, s: f64) -> Zipf {
-        let mut cdf = Vec::with_capacity(n);
-        let mut sum = 0.0;
-        for rank in 1..=n {
-            sum += 1.0 / (rank as f64).powf(s);
-            cdf.push(sum);
-        }
-        for value in &mut cdf {
-            *value /= sum;
-        }
-        Zipf { cdf }
+    /// `None` when `n` is 0 or `s` is negative or not a number.
+    pub fn new(n: usize, s: f64) -> Option<Zipf> {
+        rand_distr::Zipf::new(n as f64, s).ok().map(Zipf)
     }
 
     pub fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.unit();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+        use rand_distr::Distribution;
+        // The distribution yields ranks 1..=n.
+        (self.0.sample(rng) as usize).saturating_sub(1)
     }
 }
 
@@ -60,19 +33,22 @@ mod tests {
 
     #[test]
     fn zipf_favours_low_ranks() {
-        let zipf = Zipf::new(100, 1.0);
-        let mut rng = Rng::new(1);
+        let zipf = Zipf::new(100, 1.0).unwrap();
+        let mut rng = seeded(1);
         let mut counts = [0u32; 100];
         for _ in 0..100_000 {
             counts[zipf.sample(&mut rng)] += 1;
         }
         assert!(counts[0] > counts[1] && counts[1] > counts[10] && counts[10] > counts[99]);
         assert!(counts[0] > 15_000, "rank 1 of Zipf(1) over 100 is ~19%: {}", counts[0]);
+        assert!(Zipf::new(0, 1.0).is_none() && Zipf::new(10, -1.0).is_none());
     }
 
     #[test]
-    fn below_stays_in_range() {
-        let mut rng = Rng::new(7);
-        assert!((0..10_000).all(|_| rng.below(3) < 3));
+    fn the_same_seed_gives_the_same_stream() {
+        use rand::RngCore;
+        let (mut a, mut b) = (seeded(7), seeded(7));
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert_ne!(a.next_u64(), seeded(8).next_u64());
     }
 }

@@ -17,6 +17,7 @@
 //! dead and route its writes elsewhere.
 
 use crate::cluster::internal::Heartbeat;
+use crate::storage::hash::SplitMix64;
 
 pub use crate::cluster::internal::ROUND_MS;
 /// Peers gossiped to per round.
@@ -44,7 +45,7 @@ pub struct Membership {
     peers: Vec<Peer>,
     failure_ms: u64,
     last_tick_ms: u64,
-    rng: u64,
+    rng: SplitMix64,
     /// This node's own counter when it last started or paused: a peer
     /// showing a higher one has heard from it since.
     away_counter: u64,
@@ -97,14 +98,13 @@ impl Membership {
             peers,
             failure_ms,
             last_tick_ms: now_ms,
-            rng: incarnation ^ (self_index as u64) << 48,
+            rng: SplitMix64::new(incarnation ^ (self_index as u64) << 48),
             away_counter: 0,
         }
     }
 
     fn random(&mut self, n: usize) -> usize {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        ((u128::from(crate::storage::hash::fmix64(self.rng)) * n as u128) >> 64) as usize
+        self.rng.below(n as u64) as usize
     }
 
     /// Ready means caught up: it also ends being behind.

@@ -70,7 +70,8 @@ pub fn load(path: &Path) -> Result<Secret, String> {
         && meta.permissions().mode() & 0o077 != 0
     {
         crate::log!(
-            "warning: the cluster secret {} can be read by others (mode {:o}); chmod 600 it",
+            "secret_readable_by_others",
+            "the cluster secret {} can be read by others (mode {:o}); chmod 600 it",
             path.display(),
             meta.permissions().mode() & 0o777
         );

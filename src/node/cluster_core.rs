@@ -190,6 +190,7 @@ impl ClusterCore {
                 let incarnation = self.membership.incarnation();
                 if self.ctx.incarnation.swap(incarnation, Ordering::Relaxed) != incarnation {
                     log!(
+                        "incarnation_raised",
                         "a previous run of this node started later (the clock went back): now incarnation {incarnation}"
                     );
                 }
@@ -253,11 +254,15 @@ impl ClusterCore {
             match pause {
                 Pause::Suspended => {
                     self.ctx.counters.suspensions.fetch_add(1, Ordering::Relaxed);
-                    log!("resumed after a suspension: re-syncing every bucket before serving as coordinator");
+                    log!(
+                        "resync_after_stop",
+                        "resumed after a suspension: re-syncing every bucket before serving as coordinator"
+                    );
                 }
                 Pause::Stalled { gap_ms } => {
                     self.ctx.counters.stalls.fetch_add(1, Ordering::Relaxed);
                     log!(
+                        "resync_after_stall",
                         "stalled for {gap_ms} ms (not stopped): peers may have counted this node dead; re-syncing every bucket before serving as coordinator"
                     );
                 }
@@ -294,6 +299,7 @@ impl ClusterCore {
         let changed = self.membership.set_full(full);
         if changed {
             log!(
+                if full { "store_full" } else { "store_has_room" },
                 "store {}: {} of {} bytes",
                 if full {
                     "full, taking no new buckets"
@@ -327,6 +333,7 @@ impl ClusterCore {
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
             log!(
+                "membership",
                 "membership: {} of {} nodes alive",
                 view.alive_count(),
                 self.ctx.addrs.len()
@@ -476,6 +483,7 @@ impl ClusterCore {
         if !self.pull_again.is_empty() {
             let again = std::mem::take(&mut self.pull_again);
             log!(
+                "pull_again",
                 "membership settled after pulls began: pulling {} buckets once more",
                 again.len()
             );
@@ -486,6 +494,7 @@ impl ClusterCore {
         if let Some((started, before)) = self.sync_started.take() {
             let after = self.transfer_totals();
             log!(
+                "transfer_done",
                 "transfer done in {} ms: {} buckets, {} entries pulled, {} bytes received",
                 now.saturating_sub(started),
                 after.buckets - before.buckets,
@@ -495,7 +504,7 @@ impl ClusterCore {
         }
         if !self.membership.is_ready() {
             self.membership.set_ready(true);
-            log!("ready: coordinating my buckets");
+            log!("ready", "ready: coordinating my buckets");
             self.publish(false);
         }
     }

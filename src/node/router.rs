@@ -174,7 +174,7 @@ impl Router {
     /// dropped what queued meanwhile.
     pub fn resumed(&mut self, away: Away, dropped: usize) {
         self.ctx.away.set(away);
-        log!("resumed after {away:?}: dropped {dropped} queued datagrams");
+        log!("resumed", "resumed after {away:?}: dropped {dropped} queued datagrams");
     }
 
     /// After a batch, and on the timer: what other parts of the node sent

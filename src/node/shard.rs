@@ -17,7 +17,7 @@ use crate::node::context::{Channel, NodeContext, NodeIo};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg};
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Parsed, Reply};
-use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
+use crate::storage::hash::{BUCKETS, BucketId, SplitMix64, bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::storage::record::Record;
 use crate::storage::reply_cache::ReplyCache;
@@ -120,7 +120,7 @@ pub struct Worker {
     backlog: Arc<AtomicUsize>,
     keep_tombstones: bool,
     fault_lose_percent: u64,
-    fault_rng: u64,
+    fault_rng: SplitMix64,
     ctx: Arc<NodeContext>,
     cluster: MailboxSender<ClusterMsg>,
     /// By sequence number (ordered, so a run replays the same way).
@@ -166,7 +166,7 @@ impl Worker {
             backlog,
             keep_tombstones: config.keep_tombstones,
             fault_lose_percent: u64::from(config.fault_lose_replica_writes_percent),
-            fault_rng: ctx.self_index as u64 + 1,
+            fault_rng: SplitMix64::new(ctx.self_index as u64 + 1),
             ctx,
             cluster,
             pending: BTreeMap::new(),
@@ -562,8 +562,7 @@ impl Worker {
         if self.fault_lose_percent == 0 {
             return false;
         }
-        self.fault_rng = self.fault_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        crate::storage::hash::fmix64(self.fault_rng) % 100 < self.fault_lose_percent
+        self.fault_rng.below(100) < self.fault_lose_percent
     }
 
     /// Applies a replicated or transferred entry if it is newer.
@@ -684,7 +683,10 @@ impl Worker {
             !(drop[usize::from(bucket)] || collected)
         });
         if dropped > 0 || tombstones > 0 {
-            log!("retain: dropped {dropped} buckets no longer replicated here; {tombstones} tombstones gone");
+            log!(
+                "retain",
+                "dropped {dropped} buckets no longer replicated here; {tombstones} tombstones gone"
+            );
         }
     }
 

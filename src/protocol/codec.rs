@@ -236,17 +236,7 @@ mod tests {
     use crate::protocol::wire::ErrorCode;
     use protobuf::Message;
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            crate::storage::hash::fmix64(self.0)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::storage::hash::SplitMix64 as Rng;
 
     /// The generated code's view of a request payload, in our terms.
     /// command, key, value, version.
@@ -291,7 +281,7 @@ mod tests {
             request.value = Some(vec![9; rng.below(300) as usize]);
         }
         if rng.below(2) == 0 {
-            request.version = Some(rng.next() as i32);
+            request.version = Some(rng.next_u64() as i32);
         }
         let mut payload = request.write_to_bytes().unwrap();
         if rng.below(3) == 0 {
@@ -312,17 +302,17 @@ mod tests {
         match rng.below(4) {
             0 if !bytes.is_empty() => {
                 let at = rng.below(bytes.len() as u64) as usize;
-                bytes[at] = rng.next() as u8;
+                bytes[at] = rng.next_u64() as u8;
             }
             1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len() as u64) as usize),
-            2 => bytes.push(rng.next() as u8),
+            2 => bytes.push(rng.next_u64() as u8),
             _ => {}
         }
     }
 
     #[test]
     fn request_parsing_agrees_with_generated_code() {
-        let mut rng = Rng(1);
+        let mut rng = Rng::new(1);
         for _ in 0..50_000 {
             let mut payload = sample_request(&mut rng);
             mutate(&mut payload, &mut rng);
@@ -333,7 +323,7 @@ mod tests {
             );
         }
         for _ in 0..50_000 {
-            let payload: Vec<u8> = (0..rng.below(24)).map(|_| rng.next() as u8).collect();
+            let payload: Vec<u8> = (0..rng.below(24)).map(|_| rng.next_u64() as u8).collect();
             assert_eq!(
                 ours_request(&payload),
                 generated_request(&payload),
@@ -344,9 +334,9 @@ mod tests {
 
     #[test]
     fn msg_parsing_agrees_with_generated_code() {
-        let mut rng = Rng(2);
+        let mut rng = Rng::new(2);
         for _ in 0..50_000 {
-            let id: Vec<u8> = (0..rng.below(70)).map(|_| rng.next() as u8).collect();
+            let id: Vec<u8> = (0..rng.below(70)).map(|_| rng.next_u64() as u8).collect();
             let mut datagram = write_msg(&id, &sample_request(&mut rng));
             mutate(&mut datagram, &mut rng);
             assert_eq!(

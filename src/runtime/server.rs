@@ -57,6 +57,7 @@ fn cluster_secret(config: &Config) -> Result<Secret, String> {
     let (secret, created) = secret::load_or_create(&path)?;
     if created {
         log!(
+            "secret_created",
             "created the cluster secret {}: copy it to every host of the cluster (run/start does)",
             path.display()
         );
@@ -148,7 +149,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let transfer_shards = parts.shards.clone();
     spawn("transfer", move || {
         if let Err(error) = transfer.run(transfer_shards) {
-            log!("transfer thread failed: {error}");
+            log!("transfer_thread_failed", "transfer thread failed: {error}");
             std::process::exit(1);
         }
     })?;
@@ -156,6 +157,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let stale_after = Duration::from_millis(config.failure_ms.max(1_000));
     let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
     log!(
+        "serving",
         "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",
         node_index + 1,
         entries.len(),

@@ -366,6 +366,7 @@ impl TransferThread {
             self.shared.dequeued(to, dropped);
             self.ctx.counters.transfer_breaks.fetch_add(1, Ordering::Relaxed);
             log!(
+                "transfer_broken",
                 "transfer connection to {} failed: {dropped} queued bytes dropped (asked for again on timeout)",
                 self.ctx.addrs[to]
             );
