@@ -176,3 +176,59 @@ fn five_nodes_export_their_counters_in_the_prometheus_format() {
         .collect();
     assert_eq!(down, vec![names[2].as_str()]);
 }
+
+/// Node-to-node datagrams go only to the nodes' listed addresses: a client
+/// whose requests are forwarded, replicated and answered by other nodes
+/// receives client replies and nothing else.
+#[test]
+fn a_client_receives_only_client_replies() {
+    use dynakv::protocol::client;
+    use dynakv::protocol::wire::{self, Command};
+    let cluster = Cluster::start(3, &[], Duration::from_secs(10));
+    let addrs = cluster.addrs(&[0, 1, 2]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; 65_536];
+    for i in 0..300usize {
+        let id = [
+            (i % 256) as u8,
+            (i / 256) as u8,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+            7,
+        ];
+        let command = if i % 2 == 0 { Command::Put } else { Command::Get };
+        let request = client::request(command, Some(&key(i / 2)), Some(b"v"), Some(1));
+        socket
+            .send_to(&wire::encode_request(&id, &request), pick(&addrs, i))
+            .unwrap();
+        // Read the reply (and whatever else arrives meanwhile).
+        if let Ok((len, from)) = socket.recv_from(&mut buffer) {
+            received.push((buffer[..len].to_vec(), from));
+        }
+    }
+    // Anything sent late (replication, gossip) would arrive within a round.
+    while let Ok((len, from)) = socket.recv_from(&mut buffer) {
+        received.push((buffer[..len].to_vec(), from));
+    }
+    assert!(received.len() >= 290, "{} replies to 300 requests", received.len());
+    for (datagram, from) in &received {
+        assert!(
+            !dynakv::cluster::internal::is_internal(datagram) && wire::decode_msg(datagram).is_ok(),
+            "from {from}: not a client reply: {:02x?}",
+            &datagram[..datagram.len().min(16)]
+        );
+    }
+}

@@ -231,3 +231,29 @@ fn run_scripts_deploy_a_cluster_over_ssh() {
     assert!(String::from_utf8_lossy(&stopped.stdout).contains("3 nodes stopped"));
     assert_eq!(pids.alive(), Vec::<u32>::new(), "no node process is left");
 }
+
+/// docs/cli.md shows what `dynakv --help` and `dynakv ctl ... --help`
+/// print today.
+#[test]
+fn the_cli_reference_matches_the_help_output() {
+    let doc = std::fs::read_to_string(repo().join("docs/cli.md")).unwrap();
+    for args in [
+        &["--help"][..],
+        &["ctl", "--help"],
+        &["ctl", "stats", "--help"],
+        &["ctl", "status", "--help"],
+        &["ctl", "metrics", "--help"],
+        &["ctl", "put", "--help"],
+        &["ctl", "keys", "--help"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_dynakv")).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        let block = format!("## `dynakv {}`\n\n```\n{help}", args.join(" "));
+        assert!(
+            doc.contains(&block),
+            "docs/cli.md is out of date for `dynakv {}`:\n{help}",
+            args.join(" ")
+        );
+    }
+}

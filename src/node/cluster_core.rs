@@ -334,7 +334,7 @@ impl ClusterCore {
         if before != view.alive_count() {
             log!(
                 "membership",
-                "membership: {} of {} nodes alive",
+                "{} of {} nodes alive",
                 view.alive_count(),
                 self.ctx.addrs.len()
             );
@@ -504,7 +504,7 @@ impl ClusterCore {
         }
         if !self.membership.is_ready() {
             self.membership.set_ready(true);
-            log!("ready", "ready: coordinating my buckets");
+            log!("ready", "coordinating my buckets");
             self.publish(false);
         }
     }

@@ -771,8 +771,9 @@ impl Worker {
             progress.received[usize::from(chunk)] = true;
             progress.entries += entries.len();
         }
-        if progress.received.iter().all(|&r| r) {
-            let progress = self.syncs.remove(&request).expect("present");
+        if progress.received.iter().all(|&r| r)
+            && let Some(progress) = self.syncs.remove(&request)
+        {
             // Dropped when the queue is full: the pull times out and is asked again.
             let _ = self.cluster.try_send(ClusterMsg::SyncDone {
                 request,

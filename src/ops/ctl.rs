@@ -12,14 +12,15 @@ use crate::ops::metrics;
 use crate::protocol::client;
 use crate::protocol::wire::{Command, ErrorCode};
 use crate::storage::hash::BUCKETS;
-use clap::{Args, Subcommand};
+use clap::{Parser, Subcommand};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `dynakv ctl`: the options every command shares, then the command.
-#[derive(Args, Debug)]
+#[derive(Parser, Debug)]
+#[command(name = "dynakv ctl", version, about = "Query and drive a running dynakv cluster")]
 pub struct CtlArgs {
     /// File listing every node as host:port, one per line
     #[arg(long, value_name = "FILE", default_value = "servers.txt", global = true)]

@@ -1,7 +1,6 @@
-//! Tools for operators: [`cli`], the `dynakv` command line; [`ctl`], the
-//! client that queries and drives a running cluster; [`metrics`], its
-//! counters in the formats monitoring systems read.
+//! Tools for operators: [`ctl`], the client that queries and drives a
+//! running cluster; [`metrics`], its counters in the formats monitoring
+//! systems read.
 
-pub mod cli;
 pub mod ctl;
 pub mod metrics;

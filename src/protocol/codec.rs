@@ -129,8 +129,8 @@ pub fn read_msg(datagram: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
             (1, LEN) => id = Some(r.length_delimited().ok_or(DecodeError::NotMsg)?),
             (2, LEN) => payload = Some(r.length_delimited().ok_or(DecodeError::NotMsg)?),
             (3, FIXED64) => {
-                let bytes = r.take(8).ok_or(DecodeError::NotMsg)?;
-                sum = Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")));
+                let bytes = r.take(8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+                sum = Some(u64::from_le_bytes(bytes.ok_or(DecodeError::NotMsg)?));
             }
             _ => r.skip_unknown(field, wire_type).ok_or(DecodeError::NotMsg)?,
         }
