@@ -11,7 +11,12 @@
 //! - [`node`]: one node's logic as state machines (request routing, shards,
 //!   the cluster core, transfer frames), free of sockets, threads and clocks.
 //! - [`runtime`]: the process: command line, sockets, threads, real time.
-//! - [`ops`]: operator tools (`dynakv ctl`).
+//! - [`ops`]: operator tools (`dynakv ctl`, its JSON and Prometheus output).
+//!
+//! Beside the library: `loadtest/` (`dynakv-load`: benchmarks, capacity,
+//! conformance), `sim/` (`dynakv-sim`: the nodes' logic on virtual time over
+//! a faulty network), `fuzz/` (cargo-fuzz targets), `run/` (operator
+//! scripts), `docs/` (protocol reference, command lines, measurements).
 
 pub mod cluster;
 pub mod log;

@@ -129,7 +129,8 @@ pub enum Internal {
     SyncChunk(Chunk),
 }
 
-/// One datagram of a bucket transfer: chunk `chunk` of `chunks`.
+/// One message of a bucket transfer (sent over the transfer stream): chunk
+/// `chunk` of `chunks`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
     /// The puller's request id ([`crate::node::shard::REPAIR_REQUEST`] for a push).

@@ -112,9 +112,9 @@ pub struct ClusterCore {
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     grace_over: bool,
-    /// The ranking of live nodes that are not behind (see [`PullKind::Resync`]);
-    /// rebuilt after each view change.
-    current_view: Option<Arc<View>>,
+    /// The placement among live nodes that are not behind (the nodes whose
+    /// data is current, see [`PullKind::Resync`]); rebuilt after each view change.
+    up_to_date_view: Option<Arc<View>>,
     /// Offset from this node of the last peer compared with.
     anti_entropy_pass: usize,
     /// Wall-clock time since which every node has been alive, ready and
@@ -153,7 +153,7 @@ impl ClusterCore {
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             grace_over: false,
-            current_view: None,
+            up_to_date_view: None,
             anti_entropy_pass: 0,
             whole_since_ms: None,
         }
@@ -199,18 +199,13 @@ impl ClusterCore {
                 }
                 changed
             }
-            ClusterMsg::SyncDone {
-                request,
-                bucket,
-                entries,
-            } => {
+            ClusterMsg::SyncDone { request, entries } => {
                 if self.take_pull(request).is_some() {
                     self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
                     self.ctx
                         .counters
                         .entries_pulled
                         .fetch_add(entries as u64, Ordering::Relaxed);
-                    let _ = bucket;
                     self.step_sync(now);
                 }
                 false
@@ -362,7 +357,7 @@ impl ClusterCore {
             self.held[bucket] = holds;
         }
         *self.ctx.view.write() = view;
-        self.current_view = None;
+        self.up_to_date_view = None;
         if gained > 0 && self.sync_started.is_none() {
             self.sync_started = Some((self.now_ms(), self.transfer_totals()));
         }
@@ -523,7 +518,7 @@ impl ClusterCore {
                 }
             }
             PullKind::Resync => {
-                let current = self.current_view.get_or_insert_with(|| {
+                let current = self.up_to_date_view.get_or_insert_with(|| {
                     let live = &view.liveness;
                     let current: Vec<bool> = (0..live.alive.len())
                         .map(|n| live.alive[n] && !live.behind[n])

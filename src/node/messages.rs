@@ -84,15 +84,8 @@ pub enum ShardMsg {
 /// Inputs of the cluster thread.
 #[derive(Debug)]
 pub enum ClusterMsg {
-    Gossip {
-        sender: usize,
-        heartbeats: Vec<Heartbeat>,
-    },
-    SyncDone {
-        request: u64,
-        bucket: BucketId,
-        entries: usize,
-    },
+    Gossip { sender: usize, heartbeats: Vec<Heartbeat> },
+    SyncDone { request: u64, entries: usize },
 }
 
 /// A handle on one shard's queue.

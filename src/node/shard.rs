@@ -48,7 +48,7 @@ const FULL_ACK_MS: u64 = 3_000;
 pub const TICK_MS: u64 = 20;
 /// Bucket transfers being received at once (bounded bookkeeping).
 const SYNCS_IN_PROGRESS_MAX: usize = 256;
-/// Payload budget of one transfer datagram.
+/// Payload budget of one transfer chunk (a message on the transfer stream).
 const SYNC_CHUNK_BYTES_MAX: usize = 60_000;
 /// The request id of anti-entropy repair transfers (pulls number from 1).
 pub const REPAIR_REQUEST: u64 = 0;
@@ -777,7 +777,6 @@ impl Worker {
             // Dropped when the queue is full: the pull times out and is asked again.
             let _ = self.cluster.try_send(ClusterMsg::SyncDone {
                 request,
-                bucket,
                 entries: progress.entries,
             });
         }

@@ -4,7 +4,6 @@
 
 use crate::protocol::proto::kv::{KVRequest, KVResponse};
 use crate::protocol::wire::{self, Command, ErrorCode};
-use crate::storage::hash::fmix64;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +55,8 @@ pub fn new_message_id(local: SocketAddr) -> [u8; 16] {
         IpAddr::V6(_) => [0; 4],
     };
     let count = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let random = fmix64(nanos ^ count.rotate_left(32) ^ u64::from(std::process::id())) as u16;
+    // std's per-process random SipHash key makes this differ across processes.
+    let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), (nanos, count)) as u16;
     let mut id = [0u8; 16];
     id[..4].copy_from_slice(&ip);
     id[4..6].copy_from_slice(&local.port().to_be_bytes());

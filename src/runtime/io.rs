@@ -4,7 +4,7 @@
 use crate::node::context::NodeIo;
 use crate::node::messages::Wake;
 use crate::runtime::transfer::TransferHandle;
-use crate::runtime::udp::{SEND_DROPS, send_reply};
+use crate::runtime::udp::{SEND_DROPS, send_datagram};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 
@@ -15,7 +15,7 @@ pub struct SocketIo {
 
 impl NodeIo for SocketIo {
     fn datagram(&self, to: SocketAddr, bytes: &[u8]) {
-        send_reply(&self.socket, bytes, to);
+        send_datagram(&self.socket, bytes, to);
     }
 
     fn stream(&self, to: usize, frames: Vec<Vec<u8>>) -> bool {

@@ -67,7 +67,8 @@ const READ_BYTES: usize = 64 * 1024;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const PEERS: usize = 2;
+/// Tokens from here on are peers' connections, then accepted ones.
+const FIRST_PEER_TOKEN: usize = 2;
 
 /// Byte counts every side of the transfer thread keeps up to date.
 struct Shared {
@@ -243,17 +244,17 @@ impl TransferThread {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(t) if t < PEERS + self.peers.len() => {
+                    Token(t) if t < FIRST_PEER_TOKEN + self.peers.len() => {
                         // Peers never write on the connections we open: the
                         // peer closed its end (it restarted, or closed an
                         // idle connection). What is still queued goes on a
                         // new connection instead of failing on this one.
                         if event.is_read_closed() || event.is_error() {
-                            self.reopen(t - PEERS);
+                            self.reopen(t - FIRST_PEER_TOKEN);
                         }
-                        self.flush(t - PEERS);
+                        self.flush(t - FIRST_PEER_TOKEN);
                     }
-                    Token(t) => self.read(t - PEERS - self.peers.len(), &shards, &mut scratch),
+                    Token(t) => self.read(t - FIRST_PEER_TOKEN - self.peers.len(), &shards, &mut scratch),
                 }
             }
             self.take_outgoing();
@@ -338,9 +339,11 @@ impl TransferThread {
     fn connect(&mut self, to: usize) -> io::Result<TcpStream> {
         let mut stream = TcpStream::connect(self.ctx.addrs[to])?;
         stream.set_nodelay(true)?;
-        self.poll
-            .registry()
-            .register(&mut stream, Token(PEERS + to), Interest::WRITABLE | Interest::READABLE)?;
+        self.poll.registry().register(
+            &mut stream,
+            Token(FIRST_PEER_TOKEN + to),
+            Interest::WRITABLE | Interest::READABLE,
+        )?;
         Ok(stream)
     }
 
@@ -380,7 +383,7 @@ impl TransferThread {
                     let Some(slot) = self.free_slot() else {
                         continue; // dropped: closed at once
                     };
-                    let token = Token(PEERS + self.peers.len() + slot);
+                    let token = Token(FIRST_PEER_TOKEN + self.peers.len() + slot);
                     if self
                         .poll
                         .registry()

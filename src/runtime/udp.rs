@@ -44,9 +44,10 @@ fn set_buffer(socket: &UdpSocket, option: libc::c_int, force_option: libc::c_int
     }
 }
 
-/// Sends one datagram from a non-blocking socket. A full send buffer gets a
-/// few short waits; after that the reply is dropped and counted.
-pub fn send_reply(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+/// Sends one datagram (a reply or a node message) from a non-blocking
+/// socket. A full send buffer gets a few short waits; after that the
+/// datagram is dropped and counted.
+pub fn send_datagram(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
     for _ in 0..4 {
         match socket.send_to(datagram, to) {
             Ok(_) => return,
