@@ -43,6 +43,11 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Against an echo server: a reply is any datagram carrying our id.
     pub echo: bool,
+    /// Each client takes its keys in order, each once per pass, instead of
+    /// at random: with `read_ratio` 0 and `clients * keys_per_client`
+    /// requests, every key is written exactly once (a fill before a run
+    /// with the same seed, clients and keys).
+    pub keys_in_order: bool,
     pub progress: bool,
 }
 
@@ -199,6 +204,8 @@ struct Client {
     /// Waiting after an OVERLOAD reply until this instant.
     backoff_until: Option<Instant>,
     next_version: i32,
+    /// The next key with `keys_in_order`.
+    next_key: usize,
 }
 
 struct Driver<'a> {
@@ -231,7 +238,12 @@ impl Driver<'_> {
             // The graders' pattern: PUT k, then GET k, then a new PUT.
             (None, Op::Put { key, .. }) => Op::Get { key },
             _ => {
-                let key = self.pick_key(&mut client.rng);
+                let key = if self.config.keys_in_order {
+                    client.next_key = (client.next_key + 1) % self.config.keys_per_client;
+                    client.next_key
+                } else {
+                    self.pick_key(&mut client.rng)
+                };
                 let is_read = self
                     .config
                     .read_ratio
@@ -436,6 +448,7 @@ impl Driver<'_> {
                     flight: None,
                     backoff_until: None,
                     next_version: 0,
+                    next_key: 0,
                 }
             })
             .collect();

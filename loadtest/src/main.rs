@@ -74,6 +74,11 @@ struct BenchArgs {
     /// Seed of keys, values and choices
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Each client takes its keys in order instead of at random: with
+    /// `--read-ratio 0 --requests CLIENTS*KEYS` it writes every key once,
+    /// filling the store for a later run with the same seed
+    #[arg(long)]
+    keys_in_order: bool,
     /// Also write the result as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -225,6 +230,7 @@ fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
         timeouts_ms: dynakv::protocol::client::RETRY_TIMEOUTS_MS.to_vec(),
         seed: args.seed,
         echo: false,
+        keys_in_order: args.keys_in_order,
         progress: !args.quiet,
     };
     let mut echo_result = None;

@@ -155,12 +155,18 @@ pub fn node(data: &[u8]) {
                 Out::Stream(_, frames) => frames,
             };
             for bytes in sent {
-                if let Ok((_, Internal::Replicate { entry, .. })) = internal::decode_unchecked(&cluster.secret, &bytes)
-                {
-                    // A resend carries the same stamp; a later write a later one.
-                    let last = last_stamps.entry(entry.key).or_default();
-                    assert!(entry.stamp.0 >= *last, "a write stamped back in time");
-                    *last = entry.stamp.0;
+                let messages = match internal::decode_unchecked(&cluster.secret, &bytes) {
+                    Ok((_, Internal::Batch(messages))) => messages,
+                    Ok((_, message)) => vec![message],
+                    Err(_) => Vec::new(),
+                };
+                for message in messages {
+                    if let Internal::Replicate { entry, .. } = message {
+                        // A resend carries the same stamp; a later write a later one.
+                        let last = last_stamps.entry(entry.key).or_default();
+                        assert!(entry.stamp.0 >= *last, "a write stamped back in time");
+                        *last = entry.stamp.0;
+                    }
                 }
             }
         }

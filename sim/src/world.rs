@@ -605,7 +605,17 @@ impl World {
         let Ok((envelope, message)) = internal::decode_unchecked(&self.cluster.secret, bytes) else {
             return;
         };
-        let entries: Vec<&internal::Entry> = match &message {
+        let messages = match message {
+            Internal::Batch(messages) => messages,
+            message => vec![message],
+        };
+        for message in &messages {
+            self.watch_entries(to, envelope.sender, message, &key);
+        }
+    }
+
+    fn watch_entries(&mut self, to: usize, sender: u8, message: &Internal, key: &[u8]) {
+        let entries: Vec<&internal::Entry> = match message {
             Internal::Replicate { entry, .. } => vec![entry],
             Internal::SyncChunk(chunk) => chunk.entries.iter().collect(),
             _ => Vec::new(),
@@ -614,7 +624,7 @@ impl World {
             let value = (!entry.tombstone).then_some(entry.value.as_slice());
             let line = format!(
                 "node {to} gets from {} {} stamp {:#x}: {}",
-                envelope.sender,
+                sender,
                 if matches!(message, Internal::Replicate { .. }) {
                     "Replicate"
                 } else {

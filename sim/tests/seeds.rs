@@ -65,22 +65,28 @@ fn the_same_seed_replays_the_same_run_event_for_event() {
     }
 }
 
-/// Each planted bug, and how many seeds (mixes in turn from seed 0) the
-/// simulator needs at most to find it (first found at seeds 23, 25, 50
-/// and 0 when these bounds were set).
-const PLANTED: [(&str, u64); 4] = [
-    ("ack-before-replicas", 160),
-    ("collect-tombstones-at-once", 80),
-    ("skip-catch-up-after-pause", 120),
-    ("ignore-stamps-on-merge", 16),
+/// Each planted bug, the mix it is looked for with (`None`: every mix in
+/// turn, from seed 0) and how many seeds the simulator needs at most to
+/// find it. First found at seeds 12 (mix all), 10, 42 and 1 when these
+/// bounds were set; a write acknowledged before its replicas have it is
+/// lost only when its coordinator is cut off or crashes at once after,
+/// which the mix of every fault produces most often.
+const PLANTED: [(&str, Option<Mix>, u64); 4] = [
+    ("ack-before-replicas", Some(Mix::All), 48),
+    ("collect-tombstones-at-once", None, 80),
+    ("skip-catch-up-after-pause", None, 120),
+    ("ignore-stamps-on-merge", None, 16),
 ];
 
 #[test]
 fn every_planted_bug_is_found_within_its_number_of_seeds() {
-    for (name, seeds_max) in PLANTED {
+    for (name, mix, seeds_max) in PLANTED {
         let mut bugs = PlantedBugs::default();
         config::plant(&mut bugs, name).unwrap();
-        let found = (0..seeds_max).find(|&seed| !run(seed, Mix::for_seed(seed), bugs).violations.is_empty());
+        let found = (0..seeds_max).find(|&seed| {
+            let mix = mix.unwrap_or_else(|| Mix::for_seed(seed));
+            !run(seed, mix, bugs).violations.is_empty()
+        });
         assert!(found.is_some(), "{name} not found in {seeds_max} seeds");
         eprintln!("{name}: found at seed {}", found.unwrap_or_default());
     }

@@ -127,7 +127,15 @@ pub enum Internal {
         digests: Vec<(u16, u64, u32)>,
     },
     SyncChunk(Chunk),
+    /// Several messages to one peer under one envelope and MAC: what a
+    /// node's outbox sends at the end of a drain (see
+    /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
+    /// acknowledgements and digests, never another batch.
+    Batch(Vec<Internal>),
 }
+
+/// Messages one batch may hold.
+pub const BATCH_MESSAGES_MAX: usize = 256;
 
 /// One message of a bucket transfer (sent over the transfer stream): chunk
 /// `chunk` of `chunks`.
@@ -259,6 +267,32 @@ impl Internal {
             Internal::SyncChunk(_) => 6,
             Internal::Admin { .. } => 7,
             Internal::Digests { .. } => 8,
+            Internal::Batch(_) => 9,
+        }
+    }
+
+    /// About how many bytes the message takes encoded (exact but for the
+    /// length's varint), to fill datagrams without encoding twice.
+    pub fn encoded_bytes(&self) -> usize {
+        TAG.len() + 2 + HEADER_BYTES + self.fields_bytes() + MAC_BYTES
+    }
+
+    /// Bytes of the fields after the kind and envelope.
+    fn fields_bytes(&self) -> usize {
+        match self {
+            Internal::Gossip { heartbeats } => 2 + 17 * heartbeats.len(),
+            Internal::Forward { client, datagram, .. } => 1 + if client.is_ipv4() { 7 } else { 19 } + datagram.len(),
+            Internal::Replicate { entry, .. } => 8 + entry_wire_bytes(entry.key.len(), entry.value.len()),
+            Internal::ReplicateAck { .. } => 11,
+            Internal::SyncRequest { .. } => 10,
+            Internal::SyncChunk(c) => {
+                16 + (c.entries.iter())
+                    .map(|e| entry_wire_bytes(e.key.len(), e.value.len()))
+                    .sum::<usize>()
+            }
+            Internal::Admin { message_id, arg, .. } => 2 + message_id.len() + arg.len(),
+            Internal::Digests { digests } => 2 + 14 * digests.len(),
+            Internal::Batch(messages) => 2 + messages.iter().map(|m| 3 + m.fields_bytes()).sum::<usize>(),
         }
     }
 }
@@ -272,7 +306,23 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
     w.u64(envelope.incarnation);
     w.u64(envelope.seq);
     w.u64(envelope.sent_ms);
+    write_fields(&mut w, message);
+    seal(secret, w.0)
+}
+
+/// The fields of a message after its kind and envelope.
+fn write_fields(w: &mut Writer, message: &Internal) {
     match message {
+        Internal::Batch(messages) => {
+            w.u16(messages.len() as u16);
+            for inner in messages {
+                let mut body = Writer(Vec::with_capacity(inner.encoded_bytes()));
+                body.u8(inner.kind());
+                write_fields(&mut body, inner);
+                w.u16(body.0.len() as u16);
+                w.bytes(&body.0);
+            }
+        }
         Internal::Gossip { heartbeats } => {
             w.u16(heartbeats.len() as u16);
             for h in heartbeats {
@@ -333,7 +383,6 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
             }
         }
     }
-    seal(secret, w.0)
 }
 
 /// Frames and signs a message body (kind, envelope, fields): what
@@ -443,13 +492,36 @@ pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, I
     })()
     .ok_or(InternalError::Malformed)?;
     let message = match kind {
+        9 => (|| {
+            let n = usize::from(r.u16()?);
+            if n > BATCH_MESSAGES_MAX {
+                return None;
+            }
+            let mut messages = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = usize::from(r.u16()?);
+                let mut inner = Reader(r.take(len)?);
+                let kind = inner.u8()?;
+                // One level: a batch holds no batch.
+                messages.push(read_fields(kind, &mut inner).filter(|m| !matches!(m, Internal::Batch(_)))?);
+            }
+            r.0.is_empty().then_some(Internal::Batch(messages))
+        })(),
+        kind => read_fields(kind, &mut r),
+    };
+    message.map(|m| (envelope, m)).ok_or(InternalError::Malformed)
+}
+
+/// The fields of a message of `kind`, read from `r`.
+fn read_fields(kind: u8, r: &mut Reader<'_>) -> Option<Internal> {
+    match kind {
         1 => {
-            let n = r.u16().ok_or(InternalError::Malformed)?;
+            let n = r.u16()?;
             let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
             for _ in 0..n {
-                let incarnation = r.u64().ok_or(InternalError::Malformed)?;
-                let counter = r.u64().ok_or(InternalError::Malformed)?;
-                let flags = r.u8().ok_or(InternalError::Malformed)?;
+                let incarnation = r.u64()?;
+                let counter = r.u64()?;
+                let flags = r.u8()?;
                 let (ready, behind, full) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
                 heartbeats.push(Heartbeat {
                     incarnation,
@@ -533,8 +605,7 @@ pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, I
             Some(Internal::Digests { digests })
         })(),
         _ => None,
-    };
-    message.map(|m| (envelope, m)).ok_or(InternalError::Malformed)
+    }
 }
 
 /// The range checks every field passes before it is used.
@@ -544,6 +615,18 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         // Only operators send admin commands, and only nodes anything else.
         Internal::Admin { .. } => envelope.sender == OPERATOR,
         _ if !from_node => false,
+        Internal::Batch(messages) => {
+            messages.len() <= BATCH_MESSAGES_MAX
+                && messages.iter().all(|m| {
+                    matches!(
+                        m,
+                        Internal::Forward { .. }
+                            | Internal::Replicate { .. }
+                            | Internal::ReplicateAck { .. }
+                            | Internal::Digests { .. }
+                    ) && check(envelope, m, bounds).is_ok()
+                })
+        }
         Internal::Gossip { heartbeats } => {
             heartbeats.len() == bounds.nodes && heartbeats.iter().all(|h| heartbeat_in_range(h, bounds))
         }
@@ -680,8 +763,61 @@ mod tests {
         for message in messages {
             let datagram = encode(&secret, &envelope(3, 1), &message);
             assert!(is_internal(&datagram));
+            assert!(message.encoded_bytes().abs_diff(datagram.len()) <= 1, "{message:?}");
             assert_eq!(decode_unchecked(&secret, &datagram), Ok((envelope(3, 1), message)));
         }
+    }
+
+    fn batchable() -> Vec<Internal> {
+        vec![
+            Internal::Forward {
+                hops: 1,
+                client: "127.0.0.1:9".parse().unwrap(),
+                datagram: vec![0x0a; 40],
+            },
+            Internal::Replicate { seq: 3, entry: entry() },
+            Internal::ReplicateAck {
+                seq: 3,
+                bucket: 7,
+                full: true,
+                refused: false,
+            },
+            Internal::Digests {
+                digests: vec![(1, 2, 3)],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_is_checked_message_by_message() {
+        let secret = Secret::from_bytes(b"s");
+        let batch = Internal::Batch(batchable());
+        let datagram = encode(&secret, &envelope(1, 0), &batch);
+        assert!(batch.encoded_bytes().abs_diff(datagram.len()) <= 1);
+        assert_eq!(decode(&secret, 0, &bounds(), &datagram), Ok((envelope(1, 0), batch)));
+        // One message out of range spoils the batch.
+        let mut messages = batchable();
+        messages.push(Internal::ReplicateAck {
+            seq: 1,
+            bucket: BUCKETS as u16,
+            full: false,
+            refused: false,
+        });
+        let datagram = encode(&secret, &envelope(1, 0), &Internal::Batch(messages));
+        assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
+        // Gossip and admin commands travel alone.
+        let gossip = Internal::Gossip {
+            heartbeats: vec![Heartbeat::default(); 3],
+        };
+        let datagram = encode(&secret, &envelope(1, 0), &Internal::Batch(vec![gossip]));
+        assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
+        // No batch inside a batch, however it is framed.
+        let nested = Internal::Batch(vec![Internal::Batch(batchable())]);
+        let datagram = encode(&secret, &envelope(1, 0), &nested);
+        assert_eq!(decode_unchecked(&secret, &datagram), Err(InternalError::Malformed));
+        // An operator may not batch.
+        let datagram = encode(&secret, &envelope(OPERATOR, 0), &Internal::Batch(batchable()));
+        assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! runtime drives them in a process, the simulator drives many in one.
 //!
 //! - [`context`]: what every part of a node shares (identity, view,
-//!   counters, clock, I/O); [`messages`]: what the parts send each other.
+//!   counters, clock, I/O); [`messages`]: what the parts send each other;
+//!   [`outbox`]: node messages gathered per peer until a drain ends.
 //! - [`router`]: every datagram that reaches the node: client requests
 //!   routed or executed, node commands, node messages checked and handed on.
 //! - [`shard`]: a partition of the store and its requests, replication,
@@ -24,6 +25,7 @@ pub mod cluster_core;
 pub mod context;
 pub mod mailbox;
 pub mod messages;
+pub mod outbox;
 pub mod router;
 pub mod shard;
 pub mod streams;

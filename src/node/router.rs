@@ -19,6 +19,7 @@ use crate::node::cluster_core::STARTUP_GRACE_MS;
 use crate::node::context::{Away, NodeContext, NodeIo, REPLY_CODES, REQUEST_KINDS, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
+use crate::node::outbox::Outbox;
 use crate::node::shard::{TICK_MS, Worker};
 use crate::protocol::wire::{self, ErrorCode, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{bucket_of, key_hash, message_id_hash};
@@ -97,6 +98,8 @@ pub struct Router {
     socket_backlog: usize,
     /// Which node datagrams have been seen (replays are refused).
     freshness: Freshness,
+    /// Forwarded requests, sent per peer when the drain's batch ends.
+    outbox: Outbox,
 }
 
 /// The shards the loop feeds.
@@ -139,6 +142,7 @@ impl Router {
             stats: Arc::new(NetStats::default()),
             wipeout_ids: VecDeque::new(),
             freshness: Freshness::new(ctx.addrs.len()),
+            outbox: Outbox::new(&ctx),
             ctx,
         }
     }
@@ -287,7 +291,7 @@ impl Router {
                         client,
                         datagram: datagram.to_vec(),
                     };
-                    self.ctx.send(&*self.io, coordinator, &forward);
+                    self.outbox.push(&self.ctx, &*self.io, coordinator, forward);
                 } else {
                     self.reply(
                         message_id,
@@ -326,6 +330,18 @@ impl Router {
             return;
         }
         let sender = usize::from(envelope.sender);
+        match message {
+            Internal::Batch(messages) => {
+                for message in messages {
+                    self.dispatch_internal(sender, message, from);
+                }
+            }
+            message => self.dispatch_internal(sender, message, from),
+        }
+    }
+
+    /// One authenticated, fresh node or operator message, to where it is handled.
+    fn dispatch_internal(&mut self, sender: usize, message: Internal, from: SocketAddr) {
         let shards = self.shards.len();
         let (bucket, msg) = match message {
             Internal::Admin {
@@ -360,8 +376,9 @@ impl Router {
                     refused,
                 },
             ),
-            // Transfers travel over TCP only (the transfer thread).
-            Internal::SyncRequest { .. } | Internal::SyncChunk(_) => return,
+            // Transfers travel over TCP only (the transfer thread); a batch
+            // holds no batch (checked when decoded).
+            Internal::SyncRequest { .. } | Internal::SyncChunk(_) | Internal::Batch(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
         };
         // Node-to-node work is not refused for load: a full queue drops it
@@ -570,9 +587,13 @@ impl Router {
         self.io.datagram(to, &reply.encode(message_id));
     }
 
-    /// Hands each worker its batch, or answers the batch OVERLOAD when the
-    /// worker is behind.
+    /// Sends the node messages this drain gathered, then hands each worker
+    /// its batch, or answers the batch OVERLOAD when the worker is behind.
     pub fn flush(&mut self) {
+        self.outbox.flush(&self.ctx, &*self.io);
+        if let Some((worker, _)) = &mut self.inline {
+            worker.flush_outgoing();
+        }
         for index in 0..self.shards.len() {
             if self.batches[index].is_empty() {
                 continue;

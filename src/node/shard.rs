@@ -16,6 +16,7 @@ use crate::node::admin::{Report, ReportKind};
 use crate::node::context::{Channel, NodeContext, NodeIo};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg};
+use crate::node::outbox::Outbox;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, SplitMix64, bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
@@ -115,6 +116,9 @@ pub struct Worker {
     cache: ReplyCache,
     clock: Clock,
     io: Arc<dyn NodeIo>,
+    /// Replicated writes, acknowledgements and digests, sent per peer at
+    /// the end of each drain ([`Worker::tick_pending`]).
+    outbox: Outbox,
     /// Requests queued for this shard and not yet answered (the net thread's
     /// overload signal).
     backlog: Arc<AtomicUsize>,
@@ -158,6 +162,7 @@ impl Worker {
         let nodes = ctx.addrs.len();
         let copies_required = copies_required(ctx.view().replicas, nodes);
         Worker {
+            outbox: Outbox::new(&ctx),
             copies_required,
             partition: Partition::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
@@ -231,7 +236,7 @@ impl Worker {
                     full: self.partition.budget().is_full(FULL_ENTER_PERCENT),
                     refused: applied == Applied::OutOfSpace,
                 };
-                self.ctx.send(&*self.io, from, &ack);
+                self.outbox.push(&self.ctx, &*self.io, from, ack);
             }
             ShardMsg::Ack {
                 from,
@@ -277,7 +282,7 @@ impl Worker {
                         (b, self.partition.bucket_stats(b).digest, cutoff_s)
                     })
                     .collect();
-                self.ctx.send(&*self.io, to, &Internal::Digests { digests });
+                (self.outbox).push(&self.ctx, &*self.io, to, Internal::Digests { digests });
             }
             ShardMsg::Digests { from, digests } => self.compare_digests(from, digests),
             ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
@@ -476,7 +481,7 @@ impl Worker {
         };
         let message = Internal::Replicate { seq, entry };
         for &node in &waiting {
-            self.ctx.send(&*self.io, node, &message);
+            self.outbox.push(&self.ctx, &*self.io, node, message.clone());
         }
         if self.ctx.bugs.ack_before_replicas {
             return Some(Reply::Code(code));
@@ -514,6 +519,17 @@ impl Worker {
     /// Expires old at-most-once entries; stops waiting for replicas that
     /// died and resends to the silent ones.
     pub fn tick_pending(&mut self) {
+        self.check_pending();
+        self.flush_outgoing();
+    }
+
+    /// Sends the node messages gathered since the last flush (the end of a
+    /// drain or a batch of messages).
+    pub fn flush_outgoing(&mut self) {
+        self.outbox.flush(&self.ctx, &*self.io);
+    }
+
+    fn check_pending(&mut self) {
         let now = self.now_ms();
         self.cache.expire(now);
         if self.pending.is_empty() {
@@ -542,7 +558,7 @@ impl Worker {
                 given_up.push(seq);
             } else if now >= pending.resend_at_ms {
                 for &node in &pending.waiting {
-                    self.ctx.send(&*self.io, node, &pending.message);
+                    (self.outbox).push(&self.ctx, &*self.io, node, pending.message.clone());
                 }
                 pending.resend_at_ms = now + REPLICATE_RESEND_MS;
             }
