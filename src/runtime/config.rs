@@ -2,11 +2,12 @@
 //! --servers FILE [options]` and the short form `dynakv HOST PORT FILE
 //! [options]`; every number is range-checked here.
 //!
-//! Parsed with lexopt, not clap (which `dynakv ctl` and the harness use):
-//! with clap parsing the node's options, an idle node's resident set grew
-//! from 2.6 to 3.0 MiB (clap's code, touched once at start, stays mapped);
-//! with lexopt here and clap only on the `ctl` path, 2.8 MiB (VmRSS in
-//! /proc/PID/status, docs/benchmarks.md).
+//! Parsed with lexopt, not clap (which `dynakv-ctl` and the harness use),
+//! and `dynakv ctl` is a binary of its own: with clap parsing the node's
+//! options an idle node's resident set grew from 2.6 to 3.0 MiB, and with
+//! clap only on the ctl path of the same binary to 2.8 MiB (a bigger
+//! binary, more code mapped around what runs); every 0.1 MiB is 200
+//! fewer 500-byte values (docs/benchmarks.md).
 
 use crate::node::admin_allow::AdminAllow;
 use crate::storage::memory::MIB;

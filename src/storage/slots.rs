@@ -225,7 +225,7 @@ impl BlockPool {
 }
 
 /// What a slab costs: its blocks plus malloc's header, in whole pages.
-const SLAB_BYTES: usize = malloc_chunk_bytes(SLAB_BLOCKS * std::mem::size_of::<Block>());
+pub const SLAB_BYTES: usize = malloc_chunk_bytes(SLAB_BLOCKS * std::mem::size_of::<Block>());
 const _: () = assert!(SLAB_BYTES == 32 * 1024);
 
 #[cfg(test)]

@@ -11,15 +11,22 @@
 //! keys; a lookup compares 16-bit tags kept in the record pointers
 //! themselves (1 in 65,536 false matches) and reads only matching records.
 //!
+//! A bucket whose chain grows past [`LANE_RECORDS_MAX`] records splits into
+//! 2, 4, ... 64 chains ("lanes") chosen by the top bits of the tag, so a
+//! lookup reads at most about `LANE_RECORDS_MAX / 7` blocks however many
+//! keys the store holds (a 1.2M-key store has ~290 per bucket: 42 blocks
+//! in one chain, 3 in a lane). At the 500-byte fill (~28 keys a bucket)
+//! almost no bucket splits, so capacity is unchanged.
+//!
 //! Writes carry a [`Stamp`]; a write older than what is stored is ignored
 //! (last writer wins), so replicated, transferred and repaired copies can be
 //! applied in any order. Every byte is accounted against the shared
 //! [`MemoryBudget`]. The store knows nothing of sockets or the protocol.
 
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of, fmix64, key_hash};
-use crate::storage::memory::MemoryBudget;
+use crate::storage::memory::{MemoryBudget, malloc_chunk_bytes};
 use crate::storage::record::Record;
-use crate::storage::slots::{BlockPool, Chain, Position};
+use crate::storage::slots::{BlockPool, Chain, Position, SLAB_BYTES};
 use crate::storage::stamp::Stamp;
 use std::sync::Arc;
 
@@ -82,10 +89,76 @@ pub struct Partition {
     accounted_bytes: usize,
 }
 
+/// Records a lane holds before its bucket doubles its lanes.
+const LANE_RECORDS_MAX: usize = 48;
+/// A bucket has at most 2^LANE_BITS_MAX lanes.
+const LANE_BITS_MAX: u32 = 6;
+
 #[derive(Default)]
 struct Bucket {
     stats: BucketStats,
-    records: Chain,
+    lanes: Lanes,
+}
+
+/// A bucket's chains: one, or 2^k picked by the top k bits of the tag.
+enum Lanes {
+    One(Chain),
+    Many(Box<[Chain]>),
+}
+
+impl Default for Lanes {
+    fn default() -> Lanes {
+        Lanes::One(Chain::default())
+    }
+}
+
+impl Lanes {
+    fn bits(&self) -> u32 {
+        match self {
+            Lanes::One(_) => 0,
+            Lanes::Many(chains) => chains.len().trailing_zeros(),
+        }
+    }
+
+    fn chains(&self) -> &[Chain] {
+        match self {
+            Lanes::One(chain) => std::slice::from_ref(chain),
+            Lanes::Many(chains) => chains,
+        }
+    }
+
+    fn chains_mut(&mut self) -> &mut [Chain] {
+        match self {
+            Lanes::One(chain) => std::slice::from_mut(chain),
+            Lanes::Many(chains) => chains,
+        }
+    }
+
+    fn lane(&self, tag: u16) -> &Chain {
+        let index = lane_index(tag, self.bits());
+        &self.chains()[index]
+    }
+
+    fn lane_mut(&mut self, tag: u16) -> &mut Chain {
+        let index = lane_index(tag, self.bits());
+        &mut self.chains_mut()[index]
+    }
+
+    /// Heap bytes of the lane array (none for a single chain).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Lanes::One(_) => 0,
+            Lanes::Many(chains) => lane_array_bytes(chains.len()),
+        }
+    }
+}
+
+fn lane_index(tag: u16, bits: u32) -> usize {
+    if bits == 0 { 0 } else { usize::from(tag >> (16 - bits)) }
+}
+
+fn lane_array_bytes(lanes: usize) -> usize {
+    malloc_chunk_bytes(lanes * std::mem::size_of::<Chain>())
 }
 
 fn entry_digest(hash: u64, stamp: Stamp) -> u64 {
@@ -109,7 +182,7 @@ impl Partition {
 
     fn position(&self, key: &[u8], hash: u64) -> Option<Position> {
         let tag = tag_of(hash);
-        let chain = &self.buckets[usize::from(bucket_of(hash))].records;
+        let chain = self.buckets[usize::from(bucket_of(hash))].lanes.lane(tag);
         self.slots
             .find(chain, |record| record.tag() == tag && record.key() == key)
     }
@@ -151,7 +224,7 @@ impl Partition {
         let old_bytes = old.map_or(0, |(_, bytes)| bytes);
         let slab_bytes = match position {
             Some(_) => 0,
-            None => self.slots.insert_growth_bytes(&self.buckets[bucket].records),
+            None => (self.slots).insert_growth_bytes(self.buckets[bucket].lanes.lane(tag_of(hash))),
         };
         let growth = new_bytes.saturating_sub(old_bytes) + slab_bytes;
         if growth > 0 && !self.budget.try_reserve(growth) {
@@ -163,7 +236,13 @@ impl Partition {
                 let replaced = self.slots.replace(at, record);
                 (self.buckets[bucket].stats).remove(hash, replaced.stamp(), replaced.is_tombstone());
             }
-            None => self.slots.push(&mut self.buckets[bucket].records, record),
+            None => {
+                let lane = self.buckets[bucket].lanes.lane_mut(tag_of(hash));
+                self.slots.push(lane, record);
+                if lane.len() > LANE_RECORDS_MAX {
+                    self.split_lanes(bucket);
+                }
+            }
         }
         self.buckets[bucket].stats.add(hash, stamp, tombstone);
         let shrunk = old_bytes.saturating_sub(new_bytes);
@@ -180,10 +259,41 @@ impl Partition {
             return false;
         };
         let bucket = &mut self.buckets[usize::from(bucket_of(hash))];
-        let record = self.slots.remove(&mut bucket.records, at);
+        let record = self.slots.remove(bucket.lanes.lane_mut(tag_of(hash)), at);
         bucket.stats.remove(hash, record.stamp(), record.is_tombstone());
         self.release(record.heap_bytes());
         true
+    }
+
+    /// Doubles a bucket's lanes, moving its records by tag (no record is
+    /// read). Skipped when the budget has no room: lookups in the bucket
+    /// then read longer lanes, and nothing else changes.
+    fn split_lanes(&mut self, bucket: usize) {
+        let lanes = &self.buckets[bucket].lanes;
+        let bits = lanes.bits() + 1;
+        if bits > LANE_BITS_MAX {
+            return;
+        }
+        let (old_array, new_array) = (lanes.heap_bytes(), lane_array_bytes(1 << bits));
+        // Each new lane may leave one more block part full: at most 64
+        // blocks, never more than one new slab.
+        let reserve = new_array + SLAB_BYTES;
+        if !self.budget.try_reserve(reserve) {
+            return;
+        }
+        let slabs_before = self.slots.heap_bytes();
+        let mut chains = vec![Chain::default(); 1 << bits].into_boxed_slice();
+        for chain in self.buckets[bucket].lanes.chains_mut() {
+            for record in self.slots.drain(chain) {
+                let lane = lane_index(record.tag(), bits);
+                self.slots.push(&mut chains[lane], record);
+            }
+        }
+        self.buckets[bucket].lanes = Lanes::Many(chains);
+        let used = new_array + (self.slots.heap_bytes() - slabs_before);
+        self.budget.release(reserve - used);
+        self.accounted_bytes += used;
+        self.release(old_array);
     }
 
     fn release(&mut self, bytes: usize) {
@@ -206,19 +316,25 @@ impl Partition {
         let mut freed = 0;
         let mut tombstones = 0;
         for (id, bucket) in self.buckets.iter_mut().enumerate() {
-            if bucket.records.is_empty() || self.slots.iter(&bucket.records).all(|r| keep(id as BucketId, r)) {
-                continue;
-            }
-            for record in self.slots.drain(&mut bucket.records) {
-                if keep(id as BucketId, &record) {
-                    self.slots.push(&mut bucket.records, record);
-                } else {
-                    bucket
-                        .stats
-                        .remove(key_hash(record.key()), record.stamp(), record.is_tombstone());
-                    freed += record.heap_bytes();
-                    tombstones += usize::from(record.is_tombstone());
+            for lane in bucket.lanes.chains_mut() {
+                if lane.is_empty() || self.slots.iter(lane).all(|r| keep(id as BucketId, r)) {
+                    continue;
                 }
+                for record in self.slots.drain(lane) {
+                    if keep(id as BucketId, &record) {
+                        self.slots.push(lane, record);
+                    } else {
+                        let hash = key_hash(record.key());
+                        bucket.stats.remove(hash, record.stamp(), record.is_tombstone());
+                        freed += record.heap_bytes();
+                        tombstones += usize::from(record.is_tombstone());
+                    }
+                }
+            }
+            if bucket.stats.live_keys + bucket.stats.tombstones == 0 && matches!(bucket.lanes, Lanes::Many(_)) {
+                // An emptied bucket (dropped from this node) starts over with one lane.
+                freed += bucket.lanes.heap_bytes();
+                bucket.lanes = Lanes::default();
             }
         }
         self.release(freed);
@@ -227,7 +343,8 @@ impl Partition {
 
     /// Every record of one bucket, for transfer and repair.
     pub fn bucket_records(&self, bucket: BucketId) -> impl Iterator<Item = &Record> {
-        self.slots.iter(&self.buckets[usize::from(bucket)].records)
+        let lanes = self.buckets[usize::from(bucket)].lanes.chains();
+        lanes.iter().flat_map(|lane| self.slots.iter(lane))
     }
 
     pub fn bucket_stats(&self, bucket: BucketId) -> BucketStats {
@@ -360,7 +477,8 @@ mod tests {
                 .flat_map(|b| p.bucket_records(b))
                 .map(Record::heap_bytes)
                 .sum();
-            records + p.slots.heap_bytes()
+            let lanes: usize = p.buckets.iter().map(|b| b.lanes.heap_bytes()).sum();
+            records + p.slots.heap_bytes() + lanes
         };
         for i in 0u32..50_000 {
             put(&mut p, &i.to_be_bytes(), &[0; 20], 1);
@@ -383,6 +501,70 @@ mod tests {
             "refilling takes freed blocks, not new slabs"
         );
         assert_eq!(p.live_keys(), 50_000);
+    }
+
+    #[test]
+    fn crowded_buckets_split_into_lanes_that_stay_short_and_accounted() {
+        let (mut p, budget) = partition(256 << 20);
+        let longest_lane = |p: &Partition| {
+            (p.buckets.iter())
+                .flat_map(|b| b.lanes.chains().iter().map(Chain::len))
+                .max()
+                .unwrap_or(0)
+        };
+        let lanes_total = |p: &Partition| p.buckets.iter().map(|b| b.lanes.chains().len()).sum::<usize>();
+        // ~30 keys a bucket (the 500-byte fill): hardly any bucket splits.
+        for i in 0u32..120_000 {
+            put(&mut p, &i.to_be_bytes(), b"v", 1);
+        }
+        assert!(lanes_total(&p) < BUCKETS + BUCKETS / 50, "{} lanes", lanes_total(&p));
+        // ~290 keys a bucket (a 1.2M-key node): every lane short.
+        for i in 120_000u32..1_200_000 {
+            put(&mut p, &i.to_be_bytes(), b"v", 1);
+        }
+        assert!(longest_lane(&p) <= LANE_RECORDS_MAX, "a lane of {}", longest_lane(&p));
+        assert!(lanes_total(&p) >= 8 * BUCKETS, "{} lanes", lanes_total(&p));
+        assert!((0u32..1_200_000).step_by(7).all(|i| p.get(&i.to_be_bytes()).is_some()));
+        assert_eq!(p.live_keys(), 1_200_000);
+        assert_eq!(budget.used_bytes(), p.accounted_bytes());
+        for i in (0u32..1_200_000).step_by(3) {
+            assert!(p.forget(&i.to_be_bytes()));
+        }
+        assert!(p.get(&3u32.to_be_bytes()).is_none() && p.get(&4u32.to_be_bytes()).is_some());
+        // Dropping half the buckets gives their lane arrays back too.
+        p.retain(|bucket, _| bucket % 2 == 0);
+        assert!(p.buckets.iter().skip(1).step_by(2).all(|b| b.lanes.chains().len() == 1));
+        assert_eq!(budget.used_bytes(), p.accounted_bytes());
+        let records: usize = (0..BUCKETS as BucketId)
+            .flat_map(|b| p.bucket_records(b))
+            .map(Record::heap_bytes)
+            .sum();
+        let lanes: usize = p.buckets.iter().map(|b| b.lanes.heap_bytes()).sum();
+        assert_eq!(p.accounted_bytes(), records + p.slots.heap_bytes() + lanes);
+        p.wipe();
+        assert_eq!(budget.used_bytes(), 0);
+    }
+
+    #[test]
+    fn a_bucket_that_cannot_afford_more_lanes_keeps_working() {
+        // A budget too small for a lane array plus a slab: no split, yet
+        // every key is found.
+        let (mut p, budget) = partition(SLAB_BYTES + 8 * 1024);
+        let mut in_bucket = Vec::new();
+        for i in 0u32.. {
+            if bucket_of(key_hash(&i.to_be_bytes())) == 0 {
+                in_bucket.push(i);
+                if in_bucket.len() == 2 * LANE_RECORDS_MAX {
+                    break;
+                }
+            }
+        }
+        for &i in &in_bucket {
+            assert_eq!(put(&mut p, &i.to_be_bytes(), b"v", 1), Applied::Stored);
+        }
+        assert_eq!(p.buckets[0].lanes.chains().len(), 1);
+        assert!(in_bucket.iter().all(|i| p.get(&i.to_be_bytes()).is_some()));
+        assert_eq!(budget.used_bytes(), p.accounted_bytes());
     }
 
     #[test]
