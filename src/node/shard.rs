@@ -148,6 +148,8 @@ pub struct Worker {
     /// Copies a write needs before it is acknowledged (fixed for the
     /// node's life: the replica count and the servers file do not change).
     copies_required: usize,
+    /// Where replies are encoded, reused from reply to reply.
+    reply_buffer: Vec<u8>,
 }
 
 impl Worker {
@@ -163,6 +165,7 @@ impl Worker {
         let copies_required = copies_required(ctx.view().replicas, nodes);
         Worker {
             outbox: Outbox::new(&ctx),
+            reply_buffer: Vec::new(),
             copies_required,
             partition: Partition::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
@@ -292,10 +295,29 @@ impl Worker {
     /// Executes a client's keyed request and answers it (now, or once the
     /// replicas have acknowledged a write).
     pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
-        if let Some(reply) = self.execute(view, message_id, op, client) {
-            self.ctx.counters.count_reply(&reply);
-            self.io.datagram(client, &reply.encode(message_id));
+        if let KeyOp::Get { key } = op {
+            return self.answer_get(message_id, key.as_bytes(), client);
         }
+        if let Some(reply) = self.execute_write(view, message_id, op, client) {
+            self.send_reply(message_id, &reply, client);
+        }
+    }
+
+    /// A GET, answered from the stored record straight into the reply
+    /// buffer (reads are not cached: repeating one changes nothing).
+    fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
+        let Some(record) = self.partition.get(key) else {
+            return self.send_reply(message_id, &Reply::Code(ErrorCode::NonExistentKey), client);
+        };
+        wire::encode_value_reply_into(message_id, record.value(), record.version(), &mut self.reply_buffer);
+        self.ctx.counters.replies[ErrorCode::Success as usize].fetch_add(1, Ordering::Relaxed);
+        self.io.datagram(client, &self.reply_buffer);
+    }
+
+    fn send_reply(&mut self, message_id: &[u8], reply: &Reply, client: SocketAddr) {
+        self.ctx.counters.count_reply(reply);
+        reply.encode_into(message_id, &mut self.reply_buffer);
+        self.io.datagram(client, &self.reply_buffer);
     }
 
     /// Anti-entropy, answering side: notes which replicas matched (for
@@ -330,10 +352,10 @@ impl Worker {
         }
     }
 
-    /// Executes one keyed operation at most once per message id. Returns the
+    /// Executes one PUT or REMOVE at most once per message id. Returns the
     /// reply, or `None` when it is sent later (after replica acks) or not at
     /// all (a retry of a write still waiting for them).
-    fn execute(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) -> Option<Reply> {
+    fn execute_write(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) -> Option<Reply> {
         let id_hash = message_id_hash(message_id);
         if op.is_mutation() {
             if self.pending_ids.contains_key(&id_hash) {
@@ -355,15 +377,8 @@ impl Worker {
             }
         }
         let (code, written) = match op {
-            KeyOp::Get { key } => {
-                return Some(match self.partition.get(key.as_bytes()) {
-                    Some(record) => Reply::Value {
-                        value: record.value().to_vec(),
-                        version: record.version(),
-                    },
-                    None => Reply::Code(ErrorCode::NonExistentKey),
-                });
-            }
+            // Answered by `serve` before it gets here.
+            KeyOp::Get { .. } => return None,
             KeyOp::Put { key, value, .. } if self.grows_a_full_replica(view, key.as_bytes(), value.len()) => {
                 (ErrorCode::OutOfSpace, None)
             }
@@ -510,9 +525,7 @@ impl Worker {
     fn complete(&mut self, seq: u64) {
         if let Some(pending) = self.pending.remove(&seq) {
             self.pending_ids.remove(&pending.id_hash);
-            let reply = Reply::Code(pending.code);
-            self.ctx.counters.count_reply(&reply);
-            self.io.datagram(pending.client, &reply.encode(&pending.message_id));
+            self.send_reply(&pending.message_id, &Reply::Code(pending.code), pending.client);
         }
     }
 

@@ -207,12 +207,17 @@ pub fn read_request(payload: &[u8]) -> Result<RequestFields<'_>, DecodeError> {
     Ok(fields)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
     }
     out.push(value as u8);
+}
+
+/// Bytes `value` takes as a varint.
+pub fn varint_len(value: u64) -> usize {
+    (64 - value.max(1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// A uint32 field.

@@ -171,20 +171,65 @@ impl Reply {
     /// payload: KVResponse, checkSum }`, every `Msg` field and `errCode`
     /// always present.
     pub fn encode(&self, message_id: &[u8]) -> Vec<u8> {
-        let mut payload = Vec::with_capacity(16);
-        codec::put_uint32(&mut payload, 0x08, self.code() as u32);
-        match self {
-            Reply::Code(_) => {}
-            Reply::Value { value, version } => {
-                codec::put_bytes(&mut payload, 0x12, value);
-                codec::put_int32(&mut payload, 0x20, *version);
-            }
-            Reply::Pid(pid) => codec::put_int32(&mut payload, 0x18, *pid),
-            Reply::Overload { wait_ms } => codec::put_int32(&mut payload, 0x28, *wait_ms),
-            Reply::MembershipCount(count) => codec::put_int32(&mut payload, 0x30, *count),
-        }
-        codec::write_msg(message_id, &payload)
+        let mut out = Vec::new();
+        self.encode_into(message_id, &mut out);
+        out
     }
+
+    /// [`Reply::encode`] into `out` (cleared first): a buffer reused from
+    /// reply to reply allocates nothing.
+    pub fn encode_into(&self, message_id: &[u8], out: &mut Vec<u8>) {
+        let code = self.code() as u32;
+        match self {
+            Reply::Code(_) => write_response(out, message_id, code, None, None),
+            Reply::Value { value, version } => write_response(out, message_id, code, Some((value, *version)), None),
+            Reply::Pid(pid) => write_response(out, message_id, code, None, Some((0x18, *pid))),
+            Reply::Overload { wait_ms } => write_response(out, message_id, code, None, Some((0x28, *wait_ms))),
+            Reply::MembershipCount(count) => write_response(out, message_id, code, None, Some((0x30, *count))),
+        }
+    }
+}
+
+/// A successful GET's reply, written from the stored value into `out`
+/// (cleared first): no copy of the value on the way.
+pub fn encode_value_reply_into(message_id: &[u8], value: &[u8], version: i32, out: &mut Vec<u8>) {
+    write_response(out, message_id, ErrorCode::Success as u32, Some((value, version)), None);
+}
+
+/// `Msg { messageID, payload: KVResponse { errCode, [value, version],
+/// [one int32 field] }, checkSum }` in one pass over `out`.
+fn write_response(
+    out: &mut Vec<u8>,
+    message_id: &[u8],
+    code: u32,
+    value: Option<(&[u8], i32)>,
+    int: Option<(u8, i32)>,
+) {
+    let int32_len = |n: i32| codec::varint_len(i64::from(n) as u64);
+    let payload_len = 1
+        + codec::varint_len(u64::from(code))
+        + value.map_or(0, |(v, version)| {
+            2 + codec::varint_len(v.len() as u64) + v.len() + int32_len(version)
+        })
+        + int.map_or(0, |(_, n)| 1 + int32_len(n));
+    out.clear();
+    out.reserve(message_id.len() + payload_len + 16);
+    codec::put_bytes(out, 0x0a, message_id);
+    out.push(0x12);
+    codec::put_varint(out, payload_len as u64);
+    let payload_at = out.len();
+    codec::put_uint32(out, 0x08, code);
+    if let Some((v, version)) = value {
+        codec::put_bytes(out, 0x12, v);
+        codec::put_int32(out, 0x20, version);
+    }
+    if let Some((tag, n)) = int {
+        codec::put_int32(out, tag, n);
+    }
+    debug_assert_eq!(out.len() - payload_at, payload_len);
+    let sum = checksum(message_id, &out[payload_at..]);
+    out.push(0x19);
+    out.extend_from_slice(&sum.to_le_bytes());
 }
 
 /// A validated key: 1 to [`KEY_BYTES_MAX`] bytes, stored inline.
