@@ -340,8 +340,41 @@ impl Ctl {
                 })
             })
             .count();
-        let summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
-        if ready == n { Ok(summary) } else { Err(summary) }
+        let mut summary = format!("{ready} of {n} nodes see the whole cluster alive and ready");
+        if ready == n {
+            return Ok(summary);
+        }
+        // Which nodes hold the others back: silent ones, and the ones some
+        // answering node does not yet see alive and ready.
+        let silent: Vec<&str> = (self.entries.iter().zip(&views))
+            .filter(|(_, view)| view.is_err())
+            .map(|(entry, _)| entry.name.as_str())
+            .collect();
+        let mut seen_ready = vec![0usize; n];
+        for text in views.iter().flatten() {
+            for member in text.lines().filter_map(Member::parse) {
+                if member.index < n && member.alive && member.ready {
+                    seen_ready[member.index] += 1;
+                }
+            }
+        }
+        let answering = n - silent.len();
+        let behind: Vec<&str> = (self.entries.iter().zip(&seen_ready))
+            .filter(|(_, seen)| **seen < answering)
+            .map(|(entry, _)| entry.name.as_str())
+            .collect();
+        let few = |names: &[&str]| names.iter().take(8).copied().collect::<Vec<_>>().join(" ");
+        if !silent.is_empty() {
+            summary.push_str(&format!("; {} do not answer: {}", silent.len(), few(&silent)));
+        }
+        if !behind.is_empty() {
+            summary.push_str(&format!(
+                "; {} not seen alive and ready by all: {}",
+                behind.len(),
+                few(&behind)
+            ));
+        }
+        Err(summary)
     }
 
     /// Every node's counters (nodes that did not answer: `None`).
