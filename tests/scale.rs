@@ -44,9 +44,10 @@ fn a_cluster_of_150_counts_itself_exactly_through_crashes_and_suspensions_and_lo
     let cluster = Cluster::start(NODES, &[], Duration::from_secs(60));
     let all: Vec<usize> = (0..NODES).collect();
     // Counting every node comes first; coordinating waits until each node
-    // has pulled its buckets, which at 150 nodes on two cores takes longer:
+    // has pulled its buckets, which at 150 nodes on two cores takes longer
+    // and varies widely (2.8-21 s on this box, past 90 s in two CI runs):
     // until then clients get OVERLOAD, and writes here would run out of retries.
-    let took = cluster.wait_all_ready(Duration::from_secs(90));
+    let took = cluster.wait_all_ready(Duration::from_secs(240));
     eprintln!("{NODES} nodes see the whole cluster alive and ready {took:?} later");
     let keys: Vec<usize> = (0..3_000).collect();
     write_keys(&cluster.addrs(&all), &keys, 1);
