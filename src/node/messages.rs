@@ -7,7 +7,7 @@ use crate::storage::hash::BucketId;
 use crossbeam_channel::{Sender, TrySendError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// Wakes whoever drains a queue (the event loop, for a shard it runs).
 pub trait Wake: Send + Sync {
@@ -23,10 +23,13 @@ pub struct Request {
     pub client: SocketAddr,
 }
 
-/// Shared by all shards for one WIPEOUT: the last shard to finish answers.
+/// Shared by all shards for one WIPEOUT: the last shard to finish answers,
+/// once the wall clock has passed the latest millisecond any shard wiped in.
 #[derive(Debug)]
 pub struct Wipeout {
     pub shards_left: AtomicUsize,
+    /// The latest stamp millisecond a shard wiped in.
+    pub wiped_in_ms: AtomicU64,
     pub message_id: Vec<u8>,
     pub client: SocketAddr,
 }

@@ -574,6 +574,7 @@ impl Router {
         self.flush();
         let job = Arc::new(Wipeout {
             shards_left: AtomicUsize::new(self.shards.len()),
+            wiped_in_ms: AtomicU64::new(0),
             message_id,
             client: from,
         });

@@ -15,7 +15,7 @@ use crate::log;
 use crate::node::admin::{Report, ReportKind};
 use crate::node::context::{Channel, NodeContext, NodeIo};
 use crate::node::mailbox::MailboxSender;
-use crate::node::messages::{ClusterMsg, ShardMsg};
+use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, SplitMix64, bucket_of, key_hash, message_id_hash};
@@ -145,6 +145,8 @@ pub struct Worker {
     full_acked_until_ms: u64,
     /// Entries stamped before this node's last WIPEOUT are not taken in.
     wiped_before: Stamp,
+    /// A WIPEOUT done by every shard, answered once its millisecond passed.
+    wipe_reply: Option<Arc<Wipeout>>,
     /// Copies a write needs before it is acknowledged (fixed for the
     /// node's life: the replica count and the servers file do not change).
     copies_required: usize,
@@ -187,6 +189,7 @@ impl Worker {
             full_until_ms: vec![0; nodes],
             full_acked_until_ms: 0,
             wiped_before: Stamp(0),
+            wipe_reply: None,
         }
     }
 
@@ -195,7 +198,22 @@ impl Worker {
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        !self.pending.is_empty() || self.wipe_reply.is_some()
+    }
+
+    /// Answers a finished WIPEOUT once the wall clock is past every
+    /// millisecond a shard wiped in.
+    fn answer_wipeout(&mut self) {
+        let Some(job) = &self.wipe_reply else {
+            return;
+        };
+        if self.ctx.clock.stamp_ms() <= job.wiped_in_ms.load(Ordering::Acquire) {
+            return;
+        }
+        let reply = Reply::Code(ErrorCode::Success);
+        self.ctx.counters.count_reply(&reply);
+        self.io.datagram(job.client, &reply.encode(&job.message_id));
+        self.wipe_reply = None;
     }
 
     pub fn handle(&mut self, msg: ShardMsg) {
@@ -213,8 +231,14 @@ impl Worker {
                 self.backlog.fetch_sub(count, Ordering::Relaxed);
             }
             ShardMsg::Wipeout(job) => {
-                // What any replica still holds from before now stays out.
-                self.wiped_before = Stamp::from_millis(self.ctx.clock.stamp_ms());
+                // What any replica still holds or sends from this millisecond
+                // or before stays out: a write acknowledged before the WIPEOUT
+                // was sent may reach this replica after it, stamped in the
+                // same millisecond. The reply waits for the next millisecond,
+                // so every write a client starts after it is stamped later.
+                let wiped_in_ms = self.ctx.clock.stamp_ms();
+                self.wiped_before = Stamp::from_millis(wiped_in_ms + 1);
+                job.wiped_in_ms.fetch_max(wiped_in_ms, Ordering::AcqRel);
                 self.partition.wipe();
                 self.cache.clear();
                 self.agreement.clear();
@@ -222,9 +246,8 @@ impl Worker {
                 if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                     // The memory is back: let PUTs in before answering.
                     self.partition.budget().check_rss();
-                    let reply = Reply::Code(ErrorCode::Success);
-                    self.ctx.counters.count_reply(&reply);
-                    self.io.datagram(job.client, &reply.encode(&job.message_id));
+                    self.wipe_reply = Some(job);
+                    self.answer_wipeout();
                 }
             }
             ShardMsg::Replicate { from, seq, entry } => {
@@ -532,6 +555,7 @@ impl Worker {
     /// Expires old at-most-once entries; stops waiting for replicas that
     /// died and resends to the silent ones.
     pub fn tick_pending(&mut self) {
+        self.answer_wipeout();
         self.check_pending();
         self.flush_outgoing();
     }
