@@ -18,6 +18,20 @@ fn five_nodes_pass_the_conformance_suite_through_random_front_ends() {
     );
 }
 
+/// Node-to-node traffic through shared ports: each peer's datagrams reach
+/// one of two sockets, and replay windows are shared by both loops.
+#[test]
+fn five_nodes_with_two_receiving_loops_each_pass_the_conformance_suite() {
+    let cluster = Cluster::start(5, &["--workers", "1", "--receivers", "2"], Duration::from_secs(10));
+    let servers = cluster.addrs(&[0, 1, 2, 3, 4]);
+    let ctx = dynakv_loadtest::check::Ctx::new(servers, 5, 11);
+    assert_eq!(
+        dynakv_loadtest::check::run(&ctx),
+        0,
+        "conformance cases failed (see stdout)"
+    );
+}
+
 #[test]
 fn twenty_nodes_lose_nothing_when_two_are_killed_at_once() {
     let cluster = Cluster::start(20, &[], Duration::from_secs(15));

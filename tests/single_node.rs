@@ -308,11 +308,64 @@ fn worker_threads_serve_the_same_protocol() {
     assert_eq!(get(addr, &8u32.to_be_bytes()).0, code(ErrorCode::NonExistentKey));
 }
 
+/// CPU ticks (user + system) of each of a process's threads, by name.
+fn thread_ticks(pid: u32) -> Vec<(String, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| {
+            let dir = task.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_string();
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the command name, which ends with the last ')'.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some((name, ticks))
+        })
+        .collect()
+}
+
+/// With `--receivers 2` two sockets share the node's port: the protocol is
+/// the same (every conformance case, at-most-once across both), and clients
+/// from many ports are spread over both loops.
+#[test]
+fn two_receiving_loops_share_the_port_and_both_serve() {
+    let node = SingleNode::start(&["--workers", "2", "--receivers", "2"]);
+    let addr = node.addr();
+    let ctx = dynakv_loadtest::check::Ctx::new(vec![addr], 1, 5);
+    let failed: Vec<String> = (dynakv_loadtest::check::CASES.iter())
+        .filter_map(|(name, case)| case(&ctx).err().map(|why| format!("{name}: {why}")))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    // Every request from a fresh socket (a fresh source port): the kernel
+    // hashes them over both sockets.
+    let keys: Vec<u32> = (0..8_000).collect();
+    let wrong = parallel(&keys, 8, |&i| {
+        let value = i.to_le_bytes();
+        let put_code = put(addr, &i.to_be_bytes(), &value, 1);
+        let read = get(addr, &i.to_be_bytes());
+        (put_code != 0 || read != (0, value.to_vec(), 1)).then_some(i)
+    });
+    let wrong: Vec<u32> = wrong.into_iter().flatten().collect();
+    assert!(
+        wrong.is_empty(),
+        "{} keys wrong, first {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    let ticks = thread_ticks(node.node.pid());
+    eprintln!("CPU ticks by thread: {ticks:?}");
+    let second_loop = ticks.iter().find(|(name, _)| name == "receiver-1");
+    assert!(
+        second_loop.is_some_and(|&(_, ticks)| ticks > 0),
+        "the second receiving loop ran: {ticks:?}"
+    );
+}
+
 /// A burst far beyond the backlog bound: every request is answered, the
 /// excess with OVERLOAD and a wait, never with silence.
 fn burst_is_answered_with_overload_not_silence(workers: &str) {
     let node = SingleNode::start(&["--workers", workers, "--shard-backlog-max", "8"]);
-    let socket = dynakv::runtime::udp::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let socket = dynakv::runtime::udp::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
     let requests = 2_000u32;
     let mut ids = std::collections::HashSet::new();
     for i in 0..requests {

@@ -25,6 +25,7 @@ use crate::protocol::wire::{self, ErrorCode, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +52,7 @@ const CATCH_UP_WAIT_MS: i32 = 250;
 pub const IDLE_TICK_MS: u64 = 500;
 
 /// Node-level facts the router answers from.
+#[derive(Clone)]
 pub struct NodeFacts {
     pub pid: i32,
     pub budget: Arc<MemoryBudget>,
@@ -96,8 +98,10 @@ pub struct Router {
     backlog_max: usize,
     /// Datagrams waiting in the socket at the last look (inline shard only).
     socket_backlog: usize,
-    /// Which node datagrams have been seen (replays are refused).
-    freshness: Freshness,
+    /// Which node datagrams have been seen (replays are refused), shared by
+    /// every receiving loop: a replay must be refused whichever socket it
+    /// reaches.
+    freshness: Arc<Mutex<Freshness>>,
     /// Forwarded requests, sent per peer when the drain's batch ends.
     outbox: Outbox,
 }
@@ -141,9 +145,39 @@ impl Router {
             facts,
             stats: Arc::new(NetStats::default()),
             wipeout_ids: VecDeque::new(),
-            freshness: Freshness::new(ctx.addrs.len()),
+            freshness: Arc::new(Mutex::new(Freshness::new(ctx.addrs.len()))),
             outbox: Outbox::new(&ctx),
             ctx,
+        }
+    }
+
+    /// A router for another receiving loop of this node (`--receivers`):
+    /// the same shards, counters, replay windows and cluster core; its own
+    /// batches, forwards and WIPEOUT ids (a client's retries come from one
+    /// address and reach one socket). It runs no shard of its own: with
+    /// `--workers 0` it would feed this router's inline shard through its
+    /// queue and waker, which works but defeats the purpose.
+    pub fn sibling(&self) -> Router {
+        Router {
+            io: self.io.clone(),
+            inline: None,
+            backlog_max: self.backlog_max,
+            socket_backlog: 0,
+            rate: RateMeter {
+                since_ms: self.ctx.clock.mono_ms(),
+                count_then: self.stats.datagrams.load(Ordering::Relaxed),
+                per_second: 0,
+            },
+            gossip: self.gossip.clone(),
+            view: self.ctx.view(),
+            batches: self.shards.iter().map(|_| Vec::new()).collect(),
+            shards: self.shards.clone(),
+            facts: self.facts.clone(),
+            stats: self.stats.clone(),
+            wipeout_ids: VecDeque::new(),
+            freshness: self.freshness.clone(),
+            outbox: Outbox::new(&self.ctx),
+            ctx: self.ctx.clone(),
         }
     }
 
@@ -325,7 +359,7 @@ impl Router {
             Ok(decoded) => decoded,
             Err(error) => return self.ctx.count_rejected(error),
         };
-        if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
+        if self.freshness.lock().admit(&envelope, bounds.now_unix_ms).is_err() {
             self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
             return;
         }

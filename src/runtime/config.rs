@@ -23,7 +23,11 @@ Usage: dynakv serve --listen HOST:PORT --servers FILE [OPTIONS]
 
 Options:
   --workers N              Worker threads; 0 runs the store on the event loop
-                           [0..=64; default: 0 on 1-2 cores, else cores - 1]
+                           [0..=64; default: 0 on 1-2 cores, else cores - receivers]
+  --receivers N            Receiving loops, each with its own socket on the
+                           node's port (SO_REUSEPORT); more than 1 needs
+                           --workers 1 or more [1..=16; default: 1 up to 4
+                           cores, else 3 in 8 cores]
   --shard-backlog-max N    Queued requests per shard before OVERLOAD
                            [1..=1048576; default: 4096]
   --memory-limit MIB       Process memory limit in MiB [16..=1048576; default: 64]
@@ -46,6 +50,8 @@ pub struct Config {
     pub listen: String,
     pub servers: PathBuf,
     pub workers: usize,
+    /// Receiving loops, each with its own socket bound to the node's port.
+    pub receivers: usize,
     pub memory_limit_bytes: usize,
     pub replicas: usize,
     pub reply_cache_ms: u64,
@@ -67,14 +73,27 @@ pub enum NodeCommand {
     Print(String),
 }
 
-/// One worker per core beyond the one the event loop keeps busy; on two
-/// cores or fewer none: the store runs on the event loop. On the 2-core
-/// reference machine W=0 measured 69k req/s, W=1 57-60k and W=2 56k
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One receiving loop up to 4 cores; beyond, a share of the cores that
+/// keeps loops and workers equally busy: a receiving loop spends ~6 us of
+/// a request's CPU and a worker ~10 us (docs/benchmarks.md, "Bigger
+/// hosts"), so 3 cores in 8 receive.
+fn default_receivers(cores: usize) -> usize {
+    if cores <= 4 { 1 } else { (cores * 3 / 8).clamp(1, 16) }
+}
+
+/// One worker per core beyond the receiving loops; on two cores or fewer
+/// none: the store runs on the event loop. On the 2-core reference
+/// machine W=0 measured 69k req/s, W=1 57-60k and W=2 56k
 /// (docs/benchmarks.md): every hand-off to another thread costs a wake-up.
-fn default_workers() -> usize {
-    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        cores if cores <= 2 => 0,
-        cores => cores - 1,
+fn default_workers(cores: usize) -> usize {
+    if cores <= 2 {
+        0
+    } else {
+        cores - default_receivers(cores)
     }
 }
 
@@ -83,7 +102,8 @@ impl Config {
         Config {
             listen,
             servers,
-            workers: default_workers(),
+            workers: default_workers(cores()),
+            receivers: default_receivers(cores()),
             memory_limit_bytes: 64 * MIB,
             replicas: 3,
             reply_cache_ms: RETENTION_MS_MIN,
@@ -136,6 +156,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<NodeCommand, Str
             Long("listen") => listen = Some(text(&mut parser, "--listen")?),
             Long("servers") => servers = Some(PathBuf::from(text(&mut parser, "--servers")?)),
             Long("workers") => config.workers = number(&mut parser, "--workers", 0, 64)?,
+            Long("receivers") => config.receivers = number(&mut parser, "--receivers", 1, 16)?,
             Long("memory-limit") => {
                 config.memory_limit_bytes = number::<usize>(&mut parser, "--memory-limit", 16, 1 << 20)? * MIB
             }
@@ -166,6 +187,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<NodeCommand, Str
             ),
             other => return Err(format!("{}\n\n{USAGE}", other.unexpected())),
         }
+    }
+    if config.receivers > 1 && config.workers == 0 {
+        return Err(format!(
+            "--receivers {} needs --workers 1 or more: with --workers 0 the store runs on the one receiving loop",
+            config.receivers
+        ));
     }
     if serve {
         config.listen = listen.ok_or_else(|| format!("serve needs --listen HOST:PORT\n\n{USAGE}"))?;
@@ -230,11 +257,26 @@ mod tests {
                 .unwrap_err()
                 .contains("--bogus")
         );
+        let error = config("127.0.0.1 4000 s --receivers 17").unwrap_err();
+        assert!(error.contains("--receivers") && error.contains("1..=16"), "{error}");
+        let error = config("127.0.0.1 4000 s --receivers 2 --workers 0").unwrap_err();
+        assert!(error.contains("--receivers 2 needs --workers 1"), "{error}");
         assert!(config("127.0.0.1 notaport s").unwrap_err().contains("PORT"));
         assert!(config("127.0.0.1 4000").is_err());
         assert!(config("127.0.0.1 4000 s extra").unwrap_err().contains("extra"));
         let error = config("serve --listen a:1 --servers s --admin-allow 10.0.0.0/99").unwrap_err();
         assert!(error.contains("--admin-allow"), "{error}");
+    }
+
+    #[test]
+    fn bigger_hosts_get_more_receiving_loops_and_every_core_is_used() {
+        assert_eq!((default_receivers(1), default_workers(1)), (1, 0));
+        assert_eq!((default_receivers(2), default_workers(2)), (1, 0));
+        assert_eq!((default_receivers(4), default_workers(4)), (1, 3));
+        assert_eq!((default_receivers(8), default_workers(8)), (3, 5));
+        assert_eq!((default_receivers(64), default_workers(64)), (16, 48));
+        let config = config("127.0.0.1 4000 s --receivers 2 --workers 3").unwrap();
+        assert_eq!((config.receivers, config.workers), (2, 3));
     }
 
     #[test]

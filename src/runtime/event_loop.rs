@@ -1,5 +1,6 @@
-//! The event loop: owns the node's UDP socket and drives its [`Router`].
-//! It drains the socket until it would block, handing each datagram on,
+//! An event loop: owns one of the node's UDP sockets and drives its
+//! [`Router`] (with `--receivers N`, N loops share the port, one on the
+//! main thread, the others on threads `receiver-1`...). It drains the socket until it would block, handing each datagram on,
 //! flushes workers' batches every [`DRAIN_BATCH_DATAGRAMS_MAX`] datagrams,
 //! measures the socket's backlog for the shard it runs, and ticks the
 //! router on a timer. After a SIGCONT, or a gap between wake-ups longer

@@ -1,5 +1,6 @@
 //! Starts a node: finds itself in the servers file, binds the sockets, sizes
-//! the memory budget, spawns the named threads and runs the event loop.
+//! the memory budget, spawns the named threads (workers, extra receiving
+//! loops, cluster, transfer, memory guard) and runs the first event loop.
 
 use crate::cluster::ring::Placement;
 use crate::cluster::secret::{self, Secret};
@@ -83,7 +84,8 @@ pub fn serve(config: Config) -> Result<(), String> {
     log::set_node_name(&entries[node_index].name);
     memory::configure_allocator();
     crate::runtime::pause::install().map_err(|error| format!("cannot handle SIGCONT: {error}"))?;
-    let socket = udp::bind(listen).map_err(|error| format!("cannot bind {listen}: {error}"))?;
+    let shared_port = config.receivers > 1;
+    let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
 
     let baseline_bytes = memory::rss_bytes();
     let store_limit = config
@@ -155,13 +157,25 @@ pub fn serve(config: Config) -> Result<(), String> {
     })?;
     // Never within two of the loop's idle wake-ups.
     let stale_after = Duration::from_millis(config.failure_ms.max(1_000));
+    for index in 1..config.receivers {
+        let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
+        let poll = mio::Poll::new().map_err(|error| error.to_string())?;
+        let event_loop = EventLoop::new(poll, socket, parts.router.sibling(), stale_after);
+        spawn(&format!("receiver-{index}"), move || {
+            if let Err(error) = event_loop.run() {
+                log!("receiver_failed", "receiving loop {index} failed: {error}");
+                std::process::exit(1);
+            }
+        })?;
+    }
     let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
     log!(
         "serving",
-        "serving on {listen} (node {} of {}, pid {}, {} workers, store limit {:.1} MiB of {} MiB)",
+        "serving on {listen} (node {} of {}, pid {}, {} receivers, {} workers, store limit {:.1} MiB of {} MiB)",
         node_index + 1,
         entries.len(),
         std::process::id(),
+        config.receivers,
         config.workers,
         store_limit as f64 / MIB as f64,
         config.memory_limit_bytes / MIB

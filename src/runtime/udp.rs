@@ -1,4 +1,5 @@
-//! The node's UDP socket: binding with large kernel buffers, and the one way
+//! The node's UDP sockets: binding with large kernel buffers (several to
+//! one port with `SO_REUSEPORT`, one per receiving loop), and the one way
 //! every thread sends a datagram.
 
 use std::io;
@@ -15,8 +16,19 @@ pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 pub static SEND_DROPS: AtomicU64 = AtomicU64::new(0);
 
 /// Binds the node's socket, non-blocking, with large kernel buffers.
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = UdpSocket::bind(addr)?;
+/// `shared` sets `SO_REUSEPORT` first, so that more sockets of this process
+/// can bind the same address and the kernel spreads datagrams over them by
+/// source and destination (one peer or client always lands on the same
+/// socket). Left off with one receiving loop: then no other process of
+/// the same user can join the port and take a share of its datagrams.
+pub fn bind(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    let socket = UdpSocket::from(socket);
     socket.set_nonblocking(true)?;
     set_buffer(&socket, libc::SO_RCVBUF, libc::SO_RCVBUFFORCE);
     set_buffer(&socket, libc::SO_SNDBUF, libc::SO_SNDBUFFORCE);
