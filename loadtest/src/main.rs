@@ -95,6 +95,10 @@ struct BenchArgs {
     /// Threads of that echo server
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     echo_threads: u32,
+    /// Datagrams that echo server takes and sends per system call
+    /// (recvmmsg/sendmmsg above 1)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    echo_batch: u32,
     /// No per-second progress lines
     #[arg(long)]
     quiet: bool,
@@ -148,6 +152,10 @@ struct EchoArgs {
     listen: SocketAddr,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
+    /// Datagrams per system call: above 1, recvmmsg and sendmmsg (datagrams
+    /// over 2 KiB are cut)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    batch: u32,
 }
 
 fn parse_target(text: &str) -> Result<bench::Target, String> {
@@ -181,10 +189,11 @@ fn servers(path: &Path) -> Result<Vec<SocketAddr>, String> {
 struct EchoChild(Child);
 
 impl EchoChild {
-    fn start(threads: u32) -> Result<(EchoChild, SocketAddr), String> {
+    fn start(threads: u32, batch: u32) -> Result<(EchoChild, SocketAddr), String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = std::process::Command::new(exe)
             .args(["echo-server", "--threads", &threads.to_string()])
+            .args(["--batch", &batch.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("echo-server: {e}"))?;
@@ -235,7 +244,7 @@ fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
     };
     let mut echo_result = None;
     if args.echo {
-        let (child, addr) = EchoChild::start(args.echo_threads)?;
+        let (child, addr) = EchoChild::start(args.echo_threads, args.echo_batch)?;
         let echo_config = bench::BenchConfig {
             servers: vec![addr],
             target: bench::Target::One(0),
@@ -352,7 +361,7 @@ fn members_cmd(args: MembersArgs) -> Result<bool, String> {
 }
 
 fn echo_cmd(args: EchoArgs) -> Result<bool, String> {
-    let addr = echo::start(args.listen, args.threads as usize).map_err(|e| e.to_string())?;
+    let addr = echo::start(args.listen, args.threads as usize, args.batch as usize).map_err(|e| e.to_string())?;
     println!("echo-server on {addr}");
     loop {
         std::thread::park();
