@@ -128,6 +128,11 @@ pub struct RunConfig {
     pub down_max: usize,
     /// Each node's wall clock is off by up to this much.
     pub skew_ms_max: u64,
+    /// Carry out every planned crash, even one that leaves fewer than one
+    /// node holding what it held (`down_max` others away or catching up):
+    /// how runs went before such crashes were skipped, kept to replay the
+    /// seeds that found bugs then.
+    pub crash_beyond_replication: bool,
 }
 
 /// Bounds the caller sets on generated runs.
@@ -175,6 +180,7 @@ impl RunConfig {
             bugs,
             down_max: replicas - 1,
             skew_ms_max: if mix.has(Mix::Clock) { 2_000 } else { 0 },
+            crash_beyond_replication: false,
         }
     }
 

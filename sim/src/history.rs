@@ -1,7 +1,9 @@
 //! What clients did to each key and what they saw, and the checks against
 //! it. A key belongs to one client, which runs one operation at a time, so
 //! a key's writes are ordered; a write whose outcome the client never
-//! learned (it gave up) may have landed or not.
+//! learned (it gave up) may have landed or not. A read is judged against
+//! the writes as they stood when it was sent: a write acknowledged while
+//! the read was in flight may or may not be seen by it.
 
 use std::fmt::Write as _;
 
@@ -23,6 +25,8 @@ struct Write {
     /// The value it leaves, or `None` for a delete (or a WIPEOUT).
     effect: Option<Vec<u8>>,
     outcome: Outcome,
+    /// When the client heard it acknowledged (us).
+    acked_at_us: Option<u64>,
 }
 
 /// A read measured against the writes before it.
@@ -88,12 +92,15 @@ impl History {
         writes.push(Write {
             effect,
             outcome: Outcome::Pending,
+            acked_at_us: None,
         });
         writes.len() - 1
     }
 
-    pub fn end_write(&mut self, key: usize, write: usize, outcome: Outcome) {
-        self.keys[key].writes[write].outcome = outcome;
+    pub fn end_write(&mut self, key: usize, write: usize, outcome: Outcome, at_us: u64) {
+        let write = &mut self.keys[key].writes[write];
+        write.outcome = outcome;
+        write.acked_at_us = (outcome == Outcome::Acked).then_some(at_us);
     }
 
     /// Every node was wiped: every key is gone, as if deleted.
@@ -102,29 +109,34 @@ impl History {
             key.writes.push(Write {
                 effect: None,
                 outcome: Outcome::Acked,
+                acked_at_us: Some(at_us),
             });
             key.events.push((at_us, "every node wiped".into()));
         }
     }
 
-    /// What a read may return now: the last acknowledged effect (absent if
-    /// none), and the effects of later writes that may have landed.
-    fn allowed(&self, key: usize) -> Vec<Option<&[u8]>> {
+    /// What a read sent at `invoked_us` may return: the last effect
+    /// acknowledged before then (absent if none), and the effects of later
+    /// writes that may have landed: not acknowledged, or acknowledged only
+    /// while the read was in flight.
+    fn allowed(&self, key: usize, invoked_us: u64) -> Vec<Option<&[u8]>> {
         let writes = &self.keys[key].writes;
-        let last_acked = writes.iter().rposition(|w| w.outcome == Outcome::Acked);
+        let acked_before = |w: &Write| w.acked_at_us.is_some_and(|at| at < invoked_us);
+        let last_acked = writes.iter().rposition(acked_before);
         let mut allowed = vec![last_acked.and_then(|i| writes[i].effect.as_deref())];
         let after = last_acked.map_or(0, |i| i + 1);
         for write in &writes[after..] {
-            if matches!(write.outcome, Outcome::Unknown | Outcome::Pending) {
+            if matches!(write.outcome, Outcome::Unknown | Outcome::Pending | Outcome::Acked) {
                 allowed.push(write.effect.as_deref());
             }
         }
         allowed
     }
 
-    /// Classifies a read of `key` that returned `value` (`None`: not found).
-    pub fn classify(&self, key: usize, value: Option<&[u8]>) -> ReadClass {
-        if self.allowed(key).contains(&value) {
+    /// Classifies a read of `key` sent at `invoked_us` that returned
+    /// `value` (`None`: not found).
+    pub fn classify(&self, key: usize, invoked_us: u64, value: Option<&[u8]>) -> ReadClass {
+        if self.allowed(key, invoked_us).contains(&value) {
             return ReadClass::Fresh;
         }
         match value {
@@ -134,9 +146,9 @@ impl History {
         }
     }
 
-    /// Counts a read; returns its class.
-    pub fn read(&mut self, key: usize, value: Option<&[u8]>) -> ReadClass {
-        let class = self.classify(key, value);
+    /// Counts a read sent at `invoked_us`; returns its class.
+    pub fn read(&mut self, key: usize, invoked_us: u64, value: Option<&[u8]>) -> ReadClass {
+        let class = self.classify(key, invoked_us, value);
         match class {
             ReadClass::Fresh => self.reads.fresh += 1,
             ReadClass::Stale | ReadClass::Foreign => self.reads.stale += 1,
@@ -145,10 +157,11 @@ impl History {
         class
     }
 
-    /// What a final read of `key` should have returned, for a report.
-    pub fn describe_allowed(&self, key: usize) -> String {
+    /// What a read of `key` sent at `invoked_us` should have returned, for
+    /// a report.
+    pub fn describe_allowed(&self, key: usize, invoked_us: u64) -> String {
         let mut text = String::new();
-        for (i, effect) in self.allowed(key).iter().enumerate() {
+        for (i, effect) in self.allowed(key, invoked_us).iter().enumerate() {
             let _ = write!(text, "{}{}", if i > 0 { " or " } else { "" }, show(*effect));
         }
         text
@@ -176,30 +189,49 @@ mod tests {
     fn a_read_may_see_the_last_acknowledged_write_or_a_later_unknown_one() {
         let mut h = History::default();
         let k = h.add_key(b"k".to_vec());
-        assert_eq!(h.classify(k, None), ReadClass::Fresh, "never written");
+        let late = 1_000;
+        assert_eq!(h.classify(k, late, None), ReadClass::Fresh, "never written");
         let w1 = h.begin_write(k, Some(b"1".to_vec()));
-        h.end_write(k, w1, Outcome::Acked);
+        h.end_write(k, w1, Outcome::Acked, 10);
         let w2 = h.begin_write(k, Some(b"2".to_vec()));
-        h.end_write(k, w2, Outcome::Unknown);
-        assert_eq!(h.classify(k, Some(b"1")), ReadClass::Fresh);
-        assert_eq!(h.classify(k, Some(b"2")), ReadClass::Fresh, "may have landed");
+        h.end_write(k, w2, Outcome::Unknown, 20);
+        assert_eq!(h.classify(k, late, Some(b"1")), ReadClass::Fresh);
+        assert_eq!(h.classify(k, late, Some(b"2")), ReadClass::Fresh, "may have landed");
         let w3 = h.begin_write(k, None);
-        h.end_write(k, w3, Outcome::Acked);
-        assert_eq!(h.classify(k, None), ReadClass::Fresh);
-        assert_eq!(h.classify(k, Some(b"1")), ReadClass::Stale, "a deleted key back");
-        assert_eq!(h.classify(k, Some(b"2")), ReadClass::Stale);
-        assert_eq!(h.classify(k, Some(b"x")), ReadClass::Foreign);
+        h.end_write(k, w3, Outcome::Acked, 30);
+        assert_eq!(h.classify(k, late, None), ReadClass::Fresh);
+        assert_eq!(h.classify(k, late, Some(b"1")), ReadClass::Stale, "a deleted key back");
+        assert_eq!(h.classify(k, late, Some(b"2")), ReadClass::Stale);
+        assert_eq!(h.classify(k, late, Some(b"x")), ReadClass::Foreign);
         let w4 = h.begin_write(k, Some(b"4".to_vec()));
-        h.end_write(k, w4, Outcome::Refused);
+        h.end_write(k, w4, Outcome::Refused, 40);
         assert_eq!(
-            h.classify(k, Some(b"4")),
+            h.classify(k, late, Some(b"4")),
             ReadClass::Stale,
             "a refused write must not show"
         );
-        h.wiped(0);
-        assert_eq!(h.classify(k, None), ReadClass::Fresh);
+        h.wiped(50);
+        assert_eq!(h.classify(k, late, None), ReadClass::Fresh);
         let w5 = h.begin_write(k, Some(b"5".to_vec()));
-        h.end_write(k, w5, Outcome::Acked);
-        assert_eq!(h.classify(k, None), ReadClass::Missing);
+        h.end_write(k, w5, Outcome::Acked, 60);
+        assert_eq!(h.classify(k, late, None), ReadClass::Missing);
+    }
+
+    #[test]
+    fn a_read_in_flight_while_a_write_is_acknowledged_may_see_either() {
+        let mut h = History::default();
+        let k = h.add_key(b"k".to_vec());
+        let w1 = h.begin_write(k, Some(b"1".to_vec()));
+        h.end_write(k, w1, Outcome::Acked, 100);
+        let w2 = h.begin_write(k, None);
+        h.end_write(k, w2, Outcome::Acked, 300);
+        // Sent at 200, before the delete was acknowledged at 300.
+        assert_eq!(h.classify(k, 200, Some(b"1")), ReadClass::Fresh);
+        assert_eq!(h.classify(k, 200, None), ReadClass::Fresh);
+        // Sent after it: the value is gone.
+        assert_eq!(h.classify(k, 301, Some(b"1")), ReadClass::Stale);
+        // Sent before the first write was acknowledged: either.
+        assert_eq!(h.classify(k, 50, None), ReadClass::Fresh);
+        assert_eq!(h.classify(k, 50, Some(b"1")), ReadClass::Fresh);
     }
 }

@@ -49,6 +49,11 @@ struct Args {
     /// Stop at the first failing seed.
     #[arg(long)]
     stop_at_first: bool,
+    /// Carry out every planned crash, even where replicas - 1 other nodes
+    /// are already away or catching up (then a lost write is no finding);
+    /// replays runs as they went before such crashes were skipped.
+    #[arg(long)]
+    crash_beyond_replication: bool,
 }
 
 thread_local! {
@@ -65,6 +70,9 @@ fn replay_command(args: &Args, seed: u64, mix: Mix) -> String {
     );
     for bug in &args.plant {
         command.push_str(&format!(" --plant {bug}"));
+    }
+    if args.crash_beyond_replication {
+        command.push_str(" --crash-beyond-replication");
     }
     command
 }
@@ -104,7 +112,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, [0u64; 3]));
+    let totals = Mutex::new((0u64, 0u64, 0u64, [0u64; 3], 0u64, 0u64));
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -123,7 +131,8 @@ fn main() -> ExitCode {
                     let mix = fixed_mix.unwrap_or_else(|| Mix::for_seed(seed));
                     let replay = replay_command(&args, seed, mix);
                     CURRENT.with(|current| *current.borrow_mut() = replay.clone());
-                    let run = dynakv_sim::config(seed, mix, limits, bugs);
+                    let mut run = dynakv_sim::config(seed, mix, limits, bugs);
+                    run.crash_beyond_replication = args.crash_beyond_replication;
                     let shape = format!("{} nodes, {} replicas, {} clients", run.nodes, run.replicas, run.clients);
                     let watch = Watch {
                         key: args.trace_key.as_ref().map(|k| k.clone().into_bytes()),
@@ -138,6 +147,8 @@ fn main() -> ExitCode {
                         t.3[0] += outcome.reads.fresh;
                         t.3[1] += outcome.reads.stale;
                         t.3[2] += outcome.reads.missing;
+                        t.4 += outcome.crashes;
+                        t.5 += outcome.crashes_skipped;
                     }
                     if args.seed.is_some() {
                         println!(
@@ -177,9 +188,10 @@ fn main() -> ExitCode {
         }
     });
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-    let (runs, events, simulated_ms, reads) = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (runs, events, simulated_ms, reads, crashes, crashes_skipped) =
+        totals.into_inner().unwrap_or_else(|e| e.into_inner());
     println!(
-        "{runs} seeds, {} failed; {events} events, {:.0} s simulated in {:.1} s; reads during the runs: {} fresh, {} stale, {} missing",
+        "{runs} seeds, {} failed; {events} events, {:.0} s simulated in {:.1} s; reads during the runs: {} fresh, {} stale, {} missing; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
         failures.len(),
         simulated_ms as f64 / 1e3,
         started.elapsed().as_secs_f64(),

@@ -146,6 +146,10 @@ pub struct RunOutcome {
     pub reads: crate::history::ReadCounts,
     pub ops_acked: u64,
     pub ops_unknown: u64,
+    /// Crashes and SHUTDOWNs carried out, and skipped because replicas - 1
+    /// other nodes were away or catching up.
+    pub crashes: u64,
+    pub crashes_skipped: u64,
     pub simulated_ms: u64,
     /// For a failing key: what its clients did, and (when asked) what
     /// reached nodes about it.
@@ -736,7 +740,7 @@ impl World {
         // Gave up: the outcome is unknown.
         let op = self.clients[client].op.take().expect("checked above");
         if let (Some(key), Some(write)) = (op.key, op.write) {
-            self.history.end_write(key, write, Outcome::Unknown);
+            self.history.end_write(key, write, Outcome::Unknown, self.now_us);
             self.history.note(key, self.now_us, format!("client {client} gave up"));
             self.outcome.ops_unknown += 1;
         }
@@ -807,12 +811,12 @@ impl World {
                     _ => Outcome::Unknown,
                 };
                 self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
-                self.history.end_write(key, write, outcome);
+                self.history.end_write(key, write, outcome, self.now_us);
             }
             (OpKind::Remove, Some(key), Some(write)) => {
                 let outcome = if code <= 1 { Outcome::Acked } else { Outcome::Unknown };
                 self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
-                self.history.end_write(key, write, outcome);
+                self.history.end_write(key, write, outcome, self.now_us);
             }
             (OpKind::Get, Some(key), _) => {
                 let read = match code {
@@ -851,7 +855,7 @@ impl World {
     /// for a key whose replicas are all away, never an old one), or once
     /// faults have been healed for a while, or in the final reads.
     fn judge_read(&mut self, client: usize, key: usize, read: Option<&[u8]>, invoked_us: u64) {
-        let class = self.history.read(key, read);
+        let class = self.history.read(key, invoked_us, read);
         let strict_mix = matches!(self.config.mix, Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe);
         let settled = self.healed && invoked_us >= (self.config.healed_at_ms() + SETTLE_AFTER_HEAL_MS) * 1_000;
         let final_read = client == self.checker;
@@ -869,7 +873,7 @@ impl World {
                 if final_read { "final" } else { "client" },
                 show(Some(self.history.key(key))),
                 show(read),
-                self.history.describe_allowed(key)
+                self.history.describe_allowed(key, invoked_us)
             );
             self.fail(what, Some(key));
         }
@@ -954,12 +958,48 @@ impl World {
         self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
     }
 
+    /// Nodes that cannot give or take a copy now: down, paused, cut off
+    /// from another node, or back but not yet caught up (not ready in
+    /// their own view). The product promises to lose no acknowledged
+    /// write while at most replicas - 1 nodes are like this at once.
+    fn unavailable(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        (0..n)
+            .filter(|&node| {
+                let cut_off = (0..n).any(|other| self.cut[node * n + other] || self.cut[other * n + node]);
+                let serving = self.nodes[node].running.as_ref().is_some_and(|running| {
+                    let ctx = &running.ctx;
+                    ctx.view().liveness.ready[node] && !ctx.away.is_set()
+                });
+                self.nodes[node].paused || cut_off || !serving
+            })
+            .collect()
+    }
+
     fn fault(&mut self, fault: Fault) -> bool {
         self.trace = mix_hash(self.trace, 0xfa17);
         if self.watch.key.is_some() {
             self.watched
                 .borrow_mut()
                 .push((self.now_us, format!("fault: {fault:?}")));
+        }
+        if let (Fault::Crash(node) | Fault::Shutdown(node), false) = (&fault, self.config.crash_beyond_replication) {
+            let node = *node;
+            // A crash loses the node's copies. With replicas - 1 other
+            // nodes away or catching up, it may take a write's last copy:
+            // beyond what the product promises to survive, so it is
+            // skipped (its restart then finds the node running).
+            let unavailable = self.unavailable();
+            let others = unavailable.iter().filter(|&&other| other != node).count();
+            if others >= self.config.down_max {
+                if self.watch.key.is_some() {
+                    let line = format!("fault skipped: {fault:?}, {unavailable:?} already away or catching up");
+                    self.watched.borrow_mut().push((self.now_us, line));
+                }
+                self.outcome.crashes_skipped += 1;
+                return false;
+            }
+            self.outcome.crashes += 1;
         }
         match fault {
             Fault::Crash(node) => {
