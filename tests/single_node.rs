@@ -308,18 +308,15 @@ fn worker_threads_serve_the_same_protocol() {
     assert_eq!(get(addr, &8u32.to_be_bytes()).0, code(ErrorCode::NonExistentKey));
 }
 
-/// CPU ticks (user + system) of each of a process's threads, by name.
-fn thread_ticks(pid: u32) -> Vec<(String, u64)> {
+/// CPU seconds (user + system) of each of a process's threads, by name.
+fn thread_cpu_seconds(pid: u32) -> Vec<(String, f64)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
     tasks
         .filter_map(|task| {
             let dir = task.ok()?.path();
             let name = std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_string();
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // Fields after the command name, which ends with the last ')'.
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-            Some((name, ticks))
+            let stat = dir.join("stat");
+            Some((name, dynakv_loadtest::server_cpu::cpu_seconds_in(stat.to_str()?)?))
         })
         .collect()
 }
@@ -352,12 +349,12 @@ fn two_receiving_loops_share_the_port_and_both_serve() {
         wrong.len(),
         wrong.first()
     );
-    let ticks = thread_ticks(node.node.pid());
-    eprintln!("CPU ticks by thread: {ticks:?}");
-    let second_loop = ticks.iter().find(|(name, _)| name == "receiver-1");
+    let cpu = thread_cpu_seconds(node.node.pid());
+    eprintln!("CPU seconds by thread: {cpu:?}");
+    let second_loop = cpu.iter().find(|(name, _)| name == "receiver-1");
     assert!(
-        second_loop.is_some_and(|&(_, ticks)| ticks > 0),
-        "the second receiving loop ran: {ticks:?}"
+        second_loop.is_some_and(|&(_, seconds)| seconds > 0.0),
+        "the second receiving loop ran: {cpu:?}"
     );
 }
 

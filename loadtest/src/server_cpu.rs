@@ -10,7 +10,13 @@ use std::net::SocketAddr;
 
 /// User plus system CPU seconds of a process, or `None` if it is gone.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// User plus system CPU seconds from a `stat` file of `/proc`: a process's,
+/// or one thread's (`/proc/PID/task/TID/stat`).
+pub fn cpu_seconds_in(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses:
     // state is field 3, utime field 14, stime field 15.
     let rest = stat.rsplit_once(')')?.1;
