@@ -27,7 +27,7 @@ Options:
   --receivers N            Receiving loops, each with its own socket on the
                            node's port (SO_REUSEPORT); more than 1 needs
                            --workers 1 or more [1..=16; default: 1 up to 4
-                           cores, else 3 in 8 cores]
+                           cores or with --workers 0, else 3 in 8 cores]
   --shard-backlog-max N    Queued requests per shard before OVERLOAD
                            [1..=1048576; default: 4096]
   --memory-limit MIB       Process memory limit in MiB [16..=1048576; default: 64]
@@ -98,12 +98,12 @@ fn default_workers(cores: usize) -> usize {
 }
 
 impl Config {
-    fn new(listen: String, servers: PathBuf) -> Config {
+    fn new(listen: String, servers: PathBuf, cores: usize) -> Config {
         Config {
             listen,
             servers,
-            workers: default_workers(cores()),
-            receivers: default_receivers(cores()),
+            workers: default_workers(cores),
+            receivers: default_receivers(cores),
             memory_limit_bytes: 64 * MIB,
             replicas: 3,
             reply_cache_ms: RETENTION_MS_MIN,
@@ -140,13 +140,19 @@ fn text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
 /// Parses the arguments after the program name: `serve ...` or the short
 /// form, options anywhere after the subcommand.
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<NodeCommand, String> {
+    parse_on(args, cores())
+}
+
+/// [`parse`] with defaults for a host of `cores` cores.
+fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<NodeCommand, String> {
     use lexopt::Arg::{Long, Short, Value};
     let mut parser = lexopt::Parser::from_args(args);
-    let mut config = Config::new(String::new(), PathBuf::new());
+    let mut config = Config::new(String::new(), PathBuf::new(), cores);
     let mut listen = None;
     let mut servers = None;
     let mut positional = Vec::new();
     let mut serve = false;
+    let mut receivers = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(NodeCommand::Print(USAGE.to_string())),
@@ -156,7 +162,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<NodeCommand, Str
             Long("listen") => listen = Some(text(&mut parser, "--listen")?),
             Long("servers") => servers = Some(PathBuf::from(text(&mut parser, "--servers")?)),
             Long("workers") => config.workers = number(&mut parser, "--workers", 0, 64)?,
-            Long("receivers") => config.receivers = number(&mut parser, "--receivers", 1, 16)?,
+            Long("receivers") => receivers = Some(number(&mut parser, "--receivers", 1, 16)?),
             Long("memory-limit") => {
                 config.memory_limit_bytes = number::<usize>(&mut parser, "--memory-limit", 16, 1 << 20)? * MIB
             }
@@ -188,6 +194,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<NodeCommand, Str
             other => return Err(format!("{}\n\n{USAGE}", other.unexpected())),
         }
     }
+    // --workers 0 alone on a big host means one loop running the store.
+    config.receivers = receivers.unwrap_or(if config.workers == 0 { 1 } else { config.receivers });
     if config.receivers > 1 && config.workers == 0 {
         return Err(format!(
             "--receivers {} needs --workers 1 or more: with --workers 0 the store runs on the one receiving loop",
@@ -277,6 +285,17 @@ mod tests {
         assert_eq!((default_receivers(64), default_workers(64)), (16, 48));
         let config = config("127.0.0.1 4000 s --receivers 2 --workers 3").unwrap();
         assert_eq!((config.receivers, config.workers), (2, 3));
+        let on_eight_cores = |line: &str| match parse_on(line.split_whitespace().map(String::from), 8) {
+            Ok(NodeCommand::Serve(config)) => (config.receivers, config.workers),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(on_eight_cores("127.0.0.1 4000 s"), (3, 5));
+        assert_eq!(
+            on_eight_cores("127.0.0.1 4000 s --workers 0"),
+            (1, 0),
+            "one loop runs the store"
+        );
+        assert_eq!(on_eight_cores("127.0.0.1 4000 s --workers 2"), (3, 2));
     }
 
     #[test]
