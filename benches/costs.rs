@@ -8,6 +8,8 @@
 //!   of 32 bytes with 8-byte values (the `perf.sh` fill), read at random:
 //!   the index's cost whatever the store's size, and the bytes each key
 //!   takes.
+//! - **The at-most-once cache**: looking up a new message id (every PUT and
+//!   REMOVE does) while the cache holds 5 s of mutations at a given rate.
 //!
 //! Each figure is the median of several rounds; `ROUNDS=n` changes how many.
 
@@ -17,6 +19,7 @@ use dynakv::protocol::codec::checksum;
 use dynakv::storage::hash::SplitMix64;
 use dynakv::storage::memory::MIB;
 use dynakv::storage::memory::MemoryBudget;
+use dynakv::storage::reply_cache::{RETENTION_MS_MIN, ReplyCache};
 use dynakv::storage::stamp::Stamp;
 use dynakv::storage::store::{Applied, Partition, Write};
 use std::hint::black_box;
@@ -27,6 +30,7 @@ fn main() {
     let rounds = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
     per_datagram(rounds);
     lookups_by_store_size(rounds);
+    reply_cache_lookups(rounds);
 }
 
 /// Median nanoseconds per call of `op`, over `rounds` rounds of `calls`.
@@ -188,4 +192,42 @@ fn lookups_by_store_size(rounds: usize) {
         );
     }
     println!("(the cost of computing a key, timed alone, is taken off each figure)");
+}
+
+fn reply_cache_lookups(rounds: usize) {
+    println!();
+    println!("## At-most-once cache: a new id looked up (ns, median of {rounds} rounds)");
+    println!(
+        "| mutations/s | 1 s after a cold start: segments, lookup | after 15 s: entries, segments, lookup, cache bytes |"
+    );
+    println!("|---|---|---|");
+    for rate in [10_000u64, 30_000, 100_000] {
+        let budget = Arc::new(MemoryBudget::new(4096 * MIB));
+        let mut cache = ReplyCache::new(RETENTION_MS_MIN, 0, budget);
+        let mut rng = SplitMix64::new(rate);
+        let mut lookup = |cache: &ReplyCache| {
+            median_ns(rounds, 1_000_000, |_| {
+                black_box(cache.get(rng.next_u64()));
+            })
+        };
+        // One id every 1/rate s, from a cold start.
+        let mut inserted = 0;
+        let mut run_until_s = |cache: &mut ReplyCache, seconds: u64| {
+            let mut ids = SplitMix64::new(!rate);
+            while inserted < rate * seconds {
+                cache.insert(ids.next_u64(), 0, inserted * 1_000 / rate);
+                inserted += 1;
+            }
+        };
+        run_until_s(&mut cache, 1);
+        let (cold_segments, cold) = (cache.segments(), lookup(&cache));
+        run_until_s(&mut cache, 15);
+        println!(
+            "| {rate} | {cold_segments}, {cold:.0} | {}, {}, {:.0}, {} |",
+            cache.len(),
+            cache.segments(),
+            lookup(&cache),
+            cache.heap_bytes()
+        );
+    }
 }

@@ -7,11 +7,13 @@
 //! 1 in 10^7). Entries live in time segments of `retention_ms / 4`, each a
 //! fixed array probed linearly and filled to at most 3/4 (about 11 bytes an
 //! entry; a lookup reads one or two cache lines). A segment takes inserts
-//! until its time is up or it is 3/4 full, then the next one starts; a
-//! segment is dropped whole once its newest entry has been kept
-//! `retention_ms`. An entry therefore lives between `retention_ms` and 1.25
-//! times that, with no per-entry timestamps, no scan and no rehashing: a
-//! new segment is sized from the last one's rate before it is allocated.
+//! until its time is up, then the next one starts, sized from the last
+//! one's rate. One that is 3/4 full before its time is up is moved into one
+//! twice its size: a cold node under load would otherwise start a segment
+//! at each doubling, 13-16 of them for every lookup to probe through its
+//! first seconds. A segment is dropped whole once its newest entry has been
+//! kept `retention_ms`. An entry therefore lives between `retention_ms` and
+//! 1.25 times that, with no per-entry timestamps and no scan.
 //!
 //! Why so compact: a delete storm at a full node (every REMOVE is cached)
 //! grows the cache by its rate times the retention, on top of a store at
@@ -144,11 +146,15 @@ impl ReplyCache {
     /// older entries go first; with no memory at all, none is kept.
     pub fn insert(&mut self, id_hash: u64, code: u8, now_ms: u64) {
         self.expire(now_ms);
-        let takes_more = self
-            .segments
-            .back()
-            .is_some_and(|newest| now_ms < newest.since_ms + self.segment_ms && !newest.is_full());
-        if !takes_more && !self.start_segment(now_ms) {
+        let newest =
+            (self.segments.back()).map(|newest| (now_ms < newest.since_ms + self.segment_ms, newest.is_full()));
+        let has_room = match newest {
+            Some((true, false)) => true,
+            // Full before its time is up: a rate it was not sized for.
+            Some((true, true)) => self.grow_newest() || self.start_segment(now_ms),
+            _ => self.start_segment(now_ms),
+        };
+        if !has_room {
             return;
         }
         if let Some(newest) = self.segments.back_mut() {
@@ -156,6 +162,34 @@ impl ReplyCache {
             newest.insert(pack(id_hash, code));
             self.len += newest.len - before;
         }
+    }
+
+    /// Moves the newest segment's entries into one twice its size that
+    /// keeps its start time, so a rising rate (a cold start above all) adds
+    /// no segment for every lookup to probe. False when the memory for both
+    /// side by side cannot be had.
+    fn grow_newest(&mut self) -> bool {
+        let Some(slots) = self.segments.back().map(|newest| 2 * newest.slots.len()) else {
+            return false;
+        };
+        if !self.pay_for(malloc_chunk_bytes(slots * 8)) {
+            return false;
+        }
+        if let Some(newest) = self.segments.back_mut() {
+            let mut grown = Segment {
+                since_ms: newest.since_ms,
+                slots: vec![EMPTY; slots].into_boxed_slice(),
+                len: 0,
+            };
+            newest
+                .slots
+                .iter()
+                .filter(|&&entry| entry != EMPTY)
+                .for_each(|&entry| grown.insert(entry));
+            *newest = grown;
+        }
+        self.account();
+        true
     }
 
     /// Starts a segment sized for the rate of the last one: as many
@@ -250,6 +284,11 @@ impl ReplyCache {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Segments held: a new id's lookup probes each.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -353,6 +392,35 @@ mod tests {
         assert_eq!(cache.get(id(0)), Some(2), "and once sealed");
         assert_eq!(cache.get(id(4_999)), Some((4_999 % 3) as u8));
         assert_eq!(cache.get(id(10_000)), None);
+    }
+
+    #[test]
+    fn a_cold_start_under_load_keeps_one_segment_per_segment_time() {
+        let (mut cache, budget) = cache(64 << 20);
+        let id = |i: u64| crate::storage::hash::fmix64(i + 1);
+        // 30,000 mutations a second from the first millisecond, for 3 s.
+        for i in 0..90_000u64 {
+            let now_ms = i / 30;
+            cache.insert(id(i), (i % 3) as u8, now_ms);
+            let started = now_ms / 1_250 + 1;
+            assert!(
+                cache.segments() as u64 <= started,
+                "at {now_ms} ms: {} segments",
+                cache.segments()
+            );
+        }
+        for i in (0..90_000).step_by(7) {
+            assert_eq!(
+                cache.get(id(i)),
+                Some((i % 3) as u8),
+                "id {i}, moved while the segment grew"
+            );
+        }
+        assert_eq!(
+            budget.used_bytes(),
+            cache.heap_bytes(),
+            "a grown segment's old array is given back"
+        );
     }
 
     #[test]
