@@ -23,7 +23,7 @@ use crate::storage::memory::{FULL_ENTER_PERCENT, MemoryBudget, trim_heap};
 use crate::storage::record::Record;
 use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
-use crate::storage::store::{Applied, Partition, Write};
+use crate::storage::store::{Applied, BucketStats, Partition, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -726,7 +726,8 @@ impl Worker {
         let agreement = &self.agreement;
         let dropped = drop.iter().filter(|&&d| d).count();
         let at_once = self.ctx.bugs.collect_tombstones_at_once;
-        let tombstones = self.partition.retain(|bucket, record| {
+        let visit = |bucket: BucketId, stats: &BucketStats| drop[usize::from(bucket)] || stats.tombstones > 0;
+        let tombstones = self.partition.retain(visit, |bucket, record| {
             let cutoff = if at_once {
                 Stamp(u64::MAX)
             } else {
