@@ -27,6 +27,11 @@ struct Block {
     slots: [Option<Record>; BLOCK_SLOTS],
     /// The next older block of the bucket, or the next free block.
     next: u32,
+    /// In a chain, the block after `next`: a lookup asks for both as soon
+    /// as it reads this one, so two cache misses of a long chain are in
+    /// flight at once instead of one after the other. A chain changes only
+    /// at its head, so this is set once, when the block becomes the head.
+    after_next: u32,
 }
 const _: () = assert!(std::mem::size_of::<Block>() == 64);
 
@@ -35,6 +40,7 @@ impl Block {
         Block {
             slots: Default::default(),
             next: NO_BLOCK,
+            after_next: NO_BLOCK,
         }
     }
 }
@@ -131,11 +137,32 @@ impl BlockPool {
         self.free = Some(id);
     }
 
+    /// Asks the CPU to start loading a block that will be read soon.
+    fn prefetch(&self, id: u32) {
+        if id == NO_BLOCK {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let block: *const Block = self.block(id);
+            // SAFETY: a prefetch is a hint; it reads nothing the program
+            // sees and never faults (the address is a live block anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(block.cast()) };
+        }
+    }
+
     /// The first record of the chain for which `matches` is true.
     pub fn find(&self, chain: &Chain, mut matches: impl FnMut(&Record) -> bool) -> Option<Position> {
         let mut block = chain.head;
         while block != NO_BLOCK {
             let b = self.block(block);
+            // `next` is already on its way, asked for one block ago
+            // (except at the head); `after_next` joins it.
+            if block == chain.head {
+                self.prefetch(b.next);
+            }
+            self.prefetch(b.after_next);
             for (slot, record) in b.slots.iter().enumerate() {
                 if let Some(record) = record
                     && matches(record)
@@ -165,7 +192,14 @@ impl BlockPool {
         let slot = chain.len() % BLOCK_SLOTS;
         if slot == 0 {
             let block = self.take_block();
-            self.block_mut(block).next = chain.head;
+            let after_next = if chain.head == NO_BLOCK {
+                NO_BLOCK
+            } else {
+                self.block(chain.head).next
+            };
+            let new_head = self.block_mut(block);
+            new_head.next = chain.head;
+            new_head.after_next = after_next;
             chain.head = block;
         }
         let head = chain.head;
@@ -264,6 +298,51 @@ mod tests {
         assert_eq!(keys(&pool, &chain), expected);
         assert_eq!(chain.len(), expected.len());
         assert!(pool.find(&chain, |r| r.key() == 3u32.to_be_bytes()).is_none());
+    }
+
+    /// Every block's `after_next` is its `next`'s `next`.
+    fn assert_links(pool: &BlockPool, chain: &Chain) {
+        let mut block = chain.head;
+        while block != NO_BLOCK {
+            let b = pool.block(block);
+            let expected = if b.next == NO_BLOCK {
+                NO_BLOCK
+            } else {
+                pool.block(b.next).next
+            };
+            assert_eq!(b.after_next, expected, "block {block}");
+            block = b.next;
+        }
+    }
+
+    #[test]
+    fn each_block_knows_the_block_after_next_through_pushes_removals_and_reuse() {
+        let mut pool = BlockPool::default();
+        let mut chains = [Chain::default(); 3];
+        let mut rng = crate::storage::hash::SplitMix64::new(5);
+        let mut next_key = 0u32;
+        for step in 0..5_000 {
+            let chain = &mut chains[rng.below(3) as usize];
+            if chain.is_empty() || rng.below(3) > 0 {
+                pool.push(chain, record(next_key));
+                next_key += 1;
+            } else if step % 500 == 0 {
+                pool.drain(chain);
+            } else {
+                let fill = chain.len();
+                let at = pool.find(chain, |_| rng.below(fill as u64) == 0);
+                let at = at.unwrap_or(Position {
+                    block: chain.head,
+                    slot: 0,
+                });
+                pool.remove(chain, at);
+            }
+            chains.iter().for_each(|chain| assert_links(&pool, chain));
+        }
+        assert!(
+            chains.iter().any(|chain| chain.len() > 3 * BLOCK_SLOTS),
+            "chains long enough to have a block after next"
+        );
     }
 
     #[test]
