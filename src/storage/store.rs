@@ -413,7 +413,10 @@ mod tests {
             },
         );
         assert_eq!(collected, 1);
-        assert!(read >= in_bucket, "each of the bucket's {in_bucket} records was read: {read} reads");
+        assert!(
+            read >= in_bucket,
+            "each of the bucket's {in_bucket} records was read: {read} reads"
+        );
         assert_eq!(p.live_keys(), 19_999);
         assert_eq!(p.stamp_of(&7u32.to_be_bytes()), None);
         assert_eq!(budget.used_bytes(), p.accounted_bytes());
