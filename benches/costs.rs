@@ -16,9 +16,8 @@
 use dynakv::cluster::internal::{self, Bounds, Entry, Envelope, Internal};
 use dynakv::cluster::secret::Secret;
 use dynakv::protocol::codec::checksum;
-use dynakv::storage::hash::SplitMix64;
-use dynakv::storage::memory::MIB;
-use dynakv::storage::memory::MemoryBudget;
+use dynakv::storage::hash::{BUCKETS, SplitMix64};
+use dynakv::storage::memory::{MIB, MemoryBudget};
 use dynakv::storage::reply_cache::{RETENTION_MS_MIN, ReplyCache};
 use dynakv::storage::stamp::Stamp;
 use dynakv::storage::store::{Applied, Partition, Write};
@@ -71,15 +70,14 @@ fn replicate(seq: u64, value_bytes: usize) -> Internal {
     }
 }
 
-/// A batch of replicated writes filling about `bytes` on the wire.
+/// A batch of replicated writes filling about `bytes` on the wire (with
+/// room left for one more write on its own). Every write adds the same
+/// bytes to a batch, so their number is computed, not searched for.
 fn batch_of(bytes: usize) -> Internal {
-    let mut messages = Vec::new();
-    let mut batch = Internal::Batch(Vec::new());
-    while batch.encoded_bytes() + replicate(0, 8).encoded_bytes() <= bytes {
-        messages.push(replicate(messages.len() as u64, 8));
-        batch = Internal::Batch(messages.clone());
-    }
-    batch
+    let empty = Internal::Batch(Vec::new()).encoded_bytes();
+    let per_message = Internal::Batch(vec![replicate(0, 8)]).encoded_bytes() - empty;
+    let messages = (bytes - empty - replicate(0, 8).encoded_bytes()) / per_message + 1;
+    Internal::Batch((0..messages as u64).map(|seq| replicate(seq, 8)).collect())
 }
 
 fn per_datagram(rounds: usize) {
@@ -184,7 +182,7 @@ fn lookups_by_store_size(rounds: usize) {
         });
         println!(
             "| {keys} | {} | {:.0} | {:.0} | {:.0} | {:.1} |",
-            keys / dynakv::storage::hash::BUCKETS as u64,
+            keys / BUCKETS as u64,
             present - key_cost,
             absent - key_cost,
             overwrite - key_cost,
