@@ -20,7 +20,7 @@ use dynakv::storage::hash::{BUCKETS, SplitMix64};
 use dynakv::storage::memory::{MIB, MemoryBudget};
 use dynakv::storage::reply_cache::{RETENTION_MS_MIN, ReplyCache};
 use dynakv::storage::stamp::Stamp;
-use dynakv::storage::store::{Applied, Partition, Write};
+use dynakv::storage::store::{Applied, Store, Write};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -145,7 +145,7 @@ fn lookups_by_store_size(rounds: usize) {
     println!("|---|---|---|---|---|---|");
     for keys in [10_000u64, 100_000, 1_200_000] {
         let budget = Arc::new(MemoryBudget::new(4096 * MIB));
-        let mut store = Partition::new(budget);
+        let mut store = Store::new(budget);
         for i in 0..keys {
             let applied = store.apply(
                 &key_of(i),

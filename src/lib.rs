@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! Folders by concern; each imports only from those listed before it.
-//! - [`log`]: operator log lines.
+//! - [`log`]: operator log lines; [`invariant`]: asserted invariants.
 //! - [`protocol`]: the client protocol on the wire, and a client.
 //! - [`storage`]: a shard's records, index, at-most-once cache, memory budget.
 //! - [`cluster`]: placement, membership, tombstone agreement, node messages
@@ -19,6 +19,7 @@
 //! scripts), `docs/` (protocol reference, command lines, measurements).
 
 pub mod cluster;
+pub mod invariant;
 pub mod log;
 pub mod node;
 pub mod ops;

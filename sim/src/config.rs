@@ -18,7 +18,7 @@ pub enum Mix {
     /// Loss, delay, duplication and reordering of datagrams.
     Network,
     /// A minority of nodes cut off, both ways or one way.
-    Partition,
+    Store,
     /// Clocks that disagree and jump.
     Clock,
     /// WIPEOUT of every node, a few hundred ms apart, between writes.
@@ -32,7 +32,7 @@ pub const MIXES: [Mix; 8] = [
     Mix::Crash,
     Mix::Pause,
     Mix::Network,
-    Mix::Partition,
+    Mix::Store,
     Mix::Clock,
     Mix::Wipe,
     Mix::All,
@@ -45,7 +45,7 @@ impl Mix {
             Mix::Crash => "crash",
             Mix::Pause => "pause",
             Mix::Network => "network",
-            Mix::Partition => "partition",
+            Mix::Store => "partition",
             Mix::Clock => "clock",
             Mix::Wipe => "wipe",
             Mix::All => "all",
@@ -191,7 +191,7 @@ impl RunConfig {
         self.mix.has(Mix::Pause)
     }
     pub fn partitions(&self) -> bool {
-        self.mix.has(Mix::Partition)
+        self.mix.has(Mix::Store)
     }
     pub fn clock_jumps(&self) -> bool {
         self.mix.has(Mix::Clock)

@@ -80,7 +80,7 @@ enum Fault {
     Resume(usize),
     /// `cut` nodes cannot send to the rest (`outbound`), or receive
     /// from them (`inbound`), or both.
-    Partition {
+    Store {
         cut: Vec<usize>,
         outbound: bool,
         inbound: bool,
@@ -621,7 +621,7 @@ impl World {
     fn watch_entries(&mut self, to: usize, sender: u8, message: &Internal, key: &[u8]) {
         let entries: Vec<&internal::Entry> = match message {
             Internal::Replicate { entry, .. } => vec![entry],
-            Internal::SyncChunk(chunk) => chunk.entries.iter().collect(),
+            Internal::Chunk(chunk) => chunk.entries.iter().collect(),
             _ => Vec::new(),
         };
         for entry in entries.into_iter().filter(|e| e.key == key) {
@@ -632,7 +632,7 @@ impl World {
                 if matches!(message, Internal::Replicate { .. }) {
                     "Replicate"
                 } else {
-                    "SyncChunk"
+                    "Chunk"
                 },
                 entry.stamp.0,
                 show(value)
@@ -934,7 +934,7 @@ impl World {
                     _ => (true, true),
                 };
                 let until = (t + self.rng.random_range(1_000..8_000)).min(end);
-                self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
+                self.schedule(t * 1_000, Event::Fault(Fault::Store { cut, outbound, inbound }));
                 self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
                 t = until + self.rng.random_range(500..5_000);
             }
@@ -1025,7 +1025,7 @@ impl World {
                 }
             }
             Fault::Resume(node) => self.resume(node),
-            Fault::Partition { cut, outbound, inbound } => {
+            Fault::Store { cut, outbound, inbound } => {
                 let n = self.nodes.len();
                 for a in 0..n {
                     for b in 0..n {

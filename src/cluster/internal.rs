@@ -109,7 +109,7 @@ pub enum Internal {
         refused: bool,
     },
     /// "Send me every entry of this bucket."
-    SyncRequest {
+    Pull {
         request: u64,
         bucket: u16,
     },
@@ -124,9 +124,9 @@ pub enum Internal {
     /// each with the sender's tombstone cutoff (see [`crate::cluster::agreement`]);
     /// the receiver exchanges the buckets whose digests differ.
     Digests {
-        digests: Vec<(u16, u64, u32)>,
+        digests: Vec<BucketDigest>,
     },
-    SyncChunk(Chunk),
+    Chunk(Chunk),
     /// Several messages to one peer under one envelope and MAC: what a
     /// node's outbox sends at the end of a drain (see
     /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
@@ -137,11 +137,55 @@ pub enum Internal {
 /// Messages one batch may hold.
 pub const BATCH_MESSAGES_MAX: usize = 256;
 
+/// One bucket as anti-entropy compares it: the sender's digest of its
+/// entries (see [`crate::storage::store::BucketStats`]) and its cutoff for
+/// tombstone collection, in whole seconds (see [`crate::cluster::agreement`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BucketDigest {
+    pub bucket: u16,
+    pub digest: u64,
+    pub cutoff_s: u32,
+}
+
+/// The kind byte that starts every message: one list for the encoder and
+/// the decoder, which both match on it exhaustively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Gossip = 1,
+    Forward = 2,
+    Replicate = 3,
+    ReplicateAck = 4,
+    Pull = 5,
+    Chunk = 6,
+    Admin = 7,
+    Digests = 8,
+    Batch = 9,
+}
+
+impl Kind {
+    const ALL: [Kind; 9] = [
+        Kind::Gossip,
+        Kind::Forward,
+        Kind::Replicate,
+        Kind::ReplicateAck,
+        Kind::Pull,
+        Kind::Chunk,
+        Kind::Admin,
+        Kind::Digests,
+        Kind::Batch,
+    ];
+
+    fn from_byte(byte: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|&kind| kind as u8 == byte)
+    }
+}
+
 /// One message of a bucket transfer (sent over the transfer stream): chunk
 /// `chunk` of `chunks`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
-    /// The puller's request id ([`crate::node::shard::REPAIR_REQUEST`] for a push).
+    /// The puller's request id ([`crate::node::shard::PUSH_REQUEST`] for a push).
     pub request: u64,
     pub bucket: u16,
     pub chunk: u16,
@@ -154,23 +198,45 @@ fn mac(secret: &Secret, bytes: &[u8]) -> [u8; MAC_BYTES] {
     full.as_bytes()[..MAC_BYTES].try_into().expect("16 of 32 bytes")
 }
 
-struct Writer(Vec<u8>);
+/// Where encoded bytes go: a buffer, or a count of them (a message's size
+/// is what its encoder writes, so size and encoding cannot disagree).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
 
-impl Writer {
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Counts the bytes an encoder writes.
+#[derive(Default)]
+struct Count(usize);
+
+impl Sink for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+struct Writer<S: Sink>(S);
+
+impl<S: Sink> Writer<S> {
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.0.put(&[v]);
     }
     fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.0.put(&v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.0.put(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.0.put(&v.to_le_bytes());
     }
     fn bytes(&mut self, v: &[u8]) {
-        self.0.extend_from_slice(v);
+        self.0.put(v);
     }
     fn entry(&mut self, e: &Entry) {
         self.u64(e.stamp.0);
@@ -241,6 +307,10 @@ impl<'a> Reader<'a> {
             tombstone,
         })
     }
+    /// Everything left: the last field of its message.
+    fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0).to_vec()
+    }
     fn addr(&mut self) -> Option<SocketAddr> {
         let ip = match self.u8()? {
             4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).ok()?)),
@@ -251,56 +321,59 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Bytes an entry takes inside a SyncChunk.
+/// Bytes an entry takes inside a chunk, before it exists as an [`Entry`]
+/// (to cut a bucket into chunks); checked against the encoder in a test.
 pub fn entry_wire_bytes(key_len: usize, value_len: usize) -> usize {
-    16 + key_len + value_len
+    ENTRY_FIXED_BYTES + key_len + value_len
+}
+
+/// Stamp, version, tombstone flag, key and value lengths.
+const ENTRY_FIXED_BYTES: usize = 8 + 4 + 1 + 1 + 2;
+
+/// Bytes a varint of `len` takes.
+fn varint_bytes(mut len: usize) -> usize {
+    let mut bytes = 1;
+    while len >= 0x80 {
+        len >>= 7;
+        bytes += 1;
+    }
+    bytes
 }
 
 impl Internal {
-    fn kind(&self) -> u8 {
+    fn kind(&self) -> Kind {
         match self {
-            Internal::Gossip { .. } => 1,
-            Internal::Forward { .. } => 2,
-            Internal::Replicate { .. } => 3,
-            Internal::ReplicateAck { .. } => 4,
-            Internal::SyncRequest { .. } => 5,
-            Internal::SyncChunk(_) => 6,
-            Internal::Admin { .. } => 7,
-            Internal::Digests { .. } => 8,
-            Internal::Batch(_) => 9,
+            Internal::Gossip { .. } => Kind::Gossip,
+            Internal::Forward { .. } => Kind::Forward,
+            Internal::Replicate { .. } => Kind::Replicate,
+            Internal::ReplicateAck { .. } => Kind::ReplicateAck,
+            Internal::Pull { .. } => Kind::Pull,
+            Internal::Chunk(_) => Kind::Chunk,
+            Internal::Admin { .. } => Kind::Admin,
+            Internal::Digests { .. } => Kind::Digests,
+            Internal::Batch(_) => Kind::Batch,
         }
     }
 
-    /// About how many bytes the message takes encoded (exact but for the
-    /// length's varint), to fill datagrams without encoding twice.
+    /// The bytes the message takes encoded, to fill datagrams without
+    /// encoding twice: what the encoder writes, counted.
     pub fn encoded_bytes(&self) -> usize {
-        TAG.len() + 2 + HEADER_BYTES + self.fields_bytes() + MAC_BYTES
+        let body = HEADER_BYTES + self.fields_bytes() + MAC_BYTES;
+        TAG.len() + varint_bytes(body) + body
     }
 
     /// Bytes of the fields after the kind and envelope.
     fn fields_bytes(&self) -> usize {
-        match self {
-            Internal::Gossip { heartbeats } => 2 + 17 * heartbeats.len(),
-            Internal::Forward { client, datagram, .. } => 1 + if client.is_ipv4() { 7 } else { 19 } + datagram.len(),
-            Internal::Replicate { entry, .. } => 8 + entry_wire_bytes(entry.key.len(), entry.value.len()),
-            Internal::ReplicateAck { .. } => 11,
-            Internal::SyncRequest { .. } => 10,
-            Internal::SyncChunk(c) => {
-                16 + (c.entries.iter())
-                    .map(|e| entry_wire_bytes(e.key.len(), e.value.len()))
-                    .sum::<usize>()
-            }
-            Internal::Admin { message_id, arg, .. } => 2 + message_id.len() + arg.len(),
-            Internal::Digests { digests } => 2 + 14 * digests.len(),
-            Internal::Batch(messages) => 2 + messages.iter().map(|m| 3 + m.fields_bytes()).sum::<usize>(),
-        }
+        let mut count = Writer(Count::default());
+        write_fields(&mut count, self);
+        count.0.0
     }
 }
 
 /// Encodes and authenticates a message.
 pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(64));
-    w.u8(message.kind());
+    let mut w = Writer(Vec::with_capacity(HEADER_BYTES + message.fields_bytes() + MAC_BYTES));
+    w.u8(message.kind() as u8);
     w.u8(envelope.sender);
     w.u8(envelope.to);
     w.u64(envelope.incarnation);
@@ -311,16 +384,15 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
 }
 
 /// The fields of a message after its kind and envelope.
-fn write_fields(w: &mut Writer, message: &Internal) {
+fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
     match message {
         Internal::Batch(messages) => {
             w.u16(messages.len() as u16);
             for inner in messages {
-                let mut body = Writer(Vec::with_capacity(inner.encoded_bytes()));
-                body.u8(inner.kind());
-                write_fields(&mut body, inner);
-                w.u16(body.0.len() as u16);
-                w.bytes(&body.0);
+                // Each inner message: its length, its kind, its fields.
+                w.u16((1 + inner.fields_bytes()) as u16);
+                w.u8(inner.kind() as u8);
+                write_fields(w, inner);
             }
         }
         Internal::Gossip { heartbeats } => {
@@ -350,11 +422,11 @@ fn write_fields(w: &mut Writer, message: &Internal) {
             w.u16(*bucket);
             w.u8(u8::from(*full) | u8::from(*refused) << 1);
         }
-        Internal::SyncRequest { request, bucket } => {
+        Internal::Pull { request, bucket } => {
             w.u64(*request);
             w.u16(*bucket);
         }
-        Internal::SyncChunk(c) => {
+        Internal::Chunk(c) => {
             w.u64(c.request);
             w.u16(c.bucket);
             w.u16(c.chunk);
@@ -376,10 +448,10 @@ fn write_fields(w: &mut Writer, message: &Internal) {
         }
         Internal::Digests { digests } => {
             w.u16(digests.len() as u16);
-            for &(bucket, digest, cutoff_s) in digests {
-                w.u16(bucket);
-                w.u64(digest);
-                w.u32(cutoff_s);
+            for d in digests {
+                w.u16(d.bucket);
+                w.u64(d.digest);
+                w.u32(d.cutoff_s);
             }
         }
     }
@@ -493,121 +565,120 @@ pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, I
         })
     })()
     .ok_or(InternalError::Malformed)?;
-    let message = match kind {
-        9 => (|| {
-            let n = usize::from(r.u16()?);
-            if n > BATCH_MESSAGES_MAX {
-                return None;
-            }
-            let mut messages = Vec::with_capacity(n);
-            for _ in 0..n {
-                let len = usize::from(r.u16()?);
-                let mut inner = Reader(r.take(len)?);
-                let kind = inner.u8()?;
-                // One level: a batch holds no batch.
-                messages.push(read_fields(kind, &mut inner).filter(|m| !matches!(m, Internal::Batch(_)))?);
-            }
-            r.0.is_empty().then_some(Internal::Batch(messages))
-        })(),
-        kind => read_fields(kind, &mut r),
+    let message = match Kind::from_byte(kind) {
+        Some(Kind::Batch) => read_batch(&mut r),
+        Some(kind) => read_fields(kind, &mut r),
+        None => None,
     };
     message.map(|m| (envelope, m)).ok_or(InternalError::Malformed)
 }
 
-/// The fields of a message of `kind`, read from `r`.
-fn read_fields(kind: u8, r: &mut Reader<'_>) -> Option<Internal> {
-    match kind {
-        1 => {
-            let n = r.u16()?;
-            let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
-            for _ in 0..n {
-                let incarnation = r.u64()?;
-                let counter = r.u64()?;
-                let flags = r.u8()?;
-                let (ready, behind, full) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
-                heartbeats.push(Heartbeat {
-                    incarnation,
-                    counter,
-                    ready,
-                    behind,
-                    full,
-                });
-            }
-            Some(Internal::Gossip { heartbeats })
-        }
-        2 => (|| {
-            let hops = r.u8()?;
-            let client = r.addr()?;
-            Some(Internal::Forward {
-                hops,
-                client,
-                datagram: r.0.to_vec(),
-            })
-        })(),
-        3 => (|| {
-            Some(Internal::Replicate {
-                seq: r.u64()?,
-                entry: r.entry()?,
-            })
-        })(),
-        4 => (|| {
-            let seq = r.u64()?;
-            let bucket = r.u16()?;
-            let flags = r.u8()?;
-            Some(Internal::ReplicateAck {
+/// A batch's messages: each its length, kind and fields; one level only.
+fn read_batch(r: &mut Reader<'_>) -> Option<Internal> {
+    let n = usize::from(r.u16()?);
+    if n > BATCH_MESSAGES_MAX {
+        return None;
+    }
+    let mut messages = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = usize::from(r.u16()?);
+        let mut inner = Reader(r.take(len)?);
+        let kind = Kind::from_byte(inner.u8()?)?;
+        messages.push(read_fields(kind, &mut inner)?);
+    }
+    r.0.is_empty().then_some(Internal::Batch(messages))
+}
+
+/// The fields of a message of `kind` (not a batch: a batch holds none).
+fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
+    Some(match kind {
+        Kind::Gossip => read_gossip(r)?,
+        Kind::Forward => Internal::Forward {
+            hops: r.u8()?,
+            client: r.addr()?,
+            datagram: r.rest(),
+        },
+        Kind::Replicate => Internal::Replicate {
+            seq: r.u64()?,
+            entry: r.entry()?,
+        },
+        Kind::ReplicateAck => {
+            let (seq, bucket, flags) = (r.u64()?, r.u16()?, r.u8()?);
+            Internal::ReplicateAck {
                 seq,
                 bucket,
                 full: flags & 1 != 0,
                 refused: flags & 2 != 0,
-            })
-        })(),
-        5 => (|| {
-            Some(Internal::SyncRequest {
-                request: r.u64()?,
-                bucket: r.u16()?,
-            })
-        })(),
-        6 => (|| {
-            let request = r.u64()?;
-            let bucket = r.u16()?;
-            let chunk = r.u16()?;
-            let chunks = r.u16()?;
-            let n = r.u16()?;
-            let mut entries = Vec::with_capacity(usize::from(n).min(1024));
-            for _ in 0..n {
-                entries.push(r.entry()?);
             }
-            Some(Internal::SyncChunk(Chunk {
-                request,
-                bucket,
-                chunk,
-                chunks,
-                entries,
-            }))
-        })(),
-        7 => (|| {
-            let id_len = usize::from(r.u8()?);
-            if id_len > crate::protocol::wire::MESSAGE_ID_BYTES_MAX {
-                return None;
-            }
-            let message_id = r.take(id_len)?.to_vec();
-            let command = r.u8()?;
-            Some(Internal::Admin {
-                message_id,
-                command,
-                arg: r.0.to_vec(),
-            })
-        })(),
-        8 => (|| {
-            let n = r.u16()?;
-            let mut digests = Vec::with_capacity(usize::from(n).min(crate::storage::hash::BUCKETS));
-            for _ in 0..n {
-                digests.push((r.u16()?, r.u64()?, r.u32()?));
-            }
-            Some(Internal::Digests { digests })
-        })(),
-        _ => None,
+        }
+        Kind::Pull => Internal::Pull {
+            request: r.u64()?,
+            bucket: r.u16()?,
+        },
+        Kind::Chunk => read_chunk(r)?,
+        Kind::Admin => read_admin(r)?,
+        Kind::Digests => read_digests(r)?,
+        Kind::Batch => return None,
+    })
+}
+
+fn read_gossip(r: &mut Reader<'_>) -> Option<Internal> {
+    let n = r.u16()?;
+    let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
+    for _ in 0..n {
+        let (incarnation, counter, flags) = (r.u64()?, r.u64()?, r.u8()?);
+        heartbeats.push(Heartbeat {
+            incarnation,
+            counter,
+            ready: flags & 1 != 0,
+            behind: flags & 2 != 0,
+            full: flags & 4 != 0,
+        });
     }
+    Some(Internal::Gossip { heartbeats })
+}
+
+fn read_chunk(r: &mut Reader<'_>) -> Option<Internal> {
+    let (request, bucket, chunk, chunks, n) = (r.u64()?, r.u16()?, r.u16()?, r.u16()?, r.u16()?);
+    let mut entries = Vec::with_capacity(usize::from(n).min(1024));
+    for _ in 0..n {
+        entries.push(r.entry()?);
+    }
+    Some(Internal::Chunk(Chunk {
+        request,
+        bucket,
+        chunk,
+        chunks,
+        entries,
+    }))
+}
+
+fn read_admin(r: &mut Reader<'_>) -> Option<Internal> {
+    let id_len = usize::from(r.u8()?);
+    if id_len > crate::protocol::wire::MESSAGE_ID_BYTES_MAX {
+        return None;
+    }
+    let message_id = r.take(id_len)?.to_vec();
+    let command = r.u8()?;
+    Some(Internal::Admin {
+        message_id,
+        command,
+        arg: r.rest(),
+    })
+}
+
+fn read_digests(r: &mut Reader<'_>) -> Option<Internal> {
+    let n = r.u16()?;
+    let mut digests = Vec::with_capacity(usize::from(n).min(BUCKETS));
+    for _ in 0..n {
+        let (bucket, digest, cutoff_s) = (r.u16()?, r.u64()?, r.u32()?);
+        digests.push(BucketDigest {
+            bucket,
+            digest,
+            cutoff_s,
+        });
+    }
+    Some(Internal::Digests { digests })
 }
 
 /// The range checks every field passes before it is used.
@@ -636,8 +707,8 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
             *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
         }
         Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
-        Internal::ReplicateAck { bucket, .. } | Internal::SyncRequest { bucket, .. } => usize::from(*bucket) < BUCKETS,
-        Internal::SyncChunk(chunk) => {
+        Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } => usize::from(*bucket) < BUCKETS,
+        Internal::Chunk(chunk) => {
             usize::from(chunk.bucket) < BUCKETS
                 && chunk.chunk < chunk.chunks
                 && chunk
@@ -650,9 +721,7 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         Internal::Digests { digests } => {
             let now_s = bounds.now_unix_ms.saturating_sub(crate::storage::stamp::EPOCH_UNIX_MS) / 1000;
             digests.len() <= BUCKETS
-                && digests
-                    .iter()
-                    .all(|&(bucket, _, cutoff_s)| usize::from(bucket) < BUCKETS && u64::from(cutoff_s) <= now_s)
+                && (digests.iter()).all(|d| usize::from(d.bucket) < BUCKETS && u64::from(d.cutoff_s) <= now_s)
         }
     };
     if ok { Ok(()) } else { Err(InternalError::OutOfRange) }
@@ -679,6 +748,14 @@ fn heartbeat_in_range(heartbeat: &Heartbeat, bounds: &Bounds) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(bucket: u16, digest: u64, cutoff_s: u32) -> BucketDigest {
+        BucketDigest {
+            bucket,
+            digest,
+            cutoff_s,
+        }
+    }
 
     fn entry() -> Entry {
         Entry {
@@ -745,8 +822,8 @@ mod tests {
                 full: true,
                 refused: true,
             },
-            Internal::SyncRequest { request: 1, bucket: 2 },
-            Internal::SyncChunk(Chunk {
+            Internal::Pull { request: 1, bucket: 2 },
+            Internal::Chunk(Chunk {
                 request: 1,
                 bucket: 2,
                 chunk: 0,
@@ -759,15 +836,47 @@ mod tests {
                 arg: b"x".to_vec(),
             },
             Internal::Digests {
-                digests: vec![(1, 2, 3), (4095, u64::MAX, u32::MAX)],
+                digests: vec![digest(1, 2, 3), digest(4095, u64::MAX, u32::MAX)],
             },
         ];
         for message in messages {
             let datagram = encode(&secret, &envelope(3, 1), &message);
             assert!(is_internal(&datagram));
-            assert!(message.encoded_bytes().abs_diff(datagram.len()) <= 1, "{message:?}");
+            assert_eq!(message.encoded_bytes(), datagram.len(), "{message:?}");
             assert_eq!(decode_unchecked(&secret, &datagram), Ok((envelope(3, 1), message)));
         }
+    }
+
+    #[test]
+    fn an_entry_takes_what_entry_wire_bytes_says() {
+        for (key, value) in [(1, 0), (32, 10_000), (7, 500)] {
+            let entry = Entry {
+                key: vec![1; key],
+                value: vec![2; value],
+                ..entry()
+            };
+            let mut count = Writer(Count::default());
+            count.entry(&entry);
+            assert_eq!(count.0.0, entry_wire_bytes(key, value));
+        }
+        let big = Internal::Chunk(Chunk {
+            request: 1,
+            bucket: 0,
+            chunk: 0,
+            chunks: 1,
+            entries: vec![entry(); 40],
+        });
+        let datagram = encode(&Secret::from_bytes(b"s"), &envelope(1, 0), &big);
+        assert_eq!(big.encoded_bytes(), datagram.len(), "a length varint of two bytes");
+    }
+
+    #[test]
+    fn every_kind_byte_decodes_to_its_kind() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_byte(kind as u8), Some(kind));
+        }
+        assert_eq!(Kind::from_byte(0), None);
+        assert_eq!(Kind::from_byte(10), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -785,7 +894,7 @@ mod tests {
                 refused: false,
             },
             Internal::Digests {
-                digests: vec![(1, 2, 3)],
+                digests: vec![digest(1, 2, 3)],
             },
         ]
     }
@@ -795,7 +904,7 @@ mod tests {
         let secret = Secret::from_bytes(b"s");
         let batch = Internal::Batch(batchable());
         let datagram = encode(&secret, &envelope(1, 0), &batch);
-        assert!(batch.encoded_bytes().abs_diff(datagram.len()) <= 1);
+        assert_eq!(batch.encoded_bytes(), datagram.len());
         assert_eq!(decode(&secret, 0, &bounds(), &datagram), Ok((envelope(1, 0), batch)));
         // One message out of range spoils the batch.
         let mut messages = batchable();
@@ -855,7 +964,7 @@ mod tests {
         let big = encode(
             &secret,
             &envelope(1, 0),
-            &Internal::SyncChunk(Chunk {
+            &Internal::Chunk(Chunk {
                 request: 9,
                 bucket: 3,
                 chunk: 0,
@@ -863,11 +972,7 @@ mod tests {
                 entries: vec![entry(); 100],
             }),
         );
-        let small = encode(
-            &secret,
-            &envelope(1, 0),
-            &Internal::SyncRequest { request: 9, bucket: 3 },
-        );
+        let small = encode(&secret, &envelope(1, 0), &Internal::Pull { request: 9, bucket: 3 });
         let stream = [big.clone(), small.clone()].concat();
         assert_eq!(frame_bytes(&stream), Ok(Some(big.len())));
         assert_eq!(frame_bytes(&stream[big.len()..]), Ok(Some(small.len())));
@@ -932,7 +1037,7 @@ mod tests {
         assert_eq!(check(1, &admin), out, "nodes do not send admin commands");
         let now_s = ((NOW - crate::storage::stamp::EPOCH_UNIX_MS) / 1000) as u32;
         let digests = |bucket: u16, cutoff_s: u32| Internal::Digests {
-            digests: vec![(bucket, 1, cutoff_s)],
+            digests: vec![digest(bucket, 1, cutoff_s)],
         };
         assert_eq!(check(1, &digests(4095, now_s)), Ok(()));
         assert_eq!(check(1, &digests(4096, 0)), out, "no bucket 4096");
@@ -947,7 +1052,7 @@ mod tests {
         assert_eq!(
             check(
                 1,
-                &Internal::SyncRequest {
+                &Internal::Pull {
                     request: 1,
                     bucket: 4096
                 }
@@ -955,7 +1060,7 @@ mod tests {
             out
         );
         let chunk = |bucket, chunk, chunks, entries| {
-            Internal::SyncChunk(Chunk {
+            Internal::Chunk(Chunk {
                 request: 1,
                 bucket,
                 chunk,

@@ -9,7 +9,7 @@
 //!
 //! A node that was away must not trust its stale view of others: it
 //! restarts every peer's clock, counts no peer ready until it hears from it
-//! again, and re-syncs its data (the caller is told why, see [`Pause`]).
+//! again, and re-pulls_receiving its data (the caller is told why, see [`Pause`]).
 //! Away means resumed after a stop (the caller saw SIGCONT, see
 //! [`crate::runtime::pause`]), or rounds that stalled for longer than
 //! `failure_ms / 2`: peers hear a heartbeat up to about a second after it

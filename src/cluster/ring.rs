@@ -239,6 +239,55 @@ impl View {
         self.preference(bucket).contains(&(node as u8))
     }
 
+    /// The bucket's preference list without this node: the replicas a
+    /// write coordinated here goes to.
+    pub fn other_replicas(&self, bucket: BucketId) -> impl Iterator<Item = usize> + '_ {
+        let me = self.self_index;
+        self.preference(bucket)
+            .iter()
+            .map(|&n| usize::from(n))
+            .filter(move |&n| n != me)
+    }
+
+    /// Where a keyed request for `bucket` that reached this node goes: the
+    /// one rule of coordination, a pure function of the view and of what
+    /// this node knows of itself. The coordinator is the first ready node
+    /// of the preference list ([`View::coordinator`]); then:
+    /// - a node back from a suspension whose own view still calls it ready
+    ///   (`away`), or that gossips itself behind, never coordinates: its
+    ///   data may be stale, so the next candidate does;
+    /// - a stand-in picked while views converge that does not hold the
+    ///   bucket's data passes the request to the preferred replica;
+    /// - a request that has taken every hop it may is executed by a replica
+    ///   whose data is current, and refused by any other node (two nodes
+    ///   that both just woke would otherwise bounce it between their stale
+    ///   views, and one would answer from stale data).
+    pub fn route(&self, bucket: BucketId, me: &Myself) -> Route {
+        let behind = me.away || self.liveness.behind[self.self_index];
+        let mut coordinator = self.coordinator(bucket);
+        if coordinator == Some(self.self_index) && behind {
+            coordinator = self.coordinator_besides(bucket, self.self_index);
+        }
+        let Some(mut coordinator) = coordinator else {
+            return Route::Wait;
+        };
+        if coordinator == self.self_index && !self.holds(self.self_index, bucket) && !me.holds_data {
+            coordinator = self
+                .preference(bucket)
+                .first()
+                .map_or(self.self_index, |&n| usize::from(n));
+        }
+        let current = self.liveness.ready[self.self_index] && !me.away;
+        let last_hop = me.hops >= me.hops_max;
+        if coordinator == self.self_index || (last_hop && current && self.holds(self.self_index, bucket)) {
+            Route::Execute
+        } else if !last_hop {
+            Route::Forward(coordinator)
+        } else {
+            Route::Refuse
+        }
+    }
+
     /// Whether any live node's store is full.
     pub fn any_full(&self) -> bool {
         self.any_full
@@ -247,6 +296,35 @@ impl View {
     pub fn alive_count(&self) -> usize {
         self.liveness.alive.iter().filter(|&&a| a).count()
     }
+}
+
+/// What the node routing a request knows of itself beyond its view.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Myself {
+    /// Back from a suspension or a stall and not yet caught up, though its
+    /// own view may still call it ready.
+    pub away: bool,
+    /// It has replicated the bucket since it settled and not dropped it
+    /// (see [`crate::node::context::NodeContext::holding`]).
+    pub holds_data: bool,
+    /// Hops the request has taken, and how many it may take.
+    pub hops: u8,
+    pub hops_max: u8,
+}
+
+/// Where a keyed request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// This node executes it.
+    Execute,
+    /// This node sends it on to that node.
+    Forward(usize),
+    /// No replica of the bucket can coordinate now (all catching up): the
+    /// client is asked to wait.
+    Wait,
+    /// It took every hop it may and this node cannot execute it: the
+    /// client is asked to try again.
+    Refuse,
 }
 
 #[cfg(test)]
@@ -412,6 +490,131 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A view of 6 nodes from `me`, with `change` applied to its liveness,
+    /// and the ranking (preference list, then stand-ins) of `BUCKET`.
+    const BUCKET: BucketId = 321;
+    fn routed(me: usize, change: impl FnOnce(&mut Liveness, &[usize])) -> (View, Vec<usize>) {
+        let placement = Placement::new(&names(6), 3);
+        let whole = placement.view(me, all_alive(6));
+        let ranked: Vec<usize> = (whole.preference(BUCKET).iter())
+            .chain(whole.stand_ins(BUCKET))
+            .map(|&n| usize::from(n))
+            .collect();
+        let mut liveness = all_alive(6);
+        change(&mut liveness, &ranked);
+        (placement.view(me, liveness), ranked)
+    }
+
+    const FIRST_HOP: Myself = Myself {
+        away: false,
+        holds_data: true,
+        hops: 0,
+        hops_max: 2,
+    };
+
+    #[test]
+    fn the_first_ready_replica_executes_and_every_other_node_forwards_to_it() {
+        let (_, ranked) = routed(0, |_, _| {});
+        for me in 0..6 {
+            let (view, _) = routed(me, |_, _| {});
+            let expected = if me == ranked[0] {
+                Route::Execute
+            } else {
+                Route::Forward(ranked[0])
+            };
+            assert_eq!(view.route(BUCKET, &FIRST_HOP), expected, "node {me}");
+        }
+    }
+
+    #[test]
+    fn a_replica_that_is_not_ready_is_passed_over_for_the_next() {
+        let (view, ranked) = routed(0, |l, r| l.ready[r[0]] = false);
+        let me = ranked[1];
+        let (mine, _) = routed(me, |l, r| l.ready[r[0]] = false);
+        assert_eq!(
+            view.route(BUCKET, &FIRST_HOP),
+            if ranked[1] == 0 {
+                Route::Execute
+            } else {
+                Route::Forward(ranked[1])
+            }
+        );
+        assert_eq!(mine.route(BUCKET, &FIRST_HOP), Route::Execute);
+    }
+
+    #[test]
+    fn a_coordinator_back_from_a_suspension_hands_its_requests_on() {
+        let (_, ranked) = routed(0, |_, _| {});
+        let me = ranked[0];
+        let (view, _) = routed(me, |_, _| {});
+        let away = Myself {
+            away: true,
+            ..FIRST_HOP
+        };
+        assert_eq!(view.route(BUCKET, &away), Route::Forward(ranked[1]));
+        let (behind, _) = routed(me, |l, _| l.behind[me] = true);
+        assert_eq!(behind.route(BUCKET, &FIRST_HOP), Route::Forward(ranked[1]));
+    }
+
+    #[test]
+    fn with_every_replica_catching_up_and_a_stand_in_ready_the_client_waits() {
+        let not_ready = |l: &mut Liveness, r: &[usize]| r[..3].iter().for_each(|&n| l.ready[n] = false);
+        let (view, ranked) = routed(0, not_ready);
+        assert!(view.liveness.ready[ranked[3]]);
+        assert_eq!(view.route(BUCKET, &FIRST_HOP), Route::Wait);
+    }
+
+    #[test]
+    fn a_stand_in_without_the_data_passes_the_request_to_the_preferred_replica() {
+        // Every replica is down but the third, which is not ready: a
+        // stand-in that is ready coordinates only if it holds the data.
+        let (_, ranked) = routed(0, |_, _| {});
+        let stand_in = ranked[3];
+        let change = |l: &mut Liveness, r: &[usize]| {
+            l.alive[r[0]] = false;
+            l.alive[r[1]] = false;
+        };
+        let (view, now_ranked) = routed(stand_in, change);
+        assert!(view.holds(stand_in, BUCKET), "the stand-in is now a replica");
+        assert_eq!(view.coordinator(BUCKET), Some(now_ranked[2]));
+        let (view, _) = routed(now_ranked[2], change);
+        let without = Myself {
+            holds_data: false,
+            ..FIRST_HOP
+        };
+        assert_eq!(view.route(BUCKET, &without), Route::Execute, "a replica executes");
+        // A node that is not a replica but was picked (views converging).
+        let placement = Placement::new(&names(6), 3);
+        let mut liveness = all_alive(6);
+        for &n in &ranked[..3] {
+            liveness.ready[n] = false;
+            liveness.behind[n] = true;
+        }
+        liveness.ready = vec![false; 6];
+        let lonely = ranked[3];
+        let view = placement.view(lonely, liveness);
+        assert_eq!(view.coordinator(BUCKET), Some(lonely), "the first node not behind");
+        assert_eq!(view.route(BUCKET, &without), Route::Forward(ranked[0]));
+        assert_eq!(
+            view.route(BUCKET, &FIRST_HOP),
+            Route::Execute,
+            "with the data it executes"
+        );
+    }
+
+    #[test]
+    fn at_the_hop_limit_only_a_current_replica_executes() {
+        let (_, ranked) = routed(0, |_, _| {});
+        let last = Myself { hops: 2, ..FIRST_HOP };
+        let (replica, _) = routed(ranked[1], |_, _| {});
+        assert_eq!(replica.route(BUCKET, &FIRST_HOP), Route::Forward(ranked[0]));
+        assert_eq!(replica.route(BUCKET, &last), Route::Execute);
+        let away = Myself { away: true, ..last };
+        assert_eq!(replica.route(BUCKET, &away), Route::Refuse);
+        let (other, _) = routed(ranked[4], |_, _| {});
+        assert_eq!(other.route(BUCKET, &last), Route::Refuse);
     }
 
     #[test]

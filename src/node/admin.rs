@@ -4,10 +4,19 @@
 //!
 //! Answers that need every shard's data are gathered like WIPEOUT: each shard
 //! adds its part to a shared [`Report`] and the last one sends the reply.
+//! Everything an operator reads is formatted here: the router and the
+//! shards only say what to report.
 
+use crate::cluster::ring::View;
+use crate::node::context::{NodeContext, NodeIo};
 use crate::protocol::wire::{ErrorCode, Reply};
+use crate::storage::hash::{BUCKETS as BUCKET_COUNT, BucketId};
+use crate::storage::memory::{MemoryBudget, rss_bytes};
+use crate::storage::store::Store;
 use parking_lot::Mutex;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const STATS: u8 = 0x20;
@@ -26,6 +35,8 @@ const REPLY_TEXT_BYTES_MAX: usize = 60_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
     Stats,
+    /// Answered by the router alone, from its view.
+    Members,
     /// From this bucket on.
     Buckets(u16),
     Keys(u16),
@@ -45,8 +56,10 @@ pub struct Report {
     pub parts: Mutex<ReportParts>,
     pub message_id: Vec<u8>,
     pub to: SocketAddr,
-    /// Node-level lines the net thread filled in.
+    /// Node-level lines the router filled in.
     pub header: String,
+    /// Whose counters a [`ReportKind::Stats`] report shows.
+    pub ctx: Arc<NodeContext>,
 }
 
 impl std::fmt::Debug for Report {
@@ -67,7 +80,10 @@ impl Report {
         let parts = self.parts.lock();
         let mut text = self.header.clone();
         if self.kind == ReportKind::Stats {
-            text.push_str(&format!("keys {}\ntombstones {}\n", parts.live_keys, parts.tombstones));
+            let counters = &self.ctx.counters;
+            counters.set(&counters.keys, parts.live_keys as u64);
+            counters.set(&counters.tombstones, parts.tombstones as u64);
+            counters.render(&mut text);
         }
         let mut lines = parts.lines.clone();
         if let ReportKind::Buckets(_) = self.kind {
@@ -87,6 +103,94 @@ impl Report {
             text.push('\n');
         }
         Some(text_reply(&self.message_id, text))
+    }
+}
+
+/// The report an admin command asks for, if it is one this node knows.
+pub fn report_kind(command: u8, arg: &[u8]) -> Option<ReportKind> {
+    let bucket_arg = || match arg {
+        [low, high] => Some(u16::from_le_bytes([*low, *high])),
+        _ => None,
+    };
+    match command {
+        STATS => Some(ReportKind::Stats),
+        MEMBERS => Some(ReportKind::Members),
+        BUCKETS => Some(ReportKind::Buckets(bucket_arg().unwrap_or(0))),
+        KEYS => bucket_arg()
+            .filter(|&bucket| usize::from(bucket) < BUCKET_COUNT)
+            .map(ReportKind::Keys),
+        _ => None,
+    }
+}
+
+/// The MEMBERS reply: `index address alive ready full` per node of the
+/// servers file, as this node's view has it (itself ready once caught up).
+pub fn members_text(ctx: &NodeContext, view: &View) -> String {
+    let mut text = String::new();
+    for (index, addr) in ctx.addrs.iter().enumerate() {
+        let live = &view.liveness;
+        let _ = writeln!(
+            text,
+            "{index} {addr} {} {} {}",
+            u8::from(live.alive[index]),
+            u8::from(live.ready[index]),
+            u8::from(live.full[index])
+        );
+    }
+    text
+}
+
+/// Stores the gauges whose levels live elsewhere, just before a report.
+pub fn refresh_gauges(ctx: &NodeContext, view: &View, budget: &MemoryBudget, requests_per_s: u64, io: &dyn NodeIo) {
+    let c = &ctx.counters;
+    let me = ctx.self_index;
+    c.set(&c.members, ctx.membership_count.load(Ordering::Relaxed) as u64);
+    c.set(&c.ready, u64::from(view.liveness.ready[me]));
+    c.set(&c.full, u64::from(view.liveness.full[me]));
+    c.set(&c.uptime_s, ctx.clock.mono_ms() / 1_000);
+    c.set(&c.rss_bytes, rss_bytes() as u64);
+    c.set(&c.over_rss, u64::from(budget.is_over_rss()));
+    c.set(&c.stored_bytes, budget.used_bytes() as u64);
+    c.set(&c.store_limit_bytes, budget.limit_bytes() as u64);
+    c.set(&c.requests_per_s, requests_per_s);
+    c.set(&c.send_drops, io.dropped_sends());
+}
+
+/// The lines of a STATS reply before the numbers: who answers.
+pub fn stats_header(ctx: &NodeContext, pid: i32) -> String {
+    format!("node {}\npid {pid}\n", ctx.addrs[ctx.self_index])
+}
+
+/// One shard's part of a report, from its store.
+pub fn add_shard_part(report: &Report, store: &Store) {
+    let mut parts = report.parts.lock();
+    match report.kind {
+        ReportKind::Stats => {
+            for bucket in 0..BUCKET_COUNT as BucketId {
+                let stats = store.bucket_stats(bucket);
+                parts.live_keys += stats.live_keys as usize;
+                parts.tombstones += stats.tombstones as usize;
+            }
+        }
+        ReportKind::Members => {}
+        ReportKind::Buckets(from) => {
+            for bucket in from..BUCKET_COUNT as BucketId {
+                let stats = store.bucket_stats(bucket);
+                if stats.live_keys + stats.tombstones > 0 {
+                    let line = format!(
+                        "{bucket} {} {} {:016x}",
+                        stats.live_keys, stats.tombstones, stats.digest
+                    );
+                    parts.lines.push(line);
+                }
+            }
+        }
+        ReportKind::Keys(bucket) => {
+            for record in store.bucket_records(bucket).filter(|r| !r.is_tombstone()) {
+                let hex: String = record.key().iter().map(|b| format!("{b:02x}")).collect();
+                parts.lines.push(hex);
+            }
+        }
     }
 }
 
@@ -120,6 +224,22 @@ pub fn parse_lines(text: &str) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ring::{Liveness, Placement};
+    use crate::cluster::secret::Secret;
+    use crate::node::context::NodeClock;
+
+    fn context() -> Arc<NodeContext> {
+        let names = vec!["127.0.0.1:1".to_string()];
+        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true]));
+        let addrs = vec!["127.0.0.1:1".parse().unwrap()];
+        Arc::new(NodeContext::new(
+            0,
+            addrs,
+            Secret::from_bytes(b"s"),
+            view,
+            NodeClock::set_from_outside(0),
+        ))
+    }
 
     #[test]
     fn a_bucket_listing_too_long_for_one_reply_says_where_to_go_on() {
@@ -130,6 +250,7 @@ mod tests {
             message_id: vec![1; 16],
             to: "127.0.0.1:1".parse().unwrap(),
             header: String::new(),
+            ctx: context(),
         };
         // Shards add their buckets in any order; 4,000 lines of 25 bytes.
         report.parts.lock().lines = (0..4000u16).rev().map(|b| format!("{b} 1 0 {:016x}", b)).collect();
@@ -154,6 +275,7 @@ mod tests {
             message_id: vec![1; 16],
             to: "127.0.0.1:1".parse().unwrap(),
             header: "node x\n".into(),
+            ctx: context(),
         };
         report.parts.lock().live_keys += 3;
         assert!(report.shard_done().is_none());
@@ -161,9 +283,14 @@ mod tests {
         let datagram = report.shard_done().expect("last shard replies");
         let response = crate::protocol::wire::decode_reply(&datagram, &[1; 16]).unwrap();
         let text = String::from_utf8(response.value.unwrap()).unwrap();
-        assert_eq!(
-            parse_lines(&text),
-            vec![("node", "x"), ("keys", "7"), ("tombstones", "0")]
-        );
+        let lines = parse_lines(&text);
+        assert_eq!(lines[0], ("node", "x"));
+        assert!(lines.contains(&("keys", "7")), "{text}");
+        assert!(lines.contains(&("tombstones", "0")), "{text}");
+        let numbers: usize = crate::node::counters::STATS
+            .iter()
+            .map(|s| s.labels.map_or(1, |(_, v)| v.len()))
+            .sum();
+        assert_eq!(lines.len(), 1 + numbers, "the header, then every number once");
     }
 }

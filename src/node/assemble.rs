@@ -7,11 +7,13 @@ use crate::cluster::ring::{Liveness, Placement};
 use crate::cluster::secret::Secret;
 use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::ClusterCore;
-use crate::node::context::{NodeClock, NodeContext, NodeIo, PlantedBugs};
+#[cfg(feature = "planted-bugs")]
+use crate::node::context::PlantedBugs;
+use crate::node::context::{NodeClock, NodeContext, NodeIo};
 use crate::node::mailbox::{self, Mailbox};
 use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg, Wake};
 use crate::node::router::{NodeFacts, Router, Shards};
-use crate::node::shard::{ShardConfig, Worker};
+use crate::node::shard::{Shard, ShardConfig};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use std::net::SocketAddr;
@@ -36,13 +38,14 @@ pub struct NodeSpec {
     pub secret: Secret,
     pub replicas: usize,
     pub failure_ms: u64,
-    /// Worker threads; 0 runs the single shard on the router.
+    /// Shard threads; 0 runs the single shard on the router.
     pub workers: usize,
     pub shard: ShardConfig,
     pub backlog_max: usize,
     pub pid: i32,
     pub admin_allow: AdminAllow,
-    /// None in production (see [`PlantedBugs`]).
+    /// Switched on only by the simulator (see [`PlantedBugs`]).
+    #[cfg(feature = "planted-bugs")]
     pub bugs: PlantedBugs,
 }
 
@@ -53,8 +56,12 @@ pub fn context(spec: &NodeSpec, placement: &Placement, clock: NodeClock) -> Node
     let mut alive = vec![false; n];
     alive[spec.self_index] = true;
     let initial = placement.view(spec.self_index, Liveness::new(alive, vec![false; n]));
+    #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
     let mut ctx = NodeContext::new(spec.self_index, spec.addrs.clone(), spec.secret.clone(), initial, clock);
-    ctx.bugs = spec.bugs;
+    #[cfg(feature = "planted-bugs")]
+    {
+        ctx.bugs = spec.bugs;
+    }
     ctx
 }
 
@@ -65,7 +72,7 @@ pub struct Parts {
     /// Every shard's queue (with `workers` 0 the one shard runs in the router).
     pub shards: Vec<ShardHandle>,
     /// Shards that want threads of their own, with their queues.
-    pub workers: Vec<(Worker, Receiver<ShardMsg>)>,
+    pub workers: Vec<(Shard, Receiver<ShardMsg>)>,
     /// What shards tell the cluster core, and gossip for its next round.
     pub cluster_inbox: Mailbox<ClusterMsg>,
     pub gossip_inbox: Mailbox<ClusterMsg>,
@@ -88,7 +95,7 @@ pub fn parts(
     for _ in 0..spec.workers.max(1) {
         let (inbox, outbox) = crossbeam_channel::bounded(SHARD_QUEUE_BATCHES_MAX);
         let backlog = Arc::new(AtomicUsize::new(0));
-        let worker = Worker::new(
+        let worker = Shard::new(
             &spec.shard,
             budget.clone(),
             io.clone(),

@@ -5,7 +5,7 @@
 use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, Secret};
 use crate::cluster::membership::Pause;
 use crate::cluster::ring::View;
-use crate::protocol::wire::{KeyOp, NodeCommand, Parsed, Reply};
+use crate::node::counters::{NodeCounters, Reject};
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::stamp::EPOCH_UNIX_MS;
 use parking_lot::RwLock;
@@ -37,11 +37,12 @@ pub struct NodeContext {
     pub holding: Vec<AtomicBool>,
     /// Set by the event loop when it sees it was away (continued after a
     /// stop, or stalled past the failure timeout), until the cluster thread
-    /// takes over (marks this node not ready and re-syncs): meanwhile this
+    /// takes over (marks this node not ready and re-pulls_receiving): meanwhile this
     /// node's own view still calls it ready.
     pub away: AwayFlag,
     pub clock: NodeClock,
     /// Known bugs switched on (only the simulator does).
+    #[cfg(feature = "planted-bugs")]
     pub bugs: PlantedBugs,
 }
 
@@ -58,7 +59,7 @@ pub enum Away {
 
 /// What the event loop and the cluster driver saw of this node being away,
 /// until the cluster core takes it (marks this node not ready and
-/// re-syncs). Atomics, so that the event loop reports without a lock.
+/// re-pulls_receiving). Atomics, so that the event loop reports without a lock.
 #[derive(Default)]
 pub struct AwayFlag {
     /// Highest stop reported, and highest stop taken.
@@ -98,8 +99,25 @@ impl AwayFlag {
     }
 }
 
+/// Whether planted bug `$bug` is switched on in `$ctx` (a
+/// [`NodeContext`]): always false without the `planted-bugs` feature,
+/// so the check compiles to nothing in the node's binary.
+#[macro_export]
+macro_rules! planted {
+    ($ctx:expr, $bug:ident) => {{
+        #[cfg(feature = "planted-bugs")]
+        let on = $ctx.bugs.$bug;
+        #[cfg(not(feature = "planted-bugs"))]
+        let on = false;
+        on
+    }};
+}
+
 /// Known bugs, each behind a switch, so that the simulator can show it
-/// finds them (`dynakv-sim --plant`). Nothing else sets them.
+/// finds them (`dynakv-sim --plant`). Compiled in only with the
+/// `planted-bugs` feature, which the simulator enables: the node's binary
+/// has none of them (see [`crate::planted`]).
+#[cfg(feature = "planted-bugs")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PlantedBugs {
     /// A coordinator answers a write before its replicas acknowledge it.
@@ -111,101 +129,6 @@ pub struct PlantedBugs {
     pub skip_catch_up_after_pause: bool,
     /// Replicated and transferred entries are taken whatever their stamp.
     pub ignore_stamps_on_merge: bool,
-}
-
-/// The kinds of client request counted in [`NodeCounters::requests`]:
-/// the protocol's commands, then requests refused at parsing (unknown
-/// command, bad key or value).
-pub const REQUEST_KINDS: [&str; 9] = [
-    "put",
-    "get",
-    "remove",
-    "shutdown",
-    "wipeout",
-    "is_alive",
-    "get_pid",
-    "get_membership_count",
-    "invalid",
-];
-
-/// The reply codes counted in [`NodeCounters::replies`], by protocol code.
-pub const REPLY_CODES: [&str; 8] = [
-    "success",
-    "non_existent_key",
-    "out_of_space",
-    "overload",
-    "internal_failure",
-    "unrecognized_command",
-    "invalid_key",
-    "invalid_value",
-];
-
-/// The index in [`REQUEST_KINDS`] of a parsed request.
-pub fn request_kind(parsed: &Parsed<'_>) -> usize {
-    match parsed {
-        Parsed::Keyed(KeyOp::Put { .. }) => 0,
-        Parsed::Keyed(KeyOp::Get { .. }) => 1,
-        Parsed::Keyed(KeyOp::Remove { .. }) => 2,
-        Parsed::Node(NodeCommand::Shutdown) => 3,
-        Parsed::Node(NodeCommand::Wipeout) => 4,
-        Parsed::Node(NodeCommand::IsAlive) => 5,
-        Parsed::Node(NodeCommand::GetPid) => 6,
-        Parsed::Node(NodeCommand::GetMembershipCount) => 7,
-        Parsed::Invalid(_) => 8,
-    }
-}
-
-#[derive(Default)]
-pub struct NodeCounters {
-    /// Client requests received straight from clients (forwarded ones are
-    /// counted where they arrived), by [`REQUEST_KINDS`].
-    pub requests: [AtomicU64; REQUEST_KINDS.len()],
-    /// Replies sent to clients, by [`REPLY_CODES`] (answers repeated from
-    /// the at-most-once cache included).
-    pub replies: [AtomicU64; REPLY_CODES.len()],
-    /// Writes applied here that never reached enough copies (this node
-    /// was cut off from the other replicas): the client never heard "done".
-    pub writes_given_up: AtomicU64,
-    /// Times this node was stopped and continued (SIGSTOP, SIGCONT).
-    pub suspensions: AtomicU64,
-    /// Times its rounds stalled long enough to re-sync, with no stop.
-    pub stalls: AtomicU64,
-    /// Times a peer was declared dead.
-    pub peers_died: AtomicU64,
-    /// Replicated writes a replica acknowledged without storing (it was full).
-    pub replica_refusals: AtomicU64,
-    /// Transferred entries this node had no room for.
-    pub entries_refused: AtomicU64,
-    /// Node messages refused: not signed with the cluster secret (or not
-    /// our framing), meant for another node, a field out of range, or not
-    /// new (old, replayed, from a previous incarnation).
-    pub rejected_unsigned: AtomicU64,
-    pub rejected_misdirected: AtomicU64,
-    pub rejected_out_of_range: AtomicU64,
-    pub rejected_stale: AtomicU64,
-    pub forwarded: AtomicU64,
-    pub buckets_pulled: AtomicU64,
-    pub entries_pulled: AtomicU64,
-    /// Buckets found different by anti-entropy and exchanged.
-    pub repairs: AtomicU64,
-    /// Bucket pulls queued or in flight.
-    pub pulls_pending: AtomicU64,
-    /// Transfer stream bytes written to and read from peers.
-    pub transfer_bytes_sent: AtomicU64,
-    pub transfer_bytes_received: AtomicU64,
-    /// Transfers refused because the send queues were full.
-    pub transfer_refused: AtomicU64,
-    /// Transfer connections that failed with bytes still queued.
-    pub transfer_breaks: AtomicU64,
-}
-
-impl NodeCounters {
-    pub fn count_reply(&self, reply: &Reply) {
-        let code = reply.code() as usize;
-        if let Some(counter) = self.replies.get(code) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl NodeContext {
@@ -225,6 +148,7 @@ impl NodeContext {
             holding: (0..BUCKETS).map(|_| AtomicBool::new(false)).collect(),
             away: AwayFlag::default(),
             clock,
+            #[cfg(feature = "planted-bugs")]
             bugs: PlantedBugs::default(),
             addrs,
         }
@@ -274,12 +198,11 @@ impl NodeContext {
 
     /// Counts a refused message by why.
     pub fn count_rejected(&self, error: InternalError) {
-        let counter = match error {
-            InternalError::Malformed | InternalError::BadMac => &self.counters.rejected_unsigned,
-            InternalError::Misdirected => &self.counters.rejected_misdirected,
-            InternalError::OutOfRange => &self.counters.rejected_out_of_range,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counters.count_rejected(match error {
+            InternalError::Malformed | InternalError::BadMac => Reject::Unsigned,
+            InternalError::Misdirected => Reject::Misdirected,
+            InternalError::OutOfRange => Reject::OutOfRange,
+        });
     }
 }
 

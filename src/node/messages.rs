@@ -1,7 +1,7 @@
 //! What the parts of a node send each other: requests and work for a
 //! shard, and what the cluster core is told.
 
-use crate::cluster::internal::{Chunk, Entry, Heartbeat};
+use crate::cluster::internal::{BucketDigest, Chunk, Entry, Heartbeat};
 use crate::node::admin::Report;
 use crate::storage::hash::BucketId;
 use crossbeam_channel::{Sender, TrySendError};
@@ -53,14 +53,14 @@ pub enum ShardMsg {
         refused: bool,
     },
     /// A peer pulls a bucket: send it every entry (over the transfer stream).
-    SyncServe {
+    ServePull {
         to: usize,
         request: u64,
         bucket: BucketId,
     },
     /// A transfer chunk received; once applied, its `bytes` are given back
     /// to the transfer thread's bound on received data.
-    SyncChunk {
+    Chunk {
         chunk: Chunk,
         bytes: usize,
     },
@@ -74,7 +74,7 @@ pub enum ShardMsg {
     /// Anti-entropy, answering side: exchange the buckets whose digests differ.
     Digests {
         from: usize,
-        digests: Vec<(BucketId, u64, u32)>,
+        digests: Vec<BucketDigest>,
     },
     /// Keep only buckets marked true; collect the tombstones every replica
     /// holds (see [`Agreement`]), counting epochs from `collect_from_ms`.
@@ -88,7 +88,7 @@ pub enum ShardMsg {
 #[derive(Debug)]
 pub enum ClusterMsg {
     Gossip { sender: usize, heartbeats: Vec<Heartbeat> },
-    SyncDone { request: u64, entries: usize },
+    PullDone { request: u64, entries: usize },
 }
 
 /// A handle on one shard's queue.

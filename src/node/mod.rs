@@ -23,6 +23,7 @@ pub mod admin_allow;
 pub mod assemble;
 pub mod cluster_core;
 pub mod context;
+pub mod counters;
 pub mod mailbox;
 pub mod messages;
 pub mod outbox;

@@ -1,28 +1,30 @@
 //! Every datagram that reaches a node, as a state machine the event loop
 //! (or the simulator) feeds: junk is dropped silently; node commands
 //! (IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT, SHUTDOWN, WIPEOUT) and invalid
-//! requests are answered here; keyed requests whose coordinator is another
-//! node are forwarded; the rest run on the shard kept here or go to their
-//! worker's queue, one batch per worker per drain. A shard whose backlog is
-//! over its bound gets no more: those requests are answered OVERLOAD with a
-//! wait that grows with the backlog, never with silence. Node messages are
-//! used only once signed, meant for this node, in range and new; they go to
-//! the shard of their bucket or to the cluster core.
+//! requests are answered here; keyed requests go where
+//! [`View::route`] says: executed by the shard kept here, queued for their
+//! worker (one batch per worker per drain), or forwarded to the key's
+//! coordinator. A shard whose backlog is over its bound gets no more:
+//! those requests are answered OVERLOAD with a wait that grows with the
+//! backlog, never with silence. Node messages are used only once signed,
+//! meant for this node, in range and new; they go to the shard of their
+//! bucket or to the cluster core.
 
 use crate::cluster::freshness::Freshness;
-use crate::cluster::internal::{self, FORWARD_HOPS_MAX, Internal};
-use crate::cluster::ring::View;
+use crate::cluster::internal::{self, BucketDigest, FORWARD_HOPS_MAX, Internal};
+use crate::cluster::ring::{Myself, Route, View};
 use crate::log;
 use crate::node::admin::{self, Report, ReportKind};
 use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::STARTUP_GRACE_MS;
-use crate::node::context::{Away, NodeContext, NodeIo, REPLY_CODES, REQUEST_KINDS, request_kind};
+use crate::node::context::{Away, NodeContext, NodeIo};
+use crate::node::counters::{Queue, Reject, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
-use crate::node::shard::{TICK_MS, Worker};
-use crate::protocol::wire::{self, ErrorCode, NodeCommand, Parsed, Reply};
-use crate::storage::hash::{bucket_of, key_hash, message_id_hash};
+use crate::node::shard::{Shard, TICK_MS};
+use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
+use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -59,16 +61,6 @@ pub struct NodeFacts {
     pub admin_allow: AdminAllow,
 }
 
-/// Counters for operators.
-#[derive(Default)]
-pub struct NetStats {
-    pub datagrams: AtomicU64,
-    pub dropped_junk: AtomicU64,
-    pub overloads: AtomicU64,
-    /// SHUTDOWN and WIPEOUT from addresses `--admin-allow` leaves out.
-    pub admin_refused: AtomicU64,
-}
-
 /// Datagrams per second, measured over windows of about a second.
 struct RateMeter {
     since_ms: u64,
@@ -80,11 +72,10 @@ pub struct Router {
     io: Arc<dyn NodeIo>,
     shards: Vec<ShardHandle>,
     facts: NodeFacts,
-    stats: Arc<NetStats>,
     batches: Vec<Vec<Request>>,
     wipeout_ids: VecDeque<u64>,
     ctx: Arc<NodeContext>,
-    /// Gossip for the cluster thread, taken at its next round.
+    /// Gossip for the cluster core, taken at its next round.
     gossip: MailboxSender<ClusterMsg>,
     rate: RateMeter,
     /// The routing view, refreshed at every [`Router::begin_drain`].
@@ -92,7 +83,7 @@ pub struct Router {
     /// With `--workers 0`, the single shard runs on this thread: requests are
     /// executed as they are drained, and what other threads send the shard
     /// is taken from its queue every loop.
-    inline: Option<(Worker, Receiver<ShardMsg>)>,
+    inline: Option<(Shard, Receiver<ShardMsg>)>,
     /// Requests a shard may have queued (for an inline shard: datagrams in
     /// one drain) before new ones are answered OVERLOAD.
     backlog_max: usize,
@@ -110,7 +101,7 @@ pub struct Router {
 pub struct Shards {
     pub handles: Vec<ShardHandle>,
     /// The shard run on the event loop itself (`--workers 0`).
-    pub inline: Option<(Worker, Receiver<ShardMsg>)>,
+    pub inline: Option<(Shard, Receiver<ShardMsg>)>,
     pub backlog_max: usize,
 }
 
@@ -127,23 +118,17 @@ impl Router {
             inline,
             backlog_max,
         } = shards;
-        let rate = RateMeter {
-            since_ms: ctx.clock.mono_ms(),
-            count_then: 0,
-            per_second: 0,
-        };
         Router {
             io,
             inline,
             backlog_max,
             socket_backlog: 0,
-            rate,
+            rate: RateMeter::new(&ctx),
             gossip,
             view: ctx.view(),
             batches: shards.iter().map(|_| Vec::new()).collect(),
             shards,
             facts,
-            stats: Arc::new(NetStats::default()),
             wipeout_ids: VecDeque::new(),
             freshness: Arc::new(Mutex::new(Freshness::new(ctx.addrs.len()))),
             outbox: Outbox::new(&ctx),
@@ -163,17 +148,12 @@ impl Router {
             inline: None,
             backlog_max: self.backlog_max,
             socket_backlog: 0,
-            rate: RateMeter {
-                since_ms: self.ctx.clock.mono_ms(),
-                count_then: self.stats.datagrams.load(Ordering::Relaxed),
-                per_second: 0,
-            },
+            rate: RateMeter::new(&self.ctx),
             gossip: self.gossip.clone(),
             view: self.ctx.view(),
             batches: self.shards.iter().map(|_| Vec::new()).collect(),
             shards: self.shards.clone(),
             facts: self.facts.clone(),
-            stats: self.stats.clone(),
             wipeout_ids: VecDeque::new(),
             freshness: self.freshness.clone(),
             outbox: Outbox::new(&self.ctx),
@@ -190,7 +170,7 @@ impl Router {
     /// for replicas.
     pub fn tick_in_ms(&self) -> u64 {
         match &self.inline {
-            Some((worker, _)) if worker.has_pending() => TICK_MS,
+            Some((shard, _)) if shard.has_pending() => TICK_MS,
             _ => IDLE_TICK_MS,
         }
     }
@@ -198,7 +178,7 @@ impl Router {
     /// Before a batch of datagrams: the current view, the request rate.
     pub fn begin_drain(&mut self) {
         self.view = self.ctx.view();
-        self.measure_rate();
+        self.rate.measure(&self.ctx);
     }
 
     /// Datagrams waiting to be read (for the shard run here, its queue:
@@ -208,7 +188,7 @@ impl Router {
     }
 
     /// The process was away (stopped and continued, or frozen): it stops
-    /// coordinating until the cluster core has re-synced it. The driver has
+    /// coordinating until the cluster core has caught it up. The driver has
     /// dropped what queued meanwhile.
     pub fn resumed(&mut self, away: Away, dropped: usize) {
         self.ctx.away.set(away);
@@ -219,31 +199,36 @@ impl Router {
     /// the shard run here, and its writes waiting for replicas.
     pub fn tick(&mut self) {
         self.flush();
-        if let Some((worker, queue)) = &mut self.inline {
+        if let Some((shard, queue)) = &mut self.inline {
             while let Ok(msg) = queue.try_recv() {
-                worker.handle(msg);
+                shard.handle(msg);
             }
-            worker.tick_pending();
+            shard.tick();
         }
     }
 
     /// Hands a message to a shard: its queue, or the inline shard directly.
-    /// `wait` blocks on a full queue (a wipe or a report must not be lost).
+    /// `wait` blocks on a full queue (a wipe or a report must not be lost);
+    /// otherwise a full queue drops it, counted (node-to-node work is not
+    /// refused for load: the sender's retransmission or timeout covers it).
     fn deliver(&mut self, shard: usize, msg: ShardMsg, wait: bool) {
-        if let Some((worker, _)) = &mut self.inline {
-            return worker.handle(msg);
+        if let Some((inline, _)) = &mut self.inline {
+            return inline.handle(msg);
         }
         let inbox = &self.shards[shard].inbox;
-        let _ = if wait {
-            inbox.send(msg).map_err(|_| ())
+        let delivered = if wait {
+            inbox.send(msg).is_ok()
         } else {
-            inbox.try_send(msg).map_err(|_| ())
+            inbox.try_send(msg).is_ok()
         };
+        if !delivered {
+            self.ctx.counters.count_drop(Queue::Shard);
+        }
     }
 
     /// One datagram from `from`, a client's or a node's.
     pub fn handle_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
-        self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
+        self.ctx.counters.datagrams.fetch_add(1, Ordering::Relaxed);
         if internal::is_internal(datagram) {
             return self.handle_internal(datagram, from);
         }
@@ -253,7 +238,7 @@ impl Router {
     /// A client datagram, received directly (`hops` 0) or forwarded.
     fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8) {
         let Ok((message_id, parsed)) = wire::decode_client(datagram) else {
-            self.stats.dropped_junk.fetch_add(1, Ordering::Relaxed);
+            self.ctx.counters.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
         if hops == 0 {
@@ -266,88 +251,67 @@ impl Router {
                 // Just started and no peer heard from yet: this node would
                 // coordinate every key from an empty store (it may be a
                 // restart into a cluster that has the data). Soon it knows.
-                self.reply(
-                    message_id,
-                    &Reply::Overload {
-                        wait_ms: CATCH_UP_WAIT_MS,
-                    },
-                    client,
-                )
-            }
-            Parsed::Keyed(op) => {
-                let bucket = bucket_of(key_hash(op.key().as_bytes()));
-                let me = self.ctx.self_index;
-                let behind = self.ctx.away.is_set() || self.view.liveness.behind[me];
-                let mut coordinator = self.view.coordinator(bucket);
-                if coordinator == Some(me) && behind {
-                    // Woke from a suspension and not caught up yet: this
-                    // node's data is stale (it is the coordinator only for
-                    // lack of a node known to be current).
-                    coordinator = self.view.coordinator_besides(bucket, me);
-                }
-                let Some(mut coordinator) = coordinator else {
-                    // Every replica is catching up: wait for one.
-                    let wait = Reply::Overload {
-                        wait_ms: CATCH_UP_WAIT_MS,
-                    };
-                    return self.reply(message_id, &wait, client);
+                let wait = Reply::Overload {
+                    wait_ms: CATCH_UP_WAIT_MS,
                 };
-                if coordinator == me && !self.view.holds(me, bucket) && !self.ctx.holds_data(bucket) {
-                    // A stand-in without the bucket's data: views are still
-                    // converging; the preferred replica has the data.
-                    coordinator = self.view.preference(bucket).first().map_or(me, |&n| usize::from(n));
-                }
-                // At the hop limit a replica executes what reached it, but
-                // only if its own data is current: two nodes that both just
-                // woke would otherwise bounce a request between their stale
-                // views and one of them would answer from stale data.
-                let current = self.ready_self() && !self.ctx.away.is_set();
-                if coordinator == me || (hops >= FORWARD_HOPS_MAX && current && self.view.holds(me, bucket)) {
-                    if let Some((worker, _)) = &mut self.inline {
-                        if self.socket_backlog > self.backlog_max {
-                            // The socket is the inline shard's queue.
-                            return self.refuse([(message_id, client)], self.socket_backlog);
-                        }
-                        // Executed at once, from the receive buffer: the
-                        // value is copied once, into the store.
-                        return worker.serve(&self.view, message_id, op, client);
-                    }
-                    let shard = self.ctx.shard_of(bucket, self.shards.len());
-                    let request = Request {
-                        datagram: datagram.to_vec(),
-                        client,
-                    };
-                    self.batches[shard].push(request);
-                } else if hops < FORWARD_HOPS_MAX {
-                    self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-                    let forward = Internal::Forward {
-                        hops: hops + 1,
-                        client,
-                        datagram: datagram.to_vec(),
-                    };
-                    self.outbox.push(&self.ctx, &*self.io, coordinator, forward);
-                } else {
-                    self.reply(
-                        message_id,
-                        &Reply::Overload {
-                            wait_ms: REROUTE_WAIT_MS,
-                        },
-                        client,
-                    );
-                }
+                self.reply(message_id, &wait, client)
+            }
+            Parsed::Keyed(op) => self.route_keyed(datagram, message_id, op, client, hops),
+        }
+    }
+
+    /// A keyed request: executed here, queued for its shard, forwarded, or
+    /// answered with a wait (see [`View::route`]).
+    fn route_keyed(&mut self, datagram: &[u8], message_id: &[u8], op: KeyOp<'_>, client: SocketAddr, hops: u8) {
+        let bucket = bucket_of(key_hash(op.key().as_bytes()));
+        let me = Myself {
+            away: self.ctx.away.is_set(),
+            holds_data: self.ctx.holds_data(bucket),
+            hops,
+            hops_max: FORWARD_HOPS_MAX,
+        };
+        match self.view.route(bucket, &me) {
+            Route::Execute => self.execute(datagram, message_id, op, client, bucket),
+            Route::Forward(coordinator) => {
+                self.ctx.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                let forward = Internal::Forward {
+                    hops: hops + 1,
+                    client,
+                    datagram: datagram.to_vec(),
+                };
+                self.outbox.push(&self.ctx, &*self.io, coordinator, forward);
+            }
+            Route::Wait => {
+                let wait = Reply::Overload {
+                    wait_ms: CATCH_UP_WAIT_MS,
+                };
+                self.reply(message_id, &wait, client);
+            }
+            Route::Refuse => {
+                let wait = Reply::Overload {
+                    wait_ms: REROUTE_WAIT_MS,
+                };
+                self.reply(message_id, &wait, client);
             }
         }
     }
 
-    fn measure_rate(&mut self) {
-        let now = self.ctx.clock.mono_ms();
-        let elapsed_ms = now.saturating_sub(self.rate.since_ms);
-        if elapsed_ms >= 1_000 {
-            let count = self.stats.datagrams.load(Ordering::Relaxed);
-            self.rate.per_second = (count - self.rate.count_then) * 1_000 / elapsed_ms;
-            self.rate.count_then = count;
-            self.rate.since_ms = now;
+    /// A request this node coordinates: run by the inline shard at once,
+    /// from the receive buffer (the value is copied once, into the store),
+    /// or batched for its worker.
+    fn execute(&mut self, datagram: &[u8], message_id: &[u8], op: KeyOp<'_>, client: SocketAddr, bucket: BucketId) {
+        if let Some((shard, _)) = &mut self.inline {
+            if self.socket_backlog > self.backlog_max {
+                // The socket is the inline shard's queue.
+                return self.refuse([(message_id, client)], self.socket_backlog);
+            }
+            return shard.serve(&self.view, message_id, op, client);
         }
+        let shard = self.ctx.shard_of(bucket, self.shards.len());
+        self.batches[shard].push(Request {
+            datagram: datagram.to_vec(),
+            client,
+        });
     }
 
     /// A node-to-node or operator datagram: used only once it is shown to
@@ -360,8 +324,7 @@ impl Router {
             Err(error) => return self.ctx.count_rejected(error),
         };
         if self.freshness.lock().admit(&envelope, bounds.now_unix_ms).is_err() {
-            self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
-            return;
+            return self.ctx.counters.count_rejected(Reject::Stale);
         }
         let sender = usize::from(envelope.sender);
         match message {
@@ -376,7 +339,6 @@ impl Router {
 
     /// One authenticated, fresh node or operator message, to where it is handled.
     fn dispatch_internal(&mut self, sender: usize, message: Internal, from: SocketAddr) {
-        let shards = self.shards.len();
         let (bucket, msg) = match message {
             Internal::Admin {
                 message_id,
@@ -384,7 +346,9 @@ impl Router {
                 arg,
             } => return self.admin(message_id, command, &arg, from),
             Internal::Gossip { heartbeats } => {
-                let _ = self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats });
+                if self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats }).is_err() {
+                    self.ctx.counters.count_drop(Queue::Gossip);
+                }
                 return;
             }
             Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
@@ -412,21 +376,19 @@ impl Router {
             ),
             // Transfers travel over TCP only (the transfer thread); a batch
             // holds no batch (checked when decoded).
-            Internal::SyncRequest { .. } | Internal::SyncChunk(_) | Internal::Batch(_) => return,
+            Internal::Pull { .. } | Internal::Chunk(_) | Internal::Batch(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
         };
-        // Node-to-node work is not refused for load: a full queue drops it
-        // and the sender's retransmission or timeout covers the loss.
-        self.deliver(self.ctx.shard_of(bucket, shards), msg, false);
+        self.deliver(self.ctx.shard_of(bucket, self.shards.len()), msg, false);
     }
 
     /// Splits a peer's bucket digests by shard; each shard compares its own.
-    fn route_digests(&mut self, sender: usize, digests: Vec<(u16, u64, u32)>) {
+    fn route_digests(&mut self, sender: usize, digests: Vec<BucketDigest>) {
         let shards = self.shards.len();
-        let mut by_shard: Vec<Vec<(u16, u64, u32)>> = vec![Vec::new(); shards];
+        let mut by_shard: Vec<Vec<BucketDigest>> = vec![Vec::new(); shards];
         for digest in digests {
-            if usize::from(digest.0) < crate::storage::hash::BUCKETS {
-                by_shard[self.ctx.shard_of(digest.0, shards)].push(digest);
+            if usize::from(digest.bucket) < BUCKETS {
+                by_shard[self.ctx.shard_of(digest.bucket, shards)].push(digest);
             }
         }
         for (shard, digests) in by_shard.into_iter().enumerate() {
@@ -436,40 +398,25 @@ impl Router {
         }
     }
 
-    /// Answers an authenticated operator command.
+    /// Answers an authenticated operator command: at once from here, or
+    /// from every shard's part (see [`admin`]).
     fn admin(&mut self, message_id: Vec<u8>, command: u8, arg: &[u8], from: SocketAddr) {
-        let kind = match command {
-            admin::STATS => ReportKind::Stats,
-            admin::BUCKETS => match arg {
-                [low, high] => ReportKind::Buckets(u16::from_le_bytes([*low, *high])),
-                _ => ReportKind::Buckets(0),
-            },
-            admin::KEYS
-                if arg.len() == 2
-                    && usize::from(u16::from_le_bytes([arg[0], arg[1]])) < crate::storage::hash::BUCKETS =>
-            {
-                ReportKind::Keys(u16::from_le_bytes([arg[0], arg[1]]))
-            }
-            admin::MEMBERS => {
-                let view = &self.view;
-                let mut text = String::new();
-                for (index, addr) in self.ctx.addrs.iter().enumerate() {
-                    let alive = view.liveness.alive[index];
-                    let ready = view.liveness.ready[index] || (index == self.ctx.self_index && self.ready_self());
-                    let full = view.liveness.full[index];
-                    text.push_str(&format!(
-                        "{index} {addr} {} {} {}\n",
-                        u8::from(alive),
-                        u8::from(ready),
-                        u8::from(full)
-                    ));
-                }
-                return self.io.datagram(from, &admin::text_reply(&message_id, text));
-            }
-            _ => return self.io.datagram(from, &admin::unknown_command(&message_id)),
+        let Some(kind) = admin::report_kind(command, arg) else {
+            return self.io.datagram(from, &admin::unknown_command(&message_id));
         };
+        if kind == ReportKind::Members {
+            let text = admin::members_text(&self.ctx, &self.view);
+            return self.io.datagram(from, &admin::text_reply(&message_id, text));
+        }
         let header = if kind == ReportKind::Stats {
-            self.stats_header()
+            admin::refresh_gauges(
+                &self.ctx,
+                &self.view,
+                &self.facts.budget,
+                self.rate.per_second,
+                &*self.io,
+            );
+            admin::stats_header(&self.ctx, self.facts.pid)
         } else {
             String::new()
         };
@@ -484,6 +431,7 @@ impl Router {
             message_id,
             to: from,
             header,
+            ctx: self.ctx.clone(),
         });
         for shard in targets {
             // An operator's question may wait for a busy shard; it is rare.
@@ -499,82 +447,6 @@ impl Router {
             && self.ctx.clock.mono_ms() < STARTUP_GRACE_MS
     }
 
-    fn ready_self(&self) -> bool {
-        self.view.liveness.ready[self.ctx.self_index]
-    }
-
-    fn stats_header(&self) -> String {
-        let c = &self.ctx.counters;
-        let s = &self.stats;
-        let budget = &self.facts.budget;
-        [
-            ("node", self.ctx.addrs[self.ctx.self_index].to_string()),
-            ("pid", self.facts.pid.to_string()),
-            ("members", self.ctx.membership_count.load(Ordering::Relaxed).to_string()),
-            ("ready", u8::from(self.ready_self()).to_string()),
-            (
-                "full",
-                u8::from(self.view.liveness.full[self.ctx.self_index]).to_string(),
-            ),
-            ("uptime_s", (self.ctx.clock.mono_ms() / 1_000).to_string()),
-            ("rss_bytes", crate::storage::memory::rss_bytes().to_string()),
-            ("over_rss", u8::from(budget.is_over_rss()).to_string()),
-            ("stored_bytes", budget.used_bytes().to_string()),
-            ("store_limit_bytes", budget.limit_bytes().to_string()),
-            ("datagrams", s.datagrams.load(Ordering::Relaxed).to_string()),
-            ("requests_per_s", self.rate.per_second.to_string()),
-            ("overloads", s.overloads.load(Ordering::Relaxed).to_string()),
-            ("admin_refused", s.admin_refused.load(Ordering::Relaxed).to_string()),
-            ("dropped_junk", s.dropped_junk.load(Ordering::Relaxed).to_string()),
-            ("forwarded", c.forwarded.load(Ordering::Relaxed).to_string()),
-            (
-                "rejected_unsigned",
-                c.rejected_unsigned.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "rejected_misdirected",
-                c.rejected_misdirected.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "rejected_out_of_range",
-                c.rejected_out_of_range.load(Ordering::Relaxed).to_string(),
-            ),
-            ("rejected_stale", c.rejected_stale.load(Ordering::Relaxed).to_string()),
-            (
-                "replica_refusals",
-                c.replica_refusals.load(Ordering::Relaxed).to_string(),
-            ),
-            ("entries_refused", c.entries_refused.load(Ordering::Relaxed).to_string()),
-            ("peers_died", c.peers_died.load(Ordering::Relaxed).to_string()),
-            ("writes_given_up", c.writes_given_up.load(Ordering::Relaxed).to_string()),
-            ("suspensions", c.suspensions.load(Ordering::Relaxed).to_string()),
-            ("stalls", c.stalls.load(Ordering::Relaxed).to_string()),
-            ("buckets_pulled", c.buckets_pulled.load(Ordering::Relaxed).to_string()),
-            ("entries_pulled", c.entries_pulled.load(Ordering::Relaxed).to_string()),
-            ("repairs", c.repairs.load(Ordering::Relaxed).to_string()),
-            ("pulls_pending", c.pulls_pending.load(Ordering::Relaxed).to_string()),
-            (
-                "transfer_bytes_sent",
-                c.transfer_bytes_sent.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "transfer_bytes_received",
-                c.transfer_bytes_received.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "transfer_refused",
-                c.transfer_refused.load(Ordering::Relaxed).to_string(),
-            ),
-            ("transfer_breaks", c.transfer_breaks.load(Ordering::Relaxed).to_string()),
-            ("send_drops", self.io.dropped_sends().to_string()),
-        ]
-        .iter()
-        .map(|(name, value)| format!("{name} {value}\n"))
-        .chain(counted_lines("requests", &REQUEST_KINDS, &c.requests))
-        .chain(counted_lines("replies", &REPLY_CODES, &c.replies))
-        .collect()
-    }
-
     fn node_command(&mut self, message_id: &[u8], command: NodeCommand, from: SocketAddr) {
         let reply = match command {
             NodeCommand::IsAlive => Reply::Code(ErrorCode::Success),
@@ -585,7 +457,7 @@ impl Router {
             NodeCommand::Shutdown | NodeCommand::Wipeout if !self.facts.admin_allow.permits(from) => {
                 // Dropped like a firewall would: no answer to tell the
                 // sender anything.
-                self.stats.admin_refused.fetch_add(1, Ordering::Relaxed);
+                self.ctx.counters.admin_refused.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             NodeCommand::Shutdown => return self.io.shutdown(),
@@ -594,7 +466,7 @@ impl Router {
         self.reply(message_id, &reply, from);
     }
 
-    /// Every shard empties its partition and cache; the last one answers.
+    /// Every shard empties its store and cache; the last one answers.
     /// A retried WIPEOUT is answered without wiping again.
     fn wipeout(&mut self, message_id: Vec<u8>, from: SocketAddr) {
         let id_hash = message_id_hash(&message_id);
@@ -626,36 +498,41 @@ impl Router {
     /// its batch, or answers the batch OVERLOAD when the worker is behind.
     pub fn flush(&mut self) {
         self.outbox.flush(&self.ctx, &*self.io);
-        if let Some((worker, _)) = &mut self.inline {
-            worker.flush_outgoing();
+        if let Some((shard, _)) = &mut self.inline {
+            shard.flush_outgoing();
         }
         for index in 0..self.shards.len() {
-            if self.batches[index].is_empty() {
-                continue;
+            if !self.batches[index].is_empty() {
+                let batch = std::mem::take(&mut self.batches[index]);
+                self.hand_over(index, batch);
             }
-            let batch = std::mem::take(&mut self.batches[index]);
-            let count = batch.len();
-            let shard = &self.shards[index];
-            let backlog = shard.backlog.load(Ordering::Relaxed);
-            let refused = if backlog + count > self.backlog_max {
-                Some(ShardMsg::Requests(batch))
-            } else {
-                shard.backlog.fetch_add(count, Ordering::Relaxed);
-                match shard.inbox.try_send(ShardMsg::Requests(batch)) {
-                    Ok(()) => None,
-                    Err(full_or_gone) => {
-                        shard.backlog.fetch_sub(count, Ordering::Relaxed);
-                        Some(full_or_gone.into_inner())
-                    }
+        }
+    }
+
+    /// One drain's requests for worker `index`, or OVERLOAD for each when
+    /// its backlog is over the bound or its queue full.
+    fn hand_over(&mut self, index: usize, batch: Vec<Request>) {
+        let count = batch.len();
+        let shard = &self.shards[index];
+        let backlog = shard.backlog.load(Ordering::Relaxed);
+        let refused = if backlog + count > self.backlog_max {
+            Some(ShardMsg::Requests(batch))
+        } else {
+            shard.backlog.fetch_add(count, Ordering::Relaxed);
+            match shard.inbox.try_send(ShardMsg::Requests(batch)) {
+                Ok(()) => None,
+                Err(full_or_gone) => {
+                    shard.backlog.fetch_sub(count, Ordering::Relaxed);
+                    Some(full_or_gone.into_inner())
                 }
-            };
-            if let Some(ShardMsg::Requests(batch)) = refused {
-                let ids = batch.iter().filter_map(|request| {
-                    let (id, _) = wire::decode_client(&request.datagram).ok()?;
-                    Some((id, request.client))
-                });
-                self.refuse(ids, backlog);
             }
+        };
+        if let Some(ShardMsg::Requests(batch)) = refused {
+            let ids = batch.iter().filter_map(|request| {
+                let (id, _) = wire::decode_client(&request.datagram).ok()?;
+                Some((id, request.client))
+            });
+            self.refuse(ids, backlog);
         }
     }
 
@@ -663,13 +540,29 @@ impl Router {
     fn refuse<'a>(&self, requests: impl IntoIterator<Item = (&'a [u8], SocketAddr)>, backlog: usize) {
         let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
         for (message_id, client) in requests {
-            self.stats.overloads.fetch_add(1, Ordering::Relaxed);
+            self.ctx.counters.overloads.fetch_add(1, Ordering::Relaxed);
             self.reply(message_id, &Reply::Overload { wait_ms }, client);
         }
     }
 }
 
-/// `PREFIX_NAME COUNT` lines, one per name.
-fn counted_lines<'a>(prefix: &'a str, names: &'a [&str], counts: &'a [AtomicU64]) -> impl Iterator<Item = String> + 'a {
-    (names.iter().zip(counts)).map(move |(name, count)| format!("{prefix}_{name} {}\n", count.load(Ordering::Relaxed)))
+impl RateMeter {
+    fn new(ctx: &NodeContext) -> RateMeter {
+        RateMeter {
+            since_ms: ctx.clock.mono_ms(),
+            count_then: ctx.counters.datagrams.load(Ordering::Relaxed),
+            per_second: 0,
+        }
+    }
+
+    fn measure(&mut self, ctx: &NodeContext) {
+        let now = ctx.clock.mono_ms();
+        let elapsed_ms = now.saturating_sub(self.since_ms);
+        if elapsed_ms >= 1_000 {
+            let count = ctx.counters.datagrams.load(Ordering::Relaxed);
+            self.per_second = (count - self.count_then) * 1_000 / elapsed_ms;
+            self.count_then = count;
+            self.since_ms = now;
+        }
+    }
 }

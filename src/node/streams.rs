@@ -8,7 +8,6 @@ use crate::node::context::NodeContext;
 use crate::node::messages::ShardMsg;
 use crate::storage::hash::BucketId;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// What one node knows of the frames it has been sent.
 pub struct StreamFrames {
@@ -38,22 +37,22 @@ impl StreamFrames {
             }
         };
         if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
-            self.ctx.counters.rejected_stale.fetch_add(1, Ordering::Relaxed);
+            self.ctx.counters.count_rejected(crate::node::counters::Reject::Stale);
             return None;
         }
         let sender = usize::from(envelope.sender);
         match message {
-            Internal::SyncRequest { request, bucket } => Some((
+            Internal::Pull { request, bucket } => Some((
                 bucket,
-                ShardMsg::SyncServe {
+                ShardMsg::ServePull {
                     to: sender,
                     request,
                     bucket,
                 },
             )),
-            Internal::SyncChunk(chunk) => {
+            Internal::Chunk(chunk) => {
                 let bytes = frame.len();
-                Some((chunk.bucket, ShardMsg::SyncChunk { chunk, bytes }))
+                Some((chunk.bucket, ShardMsg::Chunk { chunk, bytes }))
             }
             // Everything else travels by datagram.
             _ => None,

@@ -7,7 +7,7 @@ use crate::cluster::secret::{self, Secret};
 use crate::cluster::servers::{self, ServerEntry};
 use crate::log;
 use crate::node::assemble::{self, NodeSpec};
-use crate::node::context::{NodeClock, NodeIo, PlantedBugs};
+use crate::node::context::{NodeClock, NodeIo};
 use crate::node::messages::Wake;
 use crate::node::shard::ShardConfig;
 use crate::runtime::config::Config;
@@ -107,7 +107,8 @@ pub fn serve(config: Config) -> Result<(), String> {
             keep_tombstones: entries.len() > 1 && config.replicas > 1,
             fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
         },
-        bugs: PlantedBugs::default(),
+        #[cfg(feature = "planted-bugs")]
+        bugs: Default::default(),
         backlog_max: config.shard_backlog_max,
         pid: std::process::id() as i32,
         admin_allow: config.admin_allow.clone(),

@@ -423,7 +423,7 @@ impl TransferThread {
         if let Some(mut connection) = self.inbound[slot].take() {
             let _ = self.poll.registry().deregister(&mut connection.stream);
             // Whatever it was handing over goes; its sender asks again.
-            if let Some((_, ShardMsg::SyncChunk { bytes, .. })) = connection.stalled {
+            if let Some((_, ShardMsg::Chunk { bytes, .. })) = connection.stalled {
                 self.release_inbound(bytes);
             }
         }
@@ -498,7 +498,9 @@ impl TransferThread {
                 Ok(None) => break,
                 // Not our protocol, or a frame no peer sends.
                 Ok(Some(_)) | Err(_) => {
-                    self.ctx.counters.rejected_unsigned.fetch_add(1, Ordering::Relaxed);
+                    self.ctx
+                        .counters
+                        .count_rejected(crate::node::counters::Reject::Unsigned);
                     self.close_inbound(slot);
                     return false;
                 }
@@ -524,7 +526,7 @@ impl TransferThread {
     /// when the shard's queue is full.
     fn route(&mut self, frame: &[u8], shards: &[ShardHandle]) -> Option<(usize, ShardMsg)> {
         let (bucket, msg) = self.frames.accept(frame)?;
-        if let ShardMsg::SyncChunk { bytes, .. } = msg {
+        if let ShardMsg::Chunk { bytes, .. } = msg {
             self.shared.inbound.fetch_add(bytes, Ordering::Relaxed);
             self.shared.budget.force_reserve(bytes);
         }
@@ -611,7 +613,7 @@ mod tests {
                 tombstone: i % 7 == 0,
             })
             .collect();
-        Internal::SyncChunk(Chunk {
+        Internal::Chunk(Chunk {
             request: 9,
             bucket: 77,
             chunk: index,
@@ -638,7 +640,7 @@ mod tests {
         let (sender, _, sender_budget) = start(0, &addrs);
         let (receiver, shard, receiver_budget) = start(1, &addrs);
         let mut sent: Vec<Internal> = (0..3).map(|i| chunk(i, 3)).collect();
-        sent.push(Internal::SyncRequest { request: 5, bucket: 78 });
+        sent.push(Internal::Pull { request: 5, bucket: 78 });
         assert!(sender.send_messages(1, &sent));
         let mut applied = 0;
         for expected in &sent {
@@ -647,7 +649,7 @@ mod tests {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!("nothing arrived"),
             };
             match (expected, got) {
-                (Internal::SyncChunk(want), ShardMsg::SyncChunk { chunk, bytes }) => {
+                (Internal::Chunk(want), ShardMsg::Chunk { chunk, bytes }) => {
                     assert_eq!(&chunk, want);
                     // Held against the receiver's budget until applied.
                     assert!(receiver_budget.used_bytes() >= bytes);
@@ -655,8 +657,8 @@ mod tests {
                     applied += bytes;
                 }
                 (
-                    Internal::SyncRequest { request, bucket },
-                    ShardMsg::SyncServe {
+                    Internal::Pull { request, bucket },
+                    ShardMsg::ServePull {
                         to,
                         request: r,
                         bucket: b,

@@ -1,4 +1,4 @@
-//! A shard's partition of the key space, grouped by bucket: each bucket
+//! A shard's store: its share of the key space, grouped by bucket: each bucket
 //! keeps its [`Record`]s in a chain of slot blocks ([`crate::storage::slots`]), plus
 //! a digest and counts kept up to date on every write.
 //!
@@ -68,7 +68,7 @@ pub enum Write<'a> {
     Tombstone,
 }
 
-/// The result of offering a write to the partition.
+/// The result of offering a write to the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Stored,
@@ -78,13 +78,13 @@ pub enum Applied {
     OutOfSpace,
 }
 
-pub struct Partition {
+pub struct Store {
     /// Indexed by bucket id: every bucket of the key space, whether or not
-    /// this partition owns it (an empty bucket costs 24 bytes, no heap).
+    /// this store owns it (an empty bucket costs 24 bytes, no heap).
     buckets: Box<[Bucket]>,
     slots: BlockPool,
     budget: Arc<MemoryBudget>,
-    /// Bytes this partition has reserved in the budget: records at
+    /// Bytes this store has reserved in the budget: records at
     /// malloc's real chunk sizes, and slabs.
     accounted_bytes: usize,
 }
@@ -170,9 +170,9 @@ fn tag_of(hash: u64) -> u16 {
     hash as u16
 }
 
-impl Partition {
-    pub fn new(budget: Arc<MemoryBudget>) -> Partition {
-        Partition {
+impl Store {
+    pub fn new(budget: Arc<MemoryBudget>) -> Store {
+        Store {
             buckets: (0..BUCKETS).map(|_| Bucket::default()).collect(),
             slots: BlockPool::default(),
             budget,
@@ -375,7 +375,7 @@ impl Partition {
     }
 }
 
-impl Drop for Partition {
+impl Drop for Store {
     fn drop(&mut self) {
         self.budget.release(self.accounted_bytes);
     }
@@ -385,18 +385,18 @@ impl Drop for Partition {
 mod tests {
     use super::*;
 
-    fn partition(limit: usize) -> (Partition, Arc<MemoryBudget>) {
+    fn store(limit: usize) -> (Store, Arc<MemoryBudget>) {
         let budget = Arc::new(MemoryBudget::new(limit));
-        (Partition::new(budget.clone()), budget)
+        (Store::new(budget.clone()), budget)
     }
 
-    fn put(p: &mut Partition, key: &[u8], value: &[u8], stamp: u64) -> Applied {
+    fn put(p: &mut Store, key: &[u8], value: &[u8], stamp: u64) -> Applied {
         p.apply(key, Write::Value { value, version: 1 }, Stamp(stamp))
     }
 
     #[test]
     fn retain_reads_only_the_buckets_it_is_told_to_visit() {
-        let (mut p, budget) = partition(1 << 24);
+        let (mut p, budget) = store(1 << 24);
         for i in 0u32..20_000 {
             assert_eq!(put(&mut p, &i.to_be_bytes(), b"v", 1), Applied::Stored);
         }
@@ -424,8 +424,8 @@ mod tests {
 
     #[test]
     fn newest_stamp_wins_in_any_order() {
-        let (mut a, _) = partition(1 << 20);
-        let (mut b, _) = partition(1 << 20);
+        let (mut a, _) = store(1 << 20);
+        let (mut b, _) = store(1 << 20);
         assert_eq!(put(&mut a, b"k", b"old", 1), Applied::Stored);
         assert_eq!(put(&mut a, b"k", b"new", 2), Applied::Stored);
         assert_eq!(put(&mut b, b"k", b"new", 2), Applied::Stored);
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn tombstone_hides_key_and_beats_older_copies() {
-        let (mut p, _) = partition(1 << 20);
+        let (mut p, _) = store(1 << 20);
         put(&mut p, b"k", b"v", 1);
         assert_eq!(p.apply(b"k", Write::Tombstone, Stamp(2)), Applied::Stored);
         assert!(p.get(b"k").is_none());
@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn out_of_space_stores_nothing_and_wipe_gives_everything_back() {
-        let (mut p, budget) = partition(64 * 1024);
+        let (mut p, budget) = store(64 * 1024);
         let mut stored = 0;
         for i in 0u32..1000 {
             match put(&mut p, &i.to_be_bytes(), &[0; 500], 1) {
@@ -471,7 +471,7 @@ mod tests {
 
     #[test]
     fn space_freed_by_deletes_is_reused_without_growing_the_table() {
-        let (mut p, _) = partition(8 << 20);
+        let (mut p, _) = store(8 << 20);
         let mut stored = 0u32;
         while put(&mut p, &stored.to_be_bytes(), &[1; 500], 1) == Applied::Stored {
             stored += 1;
@@ -496,7 +496,7 @@ mod tests {
                 seen.insert((bucket_of(hash), tag_of(hash)), i).map(|j| (j, i))
             })
             .expect("a 28-bit collision exists among 2^32 keys");
-        let (mut p, budget) = partition(1 << 20);
+        let (mut p, budget) = store(1 << 20);
         put(&mut p, &first.to_be_bytes(), b"one", 1);
         put(&mut p, &second.to_be_bytes(), b"two", 2);
         assert_eq!(p.get(&first.to_be_bytes()).unwrap().value(), b"one");
@@ -509,8 +509,8 @@ mod tests {
 
     #[test]
     fn accounting_matches_records_and_slabs_and_freed_slots_are_reused() {
-        let (mut p, budget) = partition(64 << 20);
-        let expected = |p: &Partition| -> usize {
+        let (mut p, budget) = store(64 << 20);
+        let expected = |p: &Store| -> usize {
             let records: usize = (0..BUCKETS as BucketId)
                 .flat_map(|b| p.bucket_records(b))
                 .map(Record::heap_bytes)
@@ -543,14 +543,14 @@ mod tests {
 
     #[test]
     fn crowded_buckets_split_into_lanes_that_stay_short_and_accounted() {
-        let (mut p, budget) = partition(256 << 20);
-        let longest_lane = |p: &Partition| {
+        let (mut p, budget) = store(256 << 20);
+        let longest_lane = |p: &Store| {
             (p.buckets.iter())
                 .flat_map(|b| b.lanes.chains().iter().map(Chain::len))
                 .max()
                 .unwrap_or(0)
         };
-        let lanes_total = |p: &Partition| p.buckets.iter().map(|b| b.lanes.chains().len()).sum::<usize>();
+        let lanes_total = |p: &Store| p.buckets.iter().map(|b| b.lanes.chains().len()).sum::<usize>();
         // ~30 keys a bucket (the 500-byte fill): hardly any bucket splits.
         for i in 0u32..120_000 {
             put(&mut p, &i.to_be_bytes(), b"v", 1);
@@ -587,7 +587,7 @@ mod tests {
     fn a_bucket_that_cannot_afford_more_lanes_keeps_working() {
         // A budget too small for a lane array plus a slab: no split, yet
         // every key is found.
-        let (mut p, budget) = partition(SLAB_BYTES + 8 * 1024);
+        let (mut p, budget) = store(SLAB_BYTES + 8 * 1024);
         let mut in_bucket = Vec::new();
         for i in 0u32.. {
             if bucket_of(key_hash(&i.to_be_bytes())) == 0 {
@@ -607,8 +607,8 @@ mod tests {
 
     #[test]
     fn digest_is_order_independent_and_retain_keeps_accounting() {
-        let (mut a, budget) = partition(1 << 22);
-        let (mut b, _) = partition(1 << 22);
+        let (mut a, budget) = store(1 << 22);
+        let (mut b, _) = store(1 << 22);
         for i in 0u32..500 {
             put(&mut a, &i.to_be_bytes(), b"x", u64::from(i) + 1);
         }

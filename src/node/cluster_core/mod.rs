@@ -1,0 +1,304 @@
+//! The cluster core: drives the membership state machine, publishes the
+//! routing view, and keeps this node's buckets complete. A state machine:
+//! [`ClusterCore::round_with`] every [`ROUND_MS`] with the gossip that
+//! arrived meanwhile, [`ClusterCore::handle`] for what shards report; time
+//! from the node's clock, messages out through the node's I/O and shard
+//! queues.
+//!
+//! - this file: membership rounds, this node's own state (away, full,
+//!   ready) and the view every part of the node routes by;
+//! - [`pulls`]: which buckets this node pulls, from whom and when, and when
+//!   it is caught up (ready);
+//! - [`upkeep`]: the anti-entropy and retain passes of a ready node.
+
+mod pulls;
+mod upkeep;
+
+use crate::cluster::internal::Internal;
+use crate::cluster::membership::{Membership, Pause, Round};
+use crate::cluster::ring::{Placement, View};
+use crate::log;
+use crate::node::context::{Away, NodeContext, NodeIo};
+use crate::node::counters::Queue;
+use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
+use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
+use pulls::{PullInFlight, PullKind, TransferTotals};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub use crate::cluster::membership::ROUND_MS;
+/// Silence after which a peer is declared dead.
+pub const FAILURE_MS_DEFAULT: u64 = 3_000;
+/// Time after start before this node trusts its view enough to decide which
+/// buckets have no holder to pull from.
+pub const STARTUP_GRACE_MS: u64 = 1_200;
+
+pub struct ClusterCore {
+    ctx: Arc<NodeContext>,
+    placement: Placement,
+    membership: Membership,
+    budget: Arc<MemoryBudget>,
+    io: Arc<dyn NodeIo>,
+    shards: Vec<ShardHandle>,
+    /// Buckets this node replicated in the last published view.
+    held: Vec<bool>,
+    to_pull: BTreeMap<BucketId, PullKind>,
+    /// Per source: the buckets to ask of it, in order, and how many pulls
+    /// it has not answered.
+    from_source: Vec<VecDeque<(BucketId, PullKind)>>,
+    in_flight: Vec<usize>,
+    /// By request id (ordered, so a run replays the same way).
+    pulling: BTreeMap<u64, PullInFlight>,
+    next_request: u64,
+    /// When the pulls under way started (monotonic ms), and the counters then.
+    pulls_started: Option<(u64, TransferTotals)>,
+    /// When this node last started catching up on every bucket (at start,
+    /// after a pause; monotonic ms); pulls wait a bounded time from then
+    /// for membership to settle.
+    catch_up_since_ms: u64,
+    /// Buckets pulled before membership settled while a peer that ranks
+    /// among their replicas or stand-ins had not heard this node was back
+    /// (it may have sent writes elsewhere since): pulled once more after.
+    pull_again: BTreeSet<BucketId>,
+    last_retain_ms: u64,
+    last_anti_entropy_ms: u64,
+    grace_over: bool,
+    /// The placement among live nodes that are not behind (the nodes whose
+    /// data is current, see [`PullKind::CatchUp`]); rebuilt after each view change.
+    up_to_date_view: Option<Arc<View>>,
+    /// Offset from this node of the last peer compared with.
+    anti_entropy_pass: usize,
+    /// Wall-clock time (stamp ms) since which every node has been alive,
+    /// ready and not behind in this node's view (None: some node is not).
+    whole_since_stamp_ms: Option<u64>,
+}
+
+impl ClusterCore {
+    pub fn new(
+        ctx: Arc<NodeContext>,
+        placement: Placement,
+        failure_ms: u64,
+        budget: Arc<MemoryBudget>,
+        io: Arc<dyn NodeIo>,
+        shards: Vec<ShardHandle>,
+    ) -> ClusterCore {
+        let n = ctx.addrs.len();
+        let incarnation = ctx.incarnation.load(Ordering::Relaxed);
+        let membership = Membership::new(ctx.self_index, n, incarnation, ctx.clock.mono_ms(), failure_ms);
+        ClusterCore {
+            ctx,
+            placement,
+            membership,
+            budget,
+            io,
+            shards,
+            held: vec![false; BUCKETS],
+            to_pull: BTreeMap::new(),
+            from_source: vec![VecDeque::new(); n],
+            in_flight: vec![0; n],
+            pulling: BTreeMap::new(),
+            next_request: 1,
+            pulls_started: None,
+            catch_up_since_ms: 0,
+            pull_again: BTreeSet::new(),
+            last_retain_ms: 0,
+            last_anti_entropy_ms: 0,
+            grace_over: false,
+            up_to_date_view: None,
+            anti_entropy_pass: 0,
+            whole_since_stamp_ms: None,
+        }
+    }
+
+    /// Monotonic milliseconds since the node started.
+    fn now_ms(&self) -> u64 {
+        self.ctx.clock.mono_ms()
+    }
+
+    /// The first view, at start: a starting node cannot know who took its
+    /// writes while it was down (or before it first came up), so it
+    /// catches up on every bucket it holds, from stand-ins too.
+    pub fn start(&mut self) {
+        self.publish(true);
+    }
+
+    /// One gossip round, with the gossip that arrived since the last one:
+    /// what arrived together makes one view.
+    pub fn round_with(&mut self, gossip: impl IntoIterator<Item = ClusterMsg>) {
+        let mut changed = false;
+        for msg in gossip {
+            changed |= self.handle(msg);
+        }
+        self.round(changed);
+    }
+
+    /// Takes one message; returns whether membership changed (the caller
+    /// publishes a view).
+    pub fn handle(&mut self, msg: ClusterMsg) -> bool {
+        let now = self.now_ms();
+        match msg {
+            ClusterMsg::Gossip { sender, heartbeats } => {
+                let (changed, answer) = self.membership.on_gossip(now, sender, &heartbeats);
+                let incarnation = self.membership.incarnation();
+                if self.ctx.incarnation.swap(incarnation, Ordering::Relaxed) != incarnation {
+                    log!(
+                        "incarnation_raised",
+                        "a previous run of this node started later (the clock went back): now incarnation {incarnation}"
+                    );
+                }
+                if answer && sender < self.ctx.addrs.len() {
+                    self.gossip_to(&[sender]);
+                }
+                changed
+            }
+            ClusterMsg::PullDone { request, entries } => {
+                self.pull_done(request, entries, now);
+                false
+            }
+        }
+    }
+
+    /// The process was stopped and continued: the driver saw the `stop`-th
+    /// SIGCONT (the event loop reports the same one).
+    pub fn continued(&self, stop: u64) {
+        self.ctx.away.set(Away::Continued { stop });
+    }
+
+    /// This node's heartbeats, signed for and sent to each target.
+    fn gossip_to(&self, targets: &[usize]) {
+        let message = Internal::Gossip {
+            heartbeats: self.membership.heartbeats(),
+        };
+        for &target in targets {
+            self.ctx.send(&*self.io, target, &message);
+        }
+    }
+
+    /// Queues work for a shard; a full queue drops it, counted (the next
+    /// pass sends it again).
+    fn send_to_shard(&self, shard: usize, msg: ShardMsg) {
+        if self.shards[shard].try_send(msg).is_err() {
+            self.ctx.counters.count_drop(Queue::Shard);
+        }
+    }
+
+    fn round(&mut self, gossip_changed: bool) {
+        let now = self.now_ms();
+        // The event loop saw the SIGCONT (or a gap too long to be a slow
+        // tick) first and stopped coordinating; the rest happens here.
+        let away = self.ctx.away.take();
+        let mut round = self.membership.tick(now, away);
+        round.changed |= gossip_changed;
+        if crate::planted!(self.ctx, skip_catch_up_after_pause) {
+            round.paused = None;
+        }
+        if let Some(pause) = round.paused {
+            self.was_away(pause, &mut round, now);
+        }
+        round.changed |= self.update_full();
+        self.gossip_to(&round.targets);
+        if round.changed || round.paused.is_some() {
+            self.publish(round.paused.is_some());
+        }
+        self.step_pulls(now);
+        self.upkeep(now);
+    }
+
+    /// Back from a suspension or a stall: not ready, behind, and every
+    /// bucket to be caught up on.
+    fn was_away(&mut self, pause: Pause, round: &mut Round, now: u64) {
+        round.changed |= self.membership.set_ready(false);
+        self.membership.set_behind();
+        match pause {
+            Pause::Suspended => {
+                self.ctx.counters.suspensions.fetch_add(1, Ordering::Relaxed);
+                log!(
+                    "catch_up_after_stop",
+                    "resumed after a suspension: catching up on every bucket before serving as coordinator"
+                );
+            }
+            Pause::Stalled { gap_ms } => {
+                self.ctx.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                log!(
+                    "catch_up_after_stall",
+                    "stalled for {gap_ms} ms (not stopped): peers may have counted this node dead; catching up on every bucket before serving as coordinator"
+                );
+            }
+        }
+        self.held.fill(false);
+        self.pulls_started = Some((now, self.transfer_totals()));
+    }
+
+    /// Whether this node's store is full, with hysteresis; returns whether
+    /// that changed.
+    fn update_full(&mut self) -> bool {
+        // Full stops lower than it starts, so that a node shedding the
+        // buckets it stood in for does not take them back at once.
+        let full = self.budget.is_full(if self.membership.is_full() {
+            FULL_LEAVE_PERCENT
+        } else {
+            FULL_ENTER_PERCENT
+        });
+        let changed = self.membership.set_full(full);
+        if changed {
+            log!(
+                if full { "store_full" } else { "store_has_room" },
+                "store {}: {} of {} bytes",
+                if full {
+                    "full, taking no new buckets"
+                } else {
+                    "has room again"
+                },
+                self.budget.used_bytes(),
+                self.budget.limit_bytes()
+            );
+        }
+        changed
+    }
+
+    /// Rebuilds the view from the membership state and queues pulls of
+    /// buckets this node newly replicates (of every bucket it holds, to
+    /// catch up, when `catch_up`).
+    fn publish(&mut self, catch_up: bool) {
+        let liveness = self.membership.liveness();
+        self.note_whole(
+            liveness
+                .alive
+                .iter()
+                .enumerate()
+                .all(|(node, &alive)| alive && liveness.ready[node] && !liveness.behind[node]),
+        );
+        let previous = self.ctx.view();
+        let died = (previous.liveness.alive.iter().zip(&liveness.alive))
+            .filter(|&(&was, &is)| was && !is)
+            .count();
+        self.ctx.counters.peers_died.fetch_add(died as u64, Ordering::Relaxed);
+        let view = Arc::new(self.placement.view(self.ctx.self_index, liveness));
+        let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
+        if before != view.alive_count() {
+            log!(
+                "membership",
+                "{} of {} nodes alive",
+                view.alive_count(),
+                self.ctx.addrs.len()
+            );
+        }
+        let gained = self.queue_pulls(&view, catch_up);
+        *self.ctx.view.write() = view;
+        self.up_to_date_view = None;
+        if gained > 0 && self.pulls_started.is_none() {
+            self.pulls_started = Some((self.now_ms(), self.transfer_totals()));
+        }
+    }
+
+    /// Notes whether every node is alive, ready and not behind now.
+    fn note_whole(&mut self, whole: bool) {
+        self.whole_since_stamp_ms = match self.whole_since_stamp_ms {
+            Some(since) if whole => Some(since),
+            None if whole => Some(self.ctx.clock.stamp_ms()),
+            _ => None,
+        };
+    }
+}

@@ -1,0 +1,306 @@
+//! Which buckets this node pulls, from whom, and when it is caught up.
+//!
+//! Whenever this node becomes a replica of a bucket it did not hold (a
+//! peer's death: [`PullKind::Gained`]) or starts or wakes from a suspension
+//! ([`PullKind::CatchUp`], every bucket it holds), it pulls the bucket from
+//! live holders, a window of requests per source at a time, and the shard
+//! merges the entries (newest stamp wins, tombstones included, so nothing
+//! deleted comes back and nothing newer is overwritten). While catching up
+//! its whole store is suspect: until those pulls are done it gossips
+//! itself as not ready and coordinates nothing. A bucket gained from a
+//! dead peer does not make it unready: rendezvous placement appends the
+//! new replica *after* the surviving ones, so a survivor coordinates.
+
+use super::{ClusterCore, STARTUP_GRACE_MS};
+use crate::cluster::internal::Internal;
+use crate::cluster::ring::{Liveness, View};
+use crate::invariant;
+use crate::log;
+use crate::node::context::Channel;
+use crate::storage::hash::{BUCKETS, BucketId};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Bucket pulls in flight at once per source (flow control for the
+/// holders and us).
+const PULL_WINDOW_PER_SOURCE: usize = 16;
+/// A pull with no completion by then is asked again (of the same source).
+const PULL_TIMEOUT_MS: u64 = 2_000;
+/// How long a catching-up node waits for every live peer to have heard it
+/// is back before it pulls anyway (a peer behind a one-way partition may
+/// not hear it for long, and the data should not wait on it).
+const SETTLE_WAIT_MS: u64 = 1_000;
+
+/// Why a bucket is pulled, which decides from whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PullKind {
+    /// A peer died and this node became a replica: the surviving replicas
+    /// (ranked before it) have every acknowledged write.
+    Gained,
+    /// After a start or a suspension: writes this node missed sit on the
+    /// nodes that stood in for it, the best-ranked live nodes that are not
+    /// behind (nodes suspended with this one are alive but behind). Pull
+    /// from the replicas and from the 2N best-ranked nodes not behind.
+    CatchUp,
+}
+
+/// Counters of what this node has pulled since it started.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TransferTotals {
+    buckets: u64,
+    entries: u64,
+    bytes: u64,
+}
+
+/// A pull asked of a source and not answered yet.
+pub(super) struct PullInFlight {
+    bucket: BucketId,
+    kind: PullKind,
+    source: usize,
+    deadline_ms: u64,
+}
+
+impl ClusterCore {
+    /// Marks the buckets of `view` this node should pull: newly held ones,
+    /// or every held one to catch up. Returns how many.
+    pub(super) fn queue_pulls(&mut self, view: &View, catch_up: bool) -> usize {
+        if catch_up {
+            // Every bucket is asked again, of the sources this view names.
+            self.catch_up_since_ms = self.now_ms();
+            self.pull_again.clear();
+            self.from_source.iter_mut().for_each(VecDeque::clear);
+        }
+        let me = self.ctx.self_index;
+        let mut queued = 0;
+        for bucket in 0..BUCKETS {
+            let holds = view.holds(me, bucket as BucketId);
+            if holds {
+                self.ctx.holding[bucket].store(true, Ordering::Relaxed);
+            }
+            if holds && catch_up {
+                self.to_pull.insert(bucket as BucketId, PullKind::CatchUp);
+                queued += 1;
+            } else if holds && !self.held[bucket] {
+                self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
+                queued += 1;
+            }
+            self.held[bucket] = holds;
+        }
+        queued
+    }
+
+    pub(super) fn transfer_totals(&self) -> TransferTotals {
+        let counters = &self.ctx.counters;
+        TransferTotals {
+            buckets: counters.buckets_pulled.load(Ordering::Relaxed),
+            entries: counters.entries_pulled.load(Ordering::Relaxed),
+            bytes: counters.transfer_bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A shard received every chunk of pull `request`.
+    pub(super) fn pull_done(&mut self, request: u64, entries: usize, now: u64) {
+        if self.take_pull(request).is_some() {
+            self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
+            (self.ctx.counters.entries_pulled).fetch_add(entries as u64, Ordering::Relaxed);
+            self.step_pulls(now);
+        }
+    }
+
+    /// A pull answered or given up.
+    fn take_pull(&mut self, request: u64) -> Option<PullInFlight> {
+        let pull = self.pulling.remove(&request)?;
+        invariant!(
+            self.in_flight[pull.source] > 0,
+            "a pull in flight from node {} that counts none",
+            pull.source
+        );
+        self.in_flight[pull.source] -= 1;
+        Some(pull)
+    }
+
+    /// Pulls not done yet, counted once per source.
+    fn pulls_pending(&self) -> usize {
+        self.to_pull.len() + self.from_source.iter().map(VecDeque::len).sum::<usize>() + self.pulling.len()
+    }
+
+    /// Issues pulls up to the windows; marks the node ready when none remain.
+    pub(super) fn step_pulls(&mut self, now: u64) {
+        if now < STARTUP_GRACE_MS {
+            return self.publish_pending();
+        }
+        if !self.grace_over {
+            // Alone at start this node held every bucket; now it knows better.
+            self.grace_over = true;
+            for (bucket, &held) in self.held.iter().enumerate() {
+                self.ctx.holding[bucket].store(held, Ordering::Relaxed);
+            }
+        }
+        let view = self.ctx.view();
+        self.ask_again_what_timed_out(&view, now);
+        let unsettled: Vec<usize> = self.membership.unsettled_peers().collect();
+        let settled = unsettled.is_empty();
+        // After a start or a suspension, pulls wait until every live peer
+        // has been heard from and has heard from this node: only then is it
+        // known who stood in, and no write goes to stand-ins any more. They
+        // wait a bounded time: pulling early makes the data safe sooner,
+        // and a second pass after settling picks up what was missed.
+        if settled || now >= self.catch_up_since_ms + SETTLE_WAIT_MS {
+            self.assign_sources(&view, &unsettled);
+        }
+        self.issue_pulls(&view, now);
+        self.publish_pending();
+        if self.pulls_pending() == 0 && settled {
+            self.caught_up(now);
+        }
+    }
+
+    fn publish_pending(&self) {
+        let pending = self.pulls_pending() as u64;
+        self.ctx.counters.set(&self.ctx.counters.pulls_pending, pending);
+    }
+
+    /// A pull unanswered by its deadline is asked again of the same
+    /// source, unless it died meanwhile (what it held is gone with it, or
+    /// on the others asked too).
+    fn ask_again_what_timed_out(&mut self, view: &View, now: u64) {
+        let expired: Vec<u64> = (self.pulling.iter())
+            .filter(|(_, pull)| now >= pull.deadline_ms)
+            .map(|(&request, _)| request)
+            .collect();
+        for request in expired {
+            if let Some(pull) = self.take_pull(request)
+                && view.liveness.alive[pull.source]
+            {
+                self.from_source[pull.source].push_front((pull.bucket, pull.kind));
+            }
+        }
+    }
+
+    /// Queues each bucket to pull for every source it is pulled from.
+    fn assign_sources(&mut self, view: &View, unsettled: &[usize]) {
+        while let Some((bucket, kind)) = self.to_pull.pop_first() {
+            if !view.holds(self.ctx.self_index, bucket) {
+                continue;
+            }
+            let mut ranked = view.preference(bucket).iter().chain(view.stand_ins(bucket));
+            if !unsettled.is_empty() && ranked.any(|&n| unsettled.contains(&usize::from(n))) {
+                self.pull_again.insert(bucket);
+            }
+            for source in self.sources(view, bucket, kind) {
+                self.from_source[source].push_back((bucket, kind));
+            }
+        }
+    }
+
+    /// Asks each source for what is queued for it, up to its window: one
+    /// that does not answer (stopped, cut off, not yet counted dead) holds
+    /// up only what is asked of it.
+    fn issue_pulls(&mut self, view: &View, now: u64) {
+        for source in 0..self.from_source.len() {
+            if !view.liveness.alive[source] {
+                self.from_source[source].clear();
+                continue;
+            }
+            while self.in_flight[source] < PULL_WINDOW_PER_SOURCE {
+                let Some((bucket, kind)) = self.from_source[source].pop_front() else {
+                    break;
+                };
+                if view.holds(self.ctx.self_index, bucket) {
+                    self.ask(source, bucket, kind, now);
+                }
+            }
+        }
+    }
+
+    fn ask(&mut self, source: usize, bucket: BucketId, kind: PullKind, now: u64) {
+        let request = self.next_request;
+        self.next_request += 1;
+        let pull = PullInFlight {
+            bucket,
+            kind,
+            source,
+            deadline_ms: now + PULL_TIMEOUT_MS,
+        };
+        self.pulling.insert(request, pull);
+        self.in_flight[source] += 1;
+        // Refused on full send queues: the pull times out and is asked again.
+        let frame = (self.ctx).encode(source, Channel::Stream, &Internal::Pull { request, bucket });
+        self.io.stream(source, vec![frame]);
+    }
+
+    /// Every pull done and membership settled: pulls again what was pulled
+    /// before it settled, or else logs the transfer and becomes ready.
+    fn caught_up(&mut self, now: u64) {
+        if !self.pull_again.is_empty() {
+            let again = std::mem::take(&mut self.pull_again);
+            log!(
+                "pull_again",
+                "membership settled after pulls began: pulling {} buckets once more",
+                again.len()
+            );
+            (self.to_pull).extend(again.into_iter().map(|bucket| (bucket, PullKind::CatchUp)));
+            return;
+        }
+        if let Some((started, before)) = self.pulls_started.take() {
+            let after = self.transfer_totals();
+            log!(
+                "transfer_done",
+                "transfer done in {} ms: {} buckets, {} entries pulled, {} bytes received",
+                now.saturating_sub(started),
+                after.buckets - before.buckets,
+                after.entries - before.entries,
+                after.bytes - before.bytes
+            );
+        }
+        if !self.membership.is_ready() {
+            self.membership.set_ready(true);
+            log!("ready", "coordinating my buckets");
+            self.publish(false);
+        }
+    }
+
+    /// The live nodes to pull a bucket from (see [`PullKind`]).
+    fn sources(&mut self, view: &View, bucket: BucketId, kind: PullKind) -> Vec<usize> {
+        let me = self.ctx.self_index;
+        match kind {
+            PullKind::Gained => {
+                let before_me: Vec<usize> = (view.preference(bucket).iter())
+                    .map(|&n| usize::from(n))
+                    .take_while(|&n| n != me)
+                    .collect();
+                if before_me.is_empty() {
+                    view.other_replicas(bucket).collect()
+                } else {
+                    before_me
+                }
+            }
+            PullKind::CatchUp => {
+                let current = self.up_to_date_view(view);
+                let mut sources: Vec<usize> = (view.preference(bucket).iter())
+                    .chain(current.preference(bucket))
+                    .chain(current.stand_ins(bucket))
+                    .map(|&n| usize::from(n))
+                    .filter(|&n| n != me)
+                    .collect();
+                sources.sort_unstable();
+                sources.dedup();
+                sources
+            }
+        }
+    }
+
+    /// Placement among the live nodes that are not behind (their data is current).
+    fn up_to_date_view(&mut self, view: &View) -> Arc<View> {
+        let (placement, me) = (&self.placement, self.ctx.self_index);
+        let current = self.up_to_date_view.get_or_insert_with(|| {
+            let live = &view.liveness;
+            let current: Vec<bool> = (0..live.alive.len())
+                .map(|n| live.alive[n] && !live.behind[n])
+                .collect();
+            Arc::new(placement.view(me, Liveness::ready(current)))
+        });
+        current.clone()
+    }
+}

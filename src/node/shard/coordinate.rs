@@ -1,0 +1,401 @@
+//! A client's keyed request, executed by the shard of the key's
+//! coordinator: a GET answered from the store; a PUT or REMOVE executed at
+//! most once per message id, applied here, sent to the bucket's other live
+//! replicas and answered only once every one of them has acknowledged and
+//! at least [`COPIES_REQUIRED`] nodes store it. A replica that dies before
+//! it acknowledges is replaced by the nodes that now stand in for it.
+
+use super::Shard;
+use crate::cluster::internal::{Entry, Internal};
+use crate::cluster::ring::View;
+use crate::invariant;
+use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
+use crate::storage::hash::{BucketId, bucket_of, key_hash, message_id_hash};
+use crate::storage::stamp::Stamp;
+use crate::storage::store::{Applied, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+/// Writes a shard may have waiting for replica acks; beyond, OVERLOAD.
+pub const PENDING_WRITES_MAX: usize = 16_384;
+/// Resend a replication datagram not acknowledged within this time.
+const REPLICATE_RESEND_MS: u64 = 100;
+/// Copies a write must have before the client hears it is done, where the
+/// cluster and the replica count allow (see [`copies_required`]).
+const COPIES_REQUIRED: usize = 2;
+/// A write that cannot reach enough copies (this node is cut off from
+/// every other replica) is given up after this long, with no reply: the
+/// client's retries are long over, and it never heard "done".
+const PENDING_GIVE_UP_MS: u64 = 10_000;
+/// The back-off asked of a client whose write finds no other live replica.
+const ALONE_WAIT_MS: i32 = 1_000;
+/// The back-off asked of a client when this shard has too many writes waiting.
+const PENDING_FULL_WAIT_MS: i32 = 50;
+/// How long an ack's word that a replica is full counts, when no later ack
+/// says otherwise: until gossip, which has the last word, has spread it.
+const FULL_ACK_MS: u64 = 3_000;
+
+/// Copies a write needs before it is acknowledged: two (a crash of any one
+/// node loses no acknowledged write), or fewer where the cluster or the
+/// replica count has fewer nodes. A node that sees every other replica dead
+/// (it is the one cut off, more likely than not) acknowledges nothing.
+pub(super) fn copies_required(replicas: usize, nodes: usize) -> usize {
+    COPIES_REQUIRED.min(replicas).min(nodes)
+}
+
+/// A write this shard just applied, for the other replicas.
+struct Written<'a> {
+    key: Key,
+    value: &'a [u8],
+    version: i32,
+    stamp: Stamp,
+    tombstone: bool,
+}
+
+/// Who hears about a write once it is done.
+struct Asker<'a> {
+    message_id: &'a [u8],
+    id_hash: u64,
+    client: SocketAddr,
+}
+
+/// A write applied here, waiting for replicas before the client hears.
+pub(super) struct Pending {
+    client: SocketAddr,
+    message_id: Vec<u8>,
+    id_hash: u64,
+    code: ErrorCode,
+    bucket: BucketId,
+    /// Replicas asked and not heard from.
+    waiting: Vec<usize>,
+    /// Every replica asked, heard from or not.
+    asked: Vec<usize>,
+    /// Replicas that said they store it (this node, which does, not included).
+    stored_on: Vec<usize>,
+    /// The replicated write; each send is signed anew (a resend is a new
+    /// message to the receiver's replay window, see [`crate::cluster::freshness`]).
+    message: Internal,
+    resend_at_ms: u64,
+    give_up_at_ms: u64,
+}
+
+impl Pending {
+    /// Nodes known to store the write, this one included.
+    fn copies(&self) -> usize {
+        1 + self.stored_on.len()
+    }
+
+    fn check_invariants(&self) {
+        invariant!(
+            self.waiting.iter().all(|n| self.asked.contains(n)),
+            "waiting for replicas never asked: {:?} of {:?}",
+            self.waiting,
+            self.asked
+        );
+        invariant!(
+            self.stored_on
+                .iter()
+                .all(|n| self.asked.contains(n) && !self.waiting.contains(n)),
+            "copies {:?} not a subset of the replicas asked {:?} and heard from",
+            self.stored_on,
+            self.asked
+        );
+    }
+}
+
+impl Shard {
+    /// Executes a client's keyed request and answers it (now, or once the
+    /// replicas have acknowledged a write).
+    pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
+        if let KeyOp::Get { key } = op {
+            return self.answer_get(message_id, key.as_bytes(), client);
+        }
+        let asker = Asker {
+            message_id,
+            id_hash: message_id_hash(message_id),
+            client,
+        };
+        if let Some(reply) = self.execute_write(view, &asker, op) {
+            self.send_reply(message_id, &reply, client);
+        }
+    }
+
+    /// A GET, answered from the stored record straight into the reply
+    /// buffer (reads are not cached: repeating one changes nothing).
+    fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
+        let Some(record) = self.store.get(key) else {
+            return self.send_reply(message_id, &Reply::Code(ErrorCode::NonExistentKey), client);
+        };
+        wire::encode_value_reply_into(message_id, record.value(), record.version(), &mut self.reply_buffer);
+        self.ctx.counters.replies[ErrorCode::Success as usize].fetch_add(1, Ordering::Relaxed);
+        self.io.datagram(client, &self.reply_buffer);
+    }
+
+    /// Executes one PUT or REMOVE at most once per message id. Returns the
+    /// reply, or `None` when it is sent later (after replica acks) or not at
+    /// all (a retry of a write still waiting for them).
+    fn execute_write(&mut self, view: &View, asker: &Asker<'_>, op: KeyOp<'_>) -> Option<Reply> {
+        if let Some(early) = self.answer_before_writing(view, asker.id_hash, op.key()) {
+            return early;
+        }
+        let (code, written) = match op {
+            // Answered by `serve` before it gets here.
+            KeyOp::Get { .. } => return None,
+            KeyOp::Put { key, value, version } => self.put(view, key, value, version),
+            KeyOp::Remove { key } => self.remove(key),
+        };
+        self.cache.insert(asker.id_hash, code as u8, self.now_ms());
+        match written {
+            Some(written) => self.replicate(view, &written, code, asker),
+            None => Some(Reply::Code(code)),
+        }
+    }
+
+    /// What a write is answered without executing it: `Some(None)` for a
+    /// retry of one still waiting for replicas (its answer comes then),
+    /// `Some(reply)` for a retry already answered or a write that cannot be
+    /// taken now; `None` when it is to be executed.
+    fn answer_before_writing(&mut self, view: &View, id_hash: u64, key: &Key) -> Option<Option<Reply>> {
+        if self.pending_ids.contains_key(&id_hash) {
+            return Some(None);
+        }
+        if let Some(code) = self.cache.get(id_hash) {
+            let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
+            return Some(Some(Reply::Code(code)));
+        }
+        if self.pending.len() >= PENDING_WRITES_MAX {
+            return Some(Some(Reply::Overload {
+                wait_ms: PENDING_FULL_WAIT_MS,
+            }));
+        }
+        let bucket = bucket_of(key_hash(key.as_bytes()));
+        if view.preference(bucket).len() < self.copies_required {
+            // No other replica is alive here: a write stored only on this
+            // node would be lost with it. Failure detection or a healing
+            // partition may bring one back: the client waits.
+            return Some(Some(Reply::Overload { wait_ms: ALONE_WAIT_MS }));
+        }
+        None
+    }
+
+    fn put<'a>(&mut self, view: &View, key: Key, value: &'a [u8], version: i32) -> (ErrorCode, Option<Written<'a>>) {
+        if self.grows_a_full_replica(view, key.as_bytes(), value.len()) {
+            return (ErrorCode::OutOfSpace, None);
+        }
+        let stamp = self.next_stamp(key.as_bytes());
+        match self.store.apply(key.as_bytes(), Write::Value { value, version }, stamp) {
+            Applied::Stored => {
+                let written = Written {
+                    key,
+                    value,
+                    version,
+                    stamp,
+                    tombstone: false,
+                };
+                (ErrorCode::Success, Some(written))
+            }
+            Applied::OutOfSpace => (ErrorCode::OutOfSpace, None),
+            // The clock cannot issue a newer stamp (it is saturated):
+            // never expected, and nothing was stored.
+            Applied::Stale => (ErrorCode::InternalFailure, None),
+        }
+    }
+
+    fn remove<'a>(&mut self, removed: Key) -> (ErrorCode, Option<Written<'a>>) {
+        let key = removed.as_bytes();
+        let code = match self.store.get(key) {
+            Some(_) => ErrorCode::Success,
+            None => ErrorCode::NonExistentKey,
+        };
+        if !self.keep_tombstones {
+            self.store.forget(key);
+            return (code, None);
+        }
+        // Even a key this node does not see (or holds a tombstone of) gets
+        // a tombstone stamped now: a replica may be away with a copy written
+        // since the old tombstone (the simulator found one, after a
+        // partition), and the delete must win over that copy. A full store
+        // that has no room for a new tombstone still sends it on: the
+        // replicas holding the key store it.
+        let stamp = self.next_stamp(key);
+        self.store.apply(key, Write::Tombstone, stamp);
+        let written = Written {
+            key: removed,
+            value: &[],
+            version: 0,
+            stamp,
+            tombstone: true,
+        };
+        (code, Some(written))
+    }
+
+    /// Whether a PUT would grow a bucket one of whose other replicas is full
+    /// (a replica must take every write it is sent; see [`crate::cluster::ring`]).
+    fn grows_a_full_replica(&mut self, view: &View, key: &[u8], value_bytes: usize) -> bool {
+        if !view.any_full() && self.full_acked_until_ms == 0 {
+            return false;
+        }
+        let now = self.now_ms();
+        if self.full_acked_until_ms <= now {
+            self.full_acked_until_ms = 0;
+        }
+        let bucket = bucket_of(key_hash(key));
+        let full_replica = view
+            .other_replicas(bucket)
+            .any(|n| view.liveness.full[n] || self.full_until_ms[n] > now);
+        full_replica
+            && self
+                .store
+                .get(key)
+                .is_none_or(|record| record.value().len() < value_bytes)
+    }
+
+    /// Sends a write to the bucket's other live replicas and parks the reply.
+    fn replicate(&mut self, view: &View, written: &Written<'_>, code: ErrorCode, asker: &Asker<'_>) -> Option<Reply> {
+        let bucket = bucket_of(key_hash(written.key.as_bytes()));
+        let waiting: Vec<usize> = view.other_replicas(bucket).collect();
+        if waiting.is_empty() && self.copies_required <= 1 {
+            return Some(Reply::Code(code));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = Entry {
+            key: written.key.as_bytes().to_vec(),
+            value: written.value.to_vec(),
+            version: written.version,
+            stamp: written.stamp,
+            tombstone: written.tombstone,
+        };
+        let message = Internal::Replicate { seq, entry };
+        for &node in &waiting {
+            self.outbox.push(&self.ctx, &*self.io, node, message.clone());
+        }
+        if crate::planted!(self.ctx, ack_before_replicas) {
+            return Some(Reply::Code(code));
+        }
+        let now = self.now_ms();
+        self.pending_ids.insert(asker.id_hash, seq);
+        let pending = Pending {
+            client: asker.client,
+            message_id: asker.message_id.to_vec(),
+            id_hash: asker.id_hash,
+            code,
+            bucket,
+            asked: waiting.clone(),
+            waiting,
+            stored_on: Vec::new(),
+            message,
+            resend_at_ms: now + REPLICATE_RESEND_MS,
+            give_up_at_ms: now + PENDING_GIVE_UP_MS,
+        };
+        pending.check_invariants();
+        self.pending.insert(seq, pending);
+        None
+    }
+
+    /// A replica's answer to a replicated write: it stored it, or (full)
+    /// it did not, as if it were down when the write was made.
+    pub(super) fn acknowledged(&mut self, from: usize, seq: u64, full: bool, refused: bool) {
+        if refused {
+            self.ctx.counters.replica_refusals.fetch_add(1, Ordering::Relaxed);
+        }
+        let until = if full { self.now_ms() + FULL_ACK_MS } else { 0 };
+        if let Some(slot) = self.full_until_ms.get_mut(from) {
+            *slot = until;
+            self.full_acked_until_ms = self.full_acked_until_ms.max(until);
+        }
+        let required = self.copies_required;
+        let Some(pending) = self.pending.get_mut(&seq) else {
+            return;
+        };
+        if !pending.waiting.contains(&from) {
+            return;
+        }
+        pending.waiting.retain(|&node| node != from);
+        if !refused {
+            pending.stored_on.push(from);
+        }
+        pending.check_invariants();
+        if pending.waiting.is_empty() && pending.copies() >= required {
+            self.complete(seq);
+        }
+    }
+
+    fn complete(&mut self, seq: u64) {
+        if let Some(pending) = self.pending.remove(&seq) {
+            self.pending_ids.remove(&pending.id_hash);
+            self.send_reply(&pending.message_id, &Reply::Code(pending.code), pending.client);
+        }
+    }
+
+    /// Expires at-most-once entries; for each waiting write, stops waiting
+    /// for replicas that died (asking their stand-ins instead), completes
+    /// it, gives it up, or resends it to the silent replicas.
+    pub(super) fn check_pending(&mut self) {
+        let now = self.now_ms();
+        self.cache.expire(now);
+        if self.pending.is_empty() {
+            return;
+        }
+        let view = self.ctx.view();
+        let (mut done, mut given_up) = (Vec::new(), Vec::new());
+        let seqs: Vec<u64> = self.pending.keys().copied().collect();
+        for seq in seqs {
+            match self.step_pending(&view, seq, now) {
+                PendingStep::Done => done.push(seq),
+                PendingStep::GivenUp => given_up.push(seq),
+                PendingStep::Waiting => {}
+            }
+        }
+        for seq in done {
+            self.complete(seq);
+        }
+        for seq in given_up {
+            if let Some(pending) = self.pending.remove(&seq) {
+                self.pending_ids.remove(&pending.id_hash);
+                self.ctx.counters.writes_given_up.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn step_pending(&mut self, view: &View, seq: u64, now: u64) -> PendingStep {
+        let required = self.copies_required;
+        let me = self.ctx.self_index;
+        let Some(pending) = self.pending.get_mut(&seq) else {
+            return PendingStep::Waiting;
+        };
+        pending.waiting.retain(|&node| view.liveness.alive[node]);
+        if pending.waiting.is_empty() && pending.copies() < required {
+            // Replicas died before they acknowledged: the nodes that stand
+            // in for them now take the write.
+            let stand_ins: Vec<usize> = (view.preference(pending.bucket).iter())
+                .map(|&n| usize::from(n))
+                .filter(|n| *n != me && !pending.asked.contains(n))
+                .collect();
+            pending.asked.extend(&stand_ins);
+            pending.waiting = stand_ins;
+            pending.resend_at_ms = now;
+        }
+        pending.check_invariants();
+        if pending.waiting.is_empty() && pending.copies() >= required {
+            return PendingStep::Done;
+        }
+        if now >= pending.give_up_at_ms {
+            return PendingStep::GivenUp;
+        }
+        if now >= pending.resend_at_ms {
+            for &node in &pending.waiting {
+                (self.outbox).push(&self.ctx, &*self.io, node, pending.message.clone());
+            }
+            pending.resend_at_ms = now + REPLICATE_RESEND_MS;
+        }
+        PendingStep::Waiting
+    }
+}
+
+/// Where one waiting write stands after a look at it.
+enum PendingStep {
+    Waiting,
+    Done,
+    GivenUp,
+}

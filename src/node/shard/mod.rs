@@ -1,0 +1,233 @@
+//! A shard: one partition of a node's buckets and everything that is
+//! private to it: its [`Store`], its at-most-once reply cache, its write
+//! clock and its table of writes waiting for replica acknowledgements.
+//! Requests reach a shard by bucket, so a retried request always meets the
+//! cache that saw the first try, and the hot path takes no lock.
+//!
+//! A state machine: [`Shard::handle`] takes one message, [`Shard::tick`]
+//! runs on a timer and at the end of every drain. Replies and node messages
+//! leave through the node's I/O; nothing waits for the network (a write
+//! waiting for acks is parked, not waited for). It runs on the event loop
+//! or on a worker thread of its own.
+//!
+//! One job per file:
+//! - [`coordinate`]: a client's request executed here, its write sent to
+//!   the other replicas and answered once enough copies exist.
+//! - [`replica`]: a write another node coordinated, stored and acknowledged.
+//! - [`transfer`]: buckets sent (pulls served, pushes) and received, and
+//!   the answering side of anti-entropy.
+//! - [`retain`]: buckets no longer replicated here dropped, tombstones
+//!   every replica holds collected.
+//! - [`wipe`]: the WIPEOUT command, one shard's part.
+
+mod coordinate;
+mod replica;
+mod retain;
+mod transfer;
+mod wipe;
+
+pub use coordinate::PENDING_WRITES_MAX;
+pub use transfer::PUSH_REQUEST;
+
+use crate::cluster::agreement::Agreement;
+use crate::node::admin;
+use crate::node::context::{NodeContext, NodeIo};
+use crate::node::mailbox::MailboxSender;
+use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
+use crate::node::outbox::Outbox;
+use crate::protocol::wire::{self, Parsed, Reply};
+use crate::storage::hash::{BUCKETS, SplitMix64};
+use crate::storage::memory::MemoryBudget;
+use crate::storage::reply_cache::ReplyCache;
+use crate::storage::stamp::{Clock, Stamp};
+use crate::storage::store::Store;
+use coordinate::Pending;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use transfer::PullReceiving;
+
+/// How often [`Shard::tick`] should run while writes are pending.
+pub const TICK_MS: u64 = 20;
+
+/// Settings a shard needs from the node's configuration.
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    pub reply_cache_ms: u64,
+    /// Bytes this shard's at-most-once cache holds outside the store's budget.
+    pub reply_cache_reserve_bytes: usize,
+    /// Whether deletes leave tombstones (only when other replicas exist).
+    pub keep_tombstones: bool,
+    /// Test fault: this percentage of replicated writes received is
+    /// acknowledged but not applied (a replica silently losing writes), so
+    /// tests can show anti-entropy repairing it. 0 in production.
+    pub fault_lose_replica_writes_percent: u8,
+}
+
+pub struct Shard {
+    store: Store,
+    cache: ReplyCache,
+    clock: Clock,
+    io: Arc<dyn NodeIo>,
+    /// Replicated writes, acknowledgements and digests, sent per peer at
+    /// the end of each drain ([`Shard::tick`]).
+    outbox: Outbox,
+    /// Requests queued for this shard and not yet answered (the router's
+    /// overload signal).
+    backlog: Arc<AtomicUsize>,
+    keep_tombstones: bool,
+    fault_lose_percent: u64,
+    fault_rng: SplitMix64,
+    ctx: Arc<NodeContext>,
+    cluster: MailboxSender<ClusterMsg>,
+    /// Writes waiting for replicas, by sequence number (ordered, so a run
+    /// replays the same way), and the sequence number of each message id.
+    pending: BTreeMap<u64, Pending>,
+    pending_ids: HashMap<u64, u64>,
+    next_seq: u64,
+    /// Pulls this shard is receiving chunks for, by request id.
+    pulls_receiving: BTreeMap<u64, PullReceiving>,
+    /// Buckets this node no longer replicates whose entries it has pushed
+    /// to their replicas (handed off); dropped at the next retain pass.
+    handed_off: Vec<bool>,
+    /// What the other replicas are known to hold, for tombstone collection.
+    agreement: Agreement,
+    /// From the cluster core's last retain pass (see [`ShardMsg::Retain`]).
+    collect_from_ms: Option<u64>,
+    /// Per node: until when (monotonic ms) an ack said its store is full.
+    full_until_ms: Vec<u64>,
+    /// The latest of those (0 once passed: no replica is known full).
+    full_acked_until_ms: u64,
+    /// Entries stamped before this node's last WIPEOUT are not taken in.
+    wiped_before: Stamp,
+    /// A WIPEOUT done by every shard, answered once its millisecond passed.
+    wipe_reply: Option<Arc<Wipeout>>,
+    /// Copies a write needs before it is acknowledged (fixed for the
+    /// node's life: the replica count and the servers file do not change).
+    copies_required: usize,
+    /// Where replies are encoded, reused from reply to reply.
+    reply_buffer: Vec<u8>,
+}
+
+impl Shard {
+    pub fn new(
+        config: &ShardConfig,
+        budget: Arc<MemoryBudget>,
+        io: Arc<dyn NodeIo>,
+        backlog: Arc<AtomicUsize>,
+        ctx: Arc<NodeContext>,
+        cluster: MailboxSender<ClusterMsg>,
+    ) -> Shard {
+        let nodes = ctx.addrs.len();
+        Shard {
+            outbox: Outbox::new(&ctx),
+            reply_buffer: Vec::new(),
+            copies_required: coordinate::copies_required(ctx.view().replicas, nodes),
+            store: Store::new(budget.clone()),
+            cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
+            clock: Clock::new(ctx.self_index as u8),
+            io,
+            backlog,
+            keep_tombstones: config.keep_tombstones,
+            fault_lose_percent: u64::from(config.fault_lose_replica_writes_percent),
+            fault_rng: SplitMix64::new(ctx.self_index as u64 + 1),
+            ctx,
+            cluster,
+            pending: BTreeMap::new(),
+            pending_ids: HashMap::new(),
+            next_seq: 1,
+            pulls_receiving: BTreeMap::new(),
+            handed_off: vec![false; BUCKETS],
+            agreement: Agreement::default(),
+            collect_from_ms: None,
+            full_until_ms: vec![0; nodes],
+            full_acked_until_ms: 0,
+            wiped_before: Stamp(0),
+            wipe_reply: None,
+        }
+    }
+
+    /// Monotonic milliseconds since the node started.
+    fn now_ms(&self) -> u64 {
+        self.ctx.clock.mono_ms()
+    }
+
+    /// Whether [`Shard::tick`] has work on a timer (writes waiting for
+    /// replicas, a WIPEOUT waiting for its millisecond to pass).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || self.wipe_reply.is_some()
+    }
+
+    pub fn handle(&mut self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Requests(requests) => self.serve_batch(requests),
+            ShardMsg::Wipeout(job) => self.wipe(job),
+            ShardMsg::Replicate { from, seq, entry } => self.store_replicated(from, seq, &entry),
+            ShardMsg::Ack {
+                from,
+                seq,
+                full,
+                refused,
+            } => self.acknowledged(from, seq, full, refused),
+            // Refused when the send queues are full: the puller asks again.
+            ShardMsg::ServePull { to, request, bucket } => drop(self.send_bucket(to, request, bucket)),
+            ShardMsg::Chunk { chunk, bytes } => {
+                self.receive_chunk(&chunk);
+                self.io.applied(bytes);
+            }
+            ShardMsg::Report(report) => {
+                admin::add_shard_part(&report, &self.store);
+                if let Some(datagram) = report.shard_done() {
+                    self.io.datagram(report.to, &datagram);
+                }
+            }
+            ShardMsg::AntiEntropy { to, buckets } => self.send_digests(to, &buckets),
+            ShardMsg::Digests { from, digests } => self.compare_digests(from, digests),
+            ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
+        }
+    }
+
+    /// The requests of one drain, routed here by a router on another thread.
+    fn serve_batch(&mut self, requests: Vec<crate::node::messages::Request>) {
+        let count = requests.len();
+        // One view per batch: placement changes a few times a minute.
+        let view = self.ctx.view();
+        for request in requests {
+            // The router decoded it once already to route it.
+            if let Ok((message_id, Parsed::Keyed(op))) = wire::decode_client(&request.datagram) {
+                self.serve(&view, message_id, op, request.client);
+            }
+        }
+        self.backlog.fetch_sub(count, Ordering::Relaxed);
+    }
+
+    /// On the timer and at the end of a drain: expires at-most-once
+    /// entries, answers a finished WIPEOUT, stops waiting for replicas that
+    /// died and resends to the silent ones, then sends what was gathered.
+    pub fn tick(&mut self) {
+        self.answer_wipeout();
+        self.check_pending();
+        self.flush_outgoing();
+    }
+
+    /// Sends the node messages gathered since the last flush (the end of a
+    /// drain or a batch of messages).
+    pub fn flush_outgoing(&mut self) {
+        self.outbox.flush(&self.ctx, &*self.io);
+    }
+
+    fn send_reply(&mut self, message_id: &[u8], reply: &Reply, client: SocketAddr) {
+        self.ctx.counters.count_reply(reply);
+        reply.encode_into(message_id, &mut self.reply_buffer);
+        self.io.datagram(client, &self.reply_buffer);
+    }
+
+    /// A stamp newer than the wall clock and than the key's stored stamp.
+    fn next_stamp(&mut self, key: &[u8]) -> Stamp {
+        if let Some(stored) = self.store.stamp_of(key) {
+            self.clock.observe(stored);
+        }
+        self.clock.stamp(self.ctx.clock.stamp_ms())
+    }
+}

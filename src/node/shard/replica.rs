@@ -1,0 +1,70 @@
+//! A replica's side of a write: an entry another node coordinated (or sent
+//! in a transfer), offered to the store through the same memory admission
+//! as a client's write, newest stamp winning, and acknowledged to its
+//! coordinator with whether it was stored and whether this store is full.
+
+use super::Shard;
+use crate::cluster::internal::{Entry, Internal};
+use crate::storage::hash::{bucket_of, key_hash};
+use crate::storage::memory::FULL_ENTER_PERCENT;
+use crate::storage::store::{Applied, Write};
+
+impl Shard {
+    /// A coordinator's write: stored (if newer) and acknowledged.
+    pub(super) fn store_replicated(&mut self, from: usize, seq: u64, entry: &Entry) {
+        let applied = if self.fault_loses_write() {
+            Applied::Stored
+        } else {
+            self.apply_entry(entry)
+        };
+        let ack = Internal::ReplicateAck {
+            seq,
+            bucket: bucket_of(key_hash(&entry.key)),
+            full: self.store.budget().is_full(FULL_ENTER_PERCENT),
+            refused: applied == Applied::OutOfSpace,
+        };
+        self.outbox.push(&self.ctx, &*self.io, from, ack);
+    }
+
+    /// The test fault of `--fault-lose-replica-writes-percent`: whether this
+    /// write is acknowledged without being stored.
+    fn fault_loses_write(&mut self) -> bool {
+        if self.fault_lose_percent == 0 {
+            return false;
+        }
+        self.fault_rng.below(100) < self.fault_lose_percent
+    }
+
+    /// Offers a replicated or transferred entry to the store, through the
+    /// same memory admission as a client's write; kept if it is newer.
+    pub(super) fn apply_entry(&mut self, entry: &Entry) -> Applied {
+        if entry.stamp < self.wiped_before {
+            // Written before this node's WIPEOUT: a replica not wiped yet
+            // must not refill what was wiped.
+            return Applied::Stale;
+        }
+        self.clock.observe(entry.stamp);
+        if crate::planted!(self.ctx, ignore_stamps_on_merge) {
+            // Whatever is stored goes, so any copy that arrives wins.
+            self.store.forget(&entry.key);
+        }
+        let bucket = bucket_of(key_hash(&entry.key));
+        if entry.tombstone
+            && entry.stamp < self.agreement.cutoff(bucket, self.collect_from_ms)
+            && self.store.stamp_of(&entry.key).is_none()
+        {
+            // Every replica held this tombstone and it was collected here;
+            // a replica that has yet to collect it sends it back meanwhile.
+            return Applied::Stale;
+        }
+        let write = if entry.tombstone {
+            Write::Tombstone
+        } else {
+            Write::Value {
+                value: &entry.value,
+                version: entry.version,
+            }
+        };
+        self.store.apply(&entry.key, write, entry.stamp)
+    }
+}

@@ -1,0 +1,69 @@
+//! The retain pass, on the cluster core's schedule: drops what this node
+//! no longer replicates and collects the tombstones every replica holds.
+//!
+//! A bucket no longer replicated here goes in two steps: first its entries
+//! are pushed to the bucket's replicas (handed off: a node that stood in
+//! for them may hold writes they never saw), and only at the next pass, if
+//! the bucket is still not ours, are they dropped. Tombstones go once
+//! every replica is known to hold them (see [`crate::cluster::agreement`]).
+
+use super::Shard;
+use super::transfer::PUSH_REQUEST;
+use crate::log;
+use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::stamp::Stamp;
+use crate::storage::store::BucketStats;
+
+impl Shard {
+    /// Keeps only the buckets marked in `keep`; collects tombstones, with
+    /// epochs counting from `collect_from_ms` (see [`crate::node::messages::ShardMsg::Retain`]).
+    pub(super) fn retain(&mut self, keep: &[bool], collect_from_ms: Option<u64>) {
+        self.collect_from_ms = collect_from_ms;
+        let drop = self.buckets_to_drop(keep);
+        let agreement = &self.agreement;
+        let dropped = drop.iter().filter(|&&d| d).count();
+        let at_once = crate::planted!(self.ctx, collect_tombstones_at_once);
+        let visit = |bucket: BucketId, stats: &BucketStats| drop[usize::from(bucket)] || stats.tombstones > 0;
+        let tombstones = self.store.retain(visit, |bucket, record| {
+            let cutoff = if at_once {
+                Stamp(u64::MAX)
+            } else {
+                agreement.cutoff(bucket, collect_from_ms)
+            };
+            let collected = record.is_tombstone() && record.stamp() < cutoff;
+            !(drop[usize::from(bucket)] || collected)
+        });
+        if dropped > 0 || tombstones > 0 {
+            log!(
+                "retain",
+                "dropped {dropped} buckets no longer replicated here; {tombstones} tombstones gone"
+            );
+        }
+    }
+
+    /// The buckets to drop now: held here, not kept, and handed off at the
+    /// last pass. Hands off the others not kept (a bucket counts as handed
+    /// off only once queued for every replica: a refusal on full queues is
+    /// tried again at the next pass).
+    fn buckets_to_drop(&mut self, keep: &[bool]) -> Vec<bool> {
+        let view = self.ctx.view();
+        let mut drop = vec![false; BUCKETS];
+        for bucket in 0..BUCKETS as BucketId {
+            let b = usize::from(bucket);
+            let stats = self.store.bucket_stats(bucket);
+            if keep[b] || stats.live_keys + stats.tombstones == 0 {
+                self.handed_off[b] = false;
+            } else if self.handed_off[b] {
+                drop[b] = true;
+                self.handed_off[b] = false;
+            } else {
+                let mut queued = true;
+                for node in view.other_replicas(bucket) {
+                    queued &= self.send_bucket(node, PUSH_REQUEST, bucket);
+                }
+                self.handed_off[b] = queued;
+            }
+        }
+        drop
+    }
+}

@@ -1,0 +1,204 @@
+//! Buckets moving between nodes, this shard's side. A *transfer* is every
+//! entry of one bucket sent in chunks over the transfer stream: a *pull*
+//! is one a node asked for (answered to its request id, completion
+//! reported to the cluster core), a *push* is one sent unasked
+//! ([`PUSH_REQUEST`]): a *repair* when anti-entropy found two replicas'
+//! digests differ, a *hand-off* when a node gives away a bucket it no
+//! longer replicates. Entries merge by stamp, so a bucket that arrives
+//! twice, or in part and then whole, is merged once.
+//!
+//! Anti-entropy: the cluster core asks a shard to send a peer its
+//! [`BucketDigest`]s; the peer's shard compares them with its own, notes
+//! matches for tombstone collection, and exchanges the buckets that differ.
+
+use super::Shard;
+use crate::cluster::agreement::Position;
+use crate::cluster::internal::{BucketDigest, Chunk, Entry, Internal, entry_wire_bytes};
+use crate::node::context::Channel;
+use crate::node::messages::ClusterMsg;
+use crate::storage::hash::BucketId;
+use crate::storage::record::Record;
+use crate::storage::store::Applied;
+use std::sync::atomic::Ordering;
+
+/// The request id of pushes (pulls number from 1).
+pub const PUSH_REQUEST: u64 = 0;
+/// Pulls being received at once (bounded bookkeeping).
+const PULLS_RECEIVING_MAX: usize = 256;
+/// Payload budget of one transfer chunk (a message on the transfer stream).
+const CHUNK_BYTES_MAX: usize = 60_000;
+
+/// The chunks of one pull received so far.
+pub(super) struct PullReceiving {
+    bucket: BucketId,
+    received: Vec<bool>,
+    entries: usize,
+}
+
+impl Shard {
+    /// Queues every entry of a bucket for node `to`, in chunks of at most
+    /// [`CHUNK_BYTES_MAX`], answering pull `request` (or a push). False
+    /// when the transfer queues are full.
+    pub(super) fn send_bucket(&mut self, to: usize, request: u64, bucket: BucketId) -> bool {
+        let starts = self.chunk_starts(bucket);
+        let chunks = (starts.len() - 1) as u16;
+        let mut records = self.store.bucket_records(bucket);
+        let frames = starts
+            .windows(2)
+            .enumerate()
+            .map(|(index, range)| {
+                let entries = records.by_ref().take(range[1] - range[0]).map(entry_of).collect();
+                let chunk = Chunk {
+                    request,
+                    bucket,
+                    chunk: index as u16,
+                    chunks,
+                    entries,
+                };
+                self.ctx.encode(to, Channel::Stream, &Internal::Chunk(chunk))
+            })
+            .collect();
+        self.io.stream(to, frames)
+    }
+
+    /// Where each chunk of a bucket starts (by record), and where the last
+    /// ends: counted first so that each chunk can say how many there are,
+    /// then one chunk of entries at a time is copied and encoded.
+    fn chunk_starts(&self, bucket: BucketId) -> Vec<usize> {
+        let mut starts = vec![0];
+        let (mut count, mut bytes) = (0, 0);
+        for record in self.store.bucket_records(bucket) {
+            let size = entry_wire_bytes(record.key().len(), record.value().len());
+            if bytes > 0 && bytes + size > CHUNK_BYTES_MAX {
+                starts.push(count);
+                bytes = 0;
+            }
+            bytes += size;
+            count += 1;
+        }
+        starts.push(count);
+        starts
+    }
+
+    /// A chunk of a pull or a push: merged into the store; the last chunk
+    /// of a pull reports it done to the cluster core.
+    pub(super) fn receive_chunk(&mut self, received: &Chunk) {
+        let refused = (received.entries.iter())
+            .filter(|entry| self.apply_entry(entry) == Applied::OutOfSpace)
+            .count();
+        if refused > 0 {
+            // A bucket this node cannot hold whole: its store is full, which
+            // its gossip says, so no new bucket comes here.
+            (self.ctx.counters.entries_refused).fetch_add(refused as u64, Ordering::Relaxed);
+        }
+        if received.request == PUSH_REQUEST {
+            // Merged; nobody waits for completion.
+            return;
+        }
+        if let Some(entries) = self.note_chunk(received) {
+            let done = ClusterMsg::PullDone {
+                request: received.request,
+                entries,
+            };
+            // Dropped when the queue is full: the pull times out and is asked again.
+            if self.cluster.try_send(done).is_err() {
+                self.ctx.counters.count_drop(crate::node::counters::Queue::Cluster);
+            }
+        }
+    }
+
+    /// Notes a pull's chunk as received; returns its entry count once every
+    /// chunk of it has been. Entries of other buckets and chunk numbers out
+    /// of range were refused when the chunk was decoded.
+    fn note_chunk(&mut self, received: &Chunk) -> Option<usize> {
+        let Chunk {
+            request,
+            bucket,
+            chunk,
+            chunks,
+            ref entries,
+        } = *received;
+        if !self.pulls_receiving.contains_key(&request) && self.pulls_receiving.len() >= PULLS_RECEIVING_MAX {
+            // Pulls that lost a chunk are never completed; the oldest goes
+            // (its puller has timed out and asked again).
+            self.pulls_receiving.pop_first();
+        }
+        let progress = self.pulls_receiving.entry(request).or_insert_with(|| PullReceiving {
+            bucket,
+            received: vec![false; usize::from(chunks)],
+            entries: 0,
+        });
+        if progress.received.len() != usize::from(chunks) || progress.bucket != bucket {
+            return None;
+        }
+        let slot = progress.received.get_mut(usize::from(chunk))?;
+        if !*slot {
+            *slot = true;
+            progress.entries += entries.len();
+        }
+        if !progress.received.iter().all(|&r| r) {
+            return None;
+        }
+        self.pulls_receiving.remove(&request).map(|done| done.entries)
+    }
+
+    /// Anti-entropy, initiating side: this shard's digests of `buckets`, to `to`.
+    pub(super) fn send_digests(&mut self, to: usize, buckets: &[BucketId]) {
+        let digests = (buckets.iter())
+            .map(|&bucket| BucketDigest {
+                bucket,
+                digest: self.store.bucket_stats(bucket).digest,
+                cutoff_s: self.agreement.cutoff_s(bucket, self.collect_from_ms),
+            })
+            .collect();
+        (self.outbox).push(&self.ctx, &*self.io, to, Internal::Digests { digests });
+    }
+
+    /// Anti-entropy, answering side: notes which replicas matched (for
+    /// tombstone collection) and exchanges the buckets whose digests differ.
+    pub(super) fn compare_digests(&mut self, from: usize, digests: Vec<BucketDigest>) {
+        let view = self.ctx.view();
+        let now = self.ctx.clock.stamp_ms();
+        for theirs in digests {
+            let bucket = theirs.bucket;
+            let matched = self.store.bucket_stats(bucket).digest == theirs.digest;
+            let prefs = view.preference(bucket);
+            let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
+            if let (Some(at), Some(own)) = (position(from), position(self.ctx.self_index)) {
+                let peer = Position {
+                    at,
+                    own,
+                    replicas: prefs.len(),
+                };
+                self.agreement.compared(bucket, peer, theirs.cutoff_s, matched, now);
+            }
+            if !matched {
+                self.repair(from, bucket);
+            }
+        }
+    }
+
+    /// A bucket two replicas hold differently: each side pushes its copy to
+    /// the other. Either may be refused on full queues; the next comparison
+    /// finds the difference again.
+    fn repair(&mut self, with: usize, bucket: BucketId) {
+        self.ctx.counters.repairs.fetch_add(1, Ordering::Relaxed);
+        self.send_bucket(with, PUSH_REQUEST, bucket);
+        let pull = Internal::Pull {
+            request: PUSH_REQUEST,
+            bucket,
+        };
+        let frame = self.ctx.encode(with, Channel::Stream, &pull);
+        self.io.stream(with, vec![frame]);
+    }
+}
+
+fn entry_of(record: &Record) -> Entry {
+    Entry {
+        key: record.key().to_vec(),
+        value: record.value().to_vec(),
+        version: record.version(),
+        stamp: record.stamp(),
+        tombstone: record.is_tombstone(),
+    }
+}
