@@ -190,7 +190,7 @@ fn anti_entropy_repairs_replicas_that_lost_writes() {
 /// Half of a 10-node cluster suspended: many buckets lose every replica and
 /// writes meanwhile land on stand-ins. The resuming nodes pull from the
 /// 2N best-ranked nodes, which here always include the stand-ins, so this
-/// test shows the resync; the hand-off push (for stand-ins ranked beyond
+/// test shows the catch-up; the hand-off push (for stand-ins ranked beyond
 /// 2N, which needs a larger cluster) is not isolated by it.
 #[test]
 fn writes_taken_by_stand_ins_survive_half_the_cluster_resuming() {

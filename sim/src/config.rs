@@ -3,7 +3,7 @@
 //! seed and a mix name a run completely.
 
 use dynakv::node::context::PlantedBugs;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Families of faults a run meets while its clients work.
@@ -18,7 +18,7 @@ pub enum Mix {
     /// Loss, delay, duplication and reordering of datagrams.
     Network,
     /// A minority of nodes cut off, both ways or one way.
-    Store,
+    Partition,
     /// Clocks that disagree and jump.
     Clock,
     /// WIPEOUT of every node, a few hundred ms apart, between writes.
@@ -32,7 +32,7 @@ pub const MIXES: [Mix; 8] = [
     Mix::Crash,
     Mix::Pause,
     Mix::Network,
-    Mix::Store,
+    Mix::Partition,
     Mix::Clock,
     Mix::Wipe,
     Mix::All,
@@ -45,7 +45,7 @@ impl Mix {
             Mix::Crash => "crash",
             Mix::Pause => "pause",
             Mix::Network => "network",
-            Mix::Store => "partition",
+            Mix::Partition => "partition",
             Mix::Clock => "clock",
             Mix::Wipe => "wipe",
             Mix::All => "all",
@@ -133,6 +133,66 @@ pub struct RunConfig {
     /// how runs went before such crashes were skipped, kept to replay the
     /// seeds that found bugs then.
     pub crash_beyond_replication: bool,
+    /// How the nodes run inside, beyond the faults of the mix.
+    pub inside: Inside,
+}
+
+/// How each node runs inside: its shards on worker threads with queues
+/// (or on the event loop), how much those queues hold, and a transfer
+/// layer that refuses and breaks streams. Drawn from the seed apart from
+/// everything else, so that with [`Inside::PLAIN`] a seed replays the run
+/// it always did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Inside {
+    /// Worker shards per node; 0: the one shard runs on the event loop.
+    pub workers: usize,
+    /// Requests a shard may have queued before OVERLOAD.
+    pub backlog_max: usize,
+    /// Share of stream sends the transfer layer refuses (full queues).
+    pub stream_refuse: f64,
+    /// Stream connections that break per second, across the cluster, each
+    /// losing what was in flight on it.
+    pub stream_breaks_per_s: f64,
+    /// Share of planned crashes aimed at the moment the node next
+    /// acknowledges a write: it dies right after the acknowledgement leaves,
+    /// and nothing it sent after it in that step leaves.
+    pub crash_at_ack: f64,
+}
+
+impl Inside {
+    /// One shard on the event loop, the default backlog, streams that
+    /// always take what they are given.
+    pub const PLAIN: Inside = Inside {
+        workers: 0,
+        backlog_max: dynakv::node::router::SHARD_BACKLOG_REQUESTS_MAX,
+        stream_refuse: 0.0,
+        stream_breaks_per_s: 0.0,
+        crash_at_ack: 0.0,
+    };
+
+    /// The inside of the run of `seed`: plain for about a third of seeds.
+    fn generate(seed: u64) -> Inside {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1751_de00);
+        let workers = [0, 0, 1, 2, 3][rng.random_range(0..5)];
+        let backlog_max = if rng.random_bool(0.3) {
+            rng.random_range(8..256)
+        } else {
+            dynakv::node::router::SHARD_BACKLOG_REQUESTS_MAX
+        };
+        let (stream_refuse, stream_breaks_per_s) = if rng.random_bool(0.5) {
+            (rng.random_range(0.0..0.1), rng.random_range(0.0..2.0))
+        } else {
+            (0.0, 0.0)
+        };
+        let crash_at_ack = if rng.random_bool(0.5) { 0.5 } else { 0.0 };
+        Inside {
+            workers,
+            backlog_max,
+            stream_refuse,
+            stream_breaks_per_s,
+            crash_at_ack,
+        }
+    }
 }
 
 /// Bounds the caller sets on generated runs.
@@ -181,6 +241,7 @@ impl RunConfig {
             down_max: replicas - 1,
             skew_ms_max: if mix.has(Mix::Clock) { 2_000 } else { 0 },
             crash_beyond_replication: false,
+            inside: Inside::generate(seed),
         }
     }
 
@@ -191,7 +252,7 @@ impl RunConfig {
         self.mix.has(Mix::Pause)
     }
     pub fn partitions(&self) -> bool {
-        self.mix.has(Mix::Store)
+        self.mix.has(Mix::Partition)
     }
     pub fn clock_jumps(&self) -> bool {
         self.mix.has(Mix::Clock)

@@ -92,13 +92,7 @@ const STEPS_MAX: usize = 256;
 
 pub fn node(data: &[u8]) {
     let addrs: Vec<SocketAddr> = (0..3).map(|i| SocketAddr::from(([10, 0, 0, i + 1], 4000))).collect();
-    let cluster = Cluster {
-        names: addrs.iter().map(ToString::to_string).collect(),
-        addrs: addrs.clone(),
-        secret: secret(),
-        replicas: 3,
-        bugs: PlantedBugs::default(),
-    };
+    let cluster = Cluster::new(addrs.clone(), 3, secret(), PlantedBugs::default());
     let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
     let mut now_us = 0u64;
     let mut node = Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS);

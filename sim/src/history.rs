@@ -27,6 +27,9 @@ struct Write {
     outcome: Outcome,
     /// When the client heard it acknowledged (us).
     acked_at_us: Option<u64>,
+    /// The stamp it was stored with, as its coordinator held it when it
+    /// answered (unknown when something else was stored there by then).
+    stamp: Option<u64>,
 }
 
 /// A read measured against the writes before it.
@@ -40,6 +43,10 @@ pub enum ReadClass {
     Missing,
     /// A value this key never had: corruption, always a failure.
     Foreign,
+    /// An older write's value (or delete), kept because its stamp outranks
+    /// every write acknowledged after it: last writer wins by stamp, which
+    /// orders writes by real time only where clocks agree.
+    Outranked,
 }
 
 #[derive(Default)]
@@ -56,6 +63,8 @@ pub struct ReadCounts {
     pub fresh: u64,
     pub stale: u64,
     pub missing: u64,
+    /// Stale by real time, right by stamp (see [`ReadClass::Outranked`]).
+    pub outranked: u64,
 }
 
 #[derive(Default)]
@@ -93,8 +102,14 @@ impl History {
             effect,
             outcome: Outcome::Pending,
             acked_at_us: None,
+            stamp: None,
         });
         writes.len() - 1
+    }
+
+    /// The stamp a write was stored with (see [`Write::stamp`]).
+    pub fn stamped(&mut self, key: usize, write: usize, stamp: u64) {
+        self.keys[key].writes[write].stamp = Some(stamp);
     }
 
     pub fn end_write(&mut self, key: usize, write: usize, outcome: Outcome, at_us: u64) {
@@ -110,6 +125,7 @@ impl History {
                 effect: None,
                 outcome: Outcome::Acked,
                 acked_at_us: Some(at_us),
+                stamp: None,
             });
             key.events.push((at_us, "every node wiped".into()));
         }
@@ -139,11 +155,32 @@ impl History {
         if self.allowed(key, invoked_us).contains(&value) {
             return ReadClass::Fresh;
         }
+        if self.outranks_later_writes(key, invoked_us, value) {
+            return ReadClass::Outranked;
+        }
         match value {
             None => ReadClass::Missing,
             Some(v) if self.keys[key].writes.iter().any(|w| w.effect.as_deref() == Some(v)) => ReadClass::Stale,
             Some(_) => ReadClass::Foreign,
         }
+    }
+
+    /// Whether `value` is the effect of an acknowledged write whose stamp
+    /// is known and greater than that of every write acknowledged after it
+    /// and before `invoked_us` (all of them known).
+    fn outranks_later_writes(&self, key: usize, invoked_us: u64, value: Option<&[u8]>) -> bool {
+        let writes = &self.keys[key].writes;
+        let acked_before = |w: &Write| w.acked_at_us.is_some_and(|at| at < invoked_us);
+        writes.iter().enumerate().any(|(i, candidate)| {
+            let Some(stamp) = candidate.stamp else {
+                return false;
+            };
+            let later: Vec<&Write> = writes[i + 1..].iter().filter(|w| acked_before(w)).collect();
+            candidate.effect.as_deref() == value
+                && acked_before(candidate)
+                && !later.is_empty()
+                && later.iter().all(|w| w.stamp.is_some_and(|s| s < stamp))
+        })
     }
 
     /// Counts a read sent at `invoked_us`; returns its class.
@@ -152,6 +189,7 @@ impl History {
         match class {
             ReadClass::Fresh => self.reads.fresh += 1,
             ReadClass::Stale | ReadClass::Foreign => self.reads.stale += 1,
+            ReadClass::Outranked => self.reads.outranked += 1,
             ReadClass::Missing => self.reads.missing += 1,
         }
         class
@@ -215,6 +253,32 @@ mod tests {
         let w5 = h.begin_write(k, Some(b"5".to_vec()));
         h.end_write(k, w5, Outcome::Acked, 60);
         assert_eq!(h.classify(k, late, None), ReadClass::Missing);
+    }
+
+    #[test]
+    fn an_older_write_whose_stamp_outranks_the_later_ones_is_told_apart() {
+        let mut h = History::default();
+        let k = h.add_key(b"k".to_vec());
+        let w1 = h.begin_write(k, Some(b"1".to_vec()));
+        h.end_write(k, w1, Outcome::Acked, 10);
+        h.stamped(k, w1, 500);
+        let w2 = h.begin_write(k, None);
+        h.end_write(k, w2, Outcome::Acked, 20);
+        h.stamped(k, w2, 400);
+        assert_eq!(
+            h.classify(k, 30, Some(b"1")),
+            ReadClass::Outranked,
+            "the delete's clock was behind"
+        );
+        h.stamped(k, w2, 600);
+        assert_eq!(
+            h.classify(k, 30, Some(b"1")),
+            ReadClass::Stale,
+            "the delete won by stamp"
+        );
+        let w3 = h.begin_write(k, Some(b"3".to_vec()));
+        h.end_write(k, w3, Outcome::Acked, 40);
+        assert_eq!(h.classify(k, 50, Some(b"1")), ReadClass::Stale, "a later stamp unknown");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!
 //! - [`config`]: what a run is, from its seed and mix.
 //! - [`node`]: one simulated node around dynakv's parts.
+//! - [`scenario`]: a small cluster stepped by hand, for scenario tests.
 //! - [`client`]: clients as the graders' clients behave.
 //! - [`history`]: what clients did and saw, and the checks on it.
 //! - [`world`]: the event loop, the network and the faults.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod fuzz;
 pub mod history;
 pub mod node;
+pub mod scenario;
 pub mod world;
 
 use config::{Limits, Mix, RunConfig};

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, [0u64; 3], 0u64, 0u64));
+    let totals = Mutex::new((0u64, 0u64, 0u64, [0u64; 4], 0u64, 0u64));
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -133,7 +133,17 @@ fn main() -> ExitCode {
                     CURRENT.with(|current| *current.borrow_mut() = replay.clone());
                     let mut run = dynakv_sim::config(seed, mix, limits, bugs);
                     run.crash_beyond_replication = args.crash_beyond_replication;
-                    let shape = format!("{} nodes, {} replicas, {} clients", run.nodes, run.replicas, run.clients);
+                    let inside = run.inside;
+                    let shape = format!(
+                        "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s",
+                        run.nodes,
+                        run.replicas,
+                        run.clients,
+                        inside.workers,
+                        inside.backlog_max,
+                        inside.stream_refuse * 100.0,
+                        inside.stream_breaks_per_s
+                    );
                     let watch = Watch {
                         key: args.trace_key.as_ref().map(|k| k.clone().into_bytes()),
                         logs: args.logs,
@@ -147,12 +157,13 @@ fn main() -> ExitCode {
                         t.3[0] += outcome.reads.fresh;
                         t.3[1] += outcome.reads.stale;
                         t.3[2] += outcome.reads.missing;
+                        t.3[3] += outcome.reads.outranked;
                         t.4 += outcome.crashes;
                         t.5 += outcome.crashes_skipped;
                     }
                     if args.seed.is_some() {
                         println!(
-                            "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, reads fresh {} stale {} missing {}; trace hash {:016x}",
+                            "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, reads fresh {} stale {} missing {} outranked {}; trace hash {:016x}",
                             mix.name(),
                             outcome.events,
                             outcome.simulated_ms as f64 / 1e3,
@@ -161,6 +172,7 @@ fn main() -> ExitCode {
                             outcome.reads.fresh,
                             outcome.reads.stale,
                             outcome.reads.missing,
+                            outcome.reads.outranked,
                             outcome.trace_hash
                         );
                         if !outcome.key_trace.is_empty() && outcome.violations.is_empty() {
@@ -191,13 +203,14 @@ fn main() -> ExitCode {
     let (runs, events, simulated_ms, reads, crashes, crashes_skipped) =
         totals.into_inner().unwrap_or_else(|e| e.into_inner());
     println!(
-        "{runs} seeds, {} failed; {events} events, {:.0} s simulated in {:.1} s; reads during the runs: {} fresh, {} stale, {} missing; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
+        "{runs} seeds, {} failed; {events} events, {:.0} s simulated in {:.1} s; reads during the runs: {} fresh, {} stale, {} missing, {} outranked by stamp; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
         failures.len(),
         simulated_ms as f64 / 1e3,
         started.elapsed().as_secs_f64(),
         reads[0],
         reads[1],
-        reads[2]
+        reads[2],
+        reads[3]
     );
     if failures.is_empty() {
         ExitCode::SUCCESS

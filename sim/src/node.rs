@@ -1,18 +1,28 @@
-//! One simulated node: the real parts of a dynakv node (router with its
-//! shard, cluster core, stream frames), driven on the simulator's thread
-//! with a clock it sets, and I/O that lands in the simulator's network.
+//! One simulated node: the real parts of a dynakv node (router, shards,
+//! cluster core, stream frames), driven on the simulator's thread with a
+//! clock it sets, and I/O that lands in the simulator's network.
+//!
+//! With `workers` 0 the one shard runs in the router, as on a 2-core host.
+//! With more, each shard has its queue, as on a bigger host: the router's
+//! batches and the other parts' messages wait there until the simulator
+//! runs the shards ([`Running::run_shards`]), which it does a little later,
+//! so requests queue up, backlogs count and OVERLOAD can be answered.
 
+use crossbeam_channel::Receiver;
 use dynakv::cluster::ring::Placement;
 use dynakv::cluster::secret::Secret;
 use dynakv::node::assemble::{self, NodeSpec};
 use dynakv::node::cluster_core::ClusterCore;
 use dynakv::node::context::{Away, NodeClock, NodeContext, NodeIo, PlantedBugs};
+use dynakv::node::counters::Queue;
 use dynakv::node::mailbox::Mailbox;
-use dynakv::node::messages::{ClusterMsg, ShardHandle};
+use dynakv::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
 use dynakv::node::router::{Router, SHARD_BACKLOG_REQUESTS_MAX};
-use dynakv::node::shard::ShardConfig;
+use dynakv::node::shard::{Shard, ShardConfig};
 use dynakv::node::streams::StreamFrames;
+use dynakv::storage::hash::{SplitMix64, bucket_of, key_hash};
 use dynakv::storage::memory::MemoryBudget;
+use dynakv::storage::stamp::Stamp;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,32 +39,68 @@ pub enum Out {
     Stream(usize, Vec<Vec<u8>>),
 }
 
+/// When the transfer layer refuses what a node queues on a stream, as the
+/// runtime's does when its queues are full.
+#[derive(Default)]
+struct StreamFaults {
+    /// Chance that a send is refused.
+    refuse: f64,
+    /// Peers every send to which is refused.
+    refused_to: Vec<usize>,
+    rng: Option<SplitMix64>,
+}
+
 /// The node's I/O: collected, then put on the network by the simulator.
 #[derive(Default)]
 pub struct SimIo {
     out: Mutex<Vec<Out>>,
     shut_down: AtomicBool,
+    streams: Mutex<StreamFaults>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SimIo {
     pub fn take(&self) -> Vec<Out> {
-        std::mem::take(&mut *self.out.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.out))
     }
 
     pub fn shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Relaxed)
     }
+
+    /// Refuses this share of stream sends, drawn from `seed`.
+    pub fn refuse_streams(&self, share: f64, seed: u64) {
+        let mut faults = lock(&self.streams);
+        faults.refuse = share;
+        faults.rng = Some(SplitMix64::new(seed));
+    }
+
+    /// Refuses every stream send to these peers (none: sends go again).
+    pub fn refuse_streams_to(&self, peers: Vec<usize>) {
+        lock(&self.streams).refused_to = peers;
+    }
 }
 
 impl NodeIo for SimIo {
     fn datagram(&self, to: SocketAddr, bytes: &[u8]) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.push(Out::Datagram(to, bytes.to_vec()));
+        lock(&self.out).push(Out::Datagram(to, bytes.to_vec()));
     }
 
     fn stream(&self, to: usize, frames: Vec<Vec<u8>>) -> bool {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.push(Out::Stream(to, frames));
+        let mut faults = lock(&self.streams);
+        let refuse = faults.refuse;
+        let unlucky = match &mut faults.rng {
+            Some(rng) if refuse > 0.0 => (rng.below(1_000_000) as f64) < refuse * 1e6,
+            _ => false,
+        };
+        if unlucky || faults.refused_to.contains(&to) {
+            return false;
+        }
+        drop(faults);
+        lock(&self.out).push(Out::Stream(to, frames));
         true
     }
 
@@ -65,8 +111,39 @@ impl NodeIo for SimIo {
     }
 }
 
-/// A node that is up: its parts, built exactly as `dynakv serve` builds
-/// them with `--workers 0`.
+/// Who the nodes of a simulated cluster are, and how each is set up.
+pub struct Cluster {
+    pub names: Vec<String>,
+    pub addrs: Vec<SocketAddr>,
+    pub secret: Secret,
+    pub replicas: usize,
+    pub bugs: PlantedBugs,
+    /// Worker shards per node (0: the one shard runs in the router).
+    pub workers: usize,
+    /// Requests a shard may have queued before OVERLOAD.
+    pub backlog_max: usize,
+    /// Replicated writes a replica acknowledges without storing (percent;
+    /// the runtime's test fault).
+    pub lose_replica_writes_percent: u8,
+}
+
+impl Cluster {
+    /// Nodes at `addrs`, `workers` 0, the default backlog.
+    pub fn new(addrs: Vec<SocketAddr>, replicas: usize, secret: Secret, bugs: PlantedBugs) -> Cluster {
+        Cluster {
+            names: addrs.iter().map(ToString::to_string).collect(),
+            addrs,
+            secret,
+            replicas,
+            bugs,
+            workers: 0,
+            backlog_max: SHARD_BACKLOG_REQUESTS_MAX,
+            lose_replica_writes_percent: 0,
+        }
+    }
+}
+
+/// A node that is up: its parts, built exactly as `dynakv serve` builds them.
 pub struct Running {
     pub ctx: Arc<NodeContext>,
     pub router: Router,
@@ -75,21 +152,14 @@ pub struct Running {
     gossip_inbox: Mailbox<ClusterMsg>,
     frames: StreamFrames,
     shards: Vec<ShardHandle>,
+    /// The shards with queues of their own (`workers` > 0).
+    workers: Vec<(Shard, Receiver<ShardMsg>)>,
     pub budget: Arc<MemoryBudget>,
     pub io: Arc<SimIo>,
     /// Simulated time (us) at which this process started.
     pub started_us: u64,
     /// Stops this process was continued from (its SIGCONT count).
     stops: u64,
-}
-
-/// Who the nodes of a simulated cluster are.
-pub struct Cluster {
-    pub names: Vec<String>,
-    pub addrs: Vec<SocketAddr>,
-    pub secret: Secret,
-    pub replicas: usize,
-    pub bugs: PlantedBugs,
 }
 
 impl Running {
@@ -103,14 +173,14 @@ impl Running {
             secret: cluster.secret.clone(),
             replicas: cluster.replicas,
             failure_ms: dynakv::node::cluster_core::FAILURE_MS_DEFAULT,
-            workers: 0,
+            workers: cluster.workers,
             shard: ShardConfig {
                 reply_cache_ms: dynakv::storage::reply_cache::RETENTION_MS_MIN,
                 reply_cache_reserve_bytes: 256 << 10,
                 keep_tombstones: cluster.addrs.len() > 1 && cluster.replicas > 1,
-                fault_lose_replica_writes_percent: 0,
+                fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
             },
-            backlog_max: SHARD_BACKLOG_REQUESTS_MAX,
+            backlog_max: cluster.backlog_max,
             pid: index as i32 + 1,
             admin_allow: Default::default(),
             bugs: cluster.bugs,
@@ -133,6 +203,7 @@ impl Running {
             cluster_inbox: parts.cluster_inbox,
             gossip_inbox: parts.gossip_inbox,
             shards: parts.shards,
+            workers: parts.workers,
             budget,
             io,
             started_us: now_us,
@@ -149,8 +220,9 @@ impl Running {
         self.ctx.clock.set(mono_ms, unix_ms);
     }
 
-    /// Lets the parts hand each other what they queued until nothing is
-    /// left (the runtime's threads would, in some order).
+    /// Lets the router and the cluster core hand each other what they
+    /// queued until nothing is left (the runtime's threads would, in some
+    /// order). Worker shards wait for [`Running::run_shards`].
     pub fn settle(&mut self) {
         loop {
             self.router.tick();
@@ -165,6 +237,28 @@ impl Running {
         }
     }
 
+    /// Whether a worker shard has messages queued.
+    pub fn shards_have_work(&self) -> bool {
+        self.workers.iter().any(|(_, queue)| !queue.is_empty())
+    }
+
+    /// Whether a worker shard wants its timer (writes waiting for replicas).
+    pub fn shards_pending(&self) -> bool {
+        self.workers.iter().any(|(shard, _)| shard.has_pending())
+    }
+
+    /// The worker threads' turn: each shard takes what is queued for it
+    /// (or, with nothing queued, its timer), as a worker thread would.
+    pub fn run_shards(&mut self) {
+        for (shard, queue) in &mut self.workers {
+            while let Ok(msg) = queue.try_recv() {
+                shard.handle(msg);
+            }
+            shard.tick();
+        }
+        self.settle();
+    }
+
     pub fn datagram(&mut self, bytes: &[u8], from: SocketAddr) {
         self.router.begin_drain();
         self.router.handle_datagram(bytes, from);
@@ -176,7 +270,9 @@ impl Running {
         for frame in frames {
             if let Some((bucket, msg)) = self.frames.accept(frame) {
                 let shard = self.ctx.shard_of(bucket, self.shards.len());
-                let _ = self.shards[shard].try_send(msg);
+                if self.shards[shard].try_send(msg).is_err() {
+                    self.ctx.counters.count_drop(Queue::Shard);
+                }
             }
         }
         self.settle();
@@ -205,5 +301,22 @@ impl Running {
 
     pub fn membership_count(&self) -> usize {
         self.ctx.membership_count.load(Ordering::Relaxed)
+    }
+
+    /// What this node's store holds for `key`: `Some(Some(value))`, a
+    /// tombstone (`Some(None)`), or nothing.
+    pub fn stored(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.stored_with_stamp(key).map(|(value, _)| value)
+    }
+
+    /// [`Running::stored`], with the stamp it was stored with.
+    pub fn stored_with_stamp(&self, key: &[u8]) -> Option<(Option<Vec<u8>>, Stamp)> {
+        let shard = self.ctx.shard_of(bucket_of(key_hash(key)), self.shards.len());
+        let store = match self.router.inline_shard() {
+            Some(inline) => inline.store(),
+            None => self.workers.get(shard)?.0.store(),
+        };
+        let stamp = store.stamp_of(key)?;
+        Some((store.get(key).map(|record| record.value().to_vec()), stamp))
     }
 }

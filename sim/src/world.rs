@@ -59,6 +59,12 @@ enum Event {
         life: u64,
         at_us: u64,
     },
+    /// The worker shards of a node take what is queued for them.
+    Shards {
+        node: usize,
+        life: u64,
+        at_us: u64,
+    },
     Round {
         node: usize,
         life: u64,
@@ -80,7 +86,7 @@ enum Fault {
     Resume(usize),
     /// `cut` nodes cannot send to the rest (`outbound`), or receive
     /// from them (`inbound`), or both.
-    Store {
+    Partition {
         cut: Vec<usize>,
         outbound: bool,
         inbound: bool,
@@ -92,6 +98,12 @@ enum Fault {
     },
     /// Hold clients, then WIPEOUT every node.
     Wipe,
+    /// The stream connection `from` -> `to` breaks, losing what is in
+    /// flight on it (the transfer layer reconnects for the next send).
+    BreakStream {
+        from: usize,
+        to: usize,
+    },
     Heal,
     StopClients,
     Check,
@@ -132,6 +144,10 @@ struct SimNode {
     /// Stream frames waiting for a stopped node (TCP keeps them).
     waiting_frames: VecDeque<(usize, u64, Vec<Vec<u8>>)>,
     next_tick_us: u64,
+    /// When its worker shards run next (0: not scheduled).
+    shards_due_us: u64,
+    /// A crash waits for this node's next acknowledgement of a write.
+    crash_at_ack: bool,
     skew_ms: i64,
 }
 
@@ -168,6 +184,9 @@ pub struct Watch {
 pub struct World {
     config: RunConfig,
     rng: ChaCha8Rng,
+    /// Draws for how nodes run inside (shard delays, stream breaks): apart
+    /// from `rng`, so that a plain run draws what it always did.
+    inside_rng: ChaCha8Rng,
     now_us: u64,
     seq: u64,
     queue: BinaryHeap<Scheduled>,
@@ -215,13 +234,10 @@ impl World {
             .collect();
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
-        let cluster = Cluster {
-            names: addrs.iter().map(ToString::to_string).collect(),
-            addrs: addrs.clone(),
-            secret: dynakv::cluster::secret::Secret::from_bytes(&secret),
-            replicas: config.replicas,
-            bugs: config.bugs,
-        };
+        let secret = dynakv::cluster::secret::Secret::from_bytes(&secret);
+        let mut cluster = Cluster::new(addrs.clone(), config.replicas, secret, config.bugs);
+        cluster.workers = config.inside.workers;
+        cluster.backlog_max = config.inside.backlog_max;
         let mut by_addr = HashMap::new();
         let nodes = addrs
             .iter()
@@ -241,6 +257,8 @@ impl World {
                     socket_queue: VecDeque::new(),
                     waiting_frames: VecDeque::new(),
                     next_tick_us: 0,
+                    shards_due_us: 0,
+                    crash_at_ack: false,
                     skew_ms,
                 }
             })
@@ -266,6 +284,7 @@ impl World {
             links: vec![0; n * n],
             link_clear_us: vec![0; n * n],
             cut: vec![false; n * n],
+            inside_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x1751_de01),
             config,
             rng,
             now_us: 0,
@@ -390,6 +409,13 @@ impl World {
                     self.step(node, |running| running.router.tick());
                 }
             }
+            Event::Shards { node, life, at_us } => {
+                let n = &self.nodes[node];
+                if n.life == life && n.shards_due_us == at_us && !n.paused {
+                    self.nodes[node].shards_due_us = 0;
+                    self.step(node, Running::run_shards);
+                }
+            }
             Event::Round { node, life } => {
                 let n = &self.nodes[node];
                 if n.life == life && n.running.is_some() {
@@ -418,7 +444,15 @@ impl World {
         n.paused = false;
         n.socket_queue.clear();
         n.waiting_frames.clear();
-        n.running = Some(Running::start(&self.cluster, node, self.now_us, unix_ms));
+        let running = Running::start(&self.cluster, node, self.now_us, unix_ms);
+        let inside = self.config.inside;
+        if inside.stream_refuse > 0.0 {
+            running
+                .io
+                .refuse_streams(inside.stream_refuse, self.config.seed ^ (n.life << 8) ^ node as u64);
+        }
+        n.running = Some(running);
+        n.shards_due_us = 0;
         let life = n.life;
         self.flush(node);
         self.after(ROUND_MS, Event::Round { node, life });
@@ -447,6 +481,14 @@ impl World {
         self.stepping.set((node, now_us));
         running.set_clock(now_us, unix_ms);
         work(running);
+        let shards_due = if running.shards_have_work() {
+            // A worker thread wakes a little after work is queued for it.
+            Some(self.inside_rng.random_range(20..1_500))
+        } else if running.shards_pending() {
+            Some(dynakv::node::shard::TICK_MS * 1_000)
+        } else {
+            None
+        };
         let next = running.router.tick_in_ms();
         let over = running.over_budget();
         let shut = running.io.shut_down();
@@ -462,6 +504,21 @@ impl World {
             return;
         }
         self.schedule_tick(node, next);
+        if let Some(in_us) = shards_due {
+            self.schedule_shards(node, in_us);
+        }
+    }
+
+    /// Runs the node's worker shards `in_us` from now, unless they run sooner.
+    fn schedule_shards(&mut self, node: usize, in_us: u64) {
+        let at_us = self.now_us + in_us;
+        let n = &mut self.nodes[node];
+        if n.shards_due_us > self.now_us && n.shards_due_us <= at_us {
+            return;
+        }
+        n.shards_due_us = at_us;
+        let life = n.life;
+        self.schedule(at_us, Event::Shards { node, life, at_us });
     }
 
     fn node_datagram(&mut self, node: usize, from: SocketAddr, bytes: Vec<u8>) {
@@ -500,10 +557,46 @@ impl World {
         };
         for out in running.io.take() {
             match out {
-                Out::Datagram(to, bytes) => self.send_datagram(Some(node), to, bytes),
+                Out::Datagram(to, bytes) => {
+                    let acknowledges = self.nodes[node].crash_at_ack && self.acknowledges_a_write(to, &bytes);
+                    self.send_datagram(Some(node), to, bytes);
+                    if acknowledges {
+                        // Dies right after the acknowledgement: nothing it
+                        // sent after it in this step leaves.
+                        return self.crash_at_ack(node);
+                    }
+                }
                 Out::Stream(to, frames) => self.send_frames(node, to, frames),
             }
         }
+    }
+
+    /// Whether a datagram is a client's answer that a write was done.
+    fn acknowledges_a_write(&self, to: SocketAddr, bytes: &[u8]) -> bool {
+        if !matches!(self.by_addr.get(&to), Some(Dest::Client(_))) {
+            return false;
+        }
+        let Ok((id, _)) = wire::decode_msg(bytes) else {
+            return false;
+        };
+        wire::decode_reply(bytes, &id).is_ok_and(|reply| reply.errCode == Some(0) && reply.value.is_none())
+    }
+
+    /// The armed crash of `node`, if it still leaves a copy of everything
+    /// elsewhere (see [`World::unavailable`]).
+    fn crash_at_ack(&mut self, node: usize) {
+        self.nodes[node].crash_at_ack = false;
+        let others = self.unavailable().iter().filter(|&&other| other != node).count();
+        if others >= self.config.down_max && !self.config.crash_beyond_replication {
+            self.outcome.crashes_skipped += 1;
+            return;
+        }
+        if self.watch.key.is_some() {
+            let line = format!("fault: Crash({node}) right after it acknowledged a write");
+            self.watched.borrow_mut().push((self.now_us, line));
+        }
+        self.outcome.crashes += 1;
+        self.crash(node);
     }
 
     fn delay_us(&mut self) -> u64 {
@@ -585,6 +678,7 @@ impl World {
         let n = &mut self.nodes[node];
         n.running = None;
         n.paused = false;
+        n.crash_at_ack = false;
         n.socket_queue.clear();
         n.waiting_frames.clear();
         n.life += 1;
@@ -794,10 +888,14 @@ impl World {
             self.history
                 .note(key, self.now_us, format!("client {client}: node {node} answers"));
         }
-        self.complete(client, op, code, response.value.as_deref());
+        let answered_by = match self.by_addr.get(&from) {
+            Some(&Dest::Node(node)) => Some(node),
+            _ => None,
+        };
+        self.complete(client, op, code, response.value.as_deref(), answered_by);
     }
 
-    fn complete(&mut self, client: usize, op: Op, code: u32, value: Option<&[u8]>) {
+    fn complete(&mut self, client: usize, op: Op, code: u32, value: Option<&[u8]>, answered_by: Option<usize>) {
         let now = self.now_us;
         if let Some(key) = op.key {
             self.history
@@ -812,11 +910,17 @@ impl World {
                 };
                 self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
                 self.history.end_write(key, write, outcome, self.now_us);
+                if let (Outcome::Acked, OpKind::Put { value }) = (outcome, &op.kind) {
+                    self.note_stamp(key, write, Some(value.clone()), answered_by);
+                }
             }
             (OpKind::Remove, Some(key), Some(write)) => {
                 let outcome = if code <= 1 { Outcome::Acked } else { Outcome::Unknown };
                 self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
                 self.history.end_write(key, write, outcome, self.now_us);
+                if outcome == Outcome::Acked {
+                    self.note_stamp(key, write, None, answered_by);
+                }
             }
             (OpKind::Get, Some(key), _) => {
                 let read = match code {
@@ -849,6 +953,19 @@ impl World {
         self.think(client);
     }
 
+    /// The stamp an acknowledged write was stored with, read from the
+    /// coordinator that answered, if what it holds is still that write.
+    fn note_stamp(&mut self, key: usize, write: usize, effect: Option<Vec<u8>>, answered_by: Option<usize>) {
+        let Some(running) = answered_by.and_then(|node| self.nodes[node].running.as_ref()) else {
+            return;
+        };
+        if let Some((held, stamp)) = running.stored_with_stamp(self.history.key(key))
+            && held == effect
+        {
+            self.history.stamped(key, write, stamp.0);
+        }
+    }
+
     /// Counts a read, and fails the run for one that breaks a promise: a
     /// value never written, ever; a stale or missing one where only nodes
     /// crash or stop (the product promises the right value or NOT_FOUND
@@ -863,6 +980,9 @@ impl World {
             ReadClass::Fresh => false,
             ReadClass::Foreign => true,
             ReadClass::Stale => strict_mix || settled || final_read,
+            // Last writer wins by stamp: where clocks disagree, an earlier
+            // write stamped later wins over a later one (README, Writes).
+            ReadClass::Outranked => self.config.skew_ms_max == 0 && !self.config.clock_jumps(),
             // NOT_FOUND is the promised answer while every replica of the
             // key's bucket is away: only healed clusters owe the value.
             ReadClass::Missing => settled || final_read,
@@ -934,7 +1054,7 @@ impl World {
                     _ => (true, true),
                 };
                 let until = (t + self.rng.random_range(1_000..8_000)).min(end);
-                self.schedule(t * 1_000, Event::Fault(Fault::Store { cut, outbound, inbound }));
+                self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
                 self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
                 t = until + self.rng.random_range(500..5_000);
             }
@@ -947,6 +1067,7 @@ impl World {
                 self.schedule(at * 1_000, Event::Fault(Fault::ClockJump { node, by_ms }));
             }
         }
+        self.plan_stream_breaks();
         if self.config.wipes() {
             for _ in 0..self.rng.random_range(1..=2) {
                 let at = self.rng.random_range(start + 2_000..end - 2_000);
@@ -956,6 +1077,29 @@ impl World {
         self.schedule(end * 1_000, Event::Fault(Fault::Heal));
         self.schedule(self.config.clients_stop_ms() * 1_000, Event::Fault(Fault::StopClients));
         self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
+    }
+
+    /// Stream connections breaking at the run's rate, at random times from
+    /// start to the end of the clients' work (drawn apart from the faults,
+    /// see [`crate::config::Inside`]).
+    fn plan_stream_breaks(&mut self) {
+        let rate = self.config.inside.stream_breaks_per_s;
+        let n = self.nodes.len();
+        if rate <= 0.0 || n < 2 {
+            return;
+        }
+        let end_us = self.config.clients_stop_ms() * 1_000;
+        let mut at_us = 0u64;
+        loop {
+            let gap_s = -(1.0 - self.inside_rng.random::<f64>()).ln() / rate;
+            at_us += (gap_s * 1e6) as u64;
+            if at_us >= end_us {
+                return;
+            }
+            let from = self.inside_rng.random_range(0..n);
+            let to = (from + self.inside_rng.random_range(1..n)) % n;
+            self.schedule(at_us, Event::Fault(Fault::BreakStream { from, to }));
+        }
     }
 
     /// Nodes that cannot give or take a copy now: down, paused, cut off
@@ -1003,8 +1147,15 @@ impl World {
         }
         match fault {
             Fault::Crash(node) => {
+                let at_ack = self.config.inside.crash_at_ack;
                 if self.nodes[node].running.is_some() {
-                    self.crash(node);
+                    if at_ack > 0.0 && self.inside_rng.random_bool(at_ack) {
+                        // Counted when it happens.
+                        self.outcome.crashes -= 1;
+                        self.nodes[node].crash_at_ack = true;
+                    } else {
+                        self.crash(node);
+                    }
                 }
             }
             Fault::Shutdown(node) => {
@@ -1015,6 +1166,8 @@ impl World {
                 self.client_send(operator, node, datagram);
             }
             Fault::Restart(node) => {
+                // A crash still waiting for an acknowledgement is off.
+                self.nodes[node].crash_at_ack = false;
                 if self.nodes[node].running.is_none() {
                     self.start_node(node);
                 }
@@ -1025,7 +1178,7 @@ impl World {
                 }
             }
             Fault::Resume(node) => self.resume(node),
-            Fault::Store { cut, outbound, inbound } => {
+            Fault::Partition { cut, outbound, inbound } => {
                 let n = self.nodes.len();
                 for a in 0..n {
                     for b in 0..n {
@@ -1039,6 +1192,7 @@ impl World {
                 }
             }
             Fault::EndPartition => self.cut.fill(false),
+            Fault::BreakStream { from, to } => self.links[from * self.nodes.len() + to] += 1,
             Fault::ClockJump { node, by_ms } => {
                 let skew = self.nodes[node].skew_ms + by_ms;
                 // Clocks stay within what last-writer-wins assumes.

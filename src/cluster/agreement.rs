@@ -21,7 +21,7 @@
 //! point by [`ARRIVAL_DELAY_MAX_MS`]: the longest a delete takes to reach a
 //! replica in a cluster whose every node is up (retransmits stop after the
 //! failure timeout, which makes the cluster not whole). Hand-offs from
-//! stand-ins and resyncs after a suspension can bring older tombstones; they
+//! stand-ins and catch-ups after a suspension can bring older tombstones; they
 //! happen only after a node was down, so nothing is collected until the
 //! cluster has been whole for [`WHOLE_GRACE_MS`] and a whole epoch has run
 //! since (the cluster thread passes when that is). Clocks are assumed to be
@@ -35,7 +35,7 @@ use crate::storage::stamp::Stamp;
 pub const ARRIVAL_DELAY_MAX_MS: u64 = 10_000;
 /// How long the cluster must have been whole (every node alive, ready and
 /// not behind) before epochs count: stand-ins have handed their buckets
-/// back and woken nodes have resynced by then (retain runs every 5 s).
+/// back and woken nodes have caught up by then (retain runs every 5 s).
 pub const WHOLE_GRACE_MS: u64 = 15_000;
 
 /// Where a peer and this node sit in a bucket's preference list.
@@ -45,6 +45,9 @@ pub struct Position {
     pub own: usize,
     pub replicas: usize,
 }
+
+/// An epoch's matches are one bit per position of a preference list.
+const _: () = assert!(crate::cluster::ring::REPLICAS_MAX <= u8::BITS as usize);
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Epoch {

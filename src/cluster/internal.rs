@@ -330,6 +330,27 @@ pub fn entry_wire_bytes(key_len: usize, value_len: usize) -> usize {
 /// Stamp, version, tombstone flag, key and value lengths.
 const ENTRY_FIXED_BYTES: usize = 8 + 4 + 1 + 1 + 2;
 
+/// What a UDP datagram carries at most (IPv4).
+const UDP_PAYLOAD_BYTES_MAX: usize = 65_507;
+/// Tag, a three-byte length, envelope and MAC around a message's fields.
+pub const FRAMING_BYTES_MAX: usize = TAG.len() + 3 + HEADER_BYTES + MAC_BYTES;
+/// A replicated write of the largest entry goes in one datagram...
+const _: () = assert!(
+    FRAMING_BYTES_MAX
+        + 8
+        + ENTRY_FIXED_BYTES
+        + crate::protocol::wire::KEY_BYTES_MAX
+        + crate::protocol::wire::VALUE_BYTES_MAX
+        <= UDP_PAYLOAD_BYTES_MAX
+);
+/// ... and so does the heartbeat vector of the largest cluster.
+const _: () = assert!(FRAMING_BYTES_MAX + 2 + 17 * crate::cluster::servers::NODES_MAX <= UDP_PAYLOAD_BYTES_MAX);
+/// A batch's inner messages state their length in 16 bits.
+const _: () = assert!(
+    8 + ENTRY_FIXED_BYTES + crate::protocol::wire::KEY_BYTES_MAX + crate::protocol::wire::VALUE_BYTES_MAX
+        < u16::MAX as usize
+);
+
 /// Bytes a varint of `len` takes.
 fn varint_bytes(mut len: usize) -> usize {
     let mut bytes = 1;
@@ -386,15 +407,7 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
 /// The fields of a message after its kind and envelope.
 fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
     match message {
-        Internal::Batch(messages) => {
-            w.u16(messages.len() as u16);
-            for inner in messages {
-                // Each inner message: its length, its kind, its fields.
-                w.u16((1 + inner.fields_bytes()) as u16);
-                w.u8(inner.kind() as u8);
-                write_fields(w, inner);
-            }
-        }
+        Internal::Batch(messages) => write_batch(w, messages),
         Internal::Gossip { heartbeats } => {
             w.u16(heartbeats.len() as u16);
             for h in heartbeats {
@@ -454,6 +467,16 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
                 w.u32(d.cutoff_s);
             }
         }
+    }
+}
+
+/// A batch's messages: each its length, its kind, its fields.
+fn write_batch<S: Sink>(w: &mut Writer<S>, messages: &[Internal]) {
+    w.u16(messages.len() as u16);
+    for inner in messages {
+        w.u16((1 + inner.fields_bytes()) as u16);
+        w.u8(inner.kind() as u8);
+        write_fields(w, inner);
     }
 }
 

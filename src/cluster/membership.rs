@@ -9,7 +9,7 @@
 //!
 //! A node that was away must not trust its stale view of others: it
 //! restarts every peer's clock, counts no peer ready until it hears from it
-//! again, and re-pulls_receiving its data (the caller is told why, see [`Pause`]).
+//! again, and catches up on its data (the caller is told why, see [`Pause`]).
 //! Away means resumed after a stop (the caller saw SIGCONT, see
 //! [`crate::runtime::pause`]), or rounds that stalled for longer than
 //! `failure_ms / 2`: peers hear a heartbeat up to about a second after it
@@ -51,7 +51,7 @@ pub struct Membership {
     away_counter: u64,
 }
 
-/// Why this node must re-sync before it coordinates again.
+/// Why this node must catch up before it coordinates again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pause {
     /// The process was stopped and continued (SIGSTOP, SIGCONT).
@@ -67,7 +67,7 @@ pub struct Round {
     pub targets: Vec<usize>,
     /// Some node changed liveness or readiness.
     pub changed: bool,
-    /// This node was away and must re-sync.
+    /// This node was away and must catch up.
     pub paused: Option<Pause>,
 }
 

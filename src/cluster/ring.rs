@@ -29,7 +29,7 @@ fn score(node_seed: u64, bucket: BucketId) -> u64 {
 pub struct Liveness {
     pub alive: Vec<bool>,
     pub ready: Vec<bool>,
-    /// Alive nodes re-syncing after a suspension (see [`Heartbeat::behind`](crate::cluster::internal::Heartbeat)).
+    /// Alive nodes catching up after a suspension (see [`Heartbeat::behind`](crate::cluster::internal::Heartbeat)).
     pub behind: Vec<bool>,
     /// Alive nodes whose store is full (see [`Heartbeat::full`](crate::cluster::internal::Heartbeat)).
     pub full: Vec<bool>,
@@ -201,13 +201,17 @@ impl View {
     }
 
     /// The node that executes requests for `bucket`: the first ready node of
-    /// the preference list. When none is ready and no ranked node is either
-    /// (a cluster still starting), the first one that is not behind: a node
-    /// catching up after a start has every write since, one back from a
-    /// suspension does not. When no replica is ready but a stand-in is,
+    /// the preference list. When no replica is ready but a stand-in is,
     /// `None`: the replicas are catching up, and a stand-in's copy may be
     /// old (it stopped taking writes when it stopped being a replica), so
-    /// the request must wait.
+    /// the request must wait. When no ranked node is ready at all (a
+    /// cluster still starting, or one whose catch-up is slow), only the
+    /// first replica coordinates, and only if it is not behind (back from a
+    /// suspension, it missed writes): it took every write coordinated since
+    /// the cluster started, and its successors take its place, in order,
+    /// when it dies. Any other node's copy may be old (the simulator found
+    /// a stand-in, still catching up itself, answering from one), so
+    /// otherwise the request waits.
     pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
         self.coordinator_besides(bucket, usize::MAX)
     }
@@ -229,10 +233,7 @@ impl View {
         if all.iter().any(|&n| self.liveness.ready[n]) {
             return None;
         }
-        all.iter()
-            .copied()
-            .find(|&n| !self.liveness.behind[n])
-            .or_else(|| all.first().copied())
+        replicas.first().copied().filter(|&n| !self.liveness.behind[n])
     }
 
     pub fn holds(&self, node: usize, bucket: BucketId) -> bool {
@@ -256,8 +257,6 @@ impl View {
     /// - a node back from a suspension whose own view still calls it ready
     ///   (`away`), or that gossips itself behind, never coordinates: its
     ///   data may be stale, so the next candidate does;
-    /// - a stand-in picked while views converge that does not hold the
-    ///   bucket's data passes the request to the preferred replica;
     /// - a request that has taken every hop it may is executed by a replica
     ///   whose data is current, and refused by any other node (two nodes
     ///   that both just woke would otherwise bounce it between their stale
@@ -268,15 +267,13 @@ impl View {
         if coordinator == Some(self.self_index) && behind {
             coordinator = self.coordinator_besides(bucket, self.self_index);
         }
-        let Some(mut coordinator) = coordinator else {
+        let Some(coordinator) = coordinator else {
             return Route::Wait;
         };
-        if coordinator == self.self_index && !self.holds(self.self_index, bucket) && !me.holds_data {
-            coordinator = self
-                .preference(bucket)
-                .first()
-                .map_or(self.self_index, |&n| usize::from(n));
-        }
+        crate::invariant!(
+            self.holds(coordinator, bucket),
+            "coordinator {coordinator} is not a replica"
+        );
         let current = self.liveness.ready[self.self_index] && !me.away;
         let last_hop = me.hops >= me.hops_max;
         if coordinator == self.self_index || (last_hop && current && self.holds(self.self_index, bucket)) {
@@ -304,9 +301,6 @@ pub struct Myself {
     /// Back from a suspension or a stall and not yet caught up, though its
     /// own view may still call it ready.
     pub away: bool,
-    /// It has replicated the bucket since it settled and not dropped it
-    /// (see [`crate::node::context::NodeContext::holding`]).
-    pub holds_data: bool,
     /// Hops the request has taken, and how many it may take.
     pub hops: u8,
     pub hops_max: u8,
@@ -431,15 +425,24 @@ mod tests {
                 .map(|&n| usize::from(n))
                 .collect()
         };
-        // A cluster still starting: the first node coordinates.
+        // A cluster still starting: the first node coordinates, and the
+        // next when it cannot.
         assert_eq!(placement.view(0, liveness.clone()).coordinator(bucket), Some(ranked[0]));
-        // The first two woke from a suspension: the third, which stayed up
-        // and took the writes meanwhile, coordinates.
-        liveness.behind[ranked[0]] = true;
-        liveness.behind[ranked[1]] = true;
         let view = placement.view(0, liveness.clone());
-        assert_eq!(view.coordinator(bucket), Some(ranked[2]));
-        assert_eq!(view.coordinator_besides(bucket, ranked[2]), Some(ranked[3]));
+        assert_eq!(view.coordinator_besides(bucket, ranked[0]), Some(ranked[1]));
+        // The first woke from a suspension: it missed writes, and whoever
+        // else coordinated may lack ones it took; nobody coordinates until
+        // one of them has caught up.
+        liveness.behind[ranked[0]] = true;
+        let view = placement.view(0, liveness.clone());
+        assert_eq!(view.coordinator(bucket), None);
+        // Nor does a stand-in that is not behind: it is catching up too,
+        // and its copy may be old.
+        liveness.behind[ranked[1]] = true;
+        liveness.behind[ranked[2]] = true;
+        let view = placement.view(0, liveness.clone());
+        assert!(!view.liveness.behind[ranked[3]]);
+        assert_eq!(view.coordinator(bucket), None);
         // A stand-in that is ready while every replica catches up may hold
         // an old copy: nobody coordinates until a replica is ready.
         liveness.ready[ranked[4]] = true;
@@ -509,7 +512,6 @@ mod tests {
 
     const FIRST_HOP: Myself = Myself {
         away: false,
-        holds_data: true,
         hops: 0,
         hops_max: 2,
     };
@@ -567,41 +569,25 @@ mod tests {
     }
 
     #[test]
-    fn a_stand_in_without_the_data_passes_the_request_to_the_preferred_replica() {
-        // Every replica is down but the third, which is not ready: a
-        // stand-in that is ready coordinates only if it holds the data.
-        let (_, ranked) = routed(0, |_, _| {});
-        let stand_in = ranked[3];
-        let change = |l: &mut Liveness, r: &[usize]| {
-            l.alive[r[0]] = false;
-            l.alive[r[1]] = false;
-        };
-        let (view, now_ranked) = routed(stand_in, change);
-        assert!(view.holds(stand_in, BUCKET), "the stand-in is now a replica");
-        assert_eq!(view.coordinator(BUCKET), Some(now_ranked[2]));
-        let (view, _) = routed(now_ranked[2], change);
-        let without = Myself {
-            holds_data: false,
-            ..FIRST_HOP
-        };
-        assert_eq!(view.route(BUCKET, &without), Route::Execute, "a replica executes");
-        // A node that is not a replica but was picked (views converging).
-        let placement = Placement::new(&names(6), 3);
-        let mut liveness = all_alive(6);
-        for &n in &ranked[..3] {
-            liveness.ready[n] = false;
-            liveness.behind[n] = true;
+    fn the_coordinator_is_always_a_replica() {
+        let placement = Placement::new(&names(8), 3);
+        let mut rng = 3u64;
+        for _ in 0..200 {
+            rng = fmix64(rng + 1);
+            let mut liveness = all_alive(8);
+            for node in 0..8 {
+                let bits = fmix64(rng ^ node as u64);
+                liveness.alive[node] = !bits.is_multiple_of(4);
+                liveness.ready[node] = bits.is_multiple_of(3);
+                liveness.behind[node] = bits.is_multiple_of(5);
+            }
+            let view = placement.view(0, liveness);
+            for bucket in 0..BUCKETS as BucketId {
+                if let Some(node) = view.coordinator(bucket) {
+                    assert!(view.holds(node, bucket), "bucket {bucket}: {node} is no replica");
+                }
+            }
         }
-        liveness.ready = vec![false; 6];
-        let lonely = ranked[3];
-        let view = placement.view(lonely, liveness);
-        assert_eq!(view.coordinator(BUCKET), Some(lonely), "the first node not behind");
-        assert_eq!(view.route(BUCKET, &without), Route::Forward(ranked[0]));
-        assert_eq!(
-            view.route(BUCKET, &FIRST_HOP),
-            Route::Execute,
-            "with the data it executes"
-        );
     }
 
     #[test]

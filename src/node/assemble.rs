@@ -38,7 +38,7 @@ pub struct NodeSpec {
     pub secret: Secret,
     pub replicas: usize,
     pub failure_ms: u64,
-    /// Shard threads; 0 runs the single shard on the router.
+    /// Worker threads, one shard each; 0 runs the single shard on the router.
     pub workers: usize,
     pub shard: ShardConfig,
     pub backlog_max: usize,

@@ -6,12 +6,12 @@ use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, 
 use crate::cluster::membership::Pause;
 use crate::cluster::ring::View;
 use crate::node::counters::{NodeCounters, Reject};
-use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::hash::BucketId;
 use crate::storage::stamp::EPOCH_UNIX_MS;
 use parking_lot::RwLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// What every thread of a node shares about the cluster.
@@ -30,14 +30,9 @@ pub struct NodeContext {
     pub view: RwLock<Arc<View>>,
     pub membership_count: AtomicUsize,
     pub counters: NodeCounters,
-    /// Per bucket: whether this node has been a replica of it since start-up
-    /// settled and has not dropped it. A stand-in coordinates a bucket only
-    /// if it holds it; otherwise (views still converging) it passes the
-    /// request to the preferred replica.
-    pub holding: Vec<AtomicBool>,
     /// Set by the event loop when it sees it was away (continued after a
     /// stop, or stalled past the failure timeout), until the cluster thread
-    /// takes over (marks this node not ready and re-pulls_receiving): meanwhile this
+    /// takes over (marks this node not ready and catches it up): meanwhile this
     /// node's own view still calls it ready.
     pub away: AwayFlag,
     pub clock: NodeClock,
@@ -59,7 +54,7 @@ pub enum Away {
 
 /// What the event loop and the cluster driver saw of this node being away,
 /// until the cluster core takes it (marks this node not ready and
-/// re-pulls_receiving). Atomics, so that the event loop reports without a lock.
+/// catches it up). Atomics, so that the event loop reports without a lock.
 #[derive(Default)]
 pub struct AwayFlag {
     /// Highest stop reported, and highest stop taken.
@@ -145,17 +140,12 @@ impl NodeContext {
             view: RwLock::new(Arc::new(view)),
             membership_count: AtomicUsize::new(alive),
             counters: Default::default(),
-            holding: (0..BUCKETS).map(|_| AtomicBool::new(false)).collect(),
             away: AwayFlag::default(),
             clock,
             #[cfg(feature = "planted-bugs")]
             bugs: PlantedBugs::default(),
             addrs,
         }
-    }
-
-    pub fn holds_data(&self, bucket: BucketId) -> bool {
-        self.holding[usize::from(bucket)].load(Ordering::Relaxed)
     }
 
     pub fn view(&self) -> Arc<View> {

@@ -166,6 +166,11 @@ impl Router {
         self.inline.is_some()
     }
 
+    /// The shard run here, if any (read-only: for the simulator's checks).
+    pub fn inline_shard(&self) -> Option<&Shard> {
+        self.inline.as_ref().map(|(shard, _)| shard)
+    }
+
     /// How long until [`Router::tick`] is due: sooner while a write waits
     /// for replicas.
     pub fn tick_in_ms(&self) -> u64 {
@@ -266,7 +271,6 @@ impl Router {
         let bucket = bucket_of(key_hash(op.key().as_bytes()));
         let me = Myself {
             away: self.ctx.away.is_set(),
-            holds_data: self.ctx.holds_data(bucket),
             hops,
             hops_max: FORWARD_HOPS_MAX,
         };

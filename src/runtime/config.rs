@@ -22,7 +22,7 @@ Usage: dynakv serve --listen HOST:PORT --servers FILE [OPTIONS]
        dynakv ctl COMMAND ...          (see dynakv ctl --help)
 
 Options:
-  --workers N              Shard threads; 0 runs the store on the event loop
+  --workers N              Worker threads; 0 runs the store on the event loop
                            [0..=64; default: 0 on 1-2 cores, else cores - receivers]
   --receivers N            Receiving loops, each with its own socket on the
                            node's port (SO_REUSEPORT); more than 1 needs

@@ -1,7 +1,7 @@
 //! Telling a real suspension from a slow tick.
 //!
 //! A node stopped with SIGSTOP (or SIGTSTP) and resumed with SIGCONT has
-//! missed writes and must re-sync; a node whose threads merely ran late (150
+//! missed writes and must catch up; a node whose threads merely ran late (150
 //! processes on two cores get scheduling stalls) has not, unless it was away
 //! long enough for peers to count it dead. Measuring gaps between wake-ups
 //! cannot tell the two apart, but the kernel can: a process continued after

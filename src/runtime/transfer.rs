@@ -48,6 +48,12 @@ const INBOUND_BYTES_MAX: usize = 1024 * 1024;
 /// A frame announcing more than this closes its connection: no peer sends
 /// one (chunks hold at most 60 KB of entries).
 const FRAME_BYTES_MAX: usize = 128 * 1024;
+/// The largest chunk a shard sends fits a frame (its entries, its own
+/// fields, the framing)...
+const _: () =
+    assert!(crate::node::shard::CHUNK_BYTES_MAX + 16 + crate::cluster::internal::FRAMING_BYTES_MAX <= FRAME_BYTES_MAX);
+/// ... and a frame fits what shards may hold unapplied, so reading resumes.
+const _: () = assert!(FRAME_BYTES_MAX <= INBOUND_BYTES_MAX);
 /// Connections peers opened to this node; more are closed at once.
 const INBOUND_CONNECTIONS_MAX: usize = 256;
 /// A queue that writes nothing for this long is dropped with its connection

@@ -87,6 +87,11 @@ pub struct Store {
     /// Bytes this store has reserved in the budget: records at
     /// malloc's real chunk sizes, and slabs.
     accounted_bytes: usize,
+    /// The same bytes summed another way, part by part as records and lane
+    /// arrays come and go, so that an accounting slip is caught where it
+    /// happens (see [`Store::check_accounting`]).
+    record_bytes: usize,
+    lane_bytes: usize,
 }
 
 /// Records a lane holds before its bucket doubles its lanes.
@@ -177,6 +182,8 @@ impl Store {
             slots: BlockPool::default(),
             budget,
             accounted_bytes: 0,
+            record_bytes: 0,
+            lane_bytes: 0,
         }
     }
 
@@ -231,9 +238,11 @@ impl Store {
             return Applied::OutOfSpace;
         }
         let record = Record::new(key, value, version, stamp, tombstone, tag_of(hash));
+        self.record_bytes += record.heap_bytes();
         match position {
             Some(at) => {
                 let replaced = self.slots.replace(at, record);
+                self.record_bytes -= replaced.heap_bytes();
                 (self.buckets[bucket].stats).remove(hash, replaced.stamp(), replaced.is_tombstone());
             }
             None => {
@@ -248,6 +257,7 @@ impl Store {
         let shrunk = old_bytes.saturating_sub(new_bytes);
         self.accounted_bytes = self.accounted_bytes + growth - shrunk;
         self.budget.release(shrunk);
+        self.check_accounting();
         Applied::Stored
     }
 
@@ -261,7 +271,9 @@ impl Store {
         let bucket = &mut self.buckets[usize::from(bucket_of(hash))];
         let record = self.slots.remove(bucket.lanes.lane_mut(tag_of(hash)), at);
         bucket.stats.remove(hash, record.stamp(), record.is_tombstone());
+        self.record_bytes -= record.heap_bytes();
         self.release(record.heap_bytes());
+        self.check_accounting();
         true
     }
 
@@ -293,6 +305,7 @@ impl Store {
         let used = new_array + (self.slots.heap_bytes() - slabs_before);
         self.budget.release(reserve - used);
         self.accounted_bytes += used;
+        self.lane_bytes = self.lane_bytes + new_array - old_array;
         self.release(old_array);
     }
 
@@ -307,6 +320,21 @@ impl Store {
         self.slots = BlockPool::default();
         self.budget.release(self.accounted_bytes);
         self.accounted_bytes = 0;
+        self.record_bytes = 0;
+        self.lane_bytes = 0;
+    }
+
+    /// What the budget was charged is what the store holds: its records at
+    /// malloc's chunk sizes, its lane arrays and its slabs.
+    fn check_accounting(&self) {
+        crate::invariant!(
+            self.accounted_bytes == self.record_bytes + self.lane_bytes + self.slots.heap_bytes(),
+            "store accounts {} bytes, holds {} in records, {} in lane arrays, {} in slabs",
+            self.accounted_bytes,
+            self.record_bytes,
+            self.lane_bytes,
+            self.slots.heap_bytes()
+        );
     }
 
     /// Keeps only the records for which `keep` is true (drops a bucket this
@@ -320,7 +348,7 @@ impl Store {
         mut visit: impl FnMut(BucketId, &BucketStats) -> bool,
         mut keep: impl FnMut(BucketId, &Record) -> bool,
     ) -> usize {
-        let mut freed = 0;
+        let (mut freed_records, mut freed_lanes) = (0, 0);
         let mut tombstones = 0;
         for (id, bucket) in self.buckets.iter_mut().enumerate() {
             if !visit(id as BucketId, &bucket.stats) {
@@ -336,18 +364,21 @@ impl Store {
                     } else {
                         let hash = key_hash(record.key());
                         bucket.stats.remove(hash, record.stamp(), record.is_tombstone());
-                        freed += record.heap_bytes();
+                        freed_records += record.heap_bytes();
                         tombstones += usize::from(record.is_tombstone());
                     }
                 }
             }
             if bucket.stats.live_keys + bucket.stats.tombstones == 0 && matches!(bucket.lanes, Lanes::Many(_)) {
                 // An emptied bucket (dropped from this node) starts over with one lane.
-                freed += bucket.lanes.heap_bytes();
+                freed_lanes += bucket.lanes.heap_bytes();
                 bucket.lanes = Lanes::default();
             }
         }
-        self.release(freed);
+        self.record_bytes -= freed_records;
+        self.lane_bytes -= freed_lanes;
+        self.release(freed_records + freed_lanes);
+        self.check_accounting();
         tombstones
     }
 

@@ -64,7 +64,6 @@ pub struct ClusterCore {
     pull_again: BTreeSet<BucketId>,
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
-    grace_over: bool,
     /// The placement among live nodes that are not behind (the nodes whose
     /// data is current, see [`PullKind::CatchUp`]); rebuilt after each view change.
     up_to_date_view: Option<Arc<View>>,
@@ -105,7 +104,6 @@ impl ClusterCore {
             pull_again: BTreeSet::new(),
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
-            grace_over: false,
             up_to_date_view: None,
             anti_entropy_pass: 0,
             whole_since_stamp_ms: None,

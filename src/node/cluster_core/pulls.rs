@@ -75,9 +75,6 @@ impl ClusterCore {
         let mut queued = 0;
         for bucket in 0..BUCKETS {
             let holds = view.holds(me, bucket as BucketId);
-            if holds {
-                self.ctx.holding[bucket].store(true, Ordering::Relaxed);
-            }
             if holds && catch_up {
                 self.to_pull.insert(bucket as BucketId, PullKind::CatchUp);
                 queued += 1;
@@ -129,13 +126,6 @@ impl ClusterCore {
     pub(super) fn step_pulls(&mut self, now: u64) {
         if now < STARTUP_GRACE_MS {
             return self.publish_pending();
-        }
-        if !self.grace_over {
-            // Alone at start this node held every bucket; now it knows better.
-            self.grace_over = true;
-            for (bucket, &held) in self.held.iter().enumerate() {
-                self.ctx.holding[bucket].store(held, Ordering::Relaxed);
-            }
         }
         let view = self.ctx.view();
         self.ask_again_what_timed_out(&view, now);
@@ -207,16 +197,24 @@ impl ClusterCore {
                 let Some((bucket, kind)) = self.from_source[source].pop_front() else {
                     break;
                 };
-                if view.holds(self.ctx.self_index, bucket) {
-                    self.ask(source, bucket, kind, now);
+                if view.holds(self.ctx.self_index, bucket) && !self.ask(source, bucket, kind, now) {
+                    // The transfer layer is full: asked again next round.
+                    self.from_source[source].push_front((bucket, kind));
+                    break;
                 }
             }
         }
     }
 
-    fn ask(&mut self, source: usize, bucket: BucketId, kind: PullKind, now: u64) {
+    /// Asks `source` for `bucket`; false when the transfer layer refuses
+    /// the request (its queues are full).
+    fn ask(&mut self, source: usize, bucket: BucketId, kind: PullKind, now: u64) -> bool {
         let request = self.next_request;
         self.next_request += 1;
+        let frame = (self.ctx).encode(source, Channel::Stream, &Internal::Pull { request, bucket });
+        if !self.io.stream(source, vec![frame]) {
+            return false;
+        }
         let pull = PullInFlight {
             bucket,
             kind,
@@ -225,9 +223,7 @@ impl ClusterCore {
         };
         self.pulling.insert(request, pull);
         self.in_flight[source] += 1;
-        // Refused on full send queues: the pull times out and is asked again.
-        let frame = (self.ctx).encode(source, Channel::Stream, &Internal::Pull { request, bucket });
-        self.io.stream(source, vec![frame]);
+        true
     }
 
     /// Every pull done and membership settled: pulls again what was pulled

@@ -8,7 +8,6 @@ use crate::cluster::agreement::WHOLE_GRACE_MS;
 use crate::node::messages::ShardMsg;
 use crate::storage::hash::{BUCKETS, BucketId};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// How often this node compares its buckets with the next peers'.
 const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
@@ -89,11 +88,6 @@ impl ClusterCore {
                     || prefs.iter().any(|&n| !view.liveness.ready[usize::from(n)])
             })
             .collect();
-        for (bucket, &kept) in keep.iter().enumerate() {
-            if !kept {
-                self.ctx.holding[bucket].store(false, Ordering::Relaxed);
-            }
-        }
         let keep = Arc::new(keep);
         let collect_from_ms = self.whole_since_stamp_ms.map(|since| since + WHOLE_GRACE_MS);
         for shard in 0..self.shards.len() {

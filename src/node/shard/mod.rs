@@ -27,7 +27,7 @@ mod transfer;
 mod wipe;
 
 pub use coordinate::PENDING_WRITES_MAX;
-pub use transfer::PUSH_REQUEST;
+pub use transfer::{CHUNK_BYTES_MAX, PUSH_REQUEST};
 
 use crate::cluster::agreement::Agreement;
 use crate::node::admin;
@@ -42,11 +42,11 @@ use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
 use crate::storage::store::Store;
 use coordinate::Pending;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use transfer::PullReceiving;
+use transfer::{DeferredPull, PullReceiving};
 
 /// How often [`Shard::tick`] should run while writes are pending.
 pub const TICK_MS: u64 = 20;
@@ -88,6 +88,8 @@ pub struct Shard {
     next_seq: u64,
     /// Pulls this shard is receiving chunks for, by request id.
     pulls_receiving: BTreeMap<u64, PullReceiving>,
+    /// Pulls of peers to answer when the transfer layer has room again.
+    deferred_pulls: VecDeque<DeferredPull>,
     /// Buckets this node no longer replicates whose entries it has pushed
     /// to their replicas (handed off); dropped at the next retain pass.
     handed_off: Vec<bool>,
@@ -138,6 +140,7 @@ impl Shard {
             pending_ids: HashMap::new(),
             next_seq: 1,
             pulls_receiving: BTreeMap::new(),
+            deferred_pulls: VecDeque::new(),
             handed_off: vec![false; BUCKETS],
             agreement: Agreement::default(),
             collect_from_ms: None,
@@ -148,15 +151,22 @@ impl Shard {
         }
     }
 
+    /// The records this shard holds (read-only: for reports and the
+    /// simulator's checks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Monotonic milliseconds since the node started.
     fn now_ms(&self) -> u64 {
         self.ctx.clock.mono_ms()
     }
 
     /// Whether [`Shard::tick`] has work on a timer (writes waiting for
-    /// replicas, a WIPEOUT waiting for its millisecond to pass).
+    /// replicas, a WIPEOUT waiting for its millisecond to pass, pulls to
+    /// answer when the transfer layer has room).
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || self.wipe_reply.is_some()
+        !self.pending.is_empty() || self.wipe_reply.is_some() || !self.deferred_pulls.is_empty()
     }
 
     pub fn handle(&mut self, msg: ShardMsg) {
@@ -170,8 +180,7 @@ impl Shard {
                 full,
                 refused,
             } => self.acknowledged(from, seq, full, refused),
-            // Refused when the send queues are full: the puller asks again.
-            ShardMsg::ServePull { to, request, bucket } => drop(self.send_bucket(to, request, bucket)),
+            ShardMsg::ServePull { to, request, bucket } => self.serve_pull(to, request, bucket),
             ShardMsg::Chunk { chunk, bytes } => {
                 self.receive_chunk(&chunk);
                 self.io.applied(bytes);
@@ -207,6 +216,7 @@ impl Shard {
     /// died and resends to the silent ones, then sends what was gathered.
     pub fn tick(&mut self) {
         self.answer_wipeout();
+        self.serve_deferred_pulls();
         self.check_pending();
         self.flush_outgoing();
     }

@@ -26,7 +26,18 @@ pub const PUSH_REQUEST: u64 = 0;
 /// Pulls being received at once (bounded bookkeeping).
 const PULLS_RECEIVING_MAX: usize = 256;
 /// Payload budget of one transfer chunk (a message on the transfer stream).
-const CHUNK_BYTES_MAX: usize = 60_000;
+pub const CHUNK_BYTES_MAX: usize = 60_000;
+/// Pulls a shard keeps to answer again when the transfer layer refused
+/// them (its queues full); beyond, the oldest is left to its puller's
+/// timeout.
+const DEFERRED_PULLS_MAX: usize = 64;
+
+/// A pull this shard could not answer yet: the transfer layer was full.
+pub(super) struct DeferredPull {
+    to: usize,
+    request: u64,
+    bucket: BucketId,
+}
 
 /// The chunks of one pull received so far.
 pub(super) struct PullReceiving {
@@ -36,6 +47,28 @@ pub(super) struct PullReceiving {
 }
 
 impl Shard {
+    /// Answers a peer's pull with the bucket's chunks; when the transfer
+    /// layer is full, keeps it to answer at a later tick, sooner than the
+    /// puller's timeout would ask again.
+    pub(super) fn serve_pull(&mut self, to: usize, request: u64, bucket: BucketId) {
+        if !self.send_bucket(to, request, bucket) {
+            if self.deferred_pulls.len() == DEFERRED_PULLS_MAX {
+                self.deferred_pulls.pop_front();
+            }
+            self.deferred_pulls.push_back(DeferredPull { to, request, bucket });
+        }
+    }
+
+    /// Answers the deferred pulls, until the transfer layer refuses again.
+    pub(super) fn serve_deferred_pulls(&mut self) {
+        while let Some(pull) = self.deferred_pulls.pop_front() {
+            if !self.send_bucket(pull.to, pull.request, pull.bucket) {
+                self.deferred_pulls.push_front(pull);
+                return;
+            }
+        }
+    }
+
     /// Queues every entry of a bucket for node `to`, in chunks of at most
     /// [`CHUNK_BYTES_MAX`], answering pull `request` (or a push). False
     /// when the transfer queues are full.

@@ -1,0 +1,133 @@
+//! The code's own rules, checked on every run like any other promise: in
+//! the node's logic (`src/node/`, `src/cluster/`) no function is longer
+//! than [`FUNCTION_LINES_MAX`] lines, so each can be read in one sitting
+//! (TigerBeetle's rule). Test modules are exempt: a scenario may be long.
+
+use std::path::{Path, PathBuf};
+
+const FUNCTION_LINES_MAX: usize = 70;
+const CHECKED: [&str; 2] = ["src/node", "src/cluster"];
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a source folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The braces of a line that count: none inside comments, strings or
+/// character literals.
+fn braces(line: &str) -> impl Iterator<Item = char> + '_ {
+    let code = line.split("//").next().unwrap_or("");
+    let mut in_string = false;
+    let mut escaped = false;
+    let chars: Vec<char> = code.chars().collect();
+    let mut kept = Vec::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if (c == '{' || c == '}') && !(i > 0 && chars[i - 1] == '\'') {
+            kept.push(c);
+        }
+    }
+    kept.into_iter()
+}
+
+/// `(name, first line, lines)` of every function outside test modules.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let trimmed = lines[i].trim_start();
+        if trimmed.starts_with("#[cfg(test)]") {
+            i = end_of_block(&lines, i + 1) + 1;
+            continue;
+        }
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let fn_at = words.iter().position(|w| *w == "fn");
+        let modifiers = ["pub", "pub(super)", "pub(crate)", "const", "unsafe"];
+        let is_fn = fn_at.is_some_and(|at| at + 1 < words.len() && words[..at].iter().all(|w| modifiers.contains(w)));
+        if let (true, Some(at)) = (is_fn, fn_at) {
+            let end = end_of_block(&lines, i);
+            let name = words[at + 1].split(['(', '<']).next().unwrap_or_default();
+            found.push((name.to_string(), i + 1, end + 1 - i));
+            i = end + 1;
+            continue;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The line where the block opened at or after `from` closes (a
+/// declaration without a body ends at its `;`).
+fn end_of_block(lines: &[&str], from: usize) -> usize {
+    let mut depth = 0i32;
+    let mut opened = false;
+    for (at, line) in lines.iter().enumerate().skip(from) {
+        for brace in braces(line) {
+            depth += if brace == '{' { 1 } else { -1 };
+            opened = true;
+        }
+        if opened && depth == 0 {
+            return at;
+        }
+        if !opened && line.trim_end().ends_with(';') {
+            return at;
+        }
+    }
+    lines.len() - 1
+}
+
+#[test]
+fn no_function_of_the_node_logic_is_longer_than_seventy_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in CHECKED {
+        sources(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "the folders were read: {} files", files.len());
+    let mut long = Vec::new();
+    let mut longest = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a readable source");
+        for (name, line, length) in functions(&text) {
+            let place = format!("{}:{line} {name}", file.strip_prefix(root).unwrap_or(file).display());
+            if length > FUNCTION_LINES_MAX {
+                long.push(format!("{place}: {length} lines"));
+            }
+            longest.push((length, place));
+        }
+    }
+    longest.sort_unstable_by(|a, b| b.cmp(a));
+    for (length, place) in longest.iter().take(5) {
+        eprintln!("{length:>4} lines  {place}");
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {FUNCTION_LINES_MAX} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_scanner_measures_a_function_and_skips_test_modules() {
+    let text = "fn short() {\n    let s = \"}\";\n    if x { y('{') }\n}\n#[cfg(test)]\nmod tests {\n    fn long() {\n    }\n}\npub(super) fn after(a: u8) -> u8 {\n    a\n}\n";
+    assert_eq!(
+        functions(text),
+        vec![("short".to_string(), 1, 4), ("after".to_string(), 10, 3)]
+    );
+}
