@@ -53,7 +53,7 @@ fn envelope() -> Envelope {
         to: 2,
         incarnation: 1_800_000_000_000,
         seq: 42,
-        sent_ms: 1_800_000_000_000,
+        sent_unix_ms: 1_800_000_000_000,
     }
 }
 

@@ -260,6 +260,7 @@ fn filling_with_500_byte_values_stays_under_the_limit_and_reuses_freed_space() {
         value_bytes: 500,
         refill: true,
         verify_all: true,
+        puts_per_s: None,
     };
     let result = dynakv_loadtest::capacity::run(&config).expect("the node answers throughout");
     eprintln!(

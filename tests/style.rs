@@ -131,3 +131,13 @@ fn the_scanner_measures_a_function_and_skips_test_modules() {
         vec![("short".to_string(), 1, 4), ("after".to_string(), 10, 3)]
     );
 }
+
+#[test]
+fn the_readme_names_every_metric_a_node_reports() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let missing: Vec<&str> = (dynakv::node::counters::STATS.iter())
+        .map(|stat| stat.metric)
+        .filter(|metric| !readme.contains(&format!("`{metric}")))
+        .collect();
+    assert!(missing.is_empty(), "README.md does not list {missing:?}");
+}

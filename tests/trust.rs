@@ -121,7 +121,7 @@ fn node_messages_signed_with_a_key_anyone_can_derive_are_refused_and_reflect_not
             to: 0,
             incarnation: 1,
             seq: 1,
-            sent_ms: dynakv::node::context::unix_millis(),
+            sent_unix_ms: dynakv::node::context::unix_millis(),
         };
         internal::encode(&public, &envelope, message)
     };
@@ -147,7 +147,7 @@ fn node_messages_signed_with_a_key_anyone_can_derive_are_refused_and_reflect_not
         to: 0,
         incarnation: 1,
         seq: 1,
-        sent_ms: dynakv::node::context::unix_millis(),
+        sent_unix_ms: dynakv::node::context::unix_millis(),
     };
     victim
         .send_to(&internal::encode(&public, &envelope, &admin), p.node.addr)

@@ -15,6 +15,8 @@ pub struct CapacityConfig {
     pub value_bytes: usize,
     pub refill: bool,
     pub verify_all: bool,
+    /// PUTs per second at most (None: as fast as the node answers).
+    pub puts_per_s: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +76,15 @@ fn fill(
 ) -> Result<u64, ClientError> {
     let mut value = vec![0u8; config.value_bytes];
     let mut i = first;
+    let started = Instant::now();
     loop {
+        if let Some(rate) = config.puts_per_s {
+            // Paced: PUT number n leaves no sooner than n / rate seconds in.
+            let due = std::time::Duration::from_secs_f64((i - first) as f64 / f64::from(rate.max(1)));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         rng.fill_bytes(&mut value);
         let k = key(i, config.key_bytes);
         let (code, _) = call(config.server, Command::Put, Some(&k), Some(&value))?;

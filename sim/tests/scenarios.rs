@@ -268,10 +268,10 @@ fn a_wipeout_keeps_out_every_write_stamped_in_or_before_its_millisecond() {
         let put = s.send(coordinator, Op::put("k", "before"));
         s.run_until(100, |s| !s.held().is_empty());
         let wipe = s.send(wiped, Op::wipeout());
-        let sent_ms = s.now_ms();
+        let sent_unix_ms = s.now_ms();
         assert!(s.run_until(1_000, |s| s.answer(&wipe).is_some()));
         let answered_ms = s.answer(&wipe).map_or(0, |a| a.at_us / 1_000);
-        assert!(answered_ms > sent_ms, "answered once its millisecond is over");
+        assert!(answered_ms > sent_unix_ms, "answered once its millisecond is over");
         s.clear_rules();
         s.release_held();
         s.run_until(1_000, |s| s.answer(&put).is_some());

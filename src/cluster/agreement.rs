@@ -81,8 +81,8 @@ fn seconds(ms: u64) -> u32 {
 
 impl Agreement {
     /// Records the digest of the replica at `peer` of `bucket`'s preference
-    /// list: its cutoff, and whether it held what this node holds at `now_ms`.
-    pub fn compared(&mut self, bucket: BucketId, peer: Position, peer_cutoff_s: u32, matched: bool, now_ms: u64) {
+    /// list: its cutoff, and whether it held what this node holds at `now_stamp_ms` (the wall clock, as stamps count).
+    pub fn compared(&mut self, bucket: BucketId, peer: Position, peer_cutoff_s: u32, matched: bool, now_stamp_ms: u64) {
         let epoch = &mut self.epochs[usize::from(bucket)];
         epoch.reported_cutoff_s = epoch.reported_cutoff_s.max(peer_cutoff_s);
         if !matched {
@@ -91,21 +91,21 @@ impl Agreement {
         epoch.matched |= (1 << peer.at) | (1 << peer.own);
         if u16::from(epoch.matched) == (1u16 << peer.replicas) - 1 {
             epoch.safe_s = epoch.started_s;
-            epoch.started_s = seconds(now_ms);
+            epoch.started_s = seconds(now_stamp_ms);
             epoch.matched = 0;
         }
     }
 
     /// Tombstones of `bucket` stamped before this may be collected, given
-    /// that this node's epochs count from `counts_from_ms` on (None: the
+    /// that this node's epochs count from `counts_from_stamp_ms` on (None: the
     /// cluster is not whole, and nothing may be).
-    pub fn cutoff(&self, bucket: BucketId, counts_from_ms: Option<u64>) -> Stamp {
-        Stamp::from_millis(u64::from(self.cutoff_s(bucket, counts_from_ms)) * 1000)
+    pub fn cutoff(&self, bucket: BucketId, counts_from_stamp_ms: Option<u64>) -> Stamp {
+        Stamp::from_millis(u64::from(self.cutoff_s(bucket, counts_from_stamp_ms)) * 1000)
     }
 
     /// [`Agreement::cutoff`] in whole seconds, as digests carry it.
-    pub fn cutoff_s(&self, bucket: BucketId, counts_from_ms: Option<u64>) -> u32 {
-        let Some(from) = counts_from_ms else {
+    pub fn cutoff_s(&self, bucket: BucketId, counts_from_stamp_ms: Option<u64>) -> u32 {
+        let Some(from) = counts_from_stamp_ms else {
             return 0;
         };
         let epoch = self.epochs[usize::from(bucket)];

@@ -107,7 +107,7 @@ impl Freshness {
     /// Accepts a message's envelope (already authenticated) if it is new,
     /// and remembers it. `now_unix_ms` is this node's wall clock.
     pub fn admit(&mut self, envelope: &Envelope, now_unix_ms: u64) -> Result<(), Stale> {
-        if envelope.sent_ms.abs_diff(now_unix_ms) > CLOCK_SKEW_MS_MAX {
+        if envelope.sent_unix_ms.abs_diff(now_unix_ms) > CLOCK_SKEW_MS_MAX {
             return Err(Stale::Expired);
         }
         if envelope.sender == OPERATOR {
@@ -152,13 +152,13 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000_000;
 
-    fn from(sender: u8, incarnation: u64, seq: u64, sent_ms: u64) -> Envelope {
+    fn from(sender: u8, incarnation: u64, seq: u64, sent_unix_ms: u64) -> Envelope {
         Envelope {
             sender,
             to: 0,
             incarnation,
             seq,
-            sent_ms,
+            sent_unix_ms,
         }
     }
 

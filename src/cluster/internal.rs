@@ -28,7 +28,7 @@ pub const OPERATOR: u8 = u8::MAX;
 /// round, which bounds the counters a receiver accepts.
 pub const ROUND_MS: u64 = 200;
 const MAC_BYTES: usize = 16;
-/// Bytes of `kind | sender | to | incarnation | seq | sent_ms`.
+/// Bytes of `kind | sender | to | incarnation | seq | sent_unix_ms`.
 const HEADER_BYTES: usize = 3 + 3 * 8;
 /// How far clocks of the cluster may disagree: a stamp, a send time or a
 /// cutoff further ahead of the receiver's clock than this is refused. Last
@@ -50,7 +50,7 @@ pub struct Envelope {
     /// Counts the sender's messages to this receiver on one channel.
     pub seq: u64,
     /// The sender's wall clock when it signed, Unix ms.
-    pub sent_ms: u64,
+    pub sent_unix_ms: u64,
 }
 
 /// Whether a datagram is internal (it may still fail authentication).
@@ -399,7 +399,7 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
     w.u8(envelope.to);
     w.u64(envelope.incarnation);
     w.u64(envelope.seq);
-    w.u64(envelope.sent_ms);
+    w.u64(envelope.sent_unix_ms);
     write_fields(&mut w, message);
     seal(secret, w.0)
 }
@@ -584,7 +584,7 @@ pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, I
             to: r.u8()?,
             incarnation: r.u64()?,
             seq: r.u64()?,
-            sent_ms: r.u64()?,
+            sent_unix_ms: r.u64()?,
         })
     })()
     .ok_or(InternalError::Malformed)?;
@@ -798,7 +798,7 @@ mod tests {
             to,
             incarnation: 5,
             seq: 9,
-            sent_ms: NOW,
+            sent_unix_ms: NOW,
         }
     }
 

@@ -168,7 +168,7 @@ impl NodeContext {
             to: to as u8,
             incarnation: self.incarnation.load(Ordering::Relaxed),
             seq: seqs[to].fetch_add(1, Ordering::Relaxed) + 1,
-            sent_ms: self.clock.unix_ms(),
+            sent_unix_ms: self.clock.unix_ms(),
         };
         internal::encode(&self.secret, &envelope, message)
     }
@@ -215,6 +215,13 @@ pub fn unix_millis() -> u64 {
 
 /// A node's time: real, or set from outside (the simulator). Every part of
 /// a node's logic reads time here and nowhere else.
+///
+/// Two clocks, never mixed, told apart by name wherever a time is kept: a
+/// bare `_ms` is monotonic time since the node started ([`NodeClock::mono_ms`]:
+/// timeouts, deadlines, intervals); a wall-clock time says which epoch it
+/// counts from, `_unix_ms` ([`NodeClock::unix_ms`]: incarnations, send times)
+/// or `_stamp_ms` ([`NodeClock::stamp_ms`]: write stamps, WIPEOUT floors,
+/// tombstone cutoffs), since only those travel between nodes.
 #[derive(Debug)]
 pub struct NodeClock {
     source: TimeSource,

@@ -1,4 +1,4 @@
-//! Every number a node reports, declared once. [`node_stats!`] turns one
+//! Every number a node reports, declared once. `node_stats!` turns one
 //! table into the atomics the node's parts update ([`NodeCounters`]), the
 //! `name value` lines of `dynakv ctl stats` ([`NodeCounters::render`]) and
 //! the description ([`STATS`]) from which `ctl stats --json` and the

@@ -29,7 +29,7 @@ pub struct Request {
 pub struct Wipeout {
     pub shards_left: AtomicUsize,
     /// The latest stamp millisecond a shard wiped in.
-    pub wiped_in_ms: AtomicU64,
+    pub wiped_in_stamp_ms: AtomicU64,
     pub message_id: Vec<u8>,
     pub client: SocketAddr,
 }
@@ -77,10 +77,10 @@ pub enum ShardMsg {
         digests: Vec<BucketDigest>,
     },
     /// Keep only buckets marked true; collect the tombstones every replica
-    /// holds (see [`Agreement`]), counting epochs from `collect_from_ms`.
+    /// holds (see [`crate::cluster::agreement`]), counting epochs from `collect_from_stamp_ms`.
     Retain {
         keep: Arc<Vec<bool>>,
-        collect_from_ms: Option<u64>,
+        collect_from_stamp_ms: Option<u64>,
     },
 }
 

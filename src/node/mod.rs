@@ -9,10 +9,12 @@
 //!   [`outbox`]: node messages gathered per peer until a drain ends.
 //! - [`router`]: every datagram that reaches the node: client requests
 //!   routed or executed, node commands, node messages checked and handed on.
-//! - [`shard`]: a partition of the store and its requests, replication,
-//!   transfers, anti-entropy answers.
+//! - [`shard`]: one partition of the buckets: its store, the requests it
+//!   coordinates, the writes it replicates, its transfers, its anti-entropy
+//!   answers, retain and WIPEOUT.
 //! - [`cluster_core`]: membership, the routing view, bucket pulls,
 //!   anti-entropy and retain scheduling.
+//! - [`counters`]: every number a node reports, declared once.
 //! - [`streams`]: transfer frames, checked and handed to shards.
 //! - [`admin`]: operator reports gathered from the shards; [`admin_allow`]:
 //!   who may send SHUTDOWN and WIPEOUT.

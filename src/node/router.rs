@@ -484,7 +484,7 @@ impl Router {
         self.flush();
         let job = Arc::new(Wipeout {
             shards_left: AtomicUsize::new(self.shards.len()),
-            wiped_in_ms: AtomicU64::new(0),
+            wiped_in_stamp_ms: AtomicU64::new(0),
             message_id,
             client: from,
         });

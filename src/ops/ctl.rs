@@ -233,7 +233,7 @@ impl Ctl {
                 to: to as u8,
                 incarnation: self.session,
                 seq: self.signed.fetch_add(1, Ordering::Relaxed) + 1,
-                sent_ms: unix_millis(),
+                sent_unix_ms: unix_millis(),
             };
             let datagram = internal::encode(secret, &envelope, &message);
             match client::exchange(&socket, *node, &id, &datagram, &[timeout_ms]) {

@@ -538,15 +538,15 @@ impl FakeNode {
         }
     }
 
-    /// Signs `message` for node `to` as sent at `sent_ms` (Unix ms).
-    pub fn sign_at(&mut self, to: usize, message: &dynakv::cluster::internal::Internal, sent_ms: u64) -> Vec<u8> {
+    /// Signs `message` for node `to` as sent at `sent_unix_ms` (Unix ms).
+    pub fn sign_at(&mut self, to: usize, message: &dynakv::cluster::internal::Internal, sent_unix_ms: u64) -> Vec<u8> {
         self.seq += 1;
         let envelope = dynakv::cluster::internal::Envelope {
             sender: self.index,
             to: to as u8,
             incarnation: self.incarnation,
             seq: self.seq,
-            sent_ms,
+            sent_unix_ms,
         };
         dynakv::cluster::internal::encode(&self.secret, &envelope, message)
     }

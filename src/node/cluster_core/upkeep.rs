@@ -89,11 +89,11 @@ impl ClusterCore {
             })
             .collect();
         let keep = Arc::new(keep);
-        let collect_from_ms = self.whole_since_stamp_ms.map(|since| since + WHOLE_GRACE_MS);
+        let collect_from_stamp_ms = self.whole_since_stamp_ms.map(|since| since + WHOLE_GRACE_MS);
         for shard in 0..self.shards.len() {
             let retain = ShardMsg::Retain {
                 keep: keep.clone(),
-                collect_from_ms,
+                collect_from_stamp_ms,
             };
             self.send_to_shard(shard, retain);
         }

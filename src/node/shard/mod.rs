@@ -96,7 +96,7 @@ pub struct Shard {
     /// What the other replicas are known to hold, for tombstone collection.
     agreement: Agreement,
     /// From the cluster core's last retain pass (see [`ShardMsg::Retain`]).
-    collect_from_ms: Option<u64>,
+    collect_from_stamp_ms: Option<u64>,
     /// Per node: until when (monotonic ms) an ack said its store is full.
     full_until_ms: Vec<u64>,
     /// The latest of those (0 once passed: no replica is known full).
@@ -143,7 +143,7 @@ impl Shard {
             deferred_pulls: VecDeque::new(),
             handed_off: vec![false; BUCKETS],
             agreement: Agreement::default(),
-            collect_from_ms: None,
+            collect_from_stamp_ms: None,
             full_until_ms: vec![0; nodes],
             full_acked_until_ms: 0,
             wiped_before: Stamp(0),
@@ -193,7 +193,10 @@ impl Shard {
             }
             ShardMsg::AntiEntropy { to, buckets } => self.send_digests(to, &buckets),
             ShardMsg::Digests { from, digests } => self.compare_digests(from, digests),
-            ShardMsg::Retain { keep, collect_from_ms } => self.retain(&keep, collect_from_ms),
+            ShardMsg::Retain {
+                keep,
+                collect_from_stamp_ms,
+            } => self.retain(&keep, collect_from_stamp_ms),
         }
     }
 

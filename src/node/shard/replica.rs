@@ -50,7 +50,7 @@ impl Shard {
         }
         let bucket = bucket_of(key_hash(&entry.key));
         if entry.tombstone
-            && entry.stamp < self.agreement.cutoff(bucket, self.collect_from_ms)
+            && entry.stamp < self.agreement.cutoff(bucket, self.collect_from_stamp_ms)
             && self.store.stamp_of(&entry.key).is_none()
         {
             // Every replica held this tombstone and it was collected here;

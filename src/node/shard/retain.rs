@@ -16,9 +16,9 @@ use crate::storage::store::BucketStats;
 
 impl Shard {
     /// Keeps only the buckets marked in `keep`; collects tombstones, with
-    /// epochs counting from `collect_from_ms` (see [`crate::node::messages::ShardMsg::Retain`]).
-    pub(super) fn retain(&mut self, keep: &[bool], collect_from_ms: Option<u64>) {
-        self.collect_from_ms = collect_from_ms;
+    /// epochs counting from `collect_from_stamp_ms` (see [`crate::node::messages::ShardMsg::Retain`]).
+    pub(super) fn retain(&mut self, keep: &[bool], collect_from_stamp_ms: Option<u64>) {
+        self.collect_from_stamp_ms = collect_from_stamp_ms;
         let drop = self.buckets_to_drop(keep);
         let agreement = &self.agreement;
         let dropped = drop.iter().filter(|&&d| d).count();
@@ -28,7 +28,7 @@ impl Shard {
             let cutoff = if at_once {
                 Stamp(u64::MAX)
             } else {
-                agreement.cutoff(bucket, collect_from_ms)
+                agreement.cutoff(bucket, collect_from_stamp_ms)
             };
             let collected = record.is_tombstone() && record.stamp() < cutoff;
             !(drop[usize::from(bucket)] || collected)

@@ -181,7 +181,7 @@ impl Shard {
             .map(|&bucket| BucketDigest {
                 bucket,
                 digest: self.store.bucket_stats(bucket).digest,
-                cutoff_s: self.agreement.cutoff_s(bucket, self.collect_from_ms),
+                cutoff_s: self.agreement.cutoff_s(bucket, self.collect_from_stamp_ms),
             })
             .collect();
         (self.outbox).push(&self.ctx, &*self.io, to, Internal::Digests { digests });
@@ -191,7 +191,7 @@ impl Shard {
     /// tombstone collection) and exchanges the buckets whose digests differ.
     pub(super) fn compare_digests(&mut self, from: usize, digests: Vec<BucketDigest>) {
         let view = self.ctx.view();
-        let now = self.ctx.clock.stamp_ms();
+        let now_stamp_ms = self.ctx.clock.stamp_ms();
         for theirs in digests {
             let bucket = theirs.bucket;
             let matched = self.store.bucket_stats(bucket).digest == theirs.digest;
@@ -203,7 +203,8 @@ impl Shard {
                     own,
                     replicas: prefs.len(),
                 };
-                self.agreement.compared(bucket, peer, theirs.cutoff_s, matched, now);
+                self.agreement
+                    .compared(bucket, peer, theirs.cutoff_s, matched, now_stamp_ms);
             }
             if !matched {
                 self.repair(from, bucket);

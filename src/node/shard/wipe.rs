@@ -18,9 +18,9 @@ impl Shard {
     /// same millisecond. The reply waits for the next millisecond, so every
     /// write a client starts after it is stamped later.
     pub(super) fn wipe(&mut self, job: Arc<Wipeout>) {
-        let wiped_in_ms = self.ctx.clock.stamp_ms();
-        self.wiped_before = Stamp::from_millis(wiped_in_ms + 1);
-        job.wiped_in_ms.fetch_max(wiped_in_ms, Ordering::AcqRel);
+        let wiped_in_stamp_ms = self.ctx.clock.stamp_ms();
+        self.wiped_before = Stamp::from_millis(wiped_in_stamp_ms + 1);
+        job.wiped_in_stamp_ms.fetch_max(wiped_in_stamp_ms, Ordering::AcqRel);
         self.store.wipe();
         self.cache.clear();
         self.agreement.clear();
@@ -39,7 +39,7 @@ impl Shard {
         let Some(job) = &self.wipe_reply else {
             return;
         };
-        if self.ctx.clock.stamp_ms() <= job.wiped_in_ms.load(Ordering::Acquire) {
+        if self.ctx.clock.stamp_ms() <= job.wiped_in_stamp_ms.load(Ordering::Acquire) {
             return;
         }
         let reply = Reply::Code(ErrorCode::Success);
