@@ -8,7 +8,11 @@
 #   DYNAKV_REMOTE_DIR directory on remote hosts (default: dynakv, under the login's home)
 #   DYNAKV_SSH_HOSTS  hosts reached over ssh even if they are this machine
 #                     (to exercise the ssh path on one machine)
-#   DYNAKV_NODE_ARGS  extra options for every node (e.g. --memory-limit 64)
+#   DYNAKV_NODE_ARGS  extra options for every node (e.g. --memory-limit 64,
+#                     --fsync always)
+#   DYNAKV_DATA_ROOT  where each node keeps its data, one directory per node
+#                     (default: OUTPUT/data locally, REMOTE_DIR/data on remote
+#                     hosts); "none" runs the nodes in memory only
 #   DYNAKV_CLUSTER_SECRET_FILE  the cluster secret (default: SERVERS_FILE.secret,
 #                     created by run/start when missing)
 set -euo pipefail
@@ -48,6 +52,12 @@ nodes() {
 host_of() { echo "${1%:*}"; }
 port_of() { echo "${1##*:}"; }
 node_file() { echo "$OUTPUT/$(echo "$1" | tr ':/' '__')"; }
+# The data directory option of a node (none with DYNAKV_DATA_ROOT=none).
+data_args() { # node root
+    local root="${DYNAKV_DATA_ROOT:-$2}"
+    [ "$root" = none ] && return 0
+    echo "--data-dir $root/$(echo "$1" | tr ':/' '__')"
+}
 
 is_local() {
     local host="$1"

@@ -83,7 +83,8 @@ fn secret_mode(path: &Path) -> u32 {
 fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
     let dir = TempDir::new("ops");
     let servers = dir.0.join("servers.txt");
-    let text: String = free_addrs(5).iter().map(|a| format!("{a}\n")).collect();
+    let addrs = free_addrs(5);
+    let text: String = addrs.iter().map(|a| format!("{a}\n")).collect();
     std::fs::write(&servers, text).unwrap();
     let output_dir = dir.0.join("output");
     let out = &*output_dir;
@@ -116,9 +117,34 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
         3
     );
 
+    let keys: Vec<usize> = (0..1_000).collect();
+    write_keys(&addrs, &keys, 1);
+
     let stopped = script("stop", &[&servers, Path::new("--output"), out], &[]);
     assert!(stopped.status.success());
     assert!(String::from_utf8_lossy(&stopped.stdout).contains("5 nodes stopped"));
+    assert_eq!(pids.alive(), Vec::<u32>::new(), "no node process is left");
+
+    // What an upgrade or a host reboot does: every node stopped, then
+    // started again on its data directory. Every key is still there.
+    let restarted = script("start", &[&servers, Path::new("--output"), out], &[]);
+    let pids = Recorded::read(out);
+    assert!(restarted.status.success(), "run/start after run/stop failed");
+    assert_eq!(ctl(&servers, &["get", "greeting"]).trim(), "hello\nversion 0");
+    let expect: Vec<(usize, Option<usize>)> = keys.iter().map(|&i| (i, Some(1))).collect();
+    let wrong = misreads(&addrs, &expect, 7, false);
+    assert!(
+        wrong.is_empty(),
+        "keys lost across run/stop + run/start: {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    let status = script("status", &[&servers], &[]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("disk_MiB"),
+        "run/status shows disk use"
+    );
+    let stopped = script("stop", &[&servers, Path::new("--output"), out], &[]);
+    assert!(stopped.status.success());
     assert_eq!(pids.alive(), Vec::<u32>::new(), "no node process is left");
 }
 

@@ -3,6 +3,7 @@
 //! seed and a mix name a run completely.
 
 use dynakv::node::context::PlantedBugs;
+use dynakv::node::journal::Fsync;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -23,11 +24,14 @@ pub enum Mix {
     Clock,
     /// WIPEOUT of every node, a few hundred ms apart, between writes.
     Wipe,
+    /// Nodes with data directories: process crashes, power losses of one
+    /// node, and power losses of every node at once.
+    Power,
     /// All of the above at once, but WIPEOUT.
     All,
 }
 
-pub const MIXES: [Mix; 8] = [
+pub const MIXES: [Mix; 9] = [
     Mix::Calm,
     Mix::Crash,
     Mix::Pause,
@@ -36,6 +40,7 @@ pub const MIXES: [Mix; 8] = [
     Mix::Clock,
     Mix::Wipe,
     Mix::All,
+    Mix::Power,
 ];
 
 impl Mix {
@@ -49,6 +54,7 @@ impl Mix {
             Mix::Clock => "clock",
             Mix::Wipe => "wipe",
             Mix::All => "all",
+            Mix::Power => "power",
         }
     }
 
@@ -63,18 +69,22 @@ impl Mix {
 
     /// Whether the mix includes a family of faults. `All` leaves WIPEOUT
     /// out: its promise (every node empty) holds only when it reaches every
-    /// node, which crashes and pauses in the middle of it prevent.
+    /// node, which crashes and pauses in the middle of it prevent. Power
+    /// losses are the power mix's (and a crash mix's of a sort).
     fn has(self, family: Mix) -> bool {
-        self == family || (self == Mix::All && family != Mix::Wipe)
+        self == family || (self == Mix::All && family != Mix::Wipe && family != Mix::Power)
     }
 }
 
 /// The planted bugs by name (`--plant`).
-pub const BUGS: [&str; 4] = [
+pub const BUGS: [&str; 7] = [
     "ack-before-replicas",
     "collect-tombstones-at-once",
     "skip-catch-up-after-pause",
     "ignore-stamps-on-merge",
+    "ack-before-sync",
+    "recovery-ignores-checksums",
+    "compaction-deletes-log-early",
 ];
 
 /// Switches one planted bug on by name.
@@ -84,6 +94,9 @@ pub fn plant(bugs: &mut PlantedBugs, name: &str) -> Result<(), String> {
         "collect-tombstones-at-once" => bugs.collect_tombstones_at_once = true,
         "skip-catch-up-after-pause" => bugs.skip_catch_up_after_pause = true,
         "ignore-stamps-on-merge" => bugs.ignore_stamps_on_merge = true,
+        "ack-before-sync" => bugs.ack_before_sync = true,
+        "recovery-ignores-checksums" => bugs.recovery_ignores_checksums = true,
+        "compaction-deletes-log-early" => bugs.compaction_deletes_log_early = true,
         _ => return Err(format!("no planted bug {name:?}; known: {}", BUGS.join(", "))),
     }
     Ok(())
@@ -157,6 +170,9 @@ pub struct Inside {
     /// acknowledges a write: it dies right after the acknowledgement leaves,
     /// and nothing it sent after it in that step leaves.
     pub crash_at_ack: f64,
+    /// Data directories and when they sync (None: memory only; the power
+    /// mix always has them).
+    pub storage: Option<Fsync>,
 }
 
 impl Inside {
@@ -168,6 +184,7 @@ impl Inside {
         stream_refuse: 0.0,
         stream_breaks_per_s: 0.0,
         crash_at_ack: 0.0,
+        storage: None,
     };
 
     /// The inside of the run of `seed`: plain for about a third of seeds.
@@ -185,12 +202,20 @@ impl Inside {
             (0.0, 0.0)
         };
         let crash_at_ack = if rng.random_bool(0.5) { 0.5 } else { 0.0 };
+        let storage = match rng.random_range(0..3) {
+            0 => None,
+            1 => Some(Fsync::Always),
+            _ => Some(Fsync::Periodic {
+                interval_ms: rng.random_range(50..=1_000),
+            }),
+        };
         Inside {
             workers,
             backlog_max,
             stream_refuse,
             stream_breaks_per_s,
             crash_at_ack,
+            storage,
         }
     }
 }
@@ -246,7 +271,21 @@ impl RunConfig {
     }
 
     pub fn crashes(&self) -> bool {
-        self.mix.has(Mix::Crash)
+        self.mix.has(Mix::Crash) || self.mix == Mix::Power
+    }
+
+    /// Power losses of one node, and of every node at once.
+    pub fn power_losses(&self) -> bool {
+        self.mix == Mix::Power
+    }
+
+    /// When the nodes' data directories sync (None: the nodes keep no data
+    /// on disk).
+    pub fn storage(&self) -> Option<Fsync> {
+        match (self.mix, self.inside.storage) {
+            (Mix::Power, None) => Some(Fsync::Always),
+            (_, storage) => storage,
+        }
     }
     pub fn pauses(&self) -> bool {
         self.mix.has(Mix::Pause)

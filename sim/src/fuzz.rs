@@ -9,6 +9,9 @@
 //! - [`internal_decoder`]: a node message, as is and signed with the
 //!   cluster secret, so that the fields behind the MAC are reached; what
 //!   decodes must encode back to the same message.
+//! - [`recovery`]: one node started on a data directory of arbitrary
+//!   files (see [`directory`]): it starts or refuses with a reason, never
+//!   panics, and started it answers.
 //! - [`node`]: one node of a three-node cluster fed a script of client
 //!   requests, *authenticated and fresh* node messages and stream frames
 //!   with arbitrary fields, junk datagrams and time passing: its store never
@@ -95,7 +98,8 @@ pub fn node(data: &[u8]) {
     let cluster = Cluster::new(addrs.clone(), 3, secret(), PlantedBugs::default());
     let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
     let mut now_us = 0u64;
-    let mut node = Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS);
+    let mut node =
+        Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS, None).expect("a node without a data directory starts");
     let mut seqs = [0u64; 3];
     let mut last_stamps: std::collections::HashMap<Vec<u8>, u64> = Default::default();
     let mut script = Script(data);
@@ -165,4 +169,59 @@ pub fn node(data: &[u8]) {
             }
         }
     }
+}
+
+/// Names a data directory's files have (and some it should not), which the
+/// first byte of each file of a [`recovery`] input picks from.
+const FILE_NAMES: [&str; 10] = [
+    "log-0of1-0000000000000001.wal",
+    "log-0of1-0000000000000002.wal",
+    "log-0of1-0000000000000004.wal",
+    "snap-0of1-0000000000000002.snap",
+    "snap-0of1-0000000000000003.snap",
+    "snap-0of1-0000000000000005.snap.partial",
+    "log-0of2-0000000000000001.wal",
+    "log-1of2-0000000000000003.wal",
+    "snap-1of2-0000000000000002.snap",
+    "identity",
+];
+
+/// The files an input describes: `name byte, length (2 bytes), bytes` per
+/// file, as many as it holds.
+pub fn directory(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 3 {
+        let name = FILE_NAMES[usize::from(rest[0]) % FILE_NAMES.len()].to_string();
+        let len = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
+        let bytes = rest[3..3 + len].to_vec();
+        rest = &rest[3 + len..];
+        files.retain(|(existing, _)| *existing != name);
+        files.push((name, bytes));
+    }
+    files
+}
+
+/// One node started on a data directory holding arbitrary files: it
+/// starts or refuses with a reason, never panics; started, its store is
+/// within its budget and it answers requests.
+pub fn recovery(data: &[u8]) {
+    let addrs: Vec<SocketAddr> = vec![SocketAddr::from(([10, 0, 0, 1], 4000))];
+    let mut cluster = Cluster::new(addrs, 1, secret(), PlantedBugs::default());
+    cluster.fsync = Some(dynakv::node::journal::Fsync::Always);
+    let disk = std::sync::Arc::new(crate::disk::SimDisk::with_files(&directory(data)));
+    let Ok(mut node) = Running::start(&cluster, 0, 0, EPOCH_UNIX_MS, Some(&disk)) else {
+        return;
+    };
+    assert!(node.over_budget().is_none(), "recovery took the store past its budget");
+    let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
+    let request = client::request(Command::Get, Some(b"key"), None, None);
+    node.set_clock(2_000_000, EPOCH_UNIX_MS + 2_000);
+    node.datagram(&wire::encode_request(&[7; 16], &request), client);
+    let answered = node
+        .io
+        .take()
+        .iter()
+        .any(|out| matches!(out, Out::Datagram(to, _) if *to == client));
+    assert!(answered, "a node recovered from this directory does not answer");
 }

@@ -87,6 +87,15 @@ impl History {
         &self.keys[index].key
     }
 
+    /// Whether `value` was ever written to the key named `key` (None: a
+    /// delete); false for a key no client has.
+    pub fn was_written(&self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let Some(history) = self.keys.iter().find(|k| k.key == key) else {
+            return false;
+        };
+        value.is_none() || history.writes.iter().any(|w| w.effect.as_deref() == value)
+    }
+
     pub fn keys(&self) -> usize {
         self.keys.len()
     }
@@ -128,6 +137,28 @@ impl History {
                 stamp: None,
             });
             key.events.push((at_us, "every node wiped".into()));
+        }
+    }
+
+    /// Every node lost power at `at_us`: writes acknowledged within
+    /// `window_us` before it may be gone from every copy (they were synced
+    /// nowhere yet), as if their clients had never heard back.
+    pub fn power_lost(&mut self, at_us: u64, window_us: u64) {
+        for key in &mut self.keys {
+            let mut lost = false;
+            for write in &mut key.writes {
+                if write.outcome == Outcome::Acked && write.acked_at_us.is_some_and(|t| t + window_us > at_us) {
+                    write.outcome = Outcome::Unknown;
+                    write.acked_at_us = None;
+                    lost = true;
+                }
+            }
+            if lost {
+                key.events.push((
+                    at_us,
+                    "power lost everywhere: writes of the last sync interval may be gone".into(),
+                ));
+            }
         }
     }
 

@@ -11,6 +11,7 @@
 //! event for event; the trace hash it prints shows it.
 //!
 //! - [`config`]: what a run is, from its seed and mix.
+//! - [`disk`]: a node's disk, which loses what was not synced in a power loss.
 //! - [`node`]: one simulated node around dynakv's parts.
 //! - [`scenario`]: a small cluster stepped by hand, for scenario tests.
 //! - [`client`]: clients as the graders' clients behave.
@@ -20,6 +21,7 @@
 
 pub mod client;
 pub mod config;
+pub mod disk;
 pub mod fuzz;
 pub mod history;
 pub mod node;

@@ -8,13 +8,15 @@
 //! runs the shards ([`Running::run_shards`]), which it does a little later,
 //! so requests queue up, backlogs count and OVERLOAD can be answered.
 
+use crate::disk::SimDisk;
 use crossbeam_channel::Receiver;
 use dynakv::cluster::ring::Placement;
 use dynakv::cluster::secret::Secret;
-use dynakv::node::assemble::{self, NodeSpec};
+use dynakv::node::assemble::{self, NodeSpec, Storage};
 use dynakv::node::cluster_core::ClusterCore;
 use dynakv::node::context::{Away, NodeClock, NodeContext, NodeIo, PlantedBugs};
 use dynakv::node::counters::Queue;
+use dynakv::node::journal::Fsync;
 use dynakv::node::mailbox::Mailbox;
 use dynakv::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
 use dynakv::node::router::{Router, SHARD_BACKLOG_REQUESTS_MAX};
@@ -125,7 +127,16 @@ pub struct Cluster {
     /// Replicated writes a replica acknowledges without storing (percent;
     /// the runtime's test fault).
     pub lose_replica_writes_percent: u8,
+    /// With data directories (each node's disk is the caller's), when
+    /// writes are synced; None: memory only.
+    pub fsync: Option<Fsync>,
 }
+
+/// A segment is closed past this many bytes in the simulator, and
+/// compaction waits for this many: small, so that the small loads of a run
+/// roll segments and compact many times.
+pub const SEGMENT_BYTES: u64 = 6 << 10;
+pub const COMPACT_MIN_BYTES: u64 = 4 << 10;
 
 impl Cluster {
     /// Nodes at `addrs`, `workers` 0, the default backlog.
@@ -139,9 +150,13 @@ impl Cluster {
             workers: 0,
             backlog_max: SHARD_BACKLOG_REQUESTS_MAX,
             lose_replica_writes_percent: 0,
+            fsync: None,
         }
     }
 }
+
+/// A record as a node's store holds it: key, value (None: a tombstone), stamp.
+pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>, Stamp);
 
 /// A node that is up: its parts, built exactly as `dynakv serve` builds them.
 pub struct Running {
@@ -163,9 +178,27 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts node `index` (empty store) at simulated time `now_us`, its
-    /// wall clock reading `unix_ms`.
-    pub fn start(cluster: &Cluster, index: usize, now_us: u64, unix_ms: u64) -> Running {
+    /// Starts node `index` at simulated time `now_us`, its wall clock
+    /// reading `unix_ms`: with an empty store, or with what its disk holds
+    /// (when the cluster keeps data on disk). An error says why the disk
+    /// could not be used.
+    pub fn start(
+        cluster: &Cluster,
+        index: usize,
+        now_us: u64,
+        unix_ms: u64,
+        disk: Option<&Arc<SimDisk>>,
+    ) -> Result<Running, String> {
+        let storage = match (cluster.fsync, disk) {
+            (Some(fsync), Some(disk)) => Some(Storage {
+                disk: disk.clone(),
+                fsync,
+                cluster: cluster.secret.cluster_id(),
+                segment_bytes: SEGMENT_BYTES,
+                compact_min_bytes: COMPACT_MIN_BYTES,
+            }),
+            _ => None,
+        };
         let spec = NodeSpec {
             self_index: index,
             names: cluster.names.clone(),
@@ -183,6 +216,7 @@ impl Running {
             backlog_max: cluster.backlog_max,
             pid: index as i32 + 1,
             admin_allow: Default::default(),
+            storage,
             bugs: cluster.bugs,
         };
         let placement = Placement::new(&spec.names, spec.replicas);
@@ -194,7 +228,7 @@ impl Running {
         let budget = Arc::new(MemoryBudget::new(STORE_BYTES));
         let io = Arc::new(SimIo::default());
         let node_io: Arc<dyn NodeIo> = io.clone();
-        let parts = assemble::parts(&spec, placement, &ctx, &budget, &node_io, None);
+        let parts = assemble::parts(&spec, placement, &ctx, &budget, &node_io, None)?;
         let mut running = Running {
             frames: StreamFrames::new(ctx.clone()),
             ctx,
@@ -211,7 +245,7 @@ impl Running {
         };
         running.cluster.start();
         running.settle();
-        running
+        Ok(running)
     }
 
     /// Sets the node's clocks before a step.
@@ -301,6 +335,32 @@ impl Running {
 
     pub fn membership_count(&self) -> usize {
         self.ctx.membership_count.load(Ordering::Relaxed)
+    }
+
+    /// Every record its stores hold: key, value (None: a tombstone), stamp.
+    pub fn records(&self) -> Vec<StoredRecord> {
+        let stores: Vec<&dynakv::storage::store::Store> = match self.router.inline_shard() {
+            Some(inline) => vec![inline.store()],
+            None => self.workers.iter().map(|(shard, _)| shard.store()).collect(),
+        };
+        let mut records = Vec::new();
+        for store in stores {
+            for bucket in 0..dynakv::storage::hash::BUCKETS as dynakv::storage::hash::BucketId {
+                for record in store.bucket_records(bucket) {
+                    let value = (!record.is_tombstone()).then(|| record.value().to_vec());
+                    records.push((record.key().to_vec(), value, record.stamp()));
+                }
+            }
+        }
+        records
+    }
+
+    /// Whether any shard's journal refuses writes after a failed one.
+    pub fn journal_failing(&self) -> bool {
+        match self.router.inline_shard() {
+            Some(inline) => inline.journal_failing(),
+            None => self.workers.iter().any(|(shard, _)| shard.journal_failing()),
+        }
     }
 
     /// What this node's store holds for `key`: `Some(Some(value))`, a

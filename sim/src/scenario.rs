@@ -14,6 +14,7 @@
 //! assert!(s.answer(&put).is_none());
 //! ```
 
+use crate::disk::SimDisk;
 use crate::node::{Cluster, Out, Running};
 use dynakv::cluster::internal::{self, Internal};
 use dynakv::cluster::secret::Secret;
@@ -24,6 +25,7 @@ use dynakv::protocol::wire::{self, Command};
 use dynakv::storage::hash::{BucketId, bucket_of, key_hash};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The wall clock at time 0, Unix ms.
 const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -134,6 +136,8 @@ pub struct Answer {
 
 struct Node {
     running: Option<Running>,
+    /// Its data directory, kept across crashes (with `fsync` set).
+    disk: Arc<SimDisk>,
     paused: bool,
     /// Bumped at every start: a timer of an earlier life is ignored.
     life: u64,
@@ -189,6 +193,7 @@ impl Scenario {
         for node in 0..nodes {
             scenario.nodes.push(Node {
                 running: None,
+                disk: Arc::new(SimDisk::default()),
                 paused: false,
                 life: 0,
                 next_round_us: 0,
@@ -202,6 +207,11 @@ impl Scenario {
 
     pub fn now_ms(&self) -> u64 {
         self.now_us / 1_000
+    }
+
+    /// Whether the node's process is up.
+    pub fn is_up(&self, node: usize) -> bool {
+        self.nodes[node].running.is_some()
     }
 
     pub fn node(&self, node: usize) -> &Running {
@@ -323,7 +333,19 @@ impl Scenario {
             .retain(|_, p| p.to != End::Node(node) && (p.from != End::Node(node) || !p.stream));
     }
 
-    /// Starts the node again, empty.
+    /// Cuts the node's power: a crash, and its disk keeps only what was
+    /// synced (see [`SimDisk::lose_power`]).
+    pub fn lose_power(&mut self, node: usize) {
+        self.crash(node);
+        self.nodes[node].disk.lose_power(node as u64 ^ self.now_us);
+    }
+
+    /// The node's disk.
+    pub fn disk(&self, node: usize) -> &Arc<SimDisk> {
+        &self.nodes[node].disk
+    }
+
+    /// Starts the node again: empty, or from its disk (with `fsync` set).
     pub fn restart(&mut self, node: usize) {
         assert!(self.nodes[node].running.is_none(), "node {node} is up");
         self.start(node);
@@ -347,7 +369,8 @@ impl Scenario {
         n.life += 1;
         n.paused = false;
         n.queued.clear();
-        n.running = Some(Running::start(&self.cluster, node, self.now_us, unix_ms));
+        let running = Running::start(&self.cluster, node, self.now_us, unix_ms, Some(&n.disk));
+        n.running = Some(running.unwrap_or_else(|error| panic!("node {node} could not start: {error}")));
         // Rounds of different nodes are spread over the round length.
         n.next_round_us = self.now_us + ROUND_MS * 1_000 + node as u64 * 7_000;
         n.next_tick_us = self.now_us;
@@ -426,6 +449,7 @@ impl Scenario {
     /// Runs one step of an up, running node, then sends what it sent.
     fn step(&mut self, node: usize, work: impl FnOnce(&mut Running)) {
         let (now_us, unix_ms) = (self.now_us, EPOCH_UNIX_MS + self.now_ms());
+        let disk = self.nodes[node].disk.clone();
         let Some(running) = self.nodes[node].running.as_mut() else {
             return;
         };
@@ -433,6 +457,11 @@ impl Scenario {
         work(running);
         // Worker shards run right after what queued work for them.
         running.run_shards();
+        if self.cluster.fsync.is_some() && !disk.powered() {
+            // Its power went during the step: nothing it sent leaves.
+            let _ = running.io.take();
+            return self.lose_power(node);
+        }
         let tick_ms = if running.shards_pending() {
             dynakv::node::shard::TICK_MS.min(running.router.tick_in_ms())
         } else {

@@ -5,10 +5,12 @@
 
 use crate::client::{self, Client, Op, OpKind};
 use crate::config::{Mix, RunConfig};
+use crate::disk::SimDisk;
 use crate::history::{History, Outcome, ReadClass, show};
-use crate::node::{Cluster, Out, Running};
+use crate::node::{Cluster, Out, Running, StoredRecord};
 use dynakv::cluster::internal::{self, Internal};
 use dynakv::node::cluster_core::ROUND_MS;
+use dynakv::node::journal::Fsync;
 use dynakv::protocol::wire::{self, ErrorCode};
 use dynakv::storage::hash::{fmix64, key_hash};
 use rand::{Rng, SeedableRng};
@@ -18,6 +20,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The simulated wall clock at time 0, Unix ms (2027-01-15).
 const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -29,6 +32,9 @@ const SETTLE_AFTER_HEAL_MS: u64 = 8_000;
 const THINK_MS: std::ops::Range<u64> = 5..60;
 /// Events a run may take at most (a run that loops forever is a failure).
 const EVENTS_MAX: u64 = 20_000_000;
+/// How much later than its interval a periodic sync may come, at most (the
+/// shard's timer).
+const SYNC_SLACK_MS: u64 = 50;
 /// A node back from a crash or a stop catches up for about this long; no
 /// other node goes away meanwhile if that would pass the limit.
 const CATCH_UP_MS: u64 = 3_000;
@@ -81,6 +87,14 @@ enum Fault {
     Crash(usize),
     /// A crash the protocol's way: SHUTDOWN from the operator.
     Shutdown(usize),
+    /// The node's power goes: a crash, and its disk keeps only what was
+    /// synced.
+    PowerLoss(usize),
+    /// Every node's power goes at once (now, or at the moment the aim
+    /// says); it comes back, every node starting, up to 3 s later
+    /// ([`Fault::PowerBack`]).
+    PowerLossAll(Aim),
+    PowerBack,
     Restart(usize),
     Pause(usize),
     Resume(usize),
@@ -107,6 +121,19 @@ enum Fault {
     Heal,
     StopClients,
     Check,
+}
+
+/// When a power loss of every node strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Aim {
+    Now,
+    /// Right after some node acknowledges a write (what it sent after that
+    /// in the same step does not leave).
+    AtAck,
+    /// In the middle of what the disks are doing: each disk's power goes
+    /// after a few more operations (a segment's creation, a compaction's
+    /// steps), and when the first one's goes, every one's does.
+    MidDisk,
 }
 
 struct Scheduled {
@@ -144,10 +171,23 @@ struct SimNode {
     /// Stream frames waiting for a stopped node (TCP keeps them).
     waiting_frames: VecDeque<(usize, u64, Vec<Vec<u8>>)>,
     next_tick_us: u64,
+    /// Its data directory: outlives the node's processes (used when the
+    /// run keeps data on disk).
+    disk: Arc<SimDisk>,
     /// When its worker shards run next (0: not scheduled).
     shards_due_us: u64,
     /// A crash waits for this node's next acknowledgement of a write.
     crash_at_ack: bool,
+    /// The records its store held when it went down, every one of its
+    /// writes committed (a crash keeps what was written; a power loss with
+    /// `--fsync always`, what was committed before the step it struck in):
+    /// what it recovers must hold all of them, or newer.
+    durable_view: Option<Vec<StoredRecord>>,
+    /// The same view before the step under way (a power loss aimed into
+    /// a disk operation strikes in the middle of a step).
+    view_before_step: Option<Vec<StoredRecord>>,
+    /// It went down with a data directory and has not started again since.
+    went_down: bool,
     skew_ms: i64,
 }
 
@@ -198,6 +238,8 @@ pub struct World {
     checker: usize,
     by_addr: HashMap<SocketAddr, Dest>,
     history: History,
+    /// A power loss of every node waiting for its aim.
+    power_armed: Option<Aim>,
     /// Per ordered pair of nodes: the stream's generation (a break drops
     /// what is in flight) and when its last frame arrives (order is kept).
     links: Vec<u64>,
@@ -238,6 +280,7 @@ impl World {
         let mut cluster = Cluster::new(addrs.clone(), config.replicas, secret, config.bugs);
         cluster.workers = config.inside.workers;
         cluster.backlog_max = config.inside.backlog_max;
+        cluster.fsync = config.storage();
         let mut by_addr = HashMap::new();
         let nodes = addrs
             .iter()
@@ -257,8 +300,12 @@ impl World {
                     socket_queue: VecDeque::new(),
                     waiting_frames: VecDeque::new(),
                     next_tick_us: 0,
+                    disk: Arc::new(SimDisk::default()),
                     shards_due_us: 0,
                     crash_at_ack: false,
+                    durable_view: None,
+                    view_before_step: None,
+                    went_down: false,
                     skew_ms,
                 }
             })
@@ -285,6 +332,7 @@ impl World {
             link_clear_us: vec![0; n * n],
             cut: vec![false; n * n],
             inside_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x1751_de01),
+            power_armed: None,
             config,
             rng,
             now_us: 0,
@@ -444,7 +492,15 @@ impl World {
         n.paused = false;
         n.socket_queue.clear();
         n.waiting_frames.clear();
-        let running = Running::start(&self.cluster, node, self.now_us, unix_ms);
+        let running = match Running::start(&self.cluster, node, self.now_us, unix_ms, Some(&n.disk)) {
+            Ok(running) => running,
+            // The aimed power loss struck while it started.
+            Err(_) if self.power_armed == Some(Aim::MidDisk) && !n.disk.powered() => {
+                n.running = None;
+                return self.lose_power_everywhere();
+            }
+            Err(error) => return self.fail(format!("node {node} could not start: {error}"), None),
+        };
         let inside = self.config.inside;
         if inside.stream_refuse > 0.0 {
             running
@@ -454,6 +510,7 @@ impl World {
         n.running = Some(running);
         n.shards_due_us = 0;
         let life = n.life;
+        self.check_recovered(node);
         self.flush(node);
         self.after(ROUND_MS, Event::Round { node, life });
         self.schedule_tick(node, 0);
@@ -480,7 +537,17 @@ impl World {
         };
         self.stepping.set((node, now_us));
         running.set_clock(now_us, unix_ms);
+        let watch_view = self.power_armed == Some(Aim::MidDisk) && self.config.storage() == Some(Fsync::Always);
+        let view = (watch_view && !running.journal_failing()).then(|| running.records());
         work(running);
+        self.nodes[node].view_before_step = view;
+        if self.power_armed == Some(Aim::MidDisk) && !self.nodes[node].disk.powered() {
+            // The first disk went dark: every one does.
+            return self.lose_power_everywhere();
+        }
+        let Some(running) = self.nodes[node].running.as_mut() else {
+            return;
+        };
         let shards_due = if running.shards_have_work() {
             // A worker thread wakes a little after work is queued for it.
             Some(self.inside_rng.random_range(20..1_500))
@@ -558,8 +625,12 @@ impl World {
         for out in running.io.take() {
             match out {
                 Out::Datagram(to, bytes) => {
-                    let acknowledges = self.nodes[node].crash_at_ack && self.acknowledges_a_write(to, &bytes);
+                    let aimed = self.nodes[node].crash_at_ack || self.power_armed == Some(Aim::AtAck);
+                    let acknowledges = aimed && self.acknowledges_a_write(to, &bytes);
                     self.send_datagram(Some(node), to, bytes);
+                    if acknowledges && self.power_armed == Some(Aim::AtAck) {
+                        return self.lose_power_everywhere();
+                    }
                     if acknowledges {
                         // Dies right after the acknowledgement: nothing it
                         // sent after it in this step leaves.
@@ -587,7 +658,8 @@ impl World {
     fn crash_at_ack(&mut self, node: usize) {
         self.nodes[node].crash_at_ack = false;
         let others = self.unavailable().iter().filter(|&&other| other != node).count();
-        if others >= self.config.down_max && !self.config.crash_beyond_replication {
+        let guarded = self.may_lose_copies(&Fault::Crash(node)) && !self.config.crash_beyond_replication;
+        if others >= self.config.down_max && guarded {
             self.outcome.crashes_skipped += 1;
             return;
         }
@@ -674,8 +746,102 @@ impl World {
         }
     }
 
-    fn crash(&mut self, node: usize) {
+    /// Whether a fault may lose copies of acknowledged writes: a crash of a
+    /// node that keeps no data on disk, or a power loss before a periodic
+    /// sync. Such a fault is skipped when replicas - 1 other nodes are away.
+    fn may_lose_copies(&self, fault: &Fault) -> bool {
+        match fault {
+            Fault::Crash(_) | Fault::Shutdown(_) => self.config.storage().is_none(),
+            Fault::PowerLoss(_) => !matches!(self.config.storage(), Some(Fsync::Always)),
+            _ => false,
+        }
+    }
+
+    /// Every node's power at once; back up to 3 s later.
+    fn lose_power_everywhere(&mut self) {
+        self.power_armed = None;
+        if self.watch.key.is_some() {
+            self.watched
+                .borrow_mut()
+                .push((self.now_us, "fault: power lost everywhere".into()));
+        }
+        for node in 0..self.nodes.len() {
+            self.lose_power(node);
+        }
+        if let Some(Fsync::Periodic { interval_ms }) = self.config.storage() {
+            // Writes acknowledged within the last sync interval may be
+            // gone from every copy.
+            let window_us = (interval_ms + SYNC_SLACK_MS) * 1_000;
+            self.history.power_lost(self.now_us, window_us);
+        }
+        let back = self.rng.random_range(300..3_000);
+        self.after(back, Event::Fault(Fault::PowerBack));
+    }
+
+    /// A power loss: the process crashes, its disk keeps what was synced.
+    /// With `--fsync always` the records its store holds (or held before
+    /// the step in which its disk went dark) are what it must recover.
+    fn lose_power(&mut self, node: usize) {
+        let was_up = self.nodes[node].running.is_some();
+        let struck_mid_step = !self.nodes[node].disk.powered();
+        self.crash(node);
         let n = &mut self.nodes[node];
+        if was_up && struck_mid_step {
+            n.durable_view = n.view_before_step.take();
+        }
+        if self.config.storage() != Some(Fsync::Always) {
+            // What was written and not synced may be gone.
+            n.durable_view = None;
+        }
+        let seed = self.inside_rng.random::<u64>();
+        self.nodes[node].disk.lose_power(seed);
+    }
+
+    /// What a node read back from its disk after it went down: nothing no
+    /// client wrote, and every record it held (after a power loss, only
+    /// with `--fsync always`).
+    fn check_recovered(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        let (view, went_down) = (n.durable_view.take(), std::mem::take(&mut n.went_down));
+        let Some(running) = n.running.as_ref() else {
+            return;
+        };
+        if !went_down || self.cluster.fsync.is_none() {
+            return;
+        }
+        let recovered = running.records();
+        for (key, value, _) in &recovered {
+            if !self.history.was_written(key, value.as_deref()) {
+                let what = format!(
+                    "node {node} recovered {} = {} from its disk: never written",
+                    show(Some(key)),
+                    show(value.as_deref())
+                );
+                return self.fail(what, None);
+            }
+        }
+        for (key, value, stamp) in view.unwrap_or_default() {
+            let kept = recovered.iter().any(|(k, _, s)| *k == key && *s >= stamp);
+            if !kept {
+                let what = format!(
+                    "node {node} lost {} = {} (stamp {:#x}) in a power loss with --fsync always",
+                    show(Some(&key)),
+                    show(value.as_deref()),
+                    stamp.0
+                );
+                return self.fail(what, None);
+            }
+        }
+    }
+
+    fn crash(&mut self, node: usize) {
+        let durable = self.cluster.fsync.is_some();
+        let n = &mut self.nodes[node];
+        if let Some(running) = n.running.as_ref().filter(|_| durable) {
+            // What it wrote outlives the process.
+            n.durable_view = (!running.journal_failing() && n.disk.powered()).then(|| running.records());
+            n.went_down = true;
+        }
         n.running = None;
         n.paused = false;
         n.crash_at_ack = false;
@@ -1022,7 +1188,9 @@ impl World {
             if fits {
                 let crash = self.config.crashes() && (!self.config.pauses() || self.rng.random_bool(0.5));
                 if crash {
-                    let how = if self.rng.random_bool(0.5) {
+                    let how = if self.config.power_losses() && self.rng.random_bool(0.5) {
+                        Fault::PowerLoss(node)
+                    } else if self.rng.random_bool(0.5) {
                         Fault::Shutdown(node)
                     } else {
                         Fault::Crash(node)
@@ -1068,6 +1236,13 @@ impl World {
             }
         }
         self.plan_stream_breaks();
+        if self.config.power_losses() {
+            for _ in 0..self.rng.random_range(1..=2) {
+                let at = self.rng.random_range(start + 2_000..end - 3_000);
+                let aim = [Aim::Now, Aim::AtAck, Aim::MidDisk][self.rng.random_range(0..3)];
+                self.schedule(at * 1_000, Event::Fault(Fault::PowerLossAll(aim)));
+            }
+        }
         if self.config.wipes() {
             for _ in 0..self.rng.random_range(1..=2) {
                 let at = self.rng.random_range(start + 2_000..end - 2_000);
@@ -1127,15 +1302,18 @@ impl World {
                 .borrow_mut()
                 .push((self.now_us, format!("fault: {fault:?}")));
         }
-        if let (Fault::Crash(node) | Fault::Shutdown(node), false) = (&fault, self.config.crash_beyond_replication) {
+        if let Fault::Crash(node) | Fault::Shutdown(node) | Fault::PowerLoss(node) = &fault {
             let node = *node;
-            // A crash loses the node's copies. With replicas - 1 other
-            // nodes away or catching up, it may take a write's last copy:
-            // beyond what the product promises to survive, so it is
-            // skipped (its restart then finds the node running).
+            // A crash of a node that keeps no data on disk (or a power loss
+            // before a periodic sync) loses the node's copies. With
+            // replicas - 1 other nodes away or catching up, it may take a
+            // write's last copy: beyond what the product promises to
+            // survive, so it is skipped (its restart then finds the node
+            // running). A node with its data on disk loses nothing.
+            let guarded = self.may_lose_copies(&fault) && !self.config.crash_beyond_replication;
             let unavailable = self.unavailable();
             let others = unavailable.iter().filter(|&&other| other != node).count();
-            if others >= self.config.down_max {
+            if guarded && others >= self.config.down_max {
                 if self.watch.key.is_some() {
                     let line = format!("fault skipped: {fault:?}, {unavailable:?} already away or catching up");
                     self.watched.borrow_mut().push((self.now_us, line));
@@ -1164,6 +1342,28 @@ impl World {
                 let id = self.clients[operator].next_id();
                 let datagram = client::request(&id, &OpKind::Shutdown, None, 0);
                 self.client_send(operator, node, datagram);
+            }
+            Fault::PowerLoss(node) => {
+                if self.nodes[node].running.is_some() {
+                    self.lose_power(node);
+                }
+            }
+            Fault::PowerLossAll(Aim::Now) => self.lose_power_everywhere(),
+            Fault::PowerLossAll(aim) => {
+                if aim == Aim::MidDisk {
+                    for node in 0..self.nodes.len() {
+                        let operations = self.inside_rng.random_range(1..40);
+                        self.nodes[node].disk.lose_power_after(operations);
+                    }
+                }
+                self.power_armed = Some(aim);
+            }
+            Fault::PowerBack => {
+                for node in 0..self.nodes.len() {
+                    if self.nodes[node].running.is_none() {
+                        self.start_node(node);
+                    }
+                }
             }
             Fault::Restart(node) => {
                 // A crash still waiting for an acknowledgement is off.
@@ -1209,6 +1409,12 @@ impl World {
             }
             Fault::Heal => {
                 self.healed = true;
+                if self.power_armed.take() == Some(Aim::MidDisk) {
+                    // Never struck: the disks take every operation again.
+                    for node in 0..self.nodes.len() {
+                        self.nodes[node].disk.lose_power_after(u64::MAX / 2);
+                    }
+                }
                 self.cut.fill(false);
                 self.loss = 0.0;
                 self.duplicate = 0.0;

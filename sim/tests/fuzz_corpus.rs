@@ -73,3 +73,8 @@ fn internal_decoder_corpus_and_mutations() {
 fn node_corpus_and_mutations() {
     run("node", dynakv_sim::fuzz::node);
 }
+
+#[test]
+fn recovery_corpus_and_mutations() {
+    run("recovery", dynakv_sim::fuzz::recovery);
+}

@@ -220,7 +220,7 @@ fn a_pull_that_times_out_is_asked_again_of_the_same_source_only() {
             continue;
         };
         for message in &packet.messages {
-            if let (true, Internal::Pull { bucket, request }) = (from == restarted, message)
+            if let (true, Internal::Pull { bucket, request, .. }) = (from == restarted, message)
                 && *request != 0
             {
                 asked.entry((*bucket, to)).or_default().push(at_us / 1_000);

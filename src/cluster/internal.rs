@@ -108,10 +108,13 @@ pub enum Internal {
         /// The replica had no room for the write and did not store it.
         refused: bool,
     },
-    /// "Send me every entry of this bucket."
+    /// "Send me every entry of this bucket", or, with the puller's digest
+    /// of it, "unless your copy has this digest" (then one empty chunk
+    /// answers: nothing differs).
     Pull {
         request: u64,
         bucket: u16,
+        digest: Option<u64>,
     },
     /// An operator command (`dynakv ctl`), answered with a client `Msg` whose
     /// value is text.
@@ -234,6 +237,13 @@ impl<S: Sink> Writer<S> {
     }
     fn u64(&mut self, v: u64) {
         self.0.put(&v.to_le_bytes());
+    }
+    /// A flag byte, then the value when there is one.
+    fn opt_u64(&mut self, v: Option<u64>) {
+        self.u8(u8::from(v.is_some()));
+        if let Some(v) = v {
+            self.u64(v);
+        }
     }
     fn bytes(&mut self, v: &[u8]) {
         self.0.put(v);
@@ -435,9 +445,14 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
             w.u16(*bucket);
             w.u8(u8::from(*full) | u8::from(*refused) << 1);
         }
-        Internal::Pull { request, bucket } => {
+        Internal::Pull {
+            request,
+            bucket,
+            digest,
+        } => {
             w.u64(*request);
             w.u16(*bucket);
+            w.opt_u64(*digest);
         }
         Internal::Chunk(c) => {
             w.u64(c.request);
@@ -637,6 +652,11 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
         Kind::Pull => Internal::Pull {
             request: r.u64()?,
             bucket: r.u16()?,
+            digest: match r.u8()? {
+                0 => None,
+                1 => Some(r.u64()?),
+                _ => return None,
+            },
         },
         Kind::Chunk => read_chunk(r)?,
         Kind::Admin => read_admin(r)?,
@@ -845,7 +865,16 @@ mod tests {
                 full: true,
                 refused: true,
             },
-            Internal::Pull { request: 1, bucket: 2 },
+            Internal::Pull {
+                request: 1,
+                bucket: 2,
+                digest: None,
+            },
+            Internal::Pull {
+                request: 1,
+                bucket: 2,
+                digest: Some(u64::MAX),
+            },
             Internal::Chunk(Chunk {
                 request: 1,
                 bucket: 2,
@@ -995,7 +1024,15 @@ mod tests {
                 entries: vec![entry(); 100],
             }),
         );
-        let small = encode(&secret, &envelope(1, 0), &Internal::Pull { request: 9, bucket: 3 });
+        let small = encode(
+            &secret,
+            &envelope(1, 0),
+            &Internal::Pull {
+                request: 9,
+                bucket: 3,
+                digest: None,
+            },
+        );
         let stream = [big.clone(), small.clone()].concat();
         assert_eq!(frame_bytes(&stream), Ok(Some(big.len())));
         assert_eq!(frame_bytes(&stream[big.len()..]), Ok(Some(small.len())));
@@ -1077,7 +1114,8 @@ mod tests {
                 1,
                 &Internal::Pull {
                     request: 1,
-                    bucket: 4096
+                    bucket: 4096,
+                    digest: None
                 }
             ),
             out

@@ -39,6 +39,15 @@ impl Secret {
     pub fn from_bytes(material: &[u8]) -> Secret {
         Secret(blake3::derive_key("dynakv cluster secret v1", material))
     }
+
+    /// The cluster's name in its nodes' data directories: derived from the
+    /// secret (one cluster, one secret), revealing nothing of it.
+    pub fn cluster_id(&self) -> [u8; crate::storage::journal::CLUSTER_ID_BYTES] {
+        let hash = blake3::keyed_hash(&self.0, b"dynakv data directory");
+        let mut id = [0u8; crate::storage::journal::CLUSTER_ID_BYTES];
+        id.copy_from_slice(&hash.as_bytes()[..crate::storage::journal::CLUSTER_ID_BYTES]);
+        id
+    }
 }
 
 /// Where the secret of a cluster is looked for, and whether it is the

@@ -154,6 +154,15 @@ pub fn refresh_gauges(ctx: &NodeContext, view: &View, budget: &MemoryBudget, req
     c.set(&c.store_limit_bytes, budget.limit_bytes() as u64);
     c.set(&c.requests_per_s, requests_per_s);
     c.set(&c.send_drops, io.dropped_sends());
+    let now = ctx.clock.mono_ms();
+    let oldest = (ctx.unsynced_since_ms.iter())
+        .map(|since| since.load(Ordering::Relaxed))
+        .filter(|&since| since > 0)
+        .min();
+    c.set(
+        &c.disk_unsynced_ms,
+        oldest.map_or(0, |since| now.saturating_sub(since - 1)),
+    );
 }
 
 /// The lines of a STATS reply before the numbers: who answers.

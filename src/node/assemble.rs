@@ -10,10 +10,16 @@ use crate::node::cluster_core::ClusterCore;
 #[cfg(feature = "planted-bugs")]
 use crate::node::context::PlantedBugs;
 use crate::node::context::{NodeClock, NodeContext, NodeIo};
+use crate::node::disk::NodeDisk;
+use crate::node::journal::{Fsync, Journal, JournalSettings};
 use crate::node::mailbox::{self, Mailbox};
 use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg, Wake};
+use crate::node::recovery::{self, Replay};
 use crate::node::router::{NodeFacts, Router, Shards};
+use crate::node::shard::Replayed;
 use crate::node::shard::{Shard, ShardConfig};
+use crate::storage::hash::BUCKETS;
+use crate::storage::journal::{CLUSTER_ID_BYTES, Change};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use std::net::SocketAddr;
@@ -44,9 +50,24 @@ pub struct NodeSpec {
     pub backlog_max: usize,
     pub pid: i32,
     pub admin_allow: AdminAllow,
+    /// Where the node keeps its data (None: in memory only).
+    pub storage: Option<Storage>,
     /// Switched on only by the simulator (see [`PlantedBugs`]).
     #[cfg(feature = "planted-bugs")]
     pub bugs: PlantedBugs,
+}
+
+/// A node's data directory and how it is written.
+#[derive(Clone)]
+pub struct Storage {
+    pub disk: Arc<dyn NodeDisk>,
+    pub fsync: Fsync,
+    /// The cluster the directory belongs to (a hash of its secret).
+    pub cluster: [u8; CLUSTER_ID_BYTES],
+    /// Segment size and compaction threshold (the defaults but in the
+    /// simulator, whose loads are small).
+    pub segment_bytes: u64,
+    pub compact_min_bytes: u64,
 }
 
 /// A node's context, as every part sees it, with the first view: only
@@ -78,8 +99,10 @@ pub struct Parts {
     pub gossip_inbox: Mailbox<ClusterMsg>,
 }
 
-/// Builds the parts of the node `ctx` describes. `waker` wakes whoever
-/// drives the router, for the shard it runs, when another part queues work.
+/// Builds the parts of the node `ctx` describes: with a data directory,
+/// its stores read back first. `waker` wakes whoever drives the router,
+/// for the shard it runs, when another part queues work. An error says
+/// why the data directory cannot be used.
 pub fn parts(
     spec: &NodeSpec,
     placement: Placement,
@@ -87,15 +110,16 @@ pub fn parts(
     budget: &Arc<MemoryBudget>,
     io: &Arc<dyn NodeIo>,
     waker: Option<Arc<dyn Wake>>,
-) -> Parts {
+) -> Result<Parts, String> {
     let (cluster_sender, cluster_inbox) = mailbox::bounded(CLUSTER_QUEUE_MAX);
     let (gossip_sender, gossip_inbox) = mailbox::bounded(GOSSIP_QUEUE_MAX);
     let mut shards = Vec::new();
     let mut workers = Vec::new();
-    for _ in 0..spec.workers.max(1) {
+    for index in 0..spec.workers.max(1) {
         let (inbox, outbox) = crossbeam_channel::bounded(SHARD_QUEUE_BATCHES_MAX);
         let backlog = Arc::new(AtomicUsize::new(0));
         let worker = Shard::new(
+            index,
             &spec.shard,
             budget.clone(),
             io.clone(),
@@ -107,8 +131,12 @@ pub fn parts(
         let waker = if spec.workers == 0 { waker.clone() } else { None };
         shards.push(ShardHandle { inbox, backlog, waker });
     }
+    let suspect = match &spec.storage {
+        Some(storage) => Some(open_storage(storage, ctx, &mut workers)?),
+        None => None,
+    };
     let inline = if spec.workers == 0 { workers.pop() } else { None };
-    let cluster = ClusterCore::new(
+    let mut cluster = ClusterCore::new(
         ctx.clone(),
         placement,
         spec.failure_ms,
@@ -116,6 +144,9 @@ pub fn parts(
         io.clone(),
         shards.clone(),
     );
+    if let Some((holds_data, suspect)) = suspect {
+        cluster.recovered(holds_data, suspect);
+    }
     let facts = NodeFacts {
         pid: spec.pid,
         budget: budget.clone(),
@@ -127,12 +158,98 @@ pub fn parts(
         backlog_max: spec.backlog_max,
     };
     let router = Router::new(io.clone(), router_shards, facts, ctx.clone(), gossip_sender);
-    Parts {
+    Ok(Parts {
         router,
         cluster,
         shards,
         workers,
         cluster_inbox,
         gossip_inbox,
+    })
+}
+
+/// Reads the data directory back into the shards' stores, then gives each
+/// shard its journal. Files of another shard layout are covered by a
+/// snapshot of every shard before they are removed. Returns the buckets
+/// that could not be read whole, and whether anything was read.
+fn open_storage(
+    storage: &Storage,
+    ctx: &Arc<NodeContext>,
+    shards: &mut [(Shard, Receiver<ShardMsg>)],
+) -> Result<(bool, Vec<bool>), String> {
+    let started = std::time::Instant::now();
+    let count = shards.len() as u16;
+    let mut replay = ReplayInto {
+        shards: &mut *shards,
+        no_room: vec![false; BUCKETS],
+    };
+    let mut recovered = recovery::recover(&*storage.disk, storage.cluster, count, &mut replay, ctx)?;
+    for (bucket, no_room) in replay.no_room.iter().enumerate() {
+        recovered.suspect[bucket] |= no_room;
+    }
+    for (index, (shard, _)) in shards.iter_mut().enumerate() {
+        shard.replayed();
+        let settings = JournalSettings {
+            fsync: storage.fsync,
+            cluster: storage.cluster,
+            shard: index as u16,
+            shards: count,
+            segment_bytes: storage.segment_bytes,
+            compact_min_bytes: storage.compact_min_bytes,
+        };
+        let kept = std::mem::take(&mut recovered.kept[index]);
+        let journal = Journal::open(storage.disk.clone(), settings, ctx.clone(), recovered.next_seq, kept)
+            .map_err(|e| format!("cannot start the journal: {e}"))?;
+        shard.set_journal(journal);
+    }
+    if !recovered.other_layouts.is_empty() {
+        for (shard, _) in shards.iter_mut() {
+            shard
+                .snapshot_now()
+                .map_err(|e| format!("cannot snapshot after a change of --workers: {e}"))?;
+        }
+        for name in &recovered.other_layouts {
+            storage
+                .disk
+                .remove(name)
+                .map_err(|e| format!("cannot remove {name}: {e}"))?;
+        }
+        storage.disk.sync_dir().map_err(|e| e.to_string())?;
+    }
+    let c = &ctx.counters;
+    c.set(&c.records_recovered, recovered.records);
+    c.set(&c.records_damaged, recovered.damaged);
+    c.set(&c.recovery_ms, started.elapsed().as_millis() as u64);
+    crate::log!(
+        "recovered",
+        "{} records ({} bytes of journal) read back in {} ms; {} damaged, {} torn at a file's end",
+        recovered.records,
+        recovered.bytes,
+        started.elapsed().as_millis(),
+        recovered.damaged,
+        recovered.torn
+    );
+    Ok((recovered.records > 0, recovered.suspect))
+}
+
+/// Recovered changes to the shard of their bucket; a wipe to every shard.
+struct ReplayInto<'a> {
+    shards: &'a mut [(Shard, Receiver<ShardMsg>)],
+    no_room: Vec<bool>,
+}
+
+impl Replay for ReplayInto<'_> {
+    fn change(&mut self, change: &Change<'_>, shard: u16, shards: u16) {
+        let count = self.shards.len();
+        let Some(bucket) = change.bucket() else {
+            for (target, _) in self.shards.iter_mut() {
+                target.replay(change, shard, shards);
+            }
+            return;
+        };
+        let target = usize::from(bucket) % count;
+        if self.shards[target].0.replay(change, shard, shards) == Replayed::NoRoom {
+            self.no_room[usize::from(bucket)] = true;
+        }
     }
 }

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// Shards a node may have (`--workers` at most).
+pub const SHARDS_MAX: usize = 64;
+
 /// What every thread of a node shares about the cluster.
 pub struct NodeContext {
     pub self_index: usize,
@@ -30,6 +33,13 @@ pub struct NodeContext {
     pub view: RwLock<Arc<View>>,
     pub membership_count: AtomicUsize,
     pub counters: NodeCounters,
+    /// Per bucket: its digest in the shard that holds it, kept up to date
+    /// by that shard, so that the cluster core can ask a peer for a bucket
+    /// only if the peer's copy differs (see [`crate::node::cluster_core`]).
+    pub digests: Vec<AtomicU64>,
+    /// Per shard: since when (monotonic ms, plus one; 0: none) its journal
+    /// holds written records not yet synced, for operators.
+    pub unsynced_since_ms: Vec<AtomicU64>,
     /// Set by the event loop when it sees it was away (continued after a
     /// stop, or stalled past the failure timeout), until the cluster thread
     /// takes over (marks this node not ready and catches it up): meanwhile this
@@ -103,7 +113,10 @@ macro_rules! planted {
         #[cfg(feature = "planted-bugs")]
         let on = $ctx.bugs.$bug;
         #[cfg(not(feature = "planted-bugs"))]
-        let on = false;
+        let on = {
+            let _ = &$ctx;
+            false
+        };
         on
     }};
 }
@@ -124,6 +137,14 @@ pub struct PlantedBugs {
     pub skip_catch_up_after_pause: bool,
     /// Replicated and transferred entries are taken whatever their stamp.
     pub ignore_stamps_on_merge: bool,
+    /// With `--fsync always`, replies and acks leave once their records
+    /// are written, before the sync.
+    pub ack_before_sync: bool,
+    /// Recovery takes records whose checksums fail.
+    pub recovery_ignores_checksums: bool,
+    /// Compaction removes the segments it covers when it starts, before
+    /// its snapshot is durable.
+    pub compaction_deletes_log_early: bool,
 }
 
 impl NodeContext {
@@ -140,6 +161,8 @@ impl NodeContext {
             view: RwLock::new(Arc::new(view)),
             membership_count: AtomicUsize::new(alive),
             counters: Default::default(),
+            digests: (0..crate::storage::hash::BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            unsynced_since_ms: (0..SHARDS_MAX).map(|_| AtomicU64::new(0)).collect(),
             away: AwayFlag::default(),
             clock,
             #[cfg(feature = "planted-bugs")]

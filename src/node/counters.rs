@@ -169,6 +169,8 @@ node_stats! {
     stalls: Counter, "dynakv_stalls_total", "Times this node's rounds stalled long enough to catch up again.";
     buckets_pulled: Counter, "dynakv_buckets_pulled_total", "Buckets pulled from peers.";
     entries_pulled: Counter, "dynakv_entries_pulled_total", "Entries received in pulled buckets.";
+    /// Pulls answered "nothing differs": the puller's copy had the same digest.
+    pulls_unchanged: Counter, "dynakv_pulls_unchanged_total", "Pulls of peers answered with nothing to send: their copy had the same digest.";
     /// Buckets found different by anti-entropy and exchanged.
     repairs: Counter, "dynakv_repairs_total", "Buckets found different by anti-entropy and exchanged.";
     /// Bucket pulls queued or in flight.
@@ -179,6 +181,22 @@ node_stats! {
     transfer_refused: Counter, "dynakv_transfer_refused_total", "Transfers refused because the send queues were full.";
     /// Transfer connections that failed with bytes still queued.
     transfer_breaks: Counter, "dynakv_transfer_breaks_total", "Transfer connections that failed with bytes still queued.";
+    /// The data directory (all 0 for a node that keeps no data on disk).
+    /// Journal files (segments and snapshots) and their bytes.
+    disk_files: Gauge, "dynakv_disk_files", "Journal files (log segments and snapshots) in the data directory.";
+    disk_bytes: Gauge, "dynakv_disk_bytes", "Bytes of the journal files in the data directory.";
+    /// Milliseconds the oldest written but unsynced record has waited; refreshed for reports.
+    disk_unsynced_ms: Gauge, "dynakv_disk_unsynced_milliseconds", "How long the oldest journal record written but not yet synced has waited (0: all synced).";
+    disk_syncs: Counter, "dynakv_disk_syncs_total", "Syncs (fdatasync) of the journal.";
+    disk_sync_us: Counter, "dynakv_disk_sync_microseconds_total", "Time spent in journal syncs (divide by dynakv_disk_syncs_total for the mean).";
+    disk_sync_us_max: Gauge, "dynakv_disk_sync_microseconds_max", "The longest journal sync since the node started.";
+    compactions: Counter, "dynakv_compactions_total", "Snapshots written, each letting the log before it go.";
+    /// Writes refused because the data directory had no room, or a write to it failed.
+    disk_refusals: Counter, "dynakv_disk_refusals_total", "Writes refused because the data directory had no room or was failing.";
+    disk_errors: Counter, "dynakv_disk_errors_total", "Journal writes or syncs that failed (their writes answered as failed).";
+    records_recovered: Gauge, "dynakv_records_recovered", "Journal records replayed at start.";
+    records_damaged: Gauge, "dynakv_records_damaged", "Journal records dropped at start because their checksum failed (their buckets pulled from the replicas).";
+    recovery_ms: Gauge, "dynakv_recovery_milliseconds", "How long reading the data directory took at start.";
     /// Messages between this node's own threads dropped on a full queue.
     dropped_internal[QUEUES, "queue"]: Counter, "dynakv_internal_drops_total", "Messages between a node's threads dropped on a full queue, by queue.";
     send_drops: Gauge, "dynakv_send_drops_total", "Datagrams the socket refused to send (buffer full).";

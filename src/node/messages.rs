@@ -7,7 +7,7 @@ use crate::storage::hash::BucketId;
 use crossbeam_channel::{Sender, TrySendError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 
 /// Wakes whoever drains a queue (the event loop, for a shard it runs).
 pub trait Wake: Send + Sync {
@@ -32,6 +32,8 @@ pub struct Wipeout {
     pub wiped_in_stamp_ms: AtomicU64,
     pub message_id: Vec<u8>,
     pub client: SocketAddr,
+    /// A shard's journal could not take it: answered as failed.
+    pub failed: AtomicBool,
 }
 
 /// What other threads hand a shard.
@@ -57,6 +59,9 @@ pub enum ShardMsg {
         to: usize,
         request: u64,
         bucket: BucketId,
+        /// The puller's digest of it: nothing is sent if this shard's
+        /// copy has the same.
+        digest: Option<u64>,
     },
     /// A transfer chunk received; once applied, its `bytes` are given back
     /// to the transfer thread's bound on received data.

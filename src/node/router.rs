@@ -22,7 +22,7 @@ use crate::node::counters::{Queue, Reject, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
-use crate::node::shard::{Shard, TICK_MS};
+use crate::node::shard::Shard;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::MemoryBudget;
@@ -171,13 +171,12 @@ impl Router {
         self.inline.as_ref().map(|(shard, _)| shard)
     }
 
-    /// How long until [`Router::tick`] is due: sooner while a write waits
-    /// for replicas.
+    /// How long until [`Router::tick`] is due: sooner while the shard run
+    /// here has work on a timer (writes waiting for replicas, its
+    /// journal's syncs and compaction).
     pub fn tick_in_ms(&self) -> u64 {
-        match &self.inline {
-            Some((shard, _)) if shard.has_pending() => TICK_MS,
-            _ => IDLE_TICK_MS,
-        }
+        let shard = self.inline.as_ref().and_then(|(shard, _)| shard.tick_in_ms());
+        shard.map_or(IDLE_TICK_MS, |ms| ms.min(IDLE_TICK_MS))
     }
 
     /// Before a batch of datagrams: the current view, the request rate.
@@ -487,6 +486,7 @@ impl Router {
             wiped_in_stamp_ms: AtomicU64::new(0),
             message_id,
             client: from,
+            failed: Default::default(),
         });
         for shard in 0..self.shards.len() {
             self.deliver(shard, ShardMsg::Wipeout(job.clone()), true);

@@ -42,12 +42,17 @@ impl StreamFrames {
         }
         let sender = usize::from(envelope.sender);
         match message {
-            Internal::Pull { request, bucket } => Some((
+            Internal::Pull {
+                request,
+                bucket,
+                digest,
+            } => Some((
                 bucket,
                 ShardMsg::ServePull {
                     to: sender,
                     request,
                     bucket,
+                    digest,
                 },
             )),
             Internal::Chunk(chunk) => {

@@ -424,8 +424,18 @@ impl Ctl {
             }
         };
         let mut out = format!(
-            "{:<22} {:>8} {:<5} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}\n",
-            "node", "pid", "alive", "members", "keys", "stored_MiB", "rss_MiB", "uptime_s", "req/s", "overloads"
+            "{:<22} {:>8} {:<5} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}\n",
+            "node",
+            "pid",
+            "alive",
+            "members",
+            "keys",
+            "stored_MiB",
+            "rss_MiB",
+            "disk_MiB",
+            "uptime_s",
+            "req/s",
+            "overloads"
         );
         let (mut alive, mut total_keys, mut min_keys, mut max_keys) = (0, 0u64, u64::MAX, 0u64);
         let (mut exact, mut died, mut suspensions, mut stalls) = (0, 0u64, 0u64, 0u64);
@@ -458,7 +468,7 @@ impl Ctl {
                     max_keys = max_keys.max(keys);
                     let _ = writeln!(
                         out,
-                        "{:<22} {:>8} {} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>9}",
+                        "{:<22} {:>8} {} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}",
                         entry.name,
                         get("pid"),
                         paint(format!("{:<5}", "yes"), true),
@@ -466,6 +476,7 @@ impl Ctl {
                         keys,
                         mib("stored_bytes"),
                         mib("rss_bytes"),
+                        mib("disk_bytes"),
                         get("uptime_s"),
                         get("requests_per_s"),
                         get("overloads")

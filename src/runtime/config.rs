@@ -10,6 +10,7 @@
 //! fewer 500-byte values (docs/benchmarks.md).
 
 use crate::node::admin_allow::AdminAllow;
+use crate::node::journal::{FSYNC_DEFAULT, Fsync};
 use crate::storage::memory::MIB;
 use crate::storage::reply_cache::RETENTION_MS_MIN;
 use std::path::PathBuf;
@@ -42,6 +43,13 @@ Options:
                            [600..=60000; default: 3000]
   --admin-allow CIDR,...   Only these client networks may send SHUTDOWN and
                            WIPEOUT; others are dropped [default: any]
+  --data-dir DIR           Keep the data in DIR (one directory per node): a
+                           restart finds every key [default: none, memory
+                           only: a restart starts empty]
+  --fsync MODE             With --data-dir, when writes reach stable storage:
+                           always (before the reply; one sync per batch),
+                           periodic[=MS] (every MS ms; a reply once written)
+                           or never (left to the kernel) [default: periodic=1000]
   -h, --help               Print this help
   -V, --version            Print the version";
 
@@ -63,6 +71,9 @@ pub struct Config {
     /// Queued requests per shard before OVERLOAD.
     pub shard_backlog_max: usize,
     pub admin_allow: AdminAllow,
+    /// Where the node keeps its data (None: memory only).
+    pub data_dir: Option<PathBuf>,
+    pub fsync: Fsync,
 }
 
 /// What the command line asks of a node.
@@ -112,6 +123,8 @@ impl Config {
             fault_lose_replica_writes_percent: 0,
             shard_backlog_max: crate::node::router::SHARD_BACKLOG_REQUESTS_MAX,
             admin_allow: AdminAllow::default(),
+            data_dir: None,
+            fsync: FSYNC_DEFAULT,
         }
     }
 }
@@ -135,6 +148,26 @@ where
 fn text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
     let value = parser.value().map_err(|_| format!("{option} needs a value"))?;
     value.into_string().map_err(|_| format!("{option}: not valid UTF-8"))
+}
+
+/// `always`, `never`, `periodic` or `periodic=MS` (MS in 1..=60000).
+fn fsync(text: &str) -> Result<Fsync, String> {
+    let invalid = || format!("invalid value {text:?} for --fsync: always, periodic[=MS] (MS in 1..=60000) or never");
+    match text {
+        "always" => Ok(Fsync::Always),
+        "never" => Ok(Fsync::Never),
+        "periodic" => Ok(FSYNC_DEFAULT),
+        _ => {
+            let ms: u64 = text
+                .strip_prefix("periodic=")
+                .and_then(|ms| ms.parse().ok())
+                .ok_or_else(invalid)?;
+            if !(1..=60_000).contains(&ms) {
+                return Err(invalid());
+            }
+            Ok(Fsync::Periodic { interval_ms: ms })
+        }
+    }
 }
 
 /// Parses the arguments after the program name: `serve ...` or the short
@@ -161,7 +194,7 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
             }
             Long("listen") => listen = Some(text(&mut parser, "--listen")?),
             Long("servers") => servers = Some(PathBuf::from(text(&mut parser, "--servers")?)),
-            Long("workers") => config.workers = number(&mut parser, "--workers", 0, 64)?,
+            Long("workers") => config.workers = number(&mut parser, "--workers", 0, crate::node::context::SHARDS_MAX)?,
             Long("receivers") => receivers = Some(number(&mut parser, "--receivers", 1, 16)?),
             Long("memory-limit") => {
                 config.memory_limit_bytes = number::<usize>(&mut parser, "--memory-limit", 16, 1 << 20)? * MIB
@@ -181,6 +214,8 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
             Long("cluster-secret-file") => {
                 config.cluster_secret_file = Some(PathBuf::from(text(&mut parser, "--cluster-secret-file")?))
             }
+            Long("data-dir") => config.data_dir = Some(PathBuf::from(text(&mut parser, "--data-dir")?)),
+            Long("fsync") => config.fsync = fsync(&text(&mut parser, "--fsync")?)?,
             Long("admin-allow") => {
                 let list = text(&mut parser, "--admin-allow")?;
                 config.admin_allow =
@@ -296,6 +331,33 @@ mod tests {
             "one loop runs the store"
         );
         assert_eq!(on_eight_cores("127.0.0.1 4000 s --workers 2"), (3, 2));
+    }
+
+    #[test]
+    fn a_data_directory_and_its_fsync_mode() {
+        let plain = config("127.0.0.1 4000 s").unwrap();
+        assert_eq!(
+            (plain.data_dir, plain.fsync),
+            (None, FSYNC_DEFAULT),
+            "memory only by default"
+        );
+        let durable = config("127.0.0.1 4000 s --data-dir /d --fsync always").unwrap();
+        assert_eq!(
+            (durable.data_dir, durable.fsync),
+            (Some(PathBuf::from("/d")), Fsync::Always)
+        );
+        assert_eq!(
+            config("127.0.0.1 4000 s --fsync periodic=50").unwrap().fsync,
+            Fsync::Periodic { interval_ms: 50 }
+        );
+        assert_eq!(config("127.0.0.1 4000 s --fsync never").unwrap().fsync, Fsync::Never);
+        for bad in ["sometimes", "periodic=0", "periodic=x", "periodic=60001"] {
+            let error = config(&format!("127.0.0.1 4000 s --fsync {bad}")).unwrap_err();
+            assert!(
+                error.contains("--fsync") && error.contains("always, periodic"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -2,15 +2,19 @@
 //! streams through the transfer thread.
 
 use crate::node::context::NodeIo;
+use crate::node::disk::NodeDisk;
 use crate::node::messages::Wake;
 use crate::runtime::transfer::TransferHandle;
 use crate::runtime::udp::{SEND_DROPS, send_datagram};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub struct SocketIo {
     pub socket: UdpSocket,
     pub transfer: TransferHandle,
+    /// The data directory, synced before SHUTDOWN ends the process.
+    pub disk: Option<Arc<dyn NodeDisk>>,
 }
 
 impl NodeIo for SocketIo {
@@ -31,7 +35,17 @@ impl NodeIo for SocketIo {
     }
 
     fn shutdown(&self) {
-        // Like a crash: no reply, no cleanup, no hand-off.
+        // What was written is made durable; otherwise like a crash: no
+        // reply, no cleanup, no hand-off (a drain's unwritten changes were
+        // never acknowledged).
+        if let Some(disk) = &self.disk
+            && let Err(error) = disk.sync_all()
+        {
+            crate::log!(
+                "shutdown_sync_failed",
+                "could not sync the data directory before exiting: {error}"
+            );
+        }
         // SAFETY: _exit ends the process; nothing is left to run.
         unsafe { libc::_exit(0) }
     }

@@ -6,11 +6,12 @@ use crate::cluster::ring::Placement;
 use crate::cluster::secret::{self, Secret};
 use crate::cluster::servers::{self, ServerEntry};
 use crate::log;
-use crate::node::assemble::{self, NodeSpec};
+use crate::node::assemble::{self, NodeSpec, Storage};
 use crate::node::context::{NodeClock, NodeIo};
 use crate::node::messages::Wake;
 use crate::node::shard::ShardConfig;
 use crate::runtime::config::Config;
+use crate::runtime::disk::FileDisk;
 use crate::runtime::event_loop::{EventLoop, WAKE};
 use crate::runtime::io::{LoopWaker, SocketIo};
 use crate::runtime::transfer::TransferThread;
@@ -66,6 +67,27 @@ fn cluster_secret(config: &Config) -> Result<Secret, String> {
     Ok(secret)
 }
 
+/// The node's data directory (None: memory only), and a log line saying
+/// which it is.
+fn storage(config: &Config, node: &str, secret: &Secret) -> Result<Option<Storage>, String> {
+    let Some(dir) = &config.data_dir else {
+        log!(
+            "memory_only",
+            "no --data-dir: the data lives in memory only and a restart starts empty"
+        );
+        return Ok(None);
+    };
+    let disk = FileDisk::open(dir, node, secret.cluster_id())?;
+    log!("data_dir", "data in {} (fsync {:?})", dir.display(), config.fsync);
+    Ok(Some(Storage {
+        disk: Arc::new(disk),
+        fsync: config.fsync,
+        cluster: secret.cluster_id(),
+        segment_bytes: crate::node::journal::SEGMENT_BYTES,
+        compact_min_bytes: crate::node::journal::COMPACT_MIN_BYTES,
+    }))
+}
+
 /// Runs a node until SHUTDOWN or a fatal error.
 pub fn serve(config: Config) -> Result<(), String> {
     let entries = servers::load(&config.servers).map_err(|error| error.to_string())?;
@@ -84,6 +106,10 @@ pub fn serve(config: Config) -> Result<(), String> {
     log::set_node_name(&entries[node_index].name);
     memory::configure_allocator();
     crate::runtime::pause::install().map_err(|error| format!("cannot handle SIGCONT: {error}"))?;
+    // The data directory first: a second process on it is told so, not
+    // that the port is taken.
+    let secret = cluster_secret(&config)?;
+    let storage = storage(&config, &entries[node_index].name, &secret)?;
     let shared_port = config.receivers > 1;
     let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
 
@@ -97,7 +123,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         self_index: node_index,
         names: entries.iter().map(|entry| entry.name.clone()).collect(),
         addrs: entries.iter().map(|entry| entry.addr).collect(),
-        secret: cluster_secret(&config)?,
+        secret,
         replicas: config.replicas,
         failure_ms: config.failure_ms,
         workers: config.workers,
@@ -112,6 +138,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         backlog_max: config.shard_backlog_max,
         pid: std::process::id() as i32,
         admin_allow: config.admin_allow.clone(),
+        storage: storage.clone(),
     };
     let placement = Placement::new(&spec.names, config.replicas);
     let ctx = Arc::new(assemble::context(&spec, &placement, NodeClock::real()));
@@ -120,12 +147,13 @@ pub fn serve(config: Config) -> Result<(), String> {
     let io: Arc<dyn NodeIo> = Arc::new(SocketIo {
         socket: socket.try_clone().map_err(|error| error.to_string())?,
         transfer: transfer_handle,
+        disk: storage.as_ref().map(|storage| storage.disk.clone()),
     });
     let poll = mio::Poll::new().map_err(|error| error.to_string())?;
     let waker: Arc<dyn Wake> = Arc::new(LoopWaker(
         mio::Waker::new(poll.registry(), WAKE).map_err(|error| error.to_string())?,
     ));
-    let parts = assemble::parts(&spec, placement, &ctx, &budget, &io, Some(waker));
+    let parts = assemble::parts(&spec, placement, &ctx, &budget, &io, Some(waker))?;
     for (index, (worker, queue)) in parts.workers.into_iter().enumerate() {
         spawn(&format!("worker-{index}"), move || worker_thread::run(worker, queue))?;
     }

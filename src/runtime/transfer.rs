@@ -646,7 +646,11 @@ mod tests {
         let (sender, _, sender_budget) = start(0, &addrs);
         let (receiver, shard, receiver_budget) = start(1, &addrs);
         let mut sent: Vec<Internal> = (0..3).map(|i| chunk(i, 3)).collect();
-        sent.push(Internal::Pull { request: 5, bucket: 78 });
+        sent.push(Internal::Pull {
+            request: 5,
+            bucket: 78,
+            digest: Some(9),
+        });
         assert!(sender.send_messages(1, &sent));
         let mut applied = 0;
         for expected in &sent {
@@ -663,14 +667,19 @@ mod tests {
                     applied += bytes;
                 }
                 (
-                    Internal::Pull { request, bucket },
+                    Internal::Pull {
+                        request,
+                        bucket,
+                        digest,
+                    },
                     ShardMsg::ServePull {
                         to,
                         request: r,
                         bucket: b,
+                        digest: d,
                     },
                 ) => {
-                    assert_eq!((to, r, b), (0, *request, *bucket));
+                    assert_eq!((to, r, b, d), (0, *request, *bucket, *digest));
                 }
                 (want, got) => panic!("expected {want:?}, got {got:?}"),
             }

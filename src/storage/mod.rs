@@ -4,6 +4,7 @@
 //!
 //! - [`hash`]: stable key and message-id hashes; a key's bucket.
 //! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
+//! - [`journal`]: the self-checking records of log segments and snapshots.
 //! - [`record`]: one stored key/value as a single thin-pointer allocation.
 //! - [`slots`]: per-bucket chains of record pointers in recycled blocks.
 //! - [`store`]: a shard's partition: records by bucket, digests, accounting.
@@ -11,6 +12,7 @@
 //! - [`memory`]: the byte budget, RSS, allocator settings.
 
 pub mod hash;
+pub mod journal;
 pub mod memory;
 pub mod record;
 pub mod reply_cache;

@@ -223,11 +223,22 @@ pub struct Cluster {
     pub dir: TempDir,
     pub servers_file: PathBuf,
     extra: Vec<String>,
+    /// Each node keeps its data in `dir/data-INDEX` (kept across restarts).
+    pub durable: bool,
 }
 
 impl Cluster {
     /// Starts `n` nodes and waits until every one counts all `n`.
     pub fn start(n: usize, extra: &[&str], limit: Duration) -> Cluster {
+        Cluster::start_with(n, extra, false, limit)
+    }
+
+    /// [`Cluster::start`], each node with a data directory of its own.
+    pub fn start_durable(n: usize, extra: &[&str], limit: Duration) -> Cluster {
+        Cluster::start_with(n, extra, true, limit)
+    }
+
+    fn start_with(n: usize, extra: &[&str], durable: bool, limit: Duration) -> Cluster {
         let dir = TempDir::new("cluster");
         let addrs = free_addrs(n);
         let servers_file = dir.0.join("servers.txt");
@@ -239,6 +250,7 @@ impl Cluster {
             dir,
             servers_file,
             extra,
+            durable,
         };
         for (i, &addr) in addrs.iter().enumerate() {
             let node = cluster.spawn(i, addr);
@@ -254,8 +266,17 @@ impl Cluster {
         self.spawn_with(index, addr, &[])
     }
 
+    /// Node `index`'s data directory (with [`Cluster::durable`]).
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.dir.0.join(format!("data-{index}"))
+    }
+
     fn spawn_with(&self, index: usize, addr: SocketAddr, more: &[&str]) -> NodeProcess {
+        let data_dir = self.data_dir(index).display().to_string();
         let mut extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        if self.durable {
+            extra.extend(["--data-dir", data_dir.as_str()]);
+        }
         extra.extend_from_slice(more);
         spawn_node(
             addr,
@@ -265,12 +286,13 @@ impl Cluster {
         )
     }
 
-    /// Restarts node `index` (after it was killed) with an empty store.
+    /// Restarts node `index` (after it was killed): with an empty store, or
+    /// with what its data directory holds.
     pub fn restart(&mut self, index: usize) {
         self.restart_with(index, &[]);
     }
 
-    /// Restarts node `index` with an empty store and these options added.
+    /// Restarts node `index` with these options added.
     pub fn restart_with(&mut self, index: usize, more: &[&str]) {
         let addr = self.nodes[index].addr;
         self.nodes[index].kill();

@@ -69,6 +69,9 @@ pub struct ClusterCore {
     up_to_date_view: Option<Arc<View>>,
     /// Offset from this node of the last peer compared with.
     anti_entropy_pass: usize,
+    /// Per bucket: its records read back from the journal may miss some
+    /// (damaged, or not admitted): pulled whole, with no digest.
+    suspect: Vec<bool>,
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
@@ -107,6 +110,21 @@ impl ClusterCore {
             up_to_date_view: None,
             anti_entropy_pass: 0,
             whole_since_stamp_ms: None,
+            suspect: vec![false; BUCKETS],
+        }
+    }
+
+    /// What recovery read back (see [`crate::node::recovery`]): whether
+    /// the store holds data from before this start, and the buckets it
+    /// could not read whole. A node with old data starts *behind*, as one
+    /// woken from a suspension: its copies may be stale, so it coordinates
+    /// nothing, not even for lack of a ready node, until it has caught up.
+    pub fn recovered(&mut self, holds_data: bool, suspect: Vec<bool>) {
+        if suspect.len() == BUCKETS {
+            self.suspect = suspect;
+        }
+        if holds_data {
+            self.membership.set_behind();
         }
     }
 

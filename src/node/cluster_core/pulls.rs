@@ -98,7 +98,8 @@ impl ClusterCore {
 
     /// A shard received every chunk of pull `request`.
     pub(super) fn pull_done(&mut self, request: u64, entries: usize, now: u64) {
-        if self.take_pull(request).is_some() {
+        if let Some(pull) = self.take_pull(request) {
+            self.suspect[usize::from(pull.bucket)] = false;
             self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
             (self.ctx.counters.entries_pulled).fetch_add(entries as u64, Ordering::Relaxed);
             self.step_pulls(now);
@@ -211,7 +212,17 @@ impl ClusterCore {
     fn ask(&mut self, source: usize, bucket: BucketId, kind: PullKind, now: u64) -> bool {
         let request = self.next_request;
         self.next_request += 1;
-        let frame = (self.ctx).encode(source, Channel::Stream, &Internal::Pull { request, bucket });
+        // With this node's digest of the bucket: a source whose copy is the
+        // same sends nothing. A bucket whose journal records were damaged
+        // is pulled whole.
+        let digest =
+            (!self.suspect[usize::from(bucket)]).then(|| self.ctx.digests[usize::from(bucket)].load(Ordering::Relaxed));
+        let pull = Internal::Pull {
+            request,
+            bucket,
+            digest,
+        };
+        let frame = (self.ctx).encode(source, Channel::Stream, &pull);
         if !self.io.stream(source, vec![frame]) {
             return false;
         }

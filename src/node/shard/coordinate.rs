@@ -6,6 +6,7 @@
 //! it acknowledges is replaced by the nodes that now stand in for it.
 
 use super::Shard;
+use super::commit::NoRoom;
 use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
 use crate::invariant;
@@ -61,9 +62,9 @@ struct Asker<'a> {
 
 /// A write applied here, waiting for replicas before the client hears.
 pub(super) struct Pending {
-    client: SocketAddr,
-    message_id: Vec<u8>,
-    id_hash: u64,
+    pub(super) client: SocketAddr,
+    pub(super) message_id: Vec<u8>,
+    pub(super) id_hash: u64,
     code: ErrorCode,
     bucket: BucketId,
     /// Replicas asked and not heard from.
@@ -126,9 +127,11 @@ impl Shard {
         let Some(record) = self.store.get(key) else {
             return self.send_reply(message_id, &Reply::Code(ErrorCode::NonExistentKey), client);
         };
-        wire::encode_value_reply_into(message_id, record.value(), record.version(), &mut self.reply_buffer);
+        let mut buffer = std::mem::take(&mut self.reply_buffer);
+        wire::encode_value_reply_into(message_id, record.value(), record.version(), &mut buffer);
         self.ctx.counters.replies[ErrorCode::Success as usize].fetch_add(1, Ordering::Relaxed);
-        self.io.datagram(client, &self.reply_buffer);
+        self.send_client(client, &buffer, message_id);
+        self.reply_buffer = buffer;
     }
 
     /// Executes one PUT or REMOVE at most once per message id. Returns the
@@ -183,8 +186,8 @@ impl Shard {
             return (ErrorCode::OutOfSpace, None);
         }
         let stamp = self.next_stamp(key.as_bytes());
-        match self.store.apply(key.as_bytes(), Write::Value { value, version }, stamp) {
-            Applied::Stored => {
+        match self.write_store(key.as_bytes(), Write::Value { value, version }, stamp) {
+            Ok(Applied::Stored) => {
                 let written = Written {
                     key,
                     value,
@@ -194,10 +197,10 @@ impl Shard {
                 };
                 (ErrorCode::Success, Some(written))
             }
-            Applied::OutOfSpace => (ErrorCode::OutOfSpace, None),
+            Ok(Applied::OutOfSpace) | Err(NoRoom) => (ErrorCode::OutOfSpace, None),
             // The clock cannot issue a newer stamp (it is saturated):
             // never expected, and nothing was stored.
-            Applied::Stale => (ErrorCode::InternalFailure, None),
+            Ok(Applied::Stale) => (ErrorCode::InternalFailure, None),
         }
     }
 
@@ -208,8 +211,11 @@ impl Shard {
             None => ErrorCode::NonExistentKey,
         };
         if !self.keep_tombstones {
-            self.store.forget(key);
-            return (code, None);
+            return match self.forget_stored(key) {
+                Ok(_) => (code, None),
+                // Still there: the journal had no room for its removal.
+                Err(NoRoom) => (ErrorCode::OutOfSpace, None),
+            };
         }
         // Even a key this node does not see (or holds a tombstone of) gets
         // a tombstone stamped now: a replica may be away with a copy written
@@ -218,7 +224,10 @@ impl Shard {
         // that has no room for a new tombstone still sends it on: the
         // replicas holding the key store it.
         let stamp = self.next_stamp(key);
-        self.store.apply(key, Write::Tombstone, stamp);
+        if self.write_store(key, Write::Tombstone, stamp) == Err(NoRoom) {
+            // The journal has no room: nothing is deleted, here or elsewhere.
+            return (ErrorCode::OutOfSpace, None);
+        }
         let written = Written {
             key: removed,
             value: &[],
@@ -255,6 +264,7 @@ impl Shard {
         let bucket = bucket_of(key_hash(written.key.as_bytes()));
         let waiting: Vec<usize> = view.other_replicas(bucket).collect();
         if waiting.is_empty() && self.copies_required <= 1 {
+            self.note_written(asker.message_id, None);
             return Some(Reply::Code(code));
         }
         let seq = self.next_seq;
@@ -268,9 +278,10 @@ impl Shard {
         };
         let message = Internal::Replicate { seq, entry };
         for &node in &waiting {
-            self.outbox.push(&self.ctx, &*self.io, node, message.clone());
+            self.send_node(node, message.clone());
         }
         if crate::planted!(self.ctx, ack_before_replicas) {
+            self.note_written(asker.message_id, None);
             return Some(Reply::Code(code));
         }
         let now = self.now_ms();
@@ -290,6 +301,7 @@ impl Shard {
         };
         pending.check_invariants();
         self.pending.insert(seq, pending);
+        self.note_written(asker.message_id, Some(seq));
         None
     }
 
@@ -385,6 +397,7 @@ impl Shard {
         }
         if now >= pending.resend_at_ms {
             for &node in &pending.waiting {
+                // A resend: its write was committed when first sent.
                 (self.outbox).push(&self.ctx, &*self.io, node, pending.message.clone());
             }
             pending.resend_at_ms = now + REPLICATE_RESEND_MS;

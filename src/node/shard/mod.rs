@@ -11,6 +11,8 @@
 //! or on a worker thread of its own.
 //!
 //! One job per file:
+//! - [`commit`]: every change to the store logged in the journal, and what
+//!   a drain sends held until its changes are written.
 //! - [`coordinate`]: a client's request executed here, its write sent to
 //!   the other replicas and answered once enough copies exist.
 //! - [`replica`]: a write another node coordinated, stored and acknowledged.
@@ -20,18 +22,22 @@
 //!   every replica holds collected.
 //! - [`wipe`]: the WIPEOUT command, one shard's part.
 
+mod commit;
 mod coordinate;
+mod replay;
 mod replica;
 mod retain;
 mod transfer;
 mod wipe;
 
 pub use coordinate::PENDING_WRITES_MAX;
+pub use replay::Replayed;
 pub use transfer::{CHUNK_BYTES_MAX, PUSH_REQUEST};
 
 use crate::cluster::agreement::Agreement;
 use crate::node::admin;
 use crate::node::context::{NodeContext, NodeIo};
+use crate::node::journal::Journal;
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
@@ -41,6 +47,7 @@ use crate::storage::memory::MemoryBudget;
 use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
 use crate::storage::store::Store;
+use commit::Held;
 use coordinate::Pending;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -66,6 +73,8 @@ pub struct ShardConfig {
 }
 
 pub struct Shard {
+    /// Which of the node's shards it is.
+    index: usize,
     store: Store,
     cache: ReplyCache,
     clock: Clock,
@@ -110,10 +119,15 @@ pub struct Shard {
     copies_required: usize,
     /// Where replies are encoded, reused from reply to reply.
     reply_buffer: Vec<u8>,
+    /// The store's changes on disk (None: a node with no data directory).
+    journal: Option<Journal>,
+    /// What this drain sends once its changes are in the journal.
+    held: Held,
 }
 
 impl Shard {
     pub fn new(
+        index: usize,
         config: &ShardConfig,
         budget: Arc<MemoryBudget>,
         io: Arc<dyn NodeIo>,
@@ -123,6 +137,7 @@ impl Shard {
     ) -> Shard {
         let nodes = ctx.addrs.len();
         Shard {
+            index,
             outbox: Outbox::new(&ctx),
             reply_buffer: Vec::new(),
             copies_required: coordinate::copies_required(ctx.view().replicas, nodes),
@@ -148,6 +163,24 @@ impl Shard {
             full_acked_until_ms: 0,
             wiped_before: Stamp(0),
             wipe_reply: None,
+            journal: None,
+            held: Held::default(),
+        }
+    }
+
+    /// Gives the shard its journal, once its store holds what recovery
+    /// read: from now on every change is logged.
+    pub fn set_journal(&mut self, journal: Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// Writes a snapshot of the whole store at once (after recovery from
+    /// files of another shard layout, before the node serves).
+    pub fn snapshot_now(&mut self) -> std::io::Result<()> {
+        let now = self.now_ms();
+        match &mut self.journal {
+            Some(journal) => journal.snapshot_now(&self.store, self.wiped_before, now),
+            None => Ok(()),
         }
     }
 
@@ -155,6 +188,11 @@ impl Shard {
     /// simulator's checks).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether its journal refuses writes after a failed one.
+    pub fn journal_failing(&self) -> bool {
+        self.journal.as_ref().is_some_and(Journal::failing)
     }
 
     /// Monotonic milliseconds since the node started.
@@ -169,6 +207,16 @@ impl Shard {
         !self.pending.is_empty() || self.wipe_reply.is_some() || !self.deferred_pulls.is_empty()
     }
 
+    /// How long until [`Shard::tick`] should run: [`TICK_MS`] while writes
+    /// wait, sooner when the journal's timer (a sync, a compaction step)
+    /// is due sooner; None when nothing waits on a timer.
+    pub fn tick_in_ms(&self) -> Option<u64> {
+        let now = self.now_ms();
+        let journal = self.journal.as_ref().and_then(|journal| journal.tick_in_ms(now));
+        let own = self.has_pending().then_some(TICK_MS);
+        [journal, own].into_iter().flatten().min()
+    }
+
     pub fn handle(&mut self, msg: ShardMsg) {
         match msg {
             ShardMsg::Requests(requests) => self.serve_batch(requests),
@@ -180,7 +228,12 @@ impl Shard {
                 full,
                 refused,
             } => self.acknowledged(from, seq, full, refused),
-            ShardMsg::ServePull { to, request, bucket } => self.serve_pull(to, request, bucket),
+            ShardMsg::ServePull {
+                to,
+                request,
+                bucket,
+                digest,
+            } => self.serve_pull(to, request, bucket, digest),
             ShardMsg::Chunk { chunk, bytes } => {
                 self.receive_chunk(&chunk);
                 self.io.applied(bytes);
@@ -221,19 +274,28 @@ impl Shard {
         self.answer_wipeout();
         self.serve_deferred_pulls();
         self.check_pending();
-        self.flush_outgoing();
+        let now = self.now_ms();
+        if let Some(journal) = &mut self.journal {
+            journal.tick(now, &self.store, self.wiped_before);
+            let unsynced = journal.unsynced_since_ms().map_or(0, |since| since + 1);
+            self.ctx.unsynced_since_ms[self.index].store(unsynced, Ordering::Relaxed);
+        }
+        self.commit();
     }
 
-    /// Sends the node messages gathered since the last flush (the end of a
-    /// drain or a batch of messages).
+    /// The end of a drain or of a batch of messages: the drain's changes
+    /// written (see [`commit`]), then what waited for them, then the node
+    /// messages gathered since the last flush.
     pub fn flush_outgoing(&mut self) {
-        self.outbox.flush(&self.ctx, &*self.io);
+        self.commit();
     }
 
     fn send_reply(&mut self, message_id: &[u8], reply: &Reply, client: SocketAddr) {
         self.ctx.counters.count_reply(reply);
-        reply.encode_into(message_id, &mut self.reply_buffer);
-        self.io.datagram(client, &self.reply_buffer);
+        let mut buffer = std::mem::take(&mut self.reply_buffer);
+        reply.encode_into(message_id, &mut buffer);
+        self.send_client(client, &buffer, message_id);
+        self.reply_buffer = buffer;
     }
 
     /// A stamp newer than the wall clock and than the key's stored stamp.

@@ -23,7 +23,8 @@ impl Shard {
             full: self.store.budget().is_full(FULL_ENTER_PERCENT),
             refused: applied == Applied::OutOfSpace,
         };
-        self.outbox.push(&self.ctx, &*self.io, from, ack);
+        // Once the write is in the journal: an ack is a logged copy.
+        self.send_node(from, ack);
     }
 
     /// The test fault of `--fault-lose-replica-writes-percent`: whether this
@@ -65,6 +66,8 @@ impl Shard {
                 version: entry.version,
             }
         };
-        self.store.apply(&entry.key, write, entry.stamp)
+        // No room in the journal: not stored, like no room in the store.
+        self.write_store(&entry.key, write, entry.stamp)
+            .unwrap_or(Applied::OutOfSpace)
     }
 }

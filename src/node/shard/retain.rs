@@ -11,6 +11,7 @@ use super::Shard;
 use super::transfer::PUSH_REQUEST;
 use crate::log;
 use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::journal::Change;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::BucketStats;
 
@@ -21,18 +22,42 @@ impl Shard {
         self.collect_from_stamp_ms = collect_from_stamp_ms;
         let drop = self.buckets_to_drop(keep);
         let agreement = &self.agreement;
-        let dropped = drop.iter().filter(|&&d| d).count();
         let at_once = crate::planted!(self.ctx, collect_tombstones_at_once);
-        let visit = |bucket: BucketId, stats: &BucketStats| drop[usize::from(bucket)] || stats.tombstones > 0;
-        let tombstones = self.store.retain(visit, |bucket, record| {
-            let cutoff = if at_once {
+        let cutoff = |bucket: BucketId| {
+            if at_once {
                 Stamp(u64::MAX)
             } else {
                 agreement.cutoff(bucket, collect_from_stamp_ms)
-            };
-            let collected = record.is_tombstone() && record.stamp() < cutoff;
+            }
+        };
+        let mut collected_in = vec![false; BUCKETS];
+        let visit = |bucket: BucketId, stats: &BucketStats| drop[usize::from(bucket)] || stats.tombstones > 0;
+        let tombstones = self.store.retain(visit, |bucket, record| {
+            let collected = record.is_tombstone() && record.stamp() < cutoff(bucket);
+            collected_in[usize::from(bucket)] |= collected;
             !(drop[usize::from(bucket)] || collected)
         });
+        // Logged after: lost in a crash, a dropped bucket or a collected
+        // tombstone comes back at the restart and goes again at a later pass.
+        let changes: Vec<Change<'_>> = (0..BUCKETS as BucketId)
+            .filter_map(
+                |bucket| match (drop[usize::from(bucket)], collected_in[usize::from(bucket)]) {
+                    (true, _) => Some(Change::DropBucket { bucket }),
+                    (false, true) => Some(Change::Collect {
+                        bucket,
+                        cutoff: cutoff(bucket),
+                    }),
+                    (false, false) => None,
+                },
+            )
+            .collect();
+        let dropped = drop.iter().filter(|&&d| d).count();
+        if !changes.is_empty() {
+            self.log_after(&changes);
+            for bucket in (0..BUCKETS as BucketId).filter(|&b| drop[usize::from(b)] || collected_in[usize::from(b)]) {
+                self.publish_digest(bucket);
+            }
+        }
         if dropped > 0 || tombstones > 0 {
             log!(
                 "retain",

@@ -47,15 +47,38 @@ pub(super) struct PullReceiving {
 }
 
 impl Shard {
-    /// Answers a peer's pull with the bucket's chunks; when the transfer
-    /// layer is full, keeps it to answer at a later tick, sooner than the
-    /// puller's timeout would ask again.
-    pub(super) fn serve_pull(&mut self, to: usize, request: u64, bucket: BucketId) {
+    /// Answers a peer's pull with the bucket's chunks, or with one empty
+    /// chunk when the puller's copy has this copy's digest (a node back
+    /// from a restart with its data moves only what changed meanwhile);
+    /// when the transfer layer is full, keeps it to answer at a later tick,
+    /// sooner than the puller's timeout would ask again.
+    pub(super) fn serve_pull(&mut self, to: usize, request: u64, bucket: BucketId, digest: Option<u64>) {
+        if digest == Some(self.store.bucket_stats(bucket).digest) {
+            self.ctx.counters.pulls_unchanged.fetch_add(1, Ordering::Relaxed);
+            return self.send_unchanged(to, request, bucket);
+        }
         if !self.send_bucket(to, request, bucket) {
             if self.deferred_pulls.len() == DEFERRED_PULLS_MAX {
                 self.deferred_pulls.pop_front();
             }
             self.deferred_pulls.push_back(DeferredPull { to, request, bucket });
+        }
+    }
+
+    /// The answer to a pull of a bucket whose copies are the same: one
+    /// chunk, no entries.
+    fn send_unchanged(&mut self, to: usize, request: u64, bucket: BucketId) {
+        let chunk = Chunk {
+            request,
+            bucket,
+            chunk: 0,
+            chunks: 1,
+            entries: Vec::new(),
+        };
+        let frame = self.ctx.encode(to, Channel::Stream, &Internal::Chunk(chunk));
+        if !self.io.stream(to, vec![frame]) {
+            // Asked again when the puller's timeout runs out.
+            self.ctx.counters.transfer_refused.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -129,14 +152,12 @@ impl Shard {
             return;
         }
         if let Some(entries) = self.note_chunk(received) {
+            // Done once its entries are in the journal.
             let done = ClusterMsg::PullDone {
                 request: received.request,
                 entries,
             };
-            // Dropped when the queue is full: the pull times out and is asked again.
-            if self.cluster.try_send(done).is_err() {
-                self.ctx.counters.count_drop(crate::node::counters::Queue::Cluster);
-            }
+            self.tell_cluster(done);
         }
     }
 
@@ -221,6 +242,7 @@ impl Shard {
         let pull = Internal::Pull {
             request: PUSH_REQUEST,
             bucket,
+            digest: None,
         };
         let frame = self.ctx.encode(with, Channel::Stream, &pull);
         self.io.stream(with, vec![frame]);

@@ -17,20 +17,43 @@ impl Shard {
     /// WIPEOUT was sent may reach this replica after it, stamped in the
     /// same millisecond. The reply waits for the next millisecond, so every
     /// write a client starts after it is stamped later.
+    /// With a journal the wipe is durable before the store is emptied; a
+    /// shard whose journal cannot take it keeps its data, and the WIPEOUT
+    /// is answered as failed.
     pub(super) fn wipe(&mut self, job: Arc<Wipeout>) {
         let wiped_in_stamp_ms = self.ctx.clock.stamp_ms();
-        self.wiped_before = Stamp::from_millis(wiped_in_stamp_ms + 1);
+        let floor = Stamp::from_millis(wiped_in_stamp_ms + 1);
+        self.commit();
+        let now = self.now_ms();
+        if let Some(journal) = &mut self.journal
+            && let Err(error) = journal.wipe(floor, now)
+        {
+            crate::log!(
+                "wipeout_failed",
+                "the journal could not take the WIPEOUT ({error}): nothing wiped"
+            );
+            job.failed.store(true, Ordering::Release);
+        } else {
+            self.wipe_memory(floor);
+        }
         job.wiped_in_stamp_ms.fetch_max(wiped_in_stamp_ms, Ordering::AcqRel);
-        self.store.wipe();
-        self.cache.clear();
-        self.agreement.clear();
-        trim_heap();
         if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The memory is back: let PUTs in before answering.
             self.store.budget().check_rss();
             self.wipe_reply = Some(job);
             self.answer_wipeout();
         }
+    }
+
+    fn wipe_memory(&mut self, floor: Stamp) {
+        self.wiped_before = floor;
+        for bucket in 0..crate::storage::hash::BUCKETS as crate::storage::hash::BucketId {
+            self.ctx.digests[usize::from(bucket)].store(0, Ordering::Relaxed);
+        }
+        self.store.wipe();
+        self.cache.clear();
+        self.agreement.clear();
+        trim_heap();
     }
 
     /// Answers a finished WIPEOUT once the wall clock is past every
@@ -42,7 +65,12 @@ impl Shard {
         if self.ctx.clock.stamp_ms() <= job.wiped_in_stamp_ms.load(Ordering::Acquire) {
             return;
         }
-        let reply = Reply::Code(ErrorCode::Success);
+        let code = if job.failed.load(Ordering::Acquire) {
+            ErrorCode::InternalFailure
+        } else {
+            ErrorCode::Success
+        };
+        let reply = Reply::Code(code);
         self.ctx.counters.count_reply(&reply);
         self.io.datagram(job.client, &reply.encode(&job.message_id));
         self.wipe_reply = None;

@@ -1,0 +1,347 @@
+//! Reading a data directory back into a node's stores at start, before it
+//! joins: for each shard layout the files were written in, the newest
+//! snapshot and then every segment from the one it does not cover, in
+//! order, each change handed to the shard of its bucket ([`Replay`]).
+//! Layouts other than the node's own (it ran with another `--workers`)
+//! are replayed first, oldest first.
+//!
+//! Every record is checked ([`crate::storage::journal::next`]): a damaged
+//! one is dropped, counted, and its bucket marked for repair from the
+//! replicas; a damaged header ends its file (its later files are still
+//! read); a record cut short at a file's end is a write torn by a power
+//! loss, never acknowledged: the end. A file of another cluster is
+//! refused. No file content can make recovery panic
+//! (`fuzz/fuzz_targets/recovery.rs`).
+
+use crate::node::disk::NodeDisk;
+use crate::node::journal::{LiveFiles, parse_name, snapshot_name};
+use crate::storage::hash::{BUCKETS, BucketId};
+use crate::storage::journal::{self, CLUSTER_ID_BYTES, Change, FileKind, Next, RECORD_BYTES_MAX};
+use std::collections::BTreeMap;
+use std::io;
+
+/// Bytes read from a file at a time.
+const READ_PIECE_BYTES: usize = 256 << 10;
+const _: () = assert!(READ_PIECE_BYTES >= RECORD_BYTES_MAX);
+
+/// Where recovered changes go: the node's shards.
+pub trait Replay {
+    /// One change, from a file written by shard `shard` of `shards`.
+    fn change(&mut self, change: &Change<'_>, shard: u16, shards: u16);
+}
+
+/// The files of one shard of one layout.
+#[derive(Debug, Default)]
+struct ShardFiles {
+    /// Segment and snapshot numbers with their bytes.
+    segments: BTreeMap<u64, u64>,
+    snapshots: BTreeMap<u64, u64>,
+}
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Records replayed, and records dropped as damaged.
+    pub records: u64,
+    pub damaged: u64,
+    /// Files whose last record was cut short (a torn write).
+    pub torn: u64,
+    /// Per bucket: something of it may be missing; pull it whole.
+    pub suspect: Vec<bool>,
+    /// The number every shard's next segment takes.
+    pub next_seq: u64,
+    /// Per shard of the node's own layout: its live segments and snapshot
+    /// (number, bytes), for its journal.
+    pub kept: Vec<LiveFiles>,
+    /// Files of other layouts, replayed: once every shard has a snapshot
+    /// of its own, they are removed.
+    pub other_layouts: Vec<String>,
+    /// Bytes of journal read.
+    pub bytes: u64,
+}
+
+/// What reading one file found.
+struct FileRead {
+    records: u64,
+    complete_snapshot: bool,
+    header_read: bool,
+}
+
+/// Recovers the stores of a node with `shards` shards of cluster `cluster`
+/// from `disk`, removing what a crash left half done (partial snapshots)
+/// and what the newest snapshots cover.
+pub fn recover(
+    disk: &dyn NodeDisk,
+    cluster: [u8; CLUSTER_ID_BYTES],
+    shards: u16,
+    replay: &mut dyn Replay,
+    ctx: &crate::node::context::NodeContext,
+) -> Result<Recovered, String> {
+    let reader = if crate::planted!(ctx, recovery_ignores_checksums) {
+        unchecked
+    } else {
+        journal::next
+    };
+    let mut recovered = Recovered {
+        suspect: vec![false; BUCKETS],
+        next_seq: 1,
+        kept: (0..shards).map(|_| Default::default()).collect(),
+        ..Recovered::default()
+    };
+    let layouts = list(disk, &mut recovered).map_err(|e| format!("cannot list the data directory: {e}"))?;
+    let mut order: Vec<_> = layouts.iter().collect();
+    // Other layouts first, oldest first; the node's own last.
+    order.sort_by_key(|((_, n), files)| (*n == shards, newest(files)));
+    for (&(_, n), files) in order {
+        for (&shard, files) in files {
+            let target = Target {
+                disk,
+                cluster,
+                reader,
+                replay: &mut *replay,
+            };
+            replay_shard(target, (shard, n), files, shards, &mut recovered)?;
+        }
+    }
+    Ok(recovered)
+}
+
+/// The newest file number of a layout.
+fn newest(files: &BTreeMap<u16, ShardFiles>) -> u64 {
+    (files.values())
+        .flat_map(|f| f.segments.keys().chain(f.snapshots.keys()))
+        .max()
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The journal files by layout and shard; partial snapshots removed.
+fn list(disk: &dyn NodeDisk, recovered: &mut Recovered) -> io::Result<BTreeMap<(u16, u16), BTreeMap<u16, ShardFiles>>> {
+    let mut layouts: BTreeMap<(u16, u16), BTreeMap<u16, ShardFiles>> = BTreeMap::new();
+    for name in disk.list()? {
+        let Some((kind, shard, shards, seq, partial)) = parse_name(&name) else {
+            continue;
+        };
+        recovered.next_seq = recovered.next_seq.max(seq + 1);
+        if partial {
+            // A snapshot a crash cut short: the files it was to replace are all still there.
+            disk.remove(&name)?;
+            continue;
+        }
+        let files = layouts.entry((shard, shards)).or_default().entry(shard).or_default();
+        let bytes = file_bytes(disk, &name)?;
+        match kind {
+            FileKind::Log => files.segments.insert(seq, bytes),
+            FileKind::Snapshot => files.snapshots.insert(seq, bytes),
+        };
+    }
+    Ok(layouts)
+}
+
+fn file_bytes(disk: &dyn NodeDisk, name: &str) -> io::Result<u64> {
+    let mut total = 0u64;
+    let mut buf = vec![0u8; READ_PIECE_BYTES];
+    loop {
+        let n = disk.read_at(name, total, &mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}
+
+/// Where recovery reads from and replays into.
+struct Target<'a> {
+    disk: &'a dyn NodeDisk,
+    cluster: [u8; CLUSTER_ID_BYTES],
+    /// [`journal::next`]; another reader only in the simulator's planted bug.
+    reader: fn(&[u8]) -> Next<'_>,
+    replay: &'a mut dyn Replay,
+}
+
+#[cfg(feature = "planted-bugs")]
+fn unchecked(bytes: &[u8]) -> Next<'_> {
+    journal::next_unchecked(bytes)
+}
+
+#[cfg(not(feature = "planted-bugs"))]
+fn unchecked(bytes: &[u8]) -> Next<'_> {
+    journal::next(bytes)
+}
+
+/// One shard's files of one layout: the newest snapshot, then the
+/// segments from the one it does not cover, in order. Covered files are
+/// removed; for the node's own layout the rest are kept for its journal.
+fn replay_shard(
+    mut target: Target<'_>,
+    (shard, shards): (u16, u16),
+    files: &ShardFiles,
+    own_shards: u16,
+    recovered: &mut Recovered,
+) -> Result<(), String> {
+    let snapshot = files.snapshots.last_key_value().map(|(&seq, &bytes)| (seq, bytes));
+    let from = snapshot.map_or(0, |(seq, _)| seq);
+    let mut names = Vec::new();
+    if let Some((seq, _)) = snapshot {
+        let name = snapshot_name(shard, shards, seq);
+        let read = replay_file(&mut target, &name, (shard, shards), recovered)?;
+        if !read.complete_snapshot {
+            // Without its last record it may miss any bucket of the shard.
+            mark_all(recovered, shard, shards);
+        }
+        names.push(name);
+    }
+    let live: Vec<(u64, u64)> = files.segments.range(from..).map(|(&s, &b)| (s, b)).collect();
+    for (i, &(seq, _)) in live.iter().enumerate() {
+        if i > 0 && seq != live[i - 1].0 + 1 {
+            // A segment is missing: what it held may be missing anywhere.
+            mark_all(recovered, shard, shards);
+        }
+        let name = crate::node::journal::log_name(shard, shards, seq);
+        replay_file(&mut target, &name, (shard, shards), recovered)?;
+        names.push(name);
+    }
+    remove_covered(target.disk, files, from, (shard, shards))
+        .map_err(|e| format!("cannot remove covered journal files: {e}"))?;
+    if shards == own_shards && usize::from(shard) < recovered.kept.len() {
+        recovered.kept[usize::from(shard)] = (live.into_iter().collect(), snapshot);
+    } else {
+        recovered.other_layouts.extend(names);
+    }
+    Ok(())
+}
+
+/// Segments before the snapshot in force, and older snapshots: what a
+/// crash left behind after the newest snapshot was complete.
+fn remove_covered(disk: &dyn NodeDisk, files: &ShardFiles, from: u64, (shard, shards): (u16, u16)) -> io::Result<()> {
+    for &seq in files.segments.range(..from).map(|(s, _)| s) {
+        disk.remove(&crate::node::journal::log_name(shard, shards, seq))?;
+    }
+    for &seq in files.snapshots.range(..from).map(|(s, _)| s) {
+        disk.remove(&snapshot_name(shard, shards, seq))?;
+    }
+    Ok(())
+}
+
+fn mark_all(recovered: &mut Recovered, shard: u16, shards: u16) {
+    for bucket in (0..BUCKETS).filter(|&b| written_by(b as BucketId, shard, shards)) {
+        recovered.suspect[bucket] = true;
+    }
+}
+
+/// Replays one file, a piece at a time.
+fn replay_file(
+    target: &mut Target<'_>,
+    name: &str,
+    layout: (u16, u16),
+    recovered: &mut Recovered,
+) -> Result<FileRead, String> {
+    let mut file = FileRead {
+        records: 0,
+        complete_snapshot: false,
+        header_read: false,
+    };
+    let mut buffer: Vec<u8> = Vec::with_capacity(2 * READ_PIECE_BYTES);
+    let mut offset = 0u64;
+    loop {
+        let kept = buffer.len();
+        buffer.resize(kept + READ_PIECE_BYTES, 0);
+        let got =
+            (target.disk.read_at(name, offset, &mut buffer[kept..])).map_err(|e| format!("cannot read {name}: {e}"))?;
+        buffer.truncate(kept + got);
+        offset += got as u64;
+        recovered.bytes += got as u64;
+        let at_end = got == 0;
+        let (used, stop) = replay_records(target, &buffer, at_end, name, layout, &mut file, recovered)?;
+        buffer.drain(..used);
+        if stop || at_end {
+            return Ok(file);
+        }
+    }
+}
+
+/// Replays the whole records at the start of `bytes`; returns the bytes
+/// used and whether the file ends here.
+fn replay_records(
+    target: &mut Target<'_>,
+    bytes: &[u8],
+    at_end: bool,
+    name: &str,
+    (shard, shards): (u16, u16),
+    file: &mut FileRead,
+    recovered: &mut Recovered,
+) -> Result<(usize, bool), String> {
+    let mut at = 0;
+    loop {
+        match (target.reader)(&bytes[at..]) {
+            Next::Record(change, len) => {
+                at += len;
+                if !std::mem::replace(&mut file.header_read, true) {
+                    if !own_header(&change, target.cluster, name, (shard, shards))? {
+                        recovered.damaged += 1;
+                        mark_all(recovered, shard, shards);
+                        return Ok((at, true));
+                    }
+                    continue;
+                }
+                if let Change::End { records } = change {
+                    file.complete_snapshot = records == file.records;
+                    return Ok((at, true));
+                }
+                file.records += 1;
+                recovered.records += 1;
+                target.replay.change(&change, shard, shards);
+            }
+            Next::Damaged { bucket, bytes } => {
+                at += bytes;
+                recovered.damaged += 1;
+                let first = !std::mem::replace(&mut file.header_read, true);
+                match bucket {
+                    Some(bucket) if !first => recovered.suspect[usize::from(bucket)] = true,
+                    _ => mark_all(recovered, shard, shards),
+                }
+                if first {
+                    // A damaged file header: what the file holds is not
+                    // known to be this node's; skipped.
+                    return Ok((at, true));
+                }
+            }
+            Next::Garbage => {
+                recovered.damaged += 1;
+                mark_all(recovered, shard, shards);
+                return Ok((at, true));
+            }
+            Next::End { complete } => {
+                if at_end && !complete {
+                    recovered.torn += 1;
+                }
+                return Ok((at, at_end || complete && bytes.len() - at >= journal::HEADER_BYTES));
+            }
+        }
+    }
+}
+
+/// Whether a file's first record is its header, as its name says: false
+/// (skip the file) if it is not; an error if it belongs to another cluster.
+fn own_header(
+    change: &Change<'_>,
+    cluster: [u8; CLUSTER_ID_BYTES],
+    name: &str,
+    (shard, shards): (u16, u16),
+) -> Result<bool, String> {
+    let Change::Header(header) = change else {
+        return Ok(false);
+    };
+    if header.cluster != cluster {
+        return Err(format!(
+            "{name} belongs to another cluster (it was written under another cluster secret): refusing to start on it"
+        ));
+    }
+    Ok((header.shard, header.shards) == (shard, shards))
+}
+
+/// A bucket written by shard `shard` of `shards` (a WIPEOUT in that
+/// shard's journal covers exactly these).
+pub fn written_by(bucket: BucketId, shard: u16, shards: u16) -> bool {
+    usize::from(bucket) % usize::from(shards.max(1)) == usize::from(shard)
+}
