@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
     echo
     echo "The \`--help\` output of every command, as printed by the binaries \`run/install\` links into \`bin/\` (regenerate with \`bash docs/cli.sh\`)."
     for cmd in "dynakv --help" "dynakv ctl --help" "dynakv ctl stats --help" "dynakv ctl status --help" \
-        "dynakv ctl metrics --help" "dynakv ctl put --help" "dynakv ctl keys --help" "dynakv-load --help" \
+        "dynakv ctl metrics --help" "dynakv ctl exporter --help" "dynakv ctl put --help" "dynakv ctl keys --help" "dynakv-load --help" \
         "dynakv-load bench --help" "dynakv-load capacity --help" "dynakv-load check --help" \
         "dynakv-load members --help" "dynakv-load echo-server --help" "dynakv-sim --help"; do
         printf '\n## `%s`\n\n```\n' "$cmd"

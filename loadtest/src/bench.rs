@@ -581,24 +581,35 @@ pub fn run(config: &BenchConfig) -> BenchResult {
     result
 }
 
+/// Once a second, what completed: rewritten in place on a terminal, one
+/// line per report otherwise (a log, a pipe, a file).
 fn progress(started: Instant, duration: Duration, completed: &AtomicU64, stop: &AtomicBool) {
+    use std::io::IsTerminal;
+    let in_place = std::io::stderr().is_terminal();
     let mut last = 0;
     let mut tick = started;
     while !stop.load(Ordering::Relaxed) && started.elapsed() < duration {
         std::thread::sleep(Duration::from_millis(100));
         if tick.elapsed() >= Duration::from_secs(1) {
             let now = completed.load(Ordering::Relaxed);
-            eprint!(
-                "\r  {:>5.1} s  {:>9} requests  {:>9.0} req/s   ",
+            let line = format!(
+                "  {:>5.1} s  {:>9} requests  {:>9.0} req/s",
                 started.elapsed().as_secs_f64(),
                 now,
                 (now - last) as f64 / tick.elapsed().as_secs_f64()
             );
+            if in_place {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
             last = now;
             tick = Instant::now();
         }
     }
-    eprintln!();
+    if in_place {
+        eprintln!();
+    }
 }
 
 #[cfg(test)]

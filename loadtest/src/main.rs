@@ -289,7 +289,13 @@ fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        report::plot(path, &format!("{}, {} clients", args.label, config.clients), &result)?;
+        let baseline = echo_result.as_ref().map(|echo| ("echo server", echo));
+        report::plot(
+            path,
+            &format!("{}, {} clients", args.label, config.clients),
+            &result,
+            baseline,
+        )?;
     }
     Ok(result.wrong_reads == 0)
 }

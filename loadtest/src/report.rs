@@ -106,61 +106,130 @@ pub fn json(label: &str, clients: usize, result: &BenchResult, echo_throughput: 
     )
 }
 
-/// Throughput (top) and p99 latency (bottom) per second.
-pub fn plot(path: &Path, title: &str, result: &BenchResult) -> Result<(), String> {
-    let points: Vec<(f64, f64, f64)> = result
-        .timeline
+/// Plots throughput and p99 latency per second of `result` to `path`,
+/// with `baseline` (the echo server's run, when `--echo` ran) as a second
+/// series of each panel. Each second is drawn as a step over its whole
+/// width, so the plot covers the run from 0 to its end.
+pub fn plot(
+    path: &Path,
+    title: &str,
+    result: &BenchResult,
+    baseline: Option<(&str, &BenchResult)>,
+) -> Result<(), String> {
+    let mut runs = vec![(title.split(',').next().unwrap_or(title), result, BLUE)];
+    runs.extend(baseline.map(|(label, run)| (label, run, RGBColor(160, 160, 160))));
+    let seconds = runs
         .iter()
-        .enumerate()
-        .map(|(s, second)| {
-            (
-                s as f64,
-                second.completed as f64,
-                second.latency.quantile_us(0.99) as f64 / 1000.0,
-            )
-        })
-        .collect();
-    let seconds = (points.len() as f64).max(1.0);
-    let max_rate = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let max_p99 = points.iter().map(|p| p.2).fold(0.1, f64::max) * 1.1;
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+        .map(|(_, run, _)| run_seconds(run))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(300);
-    let mut chart = ChartBuilder::on(&top)
-        .caption(format!("{title}: throughput"), ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..seconds, 0.0..max_rate)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("requests/s")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), &BLUE))
-        .map_err(|e| e.to_string())?;
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption(format!("{title}: p99 latency"), ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..seconds, 0.0..max_p99)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("p99 ms")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
+    let (top, bottom) = root.split_vertically(320);
+    let throughput = |run: &BenchResult| steps(run, |second| Some(second.completed as f64));
+    let p99 = |run: &BenchResult| {
         // A second in which nothing completed has no latency to show.
-        .draw_series(LineSeries::new(
-            points.iter().filter(|p| p.1 > 0.0).map(|p| (p.0, p.2)),
-            &RED,
-        ))
-        .map_err(|e| e.to_string())?;
+        steps(run, |second| {
+            (second.completed > 0).then(|| second.latency.quantile_us(0.99) as f64 / 1000.0)
+        })
+    };
+    let series = |of: &dyn Fn(&BenchResult) -> Vec<(f64, f64)>| -> Vec<_> {
+        runs.iter()
+            .map(|&(label, run, color)| (label, of(run), color))
+            .collect()
+    };
+    let panels = [
+        (
+            top,
+            format!("{title}: throughput"),
+            "requests per second",
+            series(&throughput),
+        ),
+        (
+            bottom,
+            format!("{title}: p99 latency"),
+            "p99 latency (ms)",
+            series(&p99),
+        ),
+    ];
+    for (area, caption, y_desc, series) in panels {
+        let y_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(0.1, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(caption, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..seconds, 0.0..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the start of the run (s)")
+            .y_desc(y_desc)
+            .y_label_formatter(&|v| si(*v))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (label, points, color) in series {
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
     root.present().map_err(|e| e.to_string())
+}
+
+/// Whole seconds the run covers (a last, partial second counts).
+fn run_seconds(run: &BenchResult) -> usize {
+    (run.elapsed.as_secs_f64().ceil() as usize)
+        .min(run.timeline.len())
+        .max(1)
+}
+
+/// Each second's value as a step from its start to its end; seconds with
+/// no value (`None`) break nothing, they are left out.
+fn steps(run: &BenchResult, value: impl Fn(&crate::bench::Second) -> Option<f64>) -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    for (s, second) in run.timeline.iter().take(run_seconds(run)).enumerate() {
+        if let Some(v) = value(second) {
+            points.push((s as f64, v));
+            points.push((s as f64 + 1.0, v));
+        }
+    }
+    points
+}
+
+/// An axis number with a k or M suffix: 50000 -> "50k", 1500000 -> "1.5M".
+pub fn si(value: f64) -> String {
+    let (scaled, suffix) = match value.abs() {
+        v if v >= 1e6 => (value / 1e6, "M"),
+        v if v >= 1e3 => (value / 1e3, "k"),
+        _ => (value, ""),
+    };
+    let text = format!("{scaled:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::si;
+
+    #[test]
+    fn axis_numbers_carry_k_and_m_suffixes() {
+        assert_eq!(si(0.0), "0");
+        assert_eq!(si(2.5), "2.5");
+        assert_eq!(si(50_000.0), "50k");
+        assert_eq!(si(12_500.0), "12.5k");
+        assert_eq!(si(1_500_000.0), "1.5M");
+    }
 }

@@ -85,6 +85,22 @@ pub enum CtlCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Serve every node's counters over HTTP for Prometheus (GET /metrics),
+    /// scraping the cluster at each request; runs until killed
+    Exporter {
+        /// Address to listen on: HOST:PORT, or HOST alone for port 9431
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9431")]
+        listen: String,
+        /// How long a scrape waits for each node (a node that does not
+        /// answer by then counts as down: dynakv_up 0)
+        #[arg(long, value_name = "MS", default_value_t = 1000,
+              value_parser = clap::value_parser!(u64).range(100..=30_000))]
+        node_timeout_ms: u64,
+        /// How long a client may take to send its request
+        #[arg(long, value_name = "MS", default_value_t = 5000,
+              value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        request_timeout_ms: u64,
+    },
     /// Send the protocol's WIPEOUT to NODE
     Wipeout { node: String },
     /// Send the protocol's SHUTDOWN to NODE
@@ -132,6 +148,11 @@ pub fn run(args: CtlArgs) -> Result<String, String> {
         CtlCommand::Status { json: true } => Ok(ctl.status_json()),
         CtlCommand::Ready => ctl.ready(),
         CtlCommand::Metrics { output } => ctl.metrics(output.as_deref()),
+        CtlCommand::Exporter {
+            listen,
+            node_timeout_ms,
+            request_timeout_ms,
+        } => ctl.exporter(&listen, node_timeout_ms, request_timeout_ms),
         CtlCommand::Wipeout { node } => ctl.simple(&ctl.resolve(&node)?, Command::Wipeout),
         CtlCommand::Shutdown { node } => ctl.shutdown(&ctl.resolve(&node)?),
     }
@@ -314,11 +335,16 @@ impl Ctl {
 
     /// One admin command to every node of the servers file, in parallel.
     fn ask_all(&self, command: u8) -> Vec<Result<String, String>> {
+        self.ask_all_within(command, &[300, 600])
+    }
+
+    /// [`Ctl::ask_all`] with the tries' timeouts given.
+    fn ask_all_within(&self, command: u8, timeouts_ms: &[u64]) -> Vec<Result<String, String>> {
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .entries
                 .iter()
-                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, command, &[], &[300, 600])))
+                .map(|entry| scope.spawn(move || self.admin_text(&entry.addr, command, &[], timeouts_ms)))
                 .collect();
             handles
                 .into_iter()
@@ -379,9 +405,38 @@ impl Ctl {
 
     /// Every node's counters (nodes that did not answer: `None`).
     fn stats_of_all(&self) -> Vec<(String, Option<String>)> {
-        (self.entries.iter().zip(self.ask_all(admin::STATS)))
+        self.stats_of_all_within(&[300, 600])
+    }
+
+    fn stats_of_all_within(&self, timeouts_ms: &[u64]) -> Vec<(String, Option<String>)> {
+        (self.entries.iter().zip(self.ask_all_within(admin::STATS, timeouts_ms)))
             .map(|(entry, stats)| (entry.name.clone(), stats.ok()))
             .collect()
+    }
+
+    /// `ctl exporter`: serves [`Ctl::metrics`] over HTTP until accepting
+    /// fails. A scrape gives each node `node_timeout_ms` in all, in two
+    /// tries (a datagram lost on the way costs one try, not the node).
+    fn exporter(self, listen: &str, node_timeout_ms: u64, request_timeout_ms: u64) -> Result<String, String> {
+        use crate::ops::exporter::{DEFAULT_PORT, Exporter};
+        let address = if listen.contains(':') {
+            listen.to_string()
+        } else {
+            format!("{listen}:{DEFAULT_PORT}")
+        };
+        let listener = std::net::TcpListener::bind(&address).map_err(|e| format!("--listen {address}: {e}"))?;
+        self.secret.as_ref().map_err(Clone::clone)?;
+        eprintln!(
+            "exporter: http://{}/metrics for the {} nodes of the servers file",
+            listener.local_addr().map_err(|e| e.to_string())?,
+            self.entries.len()
+        );
+        let tries = [node_timeout_ms / 3, node_timeout_ms - node_timeout_ms / 3];
+        let exporter = Exporter {
+            scrape: move || metrics::prometheus(&self.stats_of_all_within(&tries)),
+            request_timeout: std::time::Duration::from_millis(request_timeout_ms),
+        };
+        Err(format!("--listen {address}: {}", exporter.serve(listener)))
     }
 
     /// `[{"node": ..., "alive": true, counters...}, ...]`, one per node.

@@ -1,6 +1,7 @@
 //! Tools for operators: [`ctl`], the client that queries and drives a
 //! running cluster; [`metrics`], its counters in the formats monitoring
-//! systems read.
+//! systems read; [`exporter`], those served over HTTP for Prometheus.
 
 pub mod ctl;
+pub mod exporter;
 pub mod metrics;
