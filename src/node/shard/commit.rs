@@ -1,16 +1,18 @@
 //! The one place that decides durability: every change to the store goes
 //! through here to the journal ([`crate::node::journal`]), and what a
 //! drain sends that depends on its changes (replies to clients, replicated
-//! writes, acks, pulls reported done) waits here until [`Shard::commit`]
-//! has written them (synced, with `--fsync always`). A node without a data
-//! directory holds nothing back.
+//! acks, pulls reported done) waits here until [`Shard::commit`] has
+//! written them (synced, with `--fsync always`). Replicated writes leave at
+//! once: they are not acknowledgements. A node without a data directory
+//! holds nothing back.
 //!
 //! When a change finds no room in the journal it is refused before it is
 //! made, as a full store refuses one: the client hears OUT_OF_SPACE, the
 //! coordinator "not stored". When the commit itself fails, the drain's
 //! writes are in memory but may not be on disk: their clients hear
-//! INTERNAL_FAILURE (the write may or may not have landed), replicas say
-//! they did not store them, and a pull's chunks do not count as received.
+//! INTERNAL_FAILURE (the write may or may not have landed: its replicas
+//! may hold it), replicas say they did not store what they were sent, and
+//! a pull's chunks do not count as received.
 
 use super::Shard;
 use crate::cluster::internal::Internal;
@@ -135,9 +137,13 @@ impl Shard {
     }
 
     /// Sends a node message through the outbox, or holds it until the
-    /// drain commits.
+    /// drain commits. A replicated write leaves at once: the replica logs
+    /// (and syncs) it while this node does, so the two syncs overlap, and
+    /// nothing is acknowledged before both are done (the client's reply
+    /// waits for this drain's commit and for the replica's ack, which the
+    /// replica holds until its own).
     pub(super) fn send_node(&mut self, to: usize, message: Internal) {
-        if self.holding() {
+        if self.holding() && !matches!(message, Internal::Replicate { .. }) {
             self.held.messages.push((to, message));
         } else {
             self.outbox.push(&self.ctx, &*self.io, to, message);
@@ -197,8 +203,8 @@ impl Shard {
     }
 
     /// A failed commit: the drain's writes answered INTERNAL_FAILURE (and
-    /// so to their retries), never replicated, acks turned to refusals, no
-    /// pull reported done; reads and the rest go out.
+    /// so to their retries), acks turned to refusals, no pull reported
+    /// done; reads and the rest go out.
     fn release_failed(&mut self, held: Held) {
         let now = self.now_ms();
         let failed_ids: Vec<u64> = held.written.iter().map(|(hash, _)| *hash).collect();
@@ -222,10 +228,8 @@ impl Shard {
             }
         }
         for (to, mut message) in held.messages {
-            match &mut message {
-                Internal::Replicate { seq, .. } if held.pending.contains(seq) => continue,
-                Internal::ReplicateAck { refused, .. } => *refused = true,
-                _ => {}
+            if let Internal::ReplicateAck { refused, .. } = &mut message {
+                *refused = true;
             }
             self.outbox.push(&self.ctx, &*self.io, to, message);
         }
