@@ -60,11 +60,15 @@ impl Pair {
         self.fake.socket.send_to(datagram, self.node.addr).unwrap();
     }
 
-    /// The ReplicateAcks node 0 sends back within `wait`.
+    /// The ReplicateAcks node 0 sends back within `wait`, alone or batched.
     fn acks(&self, wait: Duration) -> Vec<(u64, bool)> {
         self.fake
             .receive(wait)
             .into_iter()
+            .flat_map(|m| match m {
+                Internal::Batch(messages) => messages,
+                m => vec![m],
+            })
             .filter_map(|m| match m {
                 Internal::ReplicateAck { seq, refused, .. } => Some((seq, refused)),
                 _ => None,
