@@ -5,13 +5,15 @@
 
 use clap::Parser;
 use dynakv::ops::ctl::{self, CtlArgs};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = CtlArgs::parse_from(std::iter::once("dynakv ctl".to_string()).chain(std::env::args().skip(1)));
     match ctl::run(args) {
         Ok(text) => {
-            println!("{}", text.trim_end());
+            // A reader that stopped early (`| head -1`) is no failure.
+            let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
             ExitCode::SUCCESS
         }
         Err(message) => {
