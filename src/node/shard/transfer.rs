@@ -37,6 +37,8 @@ pub(super) struct DeferredPull {
     to: usize,
     request: u64,
     bucket: BucketId,
+    /// The puller's digest of the bucket, as it asked.
+    digest: Option<u64>,
 }
 
 /// The chunks of one pull received so far.
@@ -53,39 +55,48 @@ impl Shard {
     /// when the transfer layer is full, keeps it to answer at a later tick,
     /// sooner than the puller's timeout would ask again.
     pub(super) fn serve_pull(&mut self, to: usize, request: u64, bucket: BucketId, digest: Option<u64>) {
-        if digest == Some(self.store.bucket_stats(bucket).digest) {
-            self.ctx.counters.pulls_unchanged.fetch_add(1, Ordering::Relaxed);
-            return self.send_unchanged(to, request, bucket);
-        }
-        if !self.send_bucket(to, request, bucket) {
+        let pull = DeferredPull {
+            to,
+            request,
+            bucket,
+            digest,
+        };
+        if !self.answer_pull(&pull) {
             if self.deferred_pulls.len() == DEFERRED_PULLS_MAX {
                 self.deferred_pulls.pop_front();
             }
-            self.deferred_pulls.push_back(DeferredPull { to, request, bucket });
+            self.deferred_pulls.push_back(pull);
         }
     }
 
-    /// The answer to a pull of a bucket whose copies are the same: one
-    /// chunk, no entries.
-    fn send_unchanged(&mut self, to: usize, request: u64, bucket: BucketId) {
+    /// Sends the answer to a pull: the bucket's entries, or one empty chunk
+    /// when the puller's digest says its copy is the same. False when the
+    /// transfer layer refuses it (its queues are full).
+    fn answer_pull(&mut self, pull: &DeferredPull) -> bool {
+        if pull.digest != Some(self.store.bucket_stats(pull.bucket).digest) {
+            return self.send_bucket(pull.to, pull.request, pull.bucket);
+        }
         let chunk = Chunk {
-            request,
-            bucket,
+            request: pull.request,
+            bucket: pull.bucket,
             chunk: 0,
             chunks: 1,
             entries: Vec::new(),
         };
-        let frame = self.ctx.encode(to, Channel::Stream, &Internal::Chunk(chunk));
-        if !self.io.stream(to, vec![frame]) {
-            // Asked again when the puller's timeout runs out.
+        let frame = self.ctx.encode(pull.to, Channel::Stream, &Internal::Chunk(chunk));
+        let sent = self.io.stream(pull.to, vec![frame]);
+        if sent {
+            self.ctx.counters.pulls_unchanged.fetch_add(1, Ordering::Relaxed);
+        } else {
             self.ctx.counters.transfer_refused.fetch_add(1, Ordering::Relaxed);
         }
+        sent
     }
 
     /// Answers the deferred pulls, until the transfer layer refuses again.
     pub(super) fn serve_deferred_pulls(&mut self) {
         while let Some(pull) = self.deferred_pulls.pop_front() {
-            if !self.send_bucket(pull.to, pull.request, pull.bucket) {
+            if !self.answer_pull(&pull) {
                 self.deferred_pulls.push_front(pull);
                 return;
             }
