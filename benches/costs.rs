@@ -83,7 +83,6 @@ fn batch_of(bytes: usize) -> Internal {
 fn per_datagram(rounds: usize) {
     let secret = Secret::from_bytes(b"a benchmark's cluster secret");
     let bounds = Bounds {
-        nodes: 150,
         now_unix_ms: 1_800_000_000_000,
     };
     println!("## Per datagram (ns, median of {rounds} rounds)");

@@ -8,70 +8,9 @@ mod common;
 use common::*;
 use dynakv::storage::journal::{self, Change, Next};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const READY: Duration = Duration::from_secs(60);
-
-/// Writers, each with its own keys, writing them in rounds until told to
-/// stop; per key, the last round acknowledged (a later one may have been
-/// in flight when it stopped).
-struct Load {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<Option<usize>>>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(addrs: Vec<SocketAddr>, keys: usize, writers: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(vec![None; keys]));
-        let threads = (0..writers)
-            .map(|w| {
-                let (stop, acked, addrs) = (stop.clone(), acked.clone(), addrs.clone());
-                std::thread::spawn(move || {
-                    let mine: Vec<usize> = (w..keys).step_by(writers).collect();
-                    for round in 1.. {
-                        for &i in &mine {
-                            if stop.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            if put(pick(&addrs, i + round), &key(i), &value(i, round), round as i32) == 0 {
-                                acked.lock().unwrap()[i] = Some(round);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load { stop, acked, threads }
-    }
-
-    fn stop(self) -> Vec<Option<usize>> {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            let _ = thread.join();
-        }
-        self.acked.lock().unwrap().clone()
-    }
-}
-
-/// Reads every key through the cluster: the last acknowledged round, or
-/// the one after it (in flight when the load stopped). Returns the misreads.
-fn misread(addrs: &[SocketAddr], acked: &[Option<usize>]) -> Vec<String> {
-    let keys: Vec<usize> = (0..acked.len()).collect();
-    parallel(&keys, 8, |&i| {
-        let (code, got, version) = get(pick(addrs, i), &key(i));
-        let round = acked[i]?;
-        let fits = |r: usize| code == 0 && got == value(i, r) && version == r as i32;
-        (!fits(round) && !fits(round + 1))
-            .then(|| format!("key {i}: code {code}, version {version}, acknowledged round {round}"))
-    })
-    .into_iter()
-    .flatten()
-    .collect()
-}
 
 /// "A restart keeps every key": `kill -9` of every node of a 5-node
 /// cluster in the middle of a write load (the default fsync, periodic: a

@@ -271,6 +271,8 @@ fn the_cli_reference_matches_the_help_output() {
         &["ctl", "metrics", "--help"],
         &["ctl", "put", "--help"],
         &["ctl", "keys", "--help"],
+        &["ctl", "reload", "--help"],
+        &["ctl", "decommission", "--help"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_dynakv")).args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");

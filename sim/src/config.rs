@@ -29,9 +29,13 @@ pub enum Mix {
     Power,
     /// All of the above at once, but WIPEOUT.
     All,
+    /// The universe changes: nodes join and leave (by reloads that reach
+    /// only some nodes, new nodes started with current or stale servers
+    /// files), with crashes meanwhile.
+    Resize,
 }
 
-pub const MIXES: [Mix; 9] = [
+pub const MIXES: [Mix; 10] = [
     Mix::Calm,
     Mix::Crash,
     Mix::Pause,
@@ -41,6 +45,7 @@ pub const MIXES: [Mix; 9] = [
     Mix::Wipe,
     Mix::All,
     Mix::Power,
+    Mix::Resize,
 ];
 
 impl Mix {
@@ -55,6 +60,7 @@ impl Mix {
             Mix::Wipe => "wipe",
             Mix::All => "all",
             Mix::Power => "power",
+            Mix::Resize => "resize",
         }
     }
 
@@ -72,7 +78,9 @@ impl Mix {
     /// node, which crashes and pauses in the middle of it prevent. Power
     /// losses are the power mix's (and a crash mix's of a sort).
     fn has(self, family: Mix) -> bool {
-        self == family || (self == Mix::All && family != Mix::Wipe && family != Mix::Power)
+        let in_all = self == Mix::All && !matches!(family, Mix::Wipe | Mix::Power | Mix::Resize);
+        let in_resize = self == Mix::Resize && family == Mix::Crash;
+        self == family || in_all || in_resize
     }
 }
 
@@ -148,6 +156,8 @@ pub struct RunConfig {
     pub crash_beyond_replication: bool,
     /// How the nodes run inside, beyond the faults of the mix.
     pub inside: Inside,
+    /// Nodes beyond `nodes` that a reload may add (the resize mix).
+    pub spare_nodes: usize,
 }
 
 /// How each node runs inside: its shards on worker threads with queues
@@ -260,14 +270,22 @@ impl RunConfig {
             warmup_ms: 3_000,
             faults_ms: 25_000,
             healed_ms: 10_000,
-            quiet_ms: 12_000,
+            // A universe change ends with the leaving nodes' exit, once
+            // every node restarted meanwhile has caught up: longer.
+            quiet_ms: if mix == Mix::Resize { 30_000 } else { 12_000 },
             links,
             bugs,
             down_max: replicas - 1,
             skew_ms_max: if mix.has(Mix::Clock) { 2_000 } else { 0 },
             crash_beyond_replication: false,
             inside: Inside::generate(seed),
+            spare_nodes: if mix == Mix::Resize { 3 } else { 0 },
         }
+    }
+
+    /// Reloads that add and remove nodes.
+    pub fn resizes(&self) -> bool {
+        self.mix == Mix::Resize
     }
 
     pub fn crashes(&self) -> bool {

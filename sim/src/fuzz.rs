@@ -20,6 +20,7 @@
 use crate::node::{Cluster, Out, Running};
 use dynakv::cluster::internal::{self, Bounds, Internal};
 use dynakv::cluster::secret::Secret;
+use dynakv::cluster::universe::node_id;
 use dynakv::node::context::PlantedBugs;
 use dynakv::protocol::client;
 use dynakv::protocol::wire::{self, Command};
@@ -47,7 +48,6 @@ pub fn client_decoder(data: &[u8]) {
 pub fn internal_decoder(data: &[u8]) {
     let secret = secret();
     let bounds = Bounds {
-        nodes: 5,
         now_unix_ms: EPOCH_UNIX_MS,
     };
     let _ = internal::decode(&secret, 0, &bounds, data);
@@ -124,7 +124,9 @@ pub fn node(data: &[u8]) {
                 // passes every check but the fields' own.
                 let sender = 1 + usize::from(script.u8() % 2);
                 seqs[sender] += 1;
-                let mut body = vec![script.u8() % 9, sender as u8, 0];
+                let mut body = vec![script.u8() % 11];
+                body.extend_from_slice(&node_id(&cluster.names[sender]).to_le_bytes());
+                body.extend_from_slice(&node_id(&cluster.names[0]).to_le_bytes());
                 body.extend_from_slice(&EPOCH_UNIX_MS.to_le_bytes());
                 body.extend_from_slice(&seqs[sender].to_le_bytes());
                 body.extend_from_slice(&unix_ms.to_le_bytes());

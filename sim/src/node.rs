@@ -10,8 +10,8 @@
 
 use crate::disk::SimDisk;
 use crossbeam_channel::Receiver;
-use dynakv::cluster::ring::Placement;
 use dynakv::cluster::secret::Secret;
+use dynakv::cluster::universe::Universe;
 use dynakv::node::assemble::{self, NodeSpec, Storage};
 use dynakv::node::cluster_core::ClusterCore;
 use dynakv::node::context::{Away, NodeClock, NodeContext, NodeIo, PlantedBugs};
@@ -19,6 +19,7 @@ use dynakv::node::counters::Queue;
 use dynakv::node::journal::Fsync;
 use dynakv::node::mailbox::Mailbox;
 use dynakv::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
+use dynakv::node::roster::Known;
 use dynakv::node::router::{Router, SHARD_BACKLOG_REQUESTS_MAX};
 use dynakv::node::shard::{Shard, ShardConfig};
 use dynakv::node::streams::StreamFrames;
@@ -35,10 +36,11 @@ pub const STORE_BYTES: usize = 32 << 20;
 /// Gossip taken per round at most (as the runtime does).
 const GOSSIP_PER_ROUND_MAX: usize = 256;
 
-/// What a node sent during one step.
+/// What a node sent during one step (a stream's frames with the address
+/// of the node they are for).
 pub enum Out {
     Datagram(SocketAddr, Vec<u8>),
-    Stream(usize, Vec<Vec<u8>>),
+    Stream(SocketAddr, Vec<Vec<u8>>),
 }
 
 /// When the transfer layer refuses what a node queues on a stream, as the
@@ -48,7 +50,7 @@ struct StreamFaults {
     /// Chance that a send is refused.
     refuse: f64,
     /// Peers every send to which is refused.
-    refused_to: Vec<usize>,
+    refused_to: Vec<SocketAddr>,
     rng: Option<SplitMix64>,
 }
 
@@ -58,6 +60,8 @@ pub struct SimIo {
     out: Mutex<Vec<Out>>,
     shut_down: AtomicBool,
     streams: Mutex<StreamFaults>,
+    /// The node's context, for the addresses of its roster's slots.
+    ctx: std::sync::OnceLock<Arc<NodeContext>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,7 +85,7 @@ impl SimIo {
     }
 
     /// Refuses every stream send to these peers (none: sends go again).
-    pub fn refuse_streams_to(&self, peers: Vec<usize>) {
+    pub fn refuse_streams_to(&self, peers: Vec<SocketAddr>) {
         lock(&self.streams).refused_to = peers;
     }
 }
@@ -92,6 +96,9 @@ impl NodeIo for SimIo {
     }
 
     fn stream(&self, to: usize, frames: Vec<Vec<u8>>) -> bool {
+        let Some(to) = self.ctx.get().and_then(|ctx| ctx.roster.addr(to)) else {
+            return false;
+        };
         let mut faults = lock(&self.streams);
         let refuse = faults.refuse;
         let unlucky = match &mut faults.rng {
@@ -115,8 +122,13 @@ impl NodeIo for SimIo {
 
 /// Who the nodes of a simulated cluster are, and how each is set up.
 pub struct Cluster {
+    /// Every node that may ever run, by index (the simulator's own
+    /// numbering: a node's slot in a node's roster may differ).
     pub names: Vec<String>,
     pub addrs: Vec<SocketAddr>,
+    /// The universe a node started now starts with (its servers file's,
+    /// or the newest a reload made).
+    pub universe: Universe,
     pub secret: Secret,
     pub replicas: usize,
     pub bugs: PlantedBugs,
@@ -139,10 +151,12 @@ pub const SEGMENT_BYTES: u64 = 6 << 10;
 pub const COMPACT_MIN_BYTES: u64 = 4 << 10;
 
 impl Cluster {
-    /// Nodes at `addrs`, `workers` 0, the default backlog.
+    /// Nodes at `addrs`, all in the universe, `workers` 0, the default backlog.
     pub fn new(addrs: Vec<SocketAddr>, replicas: usize, secret: Secret, bugs: PlantedBugs) -> Cluster {
+        let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         Cluster {
-            names: addrs.iter().map(ToString::to_string).collect(),
+            universe: Universe::from_servers(&names),
+            names,
             addrs,
             secret,
             replicas,
@@ -189,6 +203,19 @@ impl Running {
         unix_ms: u64,
         disk: Option<&Arc<SimDisk>>,
     ) -> Result<Running, String> {
+        Running::start_with(cluster, &cluster.universe, index, now_us, unix_ms, disk)
+    }
+
+    /// [`Running::start`], the node's servers file giving `universe` (its
+    /// data directory may keep a newer one).
+    pub fn start_with(
+        cluster: &Cluster,
+        universe: &Universe,
+        index: usize,
+        now_us: u64,
+        unix_ms: u64,
+        disk: Option<&Arc<SimDisk>>,
+    ) -> Result<Running, String> {
         let storage = match (cluster.fsync, disk) {
             (Some(fsync), Some(disk)) => Some(Storage {
                 disk: disk.clone(),
@@ -199,10 +226,24 @@ impl Running {
             }),
             _ => None,
         };
+        let universe = match &storage {
+            Some(storage) => dynakv::node::universe_file::load(&*storage.disk)
+                .filter(|kept| kept.version > universe.version)
+                .unwrap_or_else(|| universe.clone()),
+            None => universe.clone(),
+        };
+        let me = &cluster.names[index];
+        let mut known: Vec<Known> = (universe.members.iter())
+            .filter_map(|member| Known::resolve(&member.name))
+            .collect();
+        if !known.iter().any(|node| &node.name == me) {
+            known.extend(Known::resolve(me));
+        }
+        let self_index = (known.iter().position(|node| &node.name == me)).ok_or("the node's name does not resolve")?;
         let spec = NodeSpec {
-            self_index: index,
-            names: cluster.names.clone(),
-            addrs: cluster.addrs.clone(),
+            self_index,
+            known,
+            universe,
             secret: cluster.secret.clone(),
             replicas: cluster.replicas,
             failure_ms: dynakv::node::cluster_core::FAILURE_MS_DEFAULT,
@@ -210,7 +251,7 @@ impl Running {
             shard: ShardConfig {
                 reply_cache_ms: dynakv::storage::reply_cache::RETENTION_MS_MIN,
                 reply_cache_reserve_bytes: 256 << 10,
-                keep_tombstones: cluster.addrs.len() > 1 && cluster.replicas > 1,
+                keep_tombstones: cluster.replicas > 1,
                 fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
             },
             backlog_max: cluster.backlog_max,
@@ -219,14 +260,11 @@ impl Running {
             storage,
             bugs: cluster.bugs,
         };
-        let placement = Placement::new(&spec.names, spec.replicas);
-        let ctx = Arc::new(assemble::context(
-            &spec,
-            &placement,
-            NodeClock::set_from_outside(unix_ms),
-        ));
+        let (ctx, placement) = assemble::context(&spec, NodeClock::set_from_outside(unix_ms));
+        let ctx = Arc::new(ctx);
         let budget = Arc::new(MemoryBudget::new(STORE_BYTES));
         let io = Arc::new(SimIo::default());
+        let _ = io.ctx.set(ctx.clone());
         let node_io: Arc<dyn NodeIo> = io.clone();
         let parts = assemble::parts(&spec, placement, &ctx, &budget, &node_io, None)?;
         let mut running = Running {

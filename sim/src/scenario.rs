@@ -214,6 +214,11 @@ impl Scenario {
         self.nodes[node].running.is_some()
     }
 
+    /// The address of node `node`.
+    pub fn addr(&self, node: usize) -> SocketAddr {
+        self.cluster.addrs[node]
+    }
+
     pub fn node(&self, node: usize) -> &Running {
         self.nodes[node].running.as_ref().expect("the node is up")
     }
@@ -490,7 +495,10 @@ impl Scenario {
                     };
                     (to, vec![bytes], false)
                 }
-                Out::Stream(peer, frames) => (End::Node(peer), frames, true),
+                Out::Stream(to, frames) => match self.cluster.addrs.iter().position(|&a| a == to) {
+                    Some(peer) => (End::Node(peer), frames, true),
+                    None => continue,
+                },
             };
             let messages = payloads.iter().flat_map(|p| self.open(p)).collect();
             let packet = Packet {

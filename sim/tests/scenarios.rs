@@ -300,7 +300,7 @@ fn a_refused_transfer_is_tried_again_until_it_goes_through() {
         s.crash(2);
         s.restart(2);
         for source in [0, 1] {
-            s.node(source).io.refuse_streams_to(vec![2]);
+            s.node(source).io.refuse_streams_to(vec![s.addr(2)]);
         }
         s.run_for(4_000);
         assert!(!s.is_ready(2), "nothing reached it");

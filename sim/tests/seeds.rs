@@ -91,7 +91,7 @@ fn the_same_seed_replays_the_same_run_event_for_event() {
 /// durable, in a power loss aimed into the disk's operations, as a key
 /// whose every copy went back to an older value.
 const PLANTED: [(&str, Option<Mix>, u64); 7] = [
-    ("ack-before-replicas", Some(Mix::Crash), 32),
+    ("ack-before-replicas", Some(Mix::Crash), 64),
     ("collect-tombstones-at-once", None, 80),
     ("skip-catch-up-after-pause", None, 120),
     ("ignore-stamps-on-merge", None, 16),

@@ -1,8 +1,8 @@
 //! Whether an authenticated message is new: a MAC proves who signed a
 //! message, not that it is the first time it arrives. One `Freshness` per
 //! receiving channel (the UDP socket, the TCP streams) remembers, per
-//! sender, its latest incarnation and which sequence numbers it has seen,
-//! and refuses:
+//! sender (by the receiver's slot for it), its latest incarnation and
+//! which sequence numbers it has seen, and refuses:
 //! - a message signed more than [`CLOCK_SKEW_MS_MAX`] away from now, however
 //!   it is numbered: a copy captured earlier, replayed after a delete was
 //!   collected, after the sender restarted or after a WIPEOUT, or one that
@@ -85,6 +85,13 @@ impl Window {
     }
 }
 
+/// Whether a message was signed within the clock window of now: all a
+/// message whose effect is idempotent needs (a universe, adopted only if
+/// newer), from a sender this node may not know yet.
+pub fn within_clock_window(envelope: &Envelope, now_unix_ms: u64) -> bool {
+    envelope.sent_unix_ms.abs_diff(now_unix_ms) <= CLOCK_SKEW_MS_MAX
+}
+
 /// What one receiving channel knows of every sender.
 #[derive(Debug)]
 pub struct Freshness {
@@ -96,6 +103,7 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// For senders in slots `0..nodes`.
     pub fn new(nodes: usize) -> Freshness {
         Freshness {
             nodes: vec![Window::default(); nodes],
@@ -105,15 +113,16 @@ impl Freshness {
     }
 
     /// Accepts a message's envelope (already authenticated) if it is new,
-    /// and remembers it. `now_unix_ms` is this node's wall clock.
-    pub fn admit(&mut self, envelope: &Envelope, now_unix_ms: u64) -> Result<(), Stale> {
-        if envelope.sent_unix_ms.abs_diff(now_unix_ms) > CLOCK_SKEW_MS_MAX {
+    /// and remembers it: from an operator, or from the node in `slot`.
+    /// `now_unix_ms` is this node's wall clock.
+    pub fn admit(&mut self, slot: Option<usize>, envelope: &Envelope, now_unix_ms: u64) -> Result<(), Stale> {
+        if !within_clock_window(envelope, now_unix_ms) {
             return Err(Stale::Expired);
         }
         if envelope.sender == OPERATOR {
             return self.admit_operator(envelope, now_unix_ms);
         }
-        let Some(window) = self.nodes.get_mut(usize::from(envelope.sender)) else {
+        let Some(window) = slot.and_then(|slot| self.nodes.get_mut(slot)) else {
             return Err(Stale::Replayed);
         };
         if envelope.incarnation < window.incarnation {
@@ -152,40 +161,48 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000_000;
 
-    fn from(sender: u8, incarnation: u64, seq: u64, sent_unix_ms: u64) -> Envelope {
-        Envelope {
-            sender,
+    /// A message from the node in slot `sender` (its id: the slot plus
+    /// one), or from an operator.
+    fn from(sender: u64, incarnation: u64, seq: u64, sent_unix_ms: u64) -> (Option<usize>, Envelope) {
+        let slot = (sender != OPERATOR).then_some(sender as usize);
+        let envelope = Envelope {
+            sender: if sender == OPERATOR { OPERATOR } else { sender + 1 },
             to: 0,
             incarnation,
             seq,
             sent_unix_ms,
-        }
+        };
+        (slot, envelope)
+    }
+
+    fn admit(fresh: &mut Freshness, (slot, envelope): (Option<usize>, Envelope), now: u64) -> Result<(), Stale> {
+        fresh.admit(slot, &envelope, now)
     }
 
     #[test]
     fn each_number_is_taken_once_in_any_order_within_the_window() {
         let mut fresh = Freshness::new(3);
         for seq in [5, 3, 4, 1, 2, 9] {
-            assert_eq!(fresh.admit(&from(1, 7, seq, NOW), NOW), Ok(()), "seq {seq}");
+            assert_eq!(admit(&mut fresh, from(1, 7, seq, NOW), NOW), Ok(()), "seq {seq}");
         }
         for seq in [5, 3, 9, 1] {
             assert_eq!(
-                fresh.admit(&from(1, 7, seq, NOW), NOW),
+                admit(&mut fresh, from(1, 7, seq, NOW), NOW),
                 Err(Stale::Replayed),
                 "seq {seq} again"
             );
         }
         assert_eq!(
-            fresh.admit(&from(1, 7, 0, NOW), NOW),
+            admit(&mut fresh, from(1, 7, 0, NOW), NOW),
             Err(Stale::Replayed),
             "0 is never sent"
         );
         // Far ahead: the window slides; what fell out of it is refused.
-        assert_eq!(fresh.admit(&from(1, 7, 9 + WINDOW, NOW), NOW), Ok(()));
-        assert_eq!(fresh.admit(&from(1, 7, 8, NOW), NOW), Err(Stale::Replayed));
-        assert_eq!(fresh.admit(&from(1, 7, 10, NOW), NOW), Ok(()), "just inside");
+        assert_eq!(admit(&mut fresh, from(1, 7, 9 + WINDOW, NOW), NOW), Ok(()));
+        assert_eq!(admit(&mut fresh, from(1, 7, 8, NOW), NOW), Err(Stale::Replayed));
+        assert_eq!(admit(&mut fresh, from(1, 7, 10, NOW), NOW), Ok(()), "just inside");
         assert_eq!(
-            fresh.admit(&from(2, 7, 5, NOW), NOW),
+            admit(&mut fresh, from(2, 7, 5, NOW), NOW),
             Ok(()),
             "another sender counts apart"
         );
@@ -196,20 +213,23 @@ mod tests {
         let mut fresh = Freshness::new(3);
         let late = NOW - CLOCK_SKEW_MS_MAX - 1;
         let early = NOW + CLOCK_SKEW_MS_MAX + 1;
-        assert_eq!(fresh.admit(&from(1, 7, 1, late), NOW), Err(Stale::Expired));
-        assert_eq!(fresh.admit(&from(1, 7, 2, early), NOW), Err(Stale::Expired));
-        assert_eq!(fresh.admit(&from(1, 7, 3, NOW - CLOCK_SKEW_MS_MAX), NOW), Ok(()));
+        assert_eq!(admit(&mut fresh, from(1, 7, 1, late), NOW), Err(Stale::Expired));
+        assert_eq!(admit(&mut fresh, from(1, 7, 2, early), NOW), Err(Stale::Expired));
+        assert_eq!(admit(&mut fresh, from(1, 7, 3, NOW - CLOCK_SKEW_MS_MAX), NOW), Ok(()));
     }
 
     #[test]
     fn a_restart_starts_the_numbers_again_and_ends_the_old_incarnation() {
         let mut fresh = Freshness::new(3);
-        assert_eq!(fresh.admit(&from(1, 100, 50, NOW), NOW), Ok(()));
-        assert_eq!(fresh.admit(&from(1, 200, 1, NOW), NOW), Ok(()), "restarted");
-        assert_eq!(fresh.admit(&from(1, 100, 51, NOW), NOW), Err(Stale::OldIncarnation));
-        assert_eq!(fresh.admit(&from(1, 200, 1, NOW), NOW), Err(Stale::Replayed));
+        assert_eq!(admit(&mut fresh, from(1, 100, 50, NOW), NOW), Ok(()));
+        assert_eq!(admit(&mut fresh, from(1, 200, 1, NOW), NOW), Ok(()), "restarted");
         assert_eq!(
-            fresh.admit(&from(9, 1, 1, NOW), NOW),
+            admit(&mut fresh, from(1, 100, 51, NOW), NOW),
+            Err(Stale::OldIncarnation)
+        );
+        assert_eq!(admit(&mut fresh, from(1, 200, 1, NOW), NOW), Err(Stale::Replayed));
+        assert_eq!(
+            admit(&mut fresh, from(9, 1, 1, NOW), NOW),
             Err(Stale::Replayed),
             "no such node"
         );
@@ -218,28 +238,31 @@ mod tests {
     #[test]
     fn operator_messages_are_taken_once_and_a_flood_of_them_is_bounded() {
         let mut fresh = Freshness::new(3);
-        assert_eq!(fresh.admit(&from(OPERATOR, 11, 1, NOW), NOW), Ok(()));
+        assert_eq!(admit(&mut fresh, from(OPERATOR, 11, 1, NOW), NOW), Ok(()));
         assert_eq!(
-            fresh.admit(&from(OPERATOR, 22, 1, NOW), NOW),
+            admit(&mut fresh, from(OPERATOR, 22, 1, NOW), NOW),
             Ok(()),
             "another ctl at once"
         );
-        assert_eq!(fresh.admit(&from(OPERATOR, 11, 2, NOW), NOW), Ok(()));
-        assert_eq!(fresh.admit(&from(OPERATOR, 11, 1, NOW), NOW), Err(Stale::Replayed));
+        assert_eq!(admit(&mut fresh, from(OPERATOR, 11, 2, NOW), NOW), Ok(()));
+        assert_eq!(admit(&mut fresh, from(OPERATOR, 11, 1, NOW), NOW), Err(Stale::Replayed));
         for session in 100..100 + OPERATOR_MESSAGES_MAX as u64 {
-            let _ = fresh.admit(&from(OPERATOR, session, 1, NOW), NOW);
+            let _ = admit(&mut fresh, from(OPERATOR, session, 1, NOW), NOW);
         }
         assert_eq!(
-            fresh.admit(&from(OPERATOR, 1, 1, NOW), NOW),
+            admit(&mut fresh, from(OPERATOR, 1, 1, NOW), NOW),
             Err(Stale::Replayed),
             "bounded"
         );
         let later = NOW + 2 * CLOCK_SKEW_MS_MAX + 1;
         assert_eq!(
-            fresh.admit(&from(OPERATOR, 1, 1, later), later),
+            admit(&mut fresh, from(OPERATOR, 1, 1, later), later),
             Ok(()),
             "old ones forgotten"
         );
-        assert_eq!(fresh.admit(&from(OPERATOR, 11, 1, NOW), later), Err(Stale::Expired));
+        assert_eq!(
+            admit(&mut fresh, from(OPERATOR, 11, 1, NOW), later),
+            Err(Stale::Expired)
+        );
     }
 }

@@ -17,19 +17,20 @@
 //! counted by the caller, never stored.
 
 pub use crate::cluster::secret::Secret;
+use crate::cluster::universe::{self, NodeId, Universe, UniverseTag};
 use crate::storage::hash::{BUCKETS, bucket_of, key_hash};
 use crate::storage::stamp::Stamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 const TAG: [u8; 2] = [0xa2, 0x06];
-/// The sender index operators sign with (not a node of the cluster).
-pub const OPERATOR: u8 = u8::MAX;
+/// The sender id operators sign with (not a node of the cluster).
+pub const OPERATOR: NodeId = universe::OPERATOR_ID;
 /// Gossip round length: a node's heartbeat counter grows by one per
 /// round, which bounds the counters a receiver accepts.
 pub const ROUND_MS: u64 = 200;
 const MAC_BYTES: usize = 16;
 /// Bytes of `kind | sender | to | incarnation | seq | sent_unix_ms`.
-const HEADER_BYTES: usize = 3 + 3 * 8;
+const HEADER_BYTES: usize = 1 + 5 * 8;
 /// How far clocks of the cluster may disagree: a stamp, a send time or a
 /// cutoff further ahead of the receiver's clock than this is refused. Last
 /// writer wins already assumes clocks this close (see [`crate::cluster::agreement`]).
@@ -40,10 +41,10 @@ pub const FORWARD_HOPS_MAX: u8 = 2;
 /// Who sent a message to whom, and when: bound to the message by the MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Envelope {
-    /// The sender's index in the servers file, or [`OPERATOR`].
-    pub sender: u8,
-    /// The receiver's index: a message replayed to another node is refused.
-    pub to: u8,
+    /// The sender's id (a hash of its name), or [`OPERATOR`].
+    pub sender: NodeId,
+    /// The receiver's id: a message replayed to another node is refused.
+    pub to: NodeId,
     /// The sender process's identity: its start time in Unix ms for a node
     /// (a restart is a newer incarnation), a random number for an operator.
     pub incarnation: u64,
@@ -82,12 +83,18 @@ pub struct Heartbeat {
     /// does not already own, and coordinators refuse writes that would grow
     /// its buckets (see [`crate::cluster::ring`]).
     pub full: bool,
+    /// Pulling buckets it gained: its copies of them may be incomplete, so
+    /// the nodes that held them before keep theirs current meanwhile (see
+    /// [`crate::cluster::ring::View::write_targets`]).
+    pub pulling: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Internal {
+    /// The sender's universe, and the heartbeats of its members by id.
     Gossip {
-        heartbeats: Vec<Heartbeat>,
+        universe: UniverseTag,
+        heartbeats: Vec<(NodeId, Heartbeat)>,
     },
     /// A client datagram sent on to the coordinator, which answers the client.
     Forward {
@@ -130,6 +137,10 @@ pub enum Internal {
         digests: Vec<BucketDigest>,
     },
     Chunk(Chunk),
+    /// A universe to adopt if it is newer (see [`crate::cluster::universe`]):
+    /// from a node, to a peer that gossips an older one or has not been
+    /// heard to hold it; from an operator inside [`Internal::Admin`].
+    Universe(Universe),
     /// Several messages to one peer under one envelope and MAC: what a
     /// node's outbox sends at the end of a drain (see
     /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
@@ -164,10 +175,11 @@ enum Kind {
     Admin = 7,
     Digests = 8,
     Batch = 9,
+    Universe = 10,
 }
 
 impl Kind {
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 10] = [
         Kind::Gossip,
         Kind::Forward,
         Kind::Replicate,
@@ -177,6 +189,7 @@ impl Kind {
         Kind::Admin,
         Kind::Digests,
         Kind::Batch,
+        Kind::Universe,
     ];
 
     fn from_byte(byte: u8) -> Option<Kind> {
@@ -353,8 +366,10 @@ const _: () = assert!(
         + crate::protocol::wire::VALUE_BYTES_MAX
         <= UDP_PAYLOAD_BYTES_MAX
 );
-/// ... and so does the heartbeat vector of the largest cluster.
-const _: () = assert!(FRAMING_BYTES_MAX + 2 + 17 * crate::cluster::servers::NODES_MAX <= UDP_PAYLOAD_BYTES_MAX);
+/// ... and so do the heartbeats and the universe of the largest cluster.
+const _: () = assert!(FRAMING_BYTES_MAX + 18 + 25 * universe::MEMBERS_MAX <= UDP_PAYLOAD_BYTES_MAX);
+const _: () =
+    assert!(FRAMING_BYTES_MAX + 10 + (3 + universe::NAME_BYTES_MAX) * universe::MEMBERS_MAX <= UDP_PAYLOAD_BYTES_MAX);
 /// A batch's inner messages state their length in 16 bits.
 const _: () = assert!(
     8 + ENTRY_FIXED_BYTES + crate::protocol::wire::KEY_BYTES_MAX + crate::protocol::wire::VALUE_BYTES_MAX
@@ -383,6 +398,7 @@ impl Internal {
             Internal::Admin { .. } => Kind::Admin,
             Internal::Digests { .. } => Kind::Digests,
             Internal::Batch(_) => Kind::Batch,
+            Internal::Universe(_) => Kind::Universe,
         }
     }
 
@@ -405,8 +421,8 @@ impl Internal {
 pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(HEADER_BYTES + message.fields_bytes() + MAC_BYTES));
     w.u8(message.kind() as u8);
-    w.u8(envelope.sender);
-    w.u8(envelope.to);
+    w.u64(envelope.sender);
+    w.u64(envelope.to);
     w.u64(envelope.incarnation);
     w.u64(envelope.seq);
     w.u64(envelope.sent_unix_ms);
@@ -418,14 +434,7 @@ pub fn encode(secret: &Secret, envelope: &Envelope, message: &Internal) -> Vec<u
 fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
     match message {
         Internal::Batch(messages) => write_batch(w, messages),
-        Internal::Gossip { heartbeats } => {
-            w.u16(heartbeats.len() as u16);
-            for h in heartbeats {
-                w.u64(h.incarnation);
-                w.u64(h.counter);
-                w.u8(u8::from(h.ready) | u8::from(h.behind) << 1 | u8::from(h.full) << 2);
-            }
-        }
+        Internal::Gossip { universe, heartbeats } => write_gossip(w, universe, heartbeats),
         Internal::Forward { hops, client, datagram } => {
             w.u8(*hops);
             w.addr(*client);
@@ -482,6 +491,21 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
                 w.u32(d.cutoff_s);
             }
         }
+        Internal::Universe(universe) => w.bytes(&universe.encode()),
+    }
+}
+
+/// The sender's universe, then each heartbeat with its node's id.
+fn write_gossip<S: Sink>(w: &mut Writer<S>, universe: &UniverseTag, heartbeats: &[(NodeId, Heartbeat)]) {
+    w.u64(universe.version);
+    w.u64(universe.hash);
+    w.u16(heartbeats.len() as u16);
+    for (id, h) in heartbeats {
+        w.u64(*id);
+        w.u64(h.incarnation);
+        w.u64(h.counter);
+        let flags = u8::from(h.ready) | u8::from(h.behind) << 1 | u8::from(h.full) << 2;
+        w.u8(flags | u8::from(h.pulling) << 3);
     }
 }
 
@@ -529,8 +553,6 @@ pub enum InternalError {
 /// What a receiver accepts in a message's fields.
 #[derive(Clone, Copy, Debug)]
 pub struct Bounds {
-    /// Nodes in the servers file.
-    pub nodes: usize,
     /// The receiver's wall clock, Unix ms.
     pub now_unix_ms: u64,
 }
@@ -566,7 +588,7 @@ fn split_header(stream: &[u8]) -> Result<Option<(usize, usize)>, InternalError> 
 /// Verifies, decodes and range-checks a message meant for node `me`.
 pub fn decode(
     secret: &Secret,
-    me: u8,
+    me: NodeId,
     bounds: &Bounds,
     datagram: &[u8],
 ) -> Result<(Envelope, Internal), InternalError> {
@@ -595,8 +617,8 @@ pub fn decode_unchecked(secret: &Secret, datagram: &[u8]) -> Result<(Envelope, I
     let kind = r.u8().ok_or(InternalError::Malformed)?;
     let envelope = (|| {
         Some(Envelope {
-            sender: r.u8()?,
-            to: r.u8()?,
+            sender: r.u64()?,
+            to: r.u64()?,
             incarnation: r.u64()?,
             seq: r.u64()?,
             sent_unix_ms: r.u64()?,
@@ -661,24 +683,31 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
         Kind::Chunk => read_chunk(r)?,
         Kind::Admin => read_admin(r)?,
         Kind::Digests => read_digests(r)?,
+        Kind::Universe => Internal::Universe(Universe::decode(&r.rest())?),
         Kind::Batch => return None,
     })
 }
 
 fn read_gossip(r: &mut Reader<'_>) -> Option<Internal> {
+    let universe = UniverseTag {
+        version: r.u64()?,
+        hash: r.u64()?,
+    };
     let n = r.u16()?;
-    let mut heartbeats = Vec::with_capacity(usize::from(n).min(256));
+    let mut heartbeats = Vec::with_capacity(usize::from(n).min(universe::MEMBERS_MAX));
     for _ in 0..n {
-        let (incarnation, counter, flags) = (r.u64()?, r.u64()?, r.u8()?);
-        heartbeats.push(Heartbeat {
+        let (id, incarnation, counter, flags) = (r.u64()?, r.u64()?, r.u64()?, r.u8()?);
+        let heartbeat = Heartbeat {
             incarnation,
             counter,
             ready: flags & 1 != 0,
             behind: flags & 2 != 0,
             full: flags & 4 != 0,
-        });
+            pulling: flags & 8 != 0,
+        };
+        heartbeats.push((id, heartbeat));
     }
-    Some(Internal::Gossip { heartbeats })
+    Some(Internal::Gossip { universe, heartbeats })
 }
 
 fn read_chunk(r: &mut Reader<'_>) -> Option<Internal> {
@@ -726,11 +755,14 @@ fn read_digests(r: &mut Reader<'_>) -> Option<Internal> {
 
 /// The range checks every field passes before it is used.
 fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(), InternalError> {
-    let from_node = usize::from(envelope.sender) < bounds.nodes;
+    let from_node = envelope.sender != OPERATOR;
     let ok = match message {
-        // Only operators send admin commands, and only nodes anything else.
+        // Only operators send admin commands, and only nodes anything else
+        // (an operator's universe comes inside an admin command).
         Internal::Admin { .. } => envelope.sender == OPERATOR,
         _ if !from_node => false,
+        // Checked when decoded (see [`Universe::decode`]).
+        Internal::Universe(_) => true,
         Internal::Batch(messages) => {
             messages.len() <= BATCH_MESSAGES_MAX
                 && messages.iter().all(|m| {
@@ -743,8 +775,10 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
                     ) && check(envelope, m, bounds).is_ok()
                 })
         }
-        Internal::Gossip { heartbeats } => {
-            heartbeats.len() == bounds.nodes && heartbeats.iter().all(|h| heartbeat_in_range(h, bounds))
+        Internal::Gossip { heartbeats, .. } => {
+            heartbeats.len() <= universe::MEMBERS_MAX
+                && heartbeats.iter().any(|(id, _)| *id == envelope.sender)
+                && heartbeats.iter().all(|(_, h)| heartbeat_in_range(h, bounds))
         }
         Internal::Forward { hops, client, datagram } => {
             *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
@@ -812,7 +846,7 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000_000;
 
-    fn envelope(sender: u8, to: u8) -> Envelope {
+    fn envelope(sender: NodeId, to: NodeId) -> Envelope {
         Envelope {
             sender,
             to,
@@ -823,10 +857,7 @@ mod tests {
     }
 
     fn bounds() -> Bounds {
-        Bounds {
-            nodes: 3,
-            now_unix_ms: NOW,
-        }
+        Bounds { now_unix_ms: NOW }
     }
 
     #[test]
@@ -834,17 +865,23 @@ mod tests {
         let secret = Secret::from_bytes(b"s");
         let messages = vec![
             Internal::Gossip {
+                universe: UniverseTag { version: 3, hash: 77 },
                 heartbeats: vec![
-                    Heartbeat {
-                        incarnation: 5,
-                        counter: 9,
-                        ready: true,
-                        behind: true,
-                        full: true,
-                    };
+                    (
+                        3,
+                        Heartbeat {
+                            incarnation: 5,
+                            counter: 9,
+                            ready: true,
+                            behind: true,
+                            full: true,
+                            pulling: true,
+                        }
+                    );
                     3
                 ],
             },
+            Internal::Universe(Universe::from_servers(&["127.0.0.1:1".to_string(), "h:2".to_string()])),
             Internal::Forward {
                 hops: 1,
                 client: "10.1.2.3:4000".parse().unwrap(),
@@ -928,7 +965,7 @@ mod tests {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(10), None);
+        assert_eq!(Kind::from_byte(11), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -970,7 +1007,8 @@ mod tests {
         assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
         // Gossip and admin commands travel alone.
         let gossip = Internal::Gossip {
-            heartbeats: vec![Heartbeat::default(); 3],
+            universe: UniverseTag::default(),
+            heartbeats: vec![(1, Heartbeat::default()); 3],
         };
         let datagram = encode(&secret, &envelope(1, 0), &Internal::Batch(vec![gossip]));
         assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
@@ -1045,7 +1083,7 @@ mod tests {
     #[test]
     fn fields_out_of_range_are_refused_whole() {
         let secret = Secret::from_bytes(b"s");
-        let check = |sender: u8, message: &Internal| {
+        let check = |sender: NodeId, message: &Internal| {
             decode(&secret, 0, &bounds(), &encode(&secret, &envelope(sender, 0), message)).map(|_| ())
         };
         let now_stamp_ms = NOW - crate::storage::stamp::EPOCH_UNIX_MS;
@@ -1077,11 +1115,6 @@ mod tests {
             check(1, &replicate(stamped(now_stamp_ms, true, b"v"))),
             out,
             "a tombstone with a value"
-        );
-        assert_eq!(
-            check(7, &replicate(stamped(now_stamp_ms, false, b"v"))),
-            out,
-            "no node 7 of 3"
         );
         assert_eq!(
             check(OPERATOR, &replicate(stamped(now_stamp_ms, false, b"v"))),
@@ -1138,12 +1171,16 @@ mod tests {
             "another bucket's key"
         );
         let heartbeats = |incarnation: u64, counter: u64| Internal::Gossip {
+            universe: UniverseTag::default(),
             heartbeats: vec![
-                Heartbeat {
-                    incarnation,
-                    counter,
-                    ..Heartbeat::default()
-                };
+                (
+                    1,
+                    Heartbeat {
+                        incarnation,
+                        counter,
+                        ..Heartbeat::default()
+                    }
+                );
                 3
             ],
         };
@@ -1159,11 +1196,20 @@ mod tests {
             check(
                 1,
                 &Internal::Gossip {
-                    heartbeats: vec![Heartbeat::default(); 2]
+                    universe: UniverseTag::default(),
+                    heartbeats: vec![(2, Heartbeat::default()); 2]
                 }
             ),
             out,
-            "a vector for another cluster"
+            "gossip without the sender's own heartbeat"
+        );
+        assert_eq!(
+            check(
+                OPERATOR,
+                &Internal::Universe(Universe::from_servers(&["127.0.0.1:1".to_string()]))
+            ),
+            out,
+            "an operator's universe comes in an admin command"
         );
         let forward = |hops| Internal::Forward {
             hops,

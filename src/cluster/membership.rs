@@ -7,6 +7,12 @@
 //! (incarnation, counter) per node. A peer whose heartbeat has not advanced
 //! for `failure_ms` is dead; a higher heartbeat makes it alive again.
 //!
+//! Nodes are known by their slot in this node's roster (see
+//! `crate::node::roster`); only the slots of the current universe's
+//! members take part, and each peer's gossip also says which universe it
+//! holds: a peer on another one does not count as settled (see
+//! [`Membership::settled`]).
+//!
 //! A node that was away must not trust its stale view of others: it
 //! restarts every peer's clock, counts no peer ready until it hears from it
 //! again, and catches up on its data (the caller is told why, see [`Pause`]).
@@ -17,6 +23,7 @@
 //! dead and route its writes elsewhere.
 
 use crate::cluster::internal::Heartbeat;
+use crate::cluster::universe::UniverseTag;
 use crate::storage::hash::SplitMix64;
 
 pub use crate::cluster::internal::ROUND_MS;
@@ -38,6 +45,24 @@ struct Peer {
     /// Its gossip has shown a heartbeat of this node from since this node
     /// last started or paused: from then on, its writes reach this node.
     knows_me: bool,
+    /// A member of the current universe (only members take part).
+    member: bool,
+    /// The universe its last gossip said it holds.
+    universe: Option<UniverseTag>,
+}
+
+impl Peer {
+    fn unknown(now_ms: u64) -> Peer {
+        Peer {
+            heartbeat: Heartbeat::default(),
+            advanced_ms: now_ms,
+            alive: false,
+            stale: false,
+            knows_me: false,
+            member: false,
+            universe: None,
+        }
+    }
 }
 
 pub struct Membership {
@@ -49,6 +74,8 @@ pub struct Membership {
     /// This node's own counter when it last started or paused: a peer
     /// showing a higher one has heard from it since.
     away_counter: u64,
+    /// The universe this node holds.
+    universe: UniverseTag,
 }
 
 /// Why this node must catch up before it coordinates again.
@@ -72,35 +99,68 @@ pub struct Round {
 }
 
 impl Membership {
-    pub fn new(self_index: usize, nodes: usize, incarnation: u64, now_ms: u64, failure_ms: u64) -> Membership {
-        let mut peers = vec![
-            Peer {
-                heartbeat: Heartbeat::default(),
-                advanced_ms: now_ms,
-                alive: false,
-                stale: false,
-                knows_me: false,
-            };
-            nodes
-        ];
+    /// Node `self_index` among `slots` slots, those marked in `members`
+    /// taking part (see [`Membership::set_members`]).
+    pub fn new(self_index: usize, members: &[bool], incarnation: u64, now_ms: u64, failure_ms: u64) -> Membership {
+        let mut peers = vec![Peer::unknown(now_ms); members.len()];
         peers[self_index] = Peer {
             heartbeat: Heartbeat {
                 incarnation,
                 ..Heartbeat::default()
             },
-            advanced_ms: now_ms,
             alive: true,
-            stale: false,
             knows_me: true,
+            member: true,
+            ..Peer::unknown(now_ms)
         };
-        Membership {
+        let mut membership = Membership {
             self_index,
             peers,
             failure_ms,
             last_tick_ms: now_ms,
             rng: SplitMix64::new(incarnation ^ (self_index as u64) << 48),
             away_counter: 0,
+            universe: UniverseTag::default(),
+        };
+        membership.set_members(members, now_ms);
+        membership
+    }
+
+    /// The slots of the current universe's members (this node's included:
+    /// a node that leaves stays a member until it exits). A peer that is
+    /// no longer one is dead to this node; a new one is unknown until it
+    /// gossips. Returns whether any liveness changed.
+    pub fn set_members(&mut self, members: &[bool], now_ms: u64) -> bool {
+        let mut changed = false;
+        for (slot, peer) in self.peers.iter_mut().enumerate() {
+            let member = members.get(slot).copied().unwrap_or(false) || slot == self.self_index;
+            if member && !peer.member {
+                *peer = Peer {
+                    member: true,
+                    ..Peer::unknown(now_ms)
+                };
+            } else if !member && peer.member {
+                changed |= peer.alive;
+                *peer = Peer::unknown(now_ms);
+            }
         }
+        changed
+    }
+
+    /// The universe this node holds, as its gossip says.
+    pub fn set_universe(&mut self, universe: UniverseTag) {
+        self.universe = universe;
+    }
+
+    /// What each peer's last gossip said of its universe (None: not heard).
+    pub fn peer_universe(&self, slot: usize) -> Option<UniverseTag> {
+        self.peers.get(slot).and_then(|peer| peer.universe)
+    }
+
+    fn members(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.peers.iter().enumerate())
+            .filter(|(_, peer)| peer.member)
+            .map(|(slot, _)| slot)
     }
 
     fn random(&mut self, n: usize) -> usize {
@@ -129,6 +189,15 @@ impl Membership {
         let me = &mut self.peers[self.self_index].heartbeat;
         let changed = me.full != full;
         me.full = full;
+        changed
+    }
+
+    /// Whether this node is pulling buckets (see [`Heartbeat::pulling`]);
+    /// returns whether that changed.
+    pub fn set_pulling(&mut self, pulling: bool) -> bool {
+        let me = &mut self.peers[self.self_index].heartbeat;
+        let changed = me.pulling != pulling;
+        me.pulling = pulling;
         changed
     }
 
@@ -175,11 +244,14 @@ impl Membership {
                 round.changed = true;
             }
         }
-        let n = self.peers.len();
-        if n > 1 {
+        // Every other member, in slot order from this node on.
+        let mut others: Vec<usize> = self.members().filter(|&i| i != self.self_index).collect();
+        let after_me = others.partition_point(|&i| i < self.self_index);
+        others.rotate_left(after_me);
+        if !others.is_empty() {
             // Mostly live peers (they need our heartbeat), plus one peer of
             // any state so a node that came back hears from us quickly.
-            let live: Vec<usize> = (0..n)
+            let live: Vec<usize> = (self.members())
                 .filter(|&i| i != self.self_index && self.peers[i].alive)
                 .collect();
             let mut targets = Vec::with_capacity(FANOUT);
@@ -189,14 +261,13 @@ impl Membership {
                     targets.push(pick);
                 }
             }
-            let any = (self.self_index + 1 + self.random(n - 1)) % n;
+            let any = others[self.random(others.len())];
             if !targets.contains(&any) {
                 targets.push(any);
             }
             // Back from a start or a pause: every peer that coordinates
             // writes must hear of it before it pulls (see `settled`).
-            let unaware = (0..n)
-                .map(|step| (self.self_index + 1 + step) % n)
+            let unaware = (others.iter().copied())
                 .filter(|&i| {
                     let peer = &self.peers[i];
                     i != self.self_index && peer.alive && peer.heartbeat.ready && !peer.knows_me
@@ -215,30 +286,32 @@ impl Membership {
     /// than anything): its last heartbeat is stale, and relayed it would
     /// make the peer alive, ready or not ready at a node that knew an even
     /// older one (another node waking from a suspension).
-    pub fn heartbeats(&self) -> Vec<Heartbeat> {
-        self.peers
-            .iter()
-            .map(|peer| {
+    pub fn heartbeats(&self) -> Vec<(usize, Heartbeat)> {
+        self.members()
+            .map(|slot| {
+                let peer = &self.peers[slot];
                 if peer.alive && !peer.stale {
-                    peer.heartbeat
+                    (slot, peer.heartbeat)
                 } else {
                     // Only its incarnation (counter 0: never news of
                     // liveness), so that a node that restarted with its
                     // clock gone back learns it must take a later one.
-                    Heartbeat {
+                    let incarnation = Heartbeat {
                         incarnation: peer.heartbeat.incarnation,
                         ..Heartbeat::default()
-                    }
+                    };
+                    (slot, incarnation)
                 }
             })
             .collect()
     }
 
     /// Whether, since this node last started or paused, every live peer
-    /// has been heard from and has heard from it. Until then it does not
-    /// know who stood in for it while it was away, and a peer that does not
-    /// know it is back still sends its writes elsewhere: what it pulled
-    /// before could miss them.
+    /// has been heard from and has heard from it, and none is known to hold
+    /// another universe. Until then it does not know who stood in for it while it
+    /// was away, and a peer that does not know it is back (or is a replica)
+    /// still sends its writes elsewhere: what it pulled before could miss
+    /// them.
     pub fn settled(&self) -> bool {
         self.unsettled_peers().next().is_none()
     }
@@ -246,7 +319,12 @@ impl Membership {
     /// The live peers that keep this node from being [`settled`](Self::settled).
     pub fn unsettled_peers(&self) -> impl Iterator<Item = usize> + '_ {
         (self.peers.iter().enumerate())
-            .filter(|(_, peer)| peer.alive && (peer.stale || (!peer.knows_me && peer.heartbeat.ready)))
+            .filter(|(_, peer)| {
+                peer.alive
+                    && (peer.stale
+                        || (!peer.knows_me && peer.heartbeat.ready)
+                        || peer.universe.is_some_and(|theirs| theirs != self.universe))
+            })
             .map(|(index, _)| index)
     }
 
@@ -255,21 +333,35 @@ impl Membership {
         self.peers[self.self_index].heartbeat.incarnation
     }
 
-    /// Merges a received heartbeat vector. Returns whether any node changed
-    /// liveness or readiness, and whether to answer `sender` at once: it
-    /// was news to us, or it is not ready (it just started or paused, and
-    /// waits to hear that peers know it is back; see [`Membership::settled`]).
-    pub fn on_gossip(&mut self, now_ms: u64, sender: usize, heartbeats: &[Heartbeat]) -> (bool, bool) {
-        if heartbeats.len() != self.peers.len() {
+    /// Merges received heartbeats (by slot; the caller has dropped those
+    /// of nodes it does not know) from a peer holding `universe`. Returns
+    /// whether any node changed liveness or readiness, and whether to
+    /// answer `sender` at once: it was news to us, or it is not ready (it
+    /// just started or paused, and waits to hear that peers know it is
+    /// back; see [`Membership::settled`]).
+    pub fn on_gossip(
+        &mut self,
+        now_ms: u64,
+        sender: usize,
+        universe: UniverseTag,
+        heartbeats: &[(usize, Heartbeat)],
+    ) -> (bool, bool) {
+        let is_member = |peers: &[Peer], slot: usize| peers.get(slot).is_some_and(|peer| peer.member);
+        if !is_member(&self.peers, sender) || sender == self.self_index {
             return (false, false);
         }
-        let Some(theirs) = heartbeats.get(sender) else {
+        let Some(&(_, theirs)) = heartbeats.iter().find(|(slot, _)| *slot == sender) else {
             return (false, false);
         };
         let answer = !self.peers[sender].alive || !theirs.ready;
         let mut changed = false;
+        let settled_before = self.peers[sender].universe == Some(self.universe);
+        self.peers[sender].universe = Some(universe);
+        changed |= settled_before != (universe == self.universe);
         let me = self.peers[self.self_index].heartbeat;
-        let of_me = heartbeats[self.self_index];
+        let of_me = (heartbeats.iter())
+            .find(|(slot, _)| *slot == self.self_index)
+            .map_or(Heartbeat::default(), |&(_, heartbeat)| heartbeat);
         if of_me.incarnation > me.incarnation {
             // A previous run of this node had a later start time (the clock
             // went back across a restart): peers would take this run for an
@@ -282,9 +374,9 @@ impl Membership {
         {
             peer.knows_me = true;
         }
-        for (index, theirs) in heartbeats.iter().enumerate() {
+        for &(index, ref theirs) in heartbeats {
             // Counter 0: a node the sender knows only by incarnation.
-            if index == self.self_index || theirs.counter == 0 {
+            if index == self.self_index || theirs.counter == 0 || !is_member(&self.peers, index) {
                 continue;
             }
             let peer = &mut self.peers[index];
@@ -296,6 +388,7 @@ impl Membership {
             // from a peer for the first time since a suspension ends not knowing.
             changed |= (peer.heartbeat.ready, peer.heartbeat.behind, peer.heartbeat.full)
                 != (theirs.ready, theirs.behind, theirs.full)
+                || peer.heartbeat.pulling != theirs.pulling
                 || peer.stale;
             if theirs.incarnation != peer.heartbeat.incarnation {
                 // A new run of the peer has never heard of this node.
@@ -324,6 +417,7 @@ impl Membership {
                 .map(|p| p.alive && (p.heartbeat.behind || p.stale))
                 .collect(),
             full: self.peers.iter().map(|p| p.alive && p.heartbeat.full).collect(),
+            pulling: self.peers.iter().map(|p| p.alive && p.heartbeat.pulling).collect(),
         }
     }
 
@@ -355,12 +449,12 @@ mod tests {
             // Answers go back at once (one level: answers are not answered).
             let mut answers = Vec::new();
             for (from, to, heartbeats) in mail {
-                if !stopped.contains(&to) && nodes[to].on_gossip(now, from, &heartbeats).1 {
+                if !stopped.contains(&to) && nodes[to].on_gossip(now, from, UniverseTag::default(), &heartbeats).1 {
                     answers.push((to, from, nodes[to].heartbeats()));
                 }
             }
             for (from, to, heartbeats) in answers {
-                nodes[to].on_gossip(now, from, &heartbeats);
+                nodes[to].on_gossip(now, from, UniverseTag::default(), &heartbeats);
             }
         }
         now
@@ -368,7 +462,7 @@ mod tests {
 
     fn cluster(n: usize) -> Vec<Membership> {
         (0..n)
-            .map(|i| Membership::new(i, n, 1000 + i as u64, 0, 3000))
+            .map(|i| Membership::new(i, &vec![true; n], 1000 + i as u64, 0, 3000))
             .collect()
     }
 
@@ -406,8 +500,7 @@ mod tests {
         assert!(
             relayed
                 .iter()
-                .enumerate()
-                .all(|(i, h)| i == 3 || (h.counter == 0 && !h.ready && !h.behind && !h.full))
+                .all(|&(i, h)| i == 3 || (h.counter == 0 && !h.ready && !h.behind && !h.full && !h.pulling))
         );
         assert!(!nodes[3].settled());
         let now = run_rounds(&mut nodes, now_after, 10, &[7, 11, 20]);
@@ -426,7 +519,7 @@ mod tests {
 
     #[test]
     fn a_stop_is_told_from_a_slow_tick() {
-        let mut node = Membership::new(0, 3, 1, 0, 3000);
+        let mut node = Membership::new(0, &[true; 3], 1, 0, 3000);
         assert_eq!(node.tick(200, None).paused, None);
         assert_eq!(node.tick(1600, None).paused, None, "1.4 s late: peers still count it");
         assert_eq!(
@@ -454,7 +547,7 @@ mod tests {
         let now = run_rounds(&mut nodes, now, 20, &[2]);
         assert_eq!(nodes[0].alive_count(), 4);
         // Restart with counter 0 but a later incarnation: accepted.
-        nodes[2] = Membership::new(2, 5, 99_999, now, 3000);
+        nodes[2] = Membership::new(2, &[true; 5], 99_999, now, 3000);
         run_rounds(&mut nodes, now, 10, &[]);
         assert!(nodes.iter().all(|m| m.alive_count() == 5));
     }
@@ -470,7 +563,7 @@ mod tests {
         assert!(nodes[0].tick(now, None).paused.is_some());
         assert!(!nodes[0].settled());
         let heartbeats = nodes[1].heartbeats();
-        nodes[0].on_gossip(now, 1, &heartbeats);
+        nodes[0].on_gossip(now, 1, UniverseTag::default(), &heartbeats);
         assert!(!nodes[0].settled(), "node 1 has not heard from node 0 since");
         run_rounds(&mut nodes, now, 10, &[]);
         assert!(nodes[0].settled());
@@ -483,7 +576,7 @@ mod tests {
         let now = run_rounds(&mut nodes, now, 20, &[2]);
         assert_eq!(nodes[0].alive_count(), 2);
         // Restarted with an earlier start time than its last run (1002).
-        nodes[2] = Membership::new(2, 3, 500, now, 3000);
+        nodes[2] = Membership::new(2, &[true; 3], 500, now, 3000);
         run_rounds(&mut nodes, now, 10, &[]);
         assert_eq!(nodes[2].incarnation(), 1003, "the one after its last run");
         assert!(nodes.iter().all(|m| m.alive_count() == 3));

@@ -33,6 +33,8 @@ pub struct Liveness {
     pub behind: Vec<bool>,
     /// Alive nodes whose store is full (see [`Heartbeat::full`](crate::cluster::internal::Heartbeat)).
     pub full: Vec<bool>,
+    /// Alive nodes pulling buckets they gained (see [`Heartbeat::pulling`](crate::cluster::internal::Heartbeat)).
+    pub pulling: Vec<bool>,
 }
 
 impl Liveness {
@@ -49,6 +51,7 @@ impl Liveness {
             ready,
             behind: vec![false; n],
             full: vec![false; n],
+            pulling: vec![false; n],
         }
     }
 }
@@ -61,30 +64,57 @@ pub struct View {
     pub liveness: Liveness,
     /// Per bucket: the 2N best-ranked live nodes, best first (fewer when
     /// fewer are alive; a full node only where it is a home replica). The
-    /// first N are the preference list; the rest are the stand-ins that
-    /// took writes while preferred nodes were away.
+    /// first N serving ones are the preference list; then the stand-ins,
+    /// which took writes while preferred nodes were away (leaving nodes
+    /// among them).
     ranked: Vec<[u8; 2 * REPLICAS_MAX]>,
     ranked_len: Vec<u8>,
+    /// How many of a bucket's ranked nodes are its preference list (N, or
+    /// fewer when fewer serving nodes are alive).
+    preference_len: Vec<u8>,
     any_full: bool,
+    /// Serving members of the universe, and those alive.
+    pub serving: usize,
+    serving_alive: usize,
+    /// This node is not a serving member: it leaves (or has left) the
+    /// universe, and takes no bucket.
+    pub leaving: bool,
+    /// Every node's role in the universe, by index.
+    roles: Vec<Role>,
 }
 
-/// Nodes of each bucket's full ranking kept precomputed. A view takes a
-/// bucket's live nodes from this prefix, and scores the live nodes ranked
-/// after it only when the prefix holds fewer than 2N eligible ones (more
-/// than 10 of the bucket's 16 best nodes down or full): in a cluster still
-/// starting, when few nodes are known alive and scoring them is cheap.
+/// Nodes of each bucket's full ranking kept precomputed (beyond the
+/// leaving members, which are never replicas). A view takes a bucket's
+/// live nodes from this prefix, and scores the live nodes ranked after it
+/// only when the prefix holds fewer than 2N eligible ones (more than 10 of
+/// the bucket's 16 best nodes down or full): in a cluster still starting,
+/// when few nodes are known alive and scoring them is cheap.
 const RANKING_PREFIX_MAX: usize = 16;
 const _: () = assert!(RANKING_PREFIX_MAX >= 2 * REPLICAS_MAX);
 
+/// What a node is to placement (see [`crate::cluster::universe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Not a member of the universe (a slot of a node that left, or none).
+    Absent,
+    /// Takes its share of buckets.
+    Serving,
+    /// Takes no bucket; while alive it stands in for the buckets it held,
+    /// ranked where its score puts it among the stand-ins.
+    Leaving,
+}
+
 /// What placement is computed from: every node's fixed score for every
-/// bucket, ranked once at start-up, and the replication factor. Building a
-/// view is then a short walk per bucket instead of scoring every node for
-/// every bucket again (150 nodes: 0.6 million scores, milliseconds per
-/// view; a cluster changing views several times a second spent most of its
-/// CPU there and starved its own failure detector).
+/// bucket, ranked once when the universe is known, and the replication
+/// factor. Building a view is then a short walk per bucket instead of
+/// scoring every node for every bucket again (150 nodes: 0.6 million
+/// scores, milliseconds per view; a cluster changing views several times
+/// a second spent most of its CPU there and starved its own failure
+/// detector).
 #[derive(Clone, Debug)]
 pub struct Placement {
     seeds: Vec<u64>,
+    roles: Vec<Role>,
     pub replicas: usize,
     /// Per bucket, `prefix` node indexes, best score first.
     ranking: Vec<u8>,
@@ -100,59 +130,118 @@ fn insert_bounded<T: Ord + Copy>(items: &mut Vec<T>, item: T, keep: usize) {
     }
 }
 
+/// A bucket's ranked live nodes as a view is built: its replicas first,
+/// then its stand-ins, in score order each.
+struct Ranks {
+    replicas: usize,
+    preference: Vec<u8>,
+    stand_ins: Vec<u8>,
+    /// Serving nodes met so far, alive or not (the first N are the
+    /// bucket's home replicas).
+    serving_seen: usize,
+}
+
+impl Ranks {
+    fn done(&self) -> bool {
+        self.preference.len() == self.replicas && self.stand_ins.len() == self.replicas
+    }
+
+    /// The next node in score order.
+    fn offer(&mut self, node: u8, role: Role, liveness: &Liveness) {
+        let n = usize::from(node);
+        let home = role == Role::Serving && self.serving_seen < self.replicas;
+        self.serving_seen += usize::from(role == Role::Serving);
+        // A full node takes only buckets it is a home replica of.
+        let eligible = liveness.alive[n] && (home || !liveness.full[n]);
+        match role {
+            Role::Serving if eligible && self.preference.len() < self.replicas => self.preference.push(node),
+            Role::Serving | Role::Leaving if eligible && self.stand_ins.len() < self.replicas => {
+                self.stand_ins.push(node)
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Placement {
-    /// Placement for the nodes of a servers file (names in file order; a
-    /// node's seed is the hash of its name, so a node keeps its buckets
-    /// across restarts and list reorderings).
+    /// Placement for the nodes of a servers file, all serving, in slot
+    /// order (a node's seed is the hash of its name, so a node keeps its
+    /// buckets across restarts and list reorderings).
     pub fn new(names: &[String], replicas: usize) -> Placement {
-        assert!(names.len() <= usize::from(u8::MAX) + 1, "node indexes fit a byte");
-        let seeds: Vec<u64> = names.iter().map(|name| key_hash(name.as_bytes())).collect();
-        let prefix = seeds.len().min(RANKING_PREFIX_MAX);
+        let slots: Vec<(&str, Role)> = names.iter().map(|name| (name.as_str(), Role::Serving)).collect();
+        Placement::with_roles(&slots, replicas)
+    }
+
+    /// Placement for the nodes of a universe, by slot: each its name and
+    /// role.
+    pub fn with_roles(slots: &[(&str, Role)], replicas: usize) -> Placement {
+        assert!(slots.len() <= usize::from(u8::MAX) + 1, "node indexes fit a byte");
+        let seeds: Vec<u64> = slots.iter().map(|(name, _)| key_hash(name.as_bytes())).collect();
+        let roles: Vec<Role> = slots.iter().map(|&(_, role)| role).collect();
+        let members: Vec<usize> = (0..slots.len()).filter(|&n| roles[n] != Role::Absent).collect();
+        let leaving = roles.iter().filter(|&&role| role == Role::Leaving).count();
+        // Enough that the prefix holds every bucket's home replicas.
+        let prefix = members.len().min(RANKING_PREFIX_MAX + leaving);
         let mut ranking = Vec::with_capacity(BUCKETS * prefix);
         let mut best: Vec<(u64, u8)> = Vec::with_capacity(prefix + 1);
         for bucket in 0..BUCKETS as BucketId {
             best.clear();
-            for (node, &seed) in seeds.iter().enumerate() {
-                insert_bounded(&mut best, (score(seed, bucket), node as u8), prefix);
+            for &node in &members {
+                insert_bounded(&mut best, (score(seeds[node], bucket), node as u8), prefix);
             }
             ranking.extend(best.iter().map(|&(_, node)| node));
         }
         Placement {
             seeds,
+            roles,
             replicas: replicas.clamp(1, REPLICAS_MAX),
             ranking,
             prefix,
         }
     }
 
+    /// Slots placement knows (members or not).
+    pub fn slots(&self) -> usize {
+        self.seeds.len()
+    }
+
+    pub fn role(&self, node: usize) -> Role {
+        self.roles.get(node).copied().unwrap_or(Role::Absent)
+    }
+
+    /// Members that serve.
+    pub fn serving(&self) -> usize {
+        self.roles.iter().filter(|&&role| role == Role::Serving).count()
+    }
+
     /// The preference lists of every bucket when `liveness` holds.
     pub fn view(&self, self_index: usize, liveness: Liveness) -> View {
         let replicas = self.replicas;
-        let keep = 2 * replicas;
         let mut ranked = vec![[0u8; 2 * REPLICAS_MAX]; BUCKETS];
         let mut ranked_len = vec![0u8; BUCKETS];
+        let mut preference_len = vec![0u8; BUCKETS];
         let any_full = liveness.full.iter().any(|&full| full);
-        // A full node takes only buckets it is a home replica of: one of
-        // the N best-ranked of all nodes, alive or not.
-        let eligible = |node: usize, rank: usize| liveness.alive[node] && (rank < replicas || !liveness.full[node]);
-        // Beyond the prefix no node is a home replica (the prefix holds 2N).
+        let members = self.roles.iter().filter(|&&role| role != Role::Absent).count();
+        // Beyond the prefix no node is a home replica (the prefix holds them).
         let beyond: Vec<usize> = (0..self.seeds.len())
-            .filter(|&node| liveness.alive[node] && !liveness.full[node])
+            .filter(|&node| liveness.alive[node] && self.roles[node] != Role::Absent && !liveness.full[node])
             .collect();
-        let mut best: Vec<(u64, u8)> = Vec::with_capacity(keep + 1);
+        let mut best: Vec<(u64, u8)> = Vec::with_capacity(2 * replicas + 1);
         for bucket in 0..BUCKETS {
             let order = &self.ranking[bucket * self.prefix..(bucket + 1) * self.prefix];
-            let mut len = 0;
-            for (rank, &node) in order.iter().enumerate() {
-                if len == keep {
+            let mut ranks = Ranks {
+                replicas,
+                preference: Vec::with_capacity(replicas),
+                stand_ins: Vec::with_capacity(replicas),
+                serving_seen: 0,
+            };
+            for &node in order {
+                if ranks.done() {
                     break;
                 }
-                if eligible(usize::from(node), rank) {
-                    ranked[bucket][len] = node;
-                    len += 1;
-                }
+                ranks.offer(node, self.roles[usize::from(node)], &liveness);
             }
-            if len < keep && self.prefix < self.seeds.len() {
+            if !ranks.done() && self.prefix < members {
                 // Too few in the prefix (most nodes down, or a cluster still
                 // starting): score the eligible nodes ranked after it.
                 let last = order[self.prefix - 1];
@@ -161,23 +250,35 @@ impl Placement {
                 for &node in &beyond {
                     let scored = (score(self.seeds[node], bucket as BucketId), node as u8);
                     if scored < prefix_lowest {
-                        insert_bounded(&mut best, scored, keep - len);
+                        insert_bounded(&mut best, scored, 2 * replicas);
                     }
                 }
+                ranks.serving_seen = replicas;
                 for &(_, node) in &best {
-                    ranked[bucket][len] = node;
-                    len += 1;
+                    ranks.offer(node, self.roles[usize::from(node)], &liveness);
                 }
             }
-            ranked_len[bucket] = len as u8;
+            let (preference, stand_ins) = (&ranks.preference, &ranks.stand_ins);
+            ranked[bucket][..preference.len()].copy_from_slice(preference);
+            ranked[bucket][preference.len()..preference.len() + stand_ins.len()].copy_from_slice(stand_ins);
+            preference_len[bucket] = preference.len() as u8;
+            ranked_len[bucket] = (preference.len() + stand_ins.len()) as u8;
         }
+        let serving_alive = (0..self.seeds.len())
+            .filter(|&node| liveness.alive[node] && self.roles[node] == Role::Serving)
+            .count();
         View {
             self_index,
             replicas,
             liveness,
             ranked,
             ranked_len,
+            preference_len,
             any_full,
+            serving: self.serving(),
+            serving_alive,
+            leaving: self.role(self_index) != Role::Serving,
+            roles: self.roles.clone(),
         }
     }
 }
@@ -190,14 +291,12 @@ impl View {
 
     /// The live nodes that should hold `bucket`, best first.
     pub fn preference(&self, bucket: BucketId) -> &[u8] {
-        let ranked = self.ranked(bucket);
-        &ranked[..ranked.len().min(self.replicas)]
+        &self.ranked(bucket)[..usize::from(self.preference_len[usize::from(bucket)])]
     }
 
     /// The live nodes ranked for `bucket` beyond the preference list.
     pub fn stand_ins(&self, bucket: BucketId) -> &[u8] {
-        let ranked = self.ranked(bucket);
-        &ranked[ranked.len().min(self.replicas)..]
+        &self.ranked(bucket)[usize::from(self.preference_len[usize::from(bucket)])..]
     }
 
     /// The node that executes requests for `bucket`: the first ready node of
@@ -240,14 +339,46 @@ impl View {
         self.preference(bucket).contains(&(node as u8))
     }
 
-    /// The bucket's preference list without this node: the replicas a
-    /// write coordinated here goes to.
+    /// The bucket's preference list without this node.
     pub fn other_replicas(&self, bucket: BucketId) -> impl Iterator<Item = usize> + '_ {
         let me = self.self_index;
         self.preference(bucket)
             .iter()
             .map(|&n| usize::from(n))
             .filter(move |&n| n != me)
+    }
+
+    /// Where a write coordinated here goes: the other replicas, and for
+    /// each replica not ready yet (it joined, or came back, and is still
+    /// pulling) the next ready stand-in, best first. A bucket that gains a
+    /// replica keeps its old holder current until the newcomer is ready,
+    /// so it never has fewer ready copies than before (the retain pass
+    /// keeps the old holder's copy as long; see
+    /// [`crate::node::cluster_core`]).
+    pub fn write_targets(&self, bucket: BucketId) -> Vec<usize> {
+        let ready = &self.liveness.ready;
+        let mut targets: Vec<usize> = self.other_replicas(bucket).collect();
+        let not_ready = (self.preference(bucket).iter())
+            .filter(|&&n| !self.is_current(usize::from(n)))
+            .count();
+        let helpers = (self.stand_ins(bucket).iter())
+            .map(|&n| usize::from(n))
+            .filter(|&n| ready[n] && n != self.self_index)
+            .take(not_ready);
+        targets.extend(helpers);
+        targets
+    }
+
+    /// Whether `node` holds every bucket it replicates whole: ready, and
+    /// not pulling buckets it gained.
+    pub fn is_current(&self, node: usize) -> bool {
+        self.liveness.ready[node] && !self.liveness.pulling[node]
+    }
+
+    /// Copies a bucket should have: N, or every serving node where fewer
+    /// serve.
+    pub fn copies_wanted(&self) -> usize {
+        self.replicas.min(self.serving)
     }
 
     /// Where a keyed request for `bucket` that reached this node goes: the
@@ -290,8 +421,18 @@ impl View {
         self.any_full
     }
 
+    /// Whether `node` is a member of the universe (serving or leaving).
+    pub fn is_member(&self, node: usize) -> bool {
+        self.roles.get(node).is_some_and(|&role| role != Role::Absent)
+    }
+
+    pub fn is_leaving(&self, node: usize) -> bool {
+        self.roles.get(node) == Some(&Role::Leaving)
+    }
+
+    /// Serving members alive: GET_MEMBERSHIP_COUNT.
     pub fn alive_count(&self) -> usize {
-        self.liveness.alive.iter().filter(|&&a| a).count()
+        self.serving_alive
     }
 }
 
@@ -453,29 +594,66 @@ mod tests {
         assert_eq!(view.coordinator(bucket), Some(ranked[1]));
     }
 
-    /// The reference rule: score every eligible node, keep the 2N best.
+    /// The reference rule: score every member; the preference list is the
+    /// first N eligible serving nodes (a full one only where it is one of
+    /// the N best serving nodes), the stand-ins the next N eligible nodes,
+    /// leaving ones included.
     fn ranked_by_scoring_all(placement: &Placement, liveness: &Liveness, bucket: BucketId) -> Vec<u8> {
         let mut all: Vec<(u64, u8)> = (placement.seeds.iter().enumerate())
+            .filter(|&(node, _)| placement.roles[node] != Role::Absent)
             .map(|(node, &seed)| (score(seed, bucket), node as u8))
             .collect();
         all.sort_unstable_by(|a, b| b.cmp(a));
-        let home: Vec<u8> = all.iter().take(placement.replicas).map(|&(_, n)| n).collect();
-        all.into_iter()
-            .map(|(_, n)| n)
-            .filter(|&n| liveness.alive[usize::from(n)] && (!liveness.full[usize::from(n)] || home.contains(&n)))
-            .take(2 * placement.replicas)
-            .collect()
+        let serving = |n: u8| placement.roles[usize::from(n)] == Role::Serving;
+        let home: Vec<u8> = (all.iter().map(|&(_, n)| n))
+            .filter(|&n| serving(n))
+            .take(placement.replicas)
+            .collect();
+        let eligible =
+            |n: u8| liveness.alive[usize::from(n)] && (!liveness.full[usize::from(n)] || (home.contains(&n)));
+        let preference: Vec<u8> = (all.iter().map(|&(_, n)| n))
+            .filter(|&n| serving(n) && eligible(n))
+            .take(placement.replicas)
+            .collect();
+        let stand_ins = (all.iter().map(|&(_, n)| n))
+            .filter(|&n| !preference.contains(&n) && eligible(n))
+            .take(placement.replicas);
+        preference.iter().copied().chain(stand_ins).collect()
     }
 
     #[test]
     fn views_from_the_precomputed_ranking_equal_scoring_every_node() {
-        let placement = Placement::new(&names(150), 3);
+        let all = names(150);
         let mut rng = 7u64;
-        for dead_percent in [0, 10, 30, 60, 90, 99] {
+        for (dead_percent, leaving_percent) in [
+            (0, 0),
+            (10, 0),
+            (30, 0),
+            (60, 0),
+            (90, 0),
+            (99, 0),
+            (0, 3),
+            (30, 5),
+            (90, 10),
+        ] {
             rng = fmix64(rng + 1);
+            let slots: Vec<(&str, Role)> = (all.iter().enumerate())
+                .map(|(node, name)| {
+                    let draw = fmix64(rng ^ (node as u64) << 40) % 100;
+                    let role = if draw < leaving_percent {
+                        Role::Leaving
+                    } else if draw == 99 {
+                        Role::Absent
+                    } else {
+                        Role::Serving
+                    };
+                    (name.as_str(), role)
+                })
+                .collect();
+            let placement = Placement::with_roles(&slots, 3);
             let mut liveness = all_alive(150);
-            for node in 0..150 {
-                liveness.alive[node] = fmix64(rng ^ node as u64) % 100 >= dead_percent;
+            for (node, &(_, role)) in slots.iter().enumerate() {
+                liveness.alive[node] = fmix64(rng ^ node as u64) % 100 >= dead_percent && role != Role::Absent;
                 liveness.full[node] = fmix64(rng ^ (node as u64) << 20).is_multiple_of(10);
             }
             let view = placement.view(0, liveness.clone());
@@ -489,7 +667,12 @@ mod tests {
                 assert_eq!(
                     ranked,
                     ranked_by_scoring_all(&placement, &liveness, bucket),
-                    "bucket {bucket}, {dead_percent} % dead"
+                    "bucket {bucket}, {dead_percent} % dead, {leaving_percent} % leaving"
+                );
+                assert!(
+                    view.preference(bucket)
+                        .iter()
+                        .all(|&n| slots[usize::from(n)].1 == Role::Serving)
                 );
             }
         }

@@ -9,6 +9,9 @@ use std::path::Path;
 /// Largest cluster the ring, stamps and membership are sized for.
 pub const NODES_MAX: usize = 150;
 const _: () = assert!(NODES_MAX <= crate::storage::stamp::NODES_MAX);
+/// Bytes of a node's name (`host:port`): a universe of the most members
+/// still fits one datagram.
+pub const NAME_BYTES_MAX: usize = 200;
 
 /// One node of the servers file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,9 +46,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<ServerEntry>, ServersError>
             continue;
         }
         let where_ = format!("{origin} line {}", index + 1);
-        let valid_shape = line
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid_shape = line.len() <= NAME_BYTES_MAX
+            && line
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
         if !valid_shape {
             return Err(ServersError(format!("{where_}: expected host:port, found {line:?}")));
         }

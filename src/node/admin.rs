@@ -28,6 +28,12 @@ pub const MEMBERS: u8 = 0x21;
 pub const BUCKETS: u8 = 0x22;
 /// The keys held in one bucket (argument: the bucket, 2 bytes little-endian).
 pub const KEYS: u8 = 0x23;
+/// The universe this node holds, as text (see
+/// [`crate::cluster::universe::Universe::to_text`]).
+pub const UNIVERSE: u8 = 0x24;
+/// Adopt the universe in the argument (its binary form) if it is newer:
+/// answered `adopted VERSION` or `refused: WHY`.
+pub const ADOPT_UNIVERSE: u8 = 0x25;
 
 /// Largest text value a reply carries (the rest is cut, and says so).
 const REPLY_TEXT_BYTES_MAX: usize = 60_000;
@@ -40,6 +46,8 @@ pub enum ReportKind {
     /// From this bucket on.
     Buckets(u16),
     Keys(u16),
+    /// Answered by the router alone, from the node's universe.
+    Universe,
 }
 
 #[derive(Default)]
@@ -115,6 +123,7 @@ pub fn report_kind(command: u8, arg: &[u8]) -> Option<ReportKind> {
     match command {
         STATS => Some(ReportKind::Stats),
         MEMBERS => Some(ReportKind::Members),
+        UNIVERSE => Some(ReportKind::Universe),
         BUCKETS => Some(ReportKind::Buckets(bucket_arg().unwrap_or(0))),
         KEYS => bucket_arg()
             .filter(|&bucket| usize::from(bucket) < BUCKET_COUNT)
@@ -123,19 +132,27 @@ pub fn report_kind(command: u8, arg: &[u8]) -> Option<ReportKind> {
     }
 }
 
-/// The MEMBERS reply: `index address alive ready full` per node of the
-/// servers file, as this node's view has it (itself ready once caught up).
+/// The MEMBERS reply: `slot address alive ready full` per serving node of
+/// the universe, as this node's view has it (itself ready once caught
+/// up), then the same and `leaving` per leaving node. A slot is the
+/// node's line in the servers file it started with, and the next free
+/// slot for each node a later universe added.
 pub fn members_text(ctx: &NodeContext, view: &View) -> String {
     let mut text = String::new();
-    for (index, addr) in ctx.addrs.iter().enumerate() {
-        let live = &view.liveness;
-        let _ = writeln!(
-            text,
-            "{index} {addr} {} {} {}",
-            u8::from(live.alive[index]),
-            u8::from(live.ready[index]),
-            u8::from(live.full[index])
-        );
+    for leaving in [false, true] {
+        for slot in (0..ctx.roster.len()).filter(|&slot| view.is_member(slot) && view.is_leaving(slot) == leaving) {
+            let (Some(addr), live) = (ctx.roster.addr(slot), &view.liveness) else {
+                continue;
+            };
+            let _ = write!(
+                text,
+                "{slot} {addr} {} {} {}",
+                u8::from(live.alive[slot]),
+                u8::from(live.ready[slot]),
+                u8::from(live.full[slot])
+            );
+            text.push_str(if leaving { " leaving\n" } else { "\n" });
+        }
     }
     text
 }
@@ -167,7 +184,12 @@ pub fn refresh_gauges(ctx: &NodeContext, view: &View, budget: &MemoryBudget, req
 
 /// The lines of a STATS reply before the numbers: who answers.
 pub fn stats_header(ctx: &NodeContext, pid: i32) -> String {
-    format!("node {}\npid {pid}\n", ctx.addrs[ctx.self_index])
+    format!(
+        "node {}\npid {pid}\n",
+        ctx.roster
+            .addr(ctx.self_index)
+            .map_or_else(String::new, |a| a.to_string())
+    )
 }
 
 /// One shard's part of a report, from its store.
@@ -181,7 +203,7 @@ pub fn add_shard_part(report: &Report, store: &Store) {
                 parts.tombstones += stats.tombstones as usize;
             }
         }
-        ReportKind::Members => {}
+        ReportKind::Members | ReportKind::Universe => {}
         ReportKind::Buckets(from) => {
             for bucket in from..BUCKET_COUNT as BucketId {
                 let stats = store.bucket_stats(bucket);
@@ -240,10 +262,9 @@ mod tests {
     fn context() -> Arc<NodeContext> {
         let names = vec!["127.0.0.1:1".to_string()];
         let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true]));
-        let addrs = vec!["127.0.0.1:1".parse().unwrap()];
-        Arc::new(NodeContext::new(
+        Arc::new(NodeContext::of_servers(
             0,
-            addrs,
+            &names,
             Secret::from_bytes(b"s"),
             view,
             NodeClock::set_from_outside(0),

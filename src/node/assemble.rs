@@ -5,6 +5,7 @@
 
 use crate::cluster::ring::{Liveness, Placement};
 use crate::cluster::secret::Secret;
+use crate::cluster::universe::Universe;
 use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::ClusterCore;
 #[cfg(feature = "planted-bugs")]
@@ -15,6 +16,7 @@ use crate::node::journal::{Fsync, Journal, JournalSettings};
 use crate::node::mailbox::{self, Mailbox};
 use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg, Wake};
 use crate::node::recovery::{self, Replay};
+use crate::node::roster::{Known, Roster, SLOTS_MAX};
 use crate::node::router::{NodeFacts, Router, Shards};
 use crate::node::shard::Replayed;
 use crate::node::shard::{Shard, ShardConfig};
@@ -22,7 +24,6 @@ use crate::storage::hash::BUCKETS;
 use crate::storage::journal::{CLUSTER_ID_BYTES, Change};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
@@ -37,10 +38,12 @@ const SHARD_QUEUE_BATCHES_MAX: usize = 1024;
 
 /// Who a node is and how it is set up.
 pub struct NodeSpec {
+    /// This node's slot in `known`.
     pub self_index: usize,
-    /// The servers file: names (as written) and addresses, in file order.
-    pub names: Vec<String>,
-    pub addrs: Vec<SocketAddr>,
+    /// The nodes of the universe it starts with, in their order: slot 0
+    /// first (for a servers file, its lines).
+    pub known: Vec<Known>,
+    pub universe: Universe,
     pub secret: Secret,
     pub replicas: usize,
     pub failure_ms: u64,
@@ -70,20 +73,28 @@ pub struct Storage {
     pub compact_min_bytes: u64,
 }
 
-/// A node's context, as every part sees it, with the first view: only
-/// itself alive, nothing ready.
-pub fn context(spec: &NodeSpec, placement: &Placement, clock: NodeClock) -> NodeContext {
-    let n = spec.addrs.len();
-    let mut alive = vec![false; n];
+/// A node's context, as every part sees it, with its placement and its
+/// first view: only itself alive, nothing ready.
+pub fn context(spec: &NodeSpec, clock: NodeClock) -> (NodeContext, Placement) {
+    let roster = Roster::new(spec.known.iter().cloned());
+    let placement = crate::node::cluster_core::placement(&roster, &spec.universe, spec.replicas);
+    let mut alive = vec![false; SLOTS_MAX];
     alive[spec.self_index] = true;
-    let initial = placement.view(spec.self_index, Liveness::new(alive, vec![false; n]));
+    let initial = placement.view(spec.self_index, Liveness::new(alive, vec![false; SLOTS_MAX]));
     #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
-    let mut ctx = NodeContext::new(spec.self_index, spec.addrs.clone(), spec.secret.clone(), initial, clock);
+    let mut ctx = NodeContext::new(
+        spec.self_index,
+        roster,
+        spec.universe.clone(),
+        spec.secret.clone(),
+        initial,
+        clock,
+    );
     #[cfg(feature = "planted-bugs")]
     {
         ctx.bugs = spec.bugs;
     }
-    ctx
+    (ctx, placement)
 }
 
 /// A node's parts, ready to be driven.
@@ -146,6 +157,9 @@ pub fn parts(
     );
     if let Some((holds_data, suspect)) = suspect {
         cluster.recovered(holds_data, suspect);
+    }
+    if let Some(storage) = &spec.storage {
+        cluster.keep_universe_in(storage.disk.clone());
     }
     let facts = NodeFacts {
         pid: spec.pid,

@@ -5,13 +5,15 @@
 use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, Secret};
 use crate::cluster::membership::Pause;
 use crate::cluster::ring::View;
+use crate::cluster::universe::{NodeId, Universe};
 use crate::node::counters::{NodeCounters, Reject};
+use crate::node::roster::{Roster, SLOTS_MAX};
 use crate::storage::hash::BucketId;
 use crate::storage::stamp::EPOCH_UNIX_MS;
 use parking_lot::RwLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Shards a node may have (`--workers` at most).
@@ -19,8 +21,16 @@ pub const SHARDS_MAX: usize = 64;
 
 /// What every thread of a node shares about the cluster.
 pub struct NodeContext {
+    /// This node's slot in its roster, and its id.
     pub self_index: usize,
-    pub addrs: Vec<SocketAddr>,
+    pub self_id: NodeId,
+    /// Every node this node has known since it started, by slot.
+    pub roster: Roster,
+    /// The universe this node holds (the cluster core replaces it).
+    pub universe: RwLock<Arc<Universe>>,
+    /// The node bits of the stamps this node issues (see
+    /// [`crate::cluster::universe::Member::stamp_id`]).
+    pub stamp_id: AtomicU8,
     pub secret: Secret,
     /// What peers know this run of the node by: its start time, Unix ms
     /// (later, should a previous run have started later still; see
@@ -148,16 +158,31 @@ pub struct PlantedBugs {
 }
 
 impl NodeContext {
-    /// The context of node `self_index` of `addrs`, starting from `view`.
-    pub fn new(self_index: usize, addrs: Vec<SocketAddr>, secret: Secret, view: View, clock: NodeClock) -> NodeContext {
-        let n = addrs.len();
+    /// The context of the node in slot `self_index` of `roster`, holding
+    /// `universe`, starting from `view`.
+    pub fn new(
+        self_index: usize,
+        roster: Roster,
+        universe: Universe,
+        secret: Secret,
+        view: View,
+        clock: NodeClock,
+    ) -> NodeContext {
         let alive = view.alive_count();
+        let self_id = roster.id(self_index).unwrap_or_default();
+        let stamp_id = (roster.get(self_index))
+            .and_then(|me| universe.member(&me.name))
+            .map_or(self_index as u8, |member| member.stamp_id);
         NodeContext {
             self_index,
+            self_id,
+            roster,
+            universe: RwLock::new(Arc::new(universe)),
+            stamp_id: AtomicU8::new(stamp_id),
             secret,
             incarnation: AtomicU64::new(clock.unix_ms()),
-            datagram_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            stream_seqs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            datagram_seqs: (0..SLOTS_MAX).map(|_| AtomicU64::new(0)).collect(),
+            stream_seqs: (0..SLOTS_MAX).map(|_| AtomicU64::new(0)).collect(),
             view: RwLock::new(Arc::new(view)),
             membership_count: AtomicUsize::new(alive),
             counters: Default::default(),
@@ -167,7 +192,6 @@ impl NodeContext {
             clock,
             #[cfg(feature = "planted-bugs")]
             bugs: PlantedBugs::default(),
-            addrs,
         }
     }
 
@@ -179,32 +203,73 @@ impl NodeContext {
         usize::from(bucket) % shards
     }
 
-    /// Encodes and signs a message from this node to node `to`, numbered
-    /// on its channel.
+    /// The context of node `self_index` of a servers file's `names`
+    /// (addresses as names), starting from `view`: for tests of a part.
+    pub fn of_servers(
+        self_index: usize,
+        names: &[String],
+        secret: Secret,
+        view: View,
+        clock: NodeClock,
+    ) -> NodeContext {
+        let roster = Roster::of_names(names.iter().map(String::as_str));
+        NodeContext::new(self_index, roster, Universe::from_servers(names), secret, view, clock)
+    }
+
+    /// The universe this node holds.
+    pub fn universe(&self) -> Arc<Universe> {
+        self.universe.read().clone()
+    }
+
+    /// This node's name (`host:port`).
+    pub fn name(&self) -> &str {
+        self.roster.get(self.self_index).map_or("", |me| me.name.as_str())
+    }
+
+    /// Encodes and signs a message from this node to the node in slot
+    /// `to`, numbered on its channel (empty for a slot it does not know).
     pub fn encode(&self, to: usize, channel: Channel, message: &Internal) -> Vec<u8> {
         let seqs = match channel {
             Channel::Datagram => &self.datagram_seqs,
             Channel::Stream => &self.stream_seqs,
         };
+        let (Some(to_id), Some(seq)) = (self.roster.id(to), seqs.get(to)) else {
+            return Vec::new();
+        };
         let envelope = Envelope {
-            sender: self.self_index as u8,
-            to: to as u8,
+            sender: self.self_id,
+            to: to_id,
             incarnation: self.incarnation.load(Ordering::Relaxed),
-            seq: seqs[to].fetch_add(1, Ordering::Relaxed) + 1,
+            seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
             sent_unix_ms: self.clock.unix_ms(),
         };
         internal::encode(&self.secret, &envelope, message)
     }
 
-    /// Encodes, signs and sends an internal datagram to node `to`.
+    /// Encodes and signs a message for the node with id `to`, which this
+    /// node may not know (its receiver checks only the clock window of
+    /// what it takes from strangers: the sequence number is 1).
+    pub fn encode_for(&self, to: NodeId, message: &Internal) -> Vec<u8> {
+        let envelope = Envelope {
+            sender: self.self_id,
+            to,
+            incarnation: self.incarnation.load(Ordering::Relaxed),
+            seq: 1,
+            sent_unix_ms: self.clock.unix_ms(),
+        };
+        internal::encode(&self.secret, &envelope, message)
+    }
+
+    /// Encodes, signs and sends an internal datagram to the node in slot `to`.
     pub fn send(&self, io: &dyn NodeIo, to: usize, message: &Internal) {
-        io.datagram(self.addrs[to], &self.encode(to, Channel::Datagram, message));
+        if let Some(addr) = self.roster.addr(to) {
+            io.datagram(addr, &self.encode(to, Channel::Datagram, message));
+        }
     }
 
     /// What messages to this node must satisfy, now.
     pub fn bounds(&self) -> Bounds {
         Bounds {
-            nodes: self.addrs.len(),
             now_unix_ms: self.clock.unix_ms(),
         }
     }

@@ -62,7 +62,7 @@ pub const REPLY_CODES: [&str; 8] = [
 
 /// Why a node message was refused (see [`crate::cluster::internal::InternalError`]
 /// and [`crate::cluster::freshness`]).
-pub const REJECT_REASONS: [&str; 4] = ["unsigned", "misdirected", "out_of_range", "stale"];
+pub const REJECT_REASONS: [&str; 5] = ["unsigned", "misdirected", "out_of_range", "stale", "unknown_sender"];
 
 /// The queues between a node's threads where a message may be dropped
 /// when full (each drop is covered by a retry or timeout elsewhere, and
@@ -154,7 +154,14 @@ node_stats! {
     /// Node messages refused: not signed with the cluster secret (or not
     /// our framing), meant for another node, a field out of range, or not
     /// new (old, replayed, from a previous incarnation).
-    rejected[REJECT_REASONS, "reason"]: Counter, "dynakv_node_messages_rejected_total", "Node messages refused, by reason (unsigned, misdirected, out_of_range, stale).";
+    rejected[REJECT_REASONS, "reason"]: Counter, "dynakv_node_messages_rejected_total", "Node messages refused, by reason (unsigned, misdirected, out_of_range, stale, unknown_sender: a node not in this node's universe).";
+    /// The universe this node holds (see `dynakv ctl universe`).
+    universe_version: Gauge, "dynakv_universe_version", "Version of the universe (the cluster's node list) this node holds.";
+    universes_adopted: Counter, "dynakv_universes_adopted_total", "Newer universes adopted.";
+    /// Universes not adopted: not newer than this node's, or naming nodes it cannot use.
+    universes_refused: Counter, "dynakv_universes_refused_total", "Universes refused: older than or the same as this node's, or unusable.";
+    /// 1 while this node is leaving the universe (draining its data to the others).
+    leaving: Gauge, "dynakv_leaving", "1 while this node leaves the cluster, handing its buckets to the others.";
     /// Replicated writes a replica acknowledged without storing (it was full).
     replica_refusals: Counter, "dynakv_replica_refusals_total", "Replicated writes a full replica refused.";
     /// Transferred entries this node had no room for.
@@ -235,6 +242,8 @@ pub enum Reject {
     Misdirected,
     OutOfRange,
     Stale,
+    /// Signed by a node not in this node's universe.
+    UnknownSender,
 }
 
 /// The index in [`REQUEST_KINDS`] of a parsed request.

@@ -2,6 +2,7 @@
 //! shard, and what the cluster core is told.
 
 use crate::cluster::internal::{BucketDigest, Chunk, Entry, Heartbeat};
+use crate::cluster::universe::{Universe, UniverseTag};
 use crate::node::admin::Report;
 use crate::storage::hash::BucketId;
 use crossbeam_channel::{Sender, TrySendError};
@@ -92,8 +93,30 @@ pub enum ShardMsg {
 /// Inputs of the cluster thread.
 #[derive(Debug)]
 pub enum ClusterMsg {
-    Gossip { sender: usize, heartbeats: Vec<Heartbeat> },
-    PullDone { request: u64, entries: usize },
+    /// A peer's gossip: the universe it holds, and heartbeats by slot (of
+    /// the nodes this node knows).
+    Gossip {
+        sender: usize,
+        universe: UniverseTag,
+        heartbeats: Vec<(usize, Heartbeat)>,
+    },
+    PullDone {
+        request: u64,
+        entries: usize,
+    },
+    /// Fresh gossip signed by a node this node's universe does not list
+    /// (its id, where it came from, the universe it holds).
+    Stranger {
+        id: crate::cluster::universe::NodeId,
+        addr: SocketAddr,
+        universe: UniverseTag,
+    },
+    /// A universe to adopt if newer: from a peer, or from an operator who
+    /// waits for the answer (its message id and address).
+    Universe {
+        universe: Box<Universe>,
+        reply_to: Option<(Vec<u8>, SocketAddr)>,
+    },
 }
 
 /// A handle on one shard's queue.

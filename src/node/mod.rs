@@ -5,15 +5,16 @@
 //! runtime drives them in a process, the simulator drives many in one.
 //!
 //! - [`context`]: what every part of a node shares (identity, view,
-//!   counters, clock, I/O); [`messages`]: what the parts send each other;
+//!   counters, clock, I/O); [`roster`]: the nodes it knows, each in a slot
+//!   of its own; [`messages`]: what the parts send each other;
 //!   [`outbox`]: node messages gathered per peer until a drain ends.
 //! - [`router`]: every datagram that reaches the node: client requests
 //!   routed or executed, node commands, node messages checked and handed on.
 //! - [`shard`]: one partition of the buckets: its store, the requests it
 //!   coordinates, the writes it replicates, its transfers, its anti-entropy
 //!   answers, retain and WIPEOUT.
-//! - [`cluster_core`]: membership, the routing view, bucket pulls,
-//!   anti-entropy and retain scheduling.
+//! - [`cluster_core`]: membership, the universe, the routing view, bucket
+//!   pulls, anti-entropy and retain scheduling, leaving.
 //! - [`counters`]: every number a node reports, declared once.
 //! - [`streams`]: transfer frames, checked and handed to shards.
 //! - [`admin`]: operator reports gathered from the shards; [`admin_allow`]:
@@ -32,6 +33,8 @@ pub mod mailbox;
 pub mod messages;
 pub mod outbox;
 pub mod recovery;
+pub mod roster;
 pub mod router;
 pub mod shard;
 pub mod streams;
+pub mod universe_file;

@@ -11,6 +11,7 @@
 
 use crate::cluster::internal::{BATCH_MESSAGES_MAX, Internal};
 use crate::node::context::{NodeContext, NodeIo};
+use crate::node::roster::SLOTS_MAX;
 
 /// Bytes a datagram to a peer on another host is filled to: one Ethernet
 /// frame's UDP payload, so that no batch is fragmented (a lost fragment
@@ -28,39 +29,35 @@ pub struct Outbox {
     /// Peers given messages since the last flush, each once.
     dirty: Vec<usize>,
     listed: Vec<bool>,
-    /// Per peer, what one datagram to it may hold.
-    datagram_bytes: Vec<usize>,
+}
+
+/// What one datagram to the node at `addr` may hold.
+fn datagram_bytes(addr: Option<std::net::SocketAddr>) -> usize {
+    match addr {
+        Some(addr) if addr.ip().is_loopback() => DATAGRAM_BYTES_LOOPBACK,
+        _ => DATAGRAM_BYTES_REMOTE,
+    }
 }
 
 impl Outbox {
-    pub fn new(ctx: &NodeContext) -> Outbox {
-        let n = ctx.addrs.len();
+    pub fn new(_ctx: &NodeContext) -> Outbox {
         Outbox {
-            waiting: (0..n).map(|_| Vec::new()).collect(),
-            bytes: vec![0; n],
+            waiting: (0..SLOTS_MAX).map(|_| Vec::new()).collect(),
+            bytes: vec![0; SLOTS_MAX],
             dirty: Vec::new(),
-            listed: vec![false; n],
-            datagram_bytes: (ctx.addrs.iter())
-                .map(|addr| {
-                    if addr.ip().is_loopback() {
-                        DATAGRAM_BYTES_LOOPBACK
-                    } else {
-                        DATAGRAM_BYTES_REMOTE
-                    }
-                })
-                .collect(),
+            listed: vec![false; SLOTS_MAX],
         }
     }
 
-    /// Queues `message` for node `to`; sends what waits for `to` first if
-    /// the message would not fit beside it.
+    /// Queues `message` for the node in slot `to`; sends what waits for
+    /// `to` first if the message would not fit beside it.
     pub fn push(&mut self, ctx: &NodeContext, io: &dyn NodeIo, to: usize, message: Internal) {
         let Some(waiting) = self.waiting.get(to) else {
             return;
         };
         let size = message.encoded_bytes();
         if !waiting.is_empty()
-            && (self.bytes[to] + size > self.datagram_bytes[to] || waiting.len() >= BATCH_MESSAGES_MAX)
+            && (self.bytes[to] + size > datagram_bytes(ctx.roster.addr(to)) || waiting.len() >= BATCH_MESSAGES_MAX)
         {
             self.send(ctx, io, to);
         }

@@ -10,8 +10,8 @@
 //! meant for this node, in range and new; they go to the shard of their
 //! bucket or to the cluster core.
 
-use crate::cluster::freshness::Freshness;
-use crate::cluster::internal::{self, BucketDigest, FORWARD_HOPS_MAX, Internal};
+use crate::cluster::freshness::{self, Freshness};
+use crate::cluster::internal::{self, BucketDigest, Envelope, FORWARD_HOPS_MAX, Internal, OPERATOR};
 use crate::cluster::ring::{Myself, Route, View};
 use crate::log;
 use crate::node::admin::{self, Report, ReportKind};
@@ -22,6 +22,7 @@ use crate::node::counters::{Queue, Reject, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
+use crate::node::roster::SLOTS_MAX;
 use crate::node::shard::Shard;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
@@ -130,7 +131,7 @@ impl Router {
             shards,
             facts,
             wipeout_ids: VecDeque::new(),
-            freshness: Arc::new(Mutex::new(Freshness::new(ctx.addrs.len()))),
+            freshness: Arc::new(Mutex::new(Freshness::new(SLOTS_MAX))),
             outbox: Outbox::new(&ctx),
             ctx,
         }
@@ -318,18 +319,50 @@ impl Router {
     }
 
     /// A node-to-node or operator datagram: used only once it is shown to
-    /// be signed, meant for this node, in range and new.
+    /// be signed, meant for this node, in range and new, and from an
+    /// operator or a member of this node's universe. A universe passed on
+    /// by a node it does not know yet is taken if signed within the clock
+    /// window: it is adopted only if newer, so a copy changes nothing.
     fn handle_internal(&mut self, datagram: &[u8], from: SocketAddr) {
         let bounds = self.ctx.bounds();
-        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_index as u8, &bounds, datagram)
-        {
+        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_id, &bounds, datagram) {
             Ok(decoded) => decoded,
             Err(error) => return self.ctx.count_rejected(error),
         };
-        if self.freshness.lock().admit(&envelope, bounds.now_unix_ms).is_err() {
+        if let Internal::Universe(universe) = message {
+            if !freshness::within_clock_window(&envelope, bounds.now_unix_ms) {
+                return self.ctx.counters.count_rejected(Reject::Stale);
+            }
+            return self.to_cluster_core(ClusterMsg::Universe {
+                universe: Box::new(universe),
+                reply_to: None,
+            });
+        }
+        let slot = self.member_slot(&envelope);
+        if slot.is_none() && envelope.sender != OPERATOR {
+            self.ctx.counters.count_rejected(Reject::UnknownSender);
+            // A node of another universe: if its gossip is fresh, the
+            // cluster core may tell it this node's (see `stranger`).
+            if let Internal::Gossip { universe, .. } = message
+                && freshness::within_clock_window(&envelope, bounds.now_unix_ms)
+            {
+                self.to_cluster_core(ClusterMsg::Stranger {
+                    id: envelope.sender,
+                    addr: from,
+                    universe,
+                });
+            }
+            return;
+        }
+        if self
+            .freshness
+            .lock()
+            .admit(slot, &envelope, bounds.now_unix_ms)
+            .is_err()
+        {
             return self.ctx.counters.count_rejected(Reject::Stale);
         }
-        let sender = usize::from(envelope.sender);
+        let sender = slot.unwrap_or(usize::MAX);
         match message {
             Internal::Batch(messages) => {
                 for message in messages {
@@ -340,7 +373,20 @@ impl Router {
         }
     }
 
-    /// One authenticated, fresh node or operator message, to where it is handled.
+    /// The slot of the member of this node's universe that signed `envelope`.
+    fn member_slot(&self, envelope: &Envelope) -> Option<usize> {
+        let slot = self.ctx.roster.slot_of(envelope.sender)?;
+        self.view.is_member(slot).then_some(slot)
+    }
+
+    fn to_cluster_core(&self, msg: ClusterMsg) {
+        if self.gossip.try_send(msg).is_err() {
+            self.ctx.counters.count_drop(Queue::Gossip);
+        }
+    }
+
+    /// One authenticated, fresh node or operator message (from the node in
+    /// slot `sender`, or an operator), to where it is handled.
     fn dispatch_internal(&mut self, sender: usize, message: Internal, from: SocketAddr) {
         let (bucket, msg) = match message {
             Internal::Admin {
@@ -348,11 +394,16 @@ impl Router {
                 command,
                 arg,
             } => return self.admin(message_id, command, &arg, from),
-            Internal::Gossip { heartbeats } => {
-                if self.gossip.try_send(ClusterMsg::Gossip { sender, heartbeats }).is_err() {
-                    self.ctx.counters.count_drop(Queue::Gossip);
-                }
-                return;
+            Internal::Gossip { universe, heartbeats } => {
+                let roster = &self.ctx.roster;
+                let heartbeats = (heartbeats.into_iter())
+                    .filter_map(|(id, heartbeat)| Some((roster.slot_of(id)?, heartbeat)))
+                    .collect();
+                return self.to_cluster_core(ClusterMsg::Gossip {
+                    sender,
+                    universe,
+                    heartbeats,
+                });
             }
             Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
             Internal::Replicate { seq, entry } => (
@@ -378,8 +429,9 @@ impl Router {
                 },
             ),
             // Transfers travel over TCP only (the transfer thread); a batch
-            // holds no batch (checked when decoded).
-            Internal::Pull { .. } | Internal::Chunk(_) | Internal::Batch(_) => return,
+            // holds no batch (checked when decoded); a universe is taken
+            // before.
+            Internal::Pull { .. } | Internal::Chunk(_) | Internal::Batch(_) | Internal::Universe(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
         };
         self.deliver(self.ctx.shard_of(bucket, self.shards.len()), msg, false);
@@ -404,12 +456,29 @@ impl Router {
     /// Answers an authenticated operator command: at once from here, or
     /// from every shard's part (see [`admin`]).
     fn admin(&mut self, message_id: Vec<u8>, command: u8, arg: &[u8], from: SocketAddr) {
+        if command == admin::ADOPT_UNIVERSE {
+            let Some(universe) = crate::cluster::universe::Universe::decode(arg) else {
+                let text = "refused: not a universe a node may hold\n".to_string();
+                return self.io.datagram(from, &admin::text_reply(&message_id, text));
+            };
+            return self.to_cluster_core(ClusterMsg::Universe {
+                universe: Box::new(universe),
+                reply_to: Some((message_id, from)),
+            });
+        }
         let Some(kind) = admin::report_kind(command, arg) else {
             return self.io.datagram(from, &admin::unknown_command(&message_id));
         };
-        if kind == ReportKind::Members {
-            let text = admin::members_text(&self.ctx, &self.view);
-            return self.io.datagram(from, &admin::text_reply(&message_id, text));
+        match kind {
+            ReportKind::Members => {
+                let text = admin::members_text(&self.ctx, &self.view);
+                return self.io.datagram(from, &admin::text_reply(&message_id, text));
+            }
+            ReportKind::Universe => {
+                let text = format!("{}replicas {}\n", self.ctx.universe().to_text(), self.view.replicas);
+                return self.io.datagram(from, &admin::text_reply(&message_id, text));
+            }
+            _ => {}
         }
         let header = if kind == ReportKind::Stats {
             admin::refresh_gauges(
@@ -445,7 +514,7 @@ impl Router {
     /// Whether this node of a cluster of several has heard from no peer
     /// since it started, and is within its start-up grace.
     fn starting_alone(&self) -> bool {
-        self.ctx.addrs.len() > 1
+        self.view.serving > 1
             && self.ctx.membership_count.load(Ordering::Relaxed) == 1
             && self.ctx.clock.mono_ms() < STARTUP_GRACE_MS
     }

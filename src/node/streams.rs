@@ -5,7 +5,9 @@
 use crate::cluster::freshness::Freshness;
 use crate::cluster::internal::{self, Internal};
 use crate::node::context::NodeContext;
+use crate::node::counters::Reject;
 use crate::node::messages::ShardMsg;
+use crate::node::roster::SLOTS_MAX;
 use crate::storage::hash::BucketId;
 use std::sync::Arc;
 
@@ -17,10 +19,9 @@ pub struct StreamFrames {
 
 impl StreamFrames {
     pub fn new(ctx: Arc<NodeContext>) -> StreamFrames {
-        let nodes = ctx.addrs.len();
         StreamFrames {
             ctx,
-            freshness: Freshness::new(nodes),
+            freshness: Freshness::new(SLOTS_MAX),
         }
     }
 
@@ -28,19 +29,27 @@ impl StreamFrames {
     /// it; `None` (counted) for what is refused, or is not stream work.
     pub fn accept(&mut self, frame: &[u8]) -> Option<(BucketId, ShardMsg)> {
         let bounds = self.ctx.bounds();
-        let me = self.ctx.self_index as u8;
-        let (envelope, message) = match internal::decode(&self.ctx.secret, me, &bounds, frame) {
+        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_id, &bounds, frame) {
             Ok(decoded) => decoded,
             Err(error) => {
                 self.ctx.count_rejected(error);
                 return None;
             }
         };
-        if self.freshness.admit(&envelope, bounds.now_unix_ms).is_err() {
-            self.ctx.counters.count_rejected(crate::node::counters::Reject::Stale);
+        // A node of this node's roster (a transfer may come from a node
+        // that has just left the universe: its hand-off is still data).
+        let Some(sender) = self.ctx.roster.slot_of(envelope.sender) else {
+            self.ctx.counters.count_rejected(Reject::UnknownSender);
+            return None;
+        };
+        if self
+            .freshness
+            .admit(Some(sender), &envelope, bounds.now_unix_ms)
+            .is_err()
+        {
+            self.ctx.counters.count_rejected(Reject::Stale);
             return None;
         }
-        let sender = usize::from(envelope.sender);
         match message {
             Internal::Pull {
                 request,

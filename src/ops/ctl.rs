@@ -1,11 +1,13 @@
 //! `dynakv ctl`: the operator's command line, in the spirit of redis-cli.
-//! Data commands use the public protocol; `stats`, `members`, `buckets` and
-//! `keys` are admin commands signed with the cluster secret.
+//! Data commands use the public protocol; `stats`, `members`, `buckets`,
+//! `keys`, `universe`, `reload` and `decommission` are admin commands
+//! signed with the cluster secret.
 
 use crate::cluster::internal::{self, Envelope, Internal, OPERATOR};
-use crate::cluster::ring::{Liveness, Placement};
+use crate::cluster::ring::{Liveness, Placement, Role};
 use crate::cluster::secret::{self, Secret};
 use crate::cluster::servers::{self, ServerEntry};
+use crate::cluster::universe::Universe;
 use crate::node::admin::{self, parse_lines};
 use crate::node::context::unix_millis;
 use crate::ops::metrics;
@@ -101,6 +103,28 @@ pub enum CtlCommand {
               value_parser = clap::value_parser!(u64).range(100..=60_000))]
         request_timeout_ms: u64,
     },
+    /// The universe (the cluster's node list, versioned) the nodes hold:
+    /// the newest, and which node holds which version
+    Universe,
+    /// Make the servers file the cluster's universe: nodes it adds join,
+    /// nodes it leaves out hand their data to the others and exit (signed
+    /// with the cluster secret; `run/reload` also ships the file and
+    /// starts the new nodes)
+    Reload {
+        /// Remove as many nodes at once as asked, even the replica count
+        /// or more (a crash of one while they drain could lose a key)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take NODE out of the cluster: it hands its data to the others, then
+    /// exits (a reload without it)
+    Decommission {
+        node: String,
+        /// Even with one replica (its keys have no other copy while it
+        /// drains)
+        #[arg(long)]
+        force: bool,
+    },
     /// Send the protocol's WIPEOUT to NODE
     Wipeout { node: String },
     /// Send the protocol's SHUTDOWN to NODE
@@ -153,6 +177,9 @@ pub fn run(args: CtlArgs) -> Result<String, String> {
             node_timeout_ms,
             request_timeout_ms,
         } => ctl.exporter(&listen, node_timeout_ms, request_timeout_ms),
+        CtlCommand::Universe => ctl.show_universe(),
+        CtlCommand::Reload { force } => ctl.reload(force),
+        CtlCommand::Decommission { node, force } => ctl.decommission(&node, force),
         CtlCommand::Wipeout { node } => ctl.simple(&ctl.resolve(&node)?, Command::Wipeout),
         CtlCommand::Shutdown { node } => ctl.shutdown(&ctl.resolve(&node)?),
     }
@@ -238,8 +265,10 @@ impl Ctl {
     /// is signed anew: the node refuses a message it has seen.
     fn admin_text(&self, node: &SocketAddr, command: u8, arg: &[u8], timeouts_ms: &[u64]) -> Result<String, String> {
         let secret = self.secret.as_ref().map_err(Clone::clone)?;
-        let to = (self.entries.iter().position(|e| e.addr == *node))
-            .ok_or_else(|| format!("{node} is not a node of the servers file"))?;
+        // A node is addressed by its name: as the servers file writes it,
+        // or else as its address.
+        let name = (self.entries.iter().find(|e| e.addr == *node)).map_or_else(|| node.to_string(), |e| e.name.clone());
+        let to = crate::cluster::universe::node_id(&name);
         let socket = client::bind_for(*node).map_err(|e| e.to_string())?;
         let id = client::new_message_id(socket.local_addr().map_err(|e| e.to_string())?);
         let message = Internal::Admin {
@@ -251,7 +280,7 @@ impl Ctl {
         for &timeout_ms in timeouts_ms {
             let envelope = Envelope {
                 sender: OPERATOR,
-                to: to as u8,
+                to,
                 incarnation: self.session,
                 seq: self.signed.fetch_add(1, Ordering::Relaxed) + 1,
                 sent_unix_ms: unix_millis(),
@@ -305,30 +334,175 @@ impl Ctl {
         }
     }
 
+    /// The replicas of `key` as one node's universe and view place them.
     fn ring(&self, key: &str) -> Result<String, String> {
         let node = self.target();
+        let (universe, replicas) = self.universe_of(&node)?;
         let members = self.admin(&node, admin::MEMBERS, &[])?;
-        let mut liveness = Liveness::new(vec![false; self.entries.len()], vec![false; self.entries.len()]);
+        let slots: Vec<(&str, Role)> = (universe.members.iter())
+            .map(|m| (m.name.as_str(), if m.leaving { Role::Leaving } else { Role::Serving }))
+            .collect();
+        let n = slots.len();
+        let mut liveness = Liveness::new(vec![false; n], vec![false; n]);
         for member in members.lines().filter_map(Member::parse) {
-            if member.index < self.entries.len() {
-                liveness.alive[member.index] = member.alive;
-                liveness.ready[member.index] = member.ready;
-                liveness.full[member.index] = member.full;
+            let at = slots
+                .iter()
+                .position(|(name, _)| servers::resolve(name) == Some(member.addr));
+            if let Some(at) = at {
+                liveness.alive[at] = member.alive;
+                liveness.ready[at] = member.ready;
+                liveness.full[at] = member.full;
             }
         }
-        let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
-        let view = Placement::new(&names, 3).view(0, liveness);
+        let view = Placement::with_roles(&slots, replicas).view(0, liveness);
         let bucket = crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key.as_bytes()));
         let coordinator = view.coordinator(bucket);
-        let mut text = format!("bucket {bucket} (membership as seen by {node}, 3 replicas)\n");
-        for &n in view.preference(bucket) {
-            let n = usize::from(n);
-            let role = if Some(n) == coordinator {
+        let mut text = format!(
+            "bucket {bucket} (universe {} and membership as seen by {node}, {replicas} replicas)\n",
+            universe.version
+        );
+        for &at in view.preference(bucket) {
+            let at = usize::from(at);
+            let role = if Some(at) == coordinator {
                 "coordinator"
             } else {
                 "replica"
             };
-            let _ = writeln!(text, "{} {role}", self.entries[n].name);
+            let _ = writeln!(text, "{} {role}", slots[at].0);
+        }
+        Ok(text)
+    }
+
+    /// One node's universe and replica count.
+    fn universe_of(&self, node: &SocketAddr) -> Result<(Universe, usize), String> {
+        let text = self.admin(node, admin::UNIVERSE, &[])?;
+        let universe = Universe::from_text(&text).ok_or_else(|| format!("{node}: no universe in {text:?}"))?;
+        let replicas = (parse_lines(&text).iter())
+            .find(|(name, _)| *name == "replicas")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(3);
+        Ok((universe, replicas))
+    }
+
+    /// Every node of the servers file's universe, in parallel (`None`:
+    /// did not answer).
+    fn universes(&self) -> Vec<(String, Option<(Universe, usize)>)> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (self.entries.iter())
+                .map(|entry| scope.spawn(move || (entry.name.clone(), self.universe_of(&entry.addr).ok())))
+                .collect();
+            (handles.into_iter()).filter_map(|handle| handle.join().ok()).collect()
+        })
+    }
+
+    /// The newest universe any node of the servers file holds, and the
+    /// replica count of a node holding it.
+    fn newest_universe(&self) -> Result<(Universe, usize), String> {
+        (self.universes().into_iter())
+            .filter_map(|(_, held)| held)
+            .max_by_key(|(universe, _)| universe.version)
+            .ok_or_else(|| "no node of the servers file answers: cannot learn the cluster's universe".to_string())
+    }
+
+    fn show_universe(&self) -> Result<String, String> {
+        let held = self.universes();
+        let (newest, replicas) = self.newest_universe()?;
+        let mut text = newest.to_text();
+        let _ = writeln!(text, "replicas {replicas}");
+        for (name, universe) in held {
+            let version = universe.map_or("no answer".to_string(), |(u, _)| format!("holds {}", u.version));
+            let _ = writeln!(text, "node {name} {version}");
+        }
+        Ok(text)
+    }
+
+    fn reload(&self, force: bool) -> Result<String, String> {
+        let (current, replicas) = self.newest_universe()?;
+        let names: Vec<String> = self.entries.iter().map(|entry| entry.name.clone()).collect();
+        let up = |name: &str| {
+            let request = client::request(Command::IsAlive, None, None, None);
+            servers::resolve(name).is_some_and(|addr| client::call_with(addr, &request, &[300, 600]).is_ok())
+        };
+        let next = current.next(&names, replicas, force, &up)?;
+        if next.members == current.members {
+            return Ok(format!(
+                "the cluster's universe {} already lists these nodes: nothing to change",
+                current.version
+            ));
+        }
+        self.spread(&current, &next)
+    }
+
+    fn decommission(&self, node: &str, force: bool) -> Result<String, String> {
+        let (current, replicas) = self.newest_universe()?;
+        let name = match node.parse::<usize>() {
+            Ok(index) => self
+                .entries
+                .get(index)
+                .map(|e| e.name.clone())
+                .ok_or(format!("no node {index}"))?,
+            Err(_) => node.to_string(),
+        };
+        let next = current.without(&name, replicas, force)?;
+        self.spread(&current, &next)
+    }
+
+    /// Sends `next` (signed) to every member of it, and says what changed
+    /// and who took it.
+    fn spread(&self, current: &Universe, next: &Universe) -> Result<String, String> {
+        let arg = next.encode();
+        let answers: Vec<(String, Result<String, String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (next.members.iter())
+                .map(|member| {
+                    let arg = &arg;
+                    scope.spawn(move || {
+                        let answer = servers::resolve(&member.name)
+                            .ok_or_else(|| format!("cannot resolve {}", member.name))
+                            .and_then(|addr| self.admin_text(&addr, admin::ADOPT_UNIVERSE, arg, &[300, 600, 1200]));
+                        (member.name.clone(), answer)
+                    })
+                })
+                .collect();
+            (handles.into_iter()).filter_map(|handle| handle.join().ok()).collect()
+        });
+        let named = |pick: &dyn Fn(&str) -> bool| -> String {
+            let names: Vec<&str> = (next.members.iter().map(|m| m.name.as_str()))
+                .filter(|n| pick(n))
+                .collect();
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(" ")
+            }
+        };
+        let is_leaving = |name: &str| next.member(name).is_some_and(|m| m.leaving);
+        let added = named(&|name| current.member(name).is_none());
+        let leaving = named(&|name| is_leaving(name) && current.member(name).is_some_and(|m| !m.leaving));
+        let adopted = answers
+            .iter()
+            .filter(|(_, a)| a.as_ref().is_ok_and(|t| t.starts_with("adopted")))
+            .count();
+        let mut text = format!(
+            "universe {} (was {}): {} serving, {} leaving; added: {added}; leaving now: {leaving}\nadopted by {adopted} of {} nodes\n",
+            next.version,
+            current.version,
+            next.serving_count(),
+            next.members.len() - next.serving_count(),
+            answers.len()
+        );
+        for (name, answer) in &answers {
+            match answer {
+                Ok(reply) if reply.starts_with("adopted") => {}
+                Ok(reply) => {
+                    let _ = writeln!(text, "{name}: {}", reply.trim_end());
+                }
+                Err(_) => {
+                    let _ = writeln!(
+                        text,
+                        "{name}: no answer (a node that runs later takes it from its peers)"
+                    );
+                }
+            }
         }
         Ok(text)
     }
@@ -379,8 +553,9 @@ impl Ctl {
         let mut seen_ready = vec![0usize; n];
         for text in views.iter().flatten() {
             for member in text.lines().filter_map(Member::parse) {
-                if member.index < n && member.alive && member.ready {
-                    seen_ready[member.index] += 1;
+                let at = self.entries.iter().position(|entry| entry.addr == member.addr);
+                if let Some(at) = at.filter(|_| member.alive && member.ready) {
+                    seen_ready[at] += 1;
                 }
             }
         }
@@ -564,9 +739,11 @@ impl Ctl {
     }
 }
 
-/// One line of a node's MEMBERS reply: `index address alive ready full`.
+/// One line of a node's MEMBERS reply for a serving node: `slot address
+/// alive ready full` (a leaving node's line ends `leaving`, and is not
+/// one of these).
 struct Member {
-    index: usize,
+    addr: SocketAddr,
     alive: bool,
     ready: bool,
     full: bool,
@@ -575,11 +752,11 @@ struct Member {
 impl Member {
     fn parse(line: &str) -> Option<Member> {
         let fields: Vec<&str> = line.split(' ').collect();
-        let [index, _, alive, ready, full] = fields.as_slice() else {
+        let [_, addr, alive, ready, full] = fields.as_slice() else {
             return None;
         };
         Some(Member {
-            index: index.parse().ok()?,
+            addr: addr.parse().ok()?,
             alive: *alive == "1",
             ready: *ready == "1",
             full: *full == "1",

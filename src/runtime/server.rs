@@ -2,14 +2,16 @@
 //! the memory budget, spawns the named threads (workers, extra receiving
 //! loops, cluster, transfer, memory guard) and runs the first event loop.
 
-use crate::cluster::ring::Placement;
 use crate::cluster::secret::{self, Secret};
 use crate::cluster::servers::{self, ServerEntry};
+use crate::cluster::universe::Universe;
 use crate::log;
 use crate::node::assemble::{self, NodeSpec, Storage};
 use crate::node::context::{NodeClock, NodeIo};
 use crate::node::messages::Wake;
+use crate::node::roster::Known;
 use crate::node::shard::ShardConfig;
+use crate::node::universe_file;
 use crate::runtime::config::Config;
 use crate::runtime::disk::FileDisk;
 use crate::runtime::event_loop::{EventLoop, WAKE};
@@ -17,6 +19,7 @@ use crate::runtime::io::{LoopWaker, SocketIo};
 use crate::runtime::transfer::TransferThread;
 use crate::runtime::{cluster_thread, udp, worker_thread};
 use crate::storage::memory::{self, MIB, MemoryBudget};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -88,28 +91,85 @@ fn storage(config: &Config, node: &str, secret: &Secret) -> Result<Option<Storag
     }))
 }
 
+/// The name this node serves as: its line of the servers file, or else
+/// a member of the universe kept in its data directory (a node added by a
+/// reload, started with a servers file that predates it).
+fn own_name(config: &Config, entries: &[ServerEntry], listen: SocketAddr) -> Result<String, String> {
+    if let Some(entry) = entries.iter().find(|entry| entry.addr == listen) {
+        return Ok(entry.name.clone());
+    }
+    let kept = (config.data_dir.as_ref())
+        .and_then(|dir| std::fs::read(dir.join(universe_file::FILE)).ok())
+        .and_then(|bytes| universe_file::parse(&bytes));
+    let member = kept.and_then(|universe| {
+        (universe.members.into_iter()).find(|member| servers::resolve(&member.name) == Some(listen))
+    });
+    member.map(|member| member.name).ok_or_else(|| {
+        format!(
+            "{} is not listed in {}: a node serves only as a member of its servers file (or of the universe its data directory keeps)",
+            config.listen,
+            config.servers.display()
+        )
+    })
+}
+
+/// The universe this node starts with: the one its data directory keeps
+/// if that is newer than the servers file's, and the nodes it names (this
+/// one included) in slot order, with this node's slot.
+fn starting_universe(
+    entries: &[ServerEntry],
+    me: &str,
+    storage: Option<&Storage>,
+) -> Result<(Universe, Vec<Known>, usize), String> {
+    let names: Vec<String> = entries.iter().map(|entry| entry.name.clone()).collect();
+    let from_file = Universe::from_servers(&names);
+    let kept = storage.and_then(|storage| universe_file::load(&*storage.disk));
+    let universe = match kept {
+        Some(kept) if kept.version > from_file.version => {
+            let listed: Vec<&str> = kept.members.iter().map(|m| m.name.as_str()).collect();
+            if names.iter().any(|name| !listed.contains(&name.as_str())) || listed.len() != names.len() {
+                log!(
+                    "servers_file_differs",
+                    "the servers file differs from universe {} kept in the data directory, which this node follows: `run/reload` makes a file the cluster's",
+                    kept.version
+                );
+            }
+            kept
+        }
+        _ => from_file,
+    };
+    let mut known: Vec<Known> = Vec::with_capacity(universe.members.len() + 1);
+    for member in &universe.members {
+        match Known::resolve(&member.name) {
+            Some(node) => known.push(node),
+            None => log!(
+                "unresolved",
+                "cannot resolve {}: left out until a universe names it again",
+                member.name
+            ),
+        }
+    }
+    if !known.iter().any(|node| node.name == me) {
+        known.push(Known::resolve(me).ok_or_else(|| format!("cannot resolve {me}"))?);
+    }
+    let self_index = (known.iter().position(|node| node.name == me)).ok_or_else(|| format!("{me} has no slot"))?;
+    Ok((universe, known, self_index))
+}
+
 /// Runs a node until SHUTDOWN or a fatal error.
 pub fn serve(config: Config) -> Result<(), String> {
     let entries = servers::load(&config.servers).map_err(|error| error.to_string())?;
     let listen =
         servers::resolve(&config.listen).ok_or_else(|| format!("cannot resolve --listen {}", config.listen))?;
-    let node_index = entries
-        .iter()
-        .position(|entry: &ServerEntry| entry.addr == listen)
-        .ok_or_else(|| {
-            format!(
-                "{} is not listed in {}: a node serves only as a member of its servers file",
-                config.listen,
-                config.servers.display()
-            )
-        })?;
-    log::set_node_name(&entries[node_index].name);
+    let name = own_name(&config, &entries, listen)?;
+    log::set_node_name(&name);
     memory::configure_allocator();
     crate::runtime::pause::install().map_err(|error| format!("cannot handle SIGCONT: {error}"))?;
     // The data directory first: a second process on it is told so, not
     // that the port is taken.
     let secret = cluster_secret(&config)?;
-    let storage = storage(&config, &entries[node_index].name, &secret)?;
+    let storage = storage(&config, &name, &secret)?;
+    let (universe, known, node_index) = starting_universe(&entries, &name, storage.as_ref())?;
     let shared_port = config.receivers > 1;
     let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
 
@@ -119,10 +179,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         .saturating_sub(baseline_bytes + HEADROOM_BYTES);
     let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
     let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
+    let (universe_version, serving) = (universe.version, universe.serving_count());
     let spec = NodeSpec {
         self_index: node_index,
-        names: entries.iter().map(|entry| entry.name.clone()).collect(),
-        addrs: entries.iter().map(|entry| entry.addr).collect(),
+        known,
+        universe,
         secret,
         replicas: config.replicas,
         failure_ms: config.failure_ms,
@@ -130,7 +191,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         shard: ShardConfig {
             reply_cache_ms: config.reply_cache_ms,
             reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
-            keep_tombstones: entries.len() > 1 && config.replicas > 1,
+            keep_tombstones: config.replicas > 1,
             fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
         },
         #[cfg(feature = "planted-bugs")]
@@ -140,8 +201,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         admin_allow: config.admin_allow.clone(),
         storage: storage.clone(),
     };
-    let placement = Placement::new(&spec.names, config.replicas);
-    let ctx = Arc::new(assemble::context(&spec, &placement, NodeClock::real()));
+    let (ctx, placement) = assemble::context(&spec, NodeClock::real());
+    let ctx = Arc::new(ctx);
     let (transfer, transfer_handle) = TransferThread::bind(ctx.clone(), budget.clone(), listen)
         .map_err(|error| format!("cannot listen on TCP {listen} for transfers: {error}"))?;
     let io: Arc<dyn NodeIo> = Arc::new(SocketIo {
@@ -200,9 +261,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
     log!(
         "serving",
-        "serving on {listen} (node {} of {}, pid {}, {} receivers, {} workers, store limit {:.1} MiB of {} MiB)",
-        node_index + 1,
-        entries.len(),
+        "serving on {listen} (universe {universe_version} of {serving} serving nodes, pid {}, {} receivers, {} workers, store limit {:.1} MiB of {} MiB)",
         std::process::id(),
         config.receivers,
         config.workers,

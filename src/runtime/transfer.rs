@@ -26,6 +26,7 @@ use crate::cluster::internal::{self, Internal};
 use crate::log;
 use crate::node::context::{Channel, NodeContext};
 use crate::node::messages::{ShardHandle, ShardMsg};
+use crate::node::roster::SLOTS_MAX;
 use crate::node::streams::StreamFrames;
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::{Receiver, Sender};
@@ -113,7 +114,12 @@ impl TransferHandle {
     /// and queues none, when they do not fit under the bounds. Never blocks.
     pub fn send(&self, to: usize, frames: Vec<Vec<u8>>) -> bool {
         let bytes: usize = frames.iter().map(Vec::len).sum();
-        let Some(peer) = self.shared.queued_per_peer.get(to) else {
+        let Some(peer) = self
+            .shared
+            .queued_per_peer
+            .get(to)
+            .filter(|_| self.ctx.roster.get(to).is_some())
+        else {
             return false;
         };
         let peer_before = peer.fetch_add(bytes, Ordering::Relaxed);
@@ -201,7 +207,7 @@ impl TransferThread {
         let mut listener = TcpListener::bind(addr)?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let n = ctx.addrs.len();
+        let n = SLOTS_MAX;
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             queued_per_peer: (0..n).map(|_| AtomicUsize::new(0)).collect(),
@@ -343,7 +349,8 @@ impl TransferThread {
     }
 
     fn connect(&mut self, to: usize) -> io::Result<TcpStream> {
-        let mut stream = TcpStream::connect(self.ctx.addrs[to])?;
+        let addr = (self.ctx.roster.addr(to)).ok_or_else(|| io::Error::other("no such node"))?;
+        let mut stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         self.poll.registry().register(
             &mut stream,
@@ -377,7 +384,7 @@ impl TransferThread {
             log!(
                 "transfer_broken",
                 "transfer connection to {} failed: {dropped} queued bytes dropped (asked for again on timeout)",
-                self.ctx.addrs[to]
+                self.ctx.roster.get(to).map_or("?", |known| known.name.as_str())
             );
         }
     }
@@ -582,9 +589,9 @@ mod tests {
         let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         let liveness = Liveness::ready(vec![true; n]);
         let view = Placement::new(&names, 3).view(self_index, liveness);
-        Arc::new(NodeContext::new(
+        Arc::new(NodeContext::of_servers(
             self_index,
-            addrs.to_vec(),
+            &names,
             Secret::from_bytes(b"test"),
             view,
             crate::node::context::NodeClock::real(),
@@ -737,7 +744,8 @@ mod tests {
             let mut got = vec![0; expected.len()];
             connection.read_exact(&mut got).unwrap();
             let (envelope, message) = internal::decode_unchecked(&sender.ctx.secret, &got).unwrap();
-            assert_eq!((envelope.sender, envelope.to, message), (0, 1, chunk(index, 2)));
+            let ids = (sender.ctx.roster.id(0).unwrap(), sender.ctx.roster.id(1).unwrap());
+            assert_eq!((envelope.sender, envelope.to, message), (ids.0, ids.1, chunk(index, 2)));
         }
         assert_eq!(sender.ctx.counters.transfer_breaks.load(Ordering::Relaxed), 0);
     }

@@ -75,6 +75,12 @@ impl Clock {
         Stamp(self.last << NODE_BITS | u64::from(self.node))
     }
 
+    /// Stamps from now on carry `node` (the universe may give this node
+    /// another stamp id; the clock's order is unaffected).
+    pub fn set_node(&mut self, node: u8) {
+        self.node = node;
+    }
+
     /// Moves the clock past a stamp seen from another node.
     pub fn observe(&mut self, seen: Stamp) {
         self.last = self.last.max(seen.0 >> NODE_BITS);

@@ -538,7 +538,9 @@ pub fn misreads(
 /// are signed but old, repeated, misdirected or out of range.
 pub struct FakeNode {
     pub socket: UdpSocket,
-    pub index: u8,
+    /// Its id (a hash of its name), and every node's, by index.
+    pub id: u64,
+    ids: Vec<u64>,
     pub incarnation: u64,
     secret: dynakv::cluster::secret::Secret,
     seq: u64,
@@ -551,9 +553,13 @@ impl FakeNode {
         let (secret_file, _) = dynakv::cluster::secret::location(None, servers);
         let socket = UdpSocket::bind(entries[index].addr).unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let ids: Vec<u64> = (entries.iter())
+            .map(|entry| dynakv::cluster::universe::node_id(&entry.name))
+            .collect();
         FakeNode {
             socket,
-            index: index as u8,
+            id: ids[index],
+            ids,
             incarnation: dynakv::node::context::unix_millis(),
             secret: dynakv::cluster::secret::load(&secret_file).expect("the nodes made the secret"),
             seq: 0,
@@ -564,8 +570,8 @@ impl FakeNode {
     pub fn sign_at(&mut self, to: usize, message: &dynakv::cluster::internal::Internal, sent_unix_ms: u64) -> Vec<u8> {
         self.seq += 1;
         let envelope = dynakv::cluster::internal::Envelope {
-            sender: self.index,
-            to: to as u8,
+            sender: self.id,
+            to: self.ids.get(to).copied().unwrap_or(to as u64),
             incarnation: self.incarnation,
             seq: self.seq,
             sent_unix_ms,
@@ -598,4 +604,68 @@ impl FakeNode {
         }
         got
     }
+}
+
+/// Writers, each with its own keys, writing them in rounds until told to
+/// stop; per key, the last round acknowledged (a later one may have been
+/// in flight when it stopped).
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<Option<usize>>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(addrs: Vec<SocketAddr>, keys: usize, writers: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(vec![None; keys]));
+        let threads = (0..writers)
+            .map(|w| {
+                let (stop, acked, addrs) = (stop.clone(), acked.clone(), addrs.clone());
+                std::thread::spawn(move || {
+                    let mine: Vec<usize> = (w..keys).step_by(writers).collect();
+                    for round in 1.. {
+                        for &i in &mine {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            if put(pick(&addrs, i + round), &key(i), &value(i, round), round as i32) == 0 {
+                                acked.lock().unwrap()[i] = Some(round);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, acked, threads }
+    }
+
+    /// Per key, the last round acknowledged so far.
+    pub fn acked(&self) -> Vec<Option<usize>> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    pub fn stop(self) -> Vec<Option<usize>> {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Reads every key through the cluster: the last acknowledged round, or
+/// the one after it (in flight when the load stopped). Returns the misreads.
+pub fn misread(addrs: &[SocketAddr], acked: &[Option<usize>]) -> Vec<String> {
+    let keys: Vec<usize> = (0..acked.len()).collect();
+    parallel(&keys, 8, |&i| {
+        let (code, got, version) = get(pick(addrs, i), &key(i));
+        let round = acked[i]?;
+        let fits = |r: usize| code == 0 && got == value(i, r) && version == r as i32;
+        (!fits(round) && !fits(round + 1))
+            .then(|| format!("key {i}: code {code}, version {version}, acknowledged round {round}"))
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -9,18 +9,23 @@
 //!   ready) and the view every part of the node routes by;
 //! - [`pulls`]: which buckets this node pulls, from whom and when, and when
 //!   it is caught up (ready);
-//! - [`upkeep`]: the anti-entropy and retain passes of a ready node.
+//! - [`upkeep`]: the anti-entropy and retain passes of a ready node;
+//! - [`universe`]: a newer universe adopted and passed on; a leaving
+//!   node's exit once its data is elsewhere.
 
 mod pulls;
+mod universe;
 mod upkeep;
 
 use crate::cluster::internal::Internal;
 use crate::cluster::membership::{Membership, Pause, Round};
-use crate::cluster::ring::{Placement, View};
+use crate::cluster::ring::{Placement, Role, View};
 use crate::log;
 use crate::node::context::{Away, NodeContext, NodeIo};
 use crate::node::counters::Queue;
+use crate::node::disk::NodeDisk;
 use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
+use crate::node::roster::SLOTS_MAX;
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
 use pulls::{PullInFlight, PullKind, TransferTotals};
@@ -29,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use crate::cluster::membership::ROUND_MS;
+pub use universe::placement;
 /// Silence after which a peer is declared dead.
 pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// Time after start before this node trusts its view enough to decide which
@@ -75,6 +81,20 @@ pub struct ClusterCore {
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
+    /// Per slot: when this node may pass its universe on to it next
+    /// (monotonic ms), and how often it has since taking it.
+    universe_pushes: Vec<(u64, u32)>,
+    /// Where the next round's look for peers to pass it on to starts.
+    push_cursor: usize,
+    /// Nodes outside this node's universe told about it lately, by id,
+    /// with when (bounded; see [`universe`]).
+    strangers_told: VecDeque<(u64, u64)>,
+    /// The data directory, where an adopted universe is kept (None:
+    /// memory only).
+    disk: Option<Arc<dyn NodeDisk>>,
+    /// Retain passes in a row that found this leaving node holding nothing
+    /// any bucket still needs (see [`universe`]).
+    drained_passes: u32,
 }
 
 impl ClusterCore {
@@ -86,9 +106,12 @@ impl ClusterCore {
         io: Arc<dyn NodeIo>,
         shards: Vec<ShardHandle>,
     ) -> ClusterCore {
-        let n = ctx.addrs.len();
+        let n = SLOTS_MAX;
         let incarnation = ctx.incarnation.load(Ordering::Relaxed);
-        let membership = Membership::new(ctx.self_index, n, incarnation, ctx.clock.mono_ms(), failure_ms);
+        let members: Vec<bool> = (0..n).map(|slot| ctx.view().is_member(slot)).collect();
+        let mut membership = Membership::new(ctx.self_index, &members, incarnation, ctx.clock.mono_ms(), failure_ms);
+        membership.set_universe(ctx.universe().tag());
+        ctx.counters.set(&ctx.counters.universe_version, ctx.universe().version);
         ClusterCore {
             ctx,
             placement,
@@ -111,7 +134,17 @@ impl ClusterCore {
             anti_entropy_pass: 0,
             whole_since_stamp_ms: None,
             suspect: vec![false; BUCKETS],
+            universe_pushes: vec![(0, 0); n],
+            push_cursor: 0,
+            strangers_told: VecDeque::new(),
+            disk: None,
+            drained_passes: 0,
         }
+    }
+
+    /// Where an adopted universe is kept.
+    pub fn keep_universe_in(&mut self, disk: Arc<dyn NodeDisk>) {
+        self.disk = Some(disk);
     }
 
     /// What recovery read back (see [`crate::node::recovery`]): whether
@@ -155,8 +188,12 @@ impl ClusterCore {
     pub fn handle(&mut self, msg: ClusterMsg) -> bool {
         let now = self.now_ms();
         match msg {
-            ClusterMsg::Gossip { sender, heartbeats } => {
-                let (changed, answer) = self.membership.on_gossip(now, sender, &heartbeats);
+            ClusterMsg::Gossip {
+                sender,
+                universe,
+                heartbeats,
+            } => {
+                let (changed, answer) = self.membership.on_gossip(now, sender, universe, &heartbeats);
                 let incarnation = self.membership.incarnation();
                 if self.ctx.incarnation.swap(incarnation, Ordering::Relaxed) != incarnation {
                     log!(
@@ -164,13 +201,21 @@ impl ClusterCore {
                         "a previous run of this node started later (the clock went back): now incarnation {incarnation}"
                     );
                 }
-                if answer && sender < self.ctx.addrs.len() {
+                if answer {
                     self.gossip_to(&[sender]);
                 }
                 changed
             }
             ClusterMsg::PullDone { request, entries } => {
                 self.pull_done(request, entries, now);
+                false
+            }
+            ClusterMsg::Universe { universe, reply_to } => {
+                self.adopt(*universe, reply_to);
+                false
+            }
+            ClusterMsg::Stranger { id, addr, universe } => {
+                self.tell_stranger(id, addr, universe, now);
                 false
             }
         }
@@ -184,8 +229,13 @@ impl ClusterCore {
 
     /// This node's heartbeats, signed for and sent to each target.
     fn gossip_to(&self, targets: &[usize]) {
+        let roster = &self.ctx.roster;
+        let heartbeats = (self.membership.heartbeats().into_iter())
+            .filter_map(|(slot, heartbeat)| Some((roster.id(slot)?, heartbeat)))
+            .collect();
         let message = Internal::Gossip {
-            heartbeats: self.membership.heartbeats(),
+            universe: self.ctx.universe().tag(),
+            heartbeats,
         };
         for &target in targets {
             self.ctx.send(&*self.io, target, &message);
@@ -218,6 +268,7 @@ impl ClusterCore {
         if round.changed || round.paused.is_some() {
             self.publish(round.paused.is_some());
         }
+        self.pass_universe_on(now);
         self.step_pulls(now);
         self.upkeep(now);
     }
@@ -279,13 +330,18 @@ impl ClusterCore {
     /// catch up, when `catch_up`).
     fn publish(&mut self, catch_up: bool) {
         let liveness = self.membership.liveness();
-        self.note_whole(
-            liveness
-                .alive
-                .iter()
-                .enumerate()
-                .all(|(node, &alive)| alive && liveness.ready[node] && !liveness.behind[node]),
-        );
+        // Every serving node up to date, and every leaving one that is up
+        // (one that has gone took nothing with it: it left only once every
+        // bucket it held was elsewhere).
+        let whole = (0..liveness.alive.len()).all(|node| {
+            let current = liveness.alive[node] && liveness.ready[node] && !liveness.behind[node];
+            match self.placement.role(node) {
+                Role::Absent => true,
+                Role::Serving => current,
+                Role::Leaving => !liveness.alive[node] || current,
+            }
+        });
+        self.note_whole(whole);
         let previous = self.ctx.view();
         let died = (previous.liveness.alive.iter().zip(&liveness.alive))
             .filter(|&(&was, &is)| was && !is)
@@ -294,12 +350,7 @@ impl ClusterCore {
         let view = Arc::new(self.placement.view(self.ctx.self_index, liveness));
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
-            log!(
-                "membership",
-                "{} of {} nodes alive",
-                view.alive_count(),
-                self.ctx.addrs.len()
-            );
+            log!("membership", "{} of {} nodes alive", view.alive_count(), view.serving);
         }
         let gained = self.queue_pulls(&view, catch_up);
         *self.ctx.view.write() = view;

@@ -145,6 +145,9 @@ impl ClusterCore {
         if self.pulls_pending() == 0 && settled {
             self.caught_up(now);
         }
+        if self.membership.set_pulling(self.pulls_pending() > 0) {
+            self.publish(false);
+        }
     }
 
     fn publish_pending(&self) {

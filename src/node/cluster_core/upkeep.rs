@@ -18,6 +18,9 @@ const ANTI_ENTROPY_INTERVAL_MS: u64 = 500;
 const ANTI_ENTROPY_CYCLE_MS: u64 = 120_000;
 /// How often buckets no longer replicated here are dropped.
 const RETAIN_INTERVAL_MS: u64 = 5_000;
+/// The same on a node that leaves the cluster, whose every bucket goes:
+/// it hands them off and exits within seconds once the others are ready.
+const RETAIN_INTERVAL_LEAVING_MS: u64 = 1_000;
 
 impl ClusterCore {
     /// The passes that are due, if this node is ready.
@@ -29,9 +32,15 @@ impl ClusterCore {
             self.last_anti_entropy_ms = now;
             self.anti_entropy();
         }
-        if now >= self.last_retain_ms + RETAIN_INTERVAL_MS {
+        let interval = if self.ctx.view().leaving {
+            RETAIN_INTERVAL_LEAVING_MS
+        } else {
+            RETAIN_INTERVAL_MS
+        };
+        if now >= self.last_retain_ms + interval {
             self.last_retain_ms = now;
-            self.retain();
+            let needed = self.retain();
+            self.leave_when_drained(needed);
         }
     }
 
@@ -43,7 +52,7 @@ impl ClusterCore {
     fn anti_entropy(&mut self) {
         let view = self.ctx.view();
         let me = self.ctx.self_index;
-        let n = self.ctx.addrs.len();
+        let n = self.ctx.roster.len();
         let mine: Vec<BucketId> = (0..BUCKETS as BucketId).filter(|&b| view.holds(me, b)).collect();
         let peers_per_round = (n as u64 * ANTI_ENTROPY_INTERVAL_MS).div_ceil(ANTI_ENTROPY_CYCLE_MS) as usize;
         let shards = self.shards.len();
@@ -75,19 +84,21 @@ impl ClusterCore {
         }
     }
 
-    /// Drops buckets this node no longer replicates (once their replicas
-    /// are all ready) and the tombstones every replica holds.
-    fn retain(&self) {
+    /// Drops buckets this node no longer replicates (once they have every
+    /// copy they should, all current) and the tombstones every replica
+    /// holds. Returns whether it keeps any bucket it does not replicate.
+    fn retain(&self) -> bool {
         let view = self.ctx.view();
         let me = self.ctx.self_index;
         let keep: Vec<bool> = (0..BUCKETS as BucketId)
             .map(|bucket| {
                 let prefs = view.preference(bucket);
                 view.holds(me, bucket)
-                    || prefs.len() < self.placement.replicas
-                    || prefs.iter().any(|&n| !view.liveness.ready[usize::from(n)])
+                    || prefs.len() < view.copies_wanted()
+                    || prefs.iter().any(|&n| !view.is_current(usize::from(n)))
             })
             .collect();
+        let needed = (0..BUCKETS as BucketId).any(|bucket| keep[usize::from(bucket)] && !view.holds(me, bucket));
         let keep = Arc::new(keep);
         let collect_from_stamp_ms = self.whole_since_stamp_ms.map(|since| since + WHOLE_GRACE_MS);
         for shard in 0..self.shards.len() {
@@ -97,5 +108,6 @@ impl ClusterCore {
             };
             self.send_to_shard(shard, retain);
         }
+        needed
     }
 }

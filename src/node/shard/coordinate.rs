@@ -37,11 +37,12 @@ const PENDING_FULL_WAIT_MS: i32 = 50;
 const FULL_ACK_MS: u64 = 3_000;
 
 /// Copies a write needs before it is acknowledged: two (a crash of any one
-/// node loses no acknowledged write), or fewer where the cluster or the
-/// replica count has fewer nodes. A node that sees every other replica dead
-/// (it is the one cut off, more likely than not) acknowledges nothing.
-pub(super) fn copies_required(replicas: usize, nodes: usize) -> usize {
-    COPIES_REQUIRED.min(replicas).min(nodes)
+/// node loses no acknowledged write), or fewer where the universe has
+/// fewer serving nodes or the replica count is lower. A node that sees
+/// every other replica dead (it is the one cut off, more likely than not)
+/// acknowledges nothing.
+pub(super) fn copies_required(replicas: usize, serving: usize) -> usize {
+    COPIES_REQUIRED.min(replicas).min(serving.max(1))
 }
 
 /// A write this shard just applied, for the other replicas.
@@ -73,6 +74,8 @@ pub(super) struct Pending {
     asked: Vec<usize>,
     /// Replicas that said they store it (this node, which does, not included).
     stored_on: Vec<usize>,
+    /// Copies it needs before the client hears (see [`copies_required`]).
+    copies_required: usize,
     /// The replicated write; each send is signed anew (a resend is a new
     /// message to the receiver's replay window, see [`crate::cluster::freshness`]).
     message: Internal,
@@ -145,7 +148,7 @@ impl Shard {
             // Answered by `serve` before it gets here.
             KeyOp::Get { .. } => return None,
             KeyOp::Put { key, value, version } => self.put(view, key, value, version),
-            KeyOp::Remove { key } => self.remove(key),
+            KeyOp::Remove { key } => self.remove(view, key),
         };
         self.cache.insert(asker.id_hash, code as u8, self.now_ms());
         match written {
@@ -172,7 +175,7 @@ impl Shard {
             }));
         }
         let bucket = bucket_of(key_hash(key.as_bytes()));
-        if view.preference(bucket).len() < self.copies_required {
+        if view.preference(bucket).len() < copies_required(view.replicas, view.serving) {
             // No other replica is alive here: a write stored only on this
             // node would be lost with it. Failure detection or a healing
             // partition may bring one back: the client waits.
@@ -204,13 +207,13 @@ impl Shard {
         }
     }
 
-    fn remove<'a>(&mut self, removed: Key) -> (ErrorCode, Option<Written<'a>>) {
+    fn remove<'a>(&mut self, view: &View, removed: Key) -> (ErrorCode, Option<Written<'a>>) {
         let key = removed.as_bytes();
         let code = match self.store.get(key) {
             Some(_) => ErrorCode::Success,
             None => ErrorCode::NonExistentKey,
         };
-        if !self.keep_tombstones {
+        if !self.keep_tombstones || view.serving <= 1 {
             return match self.forget_stored(key) {
                 Ok(_) => (code, None),
                 // Still there: the journal had no room for its removal.
@@ -259,11 +262,14 @@ impl Shard {
                 .is_none_or(|record| record.value().len() < value_bytes)
     }
 
-    /// Sends a write to the bucket's other live replicas and parks the reply.
+    /// Sends a write to the bucket's other live replicas (and the stand-ins
+    /// of replicas still pulling, see [`View::write_targets`]) and parks
+    /// the reply.
     fn replicate(&mut self, view: &View, written: &Written<'_>, code: ErrorCode, asker: &Asker<'_>) -> Option<Reply> {
         let bucket = bucket_of(key_hash(written.key.as_bytes()));
-        let waiting: Vec<usize> = view.other_replicas(bucket).collect();
-        if waiting.is_empty() && self.copies_required <= 1 {
+        let waiting: Vec<usize> = view.write_targets(bucket);
+        let copies_required = copies_required(view.replicas, view.serving);
+        if waiting.is_empty() && copies_required <= 1 {
             self.note_written(asker.message_id, None);
             return Some(Reply::Code(code));
         }
@@ -295,6 +301,7 @@ impl Shard {
             asked: waiting.clone(),
             waiting,
             stored_on: Vec::new(),
+            copies_required,
             message,
             resend_at_ms: now + REPLICATE_RESEND_MS,
             give_up_at_ms: now + PENDING_GIVE_UP_MS,
@@ -316,10 +323,10 @@ impl Shard {
             *slot = until;
             self.full_acked_until_ms = self.full_acked_until_ms.max(until);
         }
-        let required = self.copies_required;
         let Some(pending) = self.pending.get_mut(&seq) else {
             return;
         };
+        let required = pending.copies_required;
         if !pending.waiting.contains(&from) {
             return;
         }
@@ -371,11 +378,11 @@ impl Shard {
     }
 
     fn step_pending(&mut self, view: &View, seq: u64, now: u64) -> PendingStep {
-        let required = self.copies_required;
         let me = self.ctx.self_index;
         let Some(pending) = self.pending.get_mut(&seq) else {
             return PendingStep::Waiting;
         };
+        let required = pending.copies_required;
         pending.waiting.retain(|&node| view.liveness.alive[node]);
         if pending.waiting.is_empty() && pending.copies() < required {
             // Replicas died before they acknowledged: the nodes that stand

@@ -41,6 +41,7 @@ use crate::node::journal::Journal;
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
+use crate::node::roster::SLOTS_MAX;
 use crate::protocol::wire::{self, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, SplitMix64};
 use crate::storage::memory::MemoryBudget;
@@ -64,7 +65,8 @@ pub struct ShardConfig {
     pub reply_cache_ms: u64,
     /// Bytes this shard's at-most-once cache holds outside the store's budget.
     pub reply_cache_reserve_bytes: usize,
-    /// Whether deletes leave tombstones (only when other replicas exist).
+    /// Whether deletes leave tombstones (with more than one replica; and
+    /// only while the universe has other serving nodes).
     pub keep_tombstones: bool,
     /// Test fault: this percentage of replicated writes received is
     /// acknowledged but not applied (a replica silently losing writes), so
@@ -114,9 +116,6 @@ pub struct Shard {
     wiped_before: Stamp,
     /// A WIPEOUT done by every shard, answered once its millisecond passed.
     wipe_reply: Option<Arc<Wipeout>>,
-    /// Copies a write needs before it is acknowledged (fixed for the
-    /// node's life: the replica count and the servers file do not change).
-    copies_required: usize,
     /// Where replies are encoded, reused from reply to reply.
     reply_buffer: Vec<u8>,
     /// The store's changes on disk (None: a node with no data directory).
@@ -135,15 +134,13 @@ impl Shard {
         ctx: Arc<NodeContext>,
         cluster: MailboxSender<ClusterMsg>,
     ) -> Shard {
-        let nodes = ctx.addrs.len();
         Shard {
             index,
             outbox: Outbox::new(&ctx),
             reply_buffer: Vec::new(),
-            copies_required: coordinate::copies_required(ctx.view().replicas, nodes),
             store: Store::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
-            clock: Clock::new(ctx.self_index as u8),
+            clock: Clock::new(ctx.stamp_id.load(Ordering::Relaxed)),
             io,
             backlog,
             keep_tombstones: config.keep_tombstones,
@@ -159,7 +156,7 @@ impl Shard {
             handed_off: vec![false; BUCKETS],
             agreement: Agreement::default(),
             collect_from_stamp_ms: None,
-            full_until_ms: vec![0; nodes],
+            full_until_ms: vec![0; SLOTS_MAX],
             full_acked_until_ms: 0,
             wiped_before: Stamp(0),
             wipe_reply: None,
@@ -298,11 +295,13 @@ impl Shard {
         self.reply_buffer = buffer;
     }
 
-    /// A stamp newer than the wall clock and than the key's stored stamp.
+    /// A stamp newer than the wall clock and than the key's stored stamp,
+    /// with this node's stamp id (the universe's word on it).
     fn next_stamp(&mut self, key: &[u8]) -> Stamp {
         if let Some(stored) = self.store.stamp_of(key) {
             self.clock.observe(stored);
         }
+        self.clock.set_node(self.ctx.stamp_id.load(Ordering::Relaxed));
         self.clock.stamp(self.ctx.clock.stamp_ms())
     }
 }

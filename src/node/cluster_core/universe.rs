@@ -1,0 +1,236 @@
+//! A newer universe adopted, passed on, and left.
+//!
+//! - **Adopted**: a universe newer than this node's (from an operator's
+//!   `ctl reload`, or from a peer) is checked (every name resolves, the
+//!   roster has room), kept in the data directory, then taken: nodes it
+//!   names for the first time get slots, placement is rebuilt from the
+//!   members' roles, membership counts its members, and the view that
+//!   follows queues the pulls of every bucket this node gains. Nothing of
+//!   the old universe is renumbered (see [`crate::node::roster`]).
+//! - **Passed on**: every peer whose gossip shows another universe, or
+//!   that has not gossiped since this node took its own, is sent this
+//!   node's at most once per [`PUSH_INTERVAL_MS`]: a peer that holds an
+//!   older one (it missed the reload, or started with a stale servers
+//!   file) adopts it; one that does not know this node yet (this node is
+//!   new to it) learns of it this way, since it refuses this node's gossip.
+//! - **Left**: a node that is not a serving member takes no bucket; it
+//!   keeps standing in for what it held until every bucket has its
+//!   replicas ready, hands its buckets off and drops them (the retain
+//!   pass), and once its store is empty it syncs and exits.
+
+use super::ClusterCore;
+use crate::cluster::internal::Internal;
+use crate::cluster::ring::{Placement, Role};
+use crate::cluster::universe::{Universe, UniverseTag};
+use crate::log;
+use crate::node::roster::{Known, Roster, SLOTS_MAX};
+use crate::node::universe_file;
+use crate::protocol::wire::Reply;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// How often a peer on an older universe is sent this node's.
+const PUSH_INTERVAL_MS: u64 = 1_000;
+/// Doublings of that interval for a peer not heard from (16 s at most).
+const PUSH_BACKOFF_MAX: u32 = 4;
+/// Universes sent per round at most (each up to 52 KB at 256 members,
+/// about 3.5 KB at 150).
+const PUSHES_PER_ROUND: usize = 4;
+/// Nodes outside the universe remembered as told, at most.
+const STRANGERS_MAX: usize = 64;
+/// Retain passes in a row that find a leaving node's store empty before
+/// it exits (a replicated write still in flight when the last bucket was
+/// dropped is handed off by the pass after).
+const DRAINED_PASSES: u32 = 2;
+
+/// Placement over a roster's slots, each with its role in `universe`.
+pub fn placement(roster: &Roster, universe: &Universe, replicas: usize) -> Placement {
+    let slots: Vec<(&str, Role)> = (0..SLOTS_MAX)
+        .map(|slot| match roster.get(slot) {
+            Some(known) => match universe.member(&known.name) {
+                Some(member) if member.leaving => (known.name.as_str(), Role::Leaving),
+                Some(_) => (known.name.as_str(), Role::Serving),
+                None => (known.name.as_str(), Role::Absent),
+            },
+            None => ("", Role::Absent),
+        })
+        .collect();
+    Placement::with_roles(&slots, replicas)
+}
+
+impl ClusterCore {
+    /// Takes `universe` if it is newer than this node's; answers the
+    /// operator who sent it, if one did.
+    pub(super) fn adopt(&mut self, universe: Universe, reply_to: Option<(Vec<u8>, SocketAddr)>) {
+        let answer = match self.try_adopt(universe) {
+            Ok(text) => text,
+            Err(why) => {
+                self.ctx.counters.universes_refused.fetch_add(1, Ordering::Relaxed);
+                format!("refused: {why}")
+            }
+        };
+        if let Some((message_id, to)) = reply_to {
+            let reply = Reply::Value {
+                value: format!("{answer}\n").into_bytes(),
+                version: 0,
+            };
+            self.io.datagram(to, &reply.encode(&message_id));
+        }
+    }
+
+    fn try_adopt(&mut self, universe: Universe) -> Result<String, String> {
+        let mine = self.ctx.universe();
+        if universe.tag() == mine.tag() {
+            return Ok(format!("adopted {} (already held)", universe.version));
+        }
+        if universe.version <= mine.version {
+            return Err(format!(
+                "version {} is not newer than this node's {}",
+                universe.version, mine.version
+            ));
+        }
+        let new: Vec<Known> = (universe.members.iter())
+            .filter(|member| self.ctx.roster.slot_of_name(&member.name).is_none())
+            .map(|member| Known::resolve(&member.name).ok_or_else(|| format!("cannot resolve {}", member.name)))
+            .collect::<Result<_, _>>()?;
+        if self.ctx.roster.len() + new.len() > SLOTS_MAX {
+            return Err(format!(
+                "this node has known {} nodes since it started and can know {SLOTS_MAX}: restart it",
+                self.ctx.roster.len()
+            ));
+        }
+        if let Some(disk) = &self.disk {
+            universe_file::save(&**disk, &universe)
+                .map_err(|e| format!("cannot keep it in the data directory: {e}"))?;
+        }
+        for known in new {
+            self.ctx.roster.add(known);
+        }
+        self.take(universe);
+        Ok(format!("adopted {}", self.ctx.universe().version))
+    }
+
+    /// Makes `universe` this node's.
+    fn take(&mut self, universe: Universe) {
+        let now = self.now_ms();
+        let me = universe.member(self.ctx.name()).cloned();
+        if let Some(me) = &me {
+            self.ctx.stamp_id.store(me.stamp_id, Ordering::Relaxed);
+        }
+        let tag = universe.tag();
+        let (version, serving, leaving) = (
+            universe.version,
+            universe.serving_count(),
+            universe.members.len() - universe.serving_count(),
+        );
+        self.placement = placement(&self.ctx.roster, &universe, self.placement.replicas);
+        *self.ctx.universe.write() = Arc::new(universe);
+        let members: Vec<bool> = (0..SLOTS_MAX)
+            .map(|slot| self.placement.role(slot) != Role::Absent)
+            .collect();
+        self.membership.set_members(&members, now);
+        self.membership.set_universe(tag);
+        self.universe_pushes.fill((0, 0));
+        let counters = &self.ctx.counters;
+        counters.universes_adopted.fetch_add(1, Ordering::Relaxed);
+        counters.set(&counters.universe_version, version);
+        let role = match me {
+            Some(me) if !me.leaving => "serving",
+            Some(_) => "leaving: handing its buckets to the others, then exiting",
+            None => "not a member: serving nothing until a universe lists it (run/reload)",
+        };
+        counters.set(&counters.leaving, u64::from(role != "serving"));
+        log!(
+            "universe",
+            "adopted universe {version}: {serving} serving, {leaving} leaving; this node {role}"
+        );
+        self.publish(false);
+    }
+
+    /// Sends this node's universe to members that gossip an older one (once
+    /// per [`PUSH_INTERVAL_MS`]), or have not gossiped to this node since it
+    /// took it (with the interval doubling per push, up to
+    /// [`PUSH_BACKOFF_MAX`] doublings: one that is down, or just slow to
+    /// pick this node as a gossip target, is not flooded), at most
+    /// [`PUSHES_PER_ROUND`] a round. A servers file's universe (version 0)
+    /// is nobody's newer one: never pushed.
+    pub(super) fn pass_universe_on(&mut self, now: u64) {
+        let universe = self.ctx.universe();
+        if universe.version == 0 {
+            return;
+        }
+        let n = self.ctx.roster.len();
+        let mut message = None;
+        let mut sent = 0;
+        for step in 0..n {
+            let slot = (self.push_cursor + step) % n;
+            let theirs = self.membership.peer_universe(slot);
+            let (next_ms, pushes) = self.universe_pushes[slot];
+            let needs = theirs.is_none_or(|theirs| theirs.version < universe.version);
+            if slot == self.ctx.self_index || self.placement.role(slot) == Role::Absent || !needs || now < next_ms {
+                continue;
+            }
+            let interval = if theirs.is_none() {
+                PUSH_INTERVAL_MS << pushes.min(PUSH_BACKOFF_MAX)
+            } else {
+                PUSH_INTERVAL_MS
+            };
+            self.universe_pushes[slot] = (now + interval, pushes + 1);
+            let message = message.get_or_insert_with(|| Internal::Universe((*universe).clone()));
+            self.ctx.send(&*self.io, slot, message);
+            sent += 1;
+            if sent == PUSHES_PER_ROUND {
+                self.push_cursor = (slot + 1) % n;
+                return;
+            }
+        }
+    }
+
+    /// A node this node's universe does not list gossiped to it: it is told
+    /// this node's universe when that is newer than its own.
+    pub(super) fn tell_stranger(&mut self, id: u64, addr: SocketAddr, theirs: UniverseTag, now: u64) {
+        let universe = self.ctx.universe();
+        if !theirs.older_than(&universe.tag()) {
+            return;
+        }
+        while let Some(&(_, at)) = self.strangers_told.front()
+            && now >= at + PUSH_INTERVAL_MS
+        {
+            self.strangers_told.pop_front();
+        }
+        if self.strangers_told.len() >= STRANGERS_MAX || self.strangers_told.iter().any(|&(told, _)| told == id) {
+            return;
+        }
+        self.strangers_told.push_back((id, now));
+        let message = Internal::Universe((*universe).clone());
+        self.io.datagram(addr, &self.ctx.encode_for(id, &message));
+    }
+
+    /// After a retain pass: whether this node, not a serving member, has
+    /// handed off and dropped everything, and no bucket needs it any more;
+    /// then it syncs and exits.
+    pub(super) fn leave_when_drained(&mut self, needed: bool) {
+        // A leaving member exits; a node the universe does not list waits
+        // for one that does (it may be new, and the reload that adds it
+        // not yet here).
+        let leaving = self.ctx.universe().member(self.ctx.name()).is_some_and(|me| me.leaving);
+        if !leaving {
+            self.drained_passes = 0;
+            return;
+        }
+        let empty = self
+            .ctx
+            .digests
+            .iter()
+            .all(|digest| digest.load(Ordering::Relaxed) == 0);
+        self.drained_passes = if empty && !needed { self.drained_passes + 1 } else { 0 };
+        if self.drained_passes >= DRAINED_PASSES {
+            log!(
+                "left",
+                "every bucket this node held has its replicas elsewhere and its store is empty: exiting"
+            );
+            self.io.shutdown();
+        }
+    }
+}
