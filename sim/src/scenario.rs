@@ -18,6 +18,7 @@ use crate::disk::SimDisk;
 use crate::node::{Cluster, Out, Running};
 use dynakv::cluster::internal::{self, Internal};
 use dynakv::cluster::secret::Secret;
+use dynakv::cluster::universe::Universe;
 use dynakv::node::cluster_core::ROUND_MS;
 use dynakv::node::context::PlantedBugs;
 use dynakv::protocol::client;
@@ -162,6 +163,10 @@ pub struct Scenario {
     /// Every packet delivered to a node, with its time: what tests look at.
     pub delivered: Vec<(u64, Packet)>,
     clients: u16,
+    /// The operator's servers file: the nodes a node is started with.
+    servers_file: Vec<usize>,
+    /// Operator messages signed so far.
+    operator_seq: u64,
 }
 
 impl Scenario {
@@ -173,10 +178,17 @@ impl Scenario {
     /// As [`Scenario::new`], the cluster's settings changed by `setup`
     /// (workers, a planted bug) before any node starts.
     pub fn with(nodes: usize, replicas: usize, setup: impl FnOnce(&mut Cluster)) -> Scenario {
-        let addrs = (0..nodes)
+        Scenario::with_spares(nodes, 0, replicas, setup)
+    }
+
+    /// `nodes` nodes started, and `spares` more that a reload may add
+    /// (nodes `nodes..nodes + spares`, not started).
+    pub fn with_spares(nodes: usize, spares: usize, replicas: usize, setup: impl FnOnce(&mut Cluster)) -> Scenario {
+        let addrs = (0..nodes + spares)
             .map(|i| SocketAddr::from(([127, 0, 0, 1], 21_000 + i as u16)))
             .collect();
         let mut cluster = Cluster::new(addrs, replicas, Secret::from_bytes(b"scenario"), PlantedBugs::default());
+        cluster.universe = Universe::from_servers(&cluster.names[..nodes]);
         setup(&mut cluster);
         let mut scenario = Scenario {
             cluster,
@@ -189,8 +201,10 @@ impl Scenario {
             answers: HashMap::new(),
             delivered: Vec::new(),
             clients: 0,
+            servers_file: (0..nodes).collect(),
+            operator_seq: 0,
         };
-        for node in 0..nodes {
+        for node in 0..nodes + spares {
             scenario.nodes.push(Node {
                 running: None,
                 disk: Arc::new(SimDisk::default()),
@@ -200,7 +214,9 @@ impl Scenario {
                 next_tick_us: 0,
                 queued: Vec::new(),
             });
-            scenario.start(node);
+            if node < nodes {
+                scenario.start(node);
+            }
         }
         scenario
     }
@@ -226,24 +242,101 @@ impl Scenario {
     /// Whether a node is up and counts itself ready.
     pub fn is_ready(&self, node: usize) -> bool {
         let running = self.nodes[node].running.as_ref();
-        running.is_some_and(|r| r.ctx.view().liveness.ready[node] && !r.ctx.away.is_set())
+        running.is_some_and(|r| r.ctx.view().liveness.ready[r.ctx.self_index] && !r.ctx.away.is_set())
+    }
+
+    /// The scenario's number of the node in slot `slot` of `viewer`'s roster.
+    fn node_in_slot(&self, viewer: usize, slot: u8) -> usize {
+        let name = self
+            .node(viewer)
+            .ctx
+            .roster
+            .get(usize::from(slot))
+            .map(|known| known.name.clone());
+        name.and_then(|name| self.cluster.names.iter().position(|n| *n == name))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The slot of node `node` in `viewer`'s roster.
+    fn slot_of(&self, viewer: usize, node: usize) -> Option<usize> {
+        self.node(viewer).ctx.roster.slot_of_name(&self.cluster.names[node])
     }
 
     /// The bucket of a key, and its preference list in `node`'s view.
     pub fn replicas_of(&self, node: usize, key: &str) -> (BucketId, Vec<usize>) {
         let bucket = bucket_of(key_hash(key.as_bytes()));
         let view = self.node(node).ctx.view();
-        (
-            bucket,
-            view.preference(bucket).iter().map(|&n| usize::from(n)).collect(),
-        )
+        let replicas = view
+            .preference(bucket)
+            .iter()
+            .map(|&slot| self.node_in_slot(node, slot));
+        (bucket, replicas.collect())
     }
 
     /// The nodes ranked for a key beyond its replicas, in `node`'s view.
     pub fn stand_ins_of(&self, node: usize, key: &str) -> Vec<usize> {
         let bucket = bucket_of(key_hash(key.as_bytes()));
         let view = self.node(node).ctx.view();
-        view.stand_ins(bucket).iter().map(|&n| usize::from(n)).collect()
+        view.stand_ins(bucket)
+            .iter()
+            .map(|&slot| self.node_in_slot(node, slot))
+            .collect()
+    }
+
+    /// The version of the universe `node` holds.
+    pub fn universe_of(&self, node: usize) -> u64 {
+        self.node(node).ctx.universe().version
+    }
+
+    /// The operator reloads with a servers file of `serving` (scenario
+    /// numbers, in this order): the next universe is signed and sent to
+    /// the nodes of `to` (each answers the operator). Returns it.
+    pub fn reload(&mut self, serving: &[usize], to: &[usize]) -> Universe {
+        let names: Vec<String> = serving.iter().map(|&n| self.cluster.names[n].clone()).collect();
+        let replicas = self.cluster.replicas;
+        let next = (self.cluster.universe)
+            .next(&names, replicas, false, &|_| true)
+            .unwrap_or_else(|error| panic!("reload refused: {error}"));
+        self.cluster.universe = next.clone();
+        self.servers_file = serving.to_vec();
+        for &node in to {
+            self.send_universe(node, &next);
+        }
+        next
+    }
+
+    /// The operator's signed order to adopt `universe`, to `node`.
+    pub fn send_universe(&mut self, node: usize, universe: &Universe) {
+        self.operator_seq += 1;
+        let envelope = internal::Envelope {
+            sender: internal::OPERATOR,
+            to: dynakv::cluster::universe::node_id(&self.cluster.names[node]),
+            incarnation: 0x5ce7,
+            seq: self.operator_seq,
+            sent_unix_ms: EPOCH_UNIX_MS + self.now_ms(),
+        };
+        let message = Internal::Admin {
+            message_id: self.operator_seq.to_be_bytes().repeat(2),
+            command: dynakv::node::admin::ADOPT_UNIVERSE,
+            arg: universe.encode(),
+        };
+        let datagram = internal::encode(&self.cluster.secret, &envelope, &message);
+        let operator = SocketAddr::from(([10, 9, 255, 255], 50_000));
+        self.offer(Packet {
+            from: End::Client(operator),
+            to: End::Node(node),
+            payloads: vec![datagram],
+            stream: false,
+            messages: Vec::new(),
+        });
+    }
+
+    /// Starts a node a reload added (or any node that is down), with the
+    /// operator's servers file as it is now, or with `file` (a stale copy).
+    pub fn join(&mut self, node: usize, file: Option<&[usize]>) {
+        let file = file.map_or_else(|| self.servers_file.clone(), <[usize]>::to_vec);
+        let names: Vec<String> = file.iter().map(|&n| self.cluster.names[n].clone()).collect();
+        self.start_with(node, &Universe::from_servers(&names));
     }
 
     /// A rule every packet meets from now on, before any earlier one; the
@@ -318,10 +411,20 @@ impl Scenario {
     pub fn settle(&mut self) {
         let settled = self.run_until(SETTLE_MS_MAX, |s| {
             let up: Vec<usize> = (0..s.nodes.len()).filter(|&n| s.nodes[n].running.is_some()).collect();
+            let serving = |n: usize| {
+                s.cluster
+                    .universe
+                    .member(&s.cluster.names[n])
+                    .is_some_and(|m| !m.leaving)
+            };
             up.iter().all(|&n| {
                 let view = s.node(n).ctx.view();
-                let sees_all = up.iter().all(|&m| view.liveness.alive[m] && view.liveness.ready[m]);
-                !s.nodes[n].paused && s.is_ready(n) && sees_all && s.node(n).membership_count() == up.len()
+                let sees_all = up.iter().all(|&m| {
+                    let slot = s.slot_of(n, m);
+                    slot.is_some_and(|slot| view.liveness.alive[slot] && view.liveness.ready[slot])
+                });
+                let counted = s.node(n).membership_count() == up.iter().filter(|&&m| serving(m)).count();
+                !s.nodes[n].paused && s.is_ready(n) && sees_all && counted
             })
         });
         assert!(settled, "the cluster did not settle in {SETTLE_MS_MAX} ms");
@@ -369,12 +472,21 @@ impl Scenario {
     }
 
     fn start(&mut self, node: usize) {
+        let names: Vec<String> = self
+            .servers_file
+            .iter()
+            .map(|&n| self.cluster.names[n].clone())
+            .collect();
+        self.start_with(node, &Universe::from_servers(&names));
+    }
+
+    fn start_with(&mut self, node: usize, universe: &Universe) {
         let unix_ms = EPOCH_UNIX_MS + self.now_ms();
         let n = &mut self.nodes[node];
         n.life += 1;
         n.paused = false;
         n.queued.clear();
-        let running = Running::start(&self.cluster, node, self.now_us, unix_ms, Some(&n.disk));
+        let running = Running::start_with(&self.cluster, universe, node, self.now_us, unix_ms, Some(&n.disk));
         n.running = Some(running.unwrap_or_else(|error| panic!("node {node} could not start: {error}")));
         // Rounds of different nodes are spread over the round length.
         n.next_round_us = self.now_us + ROUND_MS * 1_000 + node as u64 * 7_000;

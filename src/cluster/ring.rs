@@ -299,8 +299,9 @@ impl View {
         &self.ranked(bucket)[usize::from(self.preference_len[usize::from(bucket)])..]
     }
 
-    /// The node that executes requests for `bucket`: the first ready node of
-    /// the preference list. When no replica is ready but a stand-in is,
+    /// The node that executes requests for `bucket`: the first current
+    /// node of the preference list (ready and pulling nothing), else the
+    /// first ready one. When no replica is ready but a stand-in is,
     /// `None`: the replicas are catching up, and a stand-in's copy may be
     /// old (it stopped taking writes when it stopped being a replica), so
     /// the request must wait. When no ranked node is ready at all (a
@@ -326,7 +327,12 @@ impl View {
                 .collect::<Vec<usize>>()
         };
         let (replicas, all) = (others(self.preference(bucket)), others(ranked));
-        if let Some(&ready) = replicas.iter().find(|&&n| self.liveness.ready[n]) {
+        // A replica still pulling buckets it gained (a node that joined,
+        // or took a dead one's place ahead of the others) may lack some of
+        // this one: a current replica coordinates before it.
+        let ready = (replicas.iter().find(|&&n| self.is_current(n)))
+            .or_else(|| replicas.iter().find(|&&n| self.liveness.ready[n]));
+        if let Some(&ready) = ready {
             return Some(ready);
         }
         if all.iter().any(|&n| self.liveness.ready[n]) {
@@ -405,7 +411,7 @@ impl View {
             self.holds(coordinator, bucket),
             "coordinator {coordinator} is not a replica"
         );
-        let current = self.liveness.ready[self.self_index] && !me.away;
+        let current = self.is_current(self.self_index) && !me.away;
         let last_hop = me.hops >= me.hops_max;
         if coordinator == self.self_index || (last_hop && current && self.holds(self.self_index, bucket)) {
             Route::Execute

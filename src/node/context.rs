@@ -13,7 +13,7 @@ use crate::storage::stamp::EPOCH_UNIX_MS;
 use parking_lot::RwLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Shards a node may have (`--workers` at most).
@@ -31,6 +31,10 @@ pub struct NodeContext {
     /// The node bits of the stamps this node issues (see
     /// [`crate::cluster::universe::Member::stamp_id`]).
     pub stamp_id: AtomicU8,
+    /// A peer holds a universe of this node's version that does not list
+    /// this node: it was started with a servers file the cluster has not
+    /// adopted. It serves no key until a newer universe lists it.
+    pub outsider: AtomicBool,
     pub secret: Secret,
     /// What peers know this run of the node by: its start time, Unix ms
     /// (later, should a previous run have started later still; see
@@ -179,6 +183,7 @@ impl NodeContext {
             roster,
             universe: RwLock::new(Arc::new(universe)),
             stamp_id: AtomicU8::new(stamp_id),
+            outsider: AtomicBool::new(false),
             secret,
             incarnation: AtomicU64::new(clock.unix_ms()),
             datagram_seqs: (0..SLOTS_MAX).map(|_| AtomicU64::new(0)).collect(),

@@ -252,6 +252,14 @@ impl Router {
         match parsed {
             Parsed::Invalid(code) => self.reply(message_id, &Reply::Code(code), client),
             Parsed::Node(command) => self.node_command(message_id, command, client),
+            Parsed::Keyed(_) if self.ctx.outsider.load(Ordering::Relaxed) => {
+                // The cluster's universe does not list this node: the keys
+                // are elsewhere, and a reload may yet add it.
+                let wait = Reply::Overload {
+                    wait_ms: CATCH_UP_WAIT_MS,
+                };
+                self.reply(message_id, &wait, client)
+            }
             Parsed::Keyed(_) if self.starting_alone() => {
                 // Just started and no peer heard from yet: this node would
                 // coordinate every key from an empty store (it may be a

@@ -92,6 +92,10 @@ pub struct ClusterCore {
     /// The data directory, where an adopted universe is kept (None:
     /// memory only).
     disk: Option<Arc<dyn NodeDisk>>,
+    /// Pulls wait until then (monotonic ms): a node that just started, or
+    /// just joined the universe, gives its peers [`STARTUP_GRACE_MS`] to be
+    /// heard from before it decides which buckets have no holder.
+    pulls_wait_until_ms: u64,
     /// Retain passes in a row that found this leaving node holding nothing
     /// any bucket still needs (see [`universe`]).
     drained_passes: u32,
@@ -139,6 +143,7 @@ impl ClusterCore {
             strangers_told: VecDeque::new(),
             disk: None,
             drained_passes: 0,
+            pulls_wait_until_ms: STARTUP_GRACE_MS,
         }
     }
 

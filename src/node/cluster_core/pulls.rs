@@ -11,7 +11,7 @@
 //! dead peer does not make it unready: rendezvous placement appends the
 //! new replica *after* the surviving ones, so a survivor coordinates.
 
-use super::{ClusterCore, STARTUP_GRACE_MS};
+use super::ClusterCore;
 use crate::cluster::internal::Internal;
 use crate::cluster::ring::{Liveness, View};
 use crate::invariant;
@@ -125,7 +125,7 @@ impl ClusterCore {
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
     pub(super) fn step_pulls(&mut self, now: u64) {
-        if now < STARTUP_GRACE_MS {
+        if now < self.pulls_wait_until_ms {
             return self.publish_pending();
         }
         let view = self.ctx.view();

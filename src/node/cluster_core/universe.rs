@@ -84,6 +84,9 @@ impl ClusterCore {
         if universe.tag() == mine.tag() {
             return Ok(format!("adopted {} (already held)", universe.version));
         }
+        if universe.version == mine.version && universe.member(self.ctx.name()).is_none() {
+            self.outsider(universe.version);
+        }
         if universe.version <= mine.version {
             return Err(format!(
                 "version {} is not newer than this node's {}",
@@ -111,10 +114,27 @@ impl ClusterCore {
         Ok(format!("adopted {}", self.ctx.universe().version))
     }
 
+    /// A peer holds another universe of this node's version, one that
+    /// does not list this node: the cluster never adopted the servers file
+    /// this node started with. Until a newer universe lists it, it serves
+    /// no key (clients are asked to wait), rather than answer from an
+    /// empty store.
+    fn outsider(&self, version: u64) {
+        if !self.ctx.outsider.swap(true, Ordering::Relaxed) {
+            log!(
+                "outsider",
+                "a peer's universe {version} does not list this node: serving no key until a universe lists it (`run/reload` a servers file that does)"
+            );
+        }
+    }
+
     /// Makes `universe` this node's.
     fn take(&mut self, universe: Universe) {
         let now = self.now_ms();
         let me = universe.member(self.ctx.name()).cloned();
+        let was_outsider = self.ctx.outsider.swap(false, Ordering::Relaxed);
+        let served = !self.ctx.view().leaving && !was_outsider;
+        let serves = me.as_ref().is_some_and(|me| !me.leaving);
         if let Some(me) = &me {
             self.ctx.stamp_id.store(me.stamp_id, Ordering::Relaxed);
         }
@@ -145,7 +165,17 @@ impl ClusterCore {
             "universe",
             "adopted universe {version}: {serving} serving, {leaving} leaving; this node {role}"
         );
-        self.publish(false);
+        // A node that starts serving (it was outside the universe, or
+        // leaving) knows nothing of the buckets it takes, nor who held
+        // them: it catches up on all of them as a starting node does, and
+        // coordinates none before.
+        let catch_up = serves && !served;
+        if catch_up {
+            self.membership.set_ready(false);
+            self.pulls_started = Some((now, self.transfer_totals()));
+            self.pulls_wait_until_ms = now + super::STARTUP_GRACE_MS;
+        }
+        self.publish(catch_up);
     }
 
     /// Sends this node's universe to members that gossip an older one (once
@@ -188,10 +218,13 @@ impl ClusterCore {
     }
 
     /// A node this node's universe does not list gossiped to it: it is told
-    /// this node's universe when that is newer than its own.
+    /// this node's universe when that is newer than its own, or another of
+    /// the same version (then it learns it is outside the cluster).
     pub(super) fn tell_stranger(&mut self, id: u64, addr: SocketAddr, theirs: UniverseTag, now: u64) {
         let universe = self.ctx.universe();
-        if !theirs.older_than(&universe.tag()) {
+        let mine = universe.tag();
+        let conflicting = theirs.version == mine.version && theirs.hash != mine.hash;
+        if !theirs.older_than(&mine) && !conflicting {
             return;
         }
         while let Some(&(_, at)) = self.strangers_told.front()
