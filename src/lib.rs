@@ -29,10 +29,19 @@
 //!   one of the N best-ranked of all nodes, alive or not.
 //! - **coordinator**: the node that executes a key's requests, the first
 //!   ready replica ([`cluster::ring::View::route`]).
-//! - **ready**: caught up on every bucket it holds; **behind**: back from a
-//!   suspension and not caught up yet; **away**: this node saw itself
-//!   stopped or stalled and has not started catching up yet; **full**: its
-//!   store is near its memory limit.
+//! - **ready**: caught up on every bucket it holds; **current**: ready and
+//!   not pulling buckets it gained; **behind**: back from a suspension and
+//!   not caught up yet; **away**: this node saw itself stopped or stalled
+//!   and has not started catching up yet; **full**: its store is near its
+//!   memory limit.
+//! - **universe**: which nodes make up the cluster, versioned (the servers
+//!   file is version 0; `ctl reload` signs the next); a node of it is
+//!   **serving** or **leaving** (it takes no bucket, hands its data over,
+//!   exits). A node is known by its **name** (`host:port`) and its **id**
+//!   (a hash of the name) on the wire; in each node's own tables by its
+//!   **slot** in that node's **roster**, given once and kept. An
+//!   **outsider** is a node started with a servers file the cluster never
+//!   adopted.
 //! - **shard**: one partition of a node's buckets with everything private
 //!   to it (store, at-most-once cache, write clock, pending writes); it runs
 //!   on the event loop or on a **worker** thread. Its **store** holds the
