@@ -55,6 +55,11 @@ pub struct ClusterCore {
     /// it has not answered.
     from_source: Vec<VecDeque<(BucketId, PullKind)>>,
     in_flight: Vec<usize>,
+    /// Per bucket asked of its first source: the other sources, asked once
+    /// that pull is over (see [`pulls`]).
+    after_first: BTreeMap<BucketId, (PullKind, Vec<usize>)>,
+    /// The pulls `after_first` holds, counted.
+    after_first_pulls: usize,
     /// By request id (ordered, so a run replays the same way).
     pulling: BTreeMap<u64, PullInFlight>,
     next_request: u64,
@@ -127,6 +132,8 @@ impl ClusterCore {
             to_pull: BTreeMap::new(),
             from_source: vec![VecDeque::new(); n],
             in_flight: vec![0; n],
+            after_first: BTreeMap::new(),
+            after_first_pulls: 0,
             pulling: BTreeMap::new(),
             next_request: 1,
             pulls_started: None,

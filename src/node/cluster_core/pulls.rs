@@ -5,7 +5,11 @@
 //! ([`PullKind::CatchUp`], every bucket it holds), it pulls the bucket from
 //! live holders, a window of requests per source at a time, and the shard
 //! merges the entries (newest stamp wins, tombstones included, so nothing
-//! deleted comes back and nothing newer is overwritten). While catching up
+//! deleted comes back and nothing newer is overwritten). A bucket is asked
+//! of one source first, the best current one, and of the others only once
+//! that pull is done: each pull carries this node's digest, so a source
+//! whose copy is now the same answers "unchanged" and the bucket crosses
+//! the network about once, not once per source. While catching up
 //! its whole store is suspect: until those pulls are done it gossips
 //! itself as not ready and coordinates nothing. A bucket gained from a
 //! dead peer does not make it unready: rendezvous placement appends the
@@ -70,6 +74,8 @@ impl ClusterCore {
             self.catch_up_since_ms = self.now_ms();
             self.pull_again.clear();
             self.from_source.iter_mut().for_each(VecDeque::clear);
+            self.after_first.clear();
+            self.after_first_pulls = 0;
         }
         let me = self.ctx.self_index;
         let mut queued = 0;
@@ -99,6 +105,7 @@ impl ClusterCore {
     /// A shard received every chunk of pull `request`.
     pub(super) fn pull_done(&mut self, request: u64, entries: usize, now: u64) {
         if let Some(pull) = self.take_pull(request) {
+            self.ask_the_others(pull.bucket);
             self.suspect[usize::from(pull.bucket)] = false;
             self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
             (self.ctx.counters.entries_pulled).fetch_add(entries as u64, Ordering::Relaxed);
@@ -118,9 +125,22 @@ impl ClusterCore {
         Some(pull)
     }
 
+    /// The bucket's pull from its first source is over (done, or that
+    /// source died): the other sources are asked now.
+    fn ask_the_others(&mut self, bucket: BucketId) {
+        if let Some((kind, others)) = self.after_first.remove(&bucket) {
+            self.after_first_pulls -= others.len();
+            for source in others {
+                self.from_source[source].push_back((bucket, kind));
+            }
+        }
+    }
+
     /// Pulls not done yet, counted once per source.
     fn pulls_pending(&self) -> usize {
-        self.to_pull.len() + self.from_source.iter().map(VecDeque::len).sum::<usize>() + self.pulling.len()
+        let known = self.ctx.roster.len();
+        let queued: usize = self.from_source[..known].iter().map(VecDeque::len).sum();
+        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls
     }
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
@@ -164,10 +184,13 @@ impl ClusterCore {
             .map(|(&request, _)| request)
             .collect();
         for request in expired {
-            if let Some(pull) = self.take_pull(request)
-                && view.liveness.alive[pull.source]
-            {
+            let Some(pull) = self.take_pull(request) else {
+                continue;
+            };
+            if view.liveness.alive[pull.source] {
                 self.from_source[pull.source].push_front((pull.bucket, pull.kind));
+            } else {
+                self.ask_the_others(pull.bucket);
             }
         }
     }
@@ -182,8 +205,20 @@ impl ClusterCore {
             if !unsettled.is_empty() && ranked.any(|&n| unsettled.contains(&usize::from(n))) {
                 self.pull_again.insert(bucket);
             }
-            for source in self.sources(view, bucket, kind) {
-                self.from_source[source].push_back((bucket, kind));
+            let sources = self.sources(view, bucket, kind);
+            let Some(&first) = (sources.iter())
+                .find(|&&n| view.is_current(n))
+                .or_else(|| sources.first())
+            else {
+                continue;
+            };
+            self.from_source[first].push_back((bucket, kind));
+            let others: Vec<usize> = sources.into_iter().filter(|&n| n != first).collect();
+            if !others.is_empty() {
+                self.after_first_pulls += others.len();
+                if let Some((_, replaced)) = self.after_first.insert(bucket, (kind, others)) {
+                    self.after_first_pulls -= replaced.len();
+                }
             }
         }
     }
@@ -192,16 +227,25 @@ impl ClusterCore {
     /// that does not answer (stopped, cut off, not yet counted dead) holds
     /// up only what is asked of it.
     fn issue_pulls(&mut self, view: &View, now: u64) {
-        for source in 0..self.from_source.len() {
+        for source in 0..self.ctx.roster.len() {
             if !view.liveness.alive[source] {
-                self.from_source[source].clear();
+                // Gone: what it was to be asked first goes to the others.
+                let queued: Vec<BucketId> = self.from_source[source].drain(..).map(|(bucket, _)| bucket).collect();
+                for bucket in queued {
+                    self.ask_the_others(bucket);
+                }
                 continue;
             }
             while self.in_flight[source] < PULL_WINDOW_PER_SOURCE {
                 let Some((bucket, kind)) = self.from_source[source].pop_front() else {
                     break;
                 };
-                if view.holds(self.ctx.self_index, bucket) && !self.ask(source, bucket, kind, now) {
+                if !view.holds(self.ctx.self_index, bucket) {
+                    // No longer this node's: nobody is asked for it.
+                    if let Some((_, others)) = self.after_first.remove(&bucket) {
+                        self.after_first_pulls -= others.len();
+                    }
+                } else if !self.ask(source, bucket, kind, now) {
                     // The transfer layer is full: asked again next round.
                     self.from_source[source].push_front((bucket, kind));
                     break;
