@@ -1,6 +1,7 @@
-//! Transfer frames that reach a node over its streams (bucket pulls and
-//! chunks): used only once signed, meant for this node, in range and new,
-//! then turned into work for the shard of their bucket.
+//! Transfer frames that reach a node over its streams (bucket pulls,
+//! chunks, and the digest of a bucket handed off): used only once signed,
+//! meant for this node, in range and new, then turned into work for the
+//! shard of their bucket.
 
 use crate::cluster::freshness::Freshness;
 use crate::cluster::internal::{self, Internal};
@@ -67,6 +68,11 @@ impl StreamFrames {
             Internal::Chunk(chunk) => {
                 let bytes = frame.len();
                 Some((chunk.bucket, ShardMsg::Chunk { chunk, bytes }))
+            }
+            // A bucket handed off: offered by its digest, one bucket a frame.
+            Internal::Digests { digests } if digests.len() == 1 => {
+                let bucket = digests[0].bucket;
+                Some((bucket, ShardMsg::Digests { from: sender, digests }))
             }
             // Everything else travels by datagram.
             _ => None,

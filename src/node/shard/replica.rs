@@ -50,12 +50,15 @@ impl Shard {
             self.store.forget(&entry.key);
         }
         let bucket = bucket_of(key_hash(&entry.key));
-        if entry.tombstone
-            && entry.stamp < self.agreement.cutoff(bucket, self.collect_from_stamp_ms)
+        if entry.stamp < self.agreement.cutoff(bucket, self.collect_from_stamp_ms)
             && self.store.stamp_of(&entry.key).is_none()
         {
-            // Every replica held this tombstone and it was collected here;
-            // a replica that has yet to collect it sends it back meanwhile.
+            // Every replica held what was written before the cutoff, and
+            // held alike: a key this node lacks that old was deleted and
+            // its tombstone collected here. A tombstone a replica has yet
+            // to collect comes back meanwhile; so may the old value a
+            // stand-in kept and hands off late (its copy never saw the
+            // delete): either would bring the key back.
             return Applied::Stale;
         }
         let write = if entry.tombstone {

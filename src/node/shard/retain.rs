@@ -1,14 +1,16 @@
 //! The retain pass, on the cluster core's schedule: drops what this node
 //! no longer replicates and collects the tombstones every replica holds.
 //!
-//! A bucket no longer replicated here goes in two steps: first its entries
-//! are pushed to the bucket's replicas (handed off: a node that stood in
-//! for them may hold writes they never saw), and only at the next pass, if
-//! the bucket is still not ours, are they dropped. Tombstones go once
-//! every replica is known to hold them (see [`crate::cluster::agreement`]).
+//! A bucket no longer replicated here goes in two steps: first it is
+//! offered to the bucket's replicas (handed off: a node that stood in for
+//! them may hold writes they never saw): its digest goes to each over the
+//! transfer stream, and a replica whose copy differs pulls it then (one
+//! that holds the same takes nothing; see
+//! [`Shard::compare_digests`](super::Shard)). Only at the next pass, if
+//! the bucket is still not ours, is it dropped. Tombstones go once every
+//! replica is known to hold them (see [`crate::cluster::agreement`]).
 
 use super::Shard;
-use super::transfer::PUSH_REQUEST;
 use crate::log;
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::journal::Change;
@@ -84,7 +86,7 @@ impl Shard {
             } else {
                 let mut queued = true;
                 for node in view.other_replicas(bucket) {
-                    queued &= self.send_bucket(node, PUSH_REQUEST, bucket);
+                    queued &= self.offer_bucket(node, bucket);
                 }
                 self.handed_off[b] = queued;
             }

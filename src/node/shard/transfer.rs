@@ -219,14 +219,39 @@ impl Shard {
         (self.outbox).push(&self.ctx, &*self.io, to, Internal::Digests { digests });
     }
 
+    /// A bucket this node hands off, offered to replica `to`: its digest,
+    /// over the transfer stream (see [`Shard::compare_digests`]). False
+    /// when the transfer queues are full.
+    pub(super) fn offer_bucket(&mut self, to: usize, bucket: BucketId) -> bool {
+        let offer = Internal::Digests {
+            digests: vec![BucketDigest {
+                bucket,
+                digest: self.store.bucket_stats(bucket).digest,
+                cutoff_s: 0,
+            }],
+        };
+        let frame = self.ctx.encode(to, Channel::Stream, &offer);
+        self.io.stream(to, vec![frame])
+    }
+
     /// Anti-entropy, answering side: notes which replicas matched (for
-    /// tombstone collection) and exchanges the buckets whose digests differ.
+    /// tombstone collection) and exchanges the buckets whose digests
+    /// differ. From a node that is no replica of the bucket (it hands the
+    /// bucket off), a digest that differs is answered with a pull: its copy
+    /// comes here, nothing goes back.
     pub(super) fn compare_digests(&mut self, from: usize, digests: Vec<BucketDigest>) {
         let view = self.ctx.view();
         let now_stamp_ms = self.ctx.clock.stamp_ms();
         for theirs in digests {
             let bucket = theirs.bucket;
-            let matched = self.store.bucket_stats(bucket).digest == theirs.digest;
+            let ours = self.store.bucket_stats(bucket).digest;
+            let matched = ours == theirs.digest;
+            if !view.holds(from, bucket) {
+                if !matched && view.holds(self.ctx.self_index, bucket) {
+                    self.pull_handed_off(from, bucket, ours);
+                }
+                continue;
+            }
             let prefs = view.preference(bucket);
             let position = |node: usize| prefs.iter().position(|&n| usize::from(n) == node);
             if let (Some(at), Some(own)) = (position(from), position(self.ctx.self_index)) {
@@ -241,6 +266,20 @@ impl Shard {
             if !matched {
                 self.repair(from, bucket);
             }
+        }
+    }
+
+    /// Asks a node handing `bucket` off for its copy, unless it is the same
+    /// as this node's by then (`ours`, the digest): its answer is a push.
+    fn pull_handed_off(&mut self, from: usize, bucket: BucketId, ours: u64) {
+        let pull = Internal::Pull {
+            request: PUSH_REQUEST,
+            bucket,
+            digest: Some(ours),
+        };
+        let frame = self.ctx.encode(from, Channel::Stream, &pull);
+        if !self.io.stream(from, vec![frame]) {
+            self.ctx.counters.transfer_refused.fetch_add(1, Ordering::Relaxed);
         }
     }
 
