@@ -9,10 +9,13 @@
 # hold, at the wire's 548 bytes per entry); and throughput and p99 in the
 # seconds of the change against those before it.
 #
-#   CASES="5 20" KEYS=6400 loadtest/resize.sh
+#   CASES="5 20" KEYS=64000 loadtest/resize.sh
+# LOAD=0 grows an idle cluster: the bytes moved without writes racing the
+# transfers (a bucket written meanwhile differs between holders, and
+# moves again when the old holder hands it off).
 source "$(dirname "$0")/lib.sh"
 CASES="${CASES:-5 20}"
-KEYS="${KEYS:-6400}"
+KEYS="${KEYS:-64000}"
 ENTRY_WIRE_BYTES=548 # stamp, version, flags, lengths (16), a 32-byte key, a 500-byte value
 now() { date +%s.%N; }
 since() { python3 -c "print(f'{($(now) - $1) * 1000:.0f}')"; }
@@ -43,9 +46,13 @@ for n in $CASES; do
     "$B/dynakv-load" bench --servers "$small" --clients 64 --keys-per-client $((KEYS / 64)) --keys-in-order \
         --read-ratio 0 --requests "$KEYS" --value-bytes 500 --seed 7 --quiet >/dev/null
     received_before=$(stat_sum "$live" transfer_bytes_received)
-    "$B/dynakv-load" bench --servers "$small" --clients 64 --duration-s 40 --quiet --seed 9 \
-        --label "$n -> $grow nodes at 12 s" --json "$OUT/resize-$n.json" --plot "$OUT/resize-$n.svg" &
-    bench=$!
+    if [ "${LOAD:-1}" = 1 ]; then
+        "$B/dynakv-load" bench --servers "$small" --clients 64 --duration-s 40 --quiet --seed 9 \
+            --label "$n -> $grow nodes at 12 s" --json "$OUT/resize-$n.json" --plot "$OUT/resize-$n.svg" &
+        bench=$!
+    else
+        sleep 40 & bench=$!
+    fi
     sleep 12
     cp "$big" "$live"
     t0=$(now)
@@ -65,6 +72,7 @@ for n in $CASES; do
         new_keys=$((new_keys + k))
     done
     ideal=$((new_keys * ENTRY_WIRE_BYTES))
+    [ "${LOAD:-1}" = 1 ] || echo '{"timeline": [], "wrong_reads": 0}' >"$OUT/resize-$n.json"
     python3 - "$OUT/resize-$n.json" "$n" "$grow" "$counted" "$ready" "$received" "$ideal" "$new_keys" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -79,7 +87,8 @@ tput = lambda ss: median([s["completed"] for s in ss])
 p99 = lambda ss: median([s["p99_us"] for s in ss]) / 1000
 print(f"{n} -> {grow}: every node counted {grow} after {counted} ms, all ready with no pull left after {ready} ms")
 print(f"  bytes received on transfer streams {int(received):,}; ideal {int(ideal):,} ({new_keys} keys the new nodes hold x 548 B): {int(received) / max(1, int(ideal)):.2f}x")
-print(f"  load before: {tput(before)} req/s, p99 {p99(before):.1f} ms; during the change ({len(during)} s): {tput(during)} req/s, p99 {p99(during):.1f} ms; wrong reads {r['wrong_reads']}")
+if line:
+    print(f"  load before: {tput(before)} req/s, p99 {p99(before):.1f} ms; during the change ({len(during)} s): {tput(during)} req/s, p99 {p99(during):.1f} ms; wrong reads {r['wrong_reads']}")
 PY
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     pids=()
