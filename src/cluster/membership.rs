@@ -316,14 +316,24 @@ impl Membership {
         self.unsettled_peers().next().is_none()
     }
 
-    /// The live peers that keep this node from being [`settled`](Self::settled).
+    /// The peers that keep this node from being [`settled`](Self::settled):
+    /// live ones, and members never heard from that may yet be (for a
+    /// failure timeout after this node started, or took them in: in a big
+    /// cluster a peer's first heartbeat takes a few rounds to arrive, and
+    /// what it coordinated meanwhile must not be missed).
     pub fn unsettled_peers(&self) -> impl Iterator<Item = usize> + '_ {
         (self.peers.iter().enumerate())
-            .filter(|(_, peer)| {
-                peer.alive
+            .filter(|&(index, peer)| {
+                let live = peer.alive
                     && (peer.stale
                         || (!peer.knows_me && peer.heartbeat.ready)
-                        || peer.universe.is_some_and(|theirs| theirs != self.universe))
+                        || peer.universe.is_some_and(|theirs| theirs != self.universe));
+                let unheard = peer.member
+                    && !peer.alive
+                    && index != self.self_index
+                    && peer.heartbeat.counter == 0
+                    && self.last_tick_ms < peer.advanced_ms + self.failure_ms;
+                live || unheard
             })
             .map(|(index, _)| index)
     }
