@@ -81,6 +81,12 @@ pub struct View {
     pub leaving: bool,
     /// Every node's role in the universe, by index.
     roles: Vec<Role>,
+    /// Per bucket: its preference list among the nodes that are current
+    /// now (ready, not behind, pulling nothing): the nodes that hold it
+    /// whole, while joining or returning replicas pull it (see
+    /// [`View::set_holders`]). Empty until set.
+    holders: Vec<[u8; REPLICAS_MAX]>,
+    holders_len: Vec<u8>,
 }
 
 /// Nodes of each bucket's full ranking kept precomputed (beyond the
@@ -175,10 +181,14 @@ impl Placement {
     /// Placement for the nodes of a universe, by slot: each its name and
     /// role.
     pub fn with_roles(slots: &[(&str, Role)], replicas: usize) -> Placement {
-        assert!(slots.len() <= usize::from(u8::MAX) + 1, "node indexes fit a byte");
         let seeds: Vec<u64> = slots.iter().map(|(name, _)| key_hash(name.as_bytes())).collect();
         let roles: Vec<Role> = slots.iter().map(|&(_, role)| role).collect();
-        let members: Vec<usize> = (0..slots.len()).filter(|&n| roles[n] != Role::Absent).collect();
+        Placement::from_seeds(seeds, roles, replicas)
+    }
+
+    fn from_seeds(seeds: Vec<u64>, roles: Vec<Role>, replicas: usize) -> Placement {
+        assert!(seeds.len() <= usize::from(u8::MAX) + 1, "node indexes fit a byte");
+        let members: Vec<usize> = (0..seeds.len()).filter(|&n| roles[n] != Role::Absent).collect();
         let leaving = roles.iter().filter(|&&role| role == Role::Leaving).count();
         // Enough that the prefix holds every bucket's home replicas.
         let prefix = members.len().min(RANKING_PREFIX_MAX + leaving);
@@ -198,6 +208,19 @@ impl Placement {
             ranking,
             prefix,
         }
+    }
+
+    /// The same placement with leaving nodes counted as serving, if any
+    /// leave: where buckets were before they began to leave, for
+    /// [`View::set_holders`] (a leaving node holds what it held).
+    pub fn with_leaving_as_serving(&self) -> Option<Placement> {
+        if !self.roles.contains(&Role::Leaving) {
+            return None;
+        }
+        let roles = (self.roles.iter())
+            .map(|&role| if role == Role::Leaving { Role::Serving } else { role })
+            .collect();
+        Some(Placement::from_seeds(self.seeds.clone(), roles, self.replicas))
     }
 
     /// Slots placement knows (members or not).
@@ -279,6 +302,8 @@ impl Placement {
             serving_alive,
             leaving: self.role(self_index) != Role::Serving,
             roles: self.roles.clone(),
+            holders: Vec::new(),
+            holders_len: Vec::new(),
         }
     }
 }
@@ -301,15 +326,16 @@ impl View {
 
     /// The node that executes requests for `bucket`: the first current
     /// node of the preference list (ready and pulling nothing), else the
-    /// first ready one. When no replica is ready but a stand-in is,
-    /// `None`: the replicas are catching up, and a stand-in's copy may be
-    /// old (it stopped taking writes when it stopped being a replica), so
-    /// the request must wait. When no ranked node is ready at all (a
-    /// cluster still starting, or one whose catch-up is slow), only the
-    /// first replica coordinates, and only if it is not behind (back from a
-    /// suspension, it missed writes): it took every write coordinated since
-    /// the cluster started, and its successors take its place, in order,
-    /// when it dies. Any other node's copy may be old (the simulator found
+    /// first ready one. When no replica is ready but a stand-in is, or
+    /// some node holds the bucket whole (the nodes ranked for it all joined
+    /// the cluster and pull it), `None`: the replicas are catching up, and
+    /// a stand-in's copy may be old (it stopped taking writes when it
+    /// stopped being a replica), so the request must wait. When no node is
+    /// ready at all (a cluster still starting, or one whose catch-up is
+    /// slow), only the first replica coordinates, and only if it is not
+    /// behind (back from a suspension, it missed writes): it took every
+    /// write coordinated since the cluster started, and its successors take
+    /// its place, in order, when it dies. Any other node's copy may be old (the simulator found
     /// a stand-in, still catching up itself, answering from one), so
     /// otherwise the request waits.
     pub fn coordinator(&self, bucket: BucketId) -> Option<usize> {
@@ -335,7 +361,9 @@ impl View {
         if let Some(&ready) = ready {
             return Some(ready);
         }
-        if all.iter().any(|&n| self.liveness.ready[n]) {
+        // A stand-in is ready, or some node holds the bucket whole (the
+        // ranked nodes all joined and still pull it): they wait for one.
+        if all.iter().any(|&n| self.liveness.ready[n]) || !self.holders(bucket).is_empty() {
             return None;
         }
         replicas.first().copied().filter(|&n| !self.liveness.behind[n])
@@ -354,23 +382,46 @@ impl View {
             .filter(move |&n| n != me)
     }
 
+    /// The holders of every bucket: the preference lists of `current`, a
+    /// view among the nodes current now.
+    pub fn set_holders(&mut self, current: &View) {
+        self.holders = vec![[0u8; REPLICAS_MAX]; BUCKETS];
+        self.holders_len = vec![0u8; BUCKETS];
+        for bucket in 0..BUCKETS {
+            let list = current.preference(bucket as BucketId);
+            let list = &list[..list.len().min(REPLICAS_MAX)];
+            self.holders[bucket][..list.len()].copy_from_slice(list);
+            self.holders_len[bucket] = list.len() as u8;
+        }
+    }
+
+    /// The nodes that hold `bucket` whole now (see [`View::set_holders`]).
+    pub fn holders(&self, bucket: BucketId) -> &[u8] {
+        let b = usize::from(bucket);
+        match (self.holders.get(b), self.holders_len.get(b)) {
+            (Some(list), Some(&len)) => &list[..usize::from(len)],
+            _ => &[],
+        }
+    }
+
     /// Where a write coordinated here goes: the other replicas, and for
-    /// each replica not ready yet (it joined, or came back, and is still
-    /// pulling) the next ready stand-in, best first. A bucket that gains a
-    /// replica keeps its old holder current until the newcomer is ready,
-    /// so it never has fewer ready copies than before (the retain pass
-    /// keeps the old holder's copy as long; see
+    /// each replica not current (it joined, came back, or pulls buckets
+    /// it gained) one of the nodes that hold the bucket whole now, best
+    /// first. A bucket that gains a replica keeps its old holders current
+    /// until the newcomer is, so it never has fewer current copies than
+    /// before (the retain pass keeps their copies as long; see
     /// [`crate::node::cluster_core`]).
     pub fn write_targets(&self, bucket: BucketId) -> Vec<usize> {
-        let ready = &self.liveness.ready;
+        let preference = self.preference(bucket);
         let mut targets: Vec<usize> = self.other_replicas(bucket).collect();
-        let not_ready = (self.preference(bucket).iter())
+        let not_current = (preference.iter())
             .filter(|&&n| !self.is_current(usize::from(n)))
             .count();
-        let helpers = (self.stand_ins(bucket).iter())
+        let helpers = (self.holders(bucket).iter())
+            .filter(|n| !preference.contains(n))
             .map(|&n| usize::from(n))
-            .filter(|&n| ready[n] && n != self.self_index)
-            .take(not_ready);
+            .filter(|&n| n != self.self_index)
+            .take(not_current);
         targets.extend(helpers);
         targets
     }
@@ -392,14 +443,15 @@ impl View {
     /// this node knows of itself. The coordinator is the first ready node
     /// of the preference list ([`View::coordinator`]); then:
     /// - a node back from a suspension whose own view still calls it ready
-    ///   (`away`), or that gossips itself behind, never coordinates: its
-    ///   data may be stale, so the next candidate does;
+    ///   (`away`), or that gossips itself behind, or that still pulls this
+    ///   bucket, never coordinates: its data may be stale, so the next
+    ///   candidate does;
     /// - a request that has taken every hop it may is executed by a replica
     ///   whose data is current, and refused by any other node (two nodes
     ///   that both just woke would otherwise bounce it between their stale
     ///   views, and one would answer from stale data).
     pub fn route(&self, bucket: BucketId, me: &Myself) -> Route {
-        let behind = me.away || self.liveness.behind[self.self_index];
+        let behind = me.away || me.pulling_bucket || self.liveness.behind[self.self_index];
         let mut coordinator = self.coordinator(bucket);
         if coordinator == Some(self.self_index) && behind {
             coordinator = self.coordinator_besides(bucket, self.self_index);
@@ -411,7 +463,7 @@ impl View {
             self.holds(coordinator, bucket),
             "coordinator {coordinator} is not a replica"
         );
-        let current = self.is_current(self.self_index) && !me.away;
+        let current = self.is_current(self.self_index) && !me.away && !me.pulling_bucket;
         let last_hop = me.hops >= me.hops_max;
         if coordinator == self.self_index || (last_hop && current && self.holds(self.self_index, bucket)) {
             Route::Execute
@@ -448,6 +500,9 @@ pub struct Myself {
     /// Back from a suspension or a stall and not yet caught up, though its
     /// own view may still call it ready.
     pub away: bool,
+    /// Still pulling this bucket (it gained it): its copy may lack
+    /// acknowledged writes, though its view calls it ready.
+    pub pulling_bucket: bool,
     /// Hops the request has taken, and how many it may take.
     pub hops: u8,
     pub hops_max: u8,
@@ -701,6 +756,7 @@ mod tests {
 
     const FIRST_HOP: Myself = Myself {
         away: false,
+        pulling_bucket: false,
         hops: 0,
         hops_max: 2,
     };
@@ -755,6 +811,36 @@ mod tests {
         let (view, ranked) = routed(0, not_ready);
         assert!(view.liveness.ready[ranked[3]]);
         assert_eq!(view.route(BUCKET, &FIRST_HOP), Route::Wait);
+    }
+
+    #[test]
+    fn a_bucket_whose_ranked_nodes_all_joined_waits_and_its_writes_reach_its_holders() {
+        // 12 nodes; the 6 ranked for the bucket joined (alive, not ready),
+        // the other 6 hold it whole.
+        let placement = Placement::new(&names(12), 3);
+        let whole = placement.view(0, all_alive(12));
+        let ranked: Vec<usize> = (whole.preference(BUCKET).iter())
+            .chain(whole.stand_ins(BUCKET))
+            .map(|&n| usize::from(n))
+            .collect();
+        assert_eq!(ranked.len(), 6);
+        let joined = |n: usize| ranked.contains(&n);
+        let me = ranked[0];
+        let mut liveness = all_alive(12);
+        ranked.iter().for_each(|&n| liveness.ready[n] = false);
+        let mut view = placement.view(me, liveness.clone());
+        // Without holders, the first replica would coordinate from an
+        // empty copy.
+        assert_eq!(view.coordinator(BUCKET), Some(me));
+        let current = Liveness::ready((0..12).map(|n| !joined(n)).collect());
+        view.set_holders(&placement.view(me, current));
+        let holders: Vec<usize> = view.holders(BUCKET).iter().map(|&n| usize::from(n)).collect();
+        assert_eq!(holders.len(), 3);
+        assert!(holders.iter().all(|&n| !joined(n)), "holders {holders:?}");
+        assert_eq!(view.coordinator(BUCKET), None);
+        assert_eq!(view.route(BUCKET, &FIRST_HOP), Route::Wait);
+        let targets = view.write_targets(BUCKET);
+        assert!(holders.iter().all(|n| targets.contains(n)), "targets {targets:?}");
     }
 
     #[test]

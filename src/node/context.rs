@@ -51,6 +51,11 @@ pub struct NodeContext {
     /// by that shard, so that the cluster core can ask a peer for a bucket
     /// only if the peer's copy differs (see [`crate::node::cluster_core`]).
     pub digests: Vec<AtomicU64>,
+    /// Per bucket: this node is pulling it (it gained it, or catches up),
+    /// from when the pull is queued until its first source answered; the
+    /// router coordinates no request of it meanwhile (see
+    /// [`crate::cluster::ring::Myself::pulling_bucket`]).
+    pub pulling: Vec<AtomicBool>,
     /// Per shard: since when (monotonic ms, plus one; 0: none) its journal
     /// holds written records not yet synced, for operators.
     pub unsynced_since_ms: Vec<AtomicU64>,
@@ -192,6 +197,9 @@ impl NodeContext {
             membership_count: AtomicUsize::new(alive),
             counters: Default::default(),
             digests: (0..crate::storage::hash::BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            pulling: (0..crate::storage::hash::BUCKETS)
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             unsynced_since_ms: (0..SHARDS_MAX).map(|_| AtomicU64::new(0)).collect(),
             away: AwayFlag::default(),
             clock,

@@ -279,6 +279,7 @@ impl Router {
         let bucket = bucket_of(key_hash(op.key().as_bytes()));
         let me = Myself {
             away: self.ctx.away.is_set(),
+            pulling_bucket: self.ctx.pulling[usize::from(bucket)].load(Ordering::Relaxed),
             hops,
             hops_max: FORWARD_HOPS_MAX,
         };

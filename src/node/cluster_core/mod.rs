@@ -19,7 +19,7 @@ mod upkeep;
 
 use crate::cluster::internal::Internal;
 use crate::cluster::membership::{Membership, Pause, Round};
-use crate::cluster::ring::{Placement, Role, View};
+use crate::cluster::ring::{Liveness, Placement, Role, View};
 use crate::log;
 use crate::node::context::{Away, NodeContext, NodeIo};
 use crate::node::counters::Queue;
@@ -44,6 +44,9 @@ pub const STARTUP_GRACE_MS: u64 = 1_200;
 pub struct ClusterCore {
     ctx: Arc<NodeContext>,
     placement: Placement,
+    /// The placement with leaving nodes counted as serving, while some
+    /// leave (for the holders of each bucket, see [`View::set_holders`]).
+    holding: Option<Placement>,
     membership: Membership,
     budget: Arc<MemoryBudget>,
     io: Arc<dyn NodeIo>,
@@ -123,6 +126,7 @@ impl ClusterCore {
         ctx.counters.set(&ctx.counters.universe_version, ctx.universe().version);
         ClusterCore {
             ctx,
+            holding: placement.with_leaving_as_serving(),
             placement,
             membership,
             budget,
@@ -359,12 +363,21 @@ impl ClusterCore {
             .filter(|&(&was, &is)| was && !is)
             .count();
         self.ctx.counters.peers_died.fetch_add(died as u64, Ordering::Relaxed);
-        let view = Arc::new(self.placement.view(self.ctx.self_index, liveness));
+        let current: Vec<bool> = (0..liveness.alive.len())
+            .map(|n| liveness.alive[n] && liveness.ready[n] && !liveness.behind[n] && !liveness.pulling[n])
+            .collect();
+        let mut view = self.placement.view(self.ctx.self_index, liveness);
+        let holding = self.holding.as_ref().unwrap_or(&self.placement);
+        view.set_holders(&holding.view(self.ctx.self_index, Liveness::ready(current)));
+        let view = Arc::new(view);
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
             log!("membership", "{} of {} nodes alive", view.alive_count(), view.serving);
         }
         let gained = self.queue_pulls(&view, catch_up);
+        if !catch_up && !self.membership.is_ready() {
+            self.pull_from_newly_alive(&previous, &view);
+        }
         *self.ctx.view.write() = view;
         self.up_to_date_view = None;
         if gained > 0 && self.pulls_started.is_none() {

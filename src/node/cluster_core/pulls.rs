@@ -86,11 +86,40 @@ impl ClusterCore {
                 queued += 1;
             } else if holds && !self.held[bucket] {
                 self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
+                self.ctx.pulling[bucket].store(true, Ordering::Relaxed);
                 queued += 1;
             }
             self.held[bucket] = holds;
         }
         queued
+    }
+
+    /// While catching up: a node now alive that was not (heard from for
+    /// the first time, in a big cluster a few rounds after this node
+    /// started) may hold writes to the buckets it ranks for, which the
+    /// pulls so far did not ask it for: it is asked for them too before
+    /// this node is ready.
+    pub(super) fn pull_from_newly_alive(&mut self, before: &View, now: &View) {
+        let alive_before = |n: usize| before.liveness.alive.get(n).copied().unwrap_or(false);
+        let newly: Vec<u8> = (0..now.liveness.alive.len())
+            .filter(|&n| now.liveness.alive[n] && !alive_before(n) && n != self.ctx.self_index)
+            .map(|n| n as u8)
+            .collect();
+        if newly.is_empty() {
+            return;
+        }
+        let me = self.ctx.self_index;
+        for bucket in 0..BUCKETS as BucketId {
+            // A bucket not assigned to its sources yet will be, the new node
+            // among them.
+            if !now.holds(me, bucket) || self.to_pull.contains_key(&bucket) {
+                continue;
+            }
+            let ranked = now.preference(bucket).iter().chain(now.stand_ins(bucket));
+            for &node in ranked.filter(|n| newly.contains(n)) {
+                self.from_source[usize::from(node)].push_back((bucket, PullKind::CatchUp));
+            }
+        }
     }
 
     pub(super) fn transfer_totals(&self) -> TransferTotals {
@@ -106,6 +135,7 @@ impl ClusterCore {
     pub(super) fn pull_done(&mut self, request: u64, entries: usize, now: u64) {
         if let Some(pull) = self.take_pull(request) {
             self.ask_the_others(pull.bucket);
+            self.ctx.pulling[usize::from(pull.bucket)].store(false, Ordering::Relaxed);
             self.suspect[usize::from(pull.bucket)] = false;
             self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
             (self.ctx.counters.entries_pulled).fetch_add(entries as u64, Ordering::Relaxed);
@@ -210,6 +240,8 @@ impl ClusterCore {
                 .find(|&&n| view.is_current(n))
                 .or_else(|| sources.first())
             else {
+                // Nobody to pull from: its copy here is all there is.
+                self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
                 continue;
             };
             self.from_source[first].push_back((bucket, kind));
@@ -324,15 +356,33 @@ impl ClusterCore {
                     .map(|&n| usize::from(n))
                     .take_while(|&n| n != me)
                     .collect();
-                if before_me.is_empty() {
+                let mut sources: Vec<usize> = if before_me.is_empty() {
                     view.other_replicas(bucket).collect()
                 } else {
                     before_me
-                }
+                };
+                // And the nodes that hold it whole now (where the other
+                // replicas are new too, only they have it).
+                sources.extend(
+                    view.holders(bucket)
+                        .iter()
+                        .map(|&n| usize::from(n))
+                        .filter(|&n| n != me),
+                );
+                sources.sort_unstable();
+                sources.dedup();
+                sources
             }
             PullKind::CatchUp => {
+                // The replicas, the nodes that hold it whole now (known by
+                // their readiness, which gossip spreads as soon as their
+                // liveness: a node that joined is not one, even where its
+                // *behind* has not reached this node yet), and the nodes
+                // ranked for it among those not behind (those that stood
+                // in while this node was away).
                 let current = self.up_to_date_view(view);
                 let mut sources: Vec<usize> = (view.preference(bucket).iter())
+                    .chain(view.holders(bucket))
                     .chain(current.preference(bucket))
                     .chain(current.stand_ins(bucket))
                     .map(|&n| usize::from(n))

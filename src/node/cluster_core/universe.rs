@@ -145,6 +145,7 @@ impl ClusterCore {
             universe.members.len() - universe.serving_count(),
         );
         self.placement = placement(&self.ctx.roster, &universe, self.placement.replicas);
+        self.holding = self.placement.with_leaving_as_serving();
         *self.ctx.universe.write() = Arc::new(universe);
         let members: Vec<bool> = (0..SLOTS_MAX)
             .map(|slot| self.placement.role(slot) != Role::Absent)
@@ -174,6 +175,14 @@ impl ClusterCore {
             self.membership.set_ready(false);
             self.pulls_started = Some((now, self.transfer_totals()));
             self.pulls_wait_until_ms = now + super::STARTUP_GRACE_MS;
+        }
+        if serves && !self.membership.is_ready() {
+            // Joining a running cluster: it holds none of the writes made
+            // so far. Gossiped *behind*, it coordinates nothing even where
+            // every node ranked for a bucket is new (they wait for one that
+            // is ready), and the nodes that hold the buckets now are among
+            // the sources of its catch-up.
+            self.membership.set_behind();
         }
         self.publish(catch_up);
     }
