@@ -32,7 +32,7 @@ stat_sum() { # servers stat
 
 for n in $CASES; do
     grow=$((2 * n))
-    base=$((44000 + 100 * n))
+    base=$((24000 + 100 * n))
     small="$OUT/resize-$n.txt"
     big="$OUT/resize-$grow.txt"
     for ((i = 0; i < grow; i++)); do echo "127.0.0.1:$((base + i))"; done >"$big"

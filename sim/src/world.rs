@@ -1524,7 +1524,7 @@ impl World {
         let remove = self.rng.random_range(0..=removable);
         let add = self
             .rng
-            .random_range(usize::from(remove == 0).min(spares.len())..=spares.len().min(3));
+            .random_range(usize::from(remove == 0).min(spares.len())..=spares.len().min(self.config.spare_nodes));
         for _ in 0..remove {
             let at = self.rng.random_range(0..file.len());
             file.remove(at);
