@@ -54,6 +54,10 @@ struct Args {
     /// replays runs as they went before such crashes were skipped.
     #[arg(long)]
     crash_beyond_replication: bool,
+    /// Run every node plainly inside: the store on the event loop, streams
+    /// that never refuse or break (as runs went before that was drawn).
+    #[arg(long)]
+    inside_plain: bool,
 }
 
 thread_local! {
@@ -73,6 +77,9 @@ fn replay_command(args: &Args, seed: u64, mix: Mix) -> String {
     }
     if args.crash_beyond_replication {
         command.push_str(" --crash-beyond-replication");
+    }
+    if args.inside_plain {
+        command.push_str(" --inside-plain");
     }
     command
 }
@@ -133,6 +140,9 @@ fn main() -> ExitCode {
                     CURRENT.with(|current| *current.borrow_mut() = replay.clone());
                     let mut run = dynakv_sim::config(seed, mix, limits, bugs);
                     run.crash_beyond_replication = args.crash_beyond_replication;
+                    if args.inside_plain {
+                        run.inside = dynakv_sim::config::Inside::PLAIN;
+                    }
                     let inside = run.inside;
                     let shape = format!(
                         "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s",

@@ -126,7 +126,9 @@ fn seeds_that_found_bugs_pass() {
         (23, Mix::All),     // a node cut off from every replica acknowledged a write alone
         (111, Mix::All),    // restarted nodes waited on a peer that could not hear them to pull
     ];
-    let mut failed = failures(&once_failed, run_as_found);
+    let mut failed: Vec<String> = (failures(&once_failed, run_as_found).into_iter())
+        .map(|line| line.replacen(": ", " --crash-beyond-replication --inside-plain: ", 1))
+        .collect();
     // Found since runs draw how nodes run inside and skip crashes beyond
     // replication: replayed as any run goes now.
     let found_since = [
@@ -134,7 +136,9 @@ fn seeds_that_found_bugs_pass() {
         (38, Mix::Resize),   // a leaving node never exited: its hand-off waited on a slow catch-up
         (5359, Mix::Resize), // a stand-in's late hand-off brought back a key whose tombstone was collected
     ];
-    failed.extend(failures(&found_since, |seed, mix| run(seed, mix, PlantedBugs::default())));
+    failed.extend(failures(&found_since, |seed, mix| {
+        run(seed, mix, PlantedBugs::default())
+    }));
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 

@@ -53,6 +53,8 @@ pub struct ClusterCore {
     shards: Vec<ShardHandle>,
     /// Buckets this node replicated in the last published view.
     held: Vec<bool>,
+    /// Per slot: counted alive at least once since this node started.
+    heard_since_start: Vec<bool>,
     to_pull: BTreeMap<BucketId, PullKind>,
     /// Per source: the buckets to ask of it, in order, and how many pulls
     /// it has not answered.
@@ -133,6 +135,7 @@ impl ClusterCore {
             io,
             shards,
             held: vec![false; BUCKETS],
+            heard_since_start: vec![false; n],
             to_pull: BTreeMap::new(),
             from_source: vec![VecDeque::new(); n],
             in_flight: vec![0; n],
@@ -375,9 +378,7 @@ impl ClusterCore {
             log!("membership", "{} of {} nodes alive", view.alive_count(), view.serving);
         }
         let gained = self.queue_pulls(&view, catch_up);
-        if !catch_up && !self.membership.is_ready() {
-            self.pull_from_newly_alive(&previous, &view);
-        }
+        self.pull_from_first_heard(&view, !catch_up && !self.membership.is_ready());
         *self.ctx.view.write() = view;
         self.up_to_date_view = None;
         if gained > 0 && self.pulls_started.is_none() {

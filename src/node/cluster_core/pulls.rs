@@ -94,21 +94,27 @@ impl ClusterCore {
         queued
     }
 
-    /// While catching up: a node now alive that was not (heard from for
-    /// the first time, in a big cluster a few rounds after this node
-    /// started) may hold writes to the buckets it ranks for, which the
-    /// pulls so far did not ask it for: it is asked for them too before
-    /// this node is ready.
-    pub(super) fn pull_from_newly_alive(&mut self, before: &View, now: &View) {
-        let alive_before = |n: usize| before.liveness.alive.get(n).copied().unwrap_or(false);
-        let newly: Vec<u8> = (0..now.liveness.alive.len())
-            .filter(|&n| now.liveness.alive[n] && !alive_before(n) && n != self.ctx.self_index)
+    /// Notes the peers `now` counts alive for the first time since this
+    /// node started. While it catches up (`catching_up`), such a peer (in a
+    /// big cluster heard a few rounds after the start) may hold writes to
+    /// the buckets it ranks for, which the pulls so far did not ask it
+    /// for: it is asked for them too before this node is ready. A peer
+    /// heard before that comes back (a partition, a pause) is not: what
+    /// it missed or took meanwhile is pulled by the pass after membership
+    /// settles.
+    pub(super) fn pull_from_first_heard(&mut self, now: &View, catching_up: bool) {
+        let me = self.ctx.self_index;
+        let alive = &now.liveness.alive;
+        let newly: Vec<u8> = (0..alive.len().min(self.heard_since_start.len()))
+            .filter(|&n| alive[n] && !self.heard_since_start[n] && n != me)
             .map(|n| n as u8)
             .collect();
-        if newly.is_empty() {
+        for &n in &newly {
+            self.heard_since_start[usize::from(n)] = true;
+        }
+        if newly.is_empty() || !catching_up {
             return;
         }
-        let me = self.ctx.self_index;
         for bucket in 0..BUCKETS as BucketId {
             // A bucket not assigned to its sources yet will be, the new node
             // among them.
