@@ -23,7 +23,7 @@ struct Args {
     /// The first seed of --seeds.
     #[arg(long = "from", default_value_t = 0)]
     first: u64,
-    /// Fault mix: calm, crash, pause, network, partition, clock, wipe, power, all;
+    /// Fault mix: calm, crash, pause, network, partition, clock, wipe, power, resize, all;
     /// or "each" to take them in turn by seed.
     #[arg(long, default_value = "each")]
     mix: String,

@@ -1204,7 +1204,10 @@ impl World {
     /// faults have been healed for a while, or in the final reads.
     fn judge_read(&mut self, client: usize, key: usize, read: Option<&[u8]>, invoked_us: u64) {
         let class = self.history.read(key, invoked_us, read);
-        let strict_mix = matches!(self.config.mix, Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe);
+        let strict_mix = matches!(
+            self.config.mix,
+            Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe | Mix::Resize
+        );
         let settled = self.healed && invoked_us >= (self.config.healed_at_ms() + SETTLE_AFTER_HEAL_MS) * 1_000;
         let final_read = client == self.checker;
         let broken = match class {

@@ -132,9 +132,10 @@ fn seeds_that_found_bugs_pass() {
     // Found since runs draw how nodes run inside and skip crashes beyond
     // replication: replayed as any run goes now.
     let found_since = [
-        (3, Mix::Resize),    // nodes of a new universe coordinated before they knew they joined
-        (38, Mix::Resize),   // a leaving node never exited: its hand-off waited on a slow catch-up
-        (5359, Mix::Resize), // a stand-in's late hand-off brought back a key whose tombstone was collected
+        (3, Mix::Resize),     // nodes of a new universe coordinated before they knew they joined
+        (38, Mix::Resize),    // a leaving node never exited: its hand-off waited on a slow catch-up
+        (5359, Mix::Resize),  // a stand-in's late hand-off brought back a key whose tombstone was collected
+        (20180, Mix::Resize), // a new replica coordinated while a peer in the old universe still wrote past it
     ];
     failed.extend(failures(&found_since, |seed, mix| {
         run(seed, mix, PlantedBugs::default())

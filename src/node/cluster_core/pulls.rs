@@ -141,7 +141,7 @@ impl ClusterCore {
     pub(super) fn pull_done(&mut self, request: u64, entries: usize, now: u64) {
         if let Some(pull) = self.take_pull(request) {
             self.ask_the_others(pull.bucket);
-            self.ctx.pulling[usize::from(pull.bucket)].store(false, Ordering::Relaxed);
+            self.pulled(pull.bucket);
             self.suspect[usize::from(pull.bucket)] = false;
             self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
             (self.ctx.counters.entries_pulled).fetch_add(entries as u64, Ordering::Relaxed);
@@ -162,13 +162,28 @@ impl ClusterCore {
     }
 
     /// The bucket's pull from its first source is over (done, or that
-    /// source died): the other sources are asked now.
+    /// source died): the other sources are asked now. With none left, its
+    /// copy here is the best there is, and this node may coordinate it.
     fn ask_the_others(&mut self, bucket: BucketId) {
-        if let Some((kind, others)) = self.after_first.remove(&bucket) {
-            self.after_first_pulls -= others.len();
-            for source in others {
-                self.from_source[source].push_back((bucket, kind));
+        match self.after_first.remove(&bucket) {
+            Some((kind, others)) => {
+                self.after_first_pulls -= others.len();
+                for source in others {
+                    self.from_source[source].push_back((bucket, kind));
+                }
             }
+            None => self.pulled(bucket),
+        }
+    }
+
+    /// The bucket's copy here is as good as its sources' (or no source is
+    /// left): this node may coordinate it, unless it is to be pulled once
+    /// more once membership settles (a peer that has not heard of this
+    /// node, or holds another universe, may still write to the bucket's
+    /// old holders only).
+    fn pulled(&self, bucket: BucketId) {
+        if !self.pull_again.contains(&bucket) {
+            self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
         }
     }
 
@@ -247,7 +262,7 @@ impl ClusterCore {
                 .or_else(|| sources.first())
             else {
                 // Nobody to pull from: its copy here is all there is.
-                self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
+                self.pulled(bucket);
                 continue;
             };
             self.from_source[first].push_back((bucket, kind));
