@@ -152,6 +152,13 @@ impl Membership {
         self.universe = universe;
     }
 
+    /// Whether some live peer's last gossip said it holds another universe
+    /// than this node.
+    pub fn universe_split(&self) -> bool {
+        (self.peers.iter().enumerate())
+            .any(|(slot, peer)| slot != self.self_index && peer.alive && peer.universe != Some(self.universe))
+    }
+
     /// What each peer's last gossip said of its universe (None: not heard).
     pub fn peer_universe(&self, slot: usize) -> Option<UniverseTag> {
         self.peers.get(slot).and_then(|peer| peer.universe)

@@ -87,6 +87,10 @@ pub struct View {
     /// [`View::set_holders`]). Empty until set.
     holders: Vec<[u8; REPLICAS_MAX]>,
     holders_len: Vec<u8>,
+    /// Some live peer holds another universe: it may coordinate by that
+    /// one, writing only to the holders it knows, so writes coordinated
+    /// here go to every holder too until all agree.
+    universe_split: bool,
 }
 
 /// Nodes of each bucket's full ranking kept precomputed (beyond the
@@ -304,6 +308,7 @@ impl Placement {
             roles: self.roles.clone(),
             holders: Vec::new(),
             holders_len: Vec::new(),
+            universe_split: false,
         }
     }
 }
@@ -383,8 +388,10 @@ impl View {
     }
 
     /// The holders of every bucket: the preference lists of `current`, a
-    /// view among the nodes current now.
-    pub fn set_holders(&mut self, current: &View) {
+    /// view among the nodes current now; `universe_split`: some live peer
+    /// holds another universe.
+    pub fn set_holders(&mut self, current: &View, universe_split: bool) {
+        self.universe_split = universe_split;
         self.holders = vec![[0u8; REPLICAS_MAX]; BUCKETS];
         self.holders_len = vec![0u8; BUCKETS];
         for bucket in 0..BUCKETS {
@@ -410,7 +417,9 @@ impl View {
     /// first. A bucket that gains a replica keeps its old holders current
     /// until the newcomer is, so it never has fewer current copies than
     /// before (the retain pass keeps their copies as long; see
-    /// [`crate::node::cluster_core`]).
+    /// [`crate::node::cluster_core`]). While peers disagree on the
+    /// universe, every holder gets it: one still in the old universe
+    /// coordinates from its own copy.
     pub fn write_targets(&self, bucket: BucketId) -> Vec<usize> {
         let preference = self.preference(bucket);
         let mut targets: Vec<usize> = self.other_replicas(bucket).collect();
@@ -421,7 +430,7 @@ impl View {
             .filter(|n| !preference.contains(n))
             .map(|&n| usize::from(n))
             .filter(|&n| n != self.self_index)
-            .take(not_current);
+            .take(if self.universe_split { REPLICAS_MAX } else { not_current });
         targets.extend(helpers);
         targets
     }
@@ -833,7 +842,7 @@ mod tests {
         // empty copy.
         assert_eq!(view.coordinator(BUCKET), Some(me));
         let current = Liveness::ready((0..12).map(|n| !joined(n)).collect());
-        view.set_holders(&placement.view(me, current));
+        view.set_holders(&placement.view(me, current), false);
         let holders: Vec<usize> = view.holders(BUCKET).iter().map(|&n| usize::from(n)).collect();
         assert_eq!(holders.len(), 3);
         assert!(holders.iter().all(|&n| !joined(n)), "holders {holders:?}");
@@ -841,6 +850,33 @@ mod tests {
         assert_eq!(view.route(BUCKET, &FIRST_HOP), Route::Wait);
         let targets = view.write_targets(BUCKET);
         assert!(holders.iter().all(|n| targets.contains(n)), "targets {targets:?}");
+    }
+
+    #[test]
+    fn while_peers_disagree_on_the_universe_writes_also_reach_a_leaving_holder() {
+        // The bucket's first node leaves; the others are all current.
+        let (_, ranked) = routed(0, |_, _| {});
+        let leaving = ranked[0];
+        let names = names(6);
+        let slots: Vec<(&str, Role)> = (names.iter().enumerate())
+            .map(|(n, name)| (name.as_str(), if n == leaving { Role::Leaving } else { Role::Serving }))
+            .collect();
+        let placement = Placement::with_roles(&slots, 3);
+        let holding = placement.with_leaving_as_serving().unwrap();
+        let me = ranked[1];
+        let mut view = placement.view(me, all_alive(6));
+        assert!(!view.preference(BUCKET).contains(&(leaving as u8)));
+        view.set_holders(&holding.view(me, all_alive(6)), false);
+        assert!(view.holders(BUCKET).contains(&(leaving as u8)));
+        assert!(
+            !view.write_targets(BUCKET).contains(&leaving),
+            "all agree: no extra copy"
+        );
+        view.set_holders(&holding.view(me, all_alive(6)), true);
+        assert!(
+            view.write_targets(BUCKET).contains(&leaving),
+            "split: the old holder gets it"
+        );
     }
 
     #[test]

@@ -371,7 +371,11 @@ impl ClusterCore {
             .collect();
         let mut view = self.placement.view(self.ctx.self_index, liveness);
         let holding = self.holding.as_ref().unwrap_or(&self.placement);
-        view.set_holders(&holding.view(self.ctx.self_index, Liveness::ready(current)));
+        let universe_split = self.membership.universe_split();
+        view.set_holders(
+            &holding.view(self.ctx.self_index, Liveness::ready(current)),
+            universe_split,
+        );
         let view = Arc::new(view);
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {
