@@ -115,6 +115,17 @@ impl ClusterCore {
         if newly.is_empty() || !catching_up {
             return;
         }
+        // A bucket still asked of its first source asks the new peer after
+        // it, with the digest it has by then (so the bucket crosses the
+        // network about once); one done asks it now.
+        let mut asked_first = vec![false; BUCKETS];
+        let queued = self
+            .from_source
+            .iter()
+            .flat_map(|queue| queue.iter().map(|&(bucket, _)| bucket));
+        for bucket in queued.chain(self.pulling.values().map(|pull| pull.bucket)) {
+            asked_first[usize::from(bucket)] = true;
+        }
         for bucket in 0..BUCKETS as BucketId {
             // A bucket not assigned to its sources yet will be, the new node
             // among them.
@@ -122,8 +133,16 @@ impl ClusterCore {
                 continue;
             }
             let ranked = now.preference(bucket).iter().chain(now.stand_ins(bucket));
-            for &node in ranked.filter(|n| newly.contains(n)) {
-                self.from_source[usize::from(node)].push_back((bucket, PullKind::CatchUp));
+            for node in ranked.filter(|n| newly.contains(n)).map(|&n| usize::from(n)) {
+                if let Some((_, others)) = self.after_first.get_mut(&bucket) {
+                    others.push(node);
+                    self.after_first_pulls += 1;
+                } else if asked_first[usize::from(bucket)] {
+                    self.after_first.insert(bucket, (PullKind::CatchUp, vec![node]));
+                    self.after_first_pulls += 1;
+                } else {
+                    self.from_source[node].push_back((bucket, PullKind::CatchUp));
+                }
             }
         }
     }
