@@ -155,8 +155,16 @@ impl Membership {
     /// Whether some live peer's last gossip said it holds another universe
     /// than this node.
     pub fn universe_split(&self) -> bool {
-        (self.peers.iter().enumerate())
-            .any(|(slot, peer)| slot != self.self_index && peer.alive && peer.universe != Some(self.universe))
+        (0..self.peers.len()).any(|slot| self.holds_another_universe(slot))
+    }
+
+    /// Whether `slot` is a live peer whose last gossip to this node said it
+    /// holds another universe (one known only through others' gossip has
+    /// said nothing: in a big cluster most peers are).
+    pub fn holds_another_universe(&self, slot: usize) -> bool {
+        slot != self.self_index
+            && (self.peers.get(slot))
+                .is_some_and(|peer| peer.alive && peer.universe.is_some_and(|theirs| theirs != self.universe))
     }
 
     /// What each peer's last gossip said of its universe (None: not heard).

@@ -78,6 +78,10 @@ pub struct ClusterCore {
     /// among their replicas or stand-ins had not heard this node was back
     /// (it may have sent writes elsewhere since): pulled once more after.
     pull_again: BTreeSet<BucketId>,
+    /// Buckets pulled while a peer ranked for them held another universe:
+    /// pulled again, and coordinated, only once every peer holds this
+    /// node's (see [`pulls`]).
+    until_universe_agrees: BTreeSet<BucketId>,
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     /// The placement among live nodes that are not behind (the nodes whose
@@ -146,6 +150,7 @@ impl ClusterCore {
             pulls_started: None,
             catch_up_since_ms: 0,
             pull_again: BTreeSet::new(),
+            until_universe_agrees: BTreeSet::new(),
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             up_to_date_view: None,

@@ -196,21 +196,33 @@ impl ClusterCore {
     }
 
     /// The bucket's copy here is as good as its sources' (or no source is
-    /// left): this node may coordinate it, unless it is to be pulled once
-    /// more once membership settles (a peer that has not heard of this
-    /// node, or holds another universe, may still write to the bucket's
-    /// old holders only).
+    /// left): this node may coordinate it, unless a peer ranked for it
+    /// held another universe when it was asked for (that peer may still
+    /// coordinate it by the old universe, writing to the old holders
+    /// only): then only once it is pulled again after all agree.
     fn pulled(&self, bucket: BucketId) {
-        if !self.pull_again.contains(&bucket) {
+        if !self.until_universe_agrees.contains(&bucket) {
             self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
         }
     }
 
-    /// Pulls not done yet, counted once per source.
+    /// Once every live peer holds this node's universe, pulls again the
+    /// buckets asked for while some did not; done, they may be coordinated.
+    fn pull_again_once_the_universe_agrees(&mut self) {
+        if self.until_universe_agrees.is_empty() || self.membership.universe_split() {
+            return;
+        }
+        for bucket in std::mem::take(&mut self.until_universe_agrees) {
+            self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+        }
+    }
+
+    /// Pulls not done yet, counted once per source, and those to be done
+    /// again once the universe agrees.
     fn pulls_pending(&self) -> usize {
         let known = self.ctx.roster.len();
         let queued: usize = self.from_source[..known].iter().map(VecDeque::len).sum();
-        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls
+        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls + self.until_universe_agrees.len()
     }
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
@@ -219,6 +231,7 @@ impl ClusterCore {
             return self.publish_pending();
         }
         let view = self.ctx.view();
+        self.pull_again_once_the_universe_agrees();
         self.ask_again_what_timed_out(&view, now);
         let unsettled: Vec<usize> = self.membership.unsettled_peers().collect();
         let settled = unsettled.is_empty();
@@ -271,9 +284,15 @@ impl ClusterCore {
             if !view.holds(self.ctx.self_index, bucket) {
                 continue;
             }
-            let mut ranked = view.preference(bucket).iter().chain(view.stand_ins(bucket));
-            if !unsettled.is_empty() && ranked.any(|&n| unsettled.contains(&usize::from(n))) {
+            let ranked: Vec<usize> = (view.preference(bucket).iter())
+                .chain(view.stand_ins(bucket))
+                .map(|&n| usize::from(n))
+                .collect();
+            if ranked.iter().any(|n| unsettled.contains(n)) {
                 self.pull_again.insert(bucket);
+            }
+            if ranked.iter().any(|&n| self.membership.holds_another_universe(n)) {
+                self.until_universe_agrees.insert(bucket);
             }
             let sources = self.sources(view, bucket, kind);
             let Some(&first) = (sources.iter())
