@@ -840,10 +840,20 @@ impl World {
     fn lose_power(&mut self, node: usize) {
         let was_up = self.nodes[node].running.is_some();
         let struck_mid_step = !self.nodes[node].disk.powered();
+        // Keys the step took out (a bucket dropped that is no longer
+        // replicated here, a tombstone collected) may be gone from the
+        // disk or not: neither breaks a promise.
+        let kept_by_step: Option<std::collections::HashSet<Vec<u8>>> = (was_up && struck_mid_step)
+            .then(|| self.nodes[node].running.as_ref())
+            .flatten()
+            .map(|running| running.records().into_iter().map(|(key, _, _)| key).collect());
         self.crash(node);
         let n = &mut self.nodes[node];
         if was_up && struck_mid_step {
-            n.durable_view = n.view_before_step.take();
+            n.durable_view = (n.view_before_step.take()).map(|before| match &kept_by_step {
+                Some(kept) => before.into_iter().filter(|(key, _, _)| kept.contains(key)).collect(),
+                None => before,
+            });
         }
         if self.config.storage() != Some(Fsync::Always) {
             // What was written and not synced may be gone.
