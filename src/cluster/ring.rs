@@ -387,10 +387,17 @@ impl View {
             .filter(move |&n| n != me)
     }
 
-    /// The holders of every bucket: the preference lists of `current`, a
-    /// view among the nodes current now; `universe_split`: some live peer
-    /// holds another universe.
-    pub fn set_holders(&mut self, current: &View, universe_split: bool) {
+    /// The holders of every bucket: their preference lists under
+    /// `holding` (this view's placement, with leaving nodes counted as
+    /// serving) among the nodes current now (alive, ready, not behind,
+    /// pulling nothing); `universe_split`: some live peer holds another
+    /// universe.
+    pub fn set_holders(&mut self, holding: &Placement, universe_split: bool) {
+        let live = &self.liveness;
+        let now_current: Vec<bool> = (0..live.alive.len())
+            .map(|n| live.alive[n] && live.ready[n] && !live.behind[n] && !live.pulling[n])
+            .collect();
+        let current = holding.view(self.self_index, Liveness::ready(now_current));
         self.universe_split = universe_split;
         self.holders = vec![[0u8; REPLICAS_MAX]; BUCKETS];
         self.holders_len = vec![0u8; BUCKETS];
@@ -841,8 +848,7 @@ mod tests {
         // Without holders, the first replica would coordinate from an
         // empty copy.
         assert_eq!(view.coordinator(BUCKET), Some(me));
-        let current = Liveness::ready((0..12).map(|n| !joined(n)).collect());
-        view.set_holders(&placement.view(me, current), false);
+        view.set_holders(&placement, false);
         let holders: Vec<usize> = view.holders(BUCKET).iter().map(|&n| usize::from(n)).collect();
         assert_eq!(holders.len(), 3);
         assert!(holders.iter().all(|&n| !joined(n)), "holders {holders:?}");
@@ -866,13 +872,13 @@ mod tests {
         let me = ranked[1];
         let mut view = placement.view(me, all_alive(6));
         assert!(!view.preference(BUCKET).contains(&(leaving as u8)));
-        view.set_holders(&holding.view(me, all_alive(6)), false);
+        view.set_holders(&holding, false);
         assert!(view.holders(BUCKET).contains(&(leaving as u8)));
         assert!(
             !view.write_targets(BUCKET).contains(&leaving),
             "all agree: no extra copy"
         );
-        view.set_holders(&holding.view(me, all_alive(6)), true);
+        view.set_holders(&holding, true);
         assert!(
             view.write_targets(BUCKET).contains(&leaving),
             "split: the old holder gets it"

@@ -19,7 +19,7 @@ mod upkeep;
 
 use crate::cluster::internal::Internal;
 use crate::cluster::membership::{Membership, Pause, Round};
-use crate::cluster::ring::{Liveness, Placement, Role, View};
+use crate::cluster::ring::{Placement, Role, View};
 use crate::log;
 use crate::node::context::{Away, NodeContext, NodeIo};
 use crate::node::counters::Queue;
@@ -371,16 +371,9 @@ impl ClusterCore {
             .filter(|&(&was, &is)| was && !is)
             .count();
         self.ctx.counters.peers_died.fetch_add(died as u64, Ordering::Relaxed);
-        let current: Vec<bool> = (0..liveness.alive.len())
-            .map(|n| liveness.alive[n] && liveness.ready[n] && !liveness.behind[n] && !liveness.pulling[n])
-            .collect();
         let mut view = self.placement.view(self.ctx.self_index, liveness);
         let holding = self.holding.as_ref().unwrap_or(&self.placement);
-        let universe_split = self.membership.universe_split();
-        view.set_holders(
-            &holding.view(self.ctx.self_index, Liveness::ready(current)),
-            universe_split,
-        );
+        view.set_holders(holding, self.membership.universe_split());
         let view = Arc::new(view);
         let before = self.ctx.membership_count.swap(view.alive_count(), Ordering::Relaxed);
         if before != view.alive_count() {

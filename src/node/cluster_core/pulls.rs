@@ -184,15 +184,21 @@ impl ClusterCore {
     /// source died): the other sources are asked now. With none left, its
     /// copy here is the best there is, and this node may coordinate it.
     fn ask_the_others(&mut self, bucket: BucketId) {
-        match self.after_first.remove(&bucket) {
+        match self.take_others(bucket) {
             Some((kind, others)) => {
-                self.after_first_pulls -= others.len();
                 for source in others {
                     self.from_source[source].push_back((bucket, kind));
                 }
             }
             None => self.pulled(bucket),
         }
+    }
+
+    /// The sources of `bucket` waiting for its first pull, taken out.
+    fn take_others(&mut self, bucket: BucketId) -> Option<(PullKind, Vec<usize>)> {
+        let taken = self.after_first.remove(&bucket)?;
+        self.after_first_pulls -= taken.1.len();
+        Some(taken)
     }
 
     /// The bucket's copy here is as good as its sources' (or no source is
@@ -305,11 +311,10 @@ impl ClusterCore {
             };
             self.from_source[first].push_back((bucket, kind));
             let others: Vec<usize> = sources.into_iter().filter(|&n| n != first).collect();
+            self.take_others(bucket);
             if !others.is_empty() {
                 self.after_first_pulls += others.len();
-                if let Some((_, replaced)) = self.after_first.insert(bucket, (kind, others)) {
-                    self.after_first_pulls -= replaced.len();
-                }
+                self.after_first.insert(bucket, (kind, others));
             }
         }
     }
@@ -333,9 +338,7 @@ impl ClusterCore {
                 };
                 if !view.holds(self.ctx.self_index, bucket) {
                     // No longer this node's: nobody is asked for it.
-                    if let Some((_, others)) = self.after_first.remove(&bucket) {
-                        self.after_first_pulls -= others.len();
-                    }
+                    self.take_others(bucket);
                 } else if !self.ask(source, bucket, kind, now) {
                     // The transfer layer is full: asked again next round.
                     self.from_source[source].push_front((bucket, kind));
