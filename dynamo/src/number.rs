@@ -36,7 +36,8 @@ impl NumberError {
     /// The words DynamoDB answers with.
     pub fn message(self) -> &'static str {
         match self {
-            NumberError::NotANumber => "A value provided cannot be converted into a number",
+            // DynamoDB adds ": " and the text when the text is not empty.
+            NumberError::NotANumber => "The parameter cannot be converted to a numeric value",
             NumberError::TooPrecise => "Attempting to store more than 38 significant digits in a Number",
             NumberError::Overflow => {
                 "Number overflow. Attempting to store a number with magnitude larger than supported range"
@@ -86,7 +87,7 @@ impl Number {
             digits,
             exponent,
         }
-        .to_number()
+        .into_number()
     }
 
     pub fn from_i64(value: i64) -> Number {
@@ -116,7 +117,7 @@ impl Number {
             digits,
             exponent,
         }
-        .to_number()
+        .into_number()
     }
 
     /// Digits of the coefficient.
@@ -141,7 +142,7 @@ impl Number {
 
     /// `self + other`, exact.
     pub fn add(&self, other: &Number) -> Result<Number, NumberError> {
-        Decimal::of(self).add(&Decimal::of(other)).to_number()
+        Decimal::of(self).add(&Decimal::of(other)).into_number()
     }
 
     /// `self - other`, exact.
@@ -285,15 +286,17 @@ impl Decimal {
     }
 
     /// Strips zeros and checks the limits.
-    fn to_number(mut self) -> Result<Number, NumberError> {
+    fn into_number(self) -> Result<Number, NumberError> {
         let first = self.digits.iter().position(|&d| d != 0);
         let Some(first) = first else {
             return Ok(Number::ZERO);
         };
         let last = self.digits.iter().rposition(|&d| d != 0).unwrap_or(first);
-        self.exponent += (self.digits.len() - 1 - last) as i32;
+        // In i64: `from_parts` may bring any i32 exponent, and adding the
+        // trailing zeros to i32::MAX must not overflow.
+        let exponent = i64::from(self.exponent) + (self.digits.len() - 1 - last) as i64;
         let significant = &self.digits[first..=last];
-        let magnitude = i64::from(self.exponent) + significant.len() as i64 - 1;
+        let magnitude = exponent + significant.len() as i64 - 1;
         if magnitude > i64::from(MAGNITUDE_EXPONENT_MAX) {
             return Err(NumberError::Overflow);
         }
@@ -307,7 +310,8 @@ impl Decimal {
         Ok(Number {
             negative: self.negative,
             coefficient,
-            exponent: self.exponent,
+            // Within the range checked above, so it fits.
+            exponent: exponent as i32,
         })
     }
 
@@ -497,5 +501,74 @@ mod tests {
         assert_eq!(texts[3], "0");
         assert_eq!(&texts[5..], ["2", "2.5", "10"]);
         assert_eq!(n("1.0"), n("1"));
+    }
+
+    #[test]
+    fn the_documented_range_holds_for_negative_numbers_too() {
+        // Developer Guide, "Data types": negative range -9.99..9E+125 to -1E-130.
+        let lowest = format!("-9.{}E+125", "9".repeat(37));
+        assert!(Number::parse(&lowest).is_ok());
+        assert_eq!(Number::parse("-1E+126"), Err(NumberError::Overflow));
+        assert!(Number::parse("-1E-130").is_ok());
+        assert_eq!(Number::parse("-1E-131"), Err(NumberError::Underflow));
+        assert_eq!(
+            Number::parse(&format!("-{}", "9".repeat(39))),
+            Err(NumberError::TooPrecise)
+        );
+    }
+
+    #[test]
+    fn leading_and_trailing_zeros_do_not_count_as_digits() {
+        // Developer Guide, "Item sizes": leading and trailing zeroes are trimmed.
+        let padded = format!("000{}.{}000e-1", "1".repeat(19), "1".repeat(19));
+        let (_, coefficient, exponent) = n(&padded).parts();
+        assert_eq!(coefficient.to_string(), "1".repeat(38));
+        assert_eq!(exponent, -20);
+        assert_eq!(n("1.2300E+2").parts(), (false, 123, 0));
+        assert_eq!(n("-0.00100").parts(), (true, 1, -3));
+    }
+
+    #[test]
+    fn extreme_magnitudes_print_in_full() {
+        assert_eq!(n("1E+125").to_string(), format!("1{}", "0".repeat(125)));
+        assert_eq!(n("-1E-130").to_string(), format!("-0.{}1", "0".repeat(129)));
+        assert_eq!(n("123.456E-2").to_string(), "1.23456");
+    }
+
+    #[test]
+    fn parts_from_anywhere_are_checked_without_overflow() {
+        assert_eq!(Number::from_parts(false, 10, i32::MAX), Err(NumberError::Overflow));
+        assert_eq!(Number::from_parts(true, 1, i32::MIN), Err(NumberError::Underflow));
+        assert_eq!(Number::from_parts(false, u128::MAX, 0), Err(NumberError::TooPrecise));
+        assert_eq!(Number::from_parts(true, 0, 77), Ok(Number::ZERO));
+        // Trailing zeros move into the exponent.
+        assert_eq!(
+            Number::from_parts(false, 10, -131).map(|x| x.parts()),
+            Ok((false, 1, -130))
+        );
+        assert_eq!(Number::from_parts(false, 1, 125), Ok(n("1E+125")));
+    }
+
+    #[test]
+    fn sums_at_the_edges_of_the_range() {
+        let max = n(&format!("9.{}E+125", "9".repeat(37)));
+        assert_eq!(max.add(&n("1E+88")), Err(NumberError::Overflow));
+        assert_eq!(max.sub(&max), Ok(Number::ZERO));
+        assert_eq!(n("1E-130").sub(&n("1E-130")), Ok(Number::ZERO));
+        // A result below the smallest magnitude is refused, not rounded to zero.
+        assert_eq!(n("2E-130").sub(&n("1.5E-130")), Err(NumberError::Underflow));
+        assert_eq!(n("-7").add(&n("3")).map(|x| x.to_string()), Ok("-4".to_string()));
+    }
+
+    #[test]
+    fn not_a_number_has_dynamodbs_words() {
+        assert_eq!(
+            NumberError::NotANumber.message(),
+            "The parameter cannot be converted to a numeric value"
+        );
+        assert_eq!(
+            NumberError::TooPrecise.to_string(),
+            "Attempting to store more than 38 significant digits in a Number"
+        );
     }
 }
