@@ -9,6 +9,7 @@
 //! - [`echo`]: an echo server, the machine's ceiling.
 //! - [`members`]: how long until every node counts the same members.
 //! - [`server_cpu`]: what the servers under test spend, when they are local.
+//! - [`linearizable`]: whether per-key histories of a fault-injection run are linearizable.
 //! - [`histogram`], [`rng`]: latency percentiles, seeded randomness.
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod capacity;
 pub mod check;
 pub mod echo;
 pub mod histogram;
+pub mod linearizable;
 pub mod members;
 pub mod report;
 pub mod rng;
