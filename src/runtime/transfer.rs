@@ -17,7 +17,9 @@
 //!   [`INBOUND_BYTES_MAX`]; beyond it this thread stops reading, the
 //!   kernel's buffers fill, and TCP makes the sender wait.
 //!
-//! Bytes queued either way are charged to the node's memory budget.
+//! Bytes queued either way are charged to the node's memory budget, and
+//! either queue holds more than one message only while the budget has room
+//! for it: a store at its limit plus full queues would pass the process's.
 //! A broken connection loses what was queued on it. Nothing is lost for
 //! good: the puller's timeout asks again, and since entries merge by stamp,
 //! a bucket that arrives twice, or in part and then whole, is merged once.
@@ -124,14 +126,13 @@ impl TransferHandle {
         };
         let peer_before = peer.fetch_add(bytes, Ordering::Relaxed);
         let total_before = self.shared.queued.fetch_add(bytes, Ordering::Relaxed);
-        // A node whose store is at its limit has no room for queues: it
-        // sends one thing at a time (it may hold the only copy of a bucket).
-        let fits = if self.shared.budget.is_full(100) {
-            total_before == 0
-        } else {
-            (peer_before == 0 || peer_before + bytes <= PEER_QUEUE_BYTES_MAX)
-                && (total_before == 0 || total_before + bytes <= QUEUE_BYTES_MAX)
-        };
+        // Queues take what the budget has room for: a store near its limit
+        // plus full queues would pass the process's. Beyond, one thing at a
+        // time (this node may hold the only copy of a bucket).
+        let fits = total_before == 0
+            || ((peer_before == 0 || peer_before + bytes <= PEER_QUEUE_BYTES_MAX)
+                && total_before + bytes <= QUEUE_BYTES_MAX
+                && self.shared.budget.has_room(bytes));
         if !fits || self.outbox.try_send(Outgoing { to, frames }).is_err() {
             peer.fetch_sub(bytes, Ordering::Relaxed);
             self.shared.queued.fetch_sub(bytes, Ordering::Relaxed);
@@ -470,7 +471,11 @@ impl TransferThread {
             let Some(Some(connection)) = self.inbound.get_mut(slot) else {
                 return;
             };
-            connection.paused = self.shared.inbound.load(Ordering::Relaxed) >= INBOUND_BYTES_MAX;
+            // Received chunks wait for their shard within the bound, and
+            // within the room the budget has: beyond, one frame at a time.
+            let inbound = self.shared.inbound.load(Ordering::Relaxed);
+            connection.paused =
+                inbound >= INBOUND_BYTES_MAX || (inbound > 0 && !self.shared.budget.has_room(FRAME_BYTES_MAX));
             if connection.paused || connection.stalled.is_some() {
                 return;
             }
