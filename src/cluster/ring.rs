@@ -73,6 +73,11 @@ pub struct View {
     /// fewer when fewer serving nodes are alive).
     preference_len: Vec<u8>,
     any_full: bool,
+    /// Per bucket: the best-ranked live serving nodes of its window passed
+    /// over because they are full, for when its preference list is short
+    /// of [`View::copies_required`] (see [`View::short_of_room`]).
+    reserve: Vec<[u8; RESERVE_MAX]>,
+    reserve_len: Vec<u8>,
     /// Serving members of the universe, and those alive.
     pub serving: usize,
     serving_alive: usize,
@@ -101,6 +106,15 @@ pub struct View {
 /// when few nodes are known alive and scoring them is cheap.
 const RANKING_PREFIX_MAX: usize = 16;
 const _: () = assert!(RANKING_PREFIX_MAX >= 2 * REPLICAS_MAX);
+
+/// Full nodes a bucket short of room keeps as its reserve: enough for a
+/// second copy.
+const RESERVE_MAX: usize = 2;
+
+/// Copies a write must have before it is acknowledged, where the cluster
+/// and the replica count allow: a crash of any one node then loses no
+/// acknowledged write.
+pub const COPIES_REQUIRED: usize = 2;
 
 /// What a node is to placement (see [`crate::cluster::universe`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,9 +160,14 @@ struct Ranks {
     replicas: usize,
     preference: Vec<u8>,
     stand_ins: Vec<u8>,
+    /// Live serving nodes passed over for being full, best first.
+    reserve: Vec<u8>,
     /// Serving nodes met so far, alive or not (the first N are the
     /// bucket's home replicas).
     serving_seen: usize,
+    /// Live members met so far: only the first 2N of them, the bucket's
+    /// *window*, may hold it (see [`Ranks::offer`]).
+    alive_seen: usize,
 }
 
 impl Ranks {
@@ -156,13 +175,25 @@ impl Ranks {
         self.preference.len() == self.replicas && self.stand_ins.len() == self.replicas
     }
 
-    /// The next node in score order.
+    /// The next node in score order. A full node takes only buckets it is
+    /// a home replica of: the next live node takes its place, but only
+    /// within the bucket's window, the 2N best-ranked live nodes full or
+    /// not. Those are where a node catching up looks for the writes it
+    /// missed ([`crate::node::cluster_core`]'s pulls), so a bucket never
+    /// moves where they would not be found; where the window has too few
+    /// nodes with room, the bucket is short of room
+    /// ([`View::short_of_room`]).
     fn offer(&mut self, node: u8, role: Role, liveness: &Liveness) {
         let n = usize::from(node);
         let home = role == Role::Serving && self.serving_seen < self.replicas;
         self.serving_seen += usize::from(role == Role::Serving);
-        // A full node takes only buckets it is a home replica of.
-        let eligible = liveness.alive[n] && (home || !liveness.full[n]);
+        let within_window = self.alive_seen < 2 * self.replicas;
+        self.alive_seen += usize::from(liveness.alive[n]);
+        let eligible = liveness.alive[n] && (home || (!liveness.full[n] && within_window));
+        if role == Role::Serving && liveness.alive[n] && within_window && !eligible && self.reserve.len() < RESERVE_MAX
+        {
+            self.reserve.push(node);
+        }
         match role {
             Role::Serving if eligible && self.preference.len() < self.replicas => self.preference.push(node),
             Role::Serving | Role::Leaving if eligible && self.stand_ins.len() < self.replicas => {
@@ -247,11 +278,14 @@ impl Placement {
         let mut ranked = vec![[0u8; 2 * REPLICAS_MAX]; BUCKETS];
         let mut ranked_len = vec![0u8; BUCKETS];
         let mut preference_len = vec![0u8; BUCKETS];
+        let mut reserve = vec![[0u8; RESERVE_MAX]; BUCKETS];
+        let mut reserve_len = vec![0u8; BUCKETS];
         let any_full = liveness.full.iter().any(|&full| full);
         let members = self.roles.iter().filter(|&&role| role != Role::Absent).count();
-        // Beyond the prefix no node is a home replica (the prefix holds them).
+        // Beyond the prefix no node is a home replica (the prefix holds
+        // them); full ones count toward a bucket's window.
         let beyond: Vec<usize> = (0..self.seeds.len())
-            .filter(|&node| liveness.alive[node] && self.roles[node] != Role::Absent && !liveness.full[node])
+            .filter(|&node| liveness.alive[node] && self.roles[node] != Role::Absent)
             .collect();
         let mut best: Vec<(u64, u8)> = Vec::with_capacity(2 * replicas + 1);
         for bucket in 0..BUCKETS {
@@ -260,7 +294,9 @@ impl Placement {
                 replicas,
                 preference: Vec::with_capacity(replicas),
                 stand_ins: Vec::with_capacity(replicas),
+                reserve: Vec::new(),
                 serving_seen: 0,
+                alive_seen: 0,
             };
             for &node in order {
                 if ranks.done() {
@@ -270,7 +306,7 @@ impl Placement {
             }
             if !ranks.done() && self.prefix < members {
                 // Too few in the prefix (most nodes down, or a cluster still
-                // starting): score the eligible nodes ranked after it.
+                // starting): score the live nodes ranked after it.
                 let last = order[self.prefix - 1];
                 let prefix_lowest = (score(self.seeds[usize::from(last)], bucket as BucketId), last);
                 best.clear();
@@ -290,6 +326,8 @@ impl Placement {
             ranked[bucket][preference.len()..preference.len() + stand_ins.len()].copy_from_slice(stand_ins);
             preference_len[bucket] = preference.len() as u8;
             ranked_len[bucket] = (preference.len() + stand_ins.len()) as u8;
+            reserve[bucket][..ranks.reserve.len()].copy_from_slice(&ranks.reserve);
+            reserve_len[bucket] = ranks.reserve.len() as u8;
         }
         let serving_alive = (0..self.seeds.len())
             .filter(|&node| liveness.alive[node] && self.roles[node] == Role::Serving)
@@ -302,6 +340,8 @@ impl Placement {
             ranked_len,
             preference_len,
             any_full,
+            reserve,
+            reserve_len,
             serving: self.serving(),
             serving_alive,
             leaving: self.role(self_index) != Role::Serving,
@@ -446,6 +486,30 @@ impl View {
     /// not pulling buckets it gained.
     pub fn is_current(&self, node: usize) -> bool {
         self.liveness.ready[node] && !self.liveness.pulling[node]
+    }
+
+    /// Copies a write needs before it is acknowledged: [`COPIES_REQUIRED`],
+    /// or fewer where the universe has fewer serving nodes or the replica
+    /// count is lower.
+    pub fn copies_required(&self) -> usize {
+        COPIES_REQUIRED.min(self.replicas).min(self.serving.max(1))
+    }
+
+    /// Whether `bucket` cannot have the copies a write needs because the
+    /// live nodes that could take them are full (not because too few are
+    /// alive): the cluster has no room for it, a definite answer, where a
+    /// node cut off from the others must wait for them.
+    pub fn short_of_room(&self, bucket: BucketId) -> bool {
+        let required = self.copies_required();
+        self.preference(bucket).len() < required && self.serving_alive >= required
+    }
+
+    /// The live full nodes that can take a second copy of what frees room
+    /// (a delete's tombstone) in a bucket [`View::short_of_room`]: they
+    /// keep it in the headroom between full and their limit.
+    pub fn reserve(&self, bucket: BucketId) -> &[u8] {
+        let b = usize::from(bucket);
+        &self.reserve[b][..usize::from(self.reserve_len[b])]
     }
 
     /// Copies a bucket should have: N, or every serving node where fewer
@@ -618,6 +682,72 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_never_moves_past_its_window_and_is_short_of_room_when_the_window_is_full() {
+        // 20 nodes, 7 down, the 13 others full: a bucket whose home replicas
+        // are all down has no node with room in its window.
+        let placement = Placement::new(&names(20), 3);
+        let mut liveness = all_alive(20);
+        let down = [1, 4, 7, 10, 13, 16, 19];
+        for &n in &down {
+            liveness.alive[n] = false;
+        }
+        let alive_only = placement.view(0, liveness.clone());
+        liveness.full = liveness.alive.clone();
+        let full = placement.view(0, liveness.clone());
+        let (mut homeless, mut homed) = (0, 0);
+        for bucket in 0..BUCKETS as BucketId {
+            let prefs = full.preference(bucket);
+            assert!(
+                prefs.iter().all(|&n| alive_only.holds(n.into(), bucket)),
+                "only home replicas remain"
+            );
+            let alive_homes = alive_only
+                .preference(bucket)
+                .iter()
+                .filter(|&&n| full.holds(n.into(), bucket))
+                .count();
+            assert_eq!(prefs.len(), alive_homes, "bucket {bucket}");
+            assert_eq!(full.short_of_room(bucket), prefs.len() < 2, "bucket {bucket}");
+            if prefs.is_empty() {
+                homeless += 1;
+                assert_eq!(
+                    full.reserve(bucket).len(),
+                    2,
+                    "two full nodes of its window keep a tombstone"
+                );
+                assert!(full.coordinator(bucket).is_none());
+            } else if prefs.len() >= 2 {
+                homed += 1;
+            }
+        }
+        assert!(homeless > 20 && homed > 1_000, "homeless {homeless}, homed {homed}");
+
+        // One full node in a window: the next live node within the window
+        // takes its place, none beyond.
+        let mut liveness = all_alive(20);
+        liveness.full[3] = true;
+        let one_full = placement.view(0, liveness);
+        let all = placement.view(0, all_alive(20));
+        for bucket in 0..BUCKETS as BucketId {
+            let window: Vec<u8> = all
+                .preference(bucket)
+                .iter()
+                .chain(all.stand_ins(bucket))
+                .copied()
+                .collect();
+            assert!(
+                one_full
+                    .preference(bucket)
+                    .iter()
+                    .chain(one_full.stand_ins(bucket))
+                    .all(|n| window.contains(n)),
+                "bucket {bucket} left its window"
+            );
+            assert!(!one_full.short_of_room(bucket));
+        }
+    }
+
+    #[test]
     fn coordinator_skips_nodes_that_are_not_ready() {
         let placement = Placement::new(&names(5), 3);
         let mut liveness = all_alive(5);
@@ -673,8 +803,9 @@ mod tests {
 
     /// The reference rule: score every member; the preference list is the
     /// first N eligible serving nodes (a full one only where it is one of
-    /// the N best serving nodes), the stand-ins the next N eligible nodes,
-    /// leaving ones included.
+    /// the N best serving nodes, any other only among the 2N best live
+    /// members), the stand-ins the next N eligible nodes, leaving ones
+    /// included.
     fn ranked_by_scoring_all(placement: &Placement, liveness: &Liveness, bucket: BucketId) -> Vec<u8> {
         let mut all: Vec<(u64, u8)> = (placement.seeds.iter().enumerate())
             .filter(|&(node, _)| placement.roles[node] != Role::Absent)
@@ -686,8 +817,14 @@ mod tests {
             .filter(|&n| serving(n))
             .take(placement.replicas)
             .collect();
-        let eligible =
-            |n: u8| liveness.alive[usize::from(n)] && (!liveness.full[usize::from(n)] || (home.contains(&n)));
+        let window: Vec<u8> = (all.iter().map(|&(_, n)| n))
+            .filter(|&n| liveness.alive[usize::from(n)])
+            .take(2 * placement.replicas)
+            .collect();
+        let eligible = |n: u8| {
+            liveness.alive[usize::from(n)]
+                && (home.contains(&n) || (!liveness.full[usize::from(n)] && window.contains(&n)))
+        };
         let preference: Vec<u8> = (all.iter().map(|&(_, n)| n))
             .filter(|&n| serving(n) && eligible(n))
             .take(placement.replicas)
