@@ -20,7 +20,7 @@ use crate::node::roster::{Known, Roster, SLOTS_MAX};
 use crate::node::router::{NodeFacts, Router, Shards};
 use crate::node::shard::Replayed;
 use crate::node::shard::{Shard, ShardConfig};
-use crate::storage::hash::BUCKETS;
+use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::journal::{CLUSTER_ID_BYTES, Change};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
@@ -143,7 +143,7 @@ pub fn parts(
         shards.push(ShardHandle { inbox, backlog, waker });
     }
     let suspect = match &spec.storage {
-        Some(storage) => Some(open_storage(storage, ctx, &mut workers)?),
+        Some(storage) => Some(open_storage(storage, ctx, budget, &mut workers)?),
         None => None,
     };
     let inline = if spec.workers == 0 { workers.pop() } else { None };
@@ -189,6 +189,7 @@ pub fn parts(
 fn open_storage(
     storage: &Storage,
     ctx: &Arc<NodeContext>,
+    budget: &MemoryBudget,
     shards: &mut [(Shard, Receiver<ShardMsg>)],
 ) -> Result<(bool, Vec<bool>), String> {
     let started = std::time::Instant::now();
@@ -197,10 +198,14 @@ fn open_storage(
         shards: &mut *shards,
         no_room: vec![false; BUCKETS],
     };
-    let mut recovered = recovery::recover(&*storage.disk, storage.cluster, count, &mut replay, ctx)?;
+    budget.set_replaying(true);
+    let recovered = recovery::recover(&*storage.disk, storage.cluster, count, &mut replay, ctx);
+    budget.set_replaying(false);
+    let mut recovered = recovered?;
     for (bucket, no_room) in replay.no_room.iter().enumerate() {
         recovered.suspect[bucket] |= no_room;
     }
+    shed_excess(shards, budget, &mut recovered.suspect);
     for (index, (shard, _)) in shards.iter_mut().enumerate() {
         shard.replayed();
         let settings = JournalSettings {
@@ -244,6 +249,22 @@ fn open_storage(
         recovered.torn
     );
     Ok((recovered.records > 0, recovered.suspect))
+}
+
+/// After a replay that holds more than the budget (the node restarted
+/// with less memory): whole buckets dropped, from the last, until it fits;
+/// each is pulled again from its replicas.
+fn shed_excess(shards: &mut [(Shard, Receiver<ShardMsg>)], budget: &MemoryBudget, suspect: &mut [bool]) {
+    let count = shards.len();
+    for bucket in (0..BUCKETS).rev() {
+        if count == 0 || budget.used_bytes() <= budget.limit_bytes() {
+            return;
+        }
+        let (shard, _) = &mut shards[bucket % count];
+        if shard.drop_recovered_bucket(bucket as BucketId) {
+            suspect[bucket] = true;
+        }
+    }
 }
 
 /// Recovered changes to the shard of their bucket; a wipe to every shard.

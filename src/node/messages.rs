@@ -42,6 +42,15 @@ pub struct Wipeout {
 pub enum ShardMsg {
     /// The requests of one socket drain, in arrival order.
     Requests(Vec<Request>),
+    /// A write this node will not execute now: answered `reply`, unless
+    /// this shard knows its message id (a try of it is waiting for its
+    /// replicas, or was answered): a client told to wait would send it
+    /// again as a new request, though the first may take effect.
+    AnswerUnlessKnown {
+        message_id: Vec<u8>,
+        client: SocketAddr,
+        reply: crate::protocol::wire::Reply,
+    },
     Wipeout(Arc<Wipeout>),
     /// A coordinator's write, to apply and acknowledge.
     Replicate {
@@ -103,6 +112,11 @@ pub enum ClusterMsg {
     PullDone {
         request: u64,
         entries: usize,
+    },
+    /// A shard could not store an entry of a bucket (no room): its copy
+    /// lacks a write, and is pulled again once there is room.
+    Incomplete {
+        bucket: crate::storage::hash::BucketId,
     },
     /// Fresh gossip signed by a node this node's universe does not list
     /// (its id, where it came from, the universe it holds).

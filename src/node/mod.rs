@@ -20,6 +20,8 @@
 //! - [`admin`]: operator reports gathered from the shards; [`admin_allow`]:
 //!   who may send SHUTDOWN and WIPEOUT.
 //! - [`mailbox`]: a bounded queue whose receiver parks without spinning.
+//! - [`waits`]: how long a bucket's clients are asked to wait before they
+//!   hear a definite answer.
 
 pub mod admin;
 pub mod admin_allow;
@@ -38,3 +40,4 @@ pub mod router;
 pub mod shard;
 pub mod streams;
 pub mod universe_file;
+pub mod waits;

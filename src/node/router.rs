@@ -24,6 +24,7 @@ use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout}
 use crate::node::outbox::Outbox;
 use crate::node::roster::SLOTS_MAX;
 use crate::node::shard::Shard;
+use crate::node::waits::Waits;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
 use crate::storage::memory::MemoryBudget;
@@ -96,6 +97,8 @@ pub struct Router {
     freshness: Arc<Mutex<Freshness>>,
     /// Forwarded requests, sent per peer when the drain's batch ends.
     outbox: Outbox,
+    /// How long each bucket's clients have been asked to wait here.
+    waits: Waits,
 }
 
 /// The shards the loop feeds.
@@ -133,6 +136,7 @@ impl Router {
             wipeout_ids: VecDeque::new(),
             freshness: Arc::new(Mutex::new(Freshness::new(SLOTS_MAX))),
             outbox: Outbox::new(&ctx),
+            waits: Waits::default(),
             ctx,
         }
     }
@@ -158,6 +162,7 @@ impl Router {
             wipeout_ids: VecDeque::new(),
             freshness: self.freshness.clone(),
             outbox: Outbox::new(&self.ctx),
+            waits: Waits::default(),
             ctx: self.ctx.clone(),
         }
     }
@@ -182,7 +187,12 @@ impl Router {
 
     /// Before a batch of datagrams: the current view, the request rate.
     pub fn begin_drain(&mut self) {
-        self.view = self.ctx.view();
+        let view = self.ctx.view();
+        if !Arc::ptr_eq(&view, &self.view) {
+            let now = self.ctx.clock.mono_ms();
+            self.waits.note_view(|bucket| view.coordinator(bucket).is_none(), now);
+        }
+        self.view = view;
         self.rate.measure(&self.ctx);
     }
 
@@ -252,13 +262,10 @@ impl Router {
         match parsed {
             Parsed::Invalid(code) => self.reply(message_id, &Reply::Code(code), client),
             Parsed::Node(command) => self.node_command(message_id, command, client),
-            Parsed::Keyed(_) if self.ctx.outsider.load(Ordering::Relaxed) => {
+            Parsed::Keyed(op) if self.ctx.outsider.load(Ordering::Relaxed) => {
                 // The cluster's universe does not list this node: the keys
                 // are elsewhere, and a reload may yet add it.
-                let wait = Reply::Overload {
-                    wait_ms: CATCH_UP_WAIT_MS,
-                };
-                self.reply(message_id, &wait, client)
+                self.ask_to_wait(message_id, &op, CATCH_UP_WAIT_MS, client)
             }
             Parsed::Keyed(_) if self.starting_alone() => {
                 // Just started and no peer heard from yet: this node would
@@ -294,19 +301,54 @@ impl Router {
                 };
                 self.outbox.push(&self.ctx, &*self.io, coordinator, forward);
             }
-            Route::Wait => {
-                let wait = Reply::Overload {
-                    wait_ms: CATCH_UP_WAIT_MS,
-                };
-                self.reply(message_id, &wait, client);
+            Route::Wait if matches!(op, KeyOp::Put { .. }) && self.view.short_of_room(bucket) => {
+                // No live node with room can take the bucket (it has no
+                // coordinator because every node that held it is full):
+                // the cluster is full here.
+                let full = Reply::Code(ErrorCode::OutOfSpace);
+                self.answer_write_unless_known(message_id, &op, full, bucket, client);
             }
-            Route::Refuse => {
-                let wait = Reply::Overload {
-                    wait_ms: REROUTE_WAIT_MS,
-                };
-                self.reply(message_id, &wait, client);
-            }
+            Route::Wait => self.ask_to_wait(message_id, &op, CATCH_UP_WAIT_MS, client),
+            Route::Refuse => self.ask_to_wait(message_id, &op, REROUTE_WAIT_MS, client),
         }
+    }
+
+    /// OVERLOAD with this wait for a keyed request that cannot be served
+    /// now, or INTERNAL_FAILURE once its bucket's clients have been asked
+    /// to wait for as long as they may be (see [`Waits`]).
+    fn ask_to_wait(&mut self, message_id: &[u8], op: &KeyOp<'_>, wait_ms: i32, client: SocketAddr) {
+        let bucket = bucket_of(key_hash(op.key().as_bytes()));
+        let reply = if self.waits.may_wait(bucket, self.ctx.clock.mono_ms()) {
+            Reply::Overload { wait_ms }
+        } else {
+            Reply::Code(ErrorCode::InternalFailure)
+        };
+        self.answer_write_unless_known(message_id, op, reply, bucket, client);
+    }
+
+    /// Answers a request this node will not execute now. A write goes by
+    /// its shard, which may know its message id: a retry of a write that
+    /// coordinated here before this node stopped coordinating its bucket
+    /// is answered as that write is, not told to wait (its client would
+    /// send it again as a new request, and both could take effect).
+    fn answer_write_unless_known(
+        &mut self,
+        message_id: &[u8],
+        op: &KeyOp<'_>,
+        reply: Reply,
+        bucket: BucketId,
+        client: SocketAddr,
+    ) {
+        if matches!(op, KeyOp::Get { .. }) {
+            return self.reply(message_id, &reply, client);
+        }
+        let shard = self.ctx.shard_of(bucket, self.shards.len());
+        let msg = ShardMsg::AnswerUnlessKnown {
+            message_id: message_id.to_vec(),
+            client,
+            reply,
+        };
+        self.deliver(shard, msg, false);
     }
 
     /// A request this node coordinates: run by the inline shard at once,

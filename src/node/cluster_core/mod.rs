@@ -92,6 +92,9 @@ pub struct ClusterCore {
     /// Per bucket: its records read back from the journal may miss some
     /// (damaged, or not admitted): pulled whole, with no digest.
     suspect: Vec<bool>,
+    /// Buckets held here whose copy lacks writes a full store refused,
+    /// with when to pull them again (see [`pulls`]).
+    incomplete: BTreeMap<BucketId, u64>,
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
@@ -157,6 +160,7 @@ impl ClusterCore {
             anti_entropy_pass: 0,
             whole_since_stamp_ms: None,
             suspect: vec![false; BUCKETS],
+            incomplete: BTreeMap::new(),
             universe_pushes: vec![(0, 0); n],
             push_cursor: 0,
             strangers_told: VecDeque::new(),
@@ -232,6 +236,10 @@ impl ClusterCore {
             }
             ClusterMsg::PullDone { request, entries } => {
                 self.pull_done(request, entries, now);
+                false
+            }
+            ClusterMsg::Incomplete { bucket } => {
+                self.incomplete(bucket, now);
                 false
             }
             ClusterMsg::Universe { universe, reply_to } => {

@@ -31,6 +31,10 @@ use std::sync::atomic::Ordering;
 const PULL_WINDOW_PER_SOURCE: usize = 16;
 /// A pull with no completion by then is asked again (of the same source).
 const PULL_TIMEOUT_MS: u64 = 2_000;
+/// A bucket whose copy here lacks writes the store had no room for is
+/// pulled again after this long (what it lacks may fit by then: a newer
+/// value no larger than the old, or room freed by deletes).
+const INCOMPLETE_RETRY_MS: u64 = 2_000;
 /// How long a catching-up node waits for every live peer to have heard it
 /// is back before it pulls anyway (a peer behind a one-way partition may
 /// not hear it for long, and the data should not wait on it).
@@ -205,10 +209,47 @@ impl ClusterCore {
     /// left): this node may coordinate it, unless a peer ranked for it
     /// held another universe when it was asked for (that peer may still
     /// coordinate it by the old universe, writing to the old holders
-    /// only): then only once it is pulled again after all agree.
+    /// only): then only once it is pulled again after all agree; or
+    /// unless the store refused some of its entries (see
+    /// [`ClusterCore::incomplete`]).
     fn pulled(&self, bucket: BucketId) {
-        if !self.until_universe_agrees.contains(&bucket) {
+        if !self.until_universe_agrees.contains(&bucket) && !self.incomplete.contains_key(&bucket) {
             self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// A shard could not store an entry of `bucket` (its store is full):
+    /// the copy here lacks a write its replicas have. Until it is pulled
+    /// whole again this node coordinates nothing of it and gossips itself
+    /// pulling (so a current replica coordinates, and its writes reach the
+    /// bucket's holders too); it is pulled again every
+    /// [`INCOMPLETE_RETRY_MS`]. It does not make the node unready: its
+    /// other buckets are whole.
+    pub(super) fn incomplete(&mut self, bucket: BucketId, now: u64) {
+        if !self.ctx.view().holds(self.ctx.self_index, bucket) {
+            // A stand-in's or a leaving node's copy: the replicas have it.
+            return;
+        }
+        self.ctx.pulling[usize::from(bucket)].store(true, Ordering::Relaxed);
+        self.incomplete.entry(bucket).or_insert(now + INCOMPLETE_RETRY_MS);
+        if self.membership.set_pulling(true) {
+            self.publish(false);
+        }
+    }
+
+    /// Queues the incomplete buckets that are due.
+    fn retry_incomplete(&mut self, view: &View, now: u64) {
+        let due: Vec<BucketId> = (self.incomplete.iter())
+            .filter(|&(_, &at)| at <= now)
+            .map(|(&bucket, _)| bucket)
+            .collect();
+        for bucket in due {
+            self.incomplete.remove(&bucket);
+            if view.holds(self.ctx.self_index, bucket) {
+                self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+            } else {
+                self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
+            }
         }
     }
 
@@ -237,6 +278,7 @@ impl ClusterCore {
             return self.publish_pending();
         }
         let view = self.ctx.view();
+        self.retry_incomplete(&view, now);
         self.pull_again_once_the_universe_agrees();
         self.ask_again_what_timed_out(&view, now);
         let unsettled: Vec<usize> = self.membership.unsettled_peers().collect();
@@ -254,7 +296,10 @@ impl ClusterCore {
         if self.pulls_pending() == 0 && settled {
             self.caught_up(now);
         }
-        if self.membership.set_pulling(self.pulls_pending() > 0) {
+        if self
+            .membership
+            .set_pulling(self.pulls_pending() > 0 || !self.incomplete.is_empty())
+        {
             self.publish(false);
         }
     }

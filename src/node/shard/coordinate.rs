@@ -21,9 +21,6 @@ use std::sync::atomic::Ordering;
 pub const PENDING_WRITES_MAX: usize = 16_384;
 /// Resend a replication datagram not acknowledged within this time.
 const REPLICATE_RESEND_MS: u64 = 100;
-/// Copies a write must have before the client hears it is done, where the
-/// cluster and the replica count allow (see [`copies_required`]).
-const COPIES_REQUIRED: usize = 2;
 /// A write that cannot reach enough copies (this node is cut off from
 /// every other replica) is given up after this long, with no reply: the
 /// client's retries are long over, and it never heard "done".
@@ -35,15 +32,6 @@ const PENDING_FULL_WAIT_MS: i32 = 50;
 /// How long an ack's word that a replica is full counts, when no later ack
 /// says otherwise: until gossip, which has the last word, has spread it.
 const FULL_ACK_MS: u64 = 3_000;
-
-/// Copies a write needs before it is acknowledged: two (a crash of any one
-/// node loses no acknowledged write), or fewer where the universe has
-/// fewer serving nodes or the replica count is lower. A node that sees
-/// every other replica dead (it is the one cut off, more likely than not)
-/// acknowledges nothing.
-pub(super) fn copies_required(replicas: usize, serving: usize) -> usize {
-    COPIES_REQUIRED.min(replicas).min(serving.max(1))
-}
 
 /// A write this shard just applied, for the other replicas.
 struct Written<'a> {
@@ -124,6 +112,23 @@ impl Shard {
         }
     }
 
+    /// Answers a write this shard already knows by its message id: a try
+    /// still waiting for replicas is answered when they have it (nothing
+    /// now), one answered before gets the same answer. Returns whether it
+    /// knew it.
+    pub fn answer_known(&mut self, message_id: &[u8], client: SocketAddr) -> bool {
+        let id_hash = message_id_hash(message_id);
+        if self.pending_ids.contains_key(&id_hash) {
+            return true;
+        }
+        let Some(code) = self.cache.get(id_hash) else {
+            return false;
+        };
+        let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
+        self.send_reply(message_id, &Reply::Code(code), client);
+        true
+    }
+
     /// A GET, answered from the stored record straight into the reply
     /// buffer (reads are not cached: repeating one changes nothing).
     fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
@@ -169,23 +174,37 @@ impl Shard {
             let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
             return Some(Some(Reply::Code(code)));
         }
-        if self.pending.len() >= PENDING_WRITES_MAX {
-            return Some(Some(Reply::Overload {
-                wait_ms: PENDING_FULL_WAIT_MS,
-            }));
-        }
         let bucket = bucket_of(key_hash(key.as_bytes()));
-        if view.preference(bucket).len() < copies_required(view.replicas, view.serving) {
+        let wait_ms = if self.pending.len() >= PENDING_WRITES_MAX {
+            // Acks or the give-up of the oldest make room within
+            // PENDING_GIVE_UP_MS.
+            PENDING_FULL_WAIT_MS
+        } else if view.preference(bucket).len() < view.copies_required() && !view.short_of_room(bucket) {
             // No other replica is alive here: a write stored only on this
             // node would be lost with it. Failure detection or a healing
-            // partition may bring one back: the client waits.
-            return Some(Some(Reply::Overload { wait_ms: ALONE_WAIT_MS }));
+            // partition may bring one back: the client waits, within
+            // bounds. (A bucket short of room, not of live nodes, gets
+            // its definite answer from `put` and `remove`.)
+            ALONE_WAIT_MS
+        } else {
+            return None;
+        };
+        let now = self.now_ms();
+        if self.waits.may_wait(bucket, now) {
+            return Some(Some(Reply::Overload { wait_ms }));
         }
-        None
+        Some(Some(Reply::Code(ErrorCode::InternalFailure)))
     }
 
     fn put<'a>(&mut self, view: &View, key: Key, value: &'a [u8], version: i32) -> (ErrorCode, Option<Written<'a>>) {
-        if self.grows_a_full_replica(view, key.as_bytes(), value.len()) {
+        let bucket = bucket_of(key_hash(key.as_bytes()));
+        // The same value and version stored already (an earlier try of
+        // this request, coordinated elsewhere, landed here; or the same
+        // write again): it needs no room, and refusing it would tell the
+        // client a write that took effect had none.
+        let rewrite = (self.store.get(key.as_bytes())).is_some_and(|r| r.value() == value && r.version() == version);
+        if !rewrite && (view.short_of_room(bucket) || self.grows_a_full_replica(view, key.as_bytes(), value.len())) {
+            // No second node with room for it: the cluster is full here.
             return (ErrorCode::OutOfSpace, None);
         }
         let stamp = self.next_stamp(key.as_bytes());
@@ -213,6 +232,12 @@ impl Shard {
             Some(_) => ErrorCode::Success,
             None => ErrorCode::NonExistentKey,
         };
+        if code == ErrorCode::NonExistentKey && view.short_of_room(bucket_of(key_hash(key))) {
+            // Nothing to delete here, and no room for a tombstone's second
+            // copy: the coordinator, which holds every acknowledged write
+            // of the bucket, answers that the key is not there.
+            return (code, None);
+        }
         if !self.keep_tombstones || view.serving <= 1 {
             return match self.forget_stored(key) {
                 Ok(_) => (code, None),
@@ -267,8 +292,16 @@ impl Shard {
     /// the reply.
     fn replicate(&mut self, view: &View, written: &Written<'_>, code: ErrorCode, asker: &Asker<'_>) -> Option<Reply> {
         let bucket = bucket_of(key_hash(written.key.as_bytes()));
-        let waiting: Vec<usize> = view.write_targets(bucket);
-        let copies_required = copies_required(view.replicas, view.serving);
+        let mut waiting: Vec<usize> = view.write_targets(bucket);
+        let copies_required = view.copies_required();
+        if view.short_of_room(bucket) {
+            // A delete or a rewrite in a bucket short of room (`put`
+            // refuses growth): its second copy goes to full nodes, which
+            // keep it in their headroom until the bucket's replicas are
+            // back.
+            let missing = copies_required.saturating_sub(view.preference(bucket).len());
+            waiting.extend(view.reserve(bucket).iter().take(missing).map(|&n| usize::from(n)));
+        }
         if waiting.is_empty() && copies_required <= 1 {
             self.note_written(asker.message_id, None);
             return Some(Reply::Code(code));

@@ -42,6 +42,7 @@ use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
 use crate::node::roster::SLOTS_MAX;
+use crate::node::waits::Waits;
 use crate::protocol::wire::{self, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, SplitMix64};
 use crate::storage::memory::MemoryBudget;
@@ -116,6 +117,11 @@ pub struct Shard {
     wiped_before: Stamp,
     /// A WIPEOUT done by every shard, answered once its millisecond passed.
     wipe_reply: Option<Arc<Wipeout>>,
+    /// How long each bucket's clients have been asked to wait.
+    waits: Waits,
+    /// Per bucket, when the cluster core was last told the store refused
+    /// one of its entries (empty until the first refusal).
+    incomplete_told_ms: Vec<u64>,
     /// Where replies are encoded, reused from reply to reply.
     reply_buffer: Vec<u8>,
     /// The store's changes on disk (None: a node with no data directory).
@@ -138,6 +144,8 @@ impl Shard {
             index,
             outbox: Outbox::new(&ctx),
             reply_buffer: Vec::new(),
+            waits: Waits::default(),
+            incomplete_told_ms: Vec::new(),
             store: Store::new(budget.clone()),
             cache: ReplyCache::new(config.reply_cache_ms, config.reply_cache_reserve_bytes, budget),
             clock: Clock::new(ctx.stamp_id.load(Ordering::Relaxed)),
@@ -217,6 +225,15 @@ impl Shard {
     pub fn handle(&mut self, msg: ShardMsg) {
         match msg {
             ShardMsg::Requests(requests) => self.serve_batch(requests),
+            ShardMsg::AnswerUnlessKnown {
+                message_id,
+                client,
+                reply,
+            } => {
+                if !self.answer_known(&message_id, client) {
+                    self.send_reply(&message_id, &reply, client);
+                }
+            }
             ShardMsg::Wipeout(job) => self.wipe(job),
             ShardMsg::Replicate { from, seq, entry } => self.store_replicated(from, seq, &entry),
             ShardMsg::Ack {

@@ -63,6 +63,17 @@ impl Shard {
         }
     }
 
+    /// Drops a bucket read back from the journal, before the node serves
+    /// (it did not fit: see `assemble`); returns whether it held any.
+    pub fn drop_recovered_bucket(&mut self, bucket: BucketId) -> bool {
+        let stats = self.store.bucket_stats(bucket);
+        if stats.live_keys + stats.tombstones == 0 {
+            return false;
+        }
+        self.store.retain(|b, _| b == bucket, |_, _| false);
+        true
+    }
+
     /// After replay: every bucket's digest published for the cluster core.
     pub fn replayed(&mut self) {
         for bucket in 0..BUCKETS as BucketId {

@@ -5,9 +5,13 @@
 
 use super::Shard;
 use crate::cluster::internal::{Entry, Internal};
-use crate::storage::hash::{bucket_of, key_hash};
+use crate::node::messages::ClusterMsg;
+use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash};
 use crate::storage::memory::FULL_ENTER_PERCENT;
 use crate::storage::store::{Applied, Write};
+
+/// How often a bucket whose entries the store refuses is reported again.
+const INCOMPLETE_TELL_MS: u64 = 1_000;
 
 impl Shard {
     /// A coordinator's write: stored (if newer) and acknowledged.
@@ -17,14 +21,36 @@ impl Shard {
         } else {
             self.apply_entry(entry)
         };
+        let bucket = bucket_of(key_hash(&entry.key));
+        if applied == Applied::OutOfSpace {
+            self.lacks_entries_of(bucket);
+        }
         let ack = Internal::ReplicateAck {
             seq,
-            bucket: bucket_of(key_hash(&entry.key)),
+            bucket,
             full: self.store.budget().is_full(FULL_ENTER_PERCENT),
             refused: applied == Applied::OutOfSpace,
         };
         // Once the write is in the journal: an ack is a logged copy.
         self.send_node(from, ack);
+    }
+
+    /// The store refused an entry of `bucket` for lack of room: the copy
+    /// here lacks a write its replicas have, and the cluster core must
+    /// know (see `ClusterCore::incomplete`); told once a second at most.
+    pub(super) fn lacks_entries_of(&mut self, bucket: BucketId) {
+        let now = self.now_ms();
+        if self.incomplete_told_ms.is_empty() {
+            self.incomplete_told_ms = vec![0; BUCKETS];
+        }
+        let Some(told) = self.incomplete_told_ms.get_mut(usize::from(bucket)) else {
+            return;
+        };
+        if *told != 0 && now < *told + INCOMPLETE_TELL_MS {
+            return;
+        }
+        *told = now.max(1);
+        self.tell_cluster(ClusterMsg::Incomplete { bucket });
     }
 
     /// The test fault of `--fault-lose-replica-writes-percent`: whether this

@@ -155,8 +155,10 @@ impl Shard {
             .count();
         if refused > 0 {
             // A bucket this node cannot hold whole: its store is full, which
-            // its gossip says, so no new bucket comes here.
+            // its gossip says, so no new bucket comes here; this one is not
+            // coordinated here until it is pulled whole.
             (self.ctx.counters.entries_refused).fetch_add(refused as u64, Ordering::Relaxed);
+            self.lacks_entries_of(received.bucket);
         }
         if received.request == PUSH_REQUEST {
             // Merged; nobody waits for completion.
