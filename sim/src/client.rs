@@ -37,6 +37,9 @@ pub struct Op {
     pub invoked_us: u64,
     /// Whether a node named in the script must be the target (no re-pick).
     pub pinned: bool,
+    /// When the run of OVERLOAD answers it is in began, and when the last
+    /// came (None: not in one).
+    pub overloaded_since_us: Option<(u64, u64)>,
 }
 
 pub struct Client {

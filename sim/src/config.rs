@@ -33,9 +33,12 @@ pub enum Mix {
     /// only some nodes, new nodes started with current or stale servers
     /// files), with crashes meanwhile.
     Resize,
+    /// Stores too small for the load: nodes fill and refuse writes (OUT_OF_SPACE),
+    /// with crashes and pauses while they are full.
+    Full,
 }
 
-pub const MIXES: [Mix; 10] = [
+pub const MIXES: [Mix; 11] = [
     Mix::Calm,
     Mix::Crash,
     Mix::Pause,
@@ -46,6 +49,7 @@ pub const MIXES: [Mix; 10] = [
     Mix::All,
     Mix::Power,
     Mix::Resize,
+    Mix::Full,
 ];
 
 impl Mix {
@@ -61,6 +65,7 @@ impl Mix {
             Mix::All => "all",
             Mix::Power => "power",
             Mix::Resize => "resize",
+            Mix::Full => "full",
         }
     }
 
@@ -78,9 +83,10 @@ impl Mix {
     /// node, which crashes and pauses in the middle of it prevent. Power
     /// losses are the power mix's (and a crash mix's of a sort).
     fn has(self, family: Mix) -> bool {
-        let in_all = self == Mix::All && !matches!(family, Mix::Wipe | Mix::Power | Mix::Resize);
+        let in_all = self == Mix::All && !matches!(family, Mix::Wipe | Mix::Power | Mix::Resize | Mix::Full);
         let in_resize = self == Mix::Resize && family == Mix::Crash;
-        self == family || in_all || in_resize
+        let in_full = self == Mix::Full && matches!(family, Mix::Crash | Mix::Pause);
+        self == family || in_all || in_resize || in_full
     }
 }
 
@@ -158,7 +164,21 @@ pub struct RunConfig {
     pub inside: Inside,
     /// Nodes beyond `nodes` that a reload may add (the resize mix).
     pub spare_nodes: usize,
+    /// Each node's store budget.
+    pub store_bytes: usize,
+    /// Values written are padded to a length up to this (0: no padding).
+    pub value_bytes_max: usize,
 }
+
+/// A store budget too small for the full mix's load: a hundred or two of
+/// its values (each shard's record index takes a 32 KiB slab of it first).
+/// Its last 5 % (what a full store keeps for the writes under way while
+/// its fullness spreads) holds a few values: much smaller, and replicas
+/// refuse writes their coordinators already took, more often than any
+/// node with megabytes of budget would.
+const FULL_STORE_BYTES: std::ops::RangeInclusive<usize> = (192 << 10)..=(384 << 10);
+/// The full mix's values: up to this long.
+const FULL_VALUE_BYTES_MAX: usize = 3_000;
 
 /// How each node runs inside: its shards on worker threads with queues
 /// (or on the event loop), how much those queues hold, and a transfer
@@ -266,7 +286,11 @@ impl RunConfig {
             nodes,
             replicas,
             clients: rng.random_range(2..=6),
-            keys_per_client: rng.random_range(2..=8),
+            keys_per_client: if mix == Mix::Full {
+                rng.random_range(64..=128)
+            } else {
+                rng.random_range(2..=8)
+            },
             warmup_ms: 3_000,
             faults_ms: 25_000,
             healed_ms: 10_000,
@@ -280,6 +304,12 @@ impl RunConfig {
             crash_beyond_replication: false,
             inside: Inside::generate(seed),
             spare_nodes: if mix == Mix::Resize { 3 } else { 0 },
+            store_bytes: if mix == Mix::Full {
+                rng.random_range(FULL_STORE_BYTES)
+            } else {
+                crate::node::STORE_BYTES
+            },
+            value_bytes_max: if mix == Mix::Full { FULL_VALUE_BYTES_MAX } else { 0 },
         }
     }
 

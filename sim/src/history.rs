@@ -246,7 +246,11 @@ impl History {
 pub fn show(value: Option<&[u8]>) -> String {
     match value {
         None => "not found".into(),
-        Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
+        // The full mix pads values with dots: shown as their length.
+        Some(v) => match v.iter().position(|&b| b == b'.') {
+            Some(at) if v.len() > 32 => format!("{:?}+{}", String::from_utf8_lossy(&v[..at]), v.len() - at),
+            _ => format!("{:?}", String::from_utf8_lossy(v)),
+        },
     }
 }
 

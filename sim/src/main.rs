@@ -23,7 +23,7 @@ struct Args {
     /// The first seed of --seeds.
     #[arg(long = "from", default_value_t = 0)]
     first: u64,
-    /// Fault mix: calm, crash, pause, network, partition, clock, wipe, power, resize, all;
+    /// Fault mix: calm, crash, pause, network, partition, clock, wipe, power, resize, full, all;
     /// or "each" to take them in turn by seed.
     #[arg(long, default_value = "each")]
     mix: String,
@@ -173,16 +173,18 @@ fn main() -> ExitCode {
                     }
                     if args.seed.is_some() {
                         println!(
-                            "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, reads fresh {} stale {} missing {} outranked {}; trace hash {:016x}",
+                            "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, {} refused for room, reads fresh {} stale {} missing {} outranked {} unavailable {}; trace hash {:016x}",
                             mix.name(),
                             outcome.events,
                             outcome.simulated_ms as f64 / 1e3,
                             outcome.ops_acked,
                             outcome.ops_unknown,
+                            outcome.ops_refused,
                             outcome.reads.fresh,
                             outcome.reads.stale,
                             outcome.reads.missing,
                             outcome.reads.outranked,
+                            outcome.reads_unavailable,
                             outcome.trace_hash
                         );
                         if !outcome.key_trace.is_empty() && outcome.violations.is_empty() {

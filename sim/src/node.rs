@@ -142,6 +142,8 @@ pub struct Cluster {
     /// With data directories (each node's disk is the caller's), when
     /// writes are synced; None: memory only.
     pub fsync: Option<Fsync>,
+    /// Each node's store budget.
+    pub store_bytes: usize,
 }
 
 /// A segment is closed past this many bytes in the simulator, and
@@ -165,6 +167,7 @@ impl Cluster {
             backlog_max: SHARD_BACKLOG_REQUESTS_MAX,
             lose_replica_writes_percent: 0,
             fsync: None,
+            store_bytes: STORE_BYTES,
         }
     }
 }
@@ -262,7 +265,7 @@ impl Running {
         };
         let (ctx, placement) = assemble::context(&spec, NodeClock::set_from_outside(unix_ms));
         let ctx = Arc::new(ctx);
-        let budget = Arc::new(MemoryBudget::new(STORE_BYTES));
+        let budget = Arc::new(MemoryBudget::new(cluster.store_bytes));
         let io = Arc::new(SimIo::default());
         let _ = io.ctx.set(ctx.clone());
         let node_io: Arc<dyn NodeIo> = io.clone();

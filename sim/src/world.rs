@@ -39,6 +39,12 @@ const SYNC_SLACK_MS: u64 = 50;
 /// A node back from a crash or a stop catches up for about this long; no
 /// other node goes away meanwhile if that would pass the limit.
 const CATCH_UP_MS: u64 = 3_000;
+/// The longest a client may be answered OVERLOAD for one request: the
+/// README's bound, plus a node's first wait of it (a node counts from the
+/// first request it sees, which may come a moment after another's) and
+/// gossip's spread of a view (each node counts a cause the view shows from
+/// when its own view showed it).
+const OVERLOADED_US_MAX: u64 = (dynakv::node::waits::WAITS_MS_MAX + 2_000) * 1_000;
 
 /// Where a datagram goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +224,9 @@ pub struct RunOutcome {
     pub reads: crate::history::ReadCounts,
     pub ops_acked: u64,
     pub ops_unknown: u64,
+    /// PUTs refused for lack of room, and reads answered "cannot serve it now".
+    pub ops_refused: u64,
+    pub reads_unavailable: u64,
     /// Crashes and SHUTDOWNs carried out, and skipped because replicas - 1
     /// other nodes were away or catching up.
     pub crashes: u64,
@@ -305,6 +314,7 @@ impl World {
         cluster.workers = config.inside.workers;
         cluster.backlog_max = config.inside.backlog_max;
         cluster.fsync = config.storage();
+        cluster.store_bytes = config.store_bytes;
         let mut by_addr = HashMap::new();
         let nodes = addrs
             .iter()
@@ -1001,14 +1011,26 @@ impl World {
         let keys = self.clients[client].keys.clone();
         let key = keys[self.rng.random_range(0..keys.len())];
         let kind = match self.rng.random_range(0..100) {
-            0..45 => OpKind::Put {
-                value: self.clients[client].next_value(),
-            },
+            0..45 => {
+                let value = self.clients[client].next_value();
+                OpKind::Put {
+                    value: self.padded(value),
+                }
+            }
             45..80 => OpKind::Get,
             _ => OpKind::Remove,
         };
         let node = self.random_up_node();
         self.begin(client, kind, Some(key), node, false);
+    }
+
+    /// A value padded to a random length, where the run asks for long ones.
+    fn padded(&mut self, mut value: Vec<u8>) -> Vec<u8> {
+        if self.config.value_bytes_max > value.len() {
+            let len = self.rng.random_range(value.len()..=self.config.value_bytes_max);
+            value.resize(len, b'.');
+        }
+        value
     }
 
     /// Starts an operation: a fresh id, the first send, its timer.
@@ -1040,6 +1062,7 @@ impl World {
             sends: 0,
             invoked_us: self.now_us,
             pinned,
+            overloaded_since_us: None,
         });
         self.client_resend(client);
     }
@@ -1106,6 +1129,28 @@ impl World {
         if code == ErrorCode::Overload as u32 {
             // Wait as told, then a new request (new id, maybe another node).
             let mut op = self.clients[client].op.take().expect("checked above");
+            if let (Some(key), Some(Dest::Node(node))) = (op.key, self.by_addr.get(&from).copied()) {
+                let what = format!(
+                    "client {client}: node {node} answers OVERLOAD, wait {:?} ms",
+                    response.overloadWaitTime
+                );
+                self.history.note(key, self.now_us, what);
+            }
+            // A run of OVERLOADs ends, as a node's count of them does, after
+            // a gap (the client's tries timed out meanwhile).
+            let since_us = match op.overloaded_since_us {
+                Some((since, last)) if self.now_us - last <= dynakv::node::waits::RUN_GAP_MS * 1_000 => since,
+                _ => self.now_us,
+            };
+            op.overloaded_since_us = Some((since_us, self.now_us));
+            if self.now_us - since_us > OVERLOADED_US_MAX {
+                let what = format!(
+                    "a request was answered OVERLOAD for {} ms, past the bound of {} ms",
+                    (self.now_us - since_us) / 1_000,
+                    dynakv::node::waits::WAITS_MS_MAX
+                );
+                self.fail(what, op.key);
+            }
             let wait = u64::try_from(response.overloadWaitTime.unwrap_or(100))
                 .unwrap_or(100)
                 .clamp(1, 5_000);
@@ -1150,6 +1195,7 @@ impl World {
                     _ => Outcome::Unknown,
                 };
                 self.outcome.ops_acked += u64::from(outcome == Outcome::Acked);
+                self.outcome.ops_refused += u64::from(outcome == Outcome::Refused);
                 self.history.end_write(key, write, outcome, self.now_us);
                 if let (Outcome::Acked, OpKind::Put { value }) = (outcome, &op.kind) {
                     self.note_stamp(key, write, Some(value.clone()), answered_by);
@@ -1167,6 +1213,13 @@ impl World {
                 let read = match code {
                     0 => Some(value.unwrap_or_default()),
                     1 => None,
+                    // A definite "cannot serve it now", after the bucket's
+                    // clients were asked to wait as long as they may be:
+                    // as NOT_FOUND, owed the value only once healed.
+                    4 => {
+                        self.judge_unavailable(client, key, op.invoked_us);
+                        return self.think(client);
+                    }
                     other => {
                         self.fail(format!("GET answered {other}"), Some(key));
                         return self.think(client);
@@ -1207,6 +1260,21 @@ impl World {
         }
     }
 
+    /// A read answered INTERNAL_FAILURE: its bucket's clients were asked
+    /// to wait as long as they may be (its replicas still catching up,
+    /// which after a run of faults may outlast the settling time): allowed
+    /// but in the final reads, when the cluster owes every value.
+    fn judge_unavailable(&mut self, client: usize, key: usize, _invoked_us: u64) {
+        self.outcome.reads_unavailable += 1;
+        if client == self.checker {
+            let what = format!(
+                "read of {} answered INTERNAL_FAILURE",
+                show(Some(self.history.key(key)))
+            );
+            self.fail(what, Some(key));
+        }
+    }
+
     /// Counts a read, and fails the run for one that breaks a promise: a
     /// value never written, ever; a stale or missing one where only nodes
     /// crash or stop (the product promises the right value or NOT_FOUND
@@ -1216,7 +1284,7 @@ impl World {
         let class = self.history.read(key, invoked_us, read);
         let strict_mix = matches!(
             self.config.mix,
-            Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe | Mix::Resize
+            Mix::Calm | Mix::Crash | Mix::Pause | Mix::Wipe | Mix::Resize | Mix::Full
         );
         let settled = self.healed && invoked_us >= (self.config.healed_at_ms() + SETTLE_AFTER_HEAL_MS) * 1_000;
         let final_read = client == self.checker;
