@@ -91,7 +91,7 @@ impl Mix {
 }
 
 /// The planted bugs by name (`--plant`).
-pub const BUGS: [&str; 7] = [
+pub const BUGS: [&str; 8] = [
     "ack-before-replicas",
     "collect-tombstones-at-once",
     "skip-catch-up-after-pause",
@@ -99,6 +99,7 @@ pub const BUGS: [&str; 7] = [
     "ack-before-sync",
     "recovery-ignores-checksums",
     "compaction-deletes-log-early",
+    "drop-handoff-unconfirmed",
 ];
 
 /// Switches one planted bug on by name.
@@ -111,6 +112,7 @@ pub fn plant(bugs: &mut PlantedBugs, name: &str) -> Result<(), String> {
         "ack-before-sync" => bugs.ack_before_sync = true,
         "recovery-ignores-checksums" => bugs.recovery_ignores_checksums = true,
         "compaction-deletes-log-early" => bugs.compaction_deletes_log_early = true,
+        "drop-handoff-unconfirmed" => bugs.drop_handoff_unconfirmed = true,
         _ => return Err(format!("no planted bug {name:?}; known: {}", BUGS.join(", "))),
     }
     Ok(())

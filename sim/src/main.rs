@@ -34,7 +34,9 @@ struct Args {
     nodes_max: u64,
     /// Switch on a known bug, to see the simulator find it:
     /// ack-before-replicas, collect-tombstones-at-once,
-    /// skip-catch-up-after-pause, ignore-stamps-on-merge.
+    /// skip-catch-up-after-pause, ignore-stamps-on-merge, ack-before-sync,
+    /// recovery-ignores-checksums, compaction-deletes-log-early,
+    /// drop-handoff-unconfirmed.
     #[arg(long)]
     plant: Vec<String>,
     /// Trace every message that reaches a node about this key.

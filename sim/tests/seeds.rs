@@ -83,6 +83,11 @@ fn the_same_seed_replays_the_same_run_event_for_event() {
 /// (see `Inside::crash_at_ack`); with crashes at random times alone it
 /// took 174 seeds of the mix of every fault.
 ///
+/// A hand-off dropped before its replicas confirmed it is looked for in
+/// the resize mix, which removes up to every replica of some buckets at
+/// once: first found at seed 115 (a write only the leaving nodes held, its
+/// hand-off pull refused on a busy stream, read back stale).
+///
 /// The three of durability are looked for in the power mix: first found at
 /// seeds 0, 37 and 46 when these bounds were set. A sync skipped before the
 /// reply shows as a node that lost, in a power loss, a record it held with
@@ -90,7 +95,7 @@ fn the_same_seed_replays_the_same_run_event_for_event() {
 /// nobody wrote; a compaction that removes the log before its snapshot is
 /// durable, in a power loss aimed into the disk's operations, as a key
 /// whose every copy went back to an older value.
-const PLANTED: [(&str, Option<Mix>, u64); 7] = [
+const PLANTED: [(&str, Option<Mix>, u64); 8] = [
     ("ack-before-replicas", Some(Mix::Crash), 64),
     ("collect-tombstones-at-once", None, 80),
     ("skip-catch-up-after-pause", None, 120),
@@ -98,6 +103,7 @@ const PLANTED: [(&str, Option<Mix>, u64); 7] = [
     ("ack-before-sync", Some(Mix::Power), 16),
     ("recovery-ignores-checksums", Some(Mix::Power), 80),
     ("compaction-deletes-log-early", Some(Mix::Power), 120),
+    ("drop-handoff-unconfirmed", Some(Mix::Resize), 160),
 ];
 
 #[test]

@@ -137,6 +137,14 @@ pub enum Internal {
         digests: Vec<BucketDigest>,
     },
     Chunk(Chunk),
+    /// "I hold your copy of this bucket, the one with this digest": a
+    /// replica's confirmation of a hand-off (see
+    /// [`crate::node::shard`]'s `handoff`), sent once the copy is in its
+    /// journal.
+    Held {
+        bucket: u16,
+        digest: u64,
+    },
     /// A universe to adopt if it is newer (see [`crate::cluster::universe`]):
     /// from a node, to a peer that gossips an older one or has not been
     /// heard to hold it; from an operator inside [`Internal::Admin`].
@@ -176,10 +184,11 @@ enum Kind {
     Digests = 8,
     Batch = 9,
     Universe = 10,
+    Held = 11,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Gossip,
         Kind::Forward,
         Kind::Replicate,
@@ -190,6 +199,7 @@ impl Kind {
         Kind::Digests,
         Kind::Batch,
         Kind::Universe,
+        Kind::Held,
     ];
 
     fn from_byte(byte: u8) -> Option<Kind> {
@@ -399,6 +409,7 @@ impl Internal {
             Internal::Digests { .. } => Kind::Digests,
             Internal::Batch(_) => Kind::Batch,
             Internal::Universe(_) => Kind::Universe,
+            Internal::Held { .. } => Kind::Held,
         }
     }
 
@@ -492,6 +503,10 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
             }
         }
         Internal::Universe(universe) => w.bytes(&universe.encode()),
+        Internal::Held { bucket, digest } => {
+            w.u16(*bucket);
+            w.u64(*digest);
+        }
     }
 }
 
@@ -684,6 +699,10 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
         Kind::Admin => read_admin(r)?,
         Kind::Digests => read_digests(r)?,
         Kind::Universe => Internal::Universe(Universe::decode(&r.rest())?),
+        Kind::Held => Internal::Held {
+            bucket: r.u16()?,
+            digest: r.u64()?,
+        },
         Kind::Batch => return None,
     })
 }
@@ -772,6 +791,7 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
                             | Internal::Replicate { .. }
                             | Internal::ReplicateAck { .. }
                             | Internal::Digests { .. }
+                            | Internal::Held { .. }
                     ) && check(envelope, m, bounds).is_ok()
                 })
         }
@@ -784,7 +804,9 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
             *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
         }
         Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
-        Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } => usize::from(*bucket) < BUCKETS,
+        Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } | Internal::Held { bucket, .. } => {
+            usize::from(*bucket) < BUCKETS
+        }
         Internal::Chunk(chunk) => {
             usize::from(chunk.bucket) < BUCKETS
                 && chunk.chunk < chunk.chunks

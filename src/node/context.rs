@@ -164,6 +164,9 @@ pub struct PlantedBugs {
     /// Compaction removes the segments it covers when it starts, before
     /// its snapshot is durable.
     pub compaction_deletes_log_early: bool,
+    /// A bucket handed off is dropped at the retain pass after its offers
+    /// were queued, whether or not its replicas confirmed they hold it.
+    pub drop_handoff_unconfirmed: bool,
 }
 
 impl NodeContext {
@@ -406,6 +409,10 @@ pub trait NodeIo: Send + Sync {
     fn applied(&self, bytes: usize);
     /// Datagrams the kernel refused to send, so far.
     fn dropped_sends(&self) -> u64 {
+        0
+    }
+    /// Bytes free on the data directory's file system (0 without one).
+    fn disk_free_bytes(&self) -> u64 {
         0
     }
     /// SHUTDOWN: the node ends at once, like a crash (no reply, no cleanup,

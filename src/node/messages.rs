@@ -79,6 +79,13 @@ pub enum ShardMsg {
         chunk: Chunk,
         bytes: usize,
     },
+    /// A replica confirms it holds this shard's copy of a bucket handed
+    /// off, the one with `digest`.
+    Held {
+        from: usize,
+        bucket: BucketId,
+        digest: u64,
+    },
     /// An operator report: add this shard's part.
     Report(Arc<Report>),
     /// Anti-entropy, initiating side: send `to` our digests of these buckets.

@@ -479,6 +479,14 @@ impl Router {
                     refused,
                 },
             ),
+            Internal::Held { bucket, digest } => (
+                bucket,
+                ShardMsg::Held {
+                    from: sender,
+                    bucket,
+                    digest,
+                },
+            ),
             // Transfers travel over TCP only (the transfer thread); a batch
             // holds no batch (checked when decoded); a universe is taken
             // before.

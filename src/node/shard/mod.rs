@@ -19,11 +19,13 @@
 //! - [`transfer`]: buckets sent (pulls served, pushes) and received, and
 //!   the answering side of anti-entropy.
 //! - [`retain`]: buckets no longer replicated here dropped, tombstones
-//!   every replica holds collected.
+//!   every replica holds collected; [`handoff`]: a bucket dropped only
+//!   once its replicas confirmed they hold it.
 //! - [`wipe`]: the WIPEOUT command, one shard's part.
 
 mod commit;
 mod coordinate;
+mod handoff;
 mod replay;
 mod replica;
 mod retain;
@@ -44,13 +46,14 @@ use crate::node::outbox::Outbox;
 use crate::node::roster::SLOTS_MAX;
 use crate::node::waits::Waits;
 use crate::protocol::wire::{self, Parsed, Reply};
-use crate::storage::hash::{BUCKETS, SplitMix64};
+use crate::storage::hash::SplitMix64;
 use crate::storage::memory::MemoryBudget;
 use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
 use crate::storage::store::Store;
 use commit::Held;
 use coordinate::Pending;
+use handoff::HandOffs;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,9 +105,9 @@ pub struct Shard {
     pulls_receiving: BTreeMap<u64, PullReceiving>,
     /// Pulls of peers to answer when the transfer layer has room again.
     deferred_pulls: VecDeque<DeferredPull>,
-    /// Buckets this node no longer replicates whose entries it has pushed
-    /// to their replicas (handed off); dropped at the next retain pass.
-    handed_off: Vec<bool>,
+    /// Buckets this node hands off and the replicas that confirmed them,
+    /// and the hand-off pulls it receives as a replica.
+    handoffs: HandOffs,
     /// What the other replicas are known to hold, for tombstone collection.
     agreement: Agreement,
     /// From the cluster core's last retain pass (see [`ShardMsg::Retain`]).
@@ -161,7 +164,7 @@ impl Shard {
             next_seq: 1,
             pulls_receiving: BTreeMap::new(),
             deferred_pulls: VecDeque::new(),
-            handed_off: vec![false; BUCKETS],
+            handoffs: HandOffs::default(),
             agreement: Agreement::default(),
             collect_from_stamp_ms: None,
             full_until_ms: vec![0; SLOTS_MAX],
@@ -252,8 +255,9 @@ impl Shard {
                 self.receive_chunk(&chunk);
                 self.io.applied(bytes);
             }
+            ShardMsg::Held { from, bucket, digest } => self.handoffs.confirmed(from, bucket, digest),
             ShardMsg::Report(report) => {
-                admin::add_shard_part(&report, &self.store);
+                admin::add_shard_part(&report, &self.store, self.handoffs.giving());
                 if let Some(datagram) = report.shard_done() {
                     self.io.datagram(report.to, &datagram);
                 }

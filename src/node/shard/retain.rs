@@ -1,16 +1,14 @@
 //! The retain pass, on the cluster core's schedule: drops what this node
 //! no longer replicates and collects the tombstones every replica holds.
 //!
-//! A bucket no longer replicated here goes in two steps: first it is
-//! offered to the bucket's replicas (handed off: a node that stood in for
-//! them may hold writes they never saw): its digest goes to each over the
-//! transfer stream, and a replica whose copy differs pulls it then (one
-//! that holds the same takes nothing; see
-//! [`Shard::compare_digests`](super::Shard)). Only at the next pass, if
-//! the bucket is still not ours, is it dropped. Tombstones go once every
-//! replica is known to hold them (see [`crate::cluster::agreement`]).
+//! A bucket no longer replicated here is handed off first (see
+//! [`super::handoff`]): its digest is offered to each of the bucket's
+//! replicas at every pass, and it is dropped only once each of them has
+//! confirmed it holds this copy. Tombstones go once every replica is known
+//! to hold them (see [`crate::cluster::agreement`]).
 
 use super::Shard;
+use super::handoff::Offer;
 use crate::log;
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::journal::Change;
@@ -68,10 +66,10 @@ impl Shard {
         }
     }
 
-    /// The buckets to drop now: held here, not kept, and handed off at the
-    /// last pass. Hands off the others not kept (a bucket counts as handed
-    /// off only once queued for every replica: a refusal on full queues is
-    /// tried again at the next pass).
+    /// The buckets to drop now: held here, not kept, and confirmed by
+    /// every replica; offers the others to the replicas that have not
+    /// confirmed them (refused on full queues, an offer goes at the next
+    /// pass).
     fn buckets_to_drop(&mut self, keep: &[bool]) -> Vec<bool> {
         let view = self.ctx.view();
         let mut drop = vec![false; BUCKETS];
@@ -79,16 +77,23 @@ impl Shard {
             let b = usize::from(bucket);
             let stats = self.store.bucket_stats(bucket);
             if keep[b] || stats.live_keys + stats.tombstones == 0 {
-                self.handed_off[b] = false;
-            } else if self.handed_off[b] {
-                drop[b] = true;
-                self.handed_off[b] = false;
-            } else {
-                let mut queued = true;
-                for node in view.other_replicas(bucket) {
-                    queued &= self.offer_bucket(node, bucket);
+                self.handoffs.forget(bucket);
+                continue;
+            }
+            let replicas: Vec<usize> = view.other_replicas(bucket).collect();
+            if crate::planted!(self.ctx, drop_handoff_unconfirmed) {
+                // Offered at the last pass: counted as confirmed by all.
+                for &node in &replicas {
+                    self.handoffs.confirmed(node, bucket, stats.digest);
                 }
-                self.handed_off[b] = queued;
+            }
+            match self.handoffs.offering(bucket, stats.digest, &replicas) {
+                Offer::Drop => drop[b] = true,
+                Offer::To(nodes) => {
+                    for node in nodes {
+                        self.offer_bucket(node, bucket);
+                    }
+                }
             }
         }
         drop

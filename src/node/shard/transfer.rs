@@ -1,17 +1,18 @@
 //! Buckets moving between nodes, this shard's side. A *transfer* is every
 //! entry of one bucket sent in chunks over the transfer stream: a *pull*
 //! is one a node asked for (answered to its request id, completion
-//! reported to the cluster core), a *push* is one sent unasked
-//! ([`PUSH_REQUEST`]): a *repair* when anti-entropy found two replicas'
-//! digests differ, a *hand-off* when a node gives away a bucket it no
-//! longer replicates. Entries merge by stamp, so a bucket that arrives
-//! twice, or in part and then whole, is merged once.
+//! reported to the cluster core, or for a *hand-off* confirmed to the
+//! node giving the bucket away, see [`super::handoff`]), a *push* is one
+//! sent unasked ([`PUSH_REQUEST`]): a *repair* when anti-entropy found two
+//! replicas' digests differ. Entries merge by stamp, so a bucket that
+//! arrives twice, or in part and then whole, is merged once.
 //!
 //! Anti-entropy: the cluster core asks a shard to send a peer its
 //! [`BucketDigest`]s; the peer's shard compares them with its own, notes
 //! matches for tombstone collection, and exchanges the buckets that differ.
 
 use super::Shard;
+use super::handoff::HandOffs;
 use crate::cluster::agreement::Position;
 use crate::cluster::internal::{BucketDigest, Chunk, Entry, Internal, entry_wire_bytes};
 use crate::node::context::Channel;
@@ -164,6 +165,9 @@ impl Shard {
             // Merged; nobody waits for completion.
             return;
         }
+        if HandOffs::is_handoff(received.request) {
+            return self.receive_handoff_chunk(received, refused > 0);
+        }
         if let Some(entries) = self.note_chunk(received) {
             // Done once its entries are in the journal.
             let done = ClusterMsg::PullDone {
@@ -209,6 +213,21 @@ impl Shard {
         self.pulls_receiving.remove(&request).map(|done| done.entries)
     }
 
+    /// A chunk of a hand-off pull: once every chunk is merged (and none
+    /// found the store without room), the giver hears this node holds its
+    /// copy, after the merge is in the journal.
+    fn receive_handoff_chunk(&mut self, received: &Chunk, lacked_room: bool) {
+        if lacked_room {
+            self.handoffs.lacked_room(received.request);
+        }
+        if self.note_chunk(received).is_none() {
+            return;
+        }
+        if let Some((from, bucket, digest)) = self.handoffs.pull_done(received.request) {
+            self.send_node(from, Internal::Held { bucket, digest });
+        }
+    }
+
     /// Anti-entropy, initiating side: this shard's digests of `buckets`, to `to`.
     pub(super) fn send_digests(&mut self, to: usize, buckets: &[BucketId]) {
         let digests = (buckets.iter())
@@ -249,8 +268,19 @@ impl Shard {
             let ours = self.store.bucket_stats(bucket).digest;
             let matched = ours == theirs.digest;
             if !view.holds(from, bucket) {
-                if !matched && view.holds(self.ctx.self_index, bucket) {
-                    self.pull_handed_off(from, bucket, ours);
+                // A hand-off: confirmed at once when this copy is the
+                // same, after a pull of it otherwise. A node that is no
+                // replica here (the views disagree) confirms nothing.
+                if matched && view.holds(self.ctx.self_index, bucket) {
+                    self.send_node(
+                        from,
+                        Internal::Held {
+                            bucket,
+                            digest: theirs.digest,
+                        },
+                    );
+                } else if view.holds(self.ctx.self_index, bucket) {
+                    self.pull_handed_off(from, bucket, ours, theirs.digest);
                 }
                 continue;
             }
@@ -271,16 +301,20 @@ impl Shard {
         }
     }
 
-    /// Asks a node handing `bucket` off for its copy, unless it is the same
-    /// as this node's by then (`ours`, the digest): its answer is a push.
-    fn pull_handed_off(&mut self, from: usize, bucket: BucketId, ours: u64) {
+    /// Asks a node handing `bucket` off for its copy (the one it offered
+    /// with `offered`), unless it is the same as this node's by then
+    /// (`ours`, the digest); confirmed once it is merged.
+    fn pull_handed_off(&mut self, from: usize, bucket: BucketId, ours: u64, offered: u64) {
+        let request = self.handoffs.start_pull(from, bucket, offered);
         let pull = Internal::Pull {
-            request: PUSH_REQUEST,
+            request,
             bucket,
             digest: Some(ours),
         };
         let frame = self.ctx.encode(from, Channel::Stream, &pull);
         if !self.io.stream(from, vec![frame]) {
+            // Offered again at the giver's next pass.
+            self.handoffs.cancel(request);
             self.ctx.counters.transfer_refused.fetch_add(1, Ordering::Relaxed);
         }
     }
