@@ -291,6 +291,8 @@ pub struct World {
     servers_file: Vec<String>,
     /// Operator messages signed so far (each a fresh sequence number).
     operator_seq: u64,
+    /// When a node last started (or restarted).
+    last_start_us: u64,
 }
 
 fn mix_hash(hash: u64, value: u64) -> u64 {
@@ -362,6 +364,7 @@ impl World {
             by_addr.insert(client.addr, Dest::Client(client.index));
         }
         World {
+            last_start_us: 0,
             loss: config.links.loss,
             duplicate: config.links.duplicate,
             links: vec![0; n * n],
@@ -533,6 +536,7 @@ impl World {
         if !self.should_run(node) {
             return;
         }
+        self.last_start_us = self.now_us;
         let unix_ms = self.unix_ms(node);
         // Its servers file: the operator's, or the stale copy it was given.
         let file = self.nodes[node]
@@ -1138,8 +1142,11 @@ impl World {
             }
             // A run of OVERLOADs ends, as a node's count of them does, after
             // a gap (the client's tries timed out meanwhile).
+            // Nodes count waits in memory: one that restarts counts afresh.
             let since_us = match op.overloaded_since_us {
-                Some((since, last)) if self.now_us - last <= dynakv::node::waits::RUN_GAP_MS * 1_000 => since,
+                Some((since, last)) if self.now_us - last <= dynakv::node::waits::RUN_GAP_MS * 1_000 => {
+                    since.max(self.last_start_us)
+                }
                 _ => self.now_us,
             };
             op.overloaded_since_us = Some((since_us, self.now_us));
@@ -1601,7 +1608,9 @@ impl World {
             .filter(|&node| current.member(&names[node]).is_none() && !self.nodes[node].left)
             .collect();
         let mut file = self.servers_file.clone();
-        let removable = (file.len().saturating_sub(self.config.replicas.max(2))).min(self.config.replicas - 1);
+        // Any shrink that leaves as many serving nodes as replicas: every
+        // replica of some buckets may leave at once.
+        let removable = file.len().saturating_sub(self.config.replicas.max(2));
         let remove = self.rng.random_range(0..=removable);
         let add = self
             .rng

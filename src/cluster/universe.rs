@@ -149,10 +149,12 @@ impl Universe {
     /// free ids (none used in this universe); serving nodes missing from
     /// `names` become leaving; leaving nodes in `names` serve again, and
     /// those not in it stay while `still_up` says they run (gone, they are
-    /// dropped). Removing `replicas` or more serving nodes at once is
-    /// refused unless `force`: every copy of a key could be on nodes that
-    /// leave together, and a crash of one of them while draining would
-    /// lose it.
+    /// dropped). Any number of serving nodes may leave at once: each
+    /// hands every bucket it holds to the bucket's new replicas, and drops
+    /// it only once they confirmed they hold its copy. Leaving fewer than
+    /// `replicas` serving nodes is refused unless `force`: buckets would
+    /// have fewer copies than the replica count, so fewer crashes than it
+    /// promises would lose acknowledged writes.
     pub fn next(
         &self,
         names: &[String],
@@ -169,18 +171,12 @@ impl Universe {
                 });
             }
         }
-        let removed: Vec<&str> = (self.serving())
-            .filter(|member| !names.contains(&member.name))
-            .map(|member| member.name.as_str())
-            .collect();
-        if removed.len() >= replicas.max(1) && !force {
+        let serving_after = members.len() + names.iter().filter(|name| self.member(name).is_none()).count();
+        if serving_after < replicas.max(1) && !force {
             return Err(format!(
-                "refusing to remove {} nodes at once ({}): with {replicas} replicas at most {} may leave together, \
-                 or a crash of one while they drain could lose a key all of whose copies are on them; \
-                 remove fewer, wait until they have left (their processes exit), then the rest, or use --force",
-                removed.len(),
-                removed.join(", "),
-                replicas.max(1) - 1
+                "refusing to leave {serving_after} serving nodes with {replicas} replicas: every bucket would have \
+                 fewer copies than the replica count, so fewer crashes than it promises could lose acknowledged \
+                 writes; add nodes, or use --force to accept that"
             ));
         }
         for member in &self.members {
@@ -370,13 +366,18 @@ mod tests {
     }
 
     #[test]
-    fn removed_nodes_leave_and_too_many_at_once_is_refused_unless_forced() {
+    fn removed_nodes_leave_and_fewer_serving_than_replicas_is_refused_unless_forced() {
         let v0 = Universe::from_servers(&names(&[4000, 4001, 4002, 4003, 4004]));
         let v1 = v0.next(&names(&[4000, 4001, 4002, 4003]), 3, false, &none_up).unwrap();
         assert!(v1.member("127.0.0.1:4004").unwrap().leaving);
         assert_eq!(v1.serving_count(), 4);
+        let all_replicas = v0.next(&names(&[4000, 4001, 4002]), 3, false, &none_up).unwrap();
+        assert_eq!(all_replicas.members.iter().filter(|m| m.leaving).count(), 2);
         let error = v0.next(&names(&[4000, 4001]), 3, false, &none_up).unwrap_err();
-        assert!(error.contains("at most 2 may leave together"), "{error}");
+        assert!(
+            error.contains("refusing to leave 2 serving nodes with 3 replicas"),
+            "{error}"
+        );
         let forced = v0.next(&names(&[4000, 4001]), 3, true, &none_up).unwrap();
         assert_eq!(forced.members.iter().filter(|m| m.leaving).count(), 3);
         // A leaving node still up stays listed; one that is gone is dropped;
