@@ -165,9 +165,12 @@ struct Ranks {
     /// Serving nodes met so far, alive or not (the first N are the
     /// bucket's home replicas).
     serving_seen: usize,
-    /// Live members met so far: only the first 2N of them, the bucket's
-    /// *window*, may hold it (see [`Ranks::offer`]).
-    alive_seen: usize,
+    /// Live serving nodes met so far: the first 2N of them are the
+    /// bucket's *window* (see [`Ranks::offer`]).
+    alive_serving_seen: usize,
+    /// A full node was passed over: the nodes taking its place come from
+    /// the window only.
+    passed_full: bool,
 }
 
 impl Ranks {
@@ -177,22 +180,26 @@ impl Ranks {
 
     /// The next node in score order. A full node takes only buckets it is
     /// a home replica of: the next live node takes its place, but only
-    /// within the bucket's window, the 2N best-ranked live nodes full or
-    /// not. Those are where a node catching up looks for the writes it
-    /// missed ([`crate::node::cluster_core`]'s pulls), so a bucket never
-    /// moves where they would not be found; where the window has too few
-    /// nodes with room, the bucket is short of room
+    /// within the bucket's window, its 2N best-ranked live serving nodes
+    /// full or not. Those are where a node catching up looks for the
+    /// writes it missed ([`crate::node::cluster_core`]'s pulls), so a
+    /// bucket never moves where they would not be found; where the window
+    /// has too few nodes with room, the bucket is short of room
     /// ([`View::short_of_room`]).
     fn offer(&mut self, node: u8, role: Role, liveness: &Liveness) {
         let n = usize::from(node);
         let home = role == Role::Serving && self.serving_seen < self.replicas;
         self.serving_seen += usize::from(role == Role::Serving);
-        let within_window = self.alive_seen < 2 * self.replicas;
-        self.alive_seen += usize::from(liveness.alive[n]);
-        let eligible = liveness.alive[n] && (home || (!liveness.full[n] && within_window));
-        if role == Role::Serving && liveness.alive[n] && within_window && !eligible && self.reserve.len() < RESERVE_MAX
-        {
-            self.reserve.push(node);
+        let live_serving = role == Role::Serving && liveness.alive[n];
+        let within_window = self.alive_serving_seen < 2 * self.replicas;
+        self.alive_serving_seen += usize::from(live_serving);
+        let full = liveness.full[n];
+        let eligible = liveness.alive[n] && (home || (!full && (!self.passed_full || within_window)));
+        if live_serving && full && !home {
+            self.passed_full = true;
+            if within_window && self.reserve.len() < RESERVE_MAX {
+                self.reserve.push(node);
+            }
         }
         match role {
             Role::Serving if eligible && self.preference.len() < self.replicas => self.preference.push(node),
@@ -296,7 +303,8 @@ impl Placement {
                 stand_ins: Vec::with_capacity(replicas),
                 reserve: Vec::new(),
                 serving_seen: 0,
-                alive_seen: 0,
+                alive_serving_seen: 0,
+                passed_full: false,
             };
             for &node in order {
                 if ranks.done() {
@@ -803,9 +811,9 @@ mod tests {
 
     /// The reference rule: score every member; the preference list is the
     /// first N eligible serving nodes (a full one only where it is one of
-    /// the N best serving nodes, any other only among the 2N best live
-    /// members), the stand-ins the next N eligible nodes, leaving ones
-    /// included.
+    /// the N best serving nodes; after a full one is passed over, any other
+    /// only among the 2N best live serving nodes), the stand-ins the next
+    /// N eligible nodes, leaving ones included.
     fn ranked_by_scoring_all(placement: &Placement, liveness: &Liveness, bucket: BucketId) -> Vec<u8> {
         let mut all: Vec<(u64, u8)> = (placement.seeds.iter().enumerate())
             .filter(|&(node, _)| placement.roles[node] != Role::Absent)
@@ -817,13 +825,24 @@ mod tests {
             .filter(|&n| serving(n))
             .take(placement.replicas)
             .collect();
-        let window: Vec<u8> = (all.iter().map(|&(_, n)| n))
-            .filter(|&n| liveness.alive[usize::from(n)])
-            .take(2 * placement.replicas)
-            .collect();
+        let rank = |n: u8| all.iter().position(|&(_, m)| m == n);
+        // The window: every node ranked up to the 2N-th live serving one.
+        let window_end = (all.iter().map(|&(_, n)| n))
+            .filter(|&n| liveness.alive[usize::from(n)] && serving(n))
+            .nth(2 * placement.replicas - 1)
+            .and_then(rank)
+            .unwrap_or(usize::MAX);
+        let first_passed_full = (all.iter().map(|&(_, n)| n))
+            .find(|&n| {
+                let live_full = liveness.alive[usize::from(n)] && liveness.full[usize::from(n)];
+                live_full && serving(n) && !home.contains(&n)
+            })
+            .and_then(rank);
         let eligible = |n: u8| {
-            liveness.alive[usize::from(n)]
-                && (home.contains(&n) || (!liveness.full[usize::from(n)] && window.contains(&n)))
+            let after_full = first_passed_full.is_some_and(|at| rank(n).is_some_and(|r| r > at));
+            let in_window = rank(n).is_some_and(|r| r <= window_end);
+            let with_room = !liveness.full[usize::from(n)] && (!after_full || in_window);
+            liveness.alive[usize::from(n)] && (home.contains(&n) || with_room)
         };
         let preference: Vec<u8> = (all.iter().map(|&(_, n)| n))
             .filter(|&n| serving(n) && eligible(n))
