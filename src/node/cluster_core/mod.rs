@@ -40,6 +40,9 @@ pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// Time after start before this node trusts its view enough to decide which
 /// buckets have no holder to pull from.
 pub const STARTUP_GRACE_MS: u64 = 1_200;
+/// A gained bucket is pulled once more this long past the failure timeout
+/// after the gain (see [`pulls`]).
+const RECHECK_MARGIN_MS: u64 = 1_000;
 
 pub struct ClusterCore {
     ctx: Arc<NodeContext>,
@@ -95,6 +98,10 @@ pub struct ClusterCore {
     /// Buckets held here whose copy lacks writes a full store refused,
     /// with when to pull them again (see [`pulls`]).
     incomplete: BTreeMap<BucketId, u64>,
+    /// Buckets gained, with when they are pulled once more before this
+    /// node coordinates them (see [`pulls`]), and how long after the gain.
+    recheck: BTreeMap<BucketId, u64>,
+    recheck_after_ms: u64,
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
@@ -161,6 +168,8 @@ impl ClusterCore {
             whole_since_stamp_ms: None,
             suspect: vec![false; BUCKETS],
             incomplete: BTreeMap::new(),
+            recheck: BTreeMap::new(),
+            recheck_after_ms: failure_ms + RECHECK_MARGIN_MS,
             universe_pushes: vec![(0, 0); n],
             push_cursor: 0,
             strangers_told: VecDeque::new(),

@@ -91,6 +91,8 @@ impl ClusterCore {
             } else if holds && !self.held[bucket] {
                 self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
                 self.ctx.pulling[bucket].store(true, Ordering::Relaxed);
+                let again_at = self.now_ms() + self.recheck_after_ms;
+                self.recheck.insert(bucket as BucketId, again_at);
                 queued += 1;
             }
             self.held[bucket] = holds;
@@ -213,8 +215,33 @@ impl ClusterCore {
     /// unless the store refused some of its entries (see
     /// [`ClusterCore::incomplete`]).
     fn pulled(&self, bucket: BucketId) {
-        if !self.until_universe_agrees.contains(&bucket) && !self.incomplete.contains_key(&bucket) {
+        let waits = self.until_universe_agrees.contains(&bucket)
+            || self.incomplete.contains_key(&bucket)
+            || self.recheck.contains_key(&bucket);
+        if !waits {
             self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues once more, as they come due, the buckets gained a failure
+    /// timeout ago. This node may have learned of a death (or a universe)
+    /// before a replica ranked ahead of it did, and pulled from it while
+    /// it still wrote past this node, to the replicas of its own view: by
+    /// now its view is this node's, and the second pull (with this node's
+    /// digest, so an unchanged copy sends nothing) brings what it wrote
+    /// meanwhile. Until then this node does not coordinate the bucket.
+    fn recheck_gained(&mut self, view: &View, now: u64) {
+        let due: Vec<BucketId> = (self.recheck.iter())
+            .filter(|&(_, &at)| at <= now)
+            .map(|(&bucket, _)| bucket)
+            .collect();
+        for bucket in due {
+            self.recheck.remove(&bucket);
+            if view.holds(self.ctx.self_index, bucket) {
+                self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+            } else {
+                self.pulled(bucket);
+            }
         }
     }
 
@@ -269,7 +296,12 @@ impl ClusterCore {
     fn pulls_pending(&self) -> usize {
         let known = self.ctx.roster.len();
         let queued: usize = self.from_source[..known].iter().map(VecDeque::len).sum();
-        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls + self.until_universe_agrees.len()
+        self.to_pull.len()
+            + queued
+            + self.pulling.len()
+            + self.after_first_pulls
+            + self.until_universe_agrees.len()
+            + self.recheck.len()
     }
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
@@ -279,6 +311,7 @@ impl ClusterCore {
         }
         let view = self.ctx.view();
         self.retry_incomplete(&view, now);
+        self.recheck_gained(&view, now);
         self.pull_again_once_the_universe_agrees();
         self.ask_again_what_timed_out(&view, now);
         let unsettled: Vec<usize> = self.membership.unsettled_peers().collect();
