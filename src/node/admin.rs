@@ -54,6 +54,8 @@ pub enum ReportKind {
 pub struct ReportParts {
     pub live_keys: usize,
     pub tombstones: usize,
+    /// Buckets the shards hand off (see [`crate::node::shard`]).
+    pub handing_off: usize,
     pub lines: Vec<String>,
 }
 
@@ -91,6 +93,7 @@ impl Report {
             let counters = &self.ctx.counters;
             counters.set(&counters.keys, parts.live_keys as u64);
             counters.set(&counters.tombstones, parts.tombstones as u64);
+            counters.set(&counters.buckets_handing_off, parts.handing_off as u64);
             counters.render(&mut text);
         }
         let mut lines = parts.lines.clone();
@@ -171,6 +174,7 @@ pub fn refresh_gauges(ctx: &NodeContext, view: &View, budget: &MemoryBudget, req
     c.set(&c.store_limit_bytes, budget.limit_bytes() as u64);
     c.set(&c.requests_per_s, requests_per_s);
     c.set(&c.send_drops, io.dropped_sends());
+    c.set(&c.disk_free_bytes, io.disk_free_bytes());
     let now = ctx.clock.mono_ms();
     let oldest = (ctx.unsynced_since_ms.iter())
         .map(|since| since.load(Ordering::Relaxed))
@@ -192,11 +196,13 @@ pub fn stats_header(ctx: &NodeContext, pid: i32) -> String {
     )
 }
 
-/// One shard's part of a report, from its store.
-pub fn add_shard_part(report: &Report, store: &Store) {
+/// One shard's part of a report, from its store and the buckets it hands
+/// off.
+pub fn add_shard_part(report: &Report, store: &Store, handing_off: usize) {
     let mut parts = report.parts.lock();
     match report.kind {
         ReportKind::Stats => {
+            parts.handing_off += handing_off;
             for bucket in 0..BUCKET_COUNT as BucketId {
                 let stats = store.bucket_stats(bucket);
                 parts.live_keys += stats.live_keys as usize;
@@ -208,8 +214,9 @@ pub fn add_shard_part(report: &Report, store: &Store) {
             for bucket in from..BUCKET_COUNT as BucketId {
                 let stats = store.bucket_stats(bucket);
                 if stats.live_keys + stats.tombstones > 0 {
+                    let bytes: usize = store.bucket_records(bucket).map(|r| r.heap_bytes()).sum();
                     let line = format!(
-                        "{bucket} {} {} {:016x}",
+                        "{bucket} {} {} {:016x} {bytes}",
                         stats.live_keys, stats.tombstones, stats.digest
                     );
                     parts.lines.push(line);

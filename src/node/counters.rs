@@ -175,6 +175,7 @@ node_stats! {
     /// Times its rounds stalled long enough to catch up again, with no stop.
     stalls: Counter, "dynakv_stalls_total", "Times this node's rounds stalled long enough to catch up again.";
     buckets_pulled: Counter, "dynakv_buckets_pulled_total", "Buckets pulled from peers.";
+    buckets_handing_off: Gauge, "dynakv_buckets_handing_off", "Buckets this node no longer replicates, held until every replica confirms it holds them.";
     entries_pulled: Counter, "dynakv_entries_pulled_total", "Entries received in pulled buckets.";
     /// Pulls answered "nothing differs": the puller's copy had the same digest.
     pulls_unchanged: Counter, "dynakv_pulls_unchanged_total", "Pulls of peers answered with nothing to send: their copy had the same digest.";
@@ -193,6 +194,7 @@ node_stats! {
     disk_files: Gauge, "dynakv_disk_files", "Journal files (log segments and snapshots) in the data directory.";
     disk_bytes: Gauge, "dynakv_disk_bytes", "Bytes of the journal files in the data directory.";
     /// Milliseconds the oldest written but unsynced record has waited; refreshed for reports.
+    disk_free_bytes: Gauge, "dynakv_disk_free_bytes", "Bytes free on the file system of the data directory (0 without one).";
     disk_unsynced_ms: Gauge, "dynakv_disk_unsynced_milliseconds", "How long the oldest journal record written but not yet synced has waited (0: all synced).";
     disk_syncs: Counter, "dynakv_disk_syncs_total", "Syncs (fdatasync) of the journal.";
     disk_sync_us: Counter, "dynakv_disk_sync_microseconds_total", "Time spent in journal syncs (divide by dynakv_disk_syncs_total for the mean).";

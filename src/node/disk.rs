@@ -31,4 +31,8 @@ pub trait NodeDisk: Send + Sync {
     fn sync_dir(&self) -> io::Result<()>;
     /// Makes every open file durable: SHUTDOWN's last act.
     fn sync_all(&self) -> io::Result<()>;
+    /// Bytes free for it on its file system, where that is known.
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -11,6 +11,7 @@ use crate::cluster::universe::Universe;
 use crate::node::admin::{self, parse_lines};
 use crate::node::context::unix_millis;
 use crate::ops::metrics;
+use crate::ops::plan;
 use crate::protocol::client;
 use crate::protocol::wire::{Command, ErrorCode};
 use crate::storage::hash::BUCKETS;
@@ -111,17 +112,26 @@ pub enum CtlCommand {
     /// with the cluster secret; `run/reload` also ships the file and
     /// starts the new nodes)
     Reload {
-        /// Remove as many nodes at once as asked, even the replica count
-        /// or more (a crash of one while they drain could lose a key)
+        /// Print what each node would gain and lose, the bytes that would
+        /// cross the network and whether every node would fit; change
+        /// nothing
+        #[arg(long)]
+        plan: bool,
+        /// Leave fewer serving nodes than the replica count (buckets then
+        /// have fewer copies than it promises, so fewer crashes lose
+        /// acknowledged writes)
         #[arg(long)]
         force: bool,
     },
+    /// Data moving now, per node of the newest universe (leaving ones
+    /// included): buckets left to pull, buckets handed off and not yet
+    /// confirmed, buckets and bytes moved since the node started
+    Transfers,
     /// Take NODE out of the cluster: it hands its data to the others, then
     /// exits (a reload without it)
     Decommission {
         node: String,
-        /// Even with one replica (its keys have no other copy while it
-        /// drains)
+        /// Even if that leaves fewer serving nodes than the replica count
         #[arg(long)]
         force: bool,
     },
@@ -178,8 +188,9 @@ pub fn run(args: CtlArgs) -> Result<String, String> {
             request_timeout_ms,
         } => ctl.exporter(&listen, node_timeout_ms, request_timeout_ms),
         CtlCommand::Universe => ctl.show_universe(),
-        CtlCommand::Reload { force } => ctl.reload(force),
+        CtlCommand::Reload { plan, force } => ctl.reload(plan, force),
         CtlCommand::Decommission { node, force } => ctl.decommission(&node, force),
+        CtlCommand::Transfers => ctl.transfers(),
         CtlCommand::Wipeout { node } => ctl.simple(&ctl.resolve(&node)?, Command::Wipeout),
         CtlCommand::Shutdown { node } => ctl.shutdown(&ctl.resolve(&node)?),
     }
@@ -416,7 +427,7 @@ impl Ctl {
         Ok(text)
     }
 
-    fn reload(&self, force: bool) -> Result<String, String> {
+    fn reload(&self, plan_only: bool, force: bool) -> Result<String, String> {
         let (current, replicas) = self.newest_universe()?;
         let names: Vec<String> = self.entries.iter().map(|entry| entry.name.clone()).collect();
         let up = |name: &str| {
@@ -430,7 +441,129 @@ impl Ctl {
                 current.version
             ));
         }
-        self.spread(&current, &next)
+        self.checked_spread(&current, &next, replicas, plan_only)
+    }
+
+    /// The plan of going to `next`; with `plan_only`, printed; otherwise
+    /// `next` is spread if every node fits, refused with the plan if not.
+    fn checked_spread(
+        &self,
+        current: &Universe,
+        next: &Universe,
+        replicas: usize,
+        plan_only: bool,
+    ) -> Result<String, String> {
+        let plan = plan::plan(next, replicas, &self.node_states(current, next));
+        if plan_only {
+            return Ok(format!(
+                "universe {} -> {}: {} serving, {} leaving\n{plan}",
+                current.version,
+                next.version,
+                next.serving_count(),
+                next.members.len() - next.serving_count()
+            ));
+        }
+        if !plan.fits() {
+            return Err(format!("refusing the reload: not every node would fit\n{plan}"));
+        }
+        self.spread(current, next)
+    }
+
+    /// What the plan needs of every node of either universe that answers:
+    /// its store, its disk, its buckets.
+    fn node_states(&self, current: &Universe, next: &Universe) -> Vec<plan::NodeState> {
+        let mut names: Vec<&str> = current.members.iter().map(|m| m.name.as_str()).collect();
+        names.extend(next.members.iter().map(|m| m.name.as_str()));
+        names.sort_unstable();
+        names.dedup();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (names.iter())
+                .map(|&name| scope.spawn(move || self.node_state(name)))
+                .collect();
+            (handles.into_iter()).filter_map(|handle| handle.join().ok()).collect()
+        })
+    }
+
+    fn node_state(&self, name: &str) -> plan::NodeState {
+        let mut state = plan::NodeState {
+            name: name.to_string(),
+            ..plan::NodeState::default()
+        };
+        let Some(addr) = servers::resolve(name) else {
+            return state;
+        };
+        let (Ok(stats), Ok(listing)) = (self.admin(&addr, admin::STATS, &[]), self.buckets(&addr)) else {
+            return state;
+        };
+        let fields = parse_lines(&stats);
+        let number = |field: &str| {
+            (fields.iter())
+                .find(|(name, _)| *name == field)
+                .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        state.answered = true;
+        state.stored_bytes = number("stored_bytes");
+        state.store_limit_bytes = number("store_limit_bytes");
+        state.disk_free_bytes = number("disk_free_bytes");
+        for line in listing.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if let [bucket, live, _, _, bytes] = fields.as_slice()
+                && let (Ok(bucket), Ok(live), Ok(bytes)) = (bucket.parse(), live.parse(), bytes.parse())
+            {
+                state.buckets.insert(bucket, (live, bytes));
+            }
+        }
+        state
+    }
+
+    /// One row per member of the newest universe: what it has left to
+    /// move and what it has moved; the last line says whether data is
+    /// still moving (run/reload shows it while it waits).
+    fn transfers(&self) -> Result<String, String> {
+        let (newest, _) = self.newest_universe()?;
+        let mut out = format!(
+            "{:<22} {:<8} {:>12} {:>12} {:>14} {:>12} {:>12}\n",
+            "node", "role", "pulls_left", "handing_off", "buckets_pulled", "MiB_in", "MiB_out"
+        );
+        let (mut pulls_left, mut handing_off, mut answering) = (0, 0, 0);
+        for member in &newest.members {
+            let role = if member.leaving { "leaving" } else { "serving" };
+            let stats = servers::resolve(&member.name).map(|addr| self.admin(&addr, admin::STATS, &[]));
+            let Some(Ok(stats)) = stats else {
+                let _ = writeln!(out, "{:<22} {:<8} {:>12}", member.name, role, "no answer");
+                continue;
+            };
+            let fields = parse_lines(&stats);
+            let get = |field: &str| -> u64 {
+                (fields.iter())
+                    .find(|(name, _)| *name == field)
+                    .and_then(|(_, value)| value.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            let mib = |field: &str| format!("{:.1}", get(field) as f64 / (1 << 20) as f64);
+            answering += 1;
+            pulls_left += get("pulls_pending");
+            handing_off += get("buckets_handing_off");
+            let _ = writeln!(
+                out,
+                "{:<22} {:<8} {:>12} {:>12} {:>14} {:>12} {:>12}",
+                member.name,
+                role,
+                get("pulls_pending"),
+                get("buckets_handing_off"),
+                get("buckets_pulled"),
+                mib("transfer_bytes_received"),
+                mib("transfer_bytes_sent")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "universe {}: {answering} of {} nodes answer; {pulls_left} bucket pulls left, {handing_off} buckets handed off and not yet confirmed",
+            newest.version,
+            newest.members.len()
+        );
+        Ok(out)
     }
 
     fn decommission(&self, node: &str, force: bool) -> Result<String, String> {
@@ -444,7 +577,7 @@ impl Ctl {
             Err(_) => node.to_string(),
         };
         let next = current.without(&name, replicas, force)?;
-        self.spread(&current, &next)
+        self.checked_spread(&current, &next, replicas, false)
     }
 
     /// Sends `next` (signed) to every member of it, and says what changed

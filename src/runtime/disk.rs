@@ -148,6 +148,17 @@ fn lock(dir: &Path) -> Result<File, String> {
 }
 
 impl NodeDisk for FileDisk {
+    fn free_bytes(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: an all-zero statvfs is a valid value of the plain C
+        // struct; statvfs fills it from a valid, NUL-terminated path.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let done = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+        (done == 0).then(|| stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
     fn list(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {

@@ -34,6 +34,10 @@ impl NodeIo for SocketIo {
         SEND_DROPS.load(Ordering::Relaxed)
     }
 
+    fn disk_free_bytes(&self) -> u64 {
+        self.disk.as_ref().and_then(|disk| disk.free_bytes()).unwrap_or(0)
+    }
+
     fn shutdown(&self) {
         // What was written is made durable; otherwise like a crash: no
         // reply, no cleanup, no hand-off (a drain's unwritten changes were
