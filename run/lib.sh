@@ -49,6 +49,17 @@ nodes() {
     grep -v '^[[:space:]]*\(#\|$\)' "$SERVERS" | tr -d ' \t\r' | sed '/^$/d'
 }
 
+# Every node run/start or run/reload started and recorded in the output
+# dir, whatever the servers file lists now (HOST_PORT.pid -> HOST:PORT).
+recorded_nodes() {
+    local file base
+    for file in "$OUTPUT"/*.pid; do
+        [ -f "$file" ] || continue
+        base="$(basename "$file" .pid)"
+        echo "${base%_*}:${base##*_}"
+    done
+}
+
 host_of() { echo "${1%:*}"; }
 port_of() { echo "${1##*:}"; }
 node_file() { echo "$OUTPUT/$(echo "$1" | tr ':/' '__')"; }

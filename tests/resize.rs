@@ -140,9 +140,9 @@ fn stale_reads(addrs: &[SocketAddr], load: &Load) -> Vec<String> {
 
 /// "Grow and shrink a running cluster: no write lost, no restart." Five
 /// nodes under a write load grow to ten (the file rewritten with the new
-/// lines inserted among the old, in another order), then shrink to seven:
-/// three at once is refused (as many as the replicas), two and then one
-/// are not. After each change every node counts the new size within 10 s
+/// lines inserted among the old, in another order), then shrink to seven
+/// in one step, after a plan that changes nothing. After each change every
+/// node counts the new size within 10 s
 /// of the command; once it settles no read is stale, and after growing
 /// each node holds its share of the keys within 15 % of even; nodes taken
 /// out hand their data over and exit by themselves; at the end every
@@ -206,51 +206,42 @@ fn a_cluster_grows_from_five_to_ten_and_shrinks_to_seven_under_load_losing_nothi
         );
     }
 
-    // 10 -> 7: three at once is as many as the replicas: refused.
-    cluster.list(&[5, 3, 0, 7, 1, 8, 2]);
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_dynakv"))
-        .args(["ctl", "--servers"])
-        .arg(&cluster.servers)
-        .arg("reload")
-        .output()
-        .unwrap();
-    let why = String::from_utf8_lossy(&refused.stderr);
+    // 10 -> 7: the plan first, which changes nothing; then all three at once.
+    let file = [5, 3, 0, 7, 1, 8, 2];
+    cluster.list(&file);
+    let plan = ctl(&cluster.servers, &["reload", "--plan"]);
+    assert!(plan.contains("universe 1 -> 2: 7 serving, 3 leaving"), "{plan}");
+    assert_eq!(plan.matches(" leaving ").count(), 3, "{plan}");
+    assert!(plan.contains("every node fits"), "{plan}");
     assert!(
-        !refused.status.success() && why.contains("at most 2 may leave together"),
-        "{why}"
+        ctl(&cluster.servers, &["universe"]).starts_with("version 1\n"),
+        "a plan changes nothing"
     );
-    // Two, then one.
-    for (file, leaving, size) in [
-        (&[5, 3, 0, 7, 1, 8, 2, 9][..], &[4, 6][..], 8),
-        (&[5, 3, 0, 7, 1, 8, 2][..], &[9][..], 7),
-    ] {
-        cluster.list(file);
-        let reloaded = Instant::now();
-        let summary = ctl(&cluster.servers, &["reload"]);
-        assert!(summary.contains(&format!("{size} serving")), "{summary}");
-        cluster.wait_count(file, size, COUNTED.saturating_sub(reloaded.elapsed()));
-        let counted = reloaded.elapsed();
-        for &i in leaving {
-            cluster.wait_exited(i, READY);
-        }
-        eprintln!(
-            "-> {size}: every node counted {size} after {counted:?}; nodes {leaving:?} handed their data over and exited after {:?}",
-            reloaded.elapsed()
-        );
-        cluster.wait_synced(READY);
-        assert_none_wrong(
-            &stale_reads(&cluster.addrs_of(file), &load),
-            "stale reads after shrinking",
-        );
+    let reloaded = Instant::now();
+    let summary = ctl(&cluster.servers, &["reload"]);
+    assert!(summary.contains("7 serving"), "{summary}");
+    cluster.wait_count(&file, 7, COUNTED.saturating_sub(reloaded.elapsed()));
+    let counted = reloaded.elapsed();
+    for i in [4, 6, 9] {
+        cluster.wait_exited(i, READY);
     }
+    eprintln!(
+        "-> 7: every node counted 7 after {counted:?}; nodes 4, 6 and 9 handed their data over and exited after {:?}",
+        reloaded.elapsed()
+    );
+    cluster.wait_synced(READY);
+    assert_none_wrong(
+        &stale_reads(&cluster.addrs_of(&file), &load),
+        "stale reads after shrinking",
+    );
     let acked = load.stop();
     let stayed = cluster.addrs_of(&[5, 3, 0, 7, 1, 8, 2]);
     assert_none_wrong(&misread(&stayed, &acked), "acknowledged writes lost");
     let expect: Vec<(usize, Option<usize>)> = base.iter().map(|&i| (i, Some(1))).collect();
     assert_none_wrong(&misreads(&stayed, &expect, 5, false), "keys written before the changes");
     let universe = ctl(&cluster.servers, &["universe"]);
-    assert!(universe.starts_with("version 3\n"), "{universe}");
-    assert_eq!(universe.matches(" holds 3").count(), 7, "{universe}");
+    assert!(universe.starts_with("version 2\n"), "{universe}");
+    assert_eq!(universe.matches(" holds 2").count(), 7, "{universe}");
 }
 
 /// "A node started with a stale file learns the current one from its
@@ -369,4 +360,264 @@ fn forged_replayed_and_older_universes_are_refused_and_counted() {
         assert!(start.elapsed() < READY, "universe 1 did not spread");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A cluster run by the operator scripts (`run/start`, `run/reload`,
+/// `run/stop`) with data directories, its processes killed by pid if the
+/// test ends early.
+struct Scripted {
+    /// Holds the servers file and the output dir until the test ends.
+    _dir: TempDir,
+    servers: std::path::PathBuf,
+    output: std::path::PathBuf,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Scripted {
+    fn new(capacity: usize) -> Scripted {
+        let dir = TempDir::new("scripted");
+        Scripted {
+            servers: dir.0.join("servers.txt"),
+            output: dir.0.join("output"),
+            addrs: free_addrs(capacity),
+            _dir: dir,
+        }
+    }
+
+    fn list(&self, order: &[usize]) {
+        let text: String = order.iter().map(|&i| format!("{}\n", self.addrs[i])).collect();
+        std::fs::write(&self.servers, text).unwrap();
+    }
+
+    /// Runs `run/NAME SERVERS --output OUTPUT ARGS`; returns its success and output.
+    fn script(&self, name: &str, args: &[&str]) -> (bool, String) {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let output = std::process::Command::new(repo.join("run").join(name))
+            .arg(&self.servers)
+            .arg("--output")
+            .arg(&self.output)
+            .args(args)
+            .output()
+            .expect("run script");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        eprintln!("run/{name} {args:?}:\n{text}");
+        (output.status.success(), text)
+    }
+
+    /// The pid run/start or run/reload recorded for node `i`.
+    fn pid(&self, i: usize) -> Option<u32> {
+        let name = self.addrs[i].to_string().replace([':', '/'], "_");
+        let text = std::fs::read_to_string(self.output.join(format!("{name}.pid"))).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Node processes of this cluster still running (zombies are gone).
+    fn running(&self) -> Vec<usize> {
+        (0..self.addrs.len())
+            .filter(|&i| self.pid(i).is_some_and(process_runs))
+            .collect()
+    }
+
+    fn wait_gone(&self, nodes: &[usize], limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let left: Vec<usize> = self.running().into_iter().filter(|i| nodes.contains(i)).collect();
+            if left.is_empty() {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "nodes {left:?} still run after {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn addrs_of(&self, indexes: &[usize]) -> Vec<SocketAddr> {
+        indexes.iter().map(|&i| self.addrs[i]).collect()
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        for i in self.running() {
+            if let Some(pid) = self.pid(i) {
+                // SAFETY: kill(2) of a node process this test started.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+fn process_runs(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some(s) if s != "Z" && s != "X")
+}
+
+/// Of `candidates`, the three that hold the most buckets whole (every
+/// replica) when `members` serve, with that count.
+fn triple_holding_whole_buckets(addrs: &[SocketAddr], members: &[usize], candidates: &[usize]) -> (Vec<usize>, usize) {
+    let names: Vec<String> = members.iter().map(|&i| addrs[i].to_string()).collect();
+    let placement = dynakv::cluster::ring::Placement::new(&names, 3);
+    let view = placement.view(0, dynakv::cluster::ring::Liveness::ready(vec![true; names.len()]));
+    let mut best = (Vec::new(), 0);
+    for (a, &x) in candidates.iter().enumerate() {
+        for (b, &y) in candidates.iter().enumerate().skip(a + 1) {
+            for &z in &candidates[b + 1..] {
+                let slots: Vec<usize> = [x, y, z]
+                    .iter()
+                    .map(|n| members.iter().position(|m| m == n).unwrap())
+                    .collect();
+                let whole = (0..dynakv::storage::hash::BUCKETS as u16)
+                    .filter(|&bucket| view.preference(bucket).iter().all(|&n| slots.contains(&usize::from(n))))
+                    .count();
+                if whole > best.1 {
+                    best = (vec![x, y, z], whole);
+                }
+            }
+        }
+    }
+    best
+}
+
+/// "Any shrink in one step, 0 lost": with data directories and under a
+/// write load, a cluster grown from 5 to 10 by `run/reload` shrinks to 7
+/// in one `run/reload` (three nodes at once that hold every copy of some
+/// buckets), then to 4 with a `kill -9` of one leaving node while it
+/// drains. No acknowledged write is lost, no read is stale, the removed
+/// nodes exit by themselves, and `run/stop` afterwards leaves no dynakv
+/// process, though the servers file no longer lists most of them.
+#[test]
+fn a_cluster_shrinks_by_every_copy_of_some_buckets_at_once_losing_nothing() {
+    let cluster = Scripted::new(10);
+    let stay = [0, 1, 2, 3];
+    cluster.list(&[0, 1, 2, 3, 4]);
+    let (started, text) = cluster.script("start", &[]);
+    assert!(started, "run/start: {text}");
+    let base: Vec<usize> = (300..2_300).collect();
+    write_keys(&cluster.addrs_of(&stay), &base, 1);
+    let load = Load::start(cluster.addrs_of(&stay), 300, 6);
+
+    cluster.list(&(0..10).collect::<Vec<_>>());
+    let (grown, text) = cluster.script("reload", &[]);
+    assert!(grown, "run/reload to 10: {text}");
+    assert_none_wrong(
+        &stale_reads(&cluster.addrs_of(&stay), &load),
+        "stale reads after growing",
+    );
+
+    let all: Vec<usize> = (0..10).collect();
+    let (first, whole) = triple_holding_whole_buckets(&cluster.addrs, &all, &[4, 5, 6, 7, 8, 9]);
+    assert!(whole > 0, "three nodes that hold some bucket whole");
+    let seven: Vec<usize> = all.iter().copied().filter(|i| !first.contains(i)).collect();
+    cluster.list(&seven);
+    let reloaded = Instant::now();
+    let (shrunk, text) = cluster.script("reload", &[]);
+    assert!(shrunk, "run/reload to 7 in one step: {text}");
+    let gone = cluster.wait_gone(&first, READY);
+    eprintln!(
+        "10 -> 7: nodes {first:?} (every copy of {whole} buckets) handed over and exited {:?} after the reload",
+        reloaded.elapsed().min(gone + reloaded.elapsed())
+    );
+    assert_none_wrong(
+        &stale_reads(&cluster.addrs_of(&stay), &load),
+        "stale reads after shrinking to 7",
+    );
+
+    let rest: Vec<usize> = seven.iter().copied().filter(|i| !stay.contains(i)).collect();
+    cluster.list(&stay);
+    let (shrinking, text) = cluster.script("reload", &["--no-wait"]);
+    assert!(shrinking, "run/reload to 4: {text}");
+    // One leaving node dies while it drains: the others, and the nodes
+    // that stay, hold what it held.
+    if let Some(pid) = cluster.pid(rest[0]) {
+        // SAFETY: kill(2) of a node process this test started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    }
+    cluster.wait_gone(&rest, READY);
+    let (waited, text) = cluster.script("reload", &[]);
+    assert!(waited, "run/reload to 4, again once they left: {text}");
+    assert_none_wrong(
+        &stale_reads(&cluster.addrs_of(&stay), &load),
+        "stale reads after shrinking to 4",
+    );
+    let acked = load.stop();
+    assert_none_wrong(&misread(&cluster.addrs_of(&stay), &acked), "acknowledged writes lost");
+    let expect: Vec<(usize, Option<usize>)> = base.iter().map(|&i| (i, Some(1))).collect();
+    assert_none_wrong(
+        &misreads(&cluster.addrs_of(&stay), &expect, 5, false),
+        "keys written before the changes",
+    );
+
+    // The file names two nodes now; run/stop stops all four by their pids.
+    cluster.list(&[0, 1]);
+    let (stopped, text) = cluster.script("stop", &[]);
+    assert!(stopped, "run/stop: {text}");
+    assert_eq!(
+        cluster.running(),
+        Vec::<usize>::new(),
+        "no node process is left: {text}"
+    );
+}
+
+/// "A reload that would not fit is refused with its numbers": five nodes
+/// with 16 MiB each, filled to about 60 %; taking two out would leave the
+/// other three holding every key, past what a store may hold. The plan
+/// says which nodes do not fit and by how much; the reload is refused
+/// with it, and the cluster keeps its universe.
+#[test]
+fn a_shrink_that_would_not_fit_is_refused_and_changes_nothing() {
+    let mut cluster = Growing::new(5);
+    cluster.list(&[0, 1, 2, 3, 4]);
+    for i in 0..5 {
+        let log = cluster.dir.0.join(format!("node-{i}.log"));
+        cluster.nodes[i] = Some(spawn_node(
+            cluster.addrs[i],
+            &cluster.servers,
+            &["--memory-limit", "16"],
+            &log,
+        ));
+    }
+    cluster.wait_count(&[0, 1, 2, 3, 4], 5, READY);
+    cluster.wait_synced(READY);
+    let addrs = cluster.addrs_of(&[0, 1, 2, 3, 4]);
+    let keys: Vec<usize> = (0..2_400).collect();
+    let value = vec![b'v'; 5_000];
+    let refused = parallel(&keys, 8, |&i| put(pick(&addrs, i), &key(i), &value, 1) != 0);
+    assert!(!refused.iter().any(|&r| r), "the cluster holds it all, at 5 nodes");
+
+    cluster.list(&[0, 1, 2]);
+    let plan = ctl(&cluster.servers, &["reload", "--plan"]);
+    assert!(
+        plan.contains("some nodes do not fit") && plan.contains("NO: holds"),
+        "{plan}"
+    );
+    let reload = std::process::Command::new(env!("CARGO_BIN_EXE_dynakv"))
+        .args(["ctl", "--servers"])
+        .arg(&cluster.servers)
+        .arg("reload")
+        .output()
+        .unwrap();
+    let why = String::from_utf8_lossy(&reload.stderr);
+    assert!(
+        !reload.status.success()
+            && why.contains("refusing the reload: not every node would fit")
+            && why.contains("MiB"),
+        "{why}"
+    );
+    let universe = ctl(&cluster.servers, &["universe"]);
+    assert!(universe.starts_with("version 0\n"), "unchanged: {universe}");
+    cluster.list(&[0, 1, 2, 3, 4]);
+    let expect: Vec<(usize, Option<usize>)> = keys.iter().map(|&i| (i, None)).collect();
+    let present = parallel(&expect, 8, |&(i, _)| get(pick(&addrs, i), &key(i)).0 == 0);
+    assert!(present.iter().all(|&p| p), "every key still there");
 }

@@ -383,7 +383,7 @@ pub fn buckets(servers: &std::path::Path, node: usize) -> std::collections::Hash
         .filter_map(|line| {
             let f: Vec<&str> = line.split(' ').collect();
             match f.as_slice() {
-                [b, live, tomb, digest] => Some((
+                [b, live, tomb, digest, _bytes] => Some((
                     b.parse().ok()?,
                     (live.parse().ok()?, tomb.parse().ok()?, digest.to_string()),
                 )),
