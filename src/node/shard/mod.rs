@@ -20,12 +20,14 @@
 //!   the answering side of anti-entropy.
 //! - [`retain`]: buckets no longer replicated here dropped, tombstones
 //!   every replica holds collected; [`handoff`]: a bucket dropped only
-//!   once its replicas confirmed they hold it.
+//!   once its replicas confirmed they hold it; [`mismatches`]: anti-entropy's
+//!   differences, repaired once they last.
 //! - [`wipe`]: the WIPEOUT command, one shard's part.
 
 mod commit;
 mod coordinate;
 mod handoff;
+mod mismatches;
 mod replay;
 mod replica;
 mod retain;
@@ -54,6 +56,7 @@ use crate::storage::store::Store;
 use commit::Held;
 use coordinate::Pending;
 use handoff::HandOffs;
+use mismatches::Mismatches;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +111,8 @@ pub struct Shard {
     /// Buckets this node hands off and the replicas that confirmed them,
     /// and the hand-off pulls it receives as a replica.
     handoffs: HandOffs,
+    /// Buckets anti-entropy found different, repaired once it lasts.
+    mismatches: Mismatches,
     /// What the other replicas are known to hold, for tombstone collection.
     agreement: Agreement,
     /// From the cluster core's last retain pass (see [`ShardMsg::Retain`]).
@@ -165,6 +170,7 @@ impl Shard {
             pulls_receiving: BTreeMap::new(),
             deferred_pulls: VecDeque::new(),
             handoffs: HandOffs::default(),
+            mismatches: Mismatches::default(),
             agreement: Agreement::default(),
             collect_from_stamp_ms: None,
             full_until_ms: vec![0; SLOTS_MAX],

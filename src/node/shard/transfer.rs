@@ -295,7 +295,8 @@ impl Shard {
                 self.agreement
                     .compared(bucket, peer, theirs.cutoff_s, matched, now_stamp_ms);
             }
-            if !matched {
+            let now = self.now_ms();
+            if self.mismatches.compared(from, bucket, matched, now) {
                 self.repair(from, bucket);
             }
         }
