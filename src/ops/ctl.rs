@@ -453,7 +453,7 @@ impl Ctl {
         replicas: usize,
         plan_only: bool,
     ) -> Result<String, String> {
-        let plan = plan::plan(next, replicas, &self.node_states(current, next));
+        let plan = plan::plan(next, replicas, &self.node_states(current));
         if plan_only {
             return Ok(format!(
                 "universe {} -> {}: {} serving, {} leaving\n{plan}",
@@ -469,13 +469,11 @@ impl Ctl {
         self.spread(current, next)
     }
 
-    /// What the plan needs of every node of either universe that answers:
-    /// its store, its disk, its buckets.
-    fn node_states(&self, current: &Universe, next: &Universe) -> Vec<plan::NodeState> {
-        let mut names: Vec<&str> = current.members.iter().map(|m| m.name.as_str()).collect();
-        names.extend(next.members.iter().map(|m| m.name.as_str()));
-        names.sort_unstable();
-        names.dedup();
+    /// What the plan needs of every member of the current universe that
+    /// answers: its store, its disk, its buckets. Nodes the reload adds
+    /// hold nothing yet (and are not started yet: not asked).
+    fn node_states(&self, current: &Universe) -> Vec<plan::NodeState> {
+        let names: Vec<&str> = current.members.iter().map(|m| m.name.as_str()).collect();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (names.iter())
                 .map(|&name| scope.spawn(move || self.node_state(name)))
