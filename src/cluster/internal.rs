@@ -987,7 +987,7 @@ mod tests {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(11), None);
+        assert_eq!(Kind::from_byte(12), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -1007,6 +1007,10 @@ mod tests {
             Internal::Digests {
                 digests: vec![digest(1, 2, 3)],
             },
+            Internal::Held {
+                bucket: 9,
+                digest: 0xdead_beef,
+            },
         ]
     }
 
@@ -1024,6 +1028,14 @@ mod tests {
             bucket: BUCKETS as u16,
             full: false,
             refused: false,
+        });
+        let datagram = encode(&secret, &envelope(1, 0), &Internal::Batch(messages));
+        assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));
+        // A hand-off confirmation of a bucket out of range too.
+        let mut messages = batchable();
+        messages.push(Internal::Held {
+            bucket: BUCKETS as u16,
+            digest: 1,
         });
         let datagram = encode(&secret, &envelope(1, 0), &Internal::Batch(messages));
         assert_eq!(decode(&secret, 0, &bounds(), &datagram), Err(InternalError::OutOfRange));

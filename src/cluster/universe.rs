@@ -398,9 +398,14 @@ mod tests {
 
     #[test]
     fn decommission_is_a_reload_without_the_node() {
-        let v0 = Universe::from_servers(&names(&[4000, 4001, 4002]));
+        let v0 = Universe::from_servers(&names(&[4000, 4001, 4002, 4003]));
         let v1 = v0.without("127.0.0.1:4001", 3, false).unwrap();
         assert!(v1.member("127.0.0.1:4001").unwrap().leaving);
+        assert!(
+            v1.without("127.0.0.1:4002", 3, false).is_err(),
+            "two would serve, with 3 replicas"
+        );
+        assert!(v1.without("127.0.0.1:4002", 3, true).is_ok(), "unless forced");
         assert!(v1.without("127.0.0.1:4001", 3, false).is_err(), "already leaving");
         assert!(v1.without("127.0.0.1:4999", 3, false).is_err());
     }

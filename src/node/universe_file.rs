@@ -65,7 +65,7 @@ mod tests {
     fn a_saved_universe_reads_back_and_any_damage_reads_as_none() {
         let names: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 4000 + i)).collect();
         let universe = Universe::from_servers(&names)
-            .next(&names[1..], 3, false, &|_| false)
+            .next(&names[1..], 3, true, &|_| false)
             .unwrap();
         let body = universe.encode();
         let mut bytes = MAGIC.to_vec();

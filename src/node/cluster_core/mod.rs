@@ -40,9 +40,12 @@ pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// Time after start before this node trusts its view enough to decide which
 /// buckets have no holder to pull from.
 pub const STARTUP_GRACE_MS: u64 = 1_200;
-/// A gained bucket is pulled once more this long past the failure timeout
-/// after the gain (see [`pulls`]).
-const RECHECK_MARGIN_MS: u64 = 1_000;
+/// A gained bucket is pulled once more this long after the gain (see
+/// [`pulls`]): longer than peers take to see the same death (each counts
+/// the same silence; their clocks of it differ by the gossip rounds a
+/// heartbeat takes to spread), short enough that the bucket is soon
+/// coordinated again.
+pub(super) const RECHECK_AFTER_MS: u64 = 1_200;
 
 pub struct ClusterCore {
     ctx: Arc<NodeContext>,
@@ -99,9 +102,11 @@ pub struct ClusterCore {
     /// with when to pull them again (see [`pulls`]).
     incomplete: BTreeMap<BucketId, u64>,
     /// Buckets gained, with when they are pulled once more before this
-    /// node coordinates them (see [`pulls`]), and how long after the gain.
+    /// node coordinates them (see [`pulls`]).
     recheck: BTreeMap<BucketId, u64>,
-    recheck_after_ms: u64,
+    /// When this node last took a universe (monotonic ms; None: it holds
+    /// the one it started with).
+    universe_taken_ms: Option<u64>,
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
@@ -169,7 +174,7 @@ impl ClusterCore {
             suspect: vec![false; BUCKETS],
             incomplete: BTreeMap::new(),
             recheck: BTreeMap::new(),
-            recheck_after_ms: failure_ms + RECHECK_MARGIN_MS,
+            universe_taken_ms: None,
             universe_pushes: vec![(0, 0); n],
             push_cursor: 0,
             strangers_told: VecDeque::new(),

@@ -31,6 +31,10 @@ use std::sync::atomic::Ordering;
 const PULL_WINDOW_PER_SOURCE: usize = 16;
 /// A pull with no completion by then is asked again (of the same source).
 const PULL_TIMEOUT_MS: u64 = 2_000;
+/// For this long after a universe is taken, every bucket gained is
+/// pulled once more before it is coordinated (peers take a universe at
+/// different moments, and gossip brings it to those a reload missed).
+const UNIVERSE_RECENT_MS: u64 = 30_000;
 /// A bucket whose copy here lacks writes the store had no room for is
 /// pulled again after this long (what it lacks may fit by then: a newer
 /// value no larger than the old, or room freed by deletes).
@@ -91,8 +95,10 @@ impl ClusterCore {
             } else if holds && !self.held[bucket] {
                 self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
                 self.ctx.pulling[bucket].store(true, Ordering::Relaxed);
-                let again_at = self.now_ms() + self.recheck_after_ms;
-                self.recheck.insert(bucket as BucketId, again_at);
+                if self.may_be_written_past(view, bucket as BucketId) {
+                    let again_at = self.now_ms() + super::RECHECK_AFTER_MS;
+                    self.recheck.insert(bucket as BucketId, again_at);
+                }
                 queued += 1;
             }
             self.held[bucket] = holds;
@@ -223,8 +229,25 @@ impl ClusterCore {
         }
     }
 
-    /// Queues once more, as they come due, the buckets gained a failure
-    /// timeout ago. This node may have learned of a death (or a universe)
+    /// Whether a node could still be writing `bucket`, which this node
+    /// just gained, past it: a live replica ranked before it (it may not
+    /// have seen the change that gave this node the bucket yet), or any
+    /// node while a universe change is recent. A bucket all of whose
+    /// former replicas died has no such writer: it is coordinated as soon
+    /// as it is pulled.
+    fn may_be_written_past(&self, view: &View, bucket: BucketId) -> bool {
+        let me = self.ctx.self_index;
+        let ranked_before = (view.preference(bucket).iter().map(|&n| usize::from(n))).take_while(|&n| n != me);
+        self.universe_recent() || ranked_before.count() > 0
+    }
+
+    /// Whether this node took a universe less than [`UNIVERSE_RECENT_MS`] ago.
+    fn universe_recent(&self) -> bool {
+        (self.universe_taken_ms).is_some_and(|taken| self.now_ms() < taken + UNIVERSE_RECENT_MS)
+    }
+
+    /// Queues once more, as they come due, the buckets gained
+    /// [`super::RECHECK_AFTER_MS`] ago. This node may have learned of a death (or a universe)
     /// before a replica ranked ahead of it did, and pulled from it while
     /// it still wrote past this node, to the replicas of its own view: by
     /// now its view is this node's, and the second pull (with this node's
@@ -329,10 +352,7 @@ impl ClusterCore {
         if self.pulls_pending() == 0 && settled {
             self.caught_up(now);
         }
-        if self
-            .membership
-            .set_pulling(self.pulls_pending() > 0 || !self.incomplete.is_empty())
-        {
+        if (self.membership).set_pulling(self.pulls_pending() > 0 || !self.incomplete.is_empty()) {
             self.publish(false);
         }
     }

@@ -131,6 +131,7 @@ impl ClusterCore {
     /// Makes `universe` this node's.
     fn take(&mut self, universe: Universe) {
         let now = self.now_ms();
+        self.universe_taken_ms = Some(now);
         let me = universe.member(self.ctx.name()).cloned();
         let was_outsider = self.ctx.outsider.swap(false, Ordering::Relaxed);
         let served = !self.ctx.view().leaving && !was_outsider;
