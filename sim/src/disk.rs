@@ -16,7 +16,7 @@
 use dynakv::node::disk::NodeDisk;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
 
@@ -31,7 +31,9 @@ struct File {
 
 #[derive(Default)]
 struct State {
-    files: HashMap<u64, File>,
+    /// By inode; ordered, so that a power loss tears the same files for
+    /// the same seed.
+    files: BTreeMap<u64, File>,
     /// Names as the system sees them now, and as they are durable.
     names: BTreeMap<String, u64>,
     durable_names: BTreeMap<String, u64>,
