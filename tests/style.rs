@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 const FUNCTION_LINES_MAX: usize = 70;
-const CHECKED: [&str; 2] = ["src/node", "src/cluster"];
+const CHECKED: &[&str] = &["src", "sim/src", "loadtest/src", "dynamo/src"];
 
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -21,28 +21,30 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The braces of a line that count: none inside comments, strings or
-/// character literals.
-fn braces(line: &str) -> impl Iterator<Item = char> + '_ {
-    let code = line.split("//").next().unwrap_or("");
-    let mut in_string = false;
+/// character literals. `in_string`: whether the line starts inside a
+/// string literal (one continued from the line before), and on return
+/// whether it ends inside one.
+fn braces(line: &str, in_string: &mut bool) -> Vec<char> {
+    let chars: Vec<char> = line.chars().collect();
     let mut escaped = false;
-    let chars: Vec<char> = code.chars().collect();
     let mut kept = Vec::new();
     for (i, &c) in chars.iter().enumerate() {
-        if in_string {
+        if *in_string {
             match (escaped, c) {
                 (true, _) => escaped = false,
                 (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
+                (false, '"') => *in_string = false,
                 _ => {}
             }
-        } else if c == '"' {
-            in_string = true;
+        } else if c == '/' && chars.get(i + 1) == Some(&'/') {
+            break;
+        } else if c == '"' && !(i > 0 && chars[i - 1] == '\'') {
+            *in_string = true;
         } else if (c == '{' || c == '}') && !(i > 0 && chars[i - 1] == '\'') {
             kept.push(c);
         }
     }
-    kept.into_iter()
+    kept
 }
 
 /// `(name, first line, lines)` of every function outside test modules.
@@ -77,8 +79,9 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
 fn end_of_block(lines: &[&str], from: usize) -> usize {
     let mut depth = 0i32;
     let mut opened = false;
+    let mut in_string = false;
     for (at, line) in lines.iter().enumerate().skip(from) {
-        for brace in braces(line) {
+        for brace in braces(line, &mut in_string) {
             depth += if brace == '{' { 1 } else { -1 };
             opened = true;
         }

@@ -427,88 +427,115 @@ impl Driver<'_> {
         true
     }
 
+    /// Drives clients `first_client..first_client + count` until the run's
+    /// time is up or it is told to stop.
     fn run(mut self, first_client: usize, count: usize) -> BenchResult {
         let mut poll = Poll::new().expect("epoll");
         let mut events = Events::with_capacity(1024);
-        let mut clients: Vec<Client> = (0..count)
-            .map(|i| {
-                let global = first_client + i;
-                let mut rng =
-                    crate::rng::seeded(self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                let keys = (0..self.config.keys_per_client)
-                    .map(|k| make_key(self.config.seed, global, k, self.config.key_bytes, &mut rng))
-                    .collect();
-                Client {
-                    rng,
-                    keys,
-                    model: vec![Expect::Absent; self.config.keys_per_client],
-                    op: Op::Get { key: 0 },
-                    value: Vec::new(),
-                    started: self.started,
-                    flight: None,
-                    backoff_until: None,
-                    next_version: 0,
-                    next_key: 0,
-                }
-            })
-            .collect();
+        let mut clients: Vec<Client> = (0..count).map(|i| self.new_client(first_client + i)).collect();
         let now = Instant::now();
         for (i, client) in clients.iter_mut().enumerate() {
             // Start from a "GET done" state so the first op is a PUT.
             client.op = Op::Get { key: 0 };
             self.begin(Token(i), client, &poll, now);
         }
+        self.event_loop(&mut poll, &mut events, &mut clients);
+        self.result.elapsed = self.started.elapsed();
+        self.result
+    }
+
+    /// Client `global` of the whole run: its own keys and random stream,
+    /// derived from the seed, so that a run with the same seed asks the same.
+    fn new_client(&self, global: usize) -> Client {
+        let mut rng = crate::rng::seeded(self.config.seed ^ (global as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let keys = (0..self.config.keys_per_client)
+            .map(|k| make_key(self.config.seed, global, k, self.config.key_bytes, &mut rng))
+            .collect();
+        Client {
+            rng,
+            keys,
+            model: vec![Expect::Absent; self.config.keys_per_client],
+            op: Op::Get { key: 0 },
+            value: Vec::new(),
+            started: self.started,
+            flight: None,
+            backoff_until: None,
+            next_version: 0,
+            next_key: 0,
+        }
+    }
+
+    /// Takes replies, retransmits and starts the next ops until the run's
+    /// time is up or it is told to stop.
+    fn event_loop(&mut self, poll: &mut Poll, events: &mut Events, clients: &mut [Client]) {
         let deadline = self.started + self.config.duration;
         let mut next_scan = Instant::now();
         loop {
-            let _ = poll.poll(&mut events, Some(Duration::from_millis(2)));
+            let _ = poll.poll(events, Some(Duration::from_millis(2)));
             let now = Instant::now();
             let stopping = now >= deadline || self.stop.load(Ordering::Relaxed);
             if stopping {
                 break;
             }
-            let mut finished = Vec::new();
-            for event in &events {
-                let index = event.token().0;
-                let client = &mut clients[index];
-                let mut buffer = std::mem::take(&mut self.buffer);
-                while let Some(flight) = &client.flight
-                    && let Ok((len, _)) = flight.socket.recv_from(&mut buffer)
-                {
-                    if self.on_reply(client, &buffer[..len], now) {
-                        finished.push(index);
-                        break;
-                    }
-                }
-                self.buffer = buffer;
-            }
+            let mut finished = self.take_replies(events, clients, now);
             if now >= next_scan {
-                for (index, client) in clients.iter_mut().enumerate() {
-                    if self.on_deadline(client, now) {
-                        finished.push(index);
-                    }
-                    if client.backoff_until.is_some_and(|until| now >= until) {
-                        client.backoff_until = None;
-                        self.launch(Token(index), client, &poll, now);
-                    }
-                }
+                self.scan_deadlines(clients, poll, now, &mut finished);
                 next_scan = now + Duration::from_millis(2);
             }
             for index in finished {
-                let client = &mut clients[index];
-                self.finish_flight(client, &poll);
-                if client.backoff_until.is_some() {
-                    continue;
-                }
-                let total = self.completed_shared.fetch_add(1, Ordering::Relaxed) + 1;
-                if total >= self.config.requests_max {
-                    self.stop.store(true, Ordering::Relaxed);
-                }
-                self.begin(Token(index), client, &poll, now);
+                self.next_after(Token(index), &mut clients[index], poll, now);
             }
         }
-        self.result.elapsed = self.started.elapsed();
-        self.result
+    }
+
+    /// Reads the replies the ready sockets hold; returns the clients whose
+    /// op they finished.
+    fn take_replies(&mut self, events: &Events, clients: &mut [Client], now: Instant) -> Vec<usize> {
+        let mut finished = Vec::new();
+        for event in events {
+            let index = event.token().0;
+            let client = &mut clients[index];
+            let mut buffer = std::mem::take(&mut self.buffer);
+            while let Some(flight) = &client.flight
+                && let Ok((len, _)) = flight.socket.recv_from(&mut buffer)
+            {
+                if self.on_reply(client, &buffer[..len], now) {
+                    finished.push(index);
+                    break;
+                }
+            }
+            self.buffer = buffer;
+        }
+        finished
+    }
+
+    /// Retransmits or gives up on expired flights (adding the finished ones
+    /// to `finished`), and relaunches the clients whose OVERLOAD wait is over.
+    fn scan_deadlines(&mut self, clients: &mut [Client], poll: &Poll, now: Instant, finished: &mut Vec<usize>) {
+        for (index, client) in clients.iter_mut().enumerate() {
+            if self.on_deadline(client, now) {
+                finished.push(index);
+            }
+            if client.backoff_until.is_some_and(|until| now >= until) {
+                client.backoff_until = None;
+                self.launch(Token(index), client, poll, now);
+            }
+        }
+    }
+
+    /// After a client's op finished: counts it toward `requests_max` and
+    /// begins its next op, unless it waits out an OVERLOAD (then the same
+    /// op is launched again once the wait is over).
+    fn next_after(&mut self, token: Token, client: &mut Client, poll: &Poll, now: Instant) {
+        self.finish_flight(client, poll);
+        if client.backoff_until.is_some() {
+            return;
+        }
+        let total = self.completed_shared.fetch_add(1, Ordering::Relaxed) + 1;
+        if total >= self.config.requests_max {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        self.begin(token, client, poll, now);
     }
 }
 

@@ -227,8 +227,35 @@ fn measured_run(config: &bench::BenchConfig, pids: Option<Vec<u32>>) -> bench::B
     result
 }
 
+/// Runs the load `args` describe (after the echo server's baseline, with
+/// `--echo`), prints and writes the results; true when no read was wrong.
 fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
-    let mut config = bench::BenchConfig {
+    let mut config = bench_config(&args);
+    let echo_result = if args.echo {
+        Some(echo_baseline(&args, &config)?)
+    } else {
+        None
+    };
+    let Some(path) = &args.servers else { return Ok(true) };
+    config.servers = servers(path)?;
+    if let bench::Target::One(index) = config.target
+        && index >= config.servers.len()
+    {
+        return Err(format!("--target {index}: only {} servers", config.servers.len()));
+    }
+    let result = measured_run(&config, server_cpu::local_pids(&config.servers));
+    print!("{}", report::summary(&args.label, config.clients, &result));
+    if let Some(echo) = &echo_result {
+        println!("{}", ratio_to_echo(&result, echo));
+    }
+    write_bench_files(&args, config.clients, &result, echo_result.as_ref())?;
+    Ok(result.wrong_reads == 0)
+}
+
+/// The load the arguments describe, with no servers yet (they are read
+/// after the echo baseline, which needs none).
+fn bench_config(args: &BenchArgs) -> bench::BenchConfig {
+    bench::BenchConfig {
         servers: Vec::new(),
         target: args.target,
         clients: args.clients as usize,
@@ -246,58 +273,56 @@ fn bench_cmd(args: BenchArgs) -> Result<bool, String> {
         echo: false,
         keys_in_order: args.keys_in_order,
         progress: !args.quiet,
+    }
+}
+
+/// The same load against an echo server in a child process, its summary
+/// printed: the machine's ceiling the servers' figures are compared to.
+fn echo_baseline(args: &BenchArgs, config: &bench::BenchConfig) -> Result<bench::BenchResult, String> {
+    let (child, addr) = EchoChild::start(args.echo_threads, args.echo_batch)?;
+    let echo_config = bench::BenchConfig {
+        servers: vec![addr],
+        target: bench::Target::One(0),
+        echo: true,
+        ..config.clone()
     };
-    let mut echo_result = None;
-    if args.echo {
-        let (child, addr) = EchoChild::start(args.echo_threads, args.echo_batch)?;
-        let echo_config = bench::BenchConfig {
-            servers: vec![addr],
-            target: bench::Target::One(0),
-            echo: true,
-            ..config.clone()
-        };
-        let result = measured_run(&echo_config, Some(vec![child.0.id()]));
-        drop(child);
-        print!("{}", report::summary("echo-server", config.clients, &result));
-        echo_result = Some(result);
-    }
-    let Some(path) = &args.servers else { return Ok(true) };
-    config.servers = servers(path)?;
-    if let bench::Target::One(index) = config.target
-        && index >= config.servers.len()
-    {
-        return Err(format!("--target {index}: only {} servers", config.servers.len()));
-    }
-    let result = measured_run(&config, server_cpu::local_pids(&config.servers));
-    print!("{}", report::summary(&args.label, config.clients, &result));
-    if let Some(echo) = &echo_result {
-        println!(
-            "  ratio to echo-server: throughput {:.1} %{}",
-            100.0 * result.throughput() / echo.throughput().max(1.0),
-            match (result.server_cpu_us_per_request(), echo.server_cpu_us_per_request()) {
-                (Some(ours), Some(echo)) => format!(", server CPU per request {:.2}x", ours / echo.max(1e-9)),
-                _ => String::new(),
-            }
-        );
-    }
+    let result = measured_run(&echo_config, Some(vec![child.0.id()]));
+    // The echo server stops before the real run, so it takes no CPU from it.
+    drop(child);
+    print!("{}", report::summary("echo-server", config.clients, &result));
+    Ok(result)
+}
+
+/// The servers' throughput (and CPU per request, where both were measured)
+/// as a share of the echo server's.
+fn ratio_to_echo(result: &bench::BenchResult, echo: &bench::BenchResult) -> String {
+    format!(
+        "  ratio to echo-server: throughput {:.1} %{}",
+        100.0 * result.throughput() / echo.throughput().max(1.0),
+        match (result.server_cpu_us_per_request(), echo.server_cpu_us_per_request()) {
+            (Some(ours), Some(echo)) => format!(", server CPU per request {:.2}x", ours / echo.max(1e-9)),
+            _ => String::new(),
+        }
+    )
+}
+
+/// Writes the JSON result and the plot, where `--json` and `--plot` ask.
+fn write_bench_files(
+    args: &BenchArgs,
+    clients: usize,
+    result: &bench::BenchResult,
+    echo_result: Option<&bench::BenchResult>,
+) -> Result<(), String> {
     if let Some(path) = &args.json {
-        let echo_throughput = echo_result.as_ref().map(bench::BenchResult::throughput);
-        std::fs::write(
-            path,
-            report::json(&args.label, config.clients, &result, echo_throughput),
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let echo_throughput = echo_result.map(bench::BenchResult::throughput);
+        std::fs::write(path, report::json(&args.label, clients, result, echo_throughput))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        let baseline = echo_result.as_ref().map(|echo| ("echo server", echo));
-        report::plot(
-            path,
-            &format!("{}, {} clients", args.label, config.clients),
-            &result,
-            baseline,
-        )?;
+        let baseline = echo_result.map(|echo| ("echo server", echo));
+        report::plot(path, &format!("{}, {} clients", args.label, clients), result, baseline)?;
     }
-    Ok(result.wrong_reads == 0)
+    Ok(())
 }
 
 fn capacity_cmd(args: CapacityArgs) -> Result<bool, String> {

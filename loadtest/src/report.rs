@@ -154,38 +154,54 @@ pub fn plot(
         ),
     ];
     for (area, caption, y_desc, series) in panels {
-        let y_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(0.1, f64::max) * 1.15;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(caption, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..seconds, 0.0..y_max)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("time since the start of the run (s)")
-            .y_desc(y_desc)
-            .y_label_formatter(&|v| si(*v))
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (label, points, color) in series {
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_panel(&area, caption, y_desc, series, seconds)?;
     }
     root.present().map_err(|e| e.to_string())
+}
+
+/// One line of a panel: the run's label, its points, its colour.
+type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+/// Draws one panel of the plot: each series as a line over `0..seconds`,
+/// under a y axis that leaves some room above the highest point, with a
+/// legend.
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: String,
+    y_desc: &str,
+    series: Vec<Series<'_>>,
+    seconds: f64,
+) -> Result<(), String> {
+    let y_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).fold(0.1, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..seconds, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the start of the run (s)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| si(*v))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (label, points, color) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Whole seconds the run covers (a last, partial second counts).

@@ -24,6 +24,7 @@ use dynakv::cluster::universe::node_id;
 use dynakv::node::context::PlantedBugs;
 use dynakv::protocol::client;
 use dynakv::protocol::wire::{self, Command};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -93,82 +94,138 @@ impl Script<'_> {
 /// Steps of one script at most (bounds a run whatever the input).
 const STEPS_MAX: usize = 256;
 
+/// The [`node`] target: one node of a three-node cluster runs a script of
+/// up to [`STEPS_MAX`] steps; after each, its store is within its budget
+/// and the stamps of the writes it sent never went back.
 pub fn node(data: &[u8]) {
-    let addrs: Vec<SocketAddr> = (0..3).map(|i| SocketAddr::from(([10, 0, 0, i + 1], 4000))).collect();
-    let cluster = Cluster::new(addrs.clone(), 3, secret(), PlantedBugs::default());
-    let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
-    let mut now_us = 0u64;
-    let mut node =
-        Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS, None).expect("a node without a data directory starts");
-    let mut seqs = [0u64; 3];
-    let mut last_stamps: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+    let mut fuzzed = FuzzedNode::start();
     let mut script = Script(data);
     for _ in 0..STEPS_MAX {
         if script.done() {
             break;
         }
-        let unix_ms = EPOCH_UNIX_MS + now_us / 1_000;
-        node.set_clock(now_us, unix_ms);
-        match script.u8() % 6 {
-            0 => {
-                let command = [Command::Put, Command::Get, Command::Remove][usize::from(script.u8() % 3)];
-                let key = [script.u8() % 8];
-                let value = script.bytes(1_200);
-                let request = client::request(command, Some(&key), Some(&value), Some(1));
-                let id = [script.u8(); 16];
-                node.datagram(&wire::encode_request(&id, &request), client);
-            }
-            kind @ (1 | 2) => {
-                // A peer's message: signed, for this node, with the next
-                // sequence number and a send time near now, so that it
-                // passes every check but the fields' own.
-                let sender = 1 + usize::from(script.u8() % 2);
-                seqs[sender] += 1;
-                let mut body = vec![script.u8() % 11];
-                body.extend_from_slice(&node_id(&cluster.names[sender]).to_le_bytes());
-                body.extend_from_slice(&node_id(&cluster.names[0]).to_le_bytes());
-                body.extend_from_slice(&EPOCH_UNIX_MS.to_le_bytes());
-                body.extend_from_slice(&seqs[sender].to_le_bytes());
-                body.extend_from_slice(&unix_ms.to_le_bytes());
-                body.extend(script.bytes(4_000));
-                let sealed = internal::seal(&cluster.secret, body);
-                if kind == 1 {
-                    node.datagram(&sealed, addrs[sender]);
-                } else {
-                    node.frames(&[sealed]);
-                }
-            }
-            3 => {
-                now_us += u64::from(script.u16()) * 1_000;
-                node.set_clock(now_us, EPOCH_UNIX_MS + now_us / 1_000);
-                node.round();
-            }
-            4 => node.datagram(&script.bytes(2_000), client),
-            _ => node.datagram(&script.bytes(2_000), addrs[1]),
-        }
-        if let Some((used, limit)) = node.over_budget() {
+        fuzzed.step(&mut script);
+        if let Some((used, limit)) = fuzzed.node.over_budget() {
             panic!("store at {used} bytes over its budget of {limit}");
         }
-        for out in node.io.take() {
+        fuzzed.check_sent_stamps();
+    }
+}
+
+/// Node 0 of a three-node cluster under a [`node`] script, with what the
+/// script's peers and clients need to reach it.
+struct FuzzedNode {
+    addrs: Vec<SocketAddr>,
+    cluster: Cluster,
+    client: SocketAddr,
+    now_us: u64,
+    node: Running,
+    /// The last sequence number each node sent it (a peer's message must
+    /// carry the next one to be taken).
+    seqs: [u64; 3],
+    /// Per key, the stamp of the last write the node replicated.
+    last_stamps: HashMap<Vec<u8>, u64>,
+}
+
+impl FuzzedNode {
+    fn start() -> FuzzedNode {
+        let addrs: Vec<SocketAddr> = (0..3).map(|i| SocketAddr::from(([10, 0, 0, i + 1], 4000))).collect();
+        let cluster = Cluster::new(addrs.clone(), 3, secret(), PlantedBugs::default());
+        let client: SocketAddr = ([10, 0, 1, 1], 5000).into();
+        let now_us = 0u64;
+        let node =
+            Running::start(&cluster, 0, now_us, EPOCH_UNIX_MS, None).expect("a node without a data directory starts");
+        FuzzedNode {
+            addrs,
+            cluster,
+            client,
+            now_us,
+            node,
+            seqs: [0; 3],
+            last_stamps: HashMap::default(),
+        }
+    }
+
+    /// One step of the script: a client request, a peer's message (as a
+    /// datagram or a stream frame), time passing, or a junk datagram from
+    /// a client or a peer.
+    fn step(&mut self, script: &mut Script<'_>) {
+        let unix_ms = EPOCH_UNIX_MS + self.now_us / 1_000;
+        self.node.set_clock(self.now_us, unix_ms);
+        match script.u8() % 6 {
+            0 => self.client_request(script),
+            kind @ (1 | 2) => self.peer_message(script, unix_ms, kind == 2),
+            3 => self.time_passes(script),
+            4 => self.node.datagram(&script.bytes(2_000), self.client),
+            _ => self.node.datagram(&script.bytes(2_000), self.addrs[1]),
+        }
+    }
+
+    /// A well-formed PUT, GET or REMOVE of one of a few keys.
+    fn client_request(&mut self, script: &mut Script<'_>) {
+        let command = [Command::Put, Command::Get, Command::Remove][usize::from(script.u8() % 3)];
+        let key = [script.u8() % 8];
+        let value = script.bytes(1_200);
+        let request = client::request(command, Some(&key), Some(&value), Some(1));
+        let id = [script.u8(); 16];
+        self.node.datagram(&wire::encode_request(&id, &request), self.client);
+    }
+
+    /// A peer's message: signed, for this node, with the next sequence
+    /// number and a send time near now, so that it passes every check but
+    /// the fields' own.
+    fn peer_message(&mut self, script: &mut Script<'_>, unix_ms: u64, as_frame: bool) {
+        let sender = 1 + usize::from(script.u8() % 2);
+        self.seqs[sender] += 1;
+        let mut body = vec![script.u8() % 11];
+        body.extend_from_slice(&node_id(&self.cluster.names[sender]).to_le_bytes());
+        body.extend_from_slice(&node_id(&self.cluster.names[0]).to_le_bytes());
+        body.extend_from_slice(&EPOCH_UNIX_MS.to_le_bytes());
+        body.extend_from_slice(&self.seqs[sender].to_le_bytes());
+        body.extend_from_slice(&unix_ms.to_le_bytes());
+        body.extend(script.bytes(4_000));
+        let sealed = internal::seal(&self.cluster.secret, body);
+        if as_frame {
+            self.node.frames(&[sealed]);
+        } else {
+            self.node.datagram(&sealed, self.addrs[sender]);
+        }
+    }
+
+    /// Up to a minute passes, and the node's periodic round runs.
+    fn time_passes(&mut self, script: &mut Script<'_>) {
+        self.now_us += u64::from(script.u16()) * 1_000;
+        self.node.set_clock(self.now_us, EPOCH_UNIX_MS + self.now_us / 1_000);
+        self.node.round();
+    }
+
+    /// Takes what the node sent and checks the writes among it: a resend
+    /// carries the same stamp, a later write a later one, never an earlier.
+    fn check_sent_stamps(&mut self) {
+        for out in self.node.io.take() {
             let sent = match out {
                 Out::Datagram(_, bytes) => vec![bytes],
                 Out::Stream(_, frames) => frames,
             };
             for bytes in sent {
-                let messages = match internal::decode_unchecked(&cluster.secret, &bytes) {
-                    Ok((_, Internal::Batch(messages))) => messages,
-                    Ok((_, message)) => vec![message],
-                    Err(_) => Vec::new(),
-                };
-                for message in messages {
+                for message in self.messages(&bytes) {
                     if let Internal::Replicate { entry, .. } = message {
-                        // A resend carries the same stamp; a later write a later one.
-                        let last = last_stamps.entry(entry.key).or_default();
+                        let last = self.last_stamps.entry(entry.key).or_default();
                         assert!(entry.stamp.0 >= *last, "a write stamped back in time");
                         *last = entry.stamp.0;
                     }
                 }
             }
+        }
+    }
+
+    /// The node messages in sent bytes (a batch's, one by one), none for
+    /// bytes that do not decode.
+    fn messages(&self, bytes: &[u8]) -> Vec<Internal> {
+        match internal::decode_unchecked(&self.cluster.secret, bytes) {
+            Ok((_, Internal::Batch(messages))) => messages,
+            Ok((_, message)) => vec![message],
+            Err(_) => Vec::new(),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use clap::Parser;
 use dynakv::node::context::PlantedBugs;
-use dynakv_sim::config::{self, Limits, Mix};
-use dynakv_sim::world::Watch;
+use dynakv_sim::config::{self, Limits, Mix, RunConfig};
+use dynakv_sim::world::{RunOutcome, Watch};
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -88,22 +88,13 @@ fn replay_command(args: &Args, seed: u64, mix: Mix) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut bugs = PlantedBugs::default();
-    for name in &args.plant {
-        if let Err(error) = config::plant(&mut bugs, name) {
+    let chosen = planted_bugs(&args).and_then(|bugs| fixed_mix(&args).map(|mix| (bugs, mix)));
+    let (bugs, fixed_mix) = match chosen {
+        Ok(chosen) => chosen,
+        Err(error) => {
             eprintln!("dynakv-sim: {error}");
             return ExitCode::from(2);
         }
-    }
-    let fixed_mix = match args.mix.as_str() {
-        "each" => None,
-        name => match Mix::parse(name) {
-            Some(mix) => Some(mix),
-            None => {
-                eprintln!("dynakv-sim: --mix {name}: not a mix");
-                return ExitCode::from(2);
-            }
-        },
     };
     let limits = Limits {
         nodes_min: args.nodes_min as usize,
@@ -114,121 +105,222 @@ fn main() -> ExitCode {
             eprintln!("PANIC in {}: {info}", current.borrow());
         });
     }));
-    let seeds: Vec<u64> = match args.seed {
+    let list: Vec<u64> = match args.seed {
         Some(seed) => vec![seed],
         None => (args.first..args.first + args.seeds).collect(),
     };
     let started = Instant::now();
-    let next = AtomicU64::new(0);
-    let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, [0u64; 4], 0u64, 0u64));
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 64);
+    let seeds = Seeds {
+        args: &args,
+        list,
+        fixed_mix,
+        limits,
+        bugs,
+        next: AtomicU64::new(0),
+        failures: Mutex::new(Vec::new()),
+        totals: Mutex::new(Totals::default()),
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let at = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(&seed) = seeds.get(at) else {
-                        return;
-                    };
-                    if args.stop_at_first && !failures.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
-                        return;
-                    }
-                    let mix = fixed_mix.unwrap_or_else(|| Mix::for_seed(seed));
-                    let replay = replay_command(&args, seed, mix);
-                    CURRENT.with(|current| *current.borrow_mut() = replay.clone());
-                    let mut run = dynakv_sim::config(seed, mix, limits, bugs);
-                    run.crash_beyond_replication = args.crash_beyond_replication;
-                    if args.inside_plain {
-                        run.inside = dynakv_sim::config::Inside::PLAIN;
-                    }
-                    let inside = run.inside;
-                    let shape = format!(
-                        "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s",
-                        run.nodes,
-                        run.replicas,
-                        run.clients,
-                        inside.workers,
-                        inside.backlog_max,
-                        inside.stream_refuse * 100.0,
-                        inside.stream_breaks_per_s
-                    );
-                    let watch = Watch {
-                        key: args.trace_key.as_ref().map(|k| k.clone().into_bytes()),
-                        logs: args.logs,
-                    };
-                    let outcome = dynakv_sim::run(run, watch);
-                    {
-                        let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
-                        t.0 += 1;
-                        t.1 += outcome.events;
-                        t.2 += outcome.simulated_ms;
-                        t.3[0] += outcome.reads.fresh;
-                        t.3[1] += outcome.reads.stale;
-                        t.3[2] += outcome.reads.missing;
-                        t.3[3] += outcome.reads.outranked;
-                        t.4 += outcome.crashes;
-                        t.5 += outcome.crashes_skipped;
-                    }
-                    if args.seed.is_some() {
-                        println!(
-                            "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, {} refused for room, reads fresh {} stale {} missing {} outranked {} unavailable {}; trace hash {:016x}",
-                            mix.name(),
-                            outcome.events,
-                            outcome.simulated_ms as f64 / 1e3,
-                            outcome.ops_acked,
-                            outcome.ops_unknown,
-                            outcome.ops_refused,
-                            outcome.reads.fresh,
-                            outcome.reads.stale,
-                            outcome.reads.missing,
-                            outcome.reads.outranked,
-                            outcome.reads_unavailable,
-                            outcome.trace_hash
-                        );
-                        if !outcome.key_trace.is_empty() && outcome.violations.is_empty() {
-                            print!("{}", outcome.key_trace);
-                        }
-                    }
-                    if let Some(first) = outcome.violations.first() {
-                        let mut report = format!("FAIL seed {seed} mix {} ({shape}): {first}\n", mix.name());
-                        if outcome.violations.len() > 1 {
-                            report.push_str(&format!("  and {} more violations\n", outcome.violations.len() - 1));
-                        }
-                        let key = outcome.failing_key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned());
-                        report.push_str(&format!(
-                            "  replay: {replay}{}\n",
-                            key.as_ref().map_or(String::new(), |k| format!(" --trace-key {k}"))
-                        ));
-                        if !outcome.key_trace.is_empty() {
-                            report.push_str(&format!("  trace of {}:\n{}", key.unwrap_or_default(), outcome.key_trace));
-                        }
-                        print!("{report}");
-                        failures.lock().unwrap_or_else(|e| e.into_inner()).push(seed);
-                    }
-                }
-            });
+            scope.spawn(|| seeds.work());
         }
     });
-    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-    let (runs, events, simulated_ms, reads, crashes, crashes_skipped) =
-        totals.into_inner().unwrap_or_else(|e| e.into_inner());
-    println!(
-        "{runs} seeds, {} failed; {events} events, {:.0} s simulated in {:.1} s; reads during the runs: {} fresh, {} stale, {} missing, {} outranked by stamp; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
-        failures.len(),
-        simulated_ms as f64 / 1e3,
-        started.elapsed().as_secs_f64(),
-        reads[0],
-        reads[1],
-        reads[2],
-        reads[3]
-    );
+    let failures = seeds.failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let totals = seeds.totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    println!("{}", totals.summary(failures.len(), started.elapsed().as_secs_f64()));
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The known bugs `--plant` switches on.
+fn planted_bugs(args: &Args) -> Result<PlantedBugs, String> {
+    let mut bugs = PlantedBugs::default();
+    for name in &args.plant {
+        config::plant(&mut bugs, name)?;
+    }
+    Ok(bugs)
+}
+
+/// The mix of every seed, or None with `--mix each` (each seed's own).
+fn fixed_mix(args: &Args) -> Result<Option<Mix>, String> {
+    match args.mix.as_str() {
+        "each" => Ok(None),
+        name => match Mix::parse(name) {
+            Some(mix) => Ok(Some(mix)),
+            None => Err(format!("--mix {name}: not a mix")),
+        },
+    }
+}
+
+/// What the runs of all seeds add up to.
+#[derive(Default)]
+struct Totals {
+    runs: u64,
+    events: u64,
+    simulated_ms: u64,
+    /// Reads fresh, stale, missing and outranked by stamp.
+    reads: [u64; 4],
+    crashes: u64,
+    crashes_skipped: u64,
+}
+
+impl Totals {
+    fn add(&mut self, outcome: &RunOutcome) {
+        self.runs += 1;
+        self.events += outcome.events;
+        self.simulated_ms += outcome.simulated_ms;
+        self.reads[0] += outcome.reads.fresh;
+        self.reads[1] += outcome.reads.stale;
+        self.reads[2] += outcome.reads.missing;
+        self.reads[3] += outcome.reads.outranked;
+        self.crashes += outcome.crashes;
+        self.crashes_skipped += outcome.crashes_skipped;
+    }
+
+    /// The last line of the output.
+    fn summary(&self, failed: usize, elapsed_s: f64) -> String {
+        let Totals {
+            runs,
+            events,
+            simulated_ms,
+            reads,
+            crashes,
+            crashes_skipped,
+        } = self;
+        format!(
+            "{runs} seeds, {failed} failed; {events} events, {:.0} s simulated in {elapsed_s:.1} s; reads during the runs: {} fresh, {} stale, {} missing, {} outranked by stamp; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
+            *simulated_ms as f64 / 1e3,
+            reads[0],
+            reads[1],
+            reads[2],
+            reads[3]
+        )
+    }
+}
+
+/// The seeds to run, shared by the threads that run them: each takes the
+/// next seed not taken yet.
+struct Seeds<'a> {
+    args: &'a Args,
+    list: Vec<u64>,
+    fixed_mix: Option<Mix>,
+    limits: Limits,
+    bugs: PlantedBugs,
+    next: AtomicU64,
+    /// The seeds whose runs broke a promise.
+    failures: Mutex<Vec<u64>>,
+    totals: Mutex<Totals>,
+}
+
+impl Seeds<'_> {
+    /// One thread's work: seeds until none is left (or, with
+    /// `--stop-at-first`, until one has failed).
+    fn work(&self) {
+        loop {
+            let at = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+            let Some(&seed) = self.list.get(at) else {
+                return;
+            };
+            if self.args.stop_at_first && !self.failures.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                return;
+            }
+            self.run(seed);
+        }
+    }
+
+    /// Runs one seed, adds it to the totals and prints what it found.
+    fn run(&self, seed: u64) {
+        let args = self.args;
+        let mix = self.fixed_mix.unwrap_or_else(|| Mix::for_seed(seed));
+        let replay = replay_command(args, seed, mix);
+        CURRENT.with(|current| *current.borrow_mut() = replay.clone());
+        let mut run = dynakv_sim::config(seed, mix, self.limits, self.bugs);
+        run.crash_beyond_replication = args.crash_beyond_replication;
+        if args.inside_plain {
+            run.inside = dynakv_sim::config::Inside::PLAIN;
+        }
+        let shape = shape(&run);
+        let watch = Watch {
+            key: args.trace_key.as_ref().map(|k| k.clone().into_bytes()),
+            logs: args.logs,
+        };
+        let outcome = dynakv_sim::run(run, watch);
+        self.totals.lock().unwrap_or_else(|e| e.into_inner()).add(&outcome);
+        if args.seed.is_some() {
+            println!("{}", seed_summary(seed, mix, &shape, &outcome));
+            if !outcome.key_trace.is_empty() && outcome.violations.is_empty() {
+                print!("{}", outcome.key_trace);
+            }
+        }
+        if let Some(first) = outcome.violations.first() {
+            print!("{}", failure_report(seed, mix, &shape, first, &replay, &outcome));
+            self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(seed);
+        }
+    }
+}
+
+/// The cluster a run drew and how its nodes run inside.
+fn shape(run: &RunConfig) -> String {
+    let inside = run.inside;
+    format!(
+        "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s",
+        run.nodes,
+        run.replicas,
+        run.clients,
+        inside.workers,
+        inside.backlog_max,
+        inside.stream_refuse * 100.0,
+        inside.stream_breaks_per_s
+    )
+}
+
+/// The line a run of `--seed` prints: what it did, what it read.
+fn seed_summary(seed: u64, mix: Mix, shape: &str, outcome: &RunOutcome) -> String {
+    format!(
+        "seed {seed} mix {} ({shape}): {} events, {:.1} s simulated, {} writes acknowledged, {} unknown, {} refused for room, reads fresh {} stale {} missing {} outranked {} unavailable {}; trace hash {:016x}",
+        mix.name(),
+        outcome.events,
+        outcome.simulated_ms as f64 / 1e3,
+        outcome.ops_acked,
+        outcome.ops_unknown,
+        outcome.ops_refused,
+        outcome.reads.fresh,
+        outcome.reads.stale,
+        outcome.reads.missing,
+        outcome.reads.outranked,
+        outcome.reads_unavailable,
+        outcome.trace_hash
+    )
+}
+
+/// What a failed run reports: its first violation, how to replay it, and
+/// the failing key's trace where there is one.
+fn failure_report(seed: u64, mix: Mix, shape: &str, first: &str, replay: &str, outcome: &RunOutcome) -> String {
+    let mut report = format!("FAIL seed {seed} mix {} ({shape}): {first}\n", mix.name());
+    if outcome.violations.len() > 1 {
+        report.push_str(&format!("  and {} more violations\n", outcome.violations.len() - 1));
+    }
+    let key = outcome
+        .failing_key
+        .as_ref()
+        .map(|k| String::from_utf8_lossy(k).into_owned());
+    report.push_str(&format!(
+        "  replay: {replay}{}\n",
+        key.as_ref().map_or(String::new(), |k| format!(" --trace-key {k}"))
+    ));
+    if !outcome.key_trace.is_empty() {
+        report.push_str(&format!(
+            "  trace of {}:\n{}",
+            key.unwrap_or_default(),
+            outcome.key_trace
+        ));
+    }
+    report
 }

@@ -219,50 +219,14 @@ impl Running {
         unix_ms: u64,
         disk: Option<&Arc<SimDisk>>,
     ) -> Result<Running, String> {
-        let storage = match (cluster.fsync, disk) {
-            (Some(fsync), Some(disk)) => Some(Storage {
-                disk: disk.clone(),
-                fsync,
-                cluster: cluster.secret.cluster_id(),
-                segment_bytes: SEGMENT_BYTES,
-                compact_min_bytes: COMPACT_MIN_BYTES,
-            }),
-            _ => None,
-        };
+        let storage = Running::storage(cluster, disk);
         let universe = match &storage {
             Some(storage) => dynakv::node::universe_file::load(&*storage.disk)
                 .filter(|kept| kept.version > universe.version)
                 .unwrap_or_else(|| universe.clone()),
             None => universe.clone(),
         };
-        let me = &cluster.names[index];
-        let mut known: Vec<Known> = (universe.members.iter())
-            .filter_map(|member| Known::resolve(&member.name))
-            .collect();
-        if !known.iter().any(|node| &node.name == me) {
-            known.extend(Known::resolve(me));
-        }
-        let self_index = (known.iter().position(|node| &node.name == me)).ok_or("the node's name does not resolve")?;
-        let spec = NodeSpec {
-            self_index,
-            known,
-            universe,
-            secret: cluster.secret.clone(),
-            replicas: cluster.replicas,
-            failure_ms: dynakv::node::cluster_core::FAILURE_MS_DEFAULT,
-            workers: cluster.workers,
-            shard: ShardConfig {
-                reply_cache_ms: dynakv::storage::reply_cache::RETENTION_MS_MIN,
-                reply_cache_reserve_bytes: 256 << 10,
-                keep_tombstones: cluster.replicas > 1,
-                fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
-            },
-            backlog_max: cluster.backlog_max,
-            pid: index as i32 + 1,
-            admin_allow: Default::default(),
-            storage,
-            bugs: cluster.bugs,
-        };
+        let spec = Running::spec(cluster, index, universe, storage)?;
         let (ctx, placement) = assemble::context(&spec, NodeClock::set_from_outside(unix_ms));
         let ctx = Arc::new(ctx);
         let budget = Arc::new(MemoryBudget::new(cluster.store_bytes));
@@ -287,6 +251,57 @@ impl Running {
         running.cluster.start();
         running.settle();
         Ok(running)
+    }
+
+    /// The node's data directory on `disk`, where the cluster keeps data
+    /// on disk (it has an fsync policy); None keeps the store in memory.
+    fn storage(cluster: &Cluster, disk: Option<&Arc<SimDisk>>) -> Option<Storage> {
+        match (cluster.fsync, disk) {
+            (Some(fsync), Some(disk)) => Some(Storage {
+                disk: disk.clone(),
+                fsync,
+                cluster: cluster.secret.cluster_id(),
+                segment_bytes: SEGMENT_BYTES,
+                compact_min_bytes: COMPACT_MIN_BYTES,
+            }),
+            _ => None,
+        }
+    }
+
+    /// What `dynakv serve` would build node `index` from, given the
+    /// universe it starts in: the simulator's settings in place of the
+    /// command line's.
+    fn spec(cluster: &Cluster, index: usize, universe: Universe, storage: Option<Storage>) -> Result<NodeSpec, String> {
+        let me = &cluster.names[index];
+        let mut known: Vec<Known> = (universe.members.iter())
+            .filter_map(|member| Known::resolve(&member.name))
+            .collect();
+        // A node started with a universe that does not list it still
+        // knows itself.
+        if !known.iter().any(|node| &node.name == me) {
+            known.extend(Known::resolve(me));
+        }
+        let self_index = (known.iter().position(|node| &node.name == me)).ok_or("the node's name does not resolve")?;
+        Ok(NodeSpec {
+            self_index,
+            known,
+            universe,
+            secret: cluster.secret.clone(),
+            replicas: cluster.replicas,
+            failure_ms: dynakv::node::cluster_core::FAILURE_MS_DEFAULT,
+            workers: cluster.workers,
+            shard: ShardConfig {
+                reply_cache_ms: dynakv::storage::reply_cache::RETENTION_MS_MIN,
+                reply_cache_reserve_bytes: 256 << 10,
+                keep_tombstones: cluster.replicas > 1,
+                fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
+            },
+            backlog_max: cluster.backlog_max,
+            pid: index as i32 + 1,
+            admin_allow: Default::default(),
+            storage,
+            bugs: cluster.bugs,
+        })
     }
 
     /// Sets the node's clocks before a step.

@@ -213,6 +213,30 @@ struct SimNode {
     servers_file: Option<Vec<String>>,
 }
 
+impl SimNode {
+    /// A node not started yet, with an empty disk, its clock `skew_ms` off.
+    fn new(addr: SocketAddr, skew_ms: i64) -> SimNode {
+        SimNode {
+            addr,
+            running: None,
+            life: 0,
+            paused: false,
+            socket_queue: VecDeque::new(),
+            waiting_frames: VecDeque::new(),
+            next_tick_us: 0,
+            disk: Arc::new(SimDisk::default()),
+            shards_due_us: 0,
+            crash_at_ack: false,
+            durable_view: None,
+            view_before_step: None,
+            went_down: false,
+            skew_ms,
+            left: false,
+            servers_file: None,
+        }
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Default)]
 pub struct RunOutcome {
@@ -306,63 +330,18 @@ impl World {
         let addrs: Vec<SocketAddr> = (0..n)
             .map(|i| SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16)))
             .collect();
-        let mut secret = [0u8; 32];
-        rng.fill(&mut secret);
-        let secret = dynakv::cluster::secret::Secret::from_bytes(&secret);
-        let mut cluster = Cluster::new(addrs.clone(), config.replicas, secret, config.bugs);
-        // Spare nodes are not in the first universe: a reload adds them.
-        cluster.universe = Universe::from_servers(&cluster.names[..config.nodes]);
+        let cluster = World::cluster(&config, addrs.clone(), &mut rng);
         let servers_file = cluster.names[..config.nodes].to_vec();
-        cluster.workers = config.inside.workers;
-        cluster.backlog_max = config.inside.backlog_max;
-        cluster.fsync = config.storage();
-        cluster.store_bytes = config.store_bytes;
-        let mut by_addr = HashMap::new();
-        let nodes = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, &addr)| {
-                by_addr.insert(addr, Dest::Node(i));
-                let skew_ms = if config.skew_ms_max > 0 {
-                    rng.random_range(-(config.skew_ms_max as i64)..=config.skew_ms_max as i64)
-                } else {
-                    0
-                };
-                SimNode {
-                    addr,
-                    running: None,
-                    life: 0,
-                    paused: false,
-                    socket_queue: VecDeque::new(),
-                    waiting_frames: VecDeque::new(),
-                    next_tick_us: 0,
-                    disk: Arc::new(SimDisk::default()),
-                    shards_due_us: 0,
-                    crash_at_ack: false,
-                    durable_view: None,
-                    view_before_step: None,
-                    went_down: false,
-                    skew_ms,
-                    left: false,
-                    servers_file: None,
-                }
-            })
+        let nodes: Vec<SimNode> = (addrs.iter())
+            .map(|&addr| SimNode::new(addr, World::draw_skew_ms(&config, &mut rng)))
             .collect();
         let mut history = History::default();
-        let mut clients = Vec::new();
-        for c in 0..config.clients {
-            let keys = (0..config.keys_per_client)
-                .map(|k| history.add_key(format!("key-{c}-{k}").into_bytes()))
-                .collect();
-            clients.push(Client::new(c, keys));
-        }
+        let mut clients = World::clients_with_keys(&config, &mut history);
         let operator = clients.len();
         clients.push(Client::new(operator, Vec::new()));
         let checker = clients.len();
         clients.push(Client::new(checker, Vec::new()));
-        for client in &clients {
-            by_addr.insert(client.addr, Dest::Client(client.index));
-        }
+        let by_addr = World::destinations(&nodes, &clients);
         World {
             last_start_us: 0,
             loss: config.links.loss,
@@ -398,6 +377,56 @@ impl World {
             servers_file,
             operator_seq: 0,
         }
+    }
+
+    /// The cluster of the run's nodes at `addrs`, its secret drawn from
+    /// `rng`, the run's settings inside each node.
+    fn cluster(config: &RunConfig, addrs: Vec<SocketAddr>, rng: &mut ChaCha8Rng) -> Cluster {
+        let mut secret = [0u8; 32];
+        rng.fill(&mut secret);
+        let secret = dynakv::cluster::secret::Secret::from_bytes(&secret);
+        let mut cluster = Cluster::new(addrs, config.replicas, secret, config.bugs);
+        // Spare nodes are not in the first universe: a reload adds them.
+        cluster.universe = Universe::from_servers(&cluster.names[..config.nodes]);
+        cluster.workers = config.inside.workers;
+        cluster.backlog_max = config.inside.backlog_max;
+        cluster.fsync = config.storage();
+        cluster.store_bytes = config.store_bytes;
+        cluster
+    }
+
+    /// How far a node's clock is off at the start, within the run's skew.
+    fn draw_skew_ms(config: &RunConfig, rng: &mut ChaCha8Rng) -> i64 {
+        if config.skew_ms_max > 0 {
+            rng.random_range(-(config.skew_ms_max as i64)..=config.skew_ms_max as i64)
+        } else {
+            0
+        }
+    }
+
+    /// The clients that read and write, each with keys of its own (added
+    /// to `history`, which judges what is read of them).
+    fn clients_with_keys(config: &RunConfig, history: &mut History) -> Vec<Client> {
+        let mut clients = Vec::new();
+        for c in 0..config.clients {
+            let keys = (0..config.keys_per_client)
+                .map(|k| history.add_key(format!("key-{c}-{k}").into_bytes()))
+                .collect();
+            clients.push(Client::new(c, keys));
+        }
+        clients
+    }
+
+    /// Who is at each address: where a datagram sent there goes.
+    fn destinations(nodes: &[SimNode], clients: &[Client]) -> HashMap<SocketAddr, Dest> {
+        let mut by_addr = HashMap::new();
+        for (i, node) in nodes.iter().enumerate() {
+            by_addr.insert(node.addr, Dest::Node(i));
+        }
+        for client in clients {
+            by_addr.insert(client.addr, Dest::Client(client.index));
+        }
+        by_addr
     }
 
     fn schedule(&mut self, at_us: u64, event: Event) {
@@ -1324,12 +1353,31 @@ impl World {
     fn plan_faults(&mut self) {
         let start = self.config.warmup_ms;
         let end = self.config.healed_at_ms();
+        if self.config.crashes() || self.config.pauses() {
+            self.plan_nodes_away(start, end);
+        }
+        if self.config.partitions() {
+            self.plan_partitions(start, end);
+        }
+        if self.config.clock_jumps() {
+            self.plan_clock_jumps(start, end);
+        }
+        self.plan_stream_breaks();
+        self.plan_cluster_wide_faults(start, end);
+        self.schedule(end * 1_000, Event::Fault(Fault::Heal));
+        self.schedule(self.config.clients_stop_ms() * 1_000, Event::Fault(Fault::StopClients));
+        self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
+    }
+
+    /// Crashes and stops of single nodes from `start` to `end` (ms), each
+    /// followed by its restart or resume.
+    fn plan_nodes_away(&mut self, start: u64, end: u64) {
         let n = self.nodes.len();
         // Crashes and stops share one limit on nodes away at once; a node
         // counts as away for a while after it is back (it is catching up).
         let mut away: Vec<(usize, u64, u64)> = Vec::new();
         let mut t = start + 500;
-        while (self.config.crashes() || self.config.pauses()) && t + 500 < end {
+        while t + 500 < end {
             let node = self.rng.random_range(0..n);
             let until = (t + self.rng.random_range(300..8_000)).min(end);
             let overlapping: Vec<&(usize, u64, u64)> = away
@@ -1341,13 +1389,7 @@ impl World {
             if fits {
                 let crash = self.config.crashes() && (!self.config.pauses() || self.rng.random_bool(0.5));
                 if crash {
-                    let how = if self.config.power_losses() && self.rng.random_bool(0.5) {
-                        Fault::PowerLoss(node)
-                    } else if self.rng.random_bool(0.5) {
-                        Fault::Shutdown(node)
-                    } else {
-                        Fault::Crash(node)
-                    };
+                    let how = self.draw_crash(node);
                     self.schedule(t * 1_000, Event::Fault(how));
                     self.schedule(until * 1_000, Event::Fault(Fault::Restart(node)));
                 } else {
@@ -1358,37 +1400,59 @@ impl World {
             }
             t += self.rng.random_range(300..4_000);
         }
-        if self.config.partitions() {
-            let mut t = start + self.rng.random_range(0..3_000);
-            while t + 1_000 < end {
-                let size = self.rng.random_range(1..=((n - 1) / 2).max(1));
-                let mut cut: Vec<usize> = Vec::new();
-                while cut.len() < size {
-                    let node = self.rng.random_range(0..n);
-                    if !cut.contains(&node) {
-                        cut.push(node);
-                    }
-                }
-                let (outbound, inbound) = match self.rng.random_range(0..3) {
-                    0 => (true, false),
-                    1 => (false, true),
-                    _ => (true, true),
-                };
-                let until = (t + self.rng.random_range(1_000..8_000)).min(end);
-                self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
-                self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
-                t = until + self.rng.random_range(500..5_000);
-            }
+    }
+
+    /// How `node` goes down: its power lost (where the mix has power
+    /// losses), SHUTDOWN from the operator, or a crash.
+    fn draw_crash(&mut self, node: usize) -> Fault {
+        if self.config.power_losses() && self.rng.random_bool(0.5) {
+            Fault::PowerLoss(node)
+        } else if self.rng.random_bool(0.5) {
+            Fault::Shutdown(node)
+        } else {
+            Fault::Crash(node)
         }
-        if self.config.clock_jumps() {
-            for _ in 0..self.rng.random_range(1..6) {
-                let at = self.rng.random_range(start..end);
+    }
+
+    /// Partitions one after another from `start` to `end` (ms), each
+    /// cutting off up to a minority of the nodes, one way or both.
+    fn plan_partitions(&mut self, start: u64, end: u64) {
+        let n = self.nodes.len();
+        let mut t = start + self.rng.random_range(0..3_000);
+        while t + 1_000 < end {
+            let size = self.rng.random_range(1..=((n - 1) / 2).max(1));
+            let mut cut: Vec<usize> = Vec::new();
+            while cut.len() < size {
                 let node = self.rng.random_range(0..n);
-                let by_ms = self.rng.random_range(-3_000..3_000);
-                self.schedule(at * 1_000, Event::Fault(Fault::ClockJump { node, by_ms }));
+                if !cut.contains(&node) {
+                    cut.push(node);
+                }
             }
+            let (outbound, inbound) = match self.rng.random_range(0..3) {
+                0 => (true, false),
+                1 => (false, true),
+                _ => (true, true),
+            };
+            let until = (t + self.rng.random_range(1_000..8_000)).min(end);
+            self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
+            self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
+            t = until + self.rng.random_range(500..5_000);
         }
-        self.plan_stream_breaks();
+    }
+
+    /// A few jumps of single nodes' clocks, back or forth by up to 3 s.
+    fn plan_clock_jumps(&mut self, start: u64, end: u64) {
+        for _ in 0..self.rng.random_range(1..6) {
+            let at = self.rng.random_range(start..end);
+            let node = self.rng.random_range(0..self.nodes.len());
+            let by_ms = self.rng.random_range(-3_000..3_000);
+            self.schedule(at * 1_000, Event::Fault(Fault::ClockJump { node, by_ms }));
+        }
+    }
+
+    /// The faults that strike every node, where the mix has them: power
+    /// losses of the whole cluster, reloads of the servers file, wipeouts.
+    fn plan_cluster_wide_faults(&mut self, start: u64, end: u64) {
         if self.config.power_losses() {
             for _ in 0..self.rng.random_range(1..=2) {
                 let at = self.rng.random_range(start + 2_000..end - 3_000);
@@ -1408,9 +1472,6 @@ impl World {
                 self.schedule(at * 1_000, Event::Fault(Fault::Wipe));
             }
         }
-        self.schedule(end * 1_000, Event::Fault(Fault::Heal));
-        self.schedule(self.config.clients_stop_ms() * 1_000, Event::Fault(Fault::StopClients));
-        self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
     }
 
     /// Stream connections breaking at the run's rate, at random times from
@@ -1455,6 +1516,8 @@ impl World {
             .collect()
     }
 
+    /// Carries out a fault (or a step of the run's course: heal, stop the
+    /// clients, check); true when the run is over.
     fn fault(&mut self, fault: Fault) -> bool {
         self.trace = mix_hash(self.trace, 0xfa17);
         if self.watch.key.is_some() {
@@ -1462,69 +1525,22 @@ impl World {
                 .borrow_mut()
                 .push((self.now_us, format!("fault: {fault:?}")));
         }
-        if let Fault::Crash(node) | Fault::Shutdown(node) | Fault::PowerLoss(node) = &fault {
-            let node = *node;
-            // A crash of a node that keeps no data on disk (or a power loss
-            // before a periodic sync) loses the node's copies. With
-            // replicas - 1 other nodes away or catching up, it may take a
-            // write's last copy: beyond what the product promises to
-            // survive, so it is skipped (its restart then finds the node
-            // running). A node with its data on disk loses nothing.
-            let guarded = self.may_lose_copies(&fault) && !self.config.crash_beyond_replication;
-            let unavailable = self.unavailable();
-            let others = unavailable.iter().filter(|&&other| other != node).count();
-            if guarded && others >= self.config.down_max {
-                if self.watch.key.is_some() {
-                    let line = format!("fault skipped: {fault:?}, {unavailable:?} already away or catching up");
-                    self.watched.borrow_mut().push((self.now_us, line));
-                }
-                self.outcome.crashes_skipped += 1;
-                return false;
-            }
-            self.outcome.crashes += 1;
+        if let Fault::Crash(node) | Fault::Shutdown(node) | Fault::PowerLoss(node) = &fault
+            && !self.crash_allowed(*node, &fault)
+        {
+            return false;
         }
         match fault {
-            Fault::Crash(node) => {
-                let at_ack = self.config.inside.crash_at_ack;
-                if self.nodes[node].running.is_some() {
-                    if at_ack > 0.0 && self.inside_rng.random_bool(at_ack) {
-                        // Counted when it happens.
-                        self.outcome.crashes -= 1;
-                        self.nodes[node].crash_at_ack = true;
-                    } else {
-                        self.crash(node);
-                    }
-                }
-            }
-            Fault::Shutdown(node) => {
-                // Sent at once (nobody waits for an answer; lost, it is no crash).
-                let operator = self.operator;
-                let id = self.clients[operator].next_id();
-                let datagram = client::request(&id, &OpKind::Shutdown, None, 0);
-                self.client_send(operator, node, datagram);
-            }
+            Fault::Crash(node) => self.crash_now_or_at_ack(node),
+            Fault::Shutdown(node) => self.send_shutdown(node),
             Fault::PowerLoss(node) => {
                 if self.nodes[node].running.is_some() {
                     self.lose_power(node);
                 }
             }
             Fault::PowerLossAll(Aim::Now) => self.lose_power_everywhere(),
-            Fault::PowerLossAll(aim) => {
-                if aim == Aim::MidDisk {
-                    for node in 0..self.nodes.len() {
-                        let operations = self.inside_rng.random_range(1..40);
-                        self.nodes[node].disk.lose_power_after(operations);
-                    }
-                }
-                self.power_armed = Some(aim);
-            }
-            Fault::PowerBack => {
-                for node in 0..self.nodes.len() {
-                    if self.nodes[node].running.is_none() {
-                        self.start_node(node);
-                    }
-                }
-            }
+            Fault::PowerLossAll(aim) => self.arm_power_loss(aim),
+            Fault::PowerBack => self.start_stopped_nodes(),
             Fault::Restart(node) => {
                 // A crash still waiting for an acknowledgement is off.
                 self.nodes[node].crash_at_ack = false;
@@ -1538,19 +1554,7 @@ impl World {
                 }
             }
             Fault::Resume(node) => self.resume(node),
-            Fault::Partition { cut, outbound, inbound } => {
-                let n = self.nodes.len();
-                for a in 0..n {
-                    for b in 0..n {
-                        let blocked = (outbound && cut.contains(&a) && !cut.contains(&b))
-                            || (inbound && !cut.contains(&a) && cut.contains(&b));
-                        if blocked {
-                            self.cut[a * n + b] = true;
-                            self.links[a * n + b] += 1;
-                        }
-                    }
-                }
-            }
+            Fault::Partition { cut, outbound, inbound } => self.partition(&cut, outbound, inbound),
             Fault::EndPartition => self.cut.fill(false),
             Fault::BreakStream { from, to } => self.links[from * self.nodes.len() + to] += 1,
             Fault::ClockJump { node, by_ms } => {
@@ -1567,25 +1571,7 @@ impl World {
                     self.maybe_wipe();
                 }
             }
-            Fault::Heal => {
-                self.healed = true;
-                if self.power_armed.take() == Some(Aim::MidDisk) {
-                    // Never struck: the disks take every operation again.
-                    for node in 0..self.nodes.len() {
-                        self.nodes[node].disk.lose_power_after(u64::MAX / 2);
-                    }
-                }
-                self.cut.fill(false);
-                self.loss = 0.0;
-                self.duplicate = 0.0;
-                for node in 0..self.nodes.len() {
-                    if self.nodes[node].running.is_none() {
-                        self.start_node(node);
-                    } else {
-                        self.resume(node);
-                    }
-                }
-            }
+            Fault::Heal => self.heal(),
             Fault::Reload => self.reload(),
             Fault::Join(node) => self.start_node(node),
             Fault::ReloadAgain => self.reload_again(),
@@ -1593,6 +1579,115 @@ impl World {
             Fault::Check => return self.check(),
         }
         false
+    }
+
+    /// Whether `node` may go down by `fault` now, counting the crash
+    /// carried out or skipped.
+    ///
+    /// A crash of a node that keeps no data on disk (or a power loss
+    /// before a periodic sync) loses the node's copies. With replicas - 1
+    /// other nodes away or catching up, it may take a write's last copy:
+    /// beyond what the product promises to survive, so it is skipped (its
+    /// restart then finds the node running). A node with its data on disk
+    /// loses nothing.
+    fn crash_allowed(&mut self, node: usize, fault: &Fault) -> bool {
+        let guarded = self.may_lose_copies(fault) && !self.config.crash_beyond_replication;
+        let unavailable = self.unavailable();
+        let others = unavailable.iter().filter(|&&other| other != node).count();
+        if guarded && others >= self.config.down_max {
+            if self.watch.key.is_some() {
+                let line = format!("fault skipped: {fault:?}, {unavailable:?} already away or catching up");
+                self.watched.borrow_mut().push((self.now_us, line));
+            }
+            self.outcome.crashes_skipped += 1;
+            return false;
+        }
+        self.outcome.crashes += 1;
+        true
+    }
+
+    /// Crashes a running node now, or (with the run's chance of it) at its
+    /// next acknowledgement of a write.
+    fn crash_now_or_at_ack(&mut self, node: usize) {
+        let at_ack = self.config.inside.crash_at_ack;
+        if self.nodes[node].running.is_some() {
+            if at_ack > 0.0 && self.inside_rng.random_bool(at_ack) {
+                // Counted when it happens.
+                self.outcome.crashes -= 1;
+                self.nodes[node].crash_at_ack = true;
+            } else {
+                self.crash(node);
+            }
+        }
+    }
+
+    /// The operator's SHUTDOWN to `node`, sent at once (nobody waits for an
+    /// answer; lost, it is no crash).
+    fn send_shutdown(&mut self, node: usize) {
+        let operator = self.operator;
+        let id = self.clients[operator].next_id();
+        let datagram = client::request(&id, &OpKind::Shutdown, None, 0);
+        self.client_send(operator, node, datagram);
+    }
+
+    /// A power loss of every node, waiting for its aim: an acknowledged
+    /// write, or the disks' next few operations (each disk is told after
+    /// how many its power goes).
+    fn arm_power_loss(&mut self, aim: Aim) {
+        if aim == Aim::MidDisk {
+            for node in 0..self.nodes.len() {
+                let operations = self.inside_rng.random_range(1..40);
+                self.nodes[node].disk.lose_power_after(operations);
+            }
+        }
+        self.power_armed = Some(aim);
+    }
+
+    /// Starts every node that is down.
+    fn start_stopped_nodes(&mut self) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].running.is_none() {
+                self.start_node(node);
+            }
+        }
+    }
+
+    /// Cuts the links from the `cut` nodes to the rest (`outbound`) and
+    /// from the rest to them (`inbound`), breaking the streams on them.
+    fn partition(&mut self, cut: &[usize], outbound: bool, inbound: bool) {
+        let n = self.nodes.len();
+        for a in 0..n {
+            for b in 0..n {
+                let blocked = (outbound && cut.contains(&a) && !cut.contains(&b))
+                    || (inbound && !cut.contains(&a) && cut.contains(&b));
+                if blocked {
+                    self.cut[a * n + b] = true;
+                    self.links[a * n + b] += 1;
+                }
+            }
+        }
+    }
+
+    /// The end of the faults: the network whole and clean again, a power
+    /// loss that never struck called off, every node running.
+    fn heal(&mut self) {
+        self.healed = true;
+        if self.power_armed.take() == Some(Aim::MidDisk) {
+            // Never struck: the disks take every operation again.
+            for node in 0..self.nodes.len() {
+                self.nodes[node].disk.lose_power_after(u64::MAX / 2);
+            }
+        }
+        self.cut.fill(false);
+        self.loss = 0.0;
+        self.duplicate = 0.0;
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].running.is_none() {
+                self.start_node(node);
+            } else {
+                self.resume(node);
+            }
+        }
     }
 
     /// A reload: up to three spare nodes added, up to replicas - 1

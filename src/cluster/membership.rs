@@ -281,41 +281,48 @@ impl Membership {
                 round.changed = true;
             }
         }
+        round.targets = self.gossip_targets();
+        round
+    }
+
+    /// This round's gossip targets: mostly live peers, one of any state,
+    /// and the ready peers that have not heard this node since it came back.
+    fn gossip_targets(&mut self) -> Vec<usize> {
         // Every other member, in slot order from this node on.
         let mut others: Vec<usize> = self.members().filter(|&i| i != self.self_index).collect();
         let after_me = others.partition_point(|&i| i < self.self_index);
         others.rotate_left(after_me);
-        if !others.is_empty() {
-            // Mostly live peers (they need our heartbeat), plus one peer of
-            // any state so a node that came back hears from us quickly.
-            let live: Vec<usize> = (self.members())
-                .filter(|&i| i != self.self_index && self.peers[i].alive)
-                .collect();
-            let mut targets = Vec::with_capacity(FANOUT);
-            for _ in 0..FANOUT.saturating_sub(1).min(live.len()) {
-                let pick = live[self.random(live.len())];
-                if !targets.contains(&pick) {
-                    targets.push(pick);
-                }
-            }
-            let any = others[self.random(others.len())];
-            if !targets.contains(&any) {
-                targets.push(any);
-            }
-            // Back from a start or a pause: every peer that coordinates
-            // writes must hear of it before it pulls (see `settled`).
-            let unaware = (others.iter().copied())
-                .filter(|&i| {
-                    let peer = &self.peers[i];
-                    i != self.self_index && peer.alive && peer.heartbeat.ready && !peer.knows_me
-                })
-                .filter(|i| !targets.contains(i))
-                .take(UNSETTLED_FANOUT)
-                .collect::<Vec<usize>>();
-            targets.extend(unaware);
-            round.targets = targets;
+        if others.is_empty() {
+            return Vec::new();
         }
-        round
+        // Mostly live peers (they need our heartbeat), plus one peer of
+        // any state so a node that came back hears from us quickly.
+        let live: Vec<usize> = (self.members())
+            .filter(|&i| i != self.self_index && self.peers[i].alive)
+            .collect();
+        let mut targets = Vec::with_capacity(FANOUT);
+        for _ in 0..FANOUT.saturating_sub(1).min(live.len()) {
+            let pick = live[self.random(live.len())];
+            if !targets.contains(&pick) {
+                targets.push(pick);
+            }
+        }
+        let any = others[self.random(others.len())];
+        if !targets.contains(&any) {
+            targets.push(any);
+        }
+        // Back from a start or a pause: every peer that coordinates
+        // writes must hear of it before it pulls (see `settled`).
+        let unaware = (others.iter().copied())
+            .filter(|&i| {
+                let peer = &self.peers[i];
+                i != self.self_index && peer.alive && peer.heartbeat.ready && !peer.knows_me
+            })
+            .filter(|i| !targets.contains(i))
+            .take(UNSETTLED_FANOUT)
+            .collect::<Vec<usize>>();
+        targets.extend(unaware);
+        targets
     }
 
     /// The heartbeats to gossip. A peer this node counts dead, or has not

@@ -296,39 +296,7 @@ impl Placement {
             .collect();
         let mut best: Vec<(u64, u8)> = Vec::with_capacity(2 * replicas + 1);
         for bucket in 0..BUCKETS {
-            let order = &self.ranking[bucket * self.prefix..(bucket + 1) * self.prefix];
-            let mut ranks = Ranks {
-                replicas,
-                preference: Vec::with_capacity(replicas),
-                stand_ins: Vec::with_capacity(replicas),
-                reserve: Vec::new(),
-                serving_seen: 0,
-                alive_serving_seen: 0,
-                passed_full: false,
-            };
-            for &node in order {
-                if ranks.done() {
-                    break;
-                }
-                ranks.offer(node, self.roles[usize::from(node)], &liveness);
-            }
-            if !ranks.done() && self.prefix < members {
-                // Too few in the prefix (most nodes down, or a cluster still
-                // starting): score the live nodes ranked after it.
-                let last = order[self.prefix - 1];
-                let prefix_lowest = (score(self.seeds[usize::from(last)], bucket as BucketId), last);
-                best.clear();
-                for &node in &beyond {
-                    let scored = (score(self.seeds[node], bucket as BucketId), node as u8);
-                    if scored < prefix_lowest {
-                        insert_bounded(&mut best, scored, 2 * replicas);
-                    }
-                }
-                ranks.serving_seen = replicas;
-                for &(_, node) in &best {
-                    ranks.offer(node, self.roles[usize::from(node)], &liveness);
-                }
-            }
+            let ranks = self.rank_bucket(bucket, &liveness, &beyond, members, &mut best);
             let (preference, stand_ins) = (&ranks.preference, &ranks.stand_ins);
             ranked[bucket][..preference.len()].copy_from_slice(preference);
             ranked[bucket][preference.len()..preference.len() + stand_ins.len()].copy_from_slice(stand_ins);
@@ -358,6 +326,54 @@ impl Placement {
             holders_len: Vec::new(),
             universe_split: false,
         }
+    }
+
+    /// One bucket's preference list, stand-ins and reserve under
+    /// `liveness`; `beyond`: the live members, scored where the prefix
+    /// has too few; `best`: scratch space reused across buckets.
+    fn rank_bucket(
+        &self,
+        bucket: usize,
+        liveness: &Liveness,
+        beyond: &[usize],
+        members: usize,
+        best: &mut Vec<(u64, u8)>,
+    ) -> Ranks {
+        let replicas = self.replicas;
+        let order = &self.ranking[bucket * self.prefix..(bucket + 1) * self.prefix];
+        let mut ranks = Ranks {
+            replicas,
+            preference: Vec::with_capacity(replicas),
+            stand_ins: Vec::with_capacity(replicas),
+            reserve: Vec::new(),
+            serving_seen: 0,
+            alive_serving_seen: 0,
+            passed_full: false,
+        };
+        for &node in order {
+            if ranks.done() {
+                break;
+            }
+            ranks.offer(node, self.roles[usize::from(node)], liveness);
+        }
+        if !ranks.done() && self.prefix < members {
+            // Too few in the prefix (most nodes down, or a cluster still
+            // starting): score the live nodes ranked after it.
+            let last = order[self.prefix - 1];
+            let prefix_lowest = (score(self.seeds[usize::from(last)], bucket as BucketId), last);
+            best.clear();
+            for &node in beyond {
+                let scored = (score(self.seeds[node], bucket as BucketId), node as u8);
+                if scored < prefix_lowest {
+                    insert_bounded(best, scored, 2 * replicas);
+                }
+            }
+            ranks.serving_seen = replicas;
+            for &(_, node) in best.iter() {
+                ranks.offer(node, self.roles[usize::from(node)], liveness);
+            }
+        }
+        ranks
     }
 }
 

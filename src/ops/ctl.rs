@@ -775,14 +775,10 @@ impl Ctl {
         let rows = self.ask_all(admin::STATS);
         // SAFETY: isatty only inspects a file descriptor.
         let color = unsafe { libc::isatty(1) } == 1;
-        let paint = |text: String, ok: bool| {
-            if !color {
-                text
-            } else if ok {
-                format!("\x1b[32m{text}\x1b[0m")
-            } else {
-                format!("\x1b[31m{text}\x1b[0m")
-            }
+        let paint = |text: &str, ok: bool| match (color, ok) {
+            (false, _) => format!("{text:<5}"),
+            (true, true) => format!("\x1b[32m{text:<5}\x1b[0m"),
+            (true, false) => format!("\x1b[31m{text:<5}\x1b[0m"),
         };
         let mut out = format!(
             "{:<22} {:>8} {:<5} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}\n",
@@ -798,75 +794,94 @@ impl Ctl {
             "req/s",
             "overloads"
         );
-        let (mut alive, mut total_keys, mut min_keys, mut max_keys) = (0, 0u64, u64::MAX, 0u64);
-        let (mut exact, mut died, mut suspensions, mut stalls) = (0, 0u64, 0u64, 0u64);
         let answering = rows.iter().filter(|row| row.is_ok()).count();
+        let mut totals = StatusTotals::default();
         for (entry, row) in self.entries.iter().zip(rows) {
             match row {
                 Ok(text) => {
                     let fields = parse_lines(&text);
-                    let get = |name: &str| {
-                        fields
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .map_or("-", |(_, v)| *v)
-                            .to_string()
-                    };
+                    let stat = |name: &str| stat_of(&fields, name);
+                    totals.add(&fields, answering);
                     let mib = |name: &str| {
-                        get(name)
-                            .parse::<f64>()
-                            .map_or("-".into(), |b| format!("{:.1}", b / 1048576.0))
+                        (stat(name).parse::<f64>()).map_or("-".into(), |b| format!("{:.1}", b / 1048576.0))
                     };
-                    let keys: u64 = get("keys").parse().unwrap_or(0);
-                    let count = |name: &str| get(name).parse::<u64>().unwrap_or(0);
-                    exact += usize::from(get("members") == answering.to_string());
-                    died += count("peers_died");
-                    suspensions += count("suspensions");
-                    stalls += count("stalls");
-                    alive += 1;
-                    total_keys += keys;
-                    min_keys = min_keys.min(keys);
-                    max_keys = max_keys.max(keys);
                     let _ = writeln!(
                         out,
                         "{:<22} {:>8} {} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}",
                         entry.name,
-                        get("pid"),
-                        paint(format!("{:<5}", "yes"), true),
-                        get("members"),
-                        keys,
+                        stat("pid"),
+                        paint("yes", true),
+                        stat("members"),
+                        stat("keys").parse::<u64>().unwrap_or(0),
                         mib("stored_bytes"),
                         mib("rss_bytes"),
                         mib("disk_bytes"),
-                        get("uptime_s"),
-                        get("requests_per_s"),
-                        get("overloads")
+                        stat("uptime_s"),
+                        stat("requests_per_s"),
+                        stat("overloads")
                     );
                 }
                 Err(_) => {
-                    let _ = writeln!(
-                        out,
-                        "{:<22} {:>8} {}",
-                        entry.name,
-                        "-",
-                        paint(format!("{:<5}", "no"), false)
-                    );
+                    let _ = writeln!(out, "{:<22} {:>8} {}", entry.name, "-", paint("no", false));
                 }
             }
         }
-        if alive == 0 {
-            min_keys = 0;
-        }
-        let _ = writeln!(
-            out,
-            "{alive} of {} nodes alive, {total_keys} keys in total (replicas included), {min_keys}..{max_keys} keys per node",
-            self.entries.len()
-        );
-        let _ = writeln!(
-            out,
-            "{exact} of {alive} count exactly the {answering} answering; since their start: {died} peers declared dead, {suspensions} suspensions, {stalls} stalls"
-        );
-        out
+        out + &totals.summary(self.entries.len(), answering)
+    }
+}
+
+/// The STATS field `name` ("-" when the node did not report it).
+fn stat_of<'a>(fields: &[(&'a str, &'a str)], name: &str) -> &'a str {
+    (fields.iter().find(|(n, _)| *n == name)).map_or("-", |(_, v)| *v)
+}
+
+/// What `ctl status` sums over the nodes that answered.
+#[derive(Default)]
+struct StatusTotals {
+    alive: usize,
+    keys: u64,
+    keys_min: Option<u64>,
+    keys_max: u64,
+    /// Nodes whose member count is exactly the number answering.
+    exact: usize,
+    died: u64,
+    suspensions: u64,
+    stalls: u64,
+}
+
+impl StatusTotals {
+    /// Adds one answering node, by its STATS fields.
+    fn add(&mut self, fields: &[(&str, &str)], answering: usize) {
+        let stat = |name: &str| stat_of(fields, name);
+        let count = |name: &str| stat(name).parse::<u64>().unwrap_or(0);
+        let keys = count("keys");
+        self.exact += usize::from(stat("members") == answering.to_string());
+        self.died += count("peers_died");
+        self.suspensions += count("suspensions");
+        self.stalls += count("stalls");
+        self.alive += 1;
+        self.keys += keys;
+        self.keys_min = Some(self.keys_min.map_or(keys, |min| min.min(keys)));
+        self.keys_max = self.keys_max.max(keys);
+    }
+
+    /// The two closing lines.
+    fn summary(&self, nodes: usize, answering: usize) -> String {
+        let Self {
+            alive,
+            keys,
+            exact,
+            died,
+            suspensions,
+            stalls,
+            ..
+        } = self;
+        format!(
+            "{alive} of {nodes} nodes alive, {keys} keys in total (replicas included), {}..{} keys per node\n\
+             {exact} of {alive} count exactly the {answering} answering; since their start: {died} peers declared dead, {suspensions} suspensions, {stalls} stalls\n",
+            self.keys_min.unwrap_or(0),
+            self.keys_max
+        )
     }
 }
 

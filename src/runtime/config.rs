@@ -229,6 +229,32 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
             other => return Err(format!("{}\n\n{USAGE}", other.unexpected())),
         }
     }
+    let addresses = Addresses {
+        serve,
+        listen,
+        servers,
+        positional,
+    };
+    finish(config, receivers, addresses)
+}
+
+/// Where the node listens and which servers file it reads, as the
+/// command line gave them (`serve` form or the short form).
+struct Addresses {
+    serve: bool,
+    listen: Option<String>,
+    servers: Option<PathBuf>,
+    positional: Vec<String>,
+}
+
+/// The checks that span several options, and the node's address.
+fn finish(mut config: Config, receivers: Option<usize>, addresses: Addresses) -> Result<NodeCommand, String> {
+    let Addresses {
+        serve,
+        listen,
+        servers,
+        positional,
+    } = addresses;
     // --workers 0 alone on a big host means one loop running the store.
     config.receivers = receivers.unwrap_or(if config.workers == 0 { 1 } else { config.receivers });
     if config.receivers > 1 && config.workers == 0 {

@@ -180,27 +180,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
     let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
     let (universe_version, serving) = (universe.version, universe.serving_count());
-    let spec = NodeSpec {
-        self_index: node_index,
-        known,
-        universe,
-        secret,
-        replicas: config.replicas,
-        failure_ms: config.failure_ms,
-        workers: config.workers,
-        shard: ShardConfig {
-            reply_cache_ms: config.reply_cache_ms,
-            reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
-            keep_tombstones: config.replicas > 1,
-            fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
-        },
-        #[cfg(feature = "planted-bugs")]
-        bugs: Default::default(),
-        backlog_max: config.shard_backlog_max,
-        pid: std::process::id() as i32,
-        admin_allow: config.admin_allow.clone(),
-        storage: storage.clone(),
-    };
+    let spec = node_spec(&config, node_index, known, universe, secret, storage.clone());
     let (ctx, placement) = assemble::context(&spec, NodeClock::real());
     let ctx = Arc::new(ctx);
     let (transfer, transfer_handle) = TransferThread::bind(ctx.clone(), budget.clone(), listen)
@@ -219,21 +199,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         spawn(&format!("worker-{index}"), move || worker_thread::run(worker, queue))?;
     }
 
-    let guard_budget = budget.clone();
-    spawn("memory-guard", move || {
-        loop {
-            guard_budget.check_rss();
-            thread::sleep(if guard_budget.is_over_rss() {
-                RSS_SAMPLE_INTERVAL_OVER
-            } else if guard_budget.needs_close_watch() {
-                RSS_SAMPLE_INTERVAL_BUSY
-            } else {
-                RSS_SAMPLE_INTERVAL_IDLE
-            });
-        }
-    })?;
-    let cluster = parts.cluster;
-    let (inbox, gossip) = (parts.cluster_inbox, parts.gossip_inbox);
+    spawn_memory_guard(budget.clone())?;
+    let (cluster, inbox, gossip) = (parts.cluster, parts.cluster_inbox, parts.gossip_inbox);
     let cluster_ctx = ctx.clone();
     spawn("cluster", move || {
         cluster_thread::run(cluster, || cluster_ctx.clock.mono_ms(), inbox, gossip)
@@ -247,17 +214,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     })?;
     // Never within two of the loop's idle wake-ups.
     let stale_after = Duration::from_millis(config.failure_ms.max(1_000));
-    for index in 1..config.receivers {
-        let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
-        let poll = mio::Poll::new().map_err(|error| error.to_string())?;
-        let event_loop = EventLoop::new(poll, socket, parts.router.sibling(), stale_after);
-        spawn(&format!("receiver-{index}"), move || {
-            if let Err(error) = event_loop.run() {
-                log!("receiver_failed", "receiving loop {index} failed: {error}");
-                std::process::exit(1);
-            }
-        })?;
-    }
+    spawn_receivers(&config, listen, &parts.router, stale_after)?;
     let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
     log!(
         "serving",
@@ -269,4 +226,75 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.memory_limit_bytes / MIB
     );
     event_loop.run().map_err(|error| format!("event loop failed: {error}"))
+}
+
+/// What the node's parts are assembled from.
+fn node_spec(
+    config: &Config,
+    self_index: usize,
+    known: Vec<Known>,
+    universe: Universe,
+    secret: Secret,
+    storage: Option<Storage>,
+) -> NodeSpec {
+    NodeSpec {
+        self_index,
+        known,
+        universe,
+        secret,
+        replicas: config.replicas,
+        failure_ms: config.failure_ms,
+        workers: config.workers,
+        shard: ShardConfig {
+            reply_cache_ms: config.reply_cache_ms,
+            reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
+            keep_tombstones: config.replicas > 1,
+            fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
+        },
+        #[cfg(feature = "planted-bugs")]
+        bugs: Default::default(),
+        backlog_max: config.shard_backlog_max,
+        pid: std::process::id() as i32,
+        admin_allow: config.admin_allow.clone(),
+        storage,
+    }
+}
+
+/// Samples the process's RSS, more often the closer it is to its ceiling.
+fn spawn_memory_guard(budget: Arc<MemoryBudget>) -> Result<(), String> {
+    spawn("memory-guard", move || {
+        loop {
+            budget.check_rss();
+            thread::sleep(if budget.is_over_rss() {
+                RSS_SAMPLE_INTERVAL_OVER
+            } else if budget.needs_close_watch() {
+                RSS_SAMPLE_INTERVAL_BUSY
+            } else {
+                RSS_SAMPLE_INTERVAL_IDLE
+            });
+        }
+    })?;
+    Ok(())
+}
+
+/// The receiving loops beyond the first, on the same port.
+fn spawn_receivers(
+    config: &Config,
+    listen: SocketAddr,
+    router: &crate::node::router::Router,
+    stale_after: Duration,
+) -> Result<(), String> {
+    let shared_port = config.receivers > 1;
+    for index in 1..config.receivers {
+        let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
+        let poll = mio::Poll::new().map_err(|error| error.to_string())?;
+        let event_loop = EventLoop::new(poll, socket, router.sibling(), stale_after);
+        spawn(&format!("receiver-{index}"), move || {
+            if let Err(error) = event_loop.run() {
+                log!("receiver_failed", "receiving loop {index} failed: {error}");
+                std::process::exit(1);
+            }
+        })?;
+    }
+    Ok(())
 }
