@@ -13,6 +13,7 @@
 //! - [`http`]: HTTP/1.1 request framing and the endpoint's responses.
 //! - [`sigv4`]: AWS Signature Version 4 verification and the credentials it checks.
 //! - [`expr`]: expressions and the legacy parameters: parsed, checked, evaluated on items.
+//! - [`ops`]: the operations: requests parsed and validated, writes, reads, batches, tables.
 
 pub mod codec;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod json;
 pub mod key;
 pub mod limits;
 pub mod number;
+pub mod ops;
 pub mod sigv4;
 pub mod size;
 pub mod value;
