@@ -144,3 +144,75 @@ fn the_readme_names_every_metric_a_node_reports() {
         .collect();
     assert!(missing.is_empty(), "README.md does not list {missing:?}");
 }
+
+/// The crate's folders from the bottom layer up (`src/lib.rs`, Layout):
+/// each may import only from itself and the folders before it.
+const LAYERS: &[&str] = &[
+    "log",
+    "invariant",
+    "protocol",
+    "storage",
+    "cluster",
+    "node",
+    "runtime",
+    "ops",
+];
+
+/// The layers a source file's `crate::` paths name in code (doc links
+/// may point anywhere), before its test module (tests may use anything).
+fn imported_layers(text: &str) -> Vec<&'static str> {
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let code: Vec<&str> = (text.lines())
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect();
+    let code = code.join("\n");
+    let mut named = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if let Some(layer) = LAYERS.iter().find(|&&layer| layer == word) {
+            named.push(*layer);
+        }
+    }
+    named
+}
+
+#[test]
+fn no_import_runs_from_a_lower_layer_back_up() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut upward = Vec::new();
+    let mut checked = 0;
+    for (rank, layer) in LAYERS.iter().enumerate() {
+        let mut files = Vec::new();
+        let folder = root.join("src").join(layer);
+        if folder.is_dir() {
+            sources(&folder, &mut files);
+        } else {
+            files.push(root.join("src").join(format!("{layer}.rs")));
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a readable source");
+            checked += 1;
+            for named in imported_layers(&text) {
+                let named_rank = LAYERS.iter().position(|&l| l == named).unwrap_or(0);
+                if named_rank > rank {
+                    upward.push(format!(
+                        "{} names crate::{named}",
+                        file.strip_prefix(root).unwrap_or(&file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "the layers were read: {checked} files");
+    upward.sort_unstable();
+    upward.dedup();
+    assert!(upward.is_empty(), "imports that run back up:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn the_layer_scanner_finds_crate_paths() {
+    let text = "use crate::node::router;\nlet x = crate::storage::hash::bucket_of(1);\n// crate::ops\n#[cfg(test)]\nuse crate::runtime;\n";
+    assert_eq!(imported_layers(text), vec!["node", "storage"]);
+}
