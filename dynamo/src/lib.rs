@@ -12,12 +12,14 @@
 //! - [`size`]: an item's size as DynamoDB computes it.
 //! - [`http`]: HTTP/1.1 request framing and the endpoint's responses.
 //! - [`sigv4`]: AWS Signature Version 4 verification and the credentials it checks.
+//! - [`fuzz`]: the body of the request fuzz target.
 //! - [`expr`]: expressions and the legacy parameters: parsed, checked, evaluated on items.
 //! - [`ops`]: the operations: requests parsed and validated, writes, reads, batches, tables.
 
 pub mod codec;
 pub mod error;
 pub mod expr;
+pub mod fuzz;
 pub mod http;
 pub mod json;
 pub mod key;
