@@ -23,7 +23,7 @@ use dynakv::node::roster::Known;
 use dynakv::node::router::{Router, SHARD_BACKLOG_REQUESTS_MAX};
 use dynakv::node::shard::{Shard, ShardConfig};
 use dynakv::node::streams::StreamFrames;
-use dynakv::storage::hash::{SplitMix64, bucket_of, key_hash};
+use dynakv::storage::hash::{SplitMix64, bucket_of_key};
 use dynakv::storage::memory::MemoryBudget;
 use dynakv::storage::stamp::Stamp;
 use std::net::SocketAddr;
@@ -427,7 +427,7 @@ impl Running {
 
     /// [`Running::stored`], with the stamp it was stored with.
     pub fn stored_with_stamp(&self, key: &[u8]) -> Option<(Option<Vec<u8>>, Stamp)> {
-        let shard = self.ctx.shard_of(bucket_of(key_hash(key)), self.shards.len());
+        let shard = self.ctx.shard_of(bucket_of_key(key), self.shards.len());
         let store = match self.router.inline_shard() {
             Some(inline) => inline.store(),
             None => self.workers.get(shard)?.0.store(),

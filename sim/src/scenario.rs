@@ -23,7 +23,7 @@ use dynakv::node::cluster_core::ROUND_MS;
 use dynakv::node::context::PlantedBugs;
 use dynakv::protocol::client;
 use dynakv::protocol::wire::{self, Command};
-use dynakv::storage::hash::{BucketId, bucket_of, key_hash};
+use dynakv::storage::hash::{BucketId, bucket_of_key};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -264,7 +264,7 @@ impl Scenario {
 
     /// The bucket of a key, and its preference list in `node`'s view.
     pub fn replicas_of(&self, node: usize, key: &str) -> (BucketId, Vec<usize>) {
-        let bucket = bucket_of(key_hash(key.as_bytes()));
+        let bucket = bucket_of_key(key.as_bytes());
         let view = self.node(node).ctx.view();
         let replicas = view
             .preference(bucket)
@@ -275,7 +275,7 @@ impl Scenario {
 
     /// The nodes ranked for a key beyond its replicas, in `node`'s view.
     pub fn stand_ins_of(&self, node: usize, key: &str) -> Vec<usize> {
-        let bucket = bucket_of(key_hash(key.as_bytes()));
+        let bucket = bucket_of_key(key.as_bytes());
         let view = self.node(node).ctx.view();
         view.stand_ins(bucket)
             .iter()

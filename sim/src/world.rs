@@ -13,7 +13,7 @@ use dynakv::cluster::universe::Universe;
 use dynakv::node::cluster_core::ROUND_MS;
 use dynakv::node::journal::Fsync;
 use dynakv::protocol::wire::{self, ErrorCode};
-use dynakv::storage::hash::{fmix64, key_hash};
+use dynakv::storage::hash::{bucket_of_key, fmix64, key_hash};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
@@ -1786,7 +1786,7 @@ impl World {
         let wanted = view.copies_wanted();
         for key in 0..self.history.keys() {
             let bytes = self.history.key(key).to_vec();
-            let bucket = dynakv::storage::hash::bucket_of(key_hash(&bytes));
+            let bucket = bucket_of_key(&bytes);
             let replicas: Vec<usize> = (view.preference(bucket).iter())
                 .filter_map(|&slot| {
                     let name = &ctx.roster.get(usize::from(slot))?.name;

@@ -3,7 +3,7 @@
 //! shows it on a small cluster stepped by hand ([`dynakv_sim::scenario`]).
 
 use dynakv::cluster::ring::{Liveness, Placement, Role};
-use dynakv::storage::hash::{bucket_of, key_hash};
+use dynakv::storage::hash::bucket_of_key;
 use dynakv_sim::scenario::{End, Op, Scenario, Verdict};
 
 const SUCCESS: u32 = 0;
@@ -20,7 +20,7 @@ fn key_placed(s: &Scenario, roles: &[Role], replicas: usize, wanted: &[usize]) -
     (0..)
         .map(|i| format!("key-{i}"))
         .find(|key| {
-            let mut preference: Vec<usize> = (view.preference(bucket_of(key_hash(key.as_bytes()))).iter())
+            let mut preference: Vec<usize> = (view.preference(bucket_of_key(key.as_bytes())).iter())
                 .map(|&n| usize::from(n))
                 .collect();
             preference.sort_unstable();
@@ -106,7 +106,7 @@ fn a_leaving_node_stays_until_its_buckets_have_their_replicas_elsewhere_then_exi
     roles[leaving] = Role::Leaving;
     let slots: Vec<(&str, Role)> = (s.cluster.names.iter().map(String::as_str)).zip(roles).collect();
     let after = Placement::with_roles(&slots, 2).view(0, Liveness::ready(vec![true; 4]));
-    let gains = (after.preference(bucket_of(key_hash(key.as_bytes()))))
+    let gains = (after.preference(bucket_of_key(key.as_bytes())))
         .iter()
         .map(|&n| usize::from(n))
         .find(|&n| n != 0);

@@ -630,7 +630,7 @@ pub enum Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::hash::bucket_of;
+    use crate::storage::hash::bucket_of_key;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("127.0.0.1:{}", 12000 + i)).collect()
@@ -648,7 +648,7 @@ mod tests {
         let mut coordinated = [0u32; 20];
         for i in 0..100_000u32 {
             let key = format!("key-{i}");
-            let bucket = bucket_of(key_hash(key.as_bytes()));
+            let bucket = bucket_of_key(key.as_bytes());
             for &node in view.preference(bucket) {
                 held[usize::from(node)] += 1;
             }

@@ -26,7 +26,7 @@ use crate::node::roster::SLOTS_MAX;
 use crate::node::shard::Shard;
 use crate::node::waits::Waits;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
-use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash, message_id_hash};
+use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -283,7 +283,7 @@ impl Router {
     /// A keyed request: executed here, queued for its shard, forwarded, or
     /// answered with a wait (see [`View::route`]).
     fn route_keyed(&mut self, datagram: &[u8], message_id: &[u8], op: KeyOp<'_>, client: SocketAddr, hops: u8) {
-        let bucket = bucket_of(key_hash(op.key().as_bytes()));
+        let bucket = bucket_of_key(op.key().as_bytes());
         let me = Myself {
             away: self.ctx.away.is_set(),
             pulling_bucket: self.ctx.pulling[usize::from(bucket)].load(Ordering::Relaxed),
@@ -317,7 +317,7 @@ impl Router {
     /// now, or INTERNAL_FAILURE once its bucket's clients have been asked
     /// to wait for as long as they may be (see [`Waits`]).
     fn ask_to_wait(&mut self, message_id: &[u8], op: &KeyOp<'_>, wait_ms: i32, client: SocketAddr) {
-        let bucket = bucket_of(key_hash(op.key().as_bytes()));
+        let bucket = bucket_of_key(op.key().as_bytes());
         let reply = if self.waits.may_wait(bucket, self.ctx.clock.mono_ms()) {
             Reply::Overload { wait_ms }
         } else {
@@ -458,7 +458,7 @@ impl Router {
             }
             Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
             Internal::Replicate { seq, entry } => (
-                bucket_of(key_hash(&entry.key)),
+                bucket_of_key(&entry.key),
                 ShardMsg::Replicate {
                     from: sender,
                     seq,

@@ -64,6 +64,11 @@ pub fn key_hash(key: &[u8]) -> u64 {
     fmix64(fnv1a(FNV_OFFSET, key) ^ key.len() as u64)
 }
 
+/// The bucket of a key: the one place a key's placement is decided.
+pub fn bucket_of_key(key: &[u8]) -> BucketId {
+    bucket_of(key_hash(key))
+}
+
 /// The bucket of a key hash: its top bits.
 pub fn bucket_of(hash: u64) -> BucketId {
     (hash >> (64 - BUCKET_BITS)) as BucketId
@@ -91,7 +96,7 @@ mod tests {
         assert_eq!(key_hash(b"k"), 0x1169_5943_e4e1_9f5f);
         assert_eq!(key_hash(b""), 0xefd0_1f60_ba99_2926);
         assert_eq!(key_hash(b"hello"), 0x3aff_9cfc_ce47_7975);
-        assert_eq!(bucket_of(key_hash(b"hello")), 943);
+        assert_eq!(bucket_of_key(b"hello"), 943);
     }
 
     #[test]
@@ -99,7 +104,7 @@ mod tests {
         let mut counts = vec![0u32; BUCKETS];
         let keys = 400_000u32;
         for i in 0..keys {
-            counts[usize::from(bucket_of(key_hash(&i.to_be_bytes())))] += 1;
+            counts[usize::from(bucket_of_key(&i.to_be_bytes()))] += 1;
         }
         let mean = f64::from(keys) / BUCKETS as f64;
         let max = f64::from(*counts.iter().max().unwrap());

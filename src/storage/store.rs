@@ -415,6 +415,7 @@ impl Drop for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::hash::bucket_of_key;
 
     fn store(limit: usize) -> (Store, Arc<MemoryBudget>) {
         let budget = Arc::new(MemoryBudget::new(limit));
@@ -431,7 +432,7 @@ mod tests {
         for i in 0u32..20_000 {
             assert_eq!(put(&mut p, &i.to_be_bytes(), b"v", 1), Applied::Stored);
         }
-        let tombstoned = bucket_of(key_hash(&7u32.to_be_bytes()));
+        let tombstoned = bucket_of_key(&7u32.to_be_bytes());
         p.apply(&7u32.to_be_bytes(), Write::Tombstone, Stamp(2));
         let in_bucket = p.bucket_records(tombstoned).count();
         let mut read = 0;
@@ -463,7 +464,7 @@ mod tests {
         assert_eq!(put(&mut b, b"k", b"old", 1), Applied::Stale);
         assert_eq!(a.get(b"k").unwrap().value(), b"new");
         assert_eq!(b.get(b"k").unwrap().value(), b"new");
-        let bucket = bucket_of(key_hash(b"k"));
+        let bucket = bucket_of_key(b"k");
         assert_eq!(a.bucket_stats(bucket), b.bucket_stats(bucket));
     }
 
@@ -475,7 +476,7 @@ mod tests {
         assert!(p.get(b"k").is_none());
         assert_eq!(put(&mut p, b"k", b"v", 1), Applied::Stale);
         assert!(p.get(b"k").is_none());
-        let stats = p.bucket_stats(bucket_of(key_hash(b"k")));
+        let stats = p.bucket_stats(bucket_of_key(b"k"));
         assert_eq!((stats.live_keys, stats.tombstones), (0, 1));
     }
 
@@ -621,7 +622,7 @@ mod tests {
         let (mut p, budget) = store(SLAB_BYTES + 8 * 1024);
         let mut in_bucket = Vec::new();
         for i in 0u32.. {
-            if bucket_of(key_hash(&i.to_be_bytes())) == 0 {
+            if bucket_of_key(&i.to_be_bytes()) == 0 {
                 in_bucket.push(i);
                 if in_bucket.len() == 2 * LANE_RECORDS_MAX {
                     break;

@@ -11,7 +11,7 @@ use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
 use crate::invariant;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
-use crate::storage::hash::{BucketId, bucket_of, key_hash, message_id_hash};
+use crate::storage::hash::{BucketId, bucket_of_key, message_id_hash};
 use crate::storage::stamp::Stamp;
 use crate::storage::store::{Applied, Write};
 use std::net::SocketAddr;
@@ -174,7 +174,7 @@ impl Shard {
             let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
             return Some(Some(Reply::Code(code)));
         }
-        let bucket = bucket_of(key_hash(key.as_bytes()));
+        let bucket = bucket_of_key(key.as_bytes());
         let wait_ms = if self.pending.len() >= PENDING_WRITES_MAX {
             // Acks or the give-up of the oldest make room within
             // PENDING_GIVE_UP_MS.
@@ -197,7 +197,7 @@ impl Shard {
     }
 
     fn put<'a>(&mut self, view: &View, key: Key, value: &'a [u8], version: i32) -> (ErrorCode, Option<Written<'a>>) {
-        let bucket = bucket_of(key_hash(key.as_bytes()));
+        let bucket = bucket_of_key(key.as_bytes());
         // The same value and version stored already (an earlier try of
         // this request, coordinated elsewhere, landed here; or the same
         // write again): it needs no room, and refusing it would tell the
@@ -232,7 +232,7 @@ impl Shard {
             Some(_) => ErrorCode::Success,
             None => ErrorCode::NonExistentKey,
         };
-        if code == ErrorCode::NonExistentKey && view.short_of_room(bucket_of(key_hash(key))) {
+        if code == ErrorCode::NonExistentKey && view.short_of_room(bucket_of_key(key)) {
             // Nothing to delete here, and no room for a tombstone's second
             // copy: the coordinator, which holds every acknowledged write
             // of the bucket, answers that the key is not there.
@@ -276,7 +276,7 @@ impl Shard {
         if self.full_acked_until_ms <= now {
             self.full_acked_until_ms = 0;
         }
-        let bucket = bucket_of(key_hash(key));
+        let bucket = bucket_of_key(key);
         let full_replica = view
             .other_replicas(bucket)
             .any(|n| view.liveness.full[n] || self.full_until_ms[n] > now);
@@ -291,7 +291,7 @@ impl Shard {
     /// of replicas still pulling, see [`View::write_targets`]) and parks
     /// the reply.
     fn replicate(&mut self, view: &View, written: &Written<'_>, code: ErrorCode, asker: &Asker<'_>) -> Option<Reply> {
-        let bucket = bucket_of(key_hash(written.key.as_bytes()));
+        let bucket = bucket_of_key(written.key.as_bytes());
         let mut waiting: Vec<usize> = view.write_targets(bucket);
         let copies_required = view.copies_required();
         if view.short_of_room(bucket) {

@@ -6,7 +6,7 @@
 use super::Shard;
 use crate::cluster::internal::{Entry, Internal};
 use crate::node::messages::ClusterMsg;
-use crate::storage::hash::{BUCKETS, BucketId, bucket_of, key_hash};
+use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key};
 use crate::storage::memory::FULL_ENTER_PERCENT;
 use crate::storage::store::{Applied, Write};
 
@@ -21,7 +21,7 @@ impl Shard {
         } else {
             self.apply_entry(entry)
         };
-        let bucket = bucket_of(key_hash(&entry.key));
+        let bucket = bucket_of_key(&entry.key);
         if applied == Applied::OutOfSpace {
             self.lacks_entries_of(bucket);
         }
@@ -75,7 +75,7 @@ impl Shard {
             // Whatever is stored goes, so any copy that arrives wins.
             self.store.forget(&entry.key);
         }
-        let bucket = bucket_of(key_hash(&entry.key));
+        let bucket = bucket_of_key(&entry.key);
         if entry.stamp < self.agreement.cutoff(bucket, self.collect_from_stamp_ms)
             && self.store.stamp_of(&entry.key).is_none()
         {
