@@ -9,6 +9,13 @@
 //! backlog, never with silence. Node messages are used only once signed,
 //! meant for this node, in range and new; they go to the shard of their
 //! bucket or to the cluster core.
+//!
+//! - [`rate`]: the request rate STATS reports.
+//! - [`recent_ids`]: the WIPEOUTs executed lately, so a retry is not
+//!   executed twice.
+
+mod rate;
+mod recent_ids;
 
 use crate::cluster::freshness::{self, Freshness};
 use crate::cluster::internal::{self, BucketDigest, Envelope, FORWARD_HOPS_MAX, Internal, OPERATOR};
@@ -30,7 +37,8 @@ use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use rate::RateMeter;
+use recent_ids::RecentIds;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,8 +49,6 @@ pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
 /// Wait suggested to a refused client, per queued request (plus a floor).
 const OVERLOAD_WAIT_MS_MIN: usize = 20;
 const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
-/// WIPEOUT message ids remembered for at-most-once.
-const WIPEOUT_IDS_MAX: usize = 64;
 
 /// Wait suggested when a request cannot be routed this moment.
 const REROUTE_WAIT_MS: i32 = 50;
@@ -63,19 +69,12 @@ pub struct NodeFacts {
     pub admin_allow: AdminAllow,
 }
 
-/// Datagrams per second, measured over windows of about a second.
-struct RateMeter {
-    since_ms: u64,
-    count_then: u64,
-    per_second: u64,
-}
-
 pub struct Router {
     io: Arc<dyn NodeIo>,
     shards: Vec<ShardHandle>,
     facts: NodeFacts,
     batches: Vec<Vec<Request>>,
-    wipeout_ids: VecDeque<u64>,
+    wipeout_ids: RecentIds,
     ctx: Arc<NodeContext>,
     /// Gossip for the cluster core, taken at its next round.
     gossip: MailboxSender<ClusterMsg>,
@@ -127,13 +126,13 @@ impl Router {
             inline,
             backlog_max,
             socket_backlog: 0,
-            rate: RateMeter::new(&ctx),
+            rate: RateMeter::new(ctx.clock.mono_ms(), ctx.counters.datagrams.load(Ordering::Relaxed)),
             gossip,
             view: ctx.view(),
             batches: shards.iter().map(|_| Vec::new()).collect(),
             shards,
             facts,
-            wipeout_ids: VecDeque::new(),
+            wipeout_ids: RecentIds::default(),
             freshness: Arc::new(Mutex::new(Freshness::new(SLOTS_MAX))),
             outbox: Outbox::new(&ctx),
             waits: Waits::default(),
@@ -153,13 +152,16 @@ impl Router {
             inline: None,
             backlog_max: self.backlog_max,
             socket_backlog: 0,
-            rate: RateMeter::new(&self.ctx),
+            rate: RateMeter::new(
+                self.ctx.clock.mono_ms(),
+                self.ctx.counters.datagrams.load(Ordering::Relaxed),
+            ),
             gossip: self.gossip.clone(),
             view: self.ctx.view(),
             batches: self.shards.iter().map(|_| Vec::new()).collect(),
             shards: self.shards.clone(),
             facts: self.facts.clone(),
-            wipeout_ids: VecDeque::new(),
+            wipeout_ids: RecentIds::default(),
             freshness: self.freshness.clone(),
             outbox: Outbox::new(&self.ctx),
             waits: Waits::default(),
@@ -193,7 +195,10 @@ impl Router {
             self.waits.note_view(|bucket| view.coordinator(bucket).is_none(), now);
         }
         self.view = view;
-        self.rate.measure(&self.ctx);
+        (self.rate).measure(
+            self.ctx.clock.mono_ms(),
+            self.ctx.counters.datagrams.load(Ordering::Relaxed),
+        );
     }
 
     /// Datagrams waiting to be read (for the shard run here, its queue:
@@ -544,7 +549,7 @@ impl Router {
                 &self.ctx,
                 &self.view,
                 &self.facts.budget,
-                self.rate.per_second,
+                self.rate.per_second(),
                 &*self.io,
             );
             admin::stats_header(&self.ctx, self.facts.pid)
@@ -601,13 +606,9 @@ impl Router {
     /// A retried WIPEOUT is answered without wiping again.
     fn wipeout(&mut self, message_id: Vec<u8>, from: SocketAddr) {
         let id_hash = message_id_hash(&message_id);
-        if self.wipeout_ids.contains(&id_hash) {
+        if !self.wipeout_ids.first_time(id_hash) {
             return self.reply(&message_id, &Reply::Code(ErrorCode::Success), from);
         }
-        if self.wipeout_ids.len() == WIPEOUT_IDS_MAX {
-            self.wipeout_ids.pop_front();
-        }
-        self.wipeout_ids.push_back(id_hash);
         self.flush();
         let job = Arc::new(Wipeout {
             shards_left: AtomicUsize::new(self.shards.len()),
@@ -670,7 +671,7 @@ impl Router {
 
     /// Answers OVERLOAD, with a wait that grows with the backlog.
     fn refuse<'a>(&self, requests: impl IntoIterator<Item = (&'a [u8], SocketAddr)>, backlog: usize) {
-        let wait_ms = (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32;
+        let wait_ms = overload_wait_ms(backlog);
         for (message_id, client) in requests {
             self.ctx.counters.overloads.fetch_add(1, Ordering::Relaxed);
             self.reply(message_id, &Reply::Overload { wait_ms }, client);
@@ -678,23 +679,20 @@ impl Router {
     }
 }
 
-impl RateMeter {
-    fn new(ctx: &NodeContext) -> RateMeter {
-        RateMeter {
-            since_ms: ctx.clock.mono_ms(),
-            count_then: ctx.counters.datagrams.load(Ordering::Relaxed),
-            per_second: 0,
-        }
-    }
+/// The wait an OVERLOAD asks for when `backlog` requests are queued: 20 ms
+/// and 1 ms more per 16 queued, at most 1 s (what a shard works off by then).
+fn overload_wait_ms(backlog: usize) -> i32 {
+    (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32
+}
 
-    fn measure(&mut self, ctx: &NodeContext) {
-        let now = ctx.clock.mono_ms();
-        let elapsed_ms = now.saturating_sub(self.since_ms);
-        if elapsed_ms >= 1_000 {
-            let count = ctx.counters.datagrams.load(Ordering::Relaxed);
-            self.per_second = (count - self.count_then) * 1_000 / elapsed_ms;
-            self.count_then = count;
-            self.since_ms = now;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overload_wait_grows_with_the_backlog_up_to_a_second() {
+        assert_eq!(overload_wait_ms(0), 20);
+        assert_eq!(overload_wait_ms(4_096), 276);
+        assert_eq!(overload_wait_ms(1 << 20), 1_000);
     }
 }
