@@ -7,11 +7,12 @@
 
 use super::Shard;
 use super::commit::NoRoom;
+use super::held_reads::HeldRead;
 use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
 use crate::invariant;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
-use crate::storage::hash::{BucketId, bucket_of_key, message_id_hash};
+use crate::storage::hash::{BucketId, bucket_of_key, key_hash, message_id_hash};
 use crate::storage::stamp::Stamp;
 use crate::storage::store::{Applied, Write};
 use std::net::SocketAddr;
@@ -29,6 +30,9 @@ const PENDING_GIVE_UP_MS: u64 = 10_000;
 const ALONE_WAIT_MS: i32 = 1_000;
 /// The back-off asked of a client when this shard has too many writes waiting.
 const PENDING_FULL_WAIT_MS: i32 = 50;
+/// Wait suggested to a GET when as many are held as allowed (see
+/// [`super::held_reads`]): their writes end within a round trip or two.
+const HELD_READS_FULL_WAIT_MS: i32 = 20;
 /// How long an ack's word that a replica is full counts, when no later ack
 /// says otherwise: until gossip, which has the last word, has spread it.
 const FULL_ACK_MS: u64 = 3_000;
@@ -56,6 +60,8 @@ pub(super) struct Pending {
     pub(super) id_hash: u64,
     code: ErrorCode,
     bucket: BucketId,
+    /// The written key's hash (GETs of it are held until this ends).
+    key_hash: u64,
     /// Replicas asked and not heard from.
     waiting: Vec<usize>,
     /// Every replica asked, heard from or not.
@@ -129,9 +135,30 @@ impl Shard {
         true
     }
 
+    /// A GET: held while a write of its key waits for replicas (see
+    /// [`super::held_reads`]), else answered now.
+    fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
+        let key_hash = key_hash(key);
+        if self.held_reads.write_waiting(key_hash) {
+            let read = HeldRead {
+                key: key.to_vec(),
+                message_id: message_id.to_vec(),
+                client,
+            };
+            if self.held_reads.hold(key_hash, read).is_err() {
+                let wait = Reply::Overload {
+                    wait_ms: HELD_READS_FULL_WAIT_MS,
+                };
+                self.send_reply(message_id, &wait, client);
+            }
+            return;
+        }
+        self.answer_get_now(message_id, key, client);
+    }
+
     /// A GET, answered from the stored record straight into the reply
     /// buffer (reads are not cached: repeating one changes nothing).
-    fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
+    fn answer_get_now(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
         let Some(record) = self.store.get(key) else {
             return self.send_reply(message_id, &Reply::Code(ErrorCode::NonExistentKey), client);
         };
@@ -325,7 +352,10 @@ impl Shard {
         }
         let now = self.now_ms();
         self.pending_ids.insert(asker.id_hash, seq);
+        let key_hash = key_hash(written.key.as_bytes());
+        self.held_reads.write_started(key_hash);
         let pending = Pending {
+            key_hash,
             client: asker.client,
             message_id: asker.message_id.to_vec(),
             id_hash: asker.id_hash,
@@ -377,7 +407,22 @@ impl Shard {
         if let Some(pending) = self.pending.remove(&seq) {
             self.pending_ids.remove(&pending.id_hash);
             self.send_reply(&pending.message_id, &Reply::Code(pending.code), pending.client);
+            self.answer_held_reads(pending.key_hash);
         }
+    }
+
+    /// The GETs held behind a write that ended, answered if no other write
+    /// of their key waits.
+    fn answer_held_reads(&mut self, key_hash: u64) {
+        for read in self.held_reads.write_ended(key_hash) {
+            self.answer_get_now(&read.message_id, &read.key, read.client);
+        }
+        invariant!(
+            self.held_reads.writes() == self.pending.len(),
+            "{} writes counted waiting, {} pending",
+            self.held_reads.writes(),
+            self.pending.len()
+        );
     }
 
     /// Expires at-most-once entries; for each waiting write, stops waiting
@@ -406,6 +451,7 @@ impl Shard {
             if let Some(pending) = self.pending.remove(&seq) {
                 self.pending_ids.remove(&pending.id_hash);
                 self.ctx.counters.writes_given_up.fetch_add(1, Ordering::Relaxed);
+                self.answer_held_reads(pending.key_hash);
             }
         }
     }

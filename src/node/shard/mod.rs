@@ -27,6 +27,7 @@
 mod commit;
 mod coordinate;
 mod handoff;
+mod held_reads;
 mod mismatches;
 mod replay;
 mod replica;
@@ -103,6 +104,8 @@ pub struct Shard {
     /// replays the same way), and the sequence number of each message id.
     pending: BTreeMap<u64, Pending>,
     pending_ids: HashMap<u64, u64>,
+    /// GETs of keys in `pending`, answered when their writes end.
+    held_reads: held_reads::HeldReads,
     next_seq: u64,
     /// Pulls this shard is receiving chunks for, by request id.
     pulls_receiving: BTreeMap<u64, PullReceiving>,
@@ -166,6 +169,7 @@ impl Shard {
             cluster,
             pending: BTreeMap::new(),
             pending_ids: HashMap::new(),
+            held_reads: Default::default(),
             next_seq: 1,
             pulls_receiving: BTreeMap::new(),
             deferred_pulls: VecDeque::new(),

@@ -1,0 +1,132 @@
+//! GETs held behind a write of the same key that is still waiting for its
+//! replicas. The coordinator applies a write to its store before the
+//! replicas acknowledge it; a GET answered from the store in that window
+//! would return a value no client has been told is written, and if the
+//! write then failed, a later read elsewhere would not see it: a read of
+//! what was never acknowledged. A held GET is answered when the key has
+//! no write waiting any more (acknowledged, or given up: then its outcome
+//! is unknown to its writer, and reading it is allowed).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// GETs held at once per shard; one more is asked to retry shortly. A
+/// write waits a round trip, rarely more: this covers a burst of reads of
+/// keys being written.
+pub(super) const HELD_READS_MAX: usize = 4_096;
+
+/// One GET waiting for its key's writes.
+pub(super) struct HeldRead {
+    pub(super) key: Vec<u8>,
+    pub(super) message_id: Vec<u8>,
+    pub(super) client: SocketAddr,
+}
+
+/// Writes waiting per key (by key hash), and the GETs held behind them.
+#[derive(Default)]
+pub(super) struct HeldReads {
+    writes_waiting: HashMap<u64, u32>,
+    held: HashMap<u64, Vec<HeldRead>>,
+    held_count: usize,
+}
+
+impl HeldReads {
+    /// A write of the key with this hash now waits for its replicas.
+    pub(super) fn write_started(&mut self, key_hash: u64) {
+        *self.writes_waiting.entry(key_hash).or_insert(0) += 1;
+    }
+
+    /// A write of the key ended (acknowledged or given up); the GETs to
+    /// answer now, if no other write of it waits.
+    pub(super) fn write_ended(&mut self, key_hash: u64) -> Vec<HeldRead> {
+        let Some(count) = self.writes_waiting.get_mut(&key_hash) else {
+            crate::invariant!(false, "a write ended that never started");
+            return Vec::new();
+        };
+        *count -= 1;
+        if *count > 0 {
+            return Vec::new();
+        }
+        self.writes_waiting.remove(&key_hash);
+        let reads = self.held.remove(&key_hash).unwrap_or_default();
+        self.held_count -= reads.len();
+        self.check_invariants();
+        reads
+    }
+
+    /// Whether a write of the key waits.
+    pub(super) fn write_waiting(&self, key_hash: u64) -> bool {
+        self.writes_waiting.contains_key(&key_hash)
+    }
+
+    /// Holds `read` until the key's writes end; gives it back when as many
+    /// reads as allowed are held already.
+    pub(super) fn hold(&mut self, key_hash: u64, read: HeldRead) -> Result<(), HeldRead> {
+        if self.held_count >= HELD_READS_MAX || !self.write_waiting(key_hash) {
+            return Err(read);
+        }
+        self.held.entry(key_hash).or_default().push(read);
+        self.held_count += 1;
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Writes waiting, over every key.
+    pub(super) fn writes(&self) -> usize {
+        self.writes_waiting.values().map(|&count| count as usize).sum()
+    }
+
+    fn check_invariants(&self) {
+        crate::invariant!(
+            self.held_count == self.held.values().map(Vec::len).sum::<usize>() && self.held_count <= HELD_READS_MAX,
+            "{} reads counted held, {} held",
+            self.held_count,
+            self.held.values().map(Vec::len).sum::<usize>()
+        );
+        crate::invariant!(
+            self.held.keys().all(|key| self.writes_waiting.contains_key(key)),
+            "a read held behind no write"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(id: u8) -> HeldRead {
+        HeldRead {
+            key: vec![1],
+            message_id: vec![id],
+            client: "127.0.0.1:9".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn reads_are_held_until_the_last_write_of_their_key_ends() {
+        let mut reads = HeldReads::default();
+        assert!(reads.hold(7, read(1)).is_err(), "no write waits: answered at once");
+        reads.write_started(7);
+        reads.write_started(7);
+        assert!(reads.hold(7, read(1)).is_ok());
+        assert!(reads.hold(7, read(2)).is_ok());
+        assert!(reads.write_ended(7).is_empty(), "another write of the key still waits");
+        let answered: Vec<u8> = reads.write_ended(7).iter().map(|r| r.message_id[0]).collect();
+        assert_eq!(answered, vec![1, 2]);
+        assert!(!reads.write_waiting(7));
+        assert_eq!(reads.writes(), 0);
+    }
+
+    #[test]
+    fn no_more_than_the_bound_are_held() {
+        let mut reads = HeldReads::default();
+        reads.write_started(1);
+        for _ in 0..HELD_READS_MAX {
+            assert!(reads.hold(1, read(0)).is_ok());
+        }
+        assert!(reads.hold(1, read(9)).is_err());
+        assert_eq!(reads.write_ended(1).len(), HELD_READS_MAX);
+        reads.write_started(1);
+        assert!(reads.hold(1, read(9)).is_ok(), "room again");
+    }
+}
