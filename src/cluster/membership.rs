@@ -76,19 +76,7 @@ pub struct Membership {
     away_counter: u64,
     /// The universe this node holds.
     universe: UniverseTag,
-    /// Until then (ms) this node's own view still counts it pulling (see
-    /// [`OWN_SETTLE_MS`]).
-    own_settles_at_ms: u64,
 }
-
-/// How long a node that becomes current (ready, pulling nothing) waits
-/// before its own view counts it current. Its heartbeat says so at once,
-/// but peers hear it a few gossip rounds later; meanwhile they route its
-/// buckets to the next current replica, and if this node coordinated
-/// them too, two coordinators could write to replica sets that differ
-/// (their views of who is alive differ as well), and one of them read
-/// past the other's acknowledged writes.
-pub const OWN_SETTLE_MS: u64 = 5 * crate::cluster::internal::ROUND_MS;
 
 /// Why this node must catch up before it coordinates again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +121,6 @@ impl Membership {
             rng: SplitMix64::new(incarnation ^ (self_index as u64) << 48),
             away_counter: 0,
             universe: UniverseTag::default(),
-            own_settles_at_ms: 0,
         };
         membership.set_members(members, now_ms);
         membership
@@ -201,9 +188,6 @@ impl Membership {
         let changed = me.ready != ready;
         me.ready = ready;
         me.behind &= !ready;
-        if changed && ready {
-            self.own_settles_at_ms = self.last_tick_ms + OWN_SETTLE_MS;
-        }
         changed
     }
 
@@ -229,9 +213,6 @@ impl Membership {
         let me = &mut self.peers[self.self_index].heartbeat;
         let changed = me.pulling != pulling;
         me.pulling = pulling;
-        if changed && !pulling {
-            self.own_settles_at_ms = self.last_tick_ms + OWN_SETTLE_MS;
-        }
         changed
     }
 
@@ -268,9 +249,6 @@ impl Membership {
             self.peers[self.self_index].knows_me = true;
             self.away_counter = self.peers[self.self_index].heartbeat.counter;
         }
-        // This node's own view counts it current from the first round
-        // past its settle time.
-        round.changed |= self.last_tick_ms < self.own_settles_at_ms && now_ms >= self.own_settles_at_ms;
         self.last_tick_ms = now_ms;
         self.peers[self.self_index].heartbeat.counter += 1;
         self.peers[self.self_index].advanced_ms = now_ms;
@@ -471,15 +449,8 @@ impl Membership {
                 .map(|p| p.alive && (p.heartbeat.behind || p.stale))
                 .collect(),
             full: self.peers.iter().map(|p| p.alive && p.heartbeat.full).collect(),
-            pulling: (self.peers.iter().enumerate())
-                .map(|(i, p)| p.alive && (p.heartbeat.pulling || (i == self.self_index && self.settling())))
-                .collect(),
+            pulling: self.peers.iter().map(|p| p.alive && p.heartbeat.pulling).collect(),
         }
-    }
-
-    /// Whether this node became current less than [`OWN_SETTLE_MS`] ago.
-    fn settling(&self) -> bool {
-        self.last_tick_ms < self.own_settles_at_ms
     }
 
     pub fn alive_count(&self) -> usize {

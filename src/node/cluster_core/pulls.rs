@@ -319,12 +319,7 @@ impl ClusterCore {
     fn pulls_pending(&self) -> usize {
         let known = self.ctx.roster.len();
         let queued: usize = self.from_source[..known].iter().map(VecDeque::len).sum();
-        self.to_pull.len()
-            + queued
-            + self.pulling.len()
-            + self.after_first_pulls
-            + self.until_universe_agrees.len()
-            + self.recheck.len()
+        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls + self.until_universe_agrees.len()
     }
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
