@@ -95,7 +95,13 @@ fn the_same_seed_replays_the_same_run_event_for_event() {
 /// nobody wrote; a compaction that removes the log before its snapshot is
 /// durable, in a power loss aimed into the disk's operations, as a key
 /// whose every copy went back to an older value.
-const PLANTED: [(&str, Option<Mix>, u64); 8] = [
+///
+/// `drop-handoff-unconfirmed` (found at resize seed 115 when planted) is
+/// not in the list: within 30 s of a universe change a node pulls every
+/// bucket it gained once more, 1.2 s after the gain, from the nodes that
+/// still hold it, which brings back what a giver that dropped a bucket
+/// unconfirmed had handed off; with that, 400 resize seeds do not find it.
+const PLANTED: [(&str, Option<Mix>, u64); 7] = [
     ("ack-before-replicas", Some(Mix::Crash), 64),
     ("collect-tombstones-at-once", None, 80),
     ("skip-catch-up-after-pause", None, 120),
@@ -103,7 +109,6 @@ const PLANTED: [(&str, Option<Mix>, u64); 8] = [
     ("ack-before-sync", Some(Mix::Power), 16),
     ("recovery-ignores-checksums", Some(Mix::Power), 80),
     ("compaction-deletes-log-early", Some(Mix::Power), 120),
-    ("drop-handoff-unconfirmed", Some(Mix::Resize), 160),
 ];
 
 #[test]
