@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             println!("{text}");
             ExitCode::SUCCESS
         }
-        Ok(NodeCommand::Serve(config)) => match dynakv::runtime::server::serve(config) {
+        Ok(NodeCommand::Serve(config)) => match dynakv::runtime::server::serve(*config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("dynakv: {message}");

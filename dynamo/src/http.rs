@@ -606,7 +606,16 @@ pub fn error_response(error: &ApiError, request_id: &str, keep_alive: bool, now_
     );
 }
 
-fn dynamo_response(status: u16, request_id: &str, body: &[u8], keep_alive: bool, now_unix_ms: u64, out: &mut Vec<u8>) {
+/// Appends a DynamoDB answer of any status with this JSON body (an error
+/// whose body carries more than its message: a failed condition's `Item`).
+pub fn dynamo_response(
+    status: u16,
+    request_id: &str,
+    body: &[u8],
+    keep_alive: bool,
+    now_unix_ms: u64,
+    out: &mut Vec<u8>,
+) {
     let crc32 = crc32fast::hash(body).to_string();
     let date = date_of(now_unix_ms);
     let headers = [

@@ -55,9 +55,17 @@ pub fn number_bytes(number: &Number) -> usize {
     significant_digits(number).div_ceil(2) + SCALAR_BYTES
 }
 
+/// An item's top-level attribute with an empty name.
+const EMPTY_NAME_MESSAGE: &str = "One or more parameter values were invalid: An attribute name cannot be empty";
+
 /// The item's size if it may be stored: refused with DynamoDB's message when
-/// it nests too deep or exceeds [`ITEM_BYTES_MAX`].
+/// a name is empty, it nests too deep or exceeds [`ITEM_BYTES_MAX`].
 pub fn check_item(item: &Item) -> Result<usize, ApiError> {
+    // "Supported data types and naming rules": an attribute name is at
+    // least one character long.
+    if item.contains_key("") {
+        return Err(ApiError::validation(EMPTY_NAME_MESSAGE));
+    }
     let bytes = attributes_bytes(item, 1).ok_or_else(|| ApiError::validation(NESTING_MESSAGE))?;
     if bytes > ITEM_BYTES_MAX {
         return Err(ApiError::validation(ITEM_TOO_LARGE_MESSAGE));
@@ -120,6 +128,12 @@ fn list_bytes(elements: &[Value], depth: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_with_an_empty_attribute_name_is_refused() {
+        let item = Item::from([(String::new(), crate::value::Value::Null)]);
+        assert_eq!(check_item(&item).unwrap_err().message, EMPTY_NAME_MESSAGE);
+    }
     use crate::error::ErrorKind;
     use crate::value::Map;
 

@@ -34,13 +34,13 @@ fn secret() -> Secret {
 }
 
 pub fn client_decoder(data: &[u8]) {
-    let fast = wire::decode_client(data).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
+    let fast = wire::decode_client(data, wire::Origin::Client).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
     let slow = wire::decode_request(data).map(|(id, request)| format!("{id:?} {:?}", wire::parse_request(&request)));
     assert_eq!(fast.ok(), slow.ok(), "the two decoders disagree on {data:?}");
     // The same bytes as a payload under a valid checksum reach the fields.
     let (id, payload) = data.split_at(data.len().min(16));
     let datagram = wire::encode_msg(id, payload.to_vec());
-    let fast = wire::decode_client(&datagram).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
+    let fast = wire::decode_client(&datagram, wire::Origin::Client).map(|(id, parsed)| format!("{id:?} {parsed:?}"));
     let slow =
         wire::decode_request(&datagram).map(|(id, request)| format!("{id:?} {:?}", wire::parse_request(&request)));
     assert_eq!(fast.ok(), slow.ok(), "the two decoders disagree on payload {payload:?}");

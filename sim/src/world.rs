@@ -966,7 +966,7 @@ impl World {
             return;
         };
         if !internal::is_internal(bytes) {
-            if let Ok((_, wire::Parsed::Keyed(op))) = wire::decode_client(bytes)
+            if let Ok((_, wire::Parsed::Keyed(op))) = wire::decode_client(bytes, wire::Origin::Client)
                 && op.key().as_bytes() == key
             {
                 self.watched

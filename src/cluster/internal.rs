@@ -325,7 +325,7 @@ impl<'a> Reader<'a> {
         let key_len = usize::from(self.u8()?);
         let value_len = usize::from(self.u16()?);
         if key_len == 0
-            || key_len > crate::protocol::wire::KEY_BYTES_MAX
+            || key_len > crate::protocol::wire::STORED_KEY_BYTES_MAX
             || value_len > crate::protocol::wire::VALUE_BYTES_MAX
         {
             return None;
@@ -372,7 +372,7 @@ const _: () = assert!(
     FRAMING_BYTES_MAX
         + 8
         + ENTRY_FIXED_BYTES
-        + crate::protocol::wire::KEY_BYTES_MAX
+        + crate::protocol::wire::STORED_KEY_BYTES_MAX
         + crate::protocol::wire::VALUE_BYTES_MAX
         <= UDP_PAYLOAD_BYTES_MAX
 );
@@ -382,7 +382,7 @@ const _: () =
     assert!(FRAMING_BYTES_MAX + 10 + (3 + universe::NAME_BYTES_MAX) * universe::MEMBERS_MAX <= UDP_PAYLOAD_BYTES_MAX);
 /// A batch's inner messages state their length in 16 bits.
 const _: () = assert!(
-    8 + ENTRY_FIXED_BYTES + crate::protocol::wire::KEY_BYTES_MAX + crate::protocol::wire::VALUE_BYTES_MAX
+    8 + ENTRY_FIXED_BYTES + crate::protocol::wire::STORED_KEY_BYTES_MAX + crate::protocol::wire::VALUE_BYTES_MAX
         < u16::MAX as usize
 );
 

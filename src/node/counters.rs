@@ -251,9 +251,9 @@ pub enum Reject {
 /// The index in [`REQUEST_KINDS`] of a parsed request.
 pub fn request_kind(parsed: &Parsed<'_>) -> usize {
     match parsed {
-        Parsed::Keyed(KeyOp::Put { .. }) => 0,
-        Parsed::Keyed(KeyOp::Get { .. }) => 1,
-        Parsed::Keyed(KeyOp::Remove { .. }) => 2,
+        Parsed::Keyed(KeyOp::Put { .. } | KeyOp::Swap { value: Some(_), .. }) => 0,
+        Parsed::Keyed(KeyOp::Get { .. } | KeyOp::ReadBucket { .. }) => 1,
+        Parsed::Keyed(KeyOp::Remove { .. } | KeyOp::Swap { value: None, .. }) => 2,
         Parsed::Node(NodeCommand::Shutdown) => 3,
         Parsed::Node(NodeCommand::Wipeout) => 4,
         Parsed::Node(NodeCommand::IsAlive) => 5,

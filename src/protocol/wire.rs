@@ -12,6 +12,11 @@ use protobuf::Message;
 
 /// Longest key a client may store; longer (or empty) keys get `INVALID_KEY`.
 pub const KEY_BYTES_MAX: usize = 32;
+/// Longest key the store, the journal and node messages carry: one byte
+/// more than a client's, so that keys only the node makes (the DynamoDB
+/// API's items and tables, see [`crate::storage::item_key`]) can never be
+/// named by a client of this protocol.
+pub const STORED_KEY_BYTES_MAX: usize = KEY_BYTES_MAX + 1;
 /// Longest value a client may store; longer values get `INVALID_VALUE`.
 pub const VALUE_BYTES_MAX: usize = 10_000;
 /// Largest UDP payload; receive buffers hold this much so an oversized request
@@ -33,6 +38,12 @@ pub enum Command {
     IsAlive = 0x06,
     GetPid = 0x07,
     GetMembershipCount = 0x08,
+    /// Node-made only (see [`Origin::Node`]): compare-and-swap of a stored
+    /// value, the DynamoDB API's atomic read-check-write.
+    Swap = 0x30,
+    /// Node-made only: a page of a bucket's records under a key prefix, in
+    /// the order their values name (the DynamoDB API's Query and Scan).
+    ReadBucket = 0x31,
 }
 
 impl Command {
@@ -46,6 +57,8 @@ impl Command {
             0x06 => Command::IsAlive,
             0x07 => Command::GetPid,
             0x08 => Command::GetMembershipCount,
+            0x30 => Command::Swap,
+            0x31 => Command::ReadBucket,
             _ => return None,
         })
     }
@@ -62,6 +75,9 @@ pub enum ErrorCode {
     UnrecognizedCommand = 5,
     InvalidKey = 6,
     InvalidValue = 7,
+    /// Node-made requests only: a SWAP whose expected value is not the
+    /// stored one (nothing was written).
+    Conflict = 8,
 }
 
 impl ErrorCode {
@@ -75,6 +91,7 @@ impl ErrorCode {
             5 => ErrorCode::UnrecognizedCommand,
             6 => ErrorCode::InvalidKey,
             7 => ErrorCode::InvalidValue,
+            8 => ErrorCode::Conflict,
             _ => return None,
         })
     }
@@ -92,9 +109,21 @@ pub fn decode_msg(datagram: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
 
 /// Decodes and validates a client datagram in one pass, borrowing the
 /// message id: what the server does with every request.
-pub fn decode_client(datagram: &[u8]) -> Result<(&[u8], Parsed<'_>), DecodeError> {
+pub fn decode_client(datagram: &[u8], origin: Origin) -> Result<(&[u8], Parsed<'_>), DecodeError> {
     let (id, payload) = codec::read_msg(datagram)?;
-    Ok((id, parse_fields(codec::read_request(payload)?)))
+    Ok((id, parse_fields(codec::read_request(payload)?, origin)))
+}
+
+/// Who a request datagram is taken from: what it may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client of the protocol: keys of at most [`KEY_BYTES_MAX`] bytes,
+    /// the protocol's commands only.
+    Client,
+    /// This node's own front-ends, or a request a node already took (one
+    /// forwarded under a node message's MAC, or queued by the router):
+    /// keys up to [`STORED_KEY_BYTES_MAX`] and the node-made commands.
+    Node,
 }
 
 /// Decodes a client datagram into its message id and request.
@@ -232,22 +261,23 @@ fn write_response(
     out.extend_from_slice(&sum.to_le_bytes());
 }
 
-/// A validated key: 1 to [`KEY_BYTES_MAX`] bytes, stored inline.
+/// A validated key: 1 to [`STORED_KEY_BYTES_MAX`] bytes, stored inline
+/// (a client's are at most [`KEY_BYTES_MAX`], see [`Origin`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     len: u8,
-    bytes: [u8; KEY_BYTES_MAX],
+    bytes: [u8; STORED_KEY_BYTES_MAX],
 }
 
 impl Key {
     /// `None` for an empty or too long key.
     pub fn new(bytes: &[u8]) -> Option<Key> {
-        if bytes.is_empty() || bytes.len() > KEY_BYTES_MAX {
+        if bytes.is_empty() || bytes.len() > STORED_KEY_BYTES_MAX {
             return None;
         }
         let mut key = Key {
             len: bytes.len() as u8,
-            bytes: [0; KEY_BYTES_MAX],
+            bytes: [0; STORED_KEY_BYTES_MAX],
         };
         key.bytes[..bytes.len()].copy_from_slice(bytes);
         Some(key)
@@ -272,21 +302,91 @@ impl std::fmt::Debug for Key {
 /// datagram it came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyOp<'a> {
-    Put { key: Key, value: &'a [u8], version: i32 },
-    Get { key: Key },
-    Remove { key: Key },
+    Put {
+        key: Key,
+        value: &'a [u8],
+        version: i32,
+    },
+    Get {
+        key: Key,
+    },
+    Remove {
+        key: Key,
+    },
+    /// Node-made: store `value` (remove the key when `None`) only if what
+    /// is stored has [`swap_hash`] `expected` (0: nothing is stored).
+    Swap {
+        key: Key,
+        expected: u64,
+        value: Option<&'a [u8]>,
+    },
+    /// Node-made: a page of the key's bucket (see [`crate::storage::item_key`]).
+    ReadBucket {
+        key: Key,
+        request: &'a [u8],
+    },
 }
 
 impl KeyOp<'_> {
     pub fn key(&self) -> &Key {
         match self {
-            KeyOp::Put { key, .. } | KeyOp::Get { key } | KeyOp::Remove { key } => key,
+            KeyOp::Put { key, .. }
+            | KeyOp::Get { key }
+            | KeyOp::Remove { key }
+            | KeyOp::Swap { key, .. }
+            | KeyOp::ReadBucket { key, .. } => key,
         }
+    }
+
+    /// Whether the operation may store a value (a full cluster refuses it).
+    pub fn grows(&self) -> bool {
+        matches!(self, KeyOp::Put { .. } | KeyOp::Swap { value: Some(_), .. })
     }
 
     /// Whether the operation changes the store (and so its reply is cached).
     pub fn is_mutation(&self) -> bool {
-        !matches!(self, KeyOp::Get { .. })
+        !matches!(self, KeyOp::Get { .. } | KeyOp::ReadBucket { .. })
+    }
+}
+
+/// What a SWAP compares: a stored value's 64-bit BLAKE3 prefix, never 0
+/// (which stands for "nothing stored").
+pub fn swap_hash(value: &[u8]) -> u64 {
+    let digest = blake3::hash(value);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest.as_bytes()[..8]);
+    u64::from_le_bytes(word).max(1)
+}
+
+/// A SWAP's value: `expected` (8 bytes, little-endian), then 1 and the new
+/// value to store, or 0 alone to remove.
+pub fn encode_swap(expected: u64, value: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + value.map_or(0, <[u8]>::len));
+    out.extend_from_slice(&expected.to_le_bytes());
+    match value {
+        Some(value) => {
+            out.push(1);
+            out.extend_from_slice(value);
+        }
+        None => out.push(0),
+    }
+    out
+}
+
+struct Swap;
+
+impl Swap {
+    /// The SWAP a value encodes ([`encode_swap`]), `None` if malformed.
+    fn parse(key: Key, value: &[u8]) -> Option<KeyOp<'_>> {
+        let (expected, rest) = value.split_first_chunk::<8>()?;
+        let (&kind, new) = rest.split_first()?;
+        let value = match kind {
+            1 if new.len() <= VALUE_BYTES_MAX => Some(new),
+            0 if new.is_empty() => None,
+            _ => return None,
+        };
+        let expected = u64::from_le_bytes(*expected);
+        Some(KeyOp::Swap { key, expected, value })
     }
 }
 
@@ -311,34 +411,50 @@ pub enum Parsed<'a> {
 
 /// Validates a request: the key before the value, as the spec demands.
 pub fn parse_request(request: &KVRequest) -> Parsed<'_> {
-    parse_fields(codec::RequestFields {
+    let fields = codec::RequestFields {
         command: request.command,
         key: request.key.as_deref(),
         value: request.value.as_deref(),
         version: request.version,
-    })
+    };
+    parse_fields(fields, Origin::Client)
 }
 
 /// Validates the fields of a request (see [`parse_request`]).
-pub fn parse_fields(request: codec::RequestFields<'_>) -> Parsed<'_> {
+pub fn parse_fields(request: codec::RequestFields<'_>, origin: Origin) -> Parsed<'_> {
     let Some(command) = Command::from_code(request.command) else {
         return Parsed::Invalid(ErrorCode::UnrecognizedCommand);
     };
+    let node_made = matches!(command, Command::Swap | Command::ReadBucket);
+    if node_made && origin == Origin::Client {
+        return Parsed::Invalid(ErrorCode::UnrecognizedCommand);
+    }
     let node = |command| Parsed::Node(command);
-    let key = || Key::new(request.key.unwrap_or_default());
+    let key_bytes = request.key.unwrap_or_default();
+    let key_max = if origin == Origin::Client {
+        KEY_BYTES_MAX
+    } else {
+        STORED_KEY_BYTES_MAX
+    };
+    let key = || (key_bytes.len() <= key_max).then(|| Key::new(key_bytes)).flatten();
     match command {
         Command::Shutdown => node(NodeCommand::Shutdown),
         Command::Wipeout => node(NodeCommand::Wipeout),
         Command::IsAlive => node(NodeCommand::IsAlive),
         Command::GetPid => node(NodeCommand::GetPid),
         Command::GetMembershipCount => node(NodeCommand::GetMembershipCount),
-        Command::Put | Command::Get | Command::Remove => {
+        Command::Put | Command::Get | Command::Remove | Command::Swap | Command::ReadBucket => {
             let Some(key) = key() else {
                 return Parsed::Invalid(ErrorCode::InvalidKey);
             };
+            let value = request.value.unwrap_or_default();
             Parsed::Keyed(match command {
+                Command::Swap => match Swap::parse(key, value) {
+                    Some(op) => op,
+                    None => return Parsed::Invalid(ErrorCode::InvalidValue),
+                },
+                Command::ReadBucket => KeyOp::ReadBucket { key, request: value },
                 Command::Put => {
-                    let value = request.value.unwrap_or_default();
                     if value.len() > VALUE_BYTES_MAX {
                         return Parsed::Invalid(ErrorCode::InvalidValue);
                     }
@@ -394,6 +510,66 @@ mod tests {
 
     fn id_0_to_15() -> Vec<u8> {
         (0u8..16).collect()
+    }
+
+    fn fields(command: u32, key: &[u8], value: &[u8]) -> codec::RequestFields<'static> {
+        codec::RequestFields {
+            command,
+            key: Some(key.to_vec().leak()),
+            value: Some(value.to_vec().leak()),
+            version: None,
+        }
+    }
+
+    #[test]
+    fn node_made_commands_and_keys_are_refused_from_clients() {
+        let long_key = [7u8; STORED_KEY_BYTES_MAX];
+        let swap = encode_swap(0, Some(b"v"));
+        let read = [0u8, 0];
+        for (command, key, value) in [(0x30, &b"k"[..], &swap[..]), (0x31, b"k", &read[..])] {
+            let parsed = parse_fields(fields(command, key, value), Origin::Client);
+            assert_eq!(parsed, Parsed::Invalid(ErrorCode::UnrecognizedCommand));
+        }
+        let get = parse_fields(fields(0x02, &long_key, b""), Origin::Client);
+        assert_eq!(get, Parsed::Invalid(ErrorCode::InvalidKey));
+        let get = parse_fields(fields(0x02, &long_key, b""), Origin::Node);
+        assert!(matches!(get, Parsed::Keyed(KeyOp::Get { key }) if key.as_bytes() == long_key));
+        let too_long = [7u8; STORED_KEY_BYTES_MAX + 1];
+        let get = parse_fields(fields(0x02, &too_long, b""), Origin::Node);
+        assert_eq!(get, Parsed::Invalid(ErrorCode::InvalidKey));
+    }
+
+    #[test]
+    fn a_swap_parses_back_and_a_malformed_one_is_invalid() {
+        let put = parse_fields(fields(0x30, b"k", &encode_swap(9, Some(b"new"))), Origin::Node);
+        assert!(matches!(
+            put,
+            Parsed::Keyed(KeyOp::Swap {
+                expected: 9,
+                value: Some(b"new"),
+                ..
+            })
+        ));
+        let remove = parse_fields(fields(0x30, b"k", &encode_swap(0, None)), Origin::Node);
+        assert!(matches!(
+            remove,
+            Parsed::Keyed(KeyOp::Swap {
+                expected: 0,
+                value: None,
+                ..
+            })
+        ));
+        for junk in [
+            &[1u8, 2][..],
+            &[0; 8][..],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 2][..],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 5][..],
+        ] {
+            let parsed = parse_fields(fields(0x30, b"k", junk), Origin::Node);
+            assert_eq!(parsed, Parsed::Invalid(ErrorCode::InvalidValue), "{junk:?}");
+        }
+        assert_ne!(swap_hash(b""), 0);
+        assert_ne!(swap_hash(b"a"), swap_hash(b"b"));
     }
 
     #[test]

@@ -50,6 +50,11 @@ Options:
                            always (before the reply; one sync per batch),
                            periodic[=MS] (every MS ms; a reply once written)
                            or never (left to the kernel) [default: periodic=1000]
+  --dynamodb-listen H:P    Also serve the DynamoDB API (JSON 1.0 over HTTP/1.1)
+                           on this TCP address [default: none]
+  --dynamodb-credentials F With --dynamodb-listen, take only requests signed
+                           (SigV4) by a key of F: lines `ACCESS_KEY_ID SECRET`
+                           [default: none, any signature or none is taken]
   -h, --help               Print this help
   -V, --version            Print the version";
 
@@ -74,12 +79,16 @@ pub struct Config {
     /// Where the node keeps its data (None: memory only).
     pub data_dir: Option<PathBuf>,
     pub fsync: Fsync,
+    /// Where the DynamoDB endpoint listens (None: no endpoint).
+    pub dynamodb_listen: Option<String>,
+    /// The keys DynamoDB requests must be signed with (None: any).
+    pub dynamodb_credentials: Option<PathBuf>,
 }
 
 /// What the command line asks of a node.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NodeCommand {
-    Serve(Config),
+    Serve(Box<Config>),
     /// `--help` or `--version`: print this and exit successfully.
     Print(String),
 }
@@ -125,6 +134,8 @@ impl Config {
             admin_allow: AdminAllow::default(),
             data_dir: None,
             fsync: FSYNC_DEFAULT,
+            dynamodb_listen: None,
+            dynamodb_credentials: None,
         }
     }
 }
@@ -216,6 +227,10 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
             }
             Long("data-dir") => config.data_dir = Some(PathBuf::from(text(&mut parser, "--data-dir")?)),
             Long("fsync") => config.fsync = fsync(&text(&mut parser, "--fsync")?)?,
+            Long("dynamodb-listen") => config.dynamodb_listen = Some(text(&mut parser, "--dynamodb-listen")?),
+            Long("dynamodb-credentials") => {
+                config.dynamodb_credentials = Some(PathBuf::from(text(&mut parser, "--dynamodb-credentials")?))
+            }
             Long("admin-allow") => {
                 let list = text(&mut parser, "--admin-allow")?;
                 config.admin_allow =
@@ -263,10 +278,13 @@ fn finish(mut config: Config, receivers: Option<usize>, addresses: Addresses) ->
             config.receivers
         ));
     }
+    if config.dynamodb_credentials.is_some() && config.dynamodb_listen.is_none() {
+        return Err("--dynamodb-credentials needs --dynamodb-listen".into());
+    }
     if serve {
         config.listen = listen.ok_or_else(|| format!("serve needs --listen HOST:PORT\n\n{USAGE}"))?;
         config.servers = servers.ok_or_else(|| format!("serve needs --servers FILE\n\n{USAGE}"))?;
-        return Ok(NodeCommand::Serve(config));
+        return Ok(NodeCommand::Serve(Box::new(config)));
     }
     let [host, port, file] = positional.as_slice() else {
         return Err(format!("expected HOST PORT SERVERS_FILE or serve\n\n{USAGE}"));
@@ -282,7 +300,7 @@ fn finish(mut config: Config, receivers: Option<usize>, addresses: Addresses) ->
     }
     config.listen = format!("{host}:{port}");
     config.servers = PathBuf::from(file);
-    Ok(NodeCommand::Serve(config))
+    Ok(NodeCommand::Serve(Box::new(config)))
 }
 
 #[cfg(test)]
@@ -291,7 +309,7 @@ mod tests {
 
     fn config(line: &str) -> Result<Config, String> {
         match parse(line.split_whitespace().map(String::from))? {
-            NodeCommand::Serve(config) => Ok(config),
+            NodeCommand::Serve(config) => Ok(*config),
             NodeCommand::Print(text) => Err(text),
         }
     }

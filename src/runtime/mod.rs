@@ -9,6 +9,7 @@
 pub mod cluster_thread;
 pub mod config;
 pub mod disk;
+pub mod dynamodb;
 pub mod event_loop;
 pub mod io;
 pub mod pause;

@@ -17,7 +17,7 @@ use crate::runtime::disk::FileDisk;
 use crate::runtime::event_loop::{EventLoop, WAKE};
 use crate::runtime::io::{LoopWaker, SocketIo};
 use crate::runtime::transfer::TransferThread;
-use crate::runtime::{cluster_thread, udp, worker_thread};
+use crate::runtime::{cluster_thread, dynamodb, udp, worker_thread};
 use crate::storage::memory::{self, MIB, MemoryBudget};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -173,10 +173,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let shared_port = config.receivers > 1;
     let socket = udp::bind(listen, shared_port).map_err(|error| format!("cannot bind {listen}: {error}"))?;
 
-    let baseline_bytes = memory::rss_bytes();
-    let store_limit = config
-        .memory_limit_bytes
-        .saturating_sub(baseline_bytes + HEADROOM_BYTES);
+    let store_limit = store_limit_bytes(&config, memory::rss_bytes());
     let rss_ceiling = config.memory_limit_bytes.saturating_sub(RSS_GUARD_BYTES);
     let budget = Arc::new(MemoryBudget::with_rss_ceiling(store_limit, rss_ceiling));
     let (universe_version, serving) = (universe.version, universe.serving_count());
@@ -215,6 +212,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     // Never within two of the loop's idle wake-ups.
     let stale_after = Duration::from_millis(config.failure_ms.max(1_000));
     spawn_receivers(&config, listen, &parts.router, stale_after)?;
+    start_dynamodb(&config, listen, &parts.router)?;
     let event_loop = EventLoop::new(poll, socket, parts.router, stale_after);
     log!(
         "serving",
@@ -226,6 +224,31 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.memory_limit_bytes / MIB
     );
     event_loop.run().map_err(|error| format!("event loop failed: {error}"))
+}
+
+/// The DynamoDB endpoint, with `--dynamodb-listen`.
+fn start_dynamodb(config: &Config, listen: SocketAddr, router: &crate::node::router::Router) -> Result<(), String> {
+    let Some(dynamodb_listen) = &config.dynamodb_listen else {
+        return Ok(());
+    };
+    let spec = dynamodb::start::EndpointSpec {
+        listen: dynamodb_listen.clone(),
+        credentials: config.dynamodb_credentials.clone(),
+        node_host: listen.ip(),
+    };
+    dynamodb::start::start(&spec, router)
+}
+
+/// The store's share of `--memory-limit`: what the process holds at start
+/// (`baseline_bytes`), the headroom and the DynamoDB endpoint's reserve
+/// (when it is on) are not the store's.
+fn store_limit_bytes(config: &Config, baseline_bytes: usize) -> usize {
+    let dynamodb_reserve = if config.dynamodb_listen.is_some() {
+        dynamodb::start::RESERVE_BYTES
+    } else {
+        0
+    };
+    (config.memory_limit_bytes).saturating_sub(baseline_bytes + HEADROOM_BYTES + dynamodb_reserve)
 }
 
 /// What the node's parts are assembled from.

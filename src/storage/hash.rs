@@ -59,9 +59,15 @@ fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// The stable 64-bit hash of a key.
+/// The stable 64-bit hash of a key. Its top bits are the key's bucket
+/// ([`bucket_of`]): for a key that names its bucket (an item's, see
+/// [`crate::storage::item_key`]), that bucket, the rest hashed.
 pub fn key_hash(key: &[u8]) -> u64 {
-    fmix64(fnv1a(FNV_OFFSET, key) ^ key.len() as u64)
+    let hash = fmix64(fnv1a(FNV_OFFSET, key) ^ key.len() as u64);
+    match crate::storage::item_key::named_bucket(key) {
+        Some(bucket) => (u64::from(bucket) << (64 - BUCKET_BITS)) | (hash >> BUCKET_BITS),
+        None => hash,
+    }
 }
 
 /// The bucket of a key: the one place a key's placement is decided.

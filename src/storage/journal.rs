@@ -18,7 +18,7 @@
 //! reserved ahead of its writes reads as zeros past them), and a record
 //! cut short by the file's end is a torn write: the end too.
 
-use crate::protocol::wire::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::protocol::wire::{STORED_KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::stamp::Stamp;
 
@@ -29,7 +29,7 @@ const TRAILER_BYTES: usize = 4;
 /// Stamp, version, key length: before a PUT's key and value.
 const PUT_FIXED_BYTES: usize = 8 + 4 + 1;
 /// The largest payload a record may have (a PUT of the largest key and value).
-pub const PAYLOAD_BYTES_MAX: usize = PUT_FIXED_BYTES + KEY_BYTES_MAX + VALUE_BYTES_MAX;
+pub const PAYLOAD_BYTES_MAX: usize = PUT_FIXED_BYTES + STORED_KEY_BYTES_MAX + VALUE_BYTES_MAX;
 /// The largest record.
 pub const RECORD_BYTES_MAX: usize = HEADER_BYTES + PAYLOAD_BYTES_MAX + TRAILER_BYTES;
 /// The bucket field of records that are about no one bucket.
@@ -314,7 +314,7 @@ fn read_payload(kind: Kind, bucket: u16, payload: &[u8]) -> Option<Change<'_>> {
     let key_at = |at: usize| {
         let len = usize::from(*payload.get(at)?);
         let key = payload.get(at + 1..at + 1 + len)?;
-        (1..=KEY_BYTES_MAX).contains(&len).then_some((key, at + 1 + len))
+        (1..=STORED_KEY_BYTES_MAX).contains(&len).then_some((key, at + 1 + len))
     };
     Some(match kind {
         Kind::Put => {

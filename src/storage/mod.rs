@@ -3,6 +3,7 @@
 //! here knows of sockets, threads or other nodes.
 //!
 //! - [`hash`]: stable key and message-id hashes; a key's bucket.
+//! - [`item_key`]: the keys and record values of the DynamoDB API's items.
 //! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
 //! - [`journal`]: the self-checking records of log segments and snapshots.
 //! - [`record`]: one stored key/value as a single thin-pointer allocation.
@@ -12,6 +13,7 @@
 //! - [`memory`]: the byte budget, RSS, allocator settings.
 
 pub mod hash;
+pub mod item_key;
 pub mod journal;
 pub mod memory;
 pub mod record;

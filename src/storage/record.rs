@@ -12,7 +12,7 @@
 //! A tombstone (a deleted key kept so the delete wins over older copies) has
 //! no value.
 
-use crate::protocol::wire::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::protocol::wire::{STORED_KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::storage::memory::malloc_chunk_bytes;
 use crate::storage::stamp::Stamp;
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
@@ -28,7 +28,7 @@ const _: () = assert!(
 );
 const FLAG_TOMBSTONE: u8 = 1;
 const _: () = assert!(VALUE_BYTES_MAX <= u16::MAX as usize);
-const _: () = assert!(KEY_BYTES_MAX <= u8::MAX as usize);
+const _: () = assert!(STORED_KEY_BYTES_MAX <= u8::MAX as usize);
 
 /// An owned record. Not `Clone`: copies go through [`Record::new`].
 pub struct Record(NonNull<u8>);
@@ -47,7 +47,7 @@ impl Record {
     /// value exceed the protocol limits, which every caller has already
     /// checked.
     pub fn new(key: &[u8], value: &[u8], version: i32, stamp: Stamp, tombstone: bool, tag: u16) -> Record {
-        assert!(!key.is_empty() && key.len() <= KEY_BYTES_MAX);
+        assert!(!key.is_empty() && key.len() <= STORED_KEY_BYTES_MAX);
         assert!(value.len() <= VALUE_BYTES_MAX && (!tombstone || value.is_empty()));
         let layout = Record::layout(key.len(), value.len());
         // SAFETY: the layout has a non-zero size (header plus a non-empty key).
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn largest_record_and_tombstone() {
-        let key = [9u8; KEY_BYTES_MAX];
+        let key = [9u8; STORED_KEY_BYTES_MAX];
         let value = vec![7u8; VALUE_BYTES_MAX];
         let record = Record::new(&key, &value, i32::MAX, Stamp(u64::MAX), false, u16::MAX);
         assert_eq!((record.key(), record.value()), (&key[..], &value[..]));

@@ -10,6 +10,9 @@ Environment:
 - DYNAKV_DYNAMODB_SEED: seed of the endpoint choice, to replay a run
   (printed in the report header).
 - AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: used when set, else fixed dummies.
+- DYNAKV_DYNAMODB_KNOWN_GAPS: a file of lines `TEST_NAME  reason`: those tests
+  are expected to fail, strictly (one that passes fails the run, so the file
+  shrinks as gaps close). `dynakv-gaps.txt` lists dynakv's.
 
 Every test names the documentation page that decides its expected result
 with the ``doc`` marker: ``@doc("API_PutItem", "ConditionExpression")`` reads
@@ -69,8 +72,25 @@ def pytest_report_header(config):
     return f"dynamodb endpoints: {','.join(endpoint_urls())}; endpoint seed: {SEED}"
 
 
+def known_gaps():
+    path = os.environ.get("DYNAKV_DYNAMODB_KNOWN_GAPS")
+    if not path:
+        return {}
+    gaps = {}
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition(" ")
+                gaps[name] = reason.strip()
+    return gaps
+
+
 def pytest_collection_modifyitems(config, items):
+    gaps = known_gaps()
     for item in items:
+        if item.name in gaps:
+            item.add_marker(pytest.mark.xfail(reason=gaps[item.name], strict=True))
         marker = item.get_closest_marker("doc")
         if marker is None:
             raise pytest.UsageError(f"{item.nodeid} names no documentation page (doc marker)")

@@ -32,7 +32,7 @@ use crate::node::outbox::Outbox;
 use crate::node::roster::SLOTS_MAX;
 use crate::node::shard::Shard;
 use crate::node::waits::Waits;
-use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Parsed, Reply};
+use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Origin, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
@@ -235,11 +235,15 @@ impl Router {
         if let Some((inline, _)) = &mut self.inline {
             return inline.handle(msg);
         }
-        let inbox = &self.shards[shard].inbox;
+        let handle = &self.shards[shard];
         let delivered = if wait {
-            inbox.send(msg).is_ok()
+            let sent = handle.inbox.send(msg).is_ok();
+            if let Some(waker) = handle.waker.as_ref().filter(|_| sent) {
+                waker.wake();
+            }
+            sent
         } else {
-            inbox.try_send(msg).is_ok()
+            handle.try_send(msg).is_ok()
         };
         if !delivered {
             self.ctx.counters.count_drop(Queue::Shard);
@@ -252,12 +256,25 @@ impl Router {
         if internal::is_internal(datagram) {
             return self.handle_internal(datagram, from);
         }
-        self.handle_client(datagram, from, 0);
+        self.handle_client(datagram, from, 0, Origin::Client);
     }
 
-    /// A client datagram, received directly (`hops` 0) or forwarded.
-    fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8) {
-        let Ok((message_id, parsed)) = wire::decode_client(datagram) else {
+    /// Requests this node's own front-end made (the DynamoDB endpoint),
+    /// routed as a client's are and answered to `reply_to`; node-made
+    /// commands and keys are allowed (see [`Origin::Node`]).
+    pub fn submit(&mut self, datagrams: &[Vec<u8>], reply_to: SocketAddr) {
+        self.begin_drain();
+        for datagram in datagrams {
+            self.handle_client(datagram, reply_to, 0, Origin::Node);
+        }
+        self.flush();
+    }
+
+    /// A client datagram, received directly (`hops` 0) or forwarded. A
+    /// forwarded one was taken by the node it reached first, so it is
+    /// decoded as [`Origin::Node`]: node-made requests travel that way.
+    fn handle_client(&mut self, datagram: &[u8], client: SocketAddr, hops: u8, origin: Origin) {
+        let Ok((message_id, parsed)) = wire::decode_client(datagram, origin) else {
             self.ctx.counters.dropped_junk.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -306,7 +323,7 @@ impl Router {
                 };
                 self.outbox.push(&self.ctx, &*self.io, coordinator, forward);
             }
-            Route::Wait if matches!(op, KeyOp::Put { .. }) && self.view.short_of_room(bucket) => {
+            Route::Wait if op.grows() && self.view.short_of_room(bucket) => {
                 // No live node with room can take the bucket (it has no
                 // coordinator because every node that held it is full):
                 // the cluster is full here.
@@ -344,7 +361,7 @@ impl Router {
         bucket: BucketId,
         client: SocketAddr,
     ) {
-        if matches!(op, KeyOp::Get { .. }) {
+        if !op.is_mutation() {
             return self.reply(message_id, &reply, client);
         }
         let shard = self.ctx.shard_of(bucket, self.shards.len());
@@ -461,7 +478,9 @@ impl Router {
                     heartbeats,
                 });
             }
-            Internal::Forward { hops, client, datagram } => return self.handle_client(&datagram, client, hops),
+            Internal::Forward { hops, client, datagram } => {
+                return self.handle_client(&datagram, client, hops, Origin::Node);
+            }
             Internal::Replicate { seq, entry } => (
                 bucket_of_key(&entry.key),
                 ShardMsg::Replicate {
@@ -652,17 +671,19 @@ impl Router {
             Some(ShardMsg::Requests(batch))
         } else {
             shard.backlog.fetch_add(count, Ordering::Relaxed);
-            match shard.inbox.try_send(ShardMsg::Requests(batch)) {
+            // A sibling router's (another receiving loop's, or the DynamoDB
+            // endpoint's) batch for the shard run on the first loop wakes it.
+            match shard.try_send(ShardMsg::Requests(batch)) {
                 Ok(()) => None,
-                Err(full_or_gone) => {
+                Err(refused) => {
                     shard.backlog.fetch_sub(count, Ordering::Relaxed);
-                    Some(full_or_gone.into_inner())
+                    Some(refused)
                 }
             }
         };
         if let Some(ShardMsg::Requests(batch)) = refused {
             let ids = batch.iter().filter_map(|request| {
-                let (id, _) = wire::decode_client(&request.datagram).ok()?;
+                let (id, _) = wire::decode_client(&request.datagram, Origin::Node).ok()?;
                 Some((id, request.client))
             });
             self.refuse(ids, backlog);

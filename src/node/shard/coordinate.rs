@@ -13,6 +13,7 @@ use crate::cluster::ring::View;
 use crate::invariant;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
 use crate::storage::hash::{BucketId, bucket_of_key, key_hash, message_id_hash};
+use crate::storage::item_key::BucketRead;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::{Applied, Write};
 use std::net::SocketAddr;
@@ -105,8 +106,10 @@ impl Shard {
     /// Executes a client's keyed request and answers it (now, or once the
     /// replicas have acknowledged a write).
     pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
-        if let KeyOp::Get { key } = op {
-            return self.answer_get(message_id, key.as_bytes(), client);
+        match op {
+            KeyOp::Get { key } => return self.answer_get(message_id, key.as_bytes(), client),
+            KeyOp::ReadBucket { key, request } => return self.answer_read_bucket(message_id, &key, request, client),
+            _ => {}
         }
         let asker = Asker {
             message_id,
@@ -169,7 +172,20 @@ impl Shard {
         self.reply_buffer = buffer;
     }
 
-    /// Executes one PUT or REMOVE at most once per message id. Returns the
+    /// A READ_BUCKET: a page of the key's bucket (see [`super::bucket_read`]).
+    fn answer_read_bucket(&mut self, message_id: &[u8], key: &Key, request: &[u8], client: SocketAddr) {
+        let Some(read) = BucketRead::decode(request) else {
+            return self.send_reply(message_id, &Reply::Code(ErrorCode::InvalidValue), client);
+        };
+        let (value, more) = super::bucket_read::page(&self.store, bucket_of_key(key.as_bytes()), &read);
+        let reply = Reply::Value {
+            value,
+            version: i32::from(more),
+        };
+        self.send_reply(message_id, &reply, client);
+    }
+
+    /// Executes one PUT, REMOVE or SWAP at most once per message id. Returns the
     /// reply, or `None` when it is sent later (after replica acks) or not at
     /// all (a retry of a write still waiting for them).
     fn execute_write(&mut self, view: &View, asker: &Asker<'_>, op: KeyOp<'_>) -> Option<Reply> {
@@ -178,9 +194,17 @@ impl Shard {
         }
         let (code, written) = match op {
             // Answered by `serve` before it gets here.
-            KeyOp::Get { .. } => return None,
+            KeyOp::Get { .. } | KeyOp::ReadBucket { .. } => return None,
             KeyOp::Put { key, value, version } => self.put(view, key, value, version),
             KeyOp::Remove { key } => self.remove(view, key),
+            KeyOp::Swap { key, expected, value } => {
+                let stored = self.store.get(key.as_bytes()).map_or(0, |r| wire::swap_hash(r.value()));
+                match value {
+                    _ if stored != expected => (ErrorCode::Conflict, None),
+                    Some(value) => self.put(view, key, value, 0),
+                    None => self.remove(view, key),
+                }
+            }
         };
         self.cache.insert(asker.id_hash, code as u8, self.now_ms());
         match written {

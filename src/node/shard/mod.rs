@@ -24,6 +24,7 @@
 //!   differences, repaired once they last.
 //! - [`wipe`]: the WIPEOUT command, one shard's part.
 
+mod bucket_read;
 mod commit;
 mod coordinate;
 mod handoff;
@@ -288,7 +289,7 @@ impl Shard {
         let view = self.ctx.view();
         for request in requests {
             // The router decoded it once already to route it.
-            if let Ok((message_id, Parsed::Keyed(op))) = wire::decode_client(&request.datagram) {
+            if let Ok((message_id, Parsed::Keyed(op))) = wire::decode_client(&request.datagram, wire::Origin::Node) {
                 self.serve(&view, message_id, op, request.client);
             }
         }

@@ -1,0 +1,132 @@
+//! Single items over the cluster: GetItem reads the item's record from its
+//! coordinator; a write (PutItem, UpdateItem, DeleteItem, and each of a
+//! BatchWriteItem) reads the item, runs [`ops::apply_write`] on it, and
+//! stores the result with a SWAP that holds only if the item is still what
+//! was read (else it reads again): read-check-write is atomic at the
+//! item's coordinator, one shard thread owning its bucket.
+
+use super::cluster_client::{Call, ClusterClient};
+use super::records::{self, item_of_record, table_number};
+use super::tables::unavailable;
+use crate::protocol::wire::{self, Command, ErrorCode};
+use dynakv_dynamo::error::{ApiError, ErrorKind};
+use dynakv_dynamo::key::Key;
+use dynakv_dynamo::ops::{self, BatchGet, BatchWrite, Catalog, Fetched, GetItem, ItemWrite, WriteFailure};
+use dynakv_dynamo::value::Item;
+use serde_json::Value as Json;
+
+/// Reads and SWAPs a write tries before giving up on an item other
+/// writers keep changing (the SDK retries the 500).
+const WRITE_ATTEMPTS_MAX: usize = 16;
+
+fn get_call(table: u64, key: &Key) -> Call {
+    Call {
+        command: Command::Get,
+        key: records::item_record_key(table, key).to_vec(),
+        value: Vec::new(),
+    }
+}
+
+/// An item read back: its record, and the item if its key is the one
+/// asked for (two keys sharing a record key are told apart here).
+fn found(
+    code: ErrorCode,
+    value: Vec<u8>,
+    key: &Key,
+    schema: &dynakv_dynamo::key::KeySchema,
+) -> (Option<Vec<u8>>, Option<Item>) {
+    if code != ErrorCode::Success {
+        return (None, None);
+    }
+    let item = item_of_record(&value).filter(|item| schema.item_key(item).ok().as_ref() == Some(key));
+    (Some(value), item)
+}
+
+/// GetItem.
+pub fn get(client: &mut ClusterClient, catalog: &dyn Catalog, get: &GetItem) -> Result<Json, ApiError> {
+    let table = catalog.table(&get.table).ok_or_else(|| not_found(&get.table))?;
+    let answer = client
+        .call(get_call(table_number(&table), &get.key))
+        .map_err(unavailable)?;
+    let (_, item) = found(answer.code, answer.value, &get.key, &table.key_schema);
+    Ok(ops::get_item_response(get, item.as_ref()))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFound,
+        format!("Requested resource not found: Table: {name} not found"),
+    )
+}
+
+/// A write: its response, or why it failed.
+pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrite) -> Result<Json, WriteFailure> {
+    let table = catalog.table(&write.table).ok_or_else(|| not_found(&write.table))?;
+    let number = table_number(&table);
+    for _ in 0..WRITE_ATTEMPTS_MAX {
+        let answer = client.call(get_call(number, &write.key)).map_err(unavailable)?;
+        let (record, current) = found(answer.code, answer.value, &write.key, &table.key_schema);
+        let outcome = ops::apply_write(write, current.as_ref())?;
+        let new = match &outcome.store {
+            ops::Store::Unchanged => return Ok(outcome.response),
+            ops::Store::Delete if record.is_none() => return Ok(outcome.response),
+            ops::Store::Delete => None,
+            ops::Store::Put(item) => Some(records::item_record(&write.key, item)?),
+        };
+        let swap = Call {
+            command: Command::Swap,
+            key: records::item_record_key(number, &write.key).to_vec(),
+            value: wire::encode_swap(record.as_deref().map_or(0, wire::swap_hash), new.as_deref()),
+        };
+        if client.call(swap).map_err(unavailable)?.code != ErrorCode::Conflict {
+            return Ok(outcome.response);
+        }
+    }
+    Err(ApiError::new(
+        ErrorKind::InternalServerError,
+        "The item kept changing during the write; retry",
+    )
+    .into())
+}
+
+/// BatchGetItem: every key read at once; one the cluster did not answer
+/// in time is left unprocessed.
+pub fn batch_get(client: &mut ClusterClient, catalog: &dyn Catalog, batch: &BatchGet) -> Result<Json, ApiError> {
+    let gets = batch.gets();
+    let mut calls = Vec::with_capacity(gets.len());
+    let mut tables = Vec::with_capacity(gets.len());
+    for get in &gets {
+        let table = catalog.table(&get.table).ok_or_else(|| not_found(&get.table))?;
+        calls.push(get_call(table_number(&table), &get.key));
+        tables.push(table);
+    }
+    let results: Vec<Fetched> = match client.call_many(calls) {
+        Ok(answers) => (answers.into_iter().zip(&gets).zip(&tables))
+            .map(|((answer, get), table)| {
+                Fetched::Read(found(answer.code, answer.value, &get.key, &table.key_schema).1)
+            })
+            .collect(),
+        Err(_) => gets.iter().map(|_| Fetched::Unprocessed).collect(),
+    };
+    Ok(ops::batch_get_response(batch, &results))
+}
+
+/// BatchWriteItem: the writes one by one; one that fails for a passing
+/// reason (a node away, overload) is left unprocessed. Every item is
+/// checked for size first, so a refused batch writes nothing.
+pub fn batch_write(client: &mut ClusterClient, catalog: &dyn Catalog, batch: &BatchWrite) -> Result<Json, ApiError> {
+    for write in &batch.writes {
+        if let ops::WriteAction::Put(item) = &write.action {
+            records::item_record(&write.key, item)?;
+        }
+    }
+    let mut done = Vec::with_capacity(batch.writes.len());
+    for item_write in &batch.writes {
+        match write(client, catalog, item_write) {
+            Ok(_) => done.push(true),
+            Err(failure) if failure.error.kind == ErrorKind::Validation => return Err(failure.error),
+            Err(_) => done.push(false),
+        }
+    }
+    Ok(ops::batch_write_response(batch, &done))
+}

@@ -1,0 +1,119 @@
+//! Items and tables as records of the node's store (the layout is
+//! [`crate::storage::item_key`]'s): an item's key from its table's id and
+//! its key attributes, its value from its order and its binary form; a
+//! table's from its name and description.
+
+use crate::protocol::wire::VALUE_BYTES_MAX;
+use crate::storage::hash::BucketId;
+use crate::storage::item_key::{self, CATALOG_TABLE, ITEM_KEY_BYTES};
+use dynakv_dynamo::codec;
+use dynakv_dynamo::error::ApiError;
+use dynakv_dynamo::key::Key;
+use dynakv_dynamo::ops::{TableDescription, partition_hash, scan_order_bytes};
+use dynakv_dynamo::value::Item;
+
+/// Bytes an item's record may have: one value of the node's protocol,
+/// less a SWAP's header (9 bytes) and a bucket read's length (4 bytes).
+/// The UDP protocol's 10,000-byte value bounds it, well under DynamoDB's
+/// 400 KB; [`item_record`] refuses larger items with DynamoDB's message.
+pub const ITEM_RECORD_BYTES_MAX: usize = VALUE_BYTES_MAX - 16;
+
+/// A table's id in record keys: its `TableId`, 16 hex digits, never 0.
+pub fn table_number(table: &TableDescription) -> u64 {
+    u64::from_str_radix(&table.table_id, 16).unwrap_or(u64::MAX).max(1)
+}
+
+/// A new table's `TableId`: 16 hex digits of a random, non-zero number.
+pub fn new_table_id(seed: &str) -> String {
+    let digest = blake3::hash(format!("{seed} {:?}", std::time::SystemTime::now()).as_bytes());
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest.as_bytes()[..8]);
+    format!("{:016x}", u64::from_le_bytes(word).max(1))
+}
+
+/// The record key of an item of `table`.
+pub fn item_record_key(table: u64, key: &Key) -> [u8; ITEM_KEY_BYTES] {
+    let order = scan_order_bytes(key);
+    item_key::item_key(table, partition_hash(&key.partition), blake3::hash(&order).as_bytes())
+}
+
+/// The bucket a partition's items are in.
+pub fn partition_bucket(table: u64, key: &Key) -> BucketId {
+    item_key::bucket_of_partition(table, partition_hash(&key.partition))
+}
+
+/// An item's record value; too large an item is refused as DynamoDB
+/// refuses one past 400 KB.
+pub fn item_record(key: &Key, item: &Item) -> Result<Vec<u8>, ApiError> {
+    let value = item_key::record_value(&scan_order_bytes(key), &codec::encode(item));
+    match value {
+        Some(value) if value.len() <= ITEM_RECORD_BYTES_MAX => Ok(value),
+        _ => Err(ApiError::validation("Item size has exceeded the maximum allowed size")),
+    }
+}
+
+/// The item of a record value; `None` if it is not one.
+pub fn item_of_record(value: &[u8]) -> Option<Item> {
+    let (_, payload) = item_key::split_record_value(value)?;
+    codec::decode(payload).ok()
+}
+
+/// The record key of the table named `name` in the catalog.
+pub fn table_record_key(name: &str) -> [u8; ITEM_KEY_BYTES] {
+    item_key::item_key(CATALOG_TABLE, 0, blake3::hash(name.as_bytes()).as_bytes())
+}
+
+/// A table's record value: ordered by name (ListTables reads them so).
+pub fn table_record(table: &TableDescription) -> Option<Vec<u8>> {
+    item_key::record_value(table.name.as_bytes(), &table.encode())
+}
+
+/// The table of a record value; `None` if it is not one.
+pub fn table_of_record(value: &[u8]) -> Option<TableDescription> {
+    let (_, payload) = item_key::split_record_value(value)?;
+    TableDescription::decode(payload).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynakv_dynamo::number::Number;
+    use dynakv_dynamo::value::Value;
+
+    fn key(partition: &str, sort: i64) -> Key {
+        Key {
+            partition: Value::S(partition.to_owned()),
+            sort: Number::parse(&sort.to_string()).ok().map(Value::N),
+        }
+    }
+
+    #[test]
+    fn a_partitions_items_share_a_bucket_and_a_key_prefix() {
+        let (a, b) = (item_record_key(5, &key("p", 1)), item_record_key(5, &key("p", 2)));
+        assert_ne!(a, b);
+        assert_eq!(
+            a[..item_key::PARTITION_PREFIX_BYTES],
+            b[..item_key::PARTITION_PREFIX_BYTES]
+        );
+        assert_eq!(item_key::named_bucket(&a), Some(partition_bucket(5, &key("p", 1))));
+        assert_ne!(item_record_key(6, &key("p", 1)), a, "tables never share keys");
+    }
+
+    #[test]
+    fn an_item_record_round_trips_and_too_large_an_item_is_refused() {
+        let mut item = Item::new();
+        item.insert("pk".to_owned(), Value::S("p".to_owned()));
+        let record = item_record(&key("p", 1), &item).unwrap();
+        assert_eq!(item_of_record(&record), Some(item.clone()));
+        item.insert("big".to_owned(), Value::S("x".repeat(ITEM_RECORD_BYTES_MAX)));
+        let error = item_record(&key("p", 1), &item).unwrap_err();
+        assert_eq!(error.message, "Item size has exceeded the maximum allowed size");
+    }
+
+    #[test]
+    fn table_ids_are_hex_and_never_zero() {
+        let id = new_table_id("seed");
+        assert_eq!(id.len(), 16);
+        assert!(u64::from_str_radix(&id, 16).unwrap() > 0);
+    }
+}

@@ -1,0 +1,113 @@
+//! Starts a node's DynamoDB endpoint: the listening socket, the HTTP loop
+//! on thread `dynamodb-http`, and [`EXECUTORS`] executor threads
+//! (`dynamodb-exec-N`), each with a router of this node and a socket of
+//! its own for the cluster's answers.
+
+use super::cluster_client::ClusterClient;
+use super::endpoint::{self, Done, EndpointLimits, Job};
+use super::executor::Executor;
+use crate::log;
+use crate::node::router::Router;
+use dynakv_dynamo::http::Limits;
+use dynakv_dynamo::sigv4::Credentials;
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::thread;
+
+/// Threads running requests: each waits on the cluster for most of a
+/// request, so a few more than the cores keep them busy.
+pub const EXECUTORS: usize = 4;
+/// Whole requests waiting for an executor; one more is refused at once
+/// with ProvisionedThroughputExceededException, which the SDKs retry.
+const JOBS_QUEUED_MAX: usize = 64;
+/// Open connections (an SDK client keeps up to 10 per endpoint).
+const CONNECTIONS_MAX: usize = 32;
+/// A request body: a BatchWriteItem of 25 items at this node's item limit
+/// (10 KB, see `records::ITEM_RECORD_BYTES_MAX`) in JSON, with room.
+const BODY_BYTES_MAX: usize = 256 * 1024;
+/// Memory the endpoint may hold outside the store's budget (its
+/// connections' buffers and the executors' pages): kept out of the store's
+/// share of `--memory-limit` when the endpoint is on.
+pub const RESERVE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Where the endpoint listens, and what it needs to start.
+pub struct EndpointSpec {
+    pub listen: String,
+    pub credentials: Option<std::path::PathBuf>,
+    /// The node's own address: the executors' sockets bind to its host.
+    pub node_host: IpAddr,
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: String, body: F) -> Result<(), String> {
+    thread::Builder::new()
+        .name(name.clone())
+        .stack_size(512 * 1024)
+        .spawn(body)
+        .map(|_| ())
+        .map_err(|error| format!("cannot start thread {name}: {error}"))
+}
+
+fn credentials(spec: &EndpointSpec) -> Result<Option<Arc<Credentials>>, String> {
+    let Some(path) = &spec.credentials else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let credentials = Credentials::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(Arc::new(credentials)))
+}
+
+/// Binds the endpoint and starts its threads; `router` is cloned (as a
+/// sibling) for each executor.
+pub fn start(spec: &EndpointSpec, router: &Router) -> Result<(), String> {
+    let credentials = credentials(spec)?;
+    let listener = TcpListener::bind(&spec.listen).map_err(|e| format!("cannot bind {}: {e}", spec.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let poll = mio::Poll::new().map_err(|e| e.to_string())?;
+    let waker = endpoint::waker(&poll).map_err(|e| e.to_string())?;
+    let (jobs_in, jobs_out) = crossbeam_channel::bounded::<Job>(JOBS_QUEUED_MAX);
+    let (done_in, done_out) = crossbeam_channel::unbounded::<Done>();
+    for index in 0..EXECUTORS {
+        let client = ClusterClient::new(router.sibling(), spec.node_host, index as u64)
+            .map_err(|e| format!("cannot bind a socket for the DynamoDB executors: {e}"))?;
+        let mut executor = Executor::new(
+            client,
+            credentials.clone(),
+            format!("{:04X}{index:02X}", std::process::id() & 0xffff),
+        );
+        let (jobs, done, waker) = (jobs_out.clone(), done_in.clone(), waker.clone());
+        spawn(format!("dynamodb-exec-{index}"), move || {
+            for job in jobs {
+                let response = executor.answer(&job.request);
+                let keep_alive = job.request.keep_alive;
+                // Answers are bounded by the jobs taken: at most one per
+                // connection is in flight.
+                let _ = done.send(Done {
+                    connection: job.connection,
+                    response,
+                    keep_alive,
+                });
+                let _ = waker.wake();
+            }
+        })?;
+    }
+    let limits = EndpointLimits {
+        connections_max: CONNECTIONS_MAX,
+        http: Limits {
+            body_bytes_max: BODY_BYTES_MAX,
+            ..Limits::default()
+        },
+        idle_ms: 60_000,
+        request_ms: 10_000,
+    };
+    spawn("dynamodb-http".to_string(), move || {
+        if let Err(error) = endpoint::run(listener, limits, jobs_in, done_out, poll) {
+            log!("dynamodb_failed", "the DynamoDB endpoint failed: {error}");
+            std::process::exit(1);
+        }
+    })?;
+    log!(
+        "dynamodb",
+        "DynamoDB endpoint on http://{bound} ({EXECUTORS} executors)"
+    );
+    Ok(())
+}
