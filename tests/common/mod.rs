@@ -223,6 +223,8 @@ pub struct Cluster {
     pub dir: TempDir,
     pub servers_file: PathBuf,
     extra: Vec<String>,
+    /// Options of one node only, by index (its DynamoDB endpoint).
+    pub own_extra: Vec<Vec<String>>,
     /// Each node keeps its data in `dir/data-INDEX` (kept across restarts).
     pub durable: bool,
 }
@@ -238,7 +240,23 @@ impl Cluster {
         Cluster::start_with(n, extra, true, limit)
     }
 
+    /// [`Cluster::start`], each node also serving the DynamoDB API on a
+    /// free loopback port: those endpoints' URLs.
+    pub fn start_dynamodb(n: usize, extra: &[&str], limit: Duration) -> (Cluster, Vec<String>) {
+        let endpoints = free_addrs(n);
+        let own = endpoints
+            .iter()
+            .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
+            .collect();
+        let cluster = Cluster::start_own(n, extra, own, false, limit);
+        (cluster, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
+    }
+
     fn start_with(n: usize, extra: &[&str], durable: bool, limit: Duration) -> Cluster {
+        Cluster::start_own(n, extra, Vec::new(), durable, limit)
+    }
+
+    fn start_own(n: usize, extra: &[&str], own_extra: Vec<Vec<String>>, durable: bool, limit: Duration) -> Cluster {
         let dir = TempDir::new("cluster");
         let addrs = free_addrs(n);
         let servers_file = dir.0.join("servers.txt");
@@ -250,6 +268,7 @@ impl Cluster {
             dir,
             servers_file,
             extra,
+            own_extra,
             durable,
         };
         for (i, &addr) in addrs.iter().enumerate() {
@@ -276,6 +295,9 @@ impl Cluster {
         let mut extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         if self.durable {
             extra.extend(["--data-dir", data_dir.as_str()]);
+        }
+        if let Some(own) = self.own_extra.get(index) {
+            extra.extend(own.iter().map(String::as_str));
         }
         extra.extend_from_slice(more);
         spawn_node(

@@ -1,0 +1,113 @@
+//! The DynamoDB API through the real SDK (boto3), against real node
+//! processes on loopback: the conformance suite of `tests/dynamodb/`
+//! through every node of a five-node cluster, and acknowledged writes
+//! (items and an atomic counter) across a `kill -9` of a node.
+//!
+//! Python with boto3 and pytest comes from `tests/dynamodb/python-env.sh`
+//! (python3 itself if it has them, else a venv it makes once).
+
+mod common;
+
+use common::Cluster;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_LIMIT: Duration = Duration::from_secs(30);
+/// The conformance suite takes about 15 s on five nodes.
+const SUITE_LIMIT: Duration = Duration::from_secs(300);
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let output = Command::new("bash")
+        .arg(root().join("tests/dynamodb/python-env.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run python-env.sh");
+    assert!(output.status.success(), "no Python with boto3 and pytest");
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// Runs a command to its end, killing it (by pid) past `limit`.
+fn run_within(command: &mut Command, limit: Duration) -> bool {
+    let mut child = command.spawn().expect("start python");
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} ran past {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_boto3_suite_passes_through_every_node_of_a_five_node_cluster() {
+    let python = python();
+    let (cluster, endpoints) = Cluster::start_dynamodb(5, &[], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    let suite = root().join("tests/dynamodb");
+    let passed = run_within(
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "--rootdir"])
+            .arg(&suite)
+            .arg(&suite)
+            .env("DYNAKV_DYNAMODB_ENDPOINTS", endpoints.join(","))
+            .env("DYNAKV_DYNAMODB_KNOWN_GAPS", suite.join("dynakv-gaps.txt"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        SUITE_LIMIT,
+    );
+    assert!(passed, "the DynamoDB suite failed (its report is above)");
+}
+
+#[test]
+fn acknowledged_items_and_counter_adds_survive_a_kill_9_of_a_node() {
+    let python = python();
+    let (mut cluster, endpoints) = Cluster::start_dynamodb(5, &[], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    let script = root().join("tests/dynamodb/crash_check.py");
+    let state = cluster.dir.0.join("crash-state.json");
+    let mut load = Command::new(&python)
+        .arg(&script)
+        .arg("load")
+        .arg(&state)
+        .arg("8")
+        .arg(endpoints.join(","))
+        .spawn()
+        .expect("start the load");
+    // The nemesis: a crash in the middle of the load.
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.nodes[2].kill();
+    let start = Instant::now();
+    let loaded = loop {
+        if let Ok(Some(status)) = load.try_wait() {
+            break status.success();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the load ran past its bound"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(loaded, "the load failed");
+    let survivors: Vec<&str> = (endpoints.iter().enumerate())
+        .filter(|(index, _)| *index != 2)
+        .map(|(_, url)| url.as_str())
+        .collect();
+    let checked = run_within(
+        Command::new(&python)
+            .arg(&script)
+            .arg("check")
+            .arg(&state)
+            .arg(survivors.join(",")),
+        Duration::from_secs(120),
+    );
+    assert!(checked, "acknowledged writes were lost (see above)");
+}
