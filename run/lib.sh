@@ -111,3 +111,34 @@ ensure_secret() {
     rm -f "$SECRET.tmp.$$"
     echo "created the cluster secret $SECRET"
 }
+
+# Each node's DynamoDB endpoint, as "NODE HOST:PORT" lines: on its own host,
+# the first port from DYNAKV_DYNAMODB_PORT (default 8000, DynamoDB Local's)
+# up that no node of the servers file listens on and no earlier node took;
+# a running node keeps the endpoint recorded when it started
+# (OUTPUT/HOST_PORT.dynamodb). DYNAKV_DYNAMODB_PORT=none: no endpoints.
+dynamodb_endpoints() {
+    local base="${DYNAKV_DYNAMODB_PORT:-8000}" node host port file
+    [ "$base" = none ] && return 0
+    local -A taken=() kept=() next=()
+    for node in $(nodes); do
+        taken[$node]=1
+        file="$(node_file "$node").dynamodb"
+        if [ -f "$file" ] && running "$node"; then
+            kept[$node]="$(cat "$file")"
+            taken[${kept[$node]}]=1
+        fi
+    done
+    for node in $(nodes); do
+        if [ -n "${kept[$node]:-}" ]; then
+            echo "$node ${kept[$node]}"
+            continue
+        fi
+        host="$(host_of "$node")"
+        port="${next[$host]:-$base}"
+        while [ -n "${taken[$host:$port]:-}" ]; do port=$((port + 1)); done
+        taken[$host:$port]=1
+        next[$host]=$((port + 1))
+        echo "$node $host:$port"
+    done
+}

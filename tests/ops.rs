@@ -74,6 +74,38 @@ impl Drop for Recorded {
     }
 }
 
+/// The first of `count` consecutive loopback ports free just now (for
+/// run/start's DynamoDB endpoints, one port each from a base).
+fn consecutive_free_ports(count: usize) -> u16 {
+    for _ in 0..20 {
+        let addrs = free_addrs(count);
+        let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        if ports.windows(2).all(|w| w[1] == w[0] + 1) {
+            return ports[0];
+        }
+    }
+    panic!("no {count} consecutive free ports");
+}
+
+/// A DynamoDB ListTables over plain HTTP (no signature: the nodes take
+/// any without --dynamodb-credentials): the response body.
+fn list_tables(endpoint: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(endpoint).expect("connect to the DynamoDB endpoint");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {endpoint}\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n\
+         Content-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or(response)
+}
+
 fn secret_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).expect("a cluster secret").permissions().mode() & 0o777
@@ -88,11 +120,38 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
     std::fs::write(&servers, text).unwrap();
     let output_dir = dir.0.join("output");
     let out = &*output_dir;
+    let dynamodb_base = consecutive_free_ports(5);
+    let env = [("DYNAKV_DYNAMODB_PORT", dynamodb_base.to_string())];
 
-    let started = script("start", &[&servers, Path::new("--output"), out], &[]);
+    let started = script("start", &[&servers, Path::new("--output"), out], &env);
     let pids = Recorded::read(out);
     assert!(started.status.success(), "run/start failed");
     assert!(String::from_utf8_lossy(&started.stdout).contains("5 of 5 nodes see the whole cluster alive and ready"));
+    let endpoints: Vec<String> = (0..5).map(|i| format!("127.0.0.1:{}", dynamodb_base + i)).collect();
+    let listed = endpoints.iter().map(|e| format!(" http://{e}")).collect::<String>();
+    assert!(
+        String::from_utf8_lossy(&started.stdout).contains(&format!("DynamoDB endpoints:{listed}")),
+        "run/start prints the DynamoDB endpoints, one port each from the base"
+    );
+    for endpoint in &endpoints {
+        assert_eq!(
+            list_tables(endpoint),
+            "{\"TableNames\":[]}",
+            "{endpoint} serves DynamoDB"
+        );
+    }
+    let json = script(
+        "status",
+        &[&servers, Path::new("--output"), out, Path::new("--json")],
+        &[],
+    );
+    let json = String::from_utf8_lossy(&json.stdout);
+    for endpoint in &endpoints {
+        assert!(
+            json.contains(&format!("\"dynamodb_endpoint\": \"http://{endpoint}\"")),
+            "run/status --json names {endpoint}: {json}"
+        );
+    }
     assert_eq!(pids.alive().len(), 5, "one process per node");
     assert_eq!(
         secret_mode(&dir.0.join("servers.txt.secret")),
@@ -100,7 +159,7 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
         "a secret of its own"
     );
 
-    let again = script("start", &[&servers, Path::new("--output"), out], &[]);
+    let again = script("start", &[&servers, Path::new("--output"), out], &env);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already running: 5 of 5"));
     assert_eq!(recorded_pids(out), pids.0, "nothing restarted");
 
@@ -127,7 +186,7 @@ fn run_scripts_start_status_ctl_and_stop_a_local_cluster() {
 
     // What an upgrade or a host reboot does: every node stopped, then
     // started again on its data directory. Every key is still there.
-    let restarted = script("start", &[&servers, Path::new("--output"), out], &[]);
+    let restarted = script("start", &[&servers, Path::new("--output"), out], &env);
     let pids = Recorded::read(out);
     assert!(restarted.status.success(), "run/start after run/stop failed");
     assert_eq!(ctl(&servers, &["get", "greeting"]).trim(), "hello\nversion 0");
