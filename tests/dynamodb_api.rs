@@ -111,3 +111,43 @@ fn acknowledged_items_and_counter_adds_survive_a_kill_9_of_a_node() {
     );
     assert!(checked, "acknowledged writes were lost (see above)");
 }
+
+/// What the SDK hears with the right key, a wrong secret, and a key the
+/// nodes do not know, from a node started with --dynamodb-credentials.
+const SIGNATURE_CHECK: &str = r#"
+import sys, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+def code(key, secret):
+    ddb = boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+    try:
+        ddb.list_tables()
+        return "ok"
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+print(code("AKIDDYNAKV", "right-secret"), code("AKIDDYNAKV", "wrong-secret"), code("AKIDOTHER", "right-secret"))
+"#;
+
+#[test]
+fn with_credentials_only_requests_signed_by_a_known_key_are_taken() {
+    let python = python();
+    let keys = common::TempDir::new("dynamodb-keys");
+    let credentials = keys.0.join("credentials");
+    std::fs::write(&credentials, "# test keys\nAKIDDYNAKV right-secret\n").unwrap();
+    let credentials = credentials.display().to_string();
+    let extra = ["--dynamodb-credentials", credentials.as_str()];
+    let (cluster, endpoints) = Cluster::start_dynamodb(1, &extra, START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    let output = Command::new(&python)
+        .args(["-c", SIGNATURE_CHECK, &endpoints[0]])
+        .output()
+        .expect("run python");
+    let heard = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        heard.trim(),
+        "ok InvalidSignatureException UnrecognizedClientException",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
