@@ -6,6 +6,7 @@
 //!   writes JSON and plots it.
 //! - [`capacity`]: fill one node until OUT_OF_SPACE.
 //! - [`check`]: the protocol as named conformance cases.
+//! - [`dynamodb`]: closed-loop load on DynamoDB endpoints (JSON 1.0 over HTTP/1.1).
 //! - [`echo`]: an echo server, the machine's ceiling.
 //! - [`members`]: how long until every node counts the same members.
 //! - [`server_cpu`]: what the servers under test spend, when they are local.
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod capacity;
 pub mod check;
+pub mod dynamodb;
 pub mod echo;
 pub mod histogram;
 pub mod linearizable;

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use dynakv_loadtest::server_cpu::{self, ServerCpu};
-use dynakv_loadtest::{bench, capacity, check, echo, members, report};
+use dynakv_loadtest::{bench, capacity, check, dynamodb, echo, members, report};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ enum Cmd {
     Capacity(CapacityArgs),
     /// The protocol's conformance cases against a cluster
     Check(CheckArgs),
+    /// Closed-loop GetItem/PutItem load on DynamoDB endpoints (JSON 1.0 over
+    /// HTTP/1.1, unsigned) in a table it creates, fills and deletes
+    Dynamodb(DynamodbArgs),
     /// Wait until every node reports the expected membership count
     Members(MembersArgs),
     /// A UDP echo server: the machine's ceiling for request/reply load
@@ -138,6 +141,35 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
+struct DynamodbArgs {
+    /// DynamoDB endpoints; connections are spread over them round-robin
+    /// (the table is created and deleted through the first)
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', required = true)]
+    endpoints: Vec<String>,
+    /// Connections, each on its own thread with one request outstanding
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    connections: u32,
+    /// Run length of the load (after the fill)
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_seconds)]
+    seconds: f64,
+    /// Items written before the load, keys k0..k<N-1>
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    items: u32,
+    /// Characters of each item's value (a DynamoDB item is 400 KB at most)
+    #[arg(long, value_name = "B", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=390_000))]
+    value_bytes: u32,
+    /// Each request is a GetItem with this probability (%), else a PutItem
+    #[arg(long, value_name = "P", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=100))]
+    reads_percent: u32,
+    /// Also write the result as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Name of the run in the report
+    #[arg(long, default_value = "dynamodb")]
+    label: String,
+}
+
+#[derive(Args)]
 struct MembersArgs {
     #[arg(long, value_name = "FILE")]
     servers: PathBuf,
@@ -183,6 +215,13 @@ fn parse_range(text: &str) -> Result<(usize, usize), String> {
         return Err("expected N or MIN-MAX with MIN <= MAX <= 10000".into());
     }
     Ok((min, max))
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err("expected seconds between 0 and 86400".into()),
+    }
 }
 
 fn servers(path: &Path) -> Result<Vec<SocketAddr>, String> {
@@ -369,6 +408,31 @@ fn check_cmd(args: CheckArgs) -> Result<bool, String> {
     Ok(check::run(&ctx) == 0)
 }
 
+/// Creates, fills, loads and deletes a table on the DynamoDB endpoints,
+/// prints the report and writes it as JSON where `--json` asks; true when
+/// every request of the load was answered 200 OK.
+fn dynamodb_cmd(args: DynamodbArgs) -> Result<bool, String> {
+    let endpoints = (args.endpoints.iter())
+        .map(|url| dynamodb::Endpoint::parse(url.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = dynamodb::DynamoConfig {
+        endpoints,
+        connections: args.connections as usize,
+        duration: Duration::from_secs_f64(args.seconds),
+        items: args.items as usize,
+        value_bytes: args.value_bytes as usize,
+        reads_percent: args.reads_percent,
+        seed: dynamodb::random_seed(),
+    };
+    let result = dynamodb::run(&config)?;
+    print!("{}", dynamodb::summary(&args.label, &config, &result));
+    if let Some(path) = &args.json {
+        std::fs::write(path, dynamodb::json(&args.label, &config, &result))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(result.counts.ok == result.counts.total())
+}
+
 /// Waits until every node not skipped reports `--expect` members.
 fn members_cmd(args: MembersArgs) -> Result<bool, String> {
     let servers = servers(&args.servers)?;
@@ -410,6 +474,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench_cmd(args),
         Cmd::Capacity(args) => capacity_cmd(args),
         Cmd::Check(args) => check_cmd(args),
+        Cmd::Dynamodb(args) => dynamodb_cmd(args),
         Cmd::Members(args) => members_cmd(args),
         Cmd::EchoServer(args) => echo_cmd(args),
     };
