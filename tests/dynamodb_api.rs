@@ -151,3 +151,20 @@ fn with_credentials_only_requests_signed_by_a_known_key_are_taken() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_table_created_again_under_its_name_gets_every_write_meant_for_it() {
+    let python = python();
+    let (cluster, endpoints) = Cluster::start_dynamodb(3, &[], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    let checked = run_within(
+        Command::new(&python)
+            .arg(root().join("tests/dynamodb/recreate_check.py"))
+            .arg(endpoints.join(",")),
+        Duration::from_secs(120),
+    );
+    assert!(
+        checked,
+        "writes went to the deleted table or old items showed (see above)"
+    );
+}

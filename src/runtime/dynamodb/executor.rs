@@ -4,9 +4,10 @@
 //! through this thread's [`ClusterClient`], and the HTTP answer written.
 
 use super::cluster_client::ClusterClient;
-use super::tables::{self, ClusterCatalog, Known};
+use super::tables::{self, ClusterCatalog, Deletion, Known, TableCache};
 use super::{items, scans};
 use crate::node::context::unix_millis;
+use crossbeam_channel::Sender;
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::http::{self, Request};
 use dynakv_dynamo::ops::{self, WriteFailure};
@@ -16,9 +17,22 @@ use std::sync::Arc;
 
 /// `X-Amz-Target`'s prefix for every operation of this API version.
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The operations on items (not tables).
+const ITEM_OPERATIONS: [&str; 8] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+];
 
 pub struct Executor {
     client: ClusterClient,
+    tables: TableCache,
+    deleter: Sender<Deletion>,
     credentials: Option<Arc<Credentials>>,
     /// Request ids: this executor's tag and a count.
     tag: String,
@@ -26,9 +40,16 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(client: ClusterClient, credentials: Option<Arc<Credentials>>, tag: String) -> Executor {
+    pub fn new(
+        client: ClusterClient,
+        deleter: Sender<Deletion>,
+        credentials: Option<Arc<Credentials>>,
+        tag: String,
+    ) -> Executor {
         Executor {
             client,
+            tables: TableCache::default(),
+            deleter,
             credentials,
             tag,
             requests: 0,
@@ -71,19 +92,35 @@ impl Executor {
         if let Some(credentials) = &self.credentials {
             sigv4::verify(request, credentials, now)?;
         }
-        let catalog = ClusterCatalog::new(&mut self.client);
+        // Item operations may use a table read lately (see `tables`).
+        let cache = ITEM_OPERATIONS.contains(&operation).then_some(&mut self.tables);
+        let catalog = ClusterCatalog::new(&mut self.client, cache);
         let parsed = ops::parse(operation, &request.body, &catalog);
         if let Some(error) = catalog.failure() {
             return Err(tables::unavailable(error).into());
         }
         let (client, known) = catalog.finish();
-        run(client, &known, parsed?, now)
+        let context = Context {
+            known: &known,
+            now,
+            deleter: &self.deleter,
+        };
+        run(client, &context, parsed?)
     }
 }
 
+/// What a request runs with besides the cluster.
+struct Context<'a> {
+    /// The tables its parsing read.
+    known: &'a Known,
+    now: u64,
+    deleter: &'a Sender<Deletion>,
+}
+
 /// Runs a parsed request.
-fn run(client: &mut ClusterClient, known: &Known, request: ops::Request, now: u64) -> Result<Json, WriteFailure> {
+fn run(client: &mut ClusterClient, context: &Context<'_>, request: ops::Request) -> Result<Json, WriteFailure> {
     use ops::Request as R;
+    let (known, now) = (context.known, context.now);
     let table_of = |name: &str| {
         ops::Catalog::table(known, name).ok_or_else(|| {
             ApiError::new(
@@ -93,9 +130,9 @@ fn run(client: &mut ClusterClient, known: &Known, request: ops::Request, now: u6
         })
     };
     Ok(match request {
-        R::CreateTable(create) => tables::create(client, &create, now)?,
+        R::CreateTable(create) => tables::create(client, known, &create, now)?,
         R::DescribeTable(table) => ops::describe_table_response(&table),
-        R::DeleteTable(table) => tables::delete(client, known, &table)?,
+        R::DeleteTable(table) => tables::delete(client, known, &table, now, context.deleter)?,
         R::UpdateTable(update) => tables::update(client, known, &update)?,
         R::ListTables(list) => tables::list(client, &list)?,
         R::GetItem(get) => items::get(client, known, &get)?,

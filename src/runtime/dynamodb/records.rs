@@ -63,15 +63,29 @@ pub fn table_record_key(name: &str) -> [u8; ITEM_KEY_BYTES] {
     item_key::item_key(CATALOG_TABLE, 0, blake3::hash(name.as_bytes()).as_bytes())
 }
 
-/// A table's record value: ordered by name (ListTables reads them so).
-pub fn table_record(table: &TableDescription) -> Option<Vec<u8>> {
-    item_key::record_value(table.name.as_bytes(), &table.encode())
+/// A table's record value: ordered by name (ListTables reads them so);
+/// the payload is when its deletion began (Unix ms, 0 for never), then
+/// its description.
+pub fn table_record(table: &TableDescription, deleting_since_unix_ms: u64) -> Option<Vec<u8>> {
+    let mut payload = deleting_since_unix_ms.to_le_bytes().to_vec();
+    payload.extend_from_slice(&table.encode());
+    item_key::record_value(table.name.as_bytes(), &payload)
+}
+
+fn table_payload(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (_, payload) = item_key::split_record_value(value)?;
+    let (since, description) = payload.split_first_chunk::<8>()?;
+    Some((u64::from_le_bytes(*since), description))
 }
 
 /// The table of a record value; `None` if it is not one.
 pub fn table_of_record(value: &[u8]) -> Option<TableDescription> {
-    let (_, payload) = item_key::split_record_value(value)?;
-    TableDescription::decode(payload).ok()
+    TableDescription::decode(table_payload(value)?.1).ok()
+}
+
+/// When the deletion of a table's record began (Unix ms), if it did.
+pub fn deleting_since(value: &[u8]) -> Option<u64> {
+    table_payload(value).map(|(since, _)| since).filter(|since| *since > 0)
 }
 
 #[cfg(test)]
@@ -108,6 +122,36 @@ mod tests {
         item.insert("big".to_owned(), Value::S("x".repeat(ITEM_RECORD_BYTES_MAX)));
         let error = item_record(&key("p", 1), &item).unwrap_err();
         assert_eq!(error.message, "Item size has exceeded the maximum allowed size");
+    }
+
+    #[test]
+    fn a_table_record_round_trips_with_its_deletion_time() {
+        let create = dynakv_dynamo::ops::parse(
+            "CreateTable",
+            br#"{"TableName":"tab","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#,
+            &NoTables,
+        );
+        let Ok(dynakv_dynamo::ops::Request::CreateTable(create)) = create else {
+            panic!("a valid CreateTable parses");
+        };
+        let table = create.description("00000000000000ab", 5);
+        let record = table_record(&table, 0).unwrap();
+        assert_eq!(table_of_record(&record), Some(table.clone()));
+        assert_eq!(deleting_since(&record), None);
+        let deleting = table_record(&table, 77).unwrap();
+        assert_eq!(
+            (table_of_record(&deleting), deleting_since(&deleting)),
+            (Some(table.clone()), Some(77))
+        );
+        assert_eq!(table_number(&table), 0xab);
+    }
+
+    struct NoTables;
+
+    impl dynakv_dynamo::ops::Catalog for NoTables {
+        fn table(&self, _: &str) -> Option<TableDescription> {
+            None
+        }
     }
 
     #[test]

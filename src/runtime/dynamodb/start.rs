@@ -1,11 +1,13 @@
 //! Starts a node's DynamoDB endpoint: the listening socket, the HTTP loop
-//! on thread `dynamodb-http`, and [`EXECUTORS`] executor threads
-//! (`dynamodb-exec-N`), each with a router of this node and a socket of
-//! its own for the cluster's answers.
+//! on thread `dynamodb-http`, [`EXECUTORS`] executor threads
+//! (`dynamodb-exec-N`) and the table deleter (`dynamodb-deleter`), each
+//! with a router of this node and a socket of its own for the cluster's
+//! answers.
 
 use super::cluster_client::ClusterClient;
 use super::endpoint::{self, Done, EndpointLimits, Job};
 use super::executor::Executor;
+use super::tables::{DELETIONS_QUEUED_MAX, Deleter};
 use crate::log;
 use crate::node::router::Router;
 use dynakv_dynamo::http::Limits;
@@ -66,14 +68,18 @@ pub fn start(spec: &EndpointSpec, router: &Router) -> Result<(), String> {
     let waker = endpoint::waker(&poll).map_err(|e| e.to_string())?;
     let (jobs_in, jobs_out) = crossbeam_channel::bounded::<Job>(JOBS_QUEUED_MAX);
     let (done_in, done_out) = crossbeam_channel::unbounded::<Done>();
+    let (deletions_in, deletions) = crossbeam_channel::bounded(DELETIONS_QUEUED_MAX);
+    let deleter = Deleter {
+        client: ClusterClient::new(router.sibling(), spec.node_host, EXECUTORS as u64)
+            .map_err(|e| format!("cannot bind a socket for the DynamoDB deleter: {e}"))?,
+        deletions,
+    };
+    spawn("dynamodb-deleter".to_string(), move || deleter.run())?;
     for index in 0..EXECUTORS {
         let client = ClusterClient::new(router.sibling(), spec.node_host, index as u64)
             .map_err(|e| format!("cannot bind a socket for the DynamoDB executors: {e}"))?;
-        let mut executor = Executor::new(
-            client,
-            credentials.clone(),
-            format!("{:04X}{index:02X}", std::process::id() & 0xffff),
-        );
+        let tag = format!("{:04X}{index:02X}", std::process::id() & 0xffff);
+        let mut executor = Executor::new(client, deletions_in.clone(), credentials.clone(), tag);
         let (jobs, done, waker) = (jobs_out.clone(), done_in.clone(), waker.clone());
         spawn(format!("dynamodb-exec-{index}"), move || {
             for job in jobs {

@@ -2,6 +2,17 @@
 //! (see [`crate::storage::item_key`]): lookups for the operations' parsing,
 //! and CreateTable, UpdateTable, DeleteTable and ListTables as atomic SWAPs
 //! and reads of those records.
+//!
+//! Item operations read a table from their executor's [`TableCache`] when
+//! it was read within [`CACHE_MS`] (every item request would otherwise
+//! ask bucket 0's coordinator first). Table operations always read it.
+//! DeleteTable keeps that safe: it marks the table's record DELETING (no
+//! operation finds the table from then on) and answers; the node's
+//! [`Deleter`] waits [`DELETE_GRACE_MS`], longer than any cache keeps the
+//! table, removes its items (a write from a stale cache lands before
+//! that), then the record. A CreateTable of the name meanwhile takes the
+//! record's place, but not before every cache of the old table expired,
+//! so no write meant for the new table goes to the old one.
 
 use super::cluster_client::{Call, ClusterClient, Unavailable};
 use super::records::{self, table_of_record, table_record, table_record_key};
@@ -12,6 +23,44 @@ use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::ops::{self, Catalog, CreateTable, ListTables, TableDescription, TableStatus, UpdateTable};
 use serde_json::Value as Json;
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+/// How long an executor uses a table it read for item operations.
+pub const CACHE_MS: u64 = 1_000;
+/// How long DeleteTable waits between marking a table DELETING and
+/// removing its items: past [`CACHE_MS`], with room for a write in flight.
+pub const DELETE_GRACE_MS: u64 = 1_500;
+/// Deletions waiting for the node's [`Deleter`]; one more is done by its
+/// executor before it answers.
+pub const DELETIONS_QUEUED_MAX: usize = 64;
+/// Tables an executor keeps read.
+const CACHED_TABLES_MAX: usize = 64;
+
+/// Tables an executor read lately, with their records (ACTIVE or UPDATING
+/// ones only: a table being created or deleted is always read).
+#[derive(Default)]
+pub struct TableCache(Vec<(String, Vec<u8>, Instant)>);
+
+impl TableCache {
+    fn get(&self, name: &str, now: Instant) -> Option<Vec<u8>> {
+        let fresh = |at: &Instant| now.duration_since(*at) < Duration::from_millis(CACHE_MS);
+        (self.0.iter())
+            .find(|(cached, _, at)| cached == name && fresh(at))
+            .map(|(_, record, _)| record.clone())
+    }
+
+    fn put(&mut self, name: &str, record: &[u8], now: Instant) {
+        let serves = table_of_record(record).is_some_and(|table| table.status.serves_items());
+        self.0.retain(|(cached, _, _)| cached != name);
+        if !serves || records::deleting_since(record).is_some() {
+            return;
+        }
+        if self.0.len() >= CACHED_TABLES_MAX {
+            self.0.remove(0);
+        }
+        self.0.push((name.to_owned(), record.to_vec(), now));
+    }
+}
 
 /// Tables a cluster may have: the catalog is read whole by ListTables.
 /// DynamoDB's default account quota.
@@ -35,14 +84,17 @@ pub fn unavailable(error: Unavailable) -> ApiError {
 /// request, with the stored record kept for the SWAP that changes it.
 pub struct ClusterCatalog<'c> {
     client: RefCell<&'c mut ClusterClient>,
+    /// The executor's cache, for an item operation.
+    cache: Option<RefCell<&'c mut TableCache>>,
     seen: RefCell<Vec<(String, Option<Vec<u8>>)>>,
     failed: RefCell<Option<Unavailable>>,
 }
 
 impl<'c> ClusterCatalog<'c> {
-    pub fn new(client: &'c mut ClusterClient) -> ClusterCatalog<'c> {
+    pub fn new(client: &'c mut ClusterClient, cache: Option<&'c mut TableCache>) -> ClusterCatalog<'c> {
         ClusterCatalog {
             client: RefCell::new(client),
+            cache: cache.map(RefCell::new),
             seen: RefCell::new(Vec::new()),
             failed: RefCell::new(None),
         }
@@ -58,6 +110,11 @@ impl<'c> ClusterCatalog<'c> {
         if let Some((_, record)) = self.seen.borrow().iter().find(|(seen, _)| seen == name) {
             return record.clone();
         }
+        let now = Instant::now();
+        if let Some(record) = self.cache.as_ref().and_then(|cache| cache.borrow().get(name, now)) {
+            self.seen.borrow_mut().push((name.to_owned(), Some(record.clone())));
+            return Some(record);
+        }
         let call = Call {
             command: Command::Get,
             key: table_record_key(name).to_vec(),
@@ -71,6 +128,9 @@ impl<'c> ClusterCatalog<'c> {
                 None
             }
         };
+        if let (Some(cache), Some(record)) = (&self.cache, &record) {
+            cache.borrow_mut().put(name, record, now);
+        }
         self.seen.borrow_mut().push((name.to_owned(), record.clone()));
         record
     }
@@ -82,8 +142,13 @@ impl<'c> ClusterCatalog<'c> {
 }
 
 impl Catalog for ClusterCatalog<'_> {
+    /// A table being deleted is no table.
     fn table(&self, name: &str) -> Option<TableDescription> {
-        self.record(name).as_deref().and_then(table_of_record)
+        let record = self.record(name)?;
+        if records::deleting_since(&record).is_some() {
+            return None;
+        }
+        table_of_record(&record)
     }
 }
 
@@ -102,7 +167,11 @@ impl Known {
 
 impl Catalog for Known {
     fn table(&self, name: &str) -> Option<TableDescription> {
-        self.record(name).and_then(table_of_record)
+        let record = self.record(name)?;
+        if records::deleting_since(record).is_some() {
+            return None;
+        }
+        table_of_record(record)
     }
 }
 
@@ -112,9 +181,9 @@ fn swap_table(
     client: &mut ClusterClient,
     name: &str,
     current: Option<&[u8]>,
-    new: Option<&TableDescription>,
+    new: Option<(&TableDescription, u64)>,
 ) -> Result<bool, ApiError> {
-    let record = new.and_then(table_record);
+    let record = new.and_then(|(table, deleting_since)| table_record(table, deleting_since));
     if new.is_some() && record.is_none() {
         return Err(ApiError::validation("The table description is too large"));
     }
@@ -139,18 +208,31 @@ fn changed(name: &str) -> ApiError {
 }
 
 /// CreateTable: the table is stored ACTIVE (its items can be written at
-/// once); the answer says CREATING, as DynamoDB's does.
-pub fn create(client: &mut ClusterClient, create: &CreateTable, now_unix_ms: u64) -> Result<Json, ApiError> {
+/// once); the answer says CREATING, as DynamoDB's does. It takes the place
+/// of no record, or of an abandoned deletion's.
+pub fn create(
+    client: &mut ClusterClient,
+    known: &Known,
+    create: &CreateTable,
+    now_unix_ms: u64,
+) -> Result<Json, ApiError> {
     if list_names(client)?.len() >= TABLES_MAX {
         return Err(ApiError::new(
             ErrorKind::LimitExceeded,
             format!("Subscriber limit exceeded: the cluster has {TABLES_MAX} tables"),
         ));
     }
+    let current = known.record(&create.name);
+    if let Some(since) = current.and_then(records::deleting_since) {
+        // The table deleted under this name may be in an executor's cache
+        // until CACHE_MS after its deletion began.
+        let left = (since + CACHE_MS).saturating_sub(now_unix_ms);
+        std::thread::sleep(Duration::from_millis(left.min(CACHE_MS)));
+    }
     let table_id = records::new_table_id(&create.name);
     let mut table = create.description(table_id, now_unix_ms);
     table.status = TableStatus::Active;
-    if !swap_table(client, &create.name, None, Some(&table))? {
+    if !swap_table(client, &create.name, current, Some((&table, 0)))? {
         return Err(in_use(&create.name));
     }
     table.status = TableStatus::Creating;
@@ -170,20 +252,90 @@ pub fn update(client: &mut ClusterClient, known: &Known, update: &UpdateTable) -
     let mut updated = update.apply(&current)?;
     let answered = updated.clone();
     updated.status = TableStatus::Active;
-    if !swap_table(client, &update.name, record, Some(&updated))? {
+    if !swap_table(client, &update.name, record, Some((&updated, 0)))? {
         return Err(changed(&update.name));
     }
     Ok(ops::table_description_response(&answered))
 }
 
-/// DeleteTable: the table's record goes first (no request finds the table
-/// after), then every item of it, bucket by bucket.
-pub fn delete(client: &mut ClusterClient, known: &Known, table: &TableDescription) -> Result<Json, ApiError> {
-    if !swap_table(client, &table.name, known.record(&table.name), None)? {
+/// DeleteTable: the table marked DELETING, answered; the rest is the
+/// [`Deleter`]'s (or, with its queue full, done here first).
+pub fn delete(
+    client: &mut ClusterClient,
+    known: &Known,
+    table: &TableDescription,
+    now_unix_ms: u64,
+    deleter: &crossbeam_channel::Sender<Deletion>,
+) -> Result<Json, ApiError> {
+    let since = now_unix_ms.max(1);
+    let record =
+        table_record(table, since).ok_or_else(|| ApiError::validation("The table description is too large"))?;
+    if !swap_table(client, &table.name, known.record(&table.name), Some((table, since)))? {
         return Err(changed(&table.name));
     }
-    scans::remove_every_item(client, table)?;
+    let deletion = Deletion {
+        table: table.clone(),
+        record,
+        grace_ends: Instant::now() + Duration::from_millis(DELETE_GRACE_MS),
+    };
+    if let Err(refused) = deleter.try_send(deletion) {
+        refused.into_inner().finish(client)?;
+    }
     Ok(ops::table_description_response(table))
+}
+
+/// A table marked DELETING, to finish.
+pub struct Deletion {
+    table: TableDescription,
+    /// Its DELETING record: removed only if still there.
+    record: Vec<u8>,
+    grace_ends: Instant,
+}
+
+impl Deletion {
+    /// Waits out the grace, removes every item, then the record (unless a
+    /// CreateTable took its place).
+    pub fn finish(self, client: &mut ClusterClient) -> Result<(), ApiError> {
+        std::thread::sleep(self.grace_ends.saturating_duration_since(Instant::now()));
+        scans::remove_every_item(client, &self.table)?;
+        swap_table(client, &self.table.name, Some(&self.record), None)?;
+        Ok(())
+    }
+}
+
+/// The node's thread (`dynamodb-deleter`) finishing deletions in turn; a
+/// deletion it could not finish (the cluster did not answer) is tried
+/// again, at most [`DELETION_TRIES_MAX`] times in all.
+pub struct Deleter {
+    pub client: ClusterClient,
+    pub deletions: crossbeam_channel::Receiver<Deletion>,
+}
+
+/// Tries of a deletion before its items are left (the record stays
+/// DELETING, which no operation finds and a CreateTable replaces).
+pub const DELETION_TRIES_MAX: usize = 3;
+
+impl Deleter {
+    pub fn run(mut self) {
+        for deletion in self.deletions.iter() {
+            let name = deletion.table.name.clone();
+            let mut outcome = Err(ApiError::new(ErrorKind::InternalServerError, "not tried"));
+            for _ in 0..DELETION_TRIES_MAX {
+                let again = Deletion {
+                    table: deletion.table.clone(),
+                    record: deletion.record.clone(),
+                    grace_ends: deletion.grace_ends,
+                };
+                outcome = again.finish(&mut self.client);
+                if outcome.is_ok() {
+                    break;
+                }
+            }
+            if let Err(error) = outcome {
+                crate::log!("dynamodb_delete_failed", "deleting table {name}: {}", error.message);
+            }
+        }
+    }
 }
 
 /// ListTables: the catalog read whole (it is bounded by [`TABLES_MAX`]).
@@ -191,16 +343,14 @@ pub fn list(client: &mut ClusterClient, request: &ListTables) -> Result<Json, Ap
     Ok(ops::list_tables_response(request, list_names(client)?))
 }
 
+/// Every table's name, but those being deleted.
 fn list_names(client: &mut ClusterClient) -> Result<Vec<String>, ApiError> {
     let key = item_key::bucket_key(CATALOG_BUCKET, CATALOG_TABLE);
     let mut pages = BucketPages::new(key, item_key::TABLE_PREFIX_BYTES, false, None);
     let mut names = Vec::new();
     while let Some(page) = pages.next_page(client)? {
-        names.extend(
-            page.iter()
-                .filter_map(|value| table_of_record(value))
-                .map(|table| table.name),
-        );
+        let live = page.iter().filter(|value| records::deleting_since(value).is_none());
+        names.extend(live.filter_map(|value| table_of_record(value)).map(|table| table.name));
     }
     Ok(names)
 }
