@@ -5,13 +5,40 @@
 //! over a bounded channel, and writes back the [`Done`] answers they return
 //! on another channel, woken by the [`mio::Waker`] made by [`waker`].
 //!
-//! Everything is bounded. At most `connections_max` connections are open.
+//! Everything is bounded. At most `connections_max` connections are open
+//! (fewer if the process may not open that many descriptors: see [`run`]).
 //! A connection has at most one request at an executor, and the next one
 //! is taken from its buffer only once the answer before it is written, so
 //! answers go out in order and a client that does not read them stops being
 //! served instead of growing the send buffer. A receive buffer stops
 //! growing past `head_bytes_max + body_bytes_max`: the rest waits in the
 //! kernel, whose TCP window pushes back on the client.
+//!
+//! The connections together are bounded too, by `buffered_bytes_max`: the
+//! loop counts the bytes it holds for requests, every receive buffer's
+//! capacity (not its length: a buffer keeps its memory when emptied) and
+//! each request at the executors until it is answered. A connection reads
+//! only while the count is under the budget, so the count passes it by one
+//! read at most ([`READ_CHUNK_BYTES`]: a buffer grows by at most that per
+//! read). One that is stopped leaves its bytes in the kernel, as at its own
+//! bound, and is driven again on the turn after memory is freed (a request
+//! answered, a buffer given back, a connection closed). Two things can take
+//! the count further: the header fields of the requests at the executors (a
+//! few dozen bytes each), and the copy of a request taken from a buffer that
+//! holds more (a pipelining client: at most [`INBOX_KEPT_BYTES`] per
+//! connection, until the request is answered).
+//!
+//! Connections each holding part of a request could fill the budget and
+//! wait for each other forever. So the top of the budget, one whole request
+//! and one read, is kept for one connection at a time, the lead: the first
+//! one stopped while there is none (and not waiting for an answer), which
+//! reads into it until its request is whole. A request that never becomes
+//! whole, stopped or not, is answered 408 after `request_ms` and its
+//! connection closed, which frees its bytes and the lead's place. A buffer
+//! gives its memory back once its requests are taken (all of it when
+//! emptied, what is past [`INBOX_KEPT_BYTES`] otherwise), and a send buffer
+//! once written, so an idle connection holds no buffer. The answers are not
+//! in the budget: at most one per connection, each freed once written.
 //!
 //! Every refusal is answered: a framing error with its status (then the
 //! connection closes), a full job queue with
@@ -27,10 +54,11 @@ use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::http::{self, HttpError, Request};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(0);
@@ -41,8 +69,17 @@ const FIRST_CONNECTION: usize = 2;
 /// How often timeouts are checked (and a failed accept retried).
 const TICK: Duration = Duration::from_millis(250);
 const EVENTS_CAPACITY: usize = 256;
-/// Bytes taken from a socket per read call.
+/// Bytes taken from a socket per read call: also the most a receive
+/// buffer grows by per read, hence how far past the budget one read goes.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A receive buffer still holding part of a request keeps at most this
+/// much memory once the requests before are taken (an emptied one keeps
+/// none): a connection that once sent a big request does not hold its
+/// buffer's memory for the ones after.
+const INBOX_KEPT_BYTES: usize = 64 * 1024;
+/// Descriptors the process keeps open besides the endpoint's connections:
+/// the node's and the executors' sockets, the store's files, the polls.
+const DESCRIPTORS_OTHER: usize = 64;
 /// Connections accepted per turn before the other sockets get theirs.
 const ACCEPTS_PER_TURN_MAX: usize = 64;
 /// Answers taken from the executors per turn, likewise.
@@ -94,6 +131,22 @@ pub struct EndpointLimits {
     pub idle_ms: u64,
     /// A request not whole this long after its first byte is answered 408.
     pub request_ms: u64,
+    /// Bytes held for requests by all the connections together: their
+    /// receive buffers and the requests at the executors (see the module's
+    /// doc). At least `head_bytes_max + body_bytes_max` plus one read are
+    /// kept for the lead; a smaller budget is raised to that (and then only
+    /// the lead reads).
+    pub buffered_bytes_max: usize,
+}
+
+/// How much of the budget is held, readable from other threads (tests).
+#[derive(Debug, Default)]
+struct Gauge {
+    held: AtomicUsize,
+    /// The most ever held.
+    peak: AtomicUsize,
+    /// Connections stopped for the budget.
+    waiting: AtomicUsize,
 }
 
 /// The waker executors call after sending a [`Done`]; make it before
@@ -106,15 +159,33 @@ pub fn waker(poll: &Poll) -> io::Result<Arc<Waker>> {
 /// connections on `listener`, hands each whole request to `jobs` (a bounded
 /// channel: when it is full the request is refused at once), and writes
 /// each answer received on `done` to its connection.
+///
+/// Each connection is a descriptor: when the process's soft limit on them
+/// (1024 by default on many Linux systems) is below what the node needs,
+/// it is raised to the hard limit, and `connections_max` lowered to what
+/// that allows if it is still short.
 pub fn run(
+    listener: std::net::TcpListener,
+    mut limits: EndpointLimits,
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+    poll: Poll,
+) -> io::Result<()> {
+    limits.connections_max = connections_allowed(limits.connections_max);
+    serve(listener, limits, jobs, done, poll, Arc::default())
+}
+
+/// [`run`] with a given gauge (the tests read it) and `limits` as given.
+fn serve(
     listener: std::net::TcpListener,
     limits: EndpointLimits,
     jobs: Sender<Job>,
     done: Receiver<Done>,
     poll: Poll,
+    gauge: Arc<Gauge>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let mut endpoint = Endpoint::new(TcpListener::from_std(listener), limits, jobs, done, poll)?;
+    let mut endpoint = Endpoint::new(TcpListener::from_std(listener), limits, jobs, done, poll, gauge)?;
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     loop {
         // Work left over from the last turn is not announced again by an
@@ -136,6 +207,8 @@ struct Connection {
     /// Bytes received; those before `taken` were requests already taken.
     inbox: Vec<u8>,
     taken: usize,
+    /// The inbox's capacity as counted in the [`Budget`].
+    counted: usize,
     /// Bytes to send; those before `sent` are sent.
     outbox: Vec<u8>,
     sent: usize,
@@ -147,9 +220,11 @@ struct Connection {
     closing: bool,
     /// Since when the sending side is shut and reads are discarded.
     lingering_since: Option<Instant>,
-    /// Reading stopped at the inbox's bound, not because the kernel had
-    /// nothing more: no event will say there is more to read.
+    /// Reading stopped at the inbox's bound or the budget's, not because
+    /// the kernel had nothing more: no event will say there is more to read.
     read_paused: bool,
+    /// In the budget's waiting line.
+    waiting: bool,
     /// When the partial request at the front of the inbox was first seen.
     request_started: Option<Instant>,
     /// Last byte read or written, or last answer received.
@@ -160,7 +235,100 @@ struct Connection {
 
 enum ReadEnd {
     Open,
+    /// Stopped for the budget: to be driven again once memory is freed.
+    Budget,
     Closed,
+}
+
+/// The bytes the loop holds for requests, against `buffered_bytes_max`
+/// (see the module's doc).
+struct Budget {
+    /// Every inbox's capacity and every request at the executors.
+    held: usize,
+    /// Reading stops at this count for every connection but the lead...
+    shared_max: usize,
+    /// ...and at this one for the lead.
+    max: usize,
+    /// The connection (its id) that may read into the top of the budget.
+    lead: Option<u64>,
+    /// The bytes of each request at the executors, by connection id: they
+    /// are held until its answer comes, even if the connection closes first.
+    jobs: HashMap<u64, usize>,
+    /// Slots stopped for the budget, the oldest first; each at most once
+    /// (its connection's `waiting`), so at most `connections_max`.
+    waiting: VecDeque<usize>,
+    gauge: Arc<Gauge>,
+}
+
+impl Budget {
+    fn new(buffered_bytes_max: usize, inbox_max: usize, gauge: Arc<Gauge>) -> Budget {
+        // The lead's room: a whole request, and the read that may take the
+        // others' count past `shared_max`.
+        let lead_room = inbox_max.saturating_add(READ_CHUNK_BYTES);
+        let max = buffered_bytes_max.max(lead_room);
+        Budget {
+            held: 0,
+            shared_max: max - lead_room,
+            max,
+            lead: None,
+            jobs: HashMap::new(),
+            waiting: VecDeque::new(),
+            gauge,
+        }
+    }
+
+    /// Whether connection `id` may read now; one stopped at the shared
+    /// part's end while there is no lead becomes the lead if it `may_lead`.
+    fn may_read(&mut self, id: u64, may_lead: bool) -> bool {
+        if self.held < self.shared_max {
+            return true;
+        }
+        if self.lead.is_none() && may_lead {
+            self.lead = Some(id);
+        }
+        self.lead == Some(id) && self.held < self.max
+    }
+
+    /// Connection `id` has no partial request any more (taken, refused,
+    /// closed): it no longer needs the lead's room.
+    fn release(&mut self, id: u64) {
+        if self.lead == Some(id) {
+            self.lead = None;
+        }
+    }
+
+    /// An inbox's capacity changed from `counted` to `capacity`.
+    fn recount(&mut self, counted: &mut usize, capacity: usize) {
+        self.held = self.held.saturating_sub(*counted).saturating_add(capacity);
+        *counted = capacity;
+        self.publish();
+    }
+
+    fn job_taken(&mut self, connection: u64, bytes: usize) {
+        let before = self.jobs.insert(connection, bytes).unwrap_or(0);
+        self.held = self.held.saturating_sub(before).saturating_add(bytes);
+        self.publish();
+    }
+
+    fn job_done(&mut self, connection: u64) {
+        if let Some(bytes) = self.jobs.remove(&connection) {
+            self.held = self.held.saturating_sub(bytes);
+            self.publish();
+        }
+    }
+
+    fn publish(&self) {
+        self.gauge.held.store(self.held, Ordering::Relaxed);
+        self.gauge.peak.fetch_max(self.held, Ordering::Relaxed);
+        self.gauge.waiting.store(self.waiting.len(), Ordering::Relaxed);
+    }
+}
+
+/// What a request at the executors holds: its wire bytes (its body and its
+/// header fields are copied from them), and the header fields' strings.
+fn request_bytes(request: &Request, wire_bytes: usize) -> usize {
+    let fields = request.headers.len().saturating_mul(size_of::<(String, String)>());
+    wire_bytes.saturating_add(fields)
 }
 
 /// What to do with a connection after a step of [`Endpoint::drive`].
@@ -184,6 +352,7 @@ impl Connection {
             stream,
             inbox: Vec::new(),
             taken: 0,
+            counted: 0,
             outbox: Vec::new(),
             sent: 0,
             in_flight: false,
@@ -191,6 +360,7 @@ impl Connection {
             closing: false,
             lingering_since: None,
             read_paused: false,
+            waiting: false,
             request_started: None,
             last_active: now,
             queued: false,
@@ -202,29 +372,62 @@ impl Connection {
         self.inbox.get(self.taken..).unwrap_or_default()
     }
 
-    /// Drops the first `bytes` of [`Connection::pending`]. The buffer is
-    /// compacted only once half of it is taken, so each byte is moved at
-    /// most about once however many pipelined requests it holds.
+    /// Drops the first `bytes` of [`Connection::pending`], and gives back
+    /// the memory the rest does not need: all of it once the buffer is
+    /// empty (an idle connection's buffer would count in the budget), what
+    /// is past [`INBOX_KEPT_BYTES`] otherwise. A small buffer is compacted
+    /// only once half of it is taken, so each byte is moved at most about
+    /// once however many pipelined requests it holds.
     fn take(&mut self, bytes: usize) {
         self.taken = self.taken.saturating_add(bytes).min(self.inbox.len());
         if self.taken == self.inbox.len() {
-            self.inbox.clear();
+            self.inbox = Vec::new();
             self.taken = 0;
-        } else if self.taken * 2 >= self.inbox.len() {
+        } else if self.taken * 2 >= self.inbox.len() || self.inbox.capacity() > INBOX_KEPT_BYTES {
             self.inbox.drain(..self.taken);
             self.taken = 0;
+            self.inbox.shrink_to(self.inbox.len().max(INBOX_KEPT_BYTES));
         }
     }
 
-    /// Reads until the kernel has nothing more or the inbox holds more than
-    /// `inbox_max` bytes. While lingering, what is read is discarded, and
-    /// a client that sends more than `inbox_max` meanwhile is cut off.
-    fn read_more(&mut self, scratch: &mut [u8], inbox_max: usize, now: Instant) -> ReadEnd {
+    /// Appends to the inbox, growing it by at most [`READ_CHUNK_BYTES`]
+    /// (doubling could add a whole buffer's worth at once), so that a read
+    /// takes the budget's count past its bound by one chunk at most.
+    fn keep(&mut self, bytes: &[u8]) {
+        let (length, capacity) = (self.inbox.len(), self.inbox.capacity());
+        let needed = length.saturating_add(bytes.len());
+        if needed > capacity {
+            let grown = needed.max(capacity.saturating_add(capacity.min(READ_CHUNK_BYTES)));
+            self.inbox.reserve_exact(grown.saturating_sub(length));
+        }
+        self.inbox.extend_from_slice(bytes);
+    }
+
+    /// Whether the connection would use the lead's room now to finish a
+    /// request: not one waiting for an answer, or for the client to read one.
+    fn may_lead(&self) -> bool {
+        !self.in_flight && !self.closing && self.lingering_since.is_none() && self.outbox.is_empty()
+    }
+
+    /// Counts the inbox's capacity in the budget as it is now.
+    fn settle(&mut self, budget: &mut Budget) {
+        budget.recount(&mut self.counted, self.inbox.capacity());
+    }
+
+    /// Reads until the kernel has nothing more, the inbox holds more than
+    /// `inbox_max` bytes or the budget is spent. While lingering, what is
+    /// read is discarded (it is not in the budget), and a client that sends
+    /// more than `inbox_max` meanwhile is cut off.
+    fn read_more(&mut self, scratch: &mut [u8], inbox_max: usize, budget: &mut Budget, now: Instant) -> ReadEnd {
         let mut discarded = 0usize;
         loop {
             if self.lingering_since.is_none() && self.pending().len() > inbox_max {
                 self.read_paused = true;
                 return ReadEnd::Open;
+            }
+            if self.lingering_since.is_none() && !budget.may_read(self.id, self.may_lead()) {
+                self.read_paused = true;
+                return ReadEnd::Budget;
             }
             match self.stream.read(scratch) {
                 Ok(0) => return ReadEnd::Closed,
@@ -236,11 +439,16 @@ impl Connection {
                             return ReadEnd::Closed;
                         }
                     } else {
-                        self.inbox.extend_from_slice(scratch.get(..read).unwrap_or_default());
+                        self.keep(scratch.get(..read).unwrap_or_default());
+                        self.settle(budget);
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.read_paused = false;
+                    if self.pending().is_empty() {
+                        // A lead with no request started needs no room.
+                        budget.release(self.id);
+                    }
                     return ReadEnd::Open;
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -264,7 +472,9 @@ impl Connection {
                 Err(_) => return false,
             }
         }
-        self.outbox.clear();
+        // Freed, not cleared: the next answer comes in a buffer of its own
+        // (see `on_done`), and a big one (a page of a Query) should not stay.
+        self.outbox = Vec::new();
         self.sent = 0;
         true
     }
@@ -369,6 +579,7 @@ struct Endpoint {
     done_pending: bool,
     last_sweep: Instant,
     scratch: Vec<u8>,
+    budget: Budget,
 }
 
 impl Endpoint {
@@ -378,8 +589,11 @@ impl Endpoint {
         jobs: Sender<Job>,
         done: Receiver<Done>,
         poll: Poll,
+        gauge: Arc<Gauge>,
     ) -> io::Result<Endpoint> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let inbox_max = (limits.http.head_bytes_max).saturating_add(limits.http.body_bytes_max);
+        let budget = Budget::new(limits.buffered_bytes_max, inbox_max, gauge);
         Ok(Endpoint {
             poll,
             listener,
@@ -397,11 +611,12 @@ impl Endpoint {
             done_pending: true,
             last_sweep: Instant::now(),
             scratch: vec![0; READ_CHUNK_BYTES],
+            budget,
         })
     }
 
     fn has_leftovers(&self) -> bool {
-        self.accept_pending || self.done_pending || !self.ready.is_empty()
+        self.accept_pending || self.done_pending || !self.ready.is_empty() || self.next_waiting().is_some()
     }
 
     /// The bytes a receive buffer holds before reading stops.
@@ -441,6 +656,57 @@ impl Endpoint {
             // An accept that failed (out of descriptors) is retried here:
             // no new event may come for connections already queued.
             self.accept(now);
+        }
+        // Last, once this turn's answers, requests and closes have freed
+        // what they free.
+        self.resume(now);
+    }
+
+    /// The connection stopped for the budget that may read now, if any:
+    /// the oldest in line while the shared part has room, else the lead
+    /// while its room has (or, if there is none, the oldest that may become
+    /// it: one waiting for its answer would hold the room for nothing).
+    fn next_waiting(&self) -> Option<usize> {
+        let budget = &self.budget;
+        if budget.held >= budget.max {
+            return None;
+        }
+        if budget.held < budget.shared_max {
+            return budget.waiting.front().copied();
+        }
+        let connection = |slot: usize| self.slots.get(slot).and_then(Option::as_ref);
+        match budget.lead {
+            Some(lead) => {
+                let slot = *self.ids.get(&lead)?;
+                connection(slot)?.waiting.then_some(slot)
+            }
+            None => (budget.waiting.iter().copied()).find(|&slot| connection(slot).is_some_and(Connection::may_lead)),
+        }
+    }
+
+    /// Drives again the connections stopped for the budget while it has
+    /// room (see [`Endpoint::next_waiting`]). One that stops again goes to
+    /// the back of the line, so each is tried at most once per turn.
+    fn resume(&mut self, now: Instant) {
+        for _ in 0..self.budget.waiting.len() {
+            let Some(slot) = self.next_waiting() else {
+                return;
+            };
+            self.unpark(slot);
+            self.on_ready(slot, now);
+        }
+    }
+
+    /// Takes `slot` out of the budget's line.
+    fn unpark(&mut self, slot: usize) {
+        if let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut)
+            && connection.waiting
+        {
+            connection.waiting = false;
+            if let Some(at) = self.budget.waiting.iter().position(|&waiting| waiting == slot) {
+                self.budget.waiting.remove(at);
+            }
+            self.budget.publish();
         }
     }
 
@@ -507,14 +773,25 @@ impl Endpoint {
     }
 
     fn on_ready(&mut self, slot: usize, now: Instant) {
-        let inbox_max = self.inbox_max();
-        let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        match connection.read_more(&mut self.scratch, inbox_max, now) {
-            ReadEnd::Open => self.drive(slot, now),
+        match self.read(slot, now) {
+            ReadEnd::Open | ReadEnd::Budget => self.drive(slot, now),
             ReadEnd::Closed => self.close(slot),
         }
+    }
+
+    /// Reads what a connection has; one stopped for the budget gets in line.
+    fn read(&mut self, slot: usize, now: Instant) -> ReadEnd {
+        let inbox_max = self.inbox_max();
+        let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return ReadEnd::Open;
+        };
+        let end = connection.read_more(&mut self.scratch, inbox_max, &mut self.budget, now);
+        if matches!(end, ReadEnd::Budget) && !connection.waiting {
+            connection.waiting = true;
+            self.budget.waiting.push_back(slot);
+            self.budget.publish();
+        }
+        end
     }
 
     /// Moves a connection on as far as it can go now: writes, takes the
@@ -536,32 +813,46 @@ impl Endpoint {
     }
 
     fn step(&mut self, slot: usize, now: Instant) -> Step {
-        let inbox_max = self.inbox_max();
-        let limits = self.limits.http;
         let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return Step::Wait;
         };
         if !connection.flush(now) {
             return Step::Close;
         }
+        if connection.closing {
+            // Its request is refused: it needs no room to finish it.
+            self.budget.release(connection.id);
+        }
         if !connection.outbox.is_empty() || connection.lingering_since.is_some() || connection.in_flight {
             return Step::Wait;
         }
         if connection.closing {
             connection.linger(now);
+            connection.settle(&mut self.budget);
             return Step::Wait;
         }
-        if connection.read_paused && matches!(connection.read_more(&mut self.scratch, inbox_max, now), ReadEnd::Closed)
-        {
+        if connection.read_paused && matches!(self.read(slot, now), ReadEnd::Closed) {
             return Step::Close;
         }
+        self.take_request(slot, now)
+    }
+
+    /// Takes the request at the front of the inbox if it is whole.
+    fn take_request(&mut self, slot: usize, now: Instant) -> Step {
+        let inbox_max = self.inbox_max();
+        let limits = self.limits.http;
+        let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return Step::Wait;
+        };
         match http::parse(connection.pending(), &limits) {
             Ok(Some((request, used))) => {
                 connection.take(used);
+                connection.settle(&mut self.budget);
+                self.budget.release(connection.id);
                 connection.continue_sent = false;
                 connection.request_started = None;
-                let id = connection.id;
-                self.dispatch(slot, id, request)
+                let (id, bytes) = (connection.id, request_bytes(&request, used));
+                self.dispatch(slot, id, request, bytes)
             }
             Ok(None) => connection.await_rest(&limits, inbox_max, now),
             Err(error) => {
@@ -571,11 +862,13 @@ impl Endpoint {
         }
     }
 
-    /// Hands a request to the executors, or answers at once that it cannot.
-    fn dispatch(&mut self, slot: usize, connection: u64, request: Request) -> Step {
+    /// Hands a request (holding `bytes`) to the executors, or answers at
+    /// once that it cannot.
+    fn dispatch(&mut self, slot: usize, connection: u64, request: Request, bytes: usize) -> Step {
         let keep_alive = request.keep_alive;
         let (error, keep_alive) = match self.jobs.try_send(Job { connection, request }) {
             Ok(()) => {
+                self.budget.job_taken(connection, bytes);
                 if let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                     connection.in_flight = true;
                 }
@@ -615,6 +908,8 @@ impl Endpoint {
     }
 
     fn on_done(&mut self, done: Done, now: Instant) {
+        // The request is freed whether or not its connection is still open.
+        self.budget.job_done(done.connection);
         // A connection closed meanwhile: the answer has no one to go to.
         let Some(&slot) = self.ids.get(&done.connection) else {
             return;
@@ -662,6 +957,14 @@ impl Endpoint {
         };
         let _ = self.poll.registry().deregister(&mut connection.stream);
         self.ids.remove(&connection.id);
+        self.budget.recount(&mut connection.counted, 0);
+        self.budget.release(connection.id);
+        if connection.waiting
+            && let Some(at) = self.budget.waiting.iter().position(|&waiting| waiting == slot)
+        {
+            self.budget.waiting.remove(at);
+            self.budget.publish();
+        }
         self.free.push(slot);
     }
 }
@@ -671,6 +974,59 @@ fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `wanted` connections, or as many as the process's descriptor limit
+/// allows once its soft limit is raised to the hard one (see [`run`]).
+fn connections_allowed(wanted: usize) -> usize {
+    let needed = wanted.saturating_add(DESCRIPTORS_OTHER);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the plain C struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        // Unknown: an accept out of descriptors is retried on the tick.
+        return wanted;
+    }
+    if descriptors(limit.rlim_cur) < needed && limit.rlim_max > limit.rlim_cur {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the plain C struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            crate::log!(
+                "dynamodb_descriptors",
+                "raised the open files limit from {} to {} for the DynamoDB endpoint's connections",
+                limit.rlim_cur,
+                raised.rlim_cur
+            );
+            limit = raised;
+        }
+    }
+    let allowed = connections_within(wanted, descriptors(limit.rlim_cur));
+    if allowed < wanted {
+        crate::log!(
+            "dynamodb_connections_capped",
+            "the DynamoDB endpoint takes at most {allowed} connections, not {wanted}: \
+             the process may open {} files (hard limit {})",
+            limit.rlim_cur,
+            limit.rlim_max
+        );
+    }
+    allowed
+}
+
+/// A descriptor limit as a count (`RLIM_INFINITY` is the largest).
+fn descriptors(limit: libc::rlim_t) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// The connections `soft` descriptors leave room for: `wanted` at most,
+/// one at least (without any, every client would be turned away).
+fn connections_within(wanted: usize, soft: usize) -> usize {
+    wanted.min(soft.saturating_sub(DESCRIPTORS_OTHER).max(1))
 }
 
 #[cfg(test)]
@@ -689,6 +1045,9 @@ mod tests {
             http: http::Limits::default(),
             idle_ms: 60_000,
             request_ms: 60_000,
+            // Far more than the tests below send, past the lead's room
+            // (`head_bytes_max + body_bytes_max`, 16 MiB here).
+            buffered_bytes_max: 64 * 1024 * 1024,
         }
     }
 
@@ -714,6 +1073,8 @@ mod tests {
         go: Sender<()>,
         /// The connection of each job the executor took.
         taken: Receiver<u64>,
+        /// The loop's budget.
+        gauge: Arc<Gauge>,
     }
 
     /// A loop on a port of 127.0.0.1 with a job queue of `capacity`, and an
@@ -745,13 +1106,16 @@ mod tests {
         let name = |what: &str| format!("test-endpoint-{what}");
         thread::Builder::new().name(name("executor")).spawn(executor).unwrap();
         let loop_jobs = jobs.clone();
-        let event_loop = move || run(listener, limits, loop_jobs, done, poll);
+        let gauge = Arc::new(Gauge::default());
+        let loop_gauge = gauge.clone();
+        let event_loop = move || serve(listener, limits, loop_jobs, done, poll, loop_gauge);
         thread::Builder::new().name(name("loop")).spawn(event_loop).unwrap();
         Harness {
             address,
             jobs,
             go,
             taken,
+            gauge,
         }
     }
 
@@ -976,5 +1340,142 @@ mod tests {
         assert_eq!((status, body), (200, echoed("Last")));
         assert!(head.contains("Connection: close"), "{head}");
         assert!(client.closed());
+    }
+
+    /// Head and body bytes the loop may hold of one connection:
+    /// `head_bytes_max` (16 KiB) and a body of at most 48 KiB.
+    const INBOX_MAX: usize = 16 * 1024 + 48 * 1024;
+
+    /// Limits whose budget keeps `shared` bytes for all connections, past
+    /// the lead's room of a whole request and one read.
+    fn budget_limits(shared: usize) -> EndpointLimits {
+        EndpointLimits {
+            http: http::Limits {
+                body_bytes_max: 48 * 1024,
+                ..http::Limits::default()
+            },
+            buffered_bytes_max: shared + INBOX_MAX + READ_CHUNK_BYTES,
+            ..limits(16)
+        }
+    }
+
+    /// A request with a body of `body_bytes`, cut in two after
+    /// `first_body_bytes` of its body.
+    fn big_request(target: &str, body_bytes: usize, first_body_bytes: usize) -> (String, String) {
+        let mut whole = format!(
+            "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: {target}\r\n\
+             Content-Type: application/x-amz-json-1.0\r\nContent-Length: {body_bytes}\r\n\r\n"
+        );
+        let head_bytes = whole.len();
+        whole.push_str(&"x".repeat(body_bytes));
+        let rest = whole.split_off(head_bytes + first_body_bytes);
+        (whole, rest)
+    }
+
+    /// Waits for the loop to reach a state the tests can only observe.
+    fn until(what: &str, reached: impl Fn() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !reached() {
+            assert!(Instant::now() < deadline, "not in time: {what}");
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn holds_at_most_the_budget_and_answers_every_request() {
+        const CLIENTS: usize = 6;
+        const SHARED: usize = 64 * 1024;
+        let limits = budget_limits(SHARED);
+        let harness = start(limits, 16, false);
+        let gauge = harness.gauge.clone();
+        let mut clients: Vec<Client> = (0..CLIENTS).map(|_| Client::connect(harness.address)).collect();
+        let halves: Vec<_> = (0..CLIENTS)
+            .map(|i| big_request(&format!("Big{i}"), 40 * 1024, 20 * 1024))
+            .collect();
+        // Six first halves (about 121 KiB) pass the shared part: the lead
+        // takes one more, and some connection must stop for the budget.
+        for (client, (first, _)) in clients.iter_mut().zip(&halves) {
+            client.send(first);
+        }
+        until("a connection stopped for the budget", || {
+            gauge.waiting.load(Ordering::Relaxed) > 0
+        });
+        for (client, (_, rest)) in clients.iter_mut().zip(&halves) {
+            client.send(rest);
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let (status, head, body) = client.response();
+            assert_eq!((status, body), (200, echoed(&format!("Big{i}"))), "{head}");
+        }
+        // Past the budget by one read at most, and by the header fields of
+        // the requests at the executors (a few dozen bytes each).
+        let peak = gauge.peak.load(Ordering::Relaxed);
+        let bound = limits.buffered_bytes_max + READ_CHUNK_BYTES + CLIENTS * 1024;
+        assert!(peak <= bound, "held {peak} bytes, more than {bound}");
+        assert!(peak >= SHARED, "held {peak} bytes: the budget was never reached");
+        // Every byte counted is given back once the connections close.
+        drop(clients);
+        until("the budget emptied", || gauge.held.load(Ordering::Relaxed) == 0);
+    }
+
+    #[test]
+    fn resumes_a_connection_stopped_for_the_budget_once_another_request_completes() {
+        let harness = start(budget_limits(16 * 1024), 16, false);
+        let gauge = harness.gauge.clone();
+        let mut first = Client::connect(harness.address);
+        let (begun, rest) = big_request("First", 40 * 1024, 30 * 1024);
+        first.send(&begun);
+        // Past the shared part: the first connection is the lead.
+        until("the first request's start held", || {
+            gauge.held.load(Ordering::Relaxed) >= 30 * 1024
+        });
+        let mut second = Client::connect(harness.address);
+        second.send(&request("Second"));
+        until("the second connection stopped for the budget", || {
+            gauge.waiting.load(Ordering::Relaxed) == 1
+        });
+        first.send(&rest);
+        let (status, _, body) = first.response();
+        assert_eq!((status, body), (200, echoed("First")));
+        let (status, _, body) = second.response();
+        assert_eq!((status, body), (200, echoed("Second")));
+        assert_eq!(gauge.waiting.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn answers_408_to_a_lead_that_never_finishes_and_serves_the_others() {
+        let harness = start(
+            EndpointLimits {
+                request_ms: 200,
+                ..budget_limits(16 * 1024)
+            },
+            16,
+            false,
+        );
+        let gauge = harness.gauge.clone();
+        let mut stuck = Client::connect(harness.address);
+        stuck.send(&big_request("Stuck", 40 * 1024, 30 * 1024).0);
+        until("the stuck request's start held", || {
+            gauge.held.load(Ordering::Relaxed) >= 30 * 1024
+        });
+        let mut waiting = Client::connect(harness.address);
+        waiting.send(&request("Waiting"));
+        until("the second connection stopped for the budget", || {
+            gauge.waiting.load(Ordering::Relaxed) == 1
+        });
+        let (status, head, _) = stuck.response();
+        assert_eq!(status, 408, "{head}");
+        assert!(stuck.closed());
+        let (status, _, body) = waiting.response();
+        assert_eq!((status, body), (200, echoed("Waiting")));
+    }
+
+    #[test]
+    fn takes_the_connections_the_descriptors_allow() {
+        assert_eq!(connections_within(1024, 20_000), 1024);
+        assert_eq!(connections_within(1024, 1024), 1024 - DESCRIPTORS_OTHER);
+        assert_eq!(connections_within(1024, 10), 1);
+        // The process's limit here lets a test's few connections through.
+        assert_eq!(connections_allowed(8), 8);
     }
 }

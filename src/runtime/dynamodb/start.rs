@@ -22,14 +22,30 @@ pub const EXECUTORS: usize = 4;
 /// Whole requests waiting for an executor; one more is refused at once
 /// with ProvisionedThroughputExceededException, which the SDKs retry.
 const JOBS_QUEUED_MAX: usize = 64;
-/// Open connections (an SDK client keeps up to 10 per endpoint).
-const CONNECTIONS_MAX: usize = 32;
+/// Open connections: an application's SDK clients open many (a load test
+/// of 64 connections against a limit of 32 had most requests turned away,
+/// the clients reconnecting at once). Memory is bounded by
+/// [`BUFFERED_BYTES_MAX`], not by this; the process's descriptor limit may
+/// lower it (see `endpoint::run`).
+const CONNECTIONS_MAX: usize = 1024;
 /// A request body: a BatchWriteItem of 25 items at this node's item limit
 /// (10 KB, see `records::ITEM_RECORD_BYTES_MAX`) in JSON, with room.
 const BODY_BYTES_MAX: usize = 256 * 1024;
-/// Memory the endpoint may hold outside the store's budget (its
-/// connections' buffers and the executors' pages): kept out of the store's
-/// share of `--memory-limit` when the endpoint is on.
+/// The bytes all connections together hold for requests: their receive
+/// buffers and the requests at the executors (see `endpoint`'s doc). Of
+/// it, one request and one read (336 KiB) are kept for a connection
+/// finishing its request; the rest holds a few hundred SDK requests of a
+/// few KiB at once, or a dozen of the largest.
+const BUFFERED_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Memory the endpoint may hold outside the store's budget, kept out of the
+/// store's share of `--memory-limit` when the endpoint is on: the buffered
+/// bytes' budget (4 MiB, passed by one read of 64 KiB at most) and 2 MiB
+/// for the rest, the executors' working memory and the answers being sent
+/// (each built by one of the [`EXECUTORS`], then held in its connection's
+/// send buffer until written). Most answers are a few KiB, which 2 MiB
+/// covers many times over; a Query or Scan page is up to 1 MB, and several
+/// built or unread at once are not covered: answers are bounded by one per
+/// connection, not by bytes (the store's RSS guard then stops its growth).
 pub const RESERVE_BYTES: usize = 6 * 1024 * 1024;
 
 /// Where the endpoint listens, and what it needs to start.
@@ -104,6 +120,7 @@ pub fn start(spec: &EndpointSpec, router: &Router) -> Result<(), String> {
         },
         idle_ms: 60_000,
         request_ms: 10_000,
+        buffered_bytes_max: BUFFERED_BYTES_MAX,
     };
     spawn("dynamodb-http".to_string(), move || {
         if let Err(error) = endpoint::run(listener, limits, jobs_in, done_out, poll) {
