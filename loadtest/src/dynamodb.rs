@@ -319,6 +319,8 @@ fn describe(status: u16, body: &[u8]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallError {
     Timeout,
+    /// The connection could not be made: nothing was sent.
+    NotSent(String),
     Failed(String),
 }
 
@@ -326,7 +328,7 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Timeout => write!(f, "timeout after {REQUEST_TIMEOUT:?}"),
-            CallError::Failed(why) => f.write_str(why),
+            CallError::NotSent(why) | CallError::Failed(why) => f.write_str(why),
         }
     }
 }
@@ -410,7 +412,8 @@ impl Conn {
 }
 
 fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, CallError> {
-    let stream = TcpStream::connect_timeout(&addr, left(deadline)?).map_err(|e| io_error("connect", &e))?;
+    let stream =
+        TcpStream::connect_timeout(&addr, left(deadline)?).map_err(|e| CallError::NotSent(format!("connect: {e}")))?;
     stream.set_nodelay(true).map_err(|e| io_error("connect", &e))?;
     Ok(stream)
 }

@@ -1,0 +1,302 @@
+//! A Jepsen-style test of DynamoDB items: real node processes, clients
+//! through random nodes recording each operation's call, return and
+//! outcome, a nemesis that kills (`kill -9`, then a restart) and pauses
+//! (`SIGSTOP`, then `SIGCONT`) nodes, and the histories checked for
+//! linearizability key by key (`dynakv_loadtest::linearizable`: Wing &
+//! Gong's search with Lowe's memoization). Registers take GetItem with
+//! ConsistentRead, PutItem and PutItem conditional on the current value;
+//! a counter takes UpdateItem ADD and reads.
+//!
+//! **It finds lost updates today** (docs/reliability.md, "Read-modify-write
+//! items across a coordinator's change"): an acknowledged UpdateItem ADD
+//! or conditional PutItem is lost when an item's coordinator changes
+//! hands (a node killed, or paused and caught up again), because the new
+//! coordinator may not hold every acknowledged write yet. So it is
+//! `#[ignore]`d until the coordinator hand-over is fenced; run it with
+//! `cargo test --release --test dynamodb_jepsen -- --ignored --nocapture`
+//! (`DYNAKV_JEPSEN_FAULTS=kill` kills two nodes for good, `pause` only
+//! pauses, anything else kills and restarts or pauses).
+//!
+//! A call answered 200 is an `Ok`; ConditionalCheckFailedException is a
+//! conditional write's "no"; another 4xx, or a connection never made,
+//! definitely did not happen; a timeout, a dropped connection or a 5xx is
+//! an unknown outcome (it may take effect at any time after its call, or
+//! never).
+
+mod common;
+
+use common::Cluster;
+use dynakv::storage::hash::SplitMix64;
+use dynakv_loadtest::dynamodb::{CallError, Conn, Endpoint, create_table_body};
+use dynakv_loadtest::linearizable::{
+    self, Counter, CounterInput, CounterOutput, Limits, Model, Operation, Outcome, Register, RegisterInput,
+    RegisterOutput, Verdict,
+};
+use serde_json::Value as Json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NODES: usize = 5;
+const CLIENTS: usize = 8;
+const REGISTERS: usize = 3;
+const RUN: Duration = Duration::from_secs(20);
+const TABLE: &str = "jepsen";
+
+type RegisterOp = Operation<RegisterInput<u64>, RegisterOutput<u64>>;
+type CounterOp = Operation<CounterInput, CounterOutput>;
+
+/// Every client's operations, as recorded.
+#[derive(Default)]
+struct History {
+    registers: Vec<(usize, RegisterOp)>,
+    counter: Vec<CounterOp>,
+}
+
+fn micros(start: Instant) -> u64 {
+    start.elapsed().as_micros() as u64
+}
+
+/// What an answer says of a write: done, a condition's "no", definitely
+/// not done, or unknown.
+enum Heard {
+    Ok(Json),
+    ConditionFailed,
+    Failed,
+    Unknown,
+}
+
+fn hear(answer: Result<dynakv_loadtest::dynamodb::Response, CallError>) -> Heard {
+    match answer {
+        Ok(response) if response.status == 200 => {
+            Heard::Ok(serde_json::from_slice(&response.body).unwrap_or(Json::Null))
+        }
+        Ok(response) if response.status >= 500 => Heard::Unknown,
+        Ok(response) if String::from_utf8_lossy(&response.body).contains("ConditionalCheckFailed") => {
+            Heard::ConditionFailed
+        }
+        // A 400 such as ProvisionedThroughputExceeded: refused before it ran.
+        Ok(_) | Err(CallError::NotSent(_)) => Heard::Failed,
+        Err(_) => Heard::Unknown,
+    }
+}
+
+fn number_of(item: &Json, attribute: &str) -> Option<u64> {
+    item.get("Item")?.get(attribute)?.get("N")?.as_str()?.parse().ok()
+}
+
+/// One register operation through `conn`.
+fn register_op(conn: &mut Conn, key: usize, input: &RegisterInput<u64>) -> Outcome<RegisterOutput<u64>> {
+    let item = |v: u64| format!("{{\"pk\":{{\"S\":\"r{key}\"}},\"v\":{{\"N\":\"{v}\"}}}}");
+    let answer = match input {
+        RegisterInput::Read => {
+            let body = format!(
+                "{{\"TableName\":\"{TABLE}\",\"Key\":{{\"pk\":{{\"S\":\"r{key}\"}}}},\"ConsistentRead\":true}}"
+            );
+            conn.call("GetItem", &body)
+        }
+        RegisterInput::Write(v) => conn.call(
+            "PutItem",
+            &format!("{{\"TableName\":\"{TABLE}\",\"Item\":{}}}", item(*v)),
+        ),
+        RegisterInput::Cas { expected, new } => {
+            let condition = match expected {
+                Some(old) => format!(
+                    "\"ConditionExpression\":\"v = :old\",\"ExpressionAttributeValues\":{{\":old\":{{\"N\":\"{old}\"}}}}"
+                ),
+                None => "\"ConditionExpression\":\"attribute_not_exists(pk)\"".to_string(),
+            };
+            conn.call(
+                "PutItem",
+                &format!("{{\"TableName\":\"{TABLE}\",\"Item\":{},{condition}}}", item(*new)),
+            )
+        }
+        RegisterInput::Delete => return Outcome::Failed,
+    };
+    match (hear(answer), input) {
+        (Heard::Ok(json), RegisterInput::Read) => Outcome::Ok(RegisterOutput::Value(number_of(&json, "v"))),
+        (Heard::Ok(_), RegisterInput::Cas { .. }) => Outcome::Ok(RegisterOutput::Cas(true)),
+        (Heard::Ok(_), _) => Outcome::Ok(RegisterOutput::Done),
+        (Heard::ConditionFailed, _) => Outcome::Ok(RegisterOutput::Cas(false)),
+        (Heard::Failed, _) => Outcome::Failed,
+        (Heard::Unknown, _) => Outcome::Unknown,
+    }
+}
+
+fn counter_op(conn: &mut Conn, input: &CounterInput) -> Outcome<CounterOutput> {
+    let answer = match input {
+        CounterInput::Read => {
+            let body = format!("{{\"TableName\":\"{TABLE}\",\"Key\":{{\"pk\":{{\"S\":\"counter\"}}}},\"ConsistentRead\":true}}");
+            conn.call("GetItem", &body)
+        }
+        _ => conn.call(
+            "UpdateItem",
+            &format!(
+                "{{\"TableName\":\"{TABLE}\",\"Key\":{{\"pk\":{{\"S\":\"counter\"}}}},\"UpdateExpression\":\"ADD c :one\",\
+                 \"ExpressionAttributeValues\":{{\":one\":{{\"N\":\"1\"}}}}}}"
+            ),
+        ),
+    };
+    match (hear(answer), input) {
+        (Heard::Ok(json), CounterInput::Read) => {
+            Outcome::Ok(CounterOutput::Value(number_of(&json, "c").unwrap_or(0) as i64))
+        }
+        (Heard::Ok(_), _) => Outcome::Ok(CounterOutput::Done),
+        (Heard::Failed | Heard::ConditionFailed, _) => Outcome::Failed,
+        (Heard::Unknown, _) => Outcome::Unknown,
+    }
+}
+
+/// One client: random operations through random nodes until `end`.
+fn client(number: u32, endpoints: &[String], start: Instant, end: Instant, history: &Mutex<History>) {
+    let mut conns: Vec<Conn> = endpoints
+        .iter()
+        .map(|url| Conn::new(Endpoint::parse(url).expect("an endpoint URL")))
+        .collect();
+    let mut rng = SplitMix64::new(u64::from(number));
+    let mut written = 0u64;
+    let mut seen: Vec<Option<u64>> = vec![None; REGISTERS];
+    while Instant::now() < end {
+        let conn = &mut conns[rng.below(endpoints.len() as u64) as usize];
+        let call_us = micros(start);
+        if rng.below(4) == 0 {
+            let input = if rng.below(2) == 0 {
+                CounterInput::Read
+            } else {
+                CounterInput::Add(1)
+            };
+            let outcome = counter_op(conn, &input);
+            let op = Operation {
+                client: number,
+                call_us,
+                input,
+                outcome,
+                return_us: micros(start),
+            };
+            history.lock().unwrap().counter.push(op);
+            continue;
+        }
+        let key = rng.below(REGISTERS as u64) as usize;
+        written += 1;
+        let value = u64::from(number) << 32 | written;
+        let input = match rng.below(3) {
+            0 => RegisterInput::Read,
+            1 => RegisterInput::Write(value),
+            _ => RegisterInput::Cas {
+                expected: seen[key],
+                new: value,
+            },
+        };
+        let outcome = register_op(conn, key, &input);
+        if let Outcome::Ok(RegisterOutput::Value(value)) = &outcome {
+            seen[key] = *value;
+        }
+        let op = Operation {
+            client: number,
+            call_us,
+            input,
+            outcome,
+            return_us: micros(start),
+        };
+        history.lock().unwrap().registers.push((key, op));
+    }
+}
+
+/// Kills or pauses a random node every few seconds until `end`, always
+/// bringing it back.
+fn nemesis(cluster: &mut Cluster, end: Instant, faults: &mut Vec<String>) {
+    let mut rng = SplitMix64::new(7);
+    while Instant::now() + Duration::from_secs(4) < end {
+        std::thread::sleep(Duration::from_millis(1_000 + rng.below(1_000)));
+        let node = rng.below(NODES as u64) as usize;
+        let down = Duration::from_millis(500 + rng.below(2_000));
+        let mode = std::env::var("DYNAKV_JEPSEN_FAULTS").unwrap_or_default();
+        if mode == "kill" {
+            if faults.len() < 2 {
+                cluster.nodes[node].kill();
+                faults.push(format!("kill -9 node {node}"));
+            }
+        } else if mode != "pause" && rng.below(2) == 0 {
+            cluster.nodes[node].kill();
+            std::thread::sleep(down);
+            cluster.restart(node);
+            faults.push(format!("kill -9 node {node}, restarted after {down:?}"));
+        } else {
+            cluster.nodes[node].signal(libc::SIGSTOP);
+            std::thread::sleep(down);
+            cluster.nodes[node].signal(libc::SIGCONT);
+            faults.push(format!("SIGSTOP node {node} for {down:?}"));
+        }
+    }
+}
+
+type KeyedOperations<K, M> = Vec<(K, Operation<<M as Model>::Input, <M as Model>::Output>)>;
+
+/// Every key's verdict printed; the ones not linearizable (or not
+/// decided), described.
+fn verdicts<K: Ord + std::fmt::Debug, M: Model>(model: &M, ops: KeyedOperations<K, M>) -> Vec<String> {
+    let mut bad = Vec::new();
+    for report in linearizable::check_histories(model, ops, &Limits::default()) {
+        let known = report
+            .history
+            .iter()
+            .filter(|op| matches!(op.outcome, Outcome::Ok(_)))
+            .count();
+        let unknown = report
+            .history
+            .iter()
+            .filter(|op| matches!(op.outcome, Outcome::Unknown))
+            .count();
+        let verdict = report.verdict.describe(&report.history);
+        eprintln!(
+            "key {:?}: {known} answered, {unknown} unknown: {}",
+            report.key,
+            verdict.lines().next().unwrap_or("")
+        );
+        if !matches!(report.verdict, Verdict::Linearizable) {
+            bad.push(format!("key {:?}: {verdict}", report.key));
+        }
+    }
+    bad
+}
+
+#[test]
+#[ignore = "finds lost updates of read-modify-write items across a coordinator's change (see the module doc)"]
+fn dynamodb_items_are_linearizable_under_kills_and_pauses() {
+    let (mut cluster, endpoints) = Cluster::start_dynamodb(NODES, &[], Duration::from_secs(30));
+    cluster.wait_all_ready(Duration::from_secs(30));
+    let mut setup = Conn::new(Endpoint::parse(&endpoints[0]).unwrap());
+    let created = setup
+        .call("CreateTable", &create_table_body(TABLE))
+        .expect("CreateTable");
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let history = Arc::new(Mutex::new(History::default()));
+    let start = Instant::now();
+    let end = start + RUN;
+    let clients: Vec<_> = (0..CLIENTS as u32)
+        .map(|number| {
+            let (endpoints, history) = (endpoints.clone(), history.clone());
+            std::thread::Builder::new()
+                .name(format!("jepsen-client-{number}"))
+                .spawn(move || client(number, &endpoints, start, end, &history))
+                .unwrap()
+        })
+        .collect();
+    let mut faults = Vec::new();
+    nemesis(&mut cluster, end, &mut faults);
+    for client in clients {
+        client.join().unwrap();
+    }
+    eprintln!("faults: {faults:?}");
+    let History { registers, counter } = std::mem::take(&mut *history.lock().unwrap());
+    let answered = registers
+        .iter()
+        .filter(|(_, op)| matches!(op.outcome, Outcome::Ok(_)))
+        .count();
+    assert!(answered > 500, "only {answered} register operations answered");
+    let mut bad = verdicts(&Register::<u64>::default(), registers);
+    bad.extend(verdicts(
+        &Counter,
+        counter.into_iter().map(|op| ("counter", op)).collect(),
+    ));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
