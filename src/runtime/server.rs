@@ -29,12 +29,8 @@ use std::time::Duration;
 /// reserve ([`REPLY_CACHE_RESERVE_BYTES`]). Chosen from the capacity
 /// measurements in docs/benchmarks.md.
 const HEADROOM_BYTES: usize = 2 * MIB + MIB / 4;
-/// The store refuses growth whenever RSS is this close to the limit. What
-/// a full node allocates between two samples of the guard, and for
-/// requests in flight, comes on top: with half a MiB, a node of the
-/// full-cluster test (tests/full_cluster.rs, 128 clients on 13 full
-/// nodes) peaked 48 KiB past 64 MiB.
-const RSS_GUARD_BYTES: usize = MIB;
+/// The store refuses growth whenever RSS is this close to the limit.
+const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
 /// and while it is not (an idle node of a big cluster should cost nothing).
 const RSS_SAMPLE_INTERVAL_BUSY: Duration = Duration::from_millis(20);
