@@ -21,14 +21,21 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Python to run the SDK with, found or made once for every test here.
 fn python() -> PathBuf {
-    let output = Command::new("bash")
-        .arg(root().join("tests/dynamodb/python-env.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run python-env.sh");
-    assert!(output.status.success(), "no Python with boto3 and pytest");
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let output = Command::new("bash")
+            .arg(root().join("tests/dynamodb/python-env.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .ok()?;
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+    });
+    found
+        .clone()
+        .expect("no Python with boto3 and pytest (see tests/dynamodb/python-env.sh's output above)")
 }
 
 /// Runs a command to its end, killing it (by pid) past `limit`.
