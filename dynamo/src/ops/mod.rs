@@ -49,6 +49,26 @@ pub use table::{
 use crate::error::{ApiError, ErrorKind};
 use fields::Body;
 
+/// The operations on tables, by their `X-Amz-Target` names.
+pub const TABLE_OPERATIONS: [&str; 5] = [
+    "CreateTable",
+    "DescribeTable",
+    "DeleteTable",
+    "UpdateTable",
+    "ListTables",
+];
+/// The operations on items (a node may read their tables from a cache).
+pub const ITEM_OPERATIONS: [&str; 8] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+];
+
 /// The node's table catalog, as the operations read it.
 pub trait Catalog {
     /// The table of this name, in whatever status it is.
@@ -229,21 +249,6 @@ pub(crate) mod tests {
     /// Every operation, every member it reads, every JSON shape: an answer, never a panic.
     #[test]
     fn hostile_members_are_answered() {
-        const OPERATIONS: [&str; 13] = [
-            "CreateTable",
-            "DescribeTable",
-            "DeleteTable",
-            "UpdateTable",
-            "ListTables",
-            "GetItem",
-            "PutItem",
-            "UpdateItem",
-            "DeleteItem",
-            "Query",
-            "Scan",
-            "BatchGetItem",
-            "BatchWriteItem",
-        ];
         const MEMBERS: [&str; 26] = [
             "TableName",
             "Key",
@@ -293,7 +298,7 @@ pub(crate) mod tests {
             ErrorKind::Serialization,
             ErrorKind::ResourceNotFound,
         ];
-        for operation in OPERATIONS {
+        for operation in TABLE_OPERATIONS.iter().chain(&ITEM_OPERATIONS) {
             for member in MEMBERS {
                 for shape in SHAPES {
                     let body = format!(r#"{{{base}, "{member}": {shape}}}"#);

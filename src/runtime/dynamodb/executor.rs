@@ -17,17 +17,6 @@ use std::sync::Arc;
 
 /// `X-Amz-Target`'s prefix for every operation of this API version.
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
-/// The operations on items (not tables).
-const ITEM_OPERATIONS: [&str; 8] = [
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-];
 
 pub struct Executor {
     client: ClusterClient,
@@ -93,7 +82,7 @@ impl Executor {
             sigv4::verify(request, credentials, now)?;
         }
         // Item operations may use a table read lately (see `tables`).
-        let cache = ITEM_OPERATIONS.contains(&operation).then_some(&mut self.tables);
+        let cache = ops::ITEM_OPERATIONS.contains(&operation).then_some(&mut self.tables);
         let catalog = ClusterCatalog::new(&mut self.client, cache);
         let parsed = ops::parse(operation, &request.body, &catalog);
         if let Some(error) = catalog.failure() {
