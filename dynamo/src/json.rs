@@ -90,14 +90,14 @@ pub fn value_to_json(value: &Value) -> Json {
     let (descriptor, body) = match value {
         Value::S(text) => ("S", Json::String(text.clone())),
         Value::N(number) => ("N", Json::String(number.to_string())),
-        Value::B(bytes) => ("B", Json::String(BASE64.encode(bytes))),
+        Value::B(bytes) => ("B", Json::String(base64(bytes))),
         Value::Bool(flag) => ("BOOL", Json::Bool(*flag)),
         Value::Null => ("NULL", Json::Bool(true)),
         Value::L(values) => ("L", Json::Array(values.iter().map(value_to_json).collect())),
         Value::M(entries) => ("M", item_to_json(entries)),
         Value::Ss(members) => ("SS", members.iter().cloned().map(Json::String).collect()),
         Value::Ns(members) => ("NS", members.iter().map(|n| Json::String(n.to_string())).collect()),
-        Value::Bs(members) => ("BS", members.iter().map(|b| Json::String(BASE64.encode(b))).collect()),
+        Value::Bs(members) => ("BS", members.iter().map(|b| Json::String(base64(b))).collect()),
     };
     let mut object = serde_json::Map::new();
     object.insert(descriptor.to_string(), body);
@@ -375,6 +375,11 @@ fn list_member(json: &Json) -> Result<&[Json], ApiError> {
         Json::Object(_) => Err(serialization(OBJECT_NOT_EXPECTED)),
         _ => Err(serialization(LIST_NOT_ARRAY)),
     }
+}
+
+/// Standard base64 with padding, as DynamoDB's messages show binaries.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
 }
 
 #[cfg(test)]
@@ -664,5 +669,14 @@ mod tests {
         let mut wire = serde_json::Map::new();
         wire.insert("a".repeat(ATTRIBUTE_NAME_BYTES_MAX), json!({"NULL": true}));
         assert!(item_from_json(&Json::Object(wire)).is_ok());
+    }
+
+    #[test]
+    fn base64_pads_to_groups_of_four() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 }

@@ -5,6 +5,7 @@
 //! bytes, numbers numerically), so two equal sets are equal values.
 
 use crate::number::Number;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// A map's or an item's attributes, by name.
@@ -115,5 +116,15 @@ impl Value {
         items.sort_unstable();
         items.dedup();
         Value::Bs(items)
+    }
+}
+
+/// The order of two values, if they are of one ordered type.
+pub(crate) fn order(left: &Value, right: &Value) -> Option<Ordering> {
+    match (left, right) {
+        (Value::S(left), Value::S(right)) => Some(left.as_bytes().cmp(right.as_bytes())),
+        (Value::N(left), Value::N(right)) => Some(left.cmp(right)),
+        (Value::B(left), Value::B(right)) => Some(left.cmp(right)),
+        _ => None,
     }
 }

@@ -5,6 +5,8 @@
 //! followed by MurmurHash3's 64-bit finalizer so that every output bit depends
 //! on every input bit (FNV alone mixes the high bits poorly on 4-byte keys).
 
+use crate::protocol::wire::STORED_KEY_BYTES_MAX;
+
 /// The hash space is cut into this many buckets, fixed for the life of a
 /// cluster: the unit of ownership, transfer, anti-entropy and accounting.
 /// 4096 gives 150 nodes x 3 replicas about 80 buckets each (even spread) while
@@ -59,12 +61,26 @@ fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// The first byte of a key that names its bucket: an item's (see
+/// [`crate::storage::item_key`]). A client's key is never that long.
+pub const ITEM_NAMESPACE: u8 = 0xD1;
+
+/// The bucket a key names (bytes 1-2 of an item key); `None` for every
+/// other key.
+pub fn named_bucket(key: &[u8]) -> Option<BucketId> {
+    if key.len() != STORED_KEY_BYTES_MAX || key[0] != ITEM_NAMESPACE {
+        return None;
+    }
+    let bucket = u16::from_be_bytes([key[1], key[2]]);
+    Some(bucket & (BUCKETS as u16 - 1))
+}
+
 /// The stable 64-bit hash of a key. Its top bits are the key's bucket
 /// ([`bucket_of`]): for a key that names its bucket (an item's, see
 /// [`crate::storage::item_key`]), that bucket, the rest hashed.
 pub fn key_hash(key: &[u8]) -> u64 {
     let hash = fmix64(fnv1a(FNV_OFFSET, key) ^ key.len() as u64);
-    match crate::storage::item_key::named_bucket(key) {
+    match named_bucket(key) {
         Some(bucket) => (u64::from(bucket) << (64 - BUCKET_BITS)) | (hash >> BUCKET_BITS),
         None => hash,
     }

@@ -14,11 +14,12 @@
 //! the bucket's reads sort by); the rest is the DynamoDB layer's.
 
 use crate::protocol::wire::STORED_KEY_BYTES_MAX;
-use crate::storage::hash::{BUCKETS, BucketId, bucket_of, fmix64};
+#[cfg(test)]
+use crate::storage::hash::named_bucket;
+use crate::storage::hash::{BucketId, ITEM_NAMESPACE as NAMESPACE, bucket_of, fmix64};
 
 /// Bytes of every key this module makes.
 pub const ITEM_KEY_BYTES: usize = STORED_KEY_BYTES_MAX;
-const NAMESPACE: u8 = 0xD1;
 /// Bytes of a key that name its table (namespace, bucket, table).
 pub const TABLE_PREFIX_BYTES: usize = 11;
 /// Bytes of a key that name its partition (the table's, then its hash).
@@ -56,15 +57,6 @@ pub fn bucket_key(bucket: BucketId, table: u64) -> [u8; ITEM_KEY_BYTES] {
     key[1..3].copy_from_slice(&bucket.to_be_bytes());
     key[3..11].copy_from_slice(&table.to_be_bytes());
     key
-}
-
-/// The bucket an item key names; `None` for every other key.
-pub fn named_bucket(key: &[u8]) -> Option<BucketId> {
-    if key.len() != ITEM_KEY_BYTES || key[0] != NAMESPACE {
-        return None;
-    }
-    let bucket = u16::from_be_bytes([key[1], key[2]]);
-    Some(bucket & (BUCKETS as u16 - 1))
 }
 
 /// A record value: `order`, then `payload`. `None` if the order is longer

@@ -11,12 +11,13 @@
 
 use super::ast::{Comparator, Node};
 use super::checks::check_condition;
-use super::evaluate::{base64, order};
 use super::names::Placeholders;
 use super::parser::parse_condition;
 use super::path::{Path, resolve};
 use super::{ExpressionKind, IN_OPERANDS_MAX, invalid};
 use crate::error::ApiError;
+use crate::json::base64;
+use crate::value::order;
 use crate::value::{Kind, Value};
 use std::cmp::Ordering;
 

@@ -9,9 +9,7 @@ use super::ast::Comparator;
 use super::condition::{Condition, Operand};
 use crate::error::ApiError;
 use crate::number::Number;
-use crate::value::{Item, Kind, Value};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use crate::value::{Item, Kind, Value, order};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -95,16 +93,6 @@ pub(crate) fn size(value: &Value) -> Option<Number> {
     Some(Number::from_i64(i64::try_from(count).unwrap_or(i64::MAX)))
 }
 
-/// The order of two values, if they are of one ordered type.
-pub(crate) fn order(left: &Value, right: &Value) -> Option<Ordering> {
-    match (left, right) {
-        (Value::S(left), Value::S(right)) => Some(left.as_bytes().cmp(right.as_bytes())),
-        (Value::N(left), Value::N(right)) => Some(left.cmp(right)),
-        (Value::B(left), Value::B(right)) => Some(left.cmp(right)),
-        _ => None,
-    }
-}
-
 fn compare(comparator: Comparator, left: Option<Cow<'_, Value>>, right: Option<Cow<'_, Value>>) -> bool {
     let (Some(left), Some(right)) = (left, right) else {
         return comparator == Comparator::NotEqual;
@@ -150,11 +138,6 @@ pub(crate) fn contains(value: &Value, member: &Value) -> bool {
         (Value::L(elements), member) => elements.contains(member),
         _ => false,
     }
-}
-
-/// Standard base64 with padding, as DynamoDB's messages show binaries.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
 }
 
 #[cfg(test)]
@@ -327,14 +310,5 @@ mod tests {
             "NOT attribute_exists(flag) AND attribute_exists(flag)",
             &[]
         ));
-    }
-
-    #[test]
-    fn base64_pads_to_groups_of_four() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 }

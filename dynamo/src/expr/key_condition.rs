@@ -8,12 +8,13 @@
 
 use super::ast::Comparator;
 use super::condition::{Condition, Operand, parse_checked};
-use super::evaluate::{begins_with, order};
+use super::evaluate::begins_with;
 use super::names::Placeholders;
 use super::path::Path;
 use super::{ExpressionKind, invalid};
 use crate::error::ApiError;
 use crate::value::Value;
+use crate::value::order;
 use std::cmp::Ordering;
 
 const KIND: ExpressionKind = ExpressionKind::KeyCondition;

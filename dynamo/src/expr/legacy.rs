@@ -8,12 +8,12 @@
 
 use super::ast::Comparator;
 use super::condition::{Condition, Operand};
-use super::evaluate::order;
 use super::key_condition::{KeyConditions, KeyTerm, SortCondition};
 use super::path::Path;
 use super::projection::Projection;
 use super::update::{Action, Update, UpdateValue};
 use crate::error::ApiError;
+use crate::value::order;
 use crate::value::{Kind, Value};
 use std::cmp::Ordering;
 

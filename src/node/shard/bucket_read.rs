@@ -68,7 +68,7 @@ mod tests {
     fn a_page_is_sorted_in_the_reads_direction_from_its_start() {
         let store = store_with(&[(&[1; 32], b"b", 3), (&[2; 32], b"a", 3), (&[3; 32], b"c", 3)]);
         let key = item_key::item_key(3, 9, &[0; 32]);
-        let bucket = item_key::named_bucket(&key).unwrap();
+        let bucket = crate::storage::hash::named_bucket(&key).unwrap();
         let prefix = &key[..item_key::PARTITION_PREFIX_BYTES];
         let all = BucketRead {
             prefix,
@@ -99,7 +99,7 @@ mod tests {
     fn a_page_stops_when_a_reply_is_full_and_says_more_is_left() {
         let store = store_with(&[(&[1; 32], b"a", 6_000), (&[2; 32], b"b", 6_000)]);
         let key = item_key::item_key(3, 9, &[0; 32]);
-        let bucket = item_key::named_bucket(&key).unwrap();
+        let bucket = crate::storage::hash::named_bucket(&key).unwrap();
         let read = BucketRead {
             prefix: &key[..item_key::PARTITION_PREFIX_BYTES],
             backward: false,

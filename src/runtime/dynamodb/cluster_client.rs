@@ -12,6 +12,7 @@
 use crate::node::router::Router;
 use crate::protocol::proto::kv::KVRequest;
 use crate::protocol::wire::{self, Command, ErrorCode, MESSAGE_ID_BYTES_MAX};
+use dynakv_dynamo::error::{ApiError, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -204,5 +205,19 @@ impl ClusterClient {
             }
         }
         Ok(())
+    }
+}
+
+/// The answer for a cluster that could not be asked.
+pub fn unavailable(error: Unavailable) -> ApiError {
+    match error {
+        Unavailable::OutOfSpace => ApiError::new(
+            ErrorKind::ItemCollectionSizeLimitExceeded,
+            "The cluster has no room for this write",
+        ),
+        Unavailable::TimedOut | Unavailable::Failed => ApiError::new(
+            ErrorKind::InternalServerError,
+            "The cluster could not complete the request in time; retry",
+        ),
     }
 }

@@ -86,7 +86,7 @@ impl Executor {
         let catalog = ClusterCatalog::new(&mut self.client, cache);
         let parsed = ops::parse(operation, &request.body, &catalog);
         if let Some(error) = catalog.failure() {
-            return Err(tables::unavailable(error).into());
+            return Err(super::cluster_client::unavailable(error).into());
         }
         let (client, known) = catalog.finish();
         let context = Context {

@@ -5,9 +5,9 @@
 //! was read (else it reads again): read-check-write is atomic at the
 //! item's coordinator, one shard thread owning its bucket.
 
+use super::cluster_client::unavailable;
 use super::cluster_client::{Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
-use super::tables::unavailable;
 use crate::protocol::wire::{self, Command, ErrorCode};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::key::Key;

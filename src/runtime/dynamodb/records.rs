@@ -109,7 +109,10 @@ mod tests {
             a[..item_key::PARTITION_PREFIX_BYTES],
             b[..item_key::PARTITION_PREFIX_BYTES]
         );
-        assert_eq!(item_key::named_bucket(&a), Some(partition_bucket(5, &key("p", 1))));
+        assert_eq!(
+            crate::storage::hash::named_bucket(&a),
+            Some(partition_bucket(5, &key("p", 1)))
+        );
         assert_ne!(item_record_key(6, &key("p", 1)), a, "tables never share keys");
     }
 

@@ -4,9 +4,9 @@
 //! builders of [`dynakv_dynamo::ops`] lazily, so a page reads no more than
 //! it takes (plus the window).
 
+use super::cluster_client::unavailable;
 use super::cluster_client::{BATCH_REQUESTS_MAX, Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
-use super::tables::unavailable;
 use crate::protocol::wire::{Command, ErrorCode};
 use crate::storage::hash::BUCKETS;
 use crate::storage::item_key::{self, BucketRead, ITEM_KEY_BYTES};

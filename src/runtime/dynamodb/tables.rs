@@ -14,7 +14,7 @@
 //! record's place, but not before every cache of the old table expired,
 //! so no write meant for the new table goes to the old one.
 
-use super::cluster_client::{Call, ClusterClient, Unavailable};
+use super::cluster_client::{Call, ClusterClient, Unavailable, unavailable};
 use super::records::{self, table_of_record, table_record, table_record_key};
 use super::scans::{self, BucketPages};
 use crate::protocol::wire::{self, Command, ErrorCode};
@@ -65,20 +65,6 @@ impl TableCache {
 /// Tables a cluster may have: the catalog is read whole by ListTables.
 /// DynamoDB's default account quota.
 pub const TABLES_MAX: usize = 2_500;
-
-/// The answer for a cluster that could not be asked.
-pub fn unavailable(error: Unavailable) -> ApiError {
-    match error {
-        Unavailable::OutOfSpace => ApiError::new(
-            ErrorKind::ItemCollectionSizeLimitExceeded,
-            "The cluster has no room for this write",
-        ),
-        Unavailable::TimedOut | Unavailable::Failed => ApiError::new(
-            ErrorKind::InternalServerError,
-            "The cluster could not complete the request in time; retry",
-        ),
-    }
-}
 
 /// The catalog as [`ops::parse`] reads it: each table looked up once per
 /// request, with the stored record kept for the SWAP that changes it.
