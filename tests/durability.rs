@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use dynakv::storage::journal::{self, Change, Next};
+use dynakv::node::durability::log_format::{self, Change, Next};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,7 @@ fn flip_a_value_byte(dir: &std::path::Path) -> Option<Vec<u8>> {
     for path in logs {
         let mut bytes = std::fs::read(&path).ok()?;
         let mut at = 0;
-        while let Next::Record(change, len) = journal::next(&bytes[at..]) {
+        while let Next::Record(change, len) = log_format::next(&bytes[at..]) {
             if let Change::Put { key, value, .. } = change
                 && !value.is_empty()
             {

@@ -3,7 +3,7 @@
 //! seed and a mix name a run completely.
 
 use dynakv::node::context::PlantedBugs;
-use dynakv::node::journal::Fsync;
+use dynakv::node::durability::journal::Fsync;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -13,7 +13,7 @@
 //!   failing (every append refused), and can count its operations so that
 //!   a test cuts the power after any one of them.
 
-use dynakv::node::disk::NodeDisk;
+use dynakv::node::durability::disk::NodeDisk;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;

@@ -275,7 +275,7 @@ pub fn directory(data: &[u8]) -> Vec<(String, Vec<u8>)> {
 pub fn recovery(data: &[u8]) {
     let addrs: Vec<SocketAddr> = vec![SocketAddr::from(([10, 0, 0, 1], 4000))];
     let mut cluster = Cluster::new(addrs, 1, secret(), PlantedBugs::default());
-    cluster.fsync = Some(dynakv::node::journal::Fsync::Always);
+    cluster.fsync = Some(dynakv::node::durability::journal::Fsync::Always);
     let disk = std::sync::Arc::new(crate::disk::SimDisk::with_files(&directory(data)));
     let Ok(mut node) = Running::start(&cluster, 0, 0, EPOCH_UNIX_MS, Some(&disk)) else {
         return;

@@ -16,7 +16,7 @@ use dynakv::node::assemble::{self, NodeSpec, Storage};
 use dynakv::node::cluster_core::ClusterCore;
 use dynakv::node::context::{Away, NodeClock, NodeContext, NodeIo, PlantedBugs};
 use dynakv::node::counters::Queue;
-use dynakv::node::journal::Fsync;
+use dynakv::node::durability::journal::Fsync;
 use dynakv::node::mailbox::Mailbox;
 use dynakv::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
 use dynakv::node::roster::Known;
@@ -221,7 +221,7 @@ impl Running {
     ) -> Result<Running, String> {
         let storage = Running::storage(cluster, disk);
         let universe = match &storage {
-            Some(storage) => dynakv::node::universe_file::load(&*storage.disk)
+            Some(storage) => dynakv::node::durability::universe_file::load(&*storage.disk)
                 .filter(|kept| kept.version > universe.version)
                 .unwrap_or_else(|| universe.clone()),
             None => universe.clone(),

@@ -11,7 +11,7 @@ use crate::node::{Cluster, Out, Running, StoredRecord};
 use dynakv::cluster::internal::{self, Internal};
 use dynakv::cluster::universe::Universe;
 use dynakv::node::cluster_core::ROUND_MS;
-use dynakv::node::journal::Fsync;
+use dynakv::node::durability::journal::Fsync;
 use dynakv::protocol::wire::{self, ErrorCode};
 use dynakv::storage::hash::{bucket_of_key, fmix64, key_hash};
 use rand::{Rng, SeedableRng};

@@ -7,7 +7,7 @@
 //! segments and compacts, in turn; each time the node recovers every write
 //! it acknowledged and nothing it did not store.
 
-use dynakv::node::journal::Fsync;
+use dynakv::node::durability::journal::Fsync;
 use dynakv_sim::scenario::{Op, Scenario};
 
 const SUCCESS: u32 = 0;

@@ -24,6 +24,10 @@ const CREATED_BYTES: usize = 32;
 /// A secret file shorter than this is refused (a typo, an empty file).
 const FILE_BYTES_MIN: usize = 16;
 
+/// Bytes of a cluster's identity (a hash of its secret), as every file of
+/// a data directory names it (see `crate::node::durability::log_format`).
+pub const CLUSTER_ID_BYTES: usize = 16;
+
 /// The MAC key, derived from the secret file's bytes.
 #[derive(Clone)]
 pub struct Secret(pub [u8; 32]);
@@ -42,10 +46,10 @@ impl Secret {
 
     /// The cluster's name in its nodes' data directories: derived from the
     /// secret (one cluster, one secret), revealing nothing of it.
-    pub fn cluster_id(&self) -> [u8; crate::storage::journal::CLUSTER_ID_BYTES] {
+    pub fn cluster_id(&self) -> [u8; CLUSTER_ID_BYTES] {
         let hash = blake3::keyed_hash(&self.0, b"dynakv data directory");
-        let mut id = [0u8; crate::storage::journal::CLUSTER_ID_BYTES];
-        id.copy_from_slice(&hash.as_bytes()[..crate::storage::journal::CLUSTER_ID_BYTES]);
+        let mut id = [0u8; CLUSTER_ID_BYTES];
+        id.copy_from_slice(&hash.as_bytes()[..CLUSTER_ID_BYTES]);
         id
     }
 }

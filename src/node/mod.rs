@@ -22,6 +22,8 @@
 //! - [`mailbox`]: a bounded queue whose receiver parks without spinning.
 //! - [`waits`]: how long a bucket's clients are asked to wait before they
 //!   hear a definite answer.
+//! - [`durability`]: what a node keeps on its disk and how it reads it back.
+//! - [`assemble`]: one node's parts put together, its disk read back first.
 
 pub mod admin;
 pub mod admin_allow;
@@ -29,15 +31,12 @@ pub mod assemble;
 pub mod cluster_core;
 pub mod context;
 pub mod counters;
-pub mod disk;
-pub mod journal;
+pub mod durability;
 pub mod mailbox;
 pub mod messages;
 pub mod outbox;
-pub mod recovery;
 pub mod roster;
 pub mod router;
 pub mod shard;
 pub mod streams;
-pub mod universe_file;
 pub mod waits;

@@ -10,7 +10,7 @@
 //! fewer 500-byte values (docs/benchmarks.md).
 
 use crate::node::admin_allow::AdminAllow;
-use crate::node::journal::{FSYNC_DEFAULT, Fsync};
+use crate::node::durability::journal::{FSYNC_DEFAULT, Fsync};
 use crate::storage::memory::MIB;
 use crate::storage::reply_cache::RETENTION_MS_MIN;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! streams through the transfer thread.
 
 use crate::node::context::NodeIo;
-use crate::node::disk::NodeDisk;
+use crate::node::durability::disk::NodeDisk;
 use crate::node::messages::Wake;
 use crate::runtime::transfer::TransferHandle;
 use crate::runtime::udp::{SEND_DROPS, send_datagram};

@@ -4,11 +4,11 @@
 //! - [`config`]: command-line options; [`server`]: wires a node together.
 //! - [`udp`]: socket setup and sending; [`transfer`]: bucket streams over
 //!   TCP; [`pause`]: telling a SIGSTOP from a slow tick.
-//! - [`disk`]: the data directory: journal files, lock, identity.
+//! - [`data_dir`]: the data directory on a file system: journal files, lock, identity.
 
 pub mod cluster_thread;
 pub mod config;
-pub mod disk;
+pub mod data_dir;
 pub mod dynamodb;
 pub mod event_loop;
 pub mod io;

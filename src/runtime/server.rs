@@ -8,12 +8,12 @@ use crate::cluster::universe::Universe;
 use crate::log;
 use crate::node::assemble::{self, NodeSpec, Storage};
 use crate::node::context::{NodeClock, NodeIo};
+use crate::node::durability::universe_file;
 use crate::node::messages::Wake;
 use crate::node::roster::Known;
 use crate::node::shard::ShardConfig;
-use crate::node::universe_file;
 use crate::runtime::config::Config;
-use crate::runtime::disk::FileDisk;
+use crate::runtime::data_dir::FileDisk;
 use crate::runtime::event_loop::{EventLoop, WAKE};
 use crate::runtime::io::{LoopWaker, SocketIo};
 use crate::runtime::transfer::TransferThread;
@@ -86,8 +86,8 @@ fn storage(config: &Config, node: &str, secret: &Secret) -> Result<Option<Storag
         disk: Arc::new(disk),
         fsync: config.fsync,
         cluster: secret.cluster_id(),
-        segment_bytes: crate::node::journal::SEGMENT_BYTES,
-        compact_min_bytes: crate::node::journal::COMPACT_MIN_BYTES,
+        segment_bytes: crate::node::durability::journal::SEGMENT_BYTES,
+        compact_min_bytes: crate::node::durability::journal::COMPACT_MIN_BYTES,
     }))
 }
 

@@ -5,7 +5,6 @@
 //! - [`hash`]: stable key and message-id hashes; a key's bucket.
 //! - [`item_key`]: the keys and record values of the DynamoDB API's items.
 //! - [`stamp`]: hybrid-logical-clock write stamps (last writer wins).
-//! - [`journal`]: the self-checking records of log segments and snapshots.
 //! - [`record`]: one stored key/value as a single thin-pointer allocation.
 //! - [`slots`]: per-bucket chains of record pointers in recycled blocks.
 //! - [`store`]: a shard's partition: records by bucket, digests, accounting.
@@ -14,7 +13,6 @@
 
 pub mod hash;
 pub mod item_key;
-pub mod journal;
 pub mod memory;
 pub mod record;
 pub mod reply_cache;

@@ -23,7 +23,7 @@ use crate::cluster::ring::{Placement, Role, View};
 use crate::log;
 use crate::node::context::{Away, NodeContext, NodeIo};
 use crate::node::counters::Queue;
-use crate::node::disk::NodeDisk;
+use crate::node::durability::disk::NodeDisk;
 use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
 use crate::node::roster::SLOTS_MAX;
 use crate::storage::hash::{BUCKETS, BucketId};
@@ -189,7 +189,7 @@ impl ClusterCore {
         self.disk = Some(disk);
     }
 
-    /// What recovery read back (see [`crate::node::recovery`]): whether
+    /// What recovery read back (see [`crate::node::durability::recovery`]): whether
     /// the store holds data from before this start, and the buckets it
     /// could not read whole. A node with old data starts *behind*, as one
     /// woken from a suspension: its copies may be stale, so it coordinates

@@ -1,5 +1,5 @@
 //! The one place that decides durability: every change to the store goes
-//! through here to the journal ([`crate::node::journal`]), and what a
+//! through here to the journal ([`crate::node::durability::journal`]), and what a
 //! drain sends that depends on its changes (replies to clients, replicated
 //! acks, pulls reported done) waits here until [`Shard::commit`] has
 //! written them (synced, with `--fsync always`). Replicated writes leave at
@@ -17,10 +17,10 @@
 use super::Shard;
 use crate::cluster::internal::Internal;
 use crate::node::counters::Queue;
+use crate::node::durability::log_format::Change;
 use crate::node::messages::ClusterMsg;
 use crate::protocol::wire::{ErrorCode, Reply};
 use crate::storage::hash::{BucketId, message_id_hash};
-use crate::storage::journal::Change;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::{Applied, Write};
 use std::net::SocketAddr;

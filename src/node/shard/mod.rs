@@ -43,7 +43,7 @@ pub use transfer::{CHUNK_BYTES_MAX, PUSH_REQUEST};
 use crate::cluster::agreement::Agreement;
 use crate::node::admin;
 use crate::node::context::{NodeContext, NodeIo};
-use crate::node::journal::Journal;
+use crate::node::durability::journal::Journal;
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;

@@ -1,13 +1,13 @@
 //! A shard's store rebuilt from its journal at start, before the node
-//! serves: each change read back ([`crate::node::recovery`]) applied as it
+//! serves: each change read back ([`crate::node::durability::recovery`]) applied as it
 //! was made, through the same memory admission, without being logged again
 //! (it is on disk). Replay is positional: a drop or a wipe clears what came
 //! before it, and newest stamp wins among the rest.
 
 use super::Shard;
-use crate::node::recovery::written_by;
+use crate::node::durability::log_format::Change;
+use crate::node::durability::recovery::written_by;
 use crate::storage::hash::{BUCKETS, BucketId};
-use crate::storage::journal::Change;
 use crate::storage::store::{Applied, Write};
 
 /// What became of a replayed change.

@@ -10,8 +10,8 @@
 use super::Shard;
 use super::handoff::Offer;
 use crate::log;
+use crate::node::durability::log_format::Change;
 use crate::storage::hash::{BUCKETS, BucketId};
-use crate::storage::journal::Change;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::BucketStats;
 

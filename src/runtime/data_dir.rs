@@ -11,8 +11,8 @@
 //!   room is reserved with `fallocate(FALLOC_FL_KEEP_SIZE)`, so a full
 //!   file system refuses the reservation, before a write.
 
-use crate::node::disk::NodeDisk;
-use crate::storage::journal::CLUSTER_ID_BYTES;
+use crate::node::durability::disk::NodeDisk;
+use crate::node::durability::log_format::CLUSTER_ID_BYTES;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -91,7 +91,7 @@ impl FileDisk {
                     .list()
                     .map_err(|e| e.to_string())?
                     .iter()
-                    .any(|n| crate::node::journal::parse_name(n).is_some());
+                    .any(|n| crate::node::durability::journal::parse_name(n).is_some());
                 if journal {
                     return Err(format!(
                         "{} holds journal files but no identity: not using it",

@@ -6,7 +6,7 @@
 //! its servers file, and peers pass it the current universe).
 
 use crate::cluster::universe::Universe;
-use crate::node::disk::NodeDisk;
+use crate::node::durability::disk::NodeDisk;
 use std::io;
 
 /// The file's name in the data directory.

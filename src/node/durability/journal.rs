@@ -1,7 +1,7 @@
 //! A shard's journal: every change to its store, appended to log segments
 //! before anything that depends on it leaves the node, and from time to
 //! time a snapshot that lets the log be cut. Memory stays the primary
-//! copy; the journal is read only at start ([`crate::node::recovery`]).
+//! copy; the journal is read only at start ([`crate::node::durability::recovery`]).
 //!
 //! - **Group commit.** The changes of a drain are gathered in one buffer
 //!   and written with one append at its end ([`Journal::commit`]); with
@@ -26,9 +26,9 @@
 //!   new snapshot, and what is written meanwhile.
 
 use crate::node::context::NodeContext;
-use crate::node::disk::NodeDisk;
+use crate::node::durability::disk::NodeDisk;
+use crate::node::durability::log_format::{CLUSTER_ID_BYTES, Change, FileHeader, FileKind};
 use crate::storage::hash::{BUCKETS, BucketId};
-use crate::storage::journal::{CLUSTER_ID_BYTES, Change, FileHeader, FileKind};
 use crate::storage::record::Record;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::Store;
@@ -78,7 +78,7 @@ pub const FSYNC_DEFAULT: Fsync = Fsync::Periodic { interval_ms: 1_000 };
 #[derive(Clone, Copy, Debug)]
 pub struct JournalSettings {
     pub fsync: Fsync,
-    /// The cluster the files belong to (see [`crate::storage::journal::FileHeader`]).
+    /// The cluster the files belong to (see [`crate::node::durability::log_format::FileHeader`]).
     pub cluster: [u8; CLUSTER_ID_BYTES],
     pub shard: u16,
     pub shards: u16,

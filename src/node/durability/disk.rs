@@ -1,6 +1,6 @@
 //! What a node's logic asks of its data directory: a flat set of named
 //! files, appended to, read back, made durable, renamed and removed. The
-//! runtime backs it with a directory ([`crate::runtime::disk`]); the
+//! runtime backs it with a directory ([`crate::runtime::data_dir`]); the
 //! simulator with a model in which what was written but not synced is
 //! lost in a power loss. The node's logic owns this interface, as it owns
 //! [`crate::node::context::NodeIo`]: a disk is I/O like a socket.

@@ -1,7 +1,7 @@
 //! The on-disk form of a store's changes: self-checking records, the same
 //! in log segments and in snapshots, and the header that starts each file.
 //! Pure encoding and decoding; files and their order belong to
-//! [`crate::node::journal`].
+//! [`super::journal`].
 //!
 //! A record is a 12-byte header, its payload, and a checksum:
 //!
@@ -18,6 +18,7 @@
 //! reserved ahead of its writes reads as zeros past them), and a record
 //! cut short by the file's end is a torn write: the end too.
 
+pub use crate::cluster::secret::CLUSTER_ID_BYTES;
 use crate::protocol::wire::{STORED_KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::stamp::Stamp;
@@ -36,8 +37,6 @@ pub const RECORD_BYTES_MAX: usize = HEADER_BYTES + PAYLOAD_BYTES_MAX + TRAILER_B
 const NO_BUCKET: u16 = u16::MAX;
 /// What every file of a data directory starts with, in its header record.
 const MAGIC: &[u8; 8] = b"DYNAKV01";
-/// Bytes of a cluster's identity in file headers (see [`FileHeader`]).
-pub const CLUSTER_ID_BYTES: usize = 16;
 
 const _: () = assert!(BUCKETS < NO_BUCKET as usize);
 const _: () = assert!(PAYLOAD_BYTES_MAX <= u32::MAX as usize);

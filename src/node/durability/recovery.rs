@@ -5,7 +5,7 @@
 //! Layouts other than the node's own (it ran with another `--workers`)
 //! are replayed first, oldest first.
 //!
-//! Every record is checked ([`crate::storage::journal::next`]): a damaged
+//! Every record is checked ([`crate::node::durability::log_format::next`]): a damaged
 //! one is dropped, counted, and its bucket marked for repair from the
 //! replicas; a damaged header ends its file (its later files are still
 //! read); a record cut short at a file's end is a write torn by a power
@@ -13,10 +13,10 @@
 //! refused. No file content can make recovery panic
 //! (`fuzz/fuzz_targets/recovery.rs`).
 
-use crate::node::disk::NodeDisk;
-use crate::node::journal::{LiveFiles, parse_name, snapshot_name};
+use crate::node::durability::disk::NodeDisk;
+use crate::node::durability::journal::{LiveFiles, parse_name, snapshot_name};
+use crate::node::durability::log_format::{self, CLUSTER_ID_BYTES, Change, FileKind, Next, RECORD_BYTES_MAX};
 use crate::storage::hash::{BUCKETS, BucketId};
-use crate::storage::journal::{self, CLUSTER_ID_BYTES, Change, FileKind, Next, RECORD_BYTES_MAX};
 use std::collections::BTreeMap;
 use std::io;
 
@@ -80,7 +80,7 @@ pub fn recover(
     let reader = if crate::planted!(ctx, recovery_ignores_checksums) {
         unchecked
     } else {
-        journal::next
+        log_format::next
     };
     let mut recovered = Recovered {
         suspect: vec![false; BUCKETS],
@@ -154,19 +154,19 @@ fn file_bytes(disk: &dyn NodeDisk, name: &str) -> io::Result<u64> {
 struct Target<'a> {
     disk: &'a dyn NodeDisk,
     cluster: [u8; CLUSTER_ID_BYTES],
-    /// [`journal::next`]; another reader only in the simulator's planted bug.
+    /// [`log_format::next`]; another reader only in the simulator's planted bug.
     reader: fn(&[u8]) -> Next<'_>,
     replay: &'a mut dyn Replay,
 }
 
 #[cfg(feature = "planted-bugs")]
 fn unchecked(bytes: &[u8]) -> Next<'_> {
-    journal::next_unchecked(bytes)
+    log_format::next_unchecked(bytes)
 }
 
 #[cfg(not(feature = "planted-bugs"))]
 fn unchecked(bytes: &[u8]) -> Next<'_> {
-    journal::next(bytes)
+    log_format::next(bytes)
 }
 
 /// One shard's files of one layout: the newest snapshot, then the
@@ -197,7 +197,7 @@ fn replay_shard(
             // A segment is missing: what it held may be missing anywhere.
             mark_all(recovered, shard, shards);
         }
-        let name = crate::node::journal::log_name(shard, shards, seq);
+        let name = crate::node::durability::journal::log_name(shard, shards, seq);
         replay_file(&mut target, &name, (shard, shards), recovered)?;
         names.push(name);
     }
@@ -215,7 +215,7 @@ fn replay_shard(
 /// crash left behind after the newest snapshot was complete.
 fn remove_covered(disk: &dyn NodeDisk, files: &ShardFiles, from: u64, (shard, shards): (u16, u16)) -> io::Result<()> {
     for &seq in files.segments.range(..from).map(|(s, _)| s) {
-        disk.remove(&crate::node::journal::log_name(shard, shards, seq))?;
+        disk.remove(&crate::node::durability::journal::log_name(shard, shards, seq))?;
     }
     for &seq in files.snapshots.range(..from).map(|(s, _)| s) {
         disk.remove(&snapshot_name(shard, shards, seq))?;
@@ -315,7 +315,7 @@ fn replay_records(
                 if at_end && !complete {
                     recovered.torn += 1;
                 }
-                return Ok((at, at_end || complete && bytes.len() - at >= journal::HEADER_BYTES));
+                return Ok((at, at_end || complete && bytes.len() - at >= log_format::HEADER_BYTES));
             }
         }
     }
