@@ -345,3 +345,314 @@ fn own_header(
 pub fn written_by(bucket: BucketId, shard: u16, shards: u16) -> bool {
     usize::from(bucket) % usize::from(shards.max(1)) == usize::from(shard)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ring::{Liveness, Placement};
+    use crate::cluster::secret::Secret;
+    use crate::node::context::{NodeClock, NodeContext};
+    use crate::node::durability::journal::log_name;
+    use crate::node::durability::log_format::FileHeader;
+    use crate::storage::hash::bucket_of_key;
+    use crate::storage::stamp::Stamp;
+    use parking_lot::Mutex;
+
+    const CLUSTER: [u8; CLUSTER_ID_BYTES] = [7; CLUSTER_ID_BYTES];
+
+    /// A data directory in memory: files by name.
+    #[derive(Default)]
+    struct MemoryDisk(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl NodeDisk for MemoryDisk {
+        fn list(&self) -> io::Result<Vec<String>> {
+            Ok(self.0.lock().keys().cloned().collect())
+        }
+        fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            let files = self.0.lock();
+            let file = files
+                .get(name)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            let from = usize::try_from(offset).unwrap_or(usize::MAX).min(file.len());
+            let n = buf.len().min(file.len() - from);
+            buf[..n].copy_from_slice(&file[from..from + n]);
+            Ok(n)
+        }
+        fn create(&self, name: &str) -> io::Result<()> {
+            self.0.lock().insert(name.to_string(), Vec::new());
+            Ok(())
+        }
+        fn append(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+            self.0
+                .lock()
+                .entry(name.to_string())
+                .or_default()
+                .extend_from_slice(bytes);
+            Ok(())
+        }
+        fn reserve(&self, _: &str, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn sync(&self, _: &str) -> io::Result<()> {
+            Ok(())
+        }
+        fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+            let mut files = self.0.lock();
+            let file = files
+                .remove(from)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            files.insert(to.to_string(), file);
+            Ok(())
+        }
+        fn remove(&self, name: &str) -> io::Result<()> {
+            self.0.lock().remove(name);
+            Ok(())
+        }
+        fn sync_dir(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn sync_all(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl MemoryDisk {
+        fn put(&self, name: &str, bytes: Vec<u8>) {
+            self.0.lock().insert(name.to_string(), bytes);
+        }
+        fn names(&self) -> Vec<String> {
+            self.0.lock().keys().cloned().collect()
+        }
+    }
+
+    /// What was replayed: (shard, key) of each Put, in order.
+    #[derive(Default)]
+    struct Replayed(Vec<(u16, Vec<u8>)>);
+
+    impl Replay for Replayed {
+        fn change(&mut self, change: &Change<'_>, shard: u16, _: u16) {
+            if let Change::Put { key, .. } = change {
+                self.0.push((shard, key.to_vec()));
+            }
+        }
+    }
+
+    fn header(kind: FileKind, shard: u16, shards: u16, seq: u64, cluster: [u8; CLUSTER_ID_BYTES]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let header = FileHeader {
+            kind,
+            shard,
+            shards,
+            seq,
+            cluster,
+        };
+        Change::Header(header).encode_into(&mut out);
+        out
+    }
+
+    /// A file of `kind` holding a Put of each key, with the offset at
+    /// which each record starts.
+    fn file(kind: FileKind, (shard, shards): (u16, u16), seq: u64, keys: &[&str]) -> (Vec<u8>, Vec<usize>) {
+        let mut out = header(kind, shard, shards, seq, CLUSTER);
+        let mut starts = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            starts.push(out.len());
+            let change = Change::Put {
+                key: key.as_bytes(),
+                value: b"value",
+                version: 0,
+                stamp: Stamp::from_millis(1 + i as u64),
+            };
+            change.encode_into(&mut out);
+        }
+        if kind == FileKind::Snapshot {
+            Change::End {
+                records: keys.len() as u64,
+            }
+            .encode_into(&mut out);
+        }
+        (out, starts)
+    }
+
+    fn recover_from(disk: &MemoryDisk, shards: u16) -> (Result<Recovered, String>, Vec<String>) {
+        let names = vec!["127.0.0.1:1".to_string()];
+        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true]));
+        let clock = NodeClock::set_from_outside(0);
+        let ctx = NodeContext::of_servers(0, &names, Secret::from_bytes(b"s"), view, clock);
+        let mut replayed = Replayed::default();
+        let result = recover(disk, CLUSTER, shards, &mut replayed, &ctx);
+        let keys = replayed
+            .0
+            .into_iter()
+            .map(|(_, k)| String::from_utf8(k).unwrap())
+            .collect();
+        (result, keys)
+    }
+
+    fn suspects(recovered: &Recovered) -> usize {
+        recovered.suspect.iter().filter(|s| **s).count()
+    }
+
+    #[test]
+    fn segments_replay_in_order_and_the_next_one_is_numbered_after_them() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 1, 2), file(FileKind::Log, (0, 1), 2, &["c", "d"]).0);
+        disk.put(&log_name(0, 1, 1), file(FileKind::Log, (0, 1), 1, &["a", "b"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "b", "c", "d"]);
+        assert_eq!((recovered.records, recovered.damaged, recovered.torn), (4, 0, 0));
+        assert_eq!(recovered.next_seq, 3);
+        assert_eq!(suspects(&recovered), 0);
+        assert_eq!(recovered.kept[0].0.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_record_cut_short_by_the_end_of_its_file_is_a_torn_write_not_damage() {
+        let disk = MemoryDisk::default();
+        let (mut bytes, starts) = file(FileKind::Log, (0, 1), 1, &["a", "b", "c"]);
+        bytes.truncate(starts[2] + 7);
+        disk.put(&log_name(0, 1, 1), bytes);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!((recovered.torn, recovered.damaged), (1, 0));
+        assert_eq!(suspects(&recovered), 0, "a torn write was never acknowledged");
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_payload_drops_that_record_and_marks_only_its_bucket() {
+        let disk = MemoryDisk::default();
+        let (mut bytes, starts) = file(FileKind::Log, (0, 1), 1, &["a", "b", "c"]);
+        bytes[starts[1] + log_format::HEADER_BYTES + 2] ^= 0x10;
+        disk.put(&log_name(0, 1, 1), bytes);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "c"], "the records after the damaged one are still read");
+        assert_eq!(recovered.damaged, 1);
+        assert_eq!(suspects(&recovered), 1);
+        assert!(recovered.suspect[usize::from(bucket_of_key(b"b"))]);
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_record_header_ends_its_file_and_marks_the_shard_but_later_files_are_read() {
+        let disk = MemoryDisk::default();
+        let (mut bytes, starts) = file(FileKind::Log, (0, 2), 1, &["a", "b", "c"]);
+        bytes[starts[1] + 1] ^= 0x01;
+        disk.put(&log_name(0, 2, 1), bytes);
+        disk.put(&log_name(0, 2, 2), file(FileKind::Log, (0, 2), 2, &["d"]).0);
+        let (recovered, keys) = recover_from(&disk, 2);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "d"]);
+        assert_eq!(recovered.damaged, 1);
+        // Every bucket shard 0 of 2 writes, and none of shard 1's.
+        assert_eq!(suspects(&recovered), BUCKETS / 2);
+        assert!((0..BUCKETS).all(|b| recovered.suspect[b] == written_by(b as BucketId, 0, 2)));
+    }
+
+    #[test]
+    fn a_missing_segment_marks_every_bucket_of_its_shard() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 1, 1), file(FileKind::Log, (0, 1), 1, &["a"]).0);
+        disk.put(&log_name(0, 1, 3), file(FileKind::Log, (0, 1), 3, &["c"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!(suspects(&recovered), BUCKETS);
+    }
+
+    #[test]
+    fn a_file_whose_header_names_another_shard_or_kind_is_skipped_and_its_shard_marked() {
+        let disk = MemoryDisk::default();
+        // Segment 1's name, segment 1 of shard 1's bytes: moved or reordered.
+        disk.put(&log_name(0, 2, 1), file(FileKind::Log, (1, 2), 1, &["a"]).0);
+        disk.put(&log_name(0, 2, 2), file(FileKind::Log, (0, 2), 2, &["b"]).0);
+        let (recovered, keys) = recover_from(&disk, 2);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["b"]);
+        assert_eq!(recovered.damaged, 1);
+        assert!((0..BUCKETS).all(|b| recovered.suspect[b] == written_by(b as BucketId, 0, 2)));
+    }
+
+    #[test]
+    fn a_file_of_another_cluster_refuses_the_start_and_names_it() {
+        let disk = MemoryDisk::default();
+        let mut bytes = header(FileKind::Log, 0, 1, 1, [9; CLUSTER_ID_BYTES]);
+        Change::Forget { key: b"a" }.encode_into(&mut bytes);
+        disk.put(&log_name(0, 1, 1), bytes);
+        let (recovered, _) = recover_from(&disk, 1);
+        let error = recovered.unwrap_err();
+        assert!(
+            error.contains(&log_name(0, 1, 1)) && error.contains("another cluster"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn garbage_where_a_file_should_start_is_skipped_and_its_shard_marked() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 1, 1), b"not a journal file at all, just bytes".to_vec());
+        disk.put(&log_name(0, 1, 2), file(FileKind::Log, (0, 1), 2, &["b"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["b"]);
+        assert!(recovered.damaged >= 1);
+        assert_eq!(suspects(&recovered), BUCKETS);
+    }
+
+    #[test]
+    fn a_complete_snapshot_replaces_the_segments_it_covers_and_they_are_removed() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 1, 1), file(FileKind::Log, (0, 1), 1, &["old"]).0);
+        disk.put(
+            &snapshot_name(0, 1, 2),
+            file(FileKind::Snapshot, (0, 1), 2, &["a", "b"]).0,
+        );
+        disk.put(&log_name(0, 1, 2), file(FileKind::Log, (0, 1), 2, &["c"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(suspects(&recovered), 0);
+        assert_eq!(disk.names(), [log_name(0, 1, 2), snapshot_name(0, 1, 2)]);
+    }
+
+    #[test]
+    fn a_snapshot_without_its_end_record_marks_its_shard() {
+        let disk = MemoryDisk::default();
+        let (mut bytes, starts) = file(FileKind::Snapshot, (0, 1), 2, &["a", "b"]);
+        bytes.truncate(starts[1]);
+        disk.put(&snapshot_name(0, 1, 2), bytes);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a"]);
+        assert_eq!(suspects(&recovered), BUCKETS);
+    }
+
+    #[test]
+    fn a_snapshot_a_crash_cut_short_is_removed_and_the_segments_it_was_to_replace_replayed() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 1, 1), file(FileKind::Log, (0, 1), 1, &["a"]).0);
+        let partial = format!(
+            "{}{}",
+            snapshot_name(0, 1, 2),
+            crate::node::durability::journal::PARTIAL_SUFFIX
+        );
+        disk.put(&partial, file(FileKind::Snapshot, (0, 1), 2, &["a"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["a"]);
+        assert_eq!(suspects(&recovered), 0);
+        assert_eq!(disk.names(), [log_name(0, 1, 1)]);
+    }
+
+    #[test]
+    fn another_layouts_files_replay_first_and_are_handed_over_for_removal() {
+        let disk = MemoryDisk::default();
+        disk.put(&log_name(0, 2, 1), file(FileKind::Log, (0, 2), 1, &["old layout"]).0);
+        disk.put(&log_name(0, 1, 2), file(FileKind::Log, (0, 1), 2, &["own layout"]).0);
+        let (recovered, keys) = recover_from(&disk, 1);
+        let recovered = recovered.unwrap();
+        assert_eq!(keys, ["old layout", "own layout"]);
+        assert_eq!(recovered.other_layouts, [log_name(0, 2, 1)]);
+    }
+}
