@@ -262,20 +262,9 @@ pub fn parse_lines(text: &str) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ring::{Liveness, Placement};
-    use crate::cluster::secret::Secret;
-    use crate::node::context::NodeClock;
 
     fn context() -> Arc<NodeContext> {
-        let names = vec!["127.0.0.1:1".to_string()];
-        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true]));
-        Arc::new(NodeContext::of_servers(
-            0,
-            &names,
-            Secret::from_bytes(b"s"),
-            view,
-            NodeClock::set_from_outside(0),
-        ))
+        Arc::new(NodeContext::alone())
     }
 
     #[test]

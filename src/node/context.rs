@@ -232,6 +232,22 @@ impl NodeContext {
         NodeContext::new(self_index, roster, Universe::from_servers(names), secret, view, clock)
     }
 
+    /// The context of the one node of a one-node cluster at time 0: for
+    /// tests of a part that only counts and reads the time.
+    #[cfg(test)]
+    pub fn alone() -> NodeContext {
+        let names = vec!["127.0.0.1:1".to_string()];
+        let view =
+            crate::cluster::ring::Placement::new(&names, 1).view(0, crate::cluster::ring::Liveness::ready(vec![true]));
+        NodeContext::of_servers(
+            0,
+            &names,
+            Secret::from_bytes(b"s"),
+            view,
+            NodeClock::set_from_outside(0),
+        )
+    }
+
     /// The universe this node holds.
     pub fn universe(&self) -> Arc<Universe> {
         self.universe.read().clone()

@@ -659,3 +659,146 @@ fn change_of(record: &Record) -> Change<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::durability::disk::MemoryDisk;
+    use crate::node::durability::recovery::{self, Replay};
+
+    const CLUSTER: [u8; CLUSTER_ID_BYTES] = [3; CLUSTER_ID_BYTES];
+
+    fn journal(disk: &Arc<MemoryDisk>, fsync: Fsync, segment_bytes: u64) -> Journal {
+        let settings = JournalSettings {
+            fsync,
+            cluster: CLUSTER,
+            shard: 0,
+            shards: 1,
+            segment_bytes,
+            compact_min_bytes: u64::MAX,
+        };
+        let disk: Arc<dyn NodeDisk> = disk.clone();
+        Journal::open(disk, settings, Arc::new(NodeContext::alone()), 1, Default::default()).unwrap()
+    }
+
+    fn put(key: &[u8], ms: u64) -> Change<'_> {
+        Change::Put {
+            key,
+            value: b"value",
+            version: 0,
+            stamp: Stamp::from_millis(ms),
+        }
+    }
+
+    fn empty_store() -> Store {
+        Store::new(Arc::new(crate::storage::memory::MemoryBudget::new(1 << 20)))
+    }
+
+    /// Admits, records and commits one change as a drain does.
+    fn write(journal: &mut Journal, change: &Change<'_>, now_ms: u64) -> bool {
+        if !journal.admit(change.record_bytes(), now_ms) {
+            return false;
+        }
+        journal.record(change);
+        journal.commit(now_ms).is_ok()
+    }
+
+    /// The keys of the Puts recovery reads back.
+    fn recovered_keys(disk: &MemoryDisk) -> Vec<Vec<u8>> {
+        struct Keys(Vec<Vec<u8>>);
+        impl Replay for Keys {
+            fn change(&mut self, change: &Change<'_>, _: u16, _: u16) {
+                if let Change::Put { key, .. } = change {
+                    self.0.push(key.to_vec());
+                }
+            }
+        }
+        let mut keys = Keys(Vec::new());
+        recovery::recover(disk, CLUSTER, 1, &mut keys, &NodeContext::alone()).unwrap();
+        keys.0
+    }
+
+    #[test]
+    fn what_is_committed_is_read_back_in_order_across_segments() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Never, 256);
+        let keys: Vec<Vec<u8>> = (0..40u32).map(|i| format!("key-{i}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert!(write(&mut journal, &put(key, i as u64 + 1), 0));
+        }
+        assert!(disk.names().len() > 3, "small segments roll: {:?}", disk.names());
+        assert_eq!(recovered_keys(&disk), keys);
+    }
+
+    #[test]
+    fn under_fsync_always_a_commit_returns_with_its_records_synced() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Always, 1 << 20);
+        assert!(write(&mut journal, &put(b"k", 1), 0));
+        assert_eq!(disk.unsynced(&log_name(0, 1, 1)), 0);
+        assert_eq!(journal.unsynced_since_ms(), None);
+    }
+
+    #[test]
+    fn under_a_periodic_fsync_records_wait_for_the_tick_that_is_due() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Periodic { interval_ms: 100 }, 1 << 20);
+        assert!(write(&mut journal, &put(b"k", 1), 10));
+        let name = log_name(0, 1, 1);
+        assert!(disk.unsynced(&name) > 0);
+        assert_eq!(journal.tick_in_ms(10), Some(90));
+        let store = empty_store();
+        journal.tick(50, &store, Stamp::default());
+        assert!(disk.unsynced(&name) > 0, "not due yet");
+        journal.tick(100, &store, Stamp::default());
+        assert_eq!(disk.unsynced(&name), 0);
+    }
+
+    #[test]
+    fn a_disk_that_refuses_room_refuses_the_change_before_it_is_made_and_is_asked_again_later() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Never, 1 << 30);
+        let big = Change::Put {
+            key: b"k",
+            value: &[0; 9_000],
+            version: 0,
+            stamp: Stamp::from_millis(1),
+        };
+        for i in 0..200u64 {
+            assert!(write(&mut journal, &big, i), "room for write {i}");
+        }
+        disk.refuse_room.store(true, Ordering::Relaxed);
+        let mut refused_at = None;
+        for i in 0..400u64 {
+            if !write(&mut journal, &big, 1_000) {
+                refused_at = Some(i);
+                break;
+            }
+        }
+        assert!(refused_at.is_some(), "the reservation ran out and was refused");
+        disk.refuse_room.store(false, Ordering::Relaxed);
+        assert!(
+            !journal.admit(big.record_bytes(), 1_000 + RETRY_MS - 1),
+            "not asked again at once"
+        );
+        assert!(journal.admit(big.record_bytes(), 1_000 + RETRY_MS));
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_commit_and_refuses_changes_until_the_disk_takes_one() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Always, 1 << 20);
+        assert!(write(&mut journal, &put(b"a", 1), 0));
+        disk.fail_writes.store(true, Ordering::Relaxed);
+        assert!(journal.admit(put(b"b", 2).record_bytes(), 0));
+        journal.record(&put(b"b", 2));
+        assert!(journal.commit(0).is_err());
+        assert!(journal.failing());
+        assert!(!journal.admit(put(b"c", 3).record_bytes(), 0));
+        disk.fail_writes.store(false, Ordering::Relaxed);
+        journal.tick(RETRY_MS, &empty_store(), Stamp::default());
+        assert!(!journal.failing(), "the retry found the disk taking writes again");
+        assert!(write(&mut journal, &put(b"c", 3), RETRY_MS));
+        assert!(recovered_keys(&disk).contains(&b"c".to_vec()));
+    }
+}

@@ -349,81 +349,14 @@ pub fn written_by(bucket: BucketId, shard: u16, shards: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ring::{Liveness, Placement};
-    use crate::cluster::secret::Secret;
-    use crate::node::context::{NodeClock, NodeContext};
+    use crate::node::context::NodeContext;
+    use crate::node::durability::disk::MemoryDisk;
     use crate::node::durability::journal::log_name;
     use crate::node::durability::log_format::FileHeader;
     use crate::storage::hash::bucket_of_key;
     use crate::storage::stamp::Stamp;
-    use parking_lot::Mutex;
 
     const CLUSTER: [u8; CLUSTER_ID_BYTES] = [7; CLUSTER_ID_BYTES];
-
-    /// A data directory in memory: files by name.
-    #[derive(Default)]
-    struct MemoryDisk(Mutex<BTreeMap<String, Vec<u8>>>);
-
-    impl NodeDisk for MemoryDisk {
-        fn list(&self) -> io::Result<Vec<String>> {
-            Ok(self.0.lock().keys().cloned().collect())
-        }
-        fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-            let files = self.0.lock();
-            let file = files
-                .get(name)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-            let from = usize::try_from(offset).unwrap_or(usize::MAX).min(file.len());
-            let n = buf.len().min(file.len() - from);
-            buf[..n].copy_from_slice(&file[from..from + n]);
-            Ok(n)
-        }
-        fn create(&self, name: &str) -> io::Result<()> {
-            self.0.lock().insert(name.to_string(), Vec::new());
-            Ok(())
-        }
-        fn append(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-            self.0
-                .lock()
-                .entry(name.to_string())
-                .or_default()
-                .extend_from_slice(bytes);
-            Ok(())
-        }
-        fn reserve(&self, _: &str, _: u64) -> io::Result<()> {
-            Ok(())
-        }
-        fn sync(&self, _: &str) -> io::Result<()> {
-            Ok(())
-        }
-        fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-            let mut files = self.0.lock();
-            let file = files
-                .remove(from)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-            files.insert(to.to_string(), file);
-            Ok(())
-        }
-        fn remove(&self, name: &str) -> io::Result<()> {
-            self.0.lock().remove(name);
-            Ok(())
-        }
-        fn sync_dir(&self) -> io::Result<()> {
-            Ok(())
-        }
-        fn sync_all(&self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl MemoryDisk {
-        fn put(&self, name: &str, bytes: Vec<u8>) {
-            self.0.lock().insert(name.to_string(), bytes);
-        }
-        fn names(&self) -> Vec<String> {
-            self.0.lock().keys().cloned().collect()
-        }
-    }
 
     /// What was replayed: (shard, key) of each Put, in order.
     #[derive(Default)]
@@ -475,10 +408,7 @@ mod tests {
     }
 
     fn recover_from(disk: &MemoryDisk, shards: u16) -> (Result<Recovered, String>, Vec<String>) {
-        let names = vec!["127.0.0.1:1".to_string()];
-        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true]));
-        let clock = NodeClock::set_from_outside(0);
-        let ctx = NodeContext::of_servers(0, &names, Secret::from_bytes(b"s"), view, clock);
+        let ctx = NodeContext::alone();
         let mut replayed = Replayed::default();
         let result = recover(disk, CLUSTER, shards, &mut replayed, &ctx);
         let keys = replayed
