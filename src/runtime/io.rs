@@ -4,7 +4,7 @@
 use crate::node::context::NodeIo;
 use crate::node::durability::disk::NodeDisk;
 use crate::node::messages::Wake;
-use crate::runtime::transfer::TransferHandle;
+use crate::runtime::transfer_thread::TransferHandle;
 use crate::runtime::udp::{SEND_DROPS, send_datagram};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;

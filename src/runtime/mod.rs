@@ -2,7 +2,7 @@
 //! and the real clock.
 //!
 //! - [`config`]: command-line options; [`server`]: wires a node together.
-//! - [`udp`]: socket setup and sending; [`transfer`]: bucket streams over
+//! - [`udp`]: socket setup and sending; [`transfer_thread`]: bucket streams over
 //!   TCP; [`pause`]: telling a SIGSTOP from a slow tick.
 //! - [`data_dir`]: the data directory on a file system: journal files, lock, identity.
 
@@ -14,6 +14,6 @@ pub mod event_loop;
 pub mod io;
 pub mod pause;
 pub mod server;
-pub mod transfer;
+pub mod transfer_thread;
 pub mod udp;
 pub mod worker_thread;

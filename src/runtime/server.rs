@@ -16,7 +16,7 @@ use crate::runtime::config::Config;
 use crate::runtime::data_dir::FileDisk;
 use crate::runtime::event_loop::{EventLoop, WAKE};
 use crate::runtime::io::{LoopWaker, SocketIo};
-use crate::runtime::transfer::TransferThread;
+use crate::runtime::transfer_thread::TransferThread;
 use crate::runtime::{cluster_thread, dynamodb, udp, worker_thread};
 use crate::storage::memory::{self, MIB, MemoryBudget};
 use std::net::SocketAddr;

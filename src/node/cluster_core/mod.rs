@@ -10,11 +10,11 @@
 //! - [`pulls`]: which buckets this node pulls, from whom and when, and when
 //!   it is caught up (ready);
 //! - [`upkeep`]: the anti-entropy and retain passes of a ready node;
-//! - [`universe`]: a newer universe adopted and passed on; a leaving
+//! - [`universe_change`]: a newer universe adopted and passed on; a leaving
 //!   node's exit once its data is elsewhere.
 
 mod pulls;
-mod universe;
+mod universe_change;
 mod upkeep;
 
 use crate::cluster::internal::Internal;
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use crate::cluster::membership::ROUND_MS;
-pub use universe::placement;
+pub use universe_change::placement;
 /// Silence after which a peer is declared dead.
 pub const FAILURE_MS_DEFAULT: u64 = 3_000;
 /// Time after start before this node trusts its view enough to decide which
@@ -116,7 +116,7 @@ pub struct ClusterCore {
     /// Where the next round's look for peers to pass it on to starts.
     push_cursor: usize,
     /// Nodes outside this node's universe told about it lately, by id,
-    /// with when (bounded; see [`universe`]).
+    /// with when (bounded; see [`universe_change`]).
     strangers_told: VecDeque<(u64, u64)>,
     /// The data directory, where an adopted universe is kept (None:
     /// memory only).
@@ -126,7 +126,7 @@ pub struct ClusterCore {
     /// heard from before it decides which buckets have no holder.
     pulls_wait_until_ms: u64,
     /// Retain passes in a row that found this leaving node holding nothing
-    /// any bucket still needs (see [`universe`]).
+    /// any bucket still needs (see [`universe_change`]).
     drained_passes: u32,
 }
 
