@@ -6,7 +6,7 @@ use crate::cluster::internal::{self, Bounds, Envelope, Internal, InternalError, 
 use crate::cluster::membership::Pause;
 use crate::cluster::ring::View;
 use crate::cluster::universe::{NodeId, Universe};
-use crate::node::counters::{NodeCounters, Reject};
+use crate::node::counters::NodeCounters;
 use crate::node::roster::{Roster, SLOTS_MAX};
 use crate::storage::hash::BucketId;
 use crate::storage::stamp::EPOCH_UNIX_MS;
@@ -308,11 +308,7 @@ impl NodeContext {
 
     /// Counts a refused message by why.
     pub fn count_rejected(&self, error: InternalError) {
-        self.counters.count_rejected(match error {
-            InternalError::Malformed | InternalError::BadMac => Reject::Unsigned,
-            InternalError::Misdirected => Reject::Misdirected,
-            InternalError::OutOfRange => Reject::OutOfRange,
-        });
+        self.counters.count_rejected(error.into());
     }
 }
 

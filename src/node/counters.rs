@@ -9,6 +9,7 @@
 //! array of counters told apart by a label (`requests_put`,
 //! `requests_get`, ... are `dynakv_requests_total{command="put"}` ...).
 
+use crate::cluster::internal::InternalError;
 use crate::protocol::wire::{KeyOp, NodeCommand, Parsed, Reply};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -246,6 +247,16 @@ pub enum Reject {
     Stale,
     /// Signed by a node not in this node's universe.
     UnknownSender,
+}
+
+impl From<InternalError> for Reject {
+    fn from(error: InternalError) -> Reject {
+        match error {
+            InternalError::Malformed | InternalError::BadMac => Reject::Unsigned,
+            InternalError::Misdirected => Reject::Misdirected,
+            InternalError::OutOfRange => Reject::OutOfRange,
+        }
+    }
 }
 
 /// The index in [`REQUEST_KINDS`] of a parsed request.

@@ -10,33 +10,33 @@
 //! meant for this node, in range and new; they go to the shard of their
 //! bucket or to the cluster core.
 //!
+//! - [`gate`]: what a node or operator datagram must pass to be used.
 //! - [`rate`]: the request rate STATS reports.
 //! - [`recent_ids`]: the WIPEOUTs executed lately, so a retry is not
 //!   executed twice.
 
+mod gate;
 mod rate;
 mod recent_ids;
 
-use crate::cluster::freshness::{self, Freshness};
-use crate::cluster::internal::{self, BucketDigest, Envelope, FORWARD_HOPS_MAX, Internal, OPERATOR};
+use crate::cluster::internal::{self, BucketDigest, FORWARD_HOPS_MAX, Internal};
 use crate::cluster::ring::{Myself, Route, View};
 use crate::log;
 use crate::node::admin::{self, Report, ReportKind};
 use crate::node::admin_allow::AdminAllow;
 use crate::node::cluster_core::STARTUP_GRACE_MS;
 use crate::node::context::{Away, NodeContext, NodeIo};
-use crate::node::counters::{Queue, Reject, request_kind};
+use crate::node::counters::{Queue, request_kind};
 use crate::node::mailbox::MailboxSender;
 use crate::node::messages::{ClusterMsg, Request, ShardHandle, ShardMsg, Wipeout};
 use crate::node::outbox::Outbox;
-use crate::node::roster::SLOTS_MAX;
 use crate::node::shard::Shard;
 use crate::node::waits::Waits;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Origin, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key, message_id_hash};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
-use parking_lot::Mutex;
+use gate::{Gate, Verdict};
 use rate::RateMeter;
 use recent_ids::RecentIds;
 use std::net::SocketAddr;
@@ -90,10 +90,9 @@ pub struct Router {
     backlog_max: usize,
     /// Datagrams waiting in the socket at the last look (inline shard only).
     socket_backlog: usize,
-    /// Which node datagrams have been seen (replays are refused), shared by
-    /// every receiving loop: a replay must be refused whichever socket it
-    /// reaches.
-    freshness: Arc<Mutex<Freshness>>,
+    /// What node datagrams must pass, with the replay windows every
+    /// receiving loop shares.
+    gate: Gate,
     /// Forwarded requests, sent per peer when the drain's batch ends.
     outbox: Outbox,
     /// How long each bucket's clients have been asked to wait here.
@@ -133,7 +132,7 @@ impl Router {
             shards,
             facts,
             wipeout_ids: RecentIds::default(),
-            freshness: Arc::new(Mutex::new(Freshness::new(SLOTS_MAX))),
+            gate: Gate::default(),
             outbox: Outbox::new(&ctx),
             waits: Waits::default(),
             ctx,
@@ -162,7 +161,7 @@ impl Router {
             shards: self.shards.clone(),
             facts: self.facts.clone(),
             wipeout_ids: RecentIds::default(),
-            freshness: self.freshness.clone(),
+            gate: self.gate.clone(),
             outbox: Outbox::new(&self.ctx),
             waits: Waits::default(),
             ctx: self.ctx.clone(),
@@ -391,65 +390,30 @@ impl Router {
         });
     }
 
-    /// A node-to-node or operator datagram: used only once it is shown to
-    /// be signed, meant for this node, in range and new, and from an
-    /// operator or a member of this node's universe. A universe passed on
-    /// by a node it does not know yet is taken if signed within the clock
-    /// window: it is adopted only if newer, so a copy changes nothing.
+    /// A node-to-node or operator datagram: its messages used only once
+    /// the [`Gate`] lets them through.
     fn handle_internal(&mut self, datagram: &[u8], from: SocketAddr) {
-        let bounds = self.ctx.bounds();
-        let (envelope, message) = match internal::decode(&self.ctx.secret, self.ctx.self_id, &bounds, datagram) {
-            Ok(decoded) => decoded,
-            Err(error) => return self.ctx.count_rejected(error),
-        };
-        if let Internal::Universe(universe) = message {
-            if !freshness::within_clock_window(&envelope, bounds.now_unix_ms) {
-                return self.ctx.counters.count_rejected(Reject::Stale);
-            }
-            return self.to_cluster_core(ClusterMsg::Universe {
-                universe: Box::new(universe),
+        match self.gate.check(&self.ctx, &self.view, datagram) {
+            Verdict::Universe(universe) => self.to_cluster_core(ClusterMsg::Universe {
+                universe,
                 reply_to: None,
-            });
-        }
-        let slot = self.member_slot(&envelope);
-        if slot.is_none() && envelope.sender != OPERATOR {
-            self.ctx.counters.count_rejected(Reject::UnknownSender);
-            // A node of another universe: if its gossip is fresh, the
-            // cluster core may tell it this node's (see `stranger`).
-            if let Internal::Gossip { universe, .. } = message
-                && freshness::within_clock_window(&envelope, bounds.now_unix_ms)
-            {
-                self.to_cluster_core(ClusterMsg::Stranger {
-                    id: envelope.sender,
-                    addr: from,
-                    universe,
-                });
-            }
-            return;
-        }
-        if self
-            .freshness
-            .lock()
-            .admit(slot, &envelope, bounds.now_unix_ms)
-            .is_err()
-        {
-            return self.ctx.counters.count_rejected(Reject::Stale);
-        }
-        let sender = slot.unwrap_or(usize::MAX);
-        match message {
-            Internal::Batch(messages) => {
+            }),
+            Verdict::Messages { sender, messages } => {
                 for message in messages {
                     self.dispatch_internal(sender, message, from);
                 }
             }
-            message => self.dispatch_internal(sender, message, from),
+            Verdict::Refused { why, stranger } => {
+                self.ctx.counters.count_rejected(why);
+                if let Some((id, universe)) = stranger {
+                    self.to_cluster_core(ClusterMsg::Stranger {
+                        id,
+                        addr: from,
+                        universe,
+                    });
+                }
+            }
         }
-    }
-
-    /// The slot of the member of this node's universe that signed `envelope`.
-    fn member_slot(&self, envelope: &Envelope) -> Option<usize> {
-        let slot = self.ctx.roster.slot_of(envelope.sender)?;
-        self.view.is_member(slot).then_some(slot)
     }
 
     fn to_cluster_core(&self, msg: ClusterMsg) {
