@@ -11,11 +11,13 @@
 //! bucket or to the cluster core.
 //!
 //! - [`gate`]: what a node or operator datagram must pass to be used.
+//! - [`node_commands`]: what IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT,
+//!   SHUTDOWN and WIPEOUT ask of the node; [`recent_ids`]: the WIPEOUTs
+//!   executed lately, so a retry is not executed twice.
 //! - [`rate`]: the request rate STATS reports.
-//! - [`recent_ids`]: the WIPEOUTs executed lately, so a retry is not
-//!   executed twice.
 
 mod gate;
+mod node_commands;
 mod rate;
 mod recent_ids;
 
@@ -33,12 +35,12 @@ use crate::node::outbox::Outbox;
 use crate::node::shard::Shard;
 use crate::node::waits::Waits;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Origin, Parsed, Reply};
-use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key, message_id_hash};
+use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key};
 use crate::storage::memory::MemoryBudget;
 use crossbeam_channel::Receiver;
 use gate::{Gate, Verdict};
+use node_commands::{Action, NodeCommands};
 use rate::RateMeter;
-use recent_ids::RecentIds;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -74,7 +76,7 @@ pub struct Router {
     shards: Vec<ShardHandle>,
     facts: NodeFacts,
     batches: Vec<Vec<Request>>,
-    wipeout_ids: RecentIds,
+    node_commands: NodeCommands,
     ctx: Arc<NodeContext>,
     /// Gossip for the cluster core, taken at its next round.
     gossip: MailboxSender<ClusterMsg>,
@@ -130,8 +132,8 @@ impl Router {
             view: ctx.view(),
             batches: shards.iter().map(|_| Vec::new()).collect(),
             shards,
+            node_commands: NodeCommands::new(facts.pid, facts.admin_allow.clone()),
             facts,
-            wipeout_ids: RecentIds::default(),
             gate: Gate::default(),
             outbox: Outbox::new(&ctx),
             waits: Waits::default(),
@@ -160,7 +162,7 @@ impl Router {
             batches: self.shards.iter().map(|_| Vec::new()).collect(),
             shards: self.shards.clone(),
             facts: self.facts.clone(),
-            wipeout_ids: RecentIds::default(),
+            node_commands: NodeCommands::new(self.facts.pid, self.facts.admin_allow.clone()),
             gate: self.gate.clone(),
             outbox: Outbox::new(&self.ctx),
             waits: Waits::default(),
@@ -567,31 +569,19 @@ impl Router {
     }
 
     fn node_command(&mut self, message_id: &[u8], command: NodeCommand, from: SocketAddr) {
-        let reply = match command {
-            NodeCommand::IsAlive => Reply::Code(ErrorCode::Success),
-            NodeCommand::GetPid => Reply::Pid(self.facts.pid),
-            NodeCommand::GetMembershipCount => {
-                Reply::MembershipCount(self.ctx.membership_count.load(Ordering::Relaxed) as i32)
-            }
-            NodeCommand::Shutdown | NodeCommand::Wipeout if !self.facts.admin_allow.permits(from) => {
-                // Dropped like a firewall would: no answer to tell the
-                // sender anything.
+        let members = self.ctx.membership_count.load(Ordering::Relaxed);
+        match self.node_commands.action(command, message_id, from, members) {
+            Action::Reply(reply) => self.reply(message_id, &reply, from),
+            Action::Shutdown => self.io.shutdown(),
+            Action::Wipeout => self.wipeout(message_id.to_vec(), from),
+            Action::Drop => {
                 self.ctx.counters.admin_refused.fetch_add(1, Ordering::Relaxed);
-                return;
             }
-            NodeCommand::Shutdown => return self.io.shutdown(),
-            NodeCommand::Wipeout => return self.wipeout(message_id.to_vec(), from),
-        };
-        self.reply(message_id, &reply, from);
+        }
     }
 
     /// Every shard empties its store and cache; the last one answers.
-    /// A retried WIPEOUT is answered without wiping again.
     fn wipeout(&mut self, message_id: Vec<u8>, from: SocketAddr) {
-        let id_hash = message_id_hash(&message_id);
-        if !self.wipeout_ids.first_time(id_hash) {
-            return self.reply(&message_id, &Reply::Code(ErrorCode::Success), from);
-        }
         self.flush();
         let job = Arc::new(Wipeout {
             shards_left: AtomicUsize::new(self.shards.len()),
