@@ -10,12 +10,14 @@
 //! meant for this node, in range and new; they go to the shard of their
 //! bucket or to the cluster core.
 //!
+//! - [`batches`]: a drain's requests per worker, handed over or refused.
 //! - [`gate`]: what a node or operator datagram must pass to be used.
 //! - [`node_commands`]: what IS_ALIVE, GET_PID, GET_MEMBERSHIP_COUNT,
 //!   SHUTDOWN and WIPEOUT ask of the node; [`recent_ids`]: the WIPEOUTs
 //!   executed lately, so a retry is not executed twice.
 //! - [`rate`]: the request rate STATS reports.
 
+mod batches;
 mod gate;
 mod node_commands;
 mod rate;
@@ -37,6 +39,7 @@ use crate::node::waits::Waits;
 use crate::protocol::wire::{self, ErrorCode, KeyOp, NodeCommand, Origin, Parsed, Reply};
 use crate::storage::hash::{BUCKETS, BucketId, bucket_of_key};
 use crate::storage::memory::MemoryBudget;
+use batches::{Batches, overload_wait_ms};
 use crossbeam_channel::Receiver;
 use gate::{Gate, Verdict};
 use node_commands::{Action, NodeCommands};
@@ -48,9 +51,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// Requests a shard may have queued before new ones are refused with
 /// OVERLOAD (`--shard-backlog-max`).
 pub const SHARD_BACKLOG_REQUESTS_MAX: usize = 4096;
-/// Wait suggested to a refused client, per queued request (plus a floor).
-const OVERLOAD_WAIT_MS_MIN: usize = 20;
-const OVERLOAD_WAIT_MS_MAX: usize = 1_000;
 
 /// Wait suggested when a request cannot be routed this moment.
 const REROUTE_WAIT_MS: i32 = 50;
@@ -75,7 +75,7 @@ pub struct Router {
     io: Arc<dyn NodeIo>,
     shards: Vec<ShardHandle>,
     facts: NodeFacts,
-    batches: Vec<Vec<Request>>,
+    batches: Batches,
     node_commands: NodeCommands,
     ctx: Arc<NodeContext>,
     /// Gossip for the cluster core, taken at its next round.
@@ -130,7 +130,7 @@ impl Router {
             rate: RateMeter::new(ctx.clock.mono_ms(), ctx.counters.datagrams.load(Ordering::Relaxed)),
             gossip,
             view: ctx.view(),
-            batches: shards.iter().map(|_| Vec::new()).collect(),
+            batches: Batches::new(shards.len()),
             shards,
             node_commands: NodeCommands::new(facts.pid, facts.admin_allow.clone()),
             facts,
@@ -159,7 +159,7 @@ impl Router {
             ),
             gossip: self.gossip.clone(),
             view: self.ctx.view(),
-            batches: self.shards.iter().map(|_| Vec::new()).collect(),
+            batches: Batches::new(self.shards.len()),
             shards: self.shards.clone(),
             facts: self.facts.clone(),
             node_commands: NodeCommands::new(self.facts.pid, self.facts.admin_allow.clone()),
@@ -386,10 +386,13 @@ impl Router {
             return shard.serve(&self.view, message_id, op, client);
         }
         let shard = self.ctx.shard_of(bucket, self.shards.len());
-        self.batches[shard].push(Request {
-            datagram: datagram.to_vec(),
-            client,
-        });
+        self.batches.push(
+            shard,
+            Request {
+                datagram: datagram.to_vec(),
+                client,
+            },
+        );
     }
 
     /// A node-to-node or operator datagram: its messages used only once
@@ -607,40 +610,12 @@ impl Router {
         if let Some((shard, _)) = &mut self.inline {
             shard.flush_outgoing();
         }
-        for index in 0..self.shards.len() {
-            if !self.batches[index].is_empty() {
-                let batch = std::mem::take(&mut self.batches[index]);
-                self.hand_over(index, batch);
-            }
-        }
-    }
-
-    /// One drain's requests for worker `index`, or OVERLOAD for each when
-    /// its backlog is over the bound or its queue full.
-    fn hand_over(&mut self, index: usize, batch: Vec<Request>) {
-        let count = batch.len();
-        let shard = &self.shards[index];
-        let backlog = shard.backlog.load(Ordering::Relaxed);
-        let refused = if backlog + count > self.backlog_max {
-            Some(ShardMsg::Requests(batch))
-        } else {
-            shard.backlog.fetch_add(count, Ordering::Relaxed);
-            // A sibling router's (another receiving loop's, or the DynamoDB
-            // endpoint's) batch for the shard run on the first loop wakes it.
-            match shard.try_send(ShardMsg::Requests(batch)) {
-                Ok(()) => None,
-                Err(refused) => {
-                    shard.backlog.fetch_sub(count, Ordering::Relaxed);
-                    Some(refused)
-                }
-            }
-        };
-        if let Some(ShardMsg::Requests(batch)) = refused {
-            let ids = batch.iter().filter_map(|request| {
+        for refused in self.batches.hand_over(&self.shards, self.backlog_max) {
+            let ids = refused.requests.iter().filter_map(|request| {
                 let (id, _) = wire::decode_client(&request.datagram, Origin::Node).ok()?;
                 Some((id, request.client))
             });
-            self.refuse(ids, backlog);
+            self.refuse(ids, refused.backlog);
         }
     }
 
@@ -651,23 +626,5 @@ impl Router {
             self.ctx.counters.overloads.fetch_add(1, Ordering::Relaxed);
             self.reply(message_id, &Reply::Overload { wait_ms }, client);
         }
-    }
-}
-
-/// The wait an OVERLOAD asks for when `backlog` requests are queued: 20 ms
-/// and 1 ms more per 16 queued, at most 1 s (what a shard works off by then).
-fn overload_wait_ms(backlog: usize) -> i32 {
-    (OVERLOAD_WAIT_MS_MIN + backlog / 16).min(OVERLOAD_WAIT_MS_MAX) as i32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_overload_wait_grows_with_the_backlog_up_to_a_second() {
-        assert_eq!(overload_wait_ms(0), 20);
-        assert_eq!(overload_wait_ms(4_096), 276);
-        assert_eq!(overload_wait_ms(1 << 20), 1_000);
     }
 }
