@@ -366,7 +366,7 @@ impl Ctl {
             }
         }
         let view = Placement::with_roles(&slots, replicas).view(0, liveness);
-        let bucket = crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key.as_bytes()));
+        let bucket = crate::storage::hash::bucket_of_key(key.as_bytes());
         let coordinator = view.coordinator(bucket);
         let mut text = format!(
             "bucket {bucket} (universe {} and membership as seen by {node}, {replicas} replicas)\n",

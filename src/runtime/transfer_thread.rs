@@ -621,7 +621,7 @@ mod tests {
     fn chunk(index: u16, chunks: u16) -> Internal {
         let keys = (0u32..)
             .map(|i| format!("key-{index}-{i}").into_bytes())
-            .filter(|key| crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key)) == 77);
+            .filter(|key| crate::storage::hash::bucket_of_key(key) == 77);
         let entries = (keys.take(100).enumerate())
             .map(|(i, key)| Entry {
                 key,

@@ -150,7 +150,7 @@ impl Change<'_> {
     pub fn bucket(&self) -> Option<BucketId> {
         match self {
             Change::Put { key, .. } | Change::Tombstone { key, .. } | Change::Forget { key } => {
-                Some(crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key)))
+                Some(crate::storage::hash::bucket_of_key(key))
             }
             Change::DropBucket { bucket } | Change::Collect { bucket, .. } => Some(*bucket),
             Change::Wipe { .. } | Change::End { .. } | Change::Header(_) => None,

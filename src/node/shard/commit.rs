@@ -75,7 +75,7 @@ impl Shard {
         }
         let applied = self.store.apply(key, write, stamp);
         if applied == Applied::Stored {
-            self.publish_digest(crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key)));
+            self.publish_digest(crate::storage::hash::bucket_of_key(key));
             if let Some(journal) = &mut self.journal {
                 journal.record(&change);
             }
@@ -95,7 +95,7 @@ impl Shard {
         }
         let forgot = self.store.forget(key);
         if forgot {
-            self.publish_digest(crate::storage::hash::bucket_of(crate::storage::hash::key_hash(key)));
+            self.publish_digest(crate::storage::hash::bucket_of_key(key));
             if let Some(journal) = &mut self.journal {
                 journal.record(&change);
             }

@@ -12,7 +12,7 @@ use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
 use crate::invariant;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
-use crate::storage::hash::{BucketId, bucket_of_key, key_hash, message_id_hash};
+use crate::storage::hash::{BucketId, bucket_of, bucket_of_key, key_hash, message_id_hash};
 use crate::storage::item_key::BucketRead;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::{Applied, Write};
@@ -41,10 +41,28 @@ const FULL_ACK_MS: u64 = 3_000;
 /// A write this shard just applied, for the other replicas.
 struct Written<'a> {
     key: Key,
+    place: Place,
     value: &'a [u8],
     version: i32,
     stamp: Stamp,
     tombstone: bool,
+}
+
+/// Where a key lives: its hash and its bucket, worked out once a write.
+#[derive(Clone, Copy)]
+struct Place {
+    key_hash: u64,
+    bucket: BucketId,
+}
+
+impl Place {
+    fn of(key: &[u8]) -> Place {
+        let key_hash = key_hash(key);
+        Place {
+            key_hash,
+            bucket: bucket_of(key_hash),
+        }
+    }
 }
 
 /// Who hears about a write once it is done.
@@ -189,20 +207,21 @@ impl Shard {
     /// reply, or `None` when it is sent later (after replica acks) or not at
     /// all (a retry of a write still waiting for them).
     fn execute_write(&mut self, view: &View, asker: &Asker<'_>, op: KeyOp<'_>) -> Option<Reply> {
-        if let Some(early) = self.answer_before_writing(view, asker.id_hash, op.key()) {
+        let place = Place::of(op.key().as_bytes());
+        if let Some(early) = self.answer_before_writing(view, asker.id_hash, place.bucket) {
             return early;
         }
         let (code, written) = match op {
             // Answered by `serve` before it gets here.
             KeyOp::Get { .. } | KeyOp::ReadBucket { .. } => return None,
-            KeyOp::Put { key, value, version } => self.put(view, key, value, version),
-            KeyOp::Remove { key } => self.remove(view, key),
+            KeyOp::Put { key, value, version } => self.put(view, (key, place), value, version),
+            KeyOp::Remove { key } => self.remove(view, (key, place)),
             KeyOp::Swap { key, expected, value } => {
                 let stored = self.store.get(key.as_bytes()).map_or(0, |r| wire::swap_hash(r.value()));
                 match value {
                     _ if stored != expected => (ErrorCode::Conflict, None),
-                    Some(value) => self.put(view, key, value, 0),
-                    None => self.remove(view, key),
+                    Some(value) => self.put(view, (key, place), value, 0),
+                    None => self.remove(view, (key, place)),
                 }
             }
         };
@@ -217,7 +236,7 @@ impl Shard {
     /// retry of one still waiting for replicas (its answer comes then),
     /// `Some(reply)` for a retry already answered or a write that cannot be
     /// taken now; `None` when it is to be executed.
-    fn answer_before_writing(&mut self, view: &View, id_hash: u64, key: &Key) -> Option<Option<Reply>> {
+    fn answer_before_writing(&mut self, view: &View, id_hash: u64, bucket: BucketId) -> Option<Option<Reply>> {
         if self.pending_ids.contains_key(&id_hash) {
             return Some(None);
         }
@@ -225,7 +244,6 @@ impl Shard {
             let code = ErrorCode::from_code(u32::from(code)).unwrap_or(ErrorCode::InternalFailure);
             return Some(Some(Reply::Code(code)));
         }
-        let bucket = bucket_of_key(key.as_bytes());
         let wait_ms = if self.pending.len() >= PENDING_WRITES_MAX {
             // Acks or the give-up of the oldest make room within
             // PENDING_GIVE_UP_MS.
@@ -247,14 +265,22 @@ impl Shard {
         Some(Some(Reply::Code(ErrorCode::InternalFailure)))
     }
 
-    fn put<'a>(&mut self, view: &View, key: Key, value: &'a [u8], version: i32) -> (ErrorCode, Option<Written<'a>>) {
-        let bucket = bucket_of_key(key.as_bytes());
+    fn put<'a>(
+        &mut self,
+        view: &View,
+        (key, place): (Key, Place),
+        value: &'a [u8],
+        version: i32,
+    ) -> (ErrorCode, Option<Written<'a>>) {
+        let bucket = place.bucket;
         // The same value and version stored already (an earlier try of
         // this request, coordinated elsewhere, landed here; or the same
         // write again): it needs no room, and refusing it would tell the
         // client a write that took effect had none.
         let rewrite = (self.store.get(key.as_bytes())).is_some_and(|r| r.value() == value && r.version() == version);
-        if !rewrite && (view.short_of_room(bucket) || self.grows_a_full_replica(view, key.as_bytes(), value.len())) {
+        if !rewrite
+            && (view.short_of_room(bucket) || self.grows_a_full_replica(view, (key.as_bytes(), bucket), value.len()))
+        {
             // No second node with room for it: the cluster is full here.
             return (ErrorCode::OutOfSpace, None);
         }
@@ -263,6 +289,7 @@ impl Shard {
             Ok(Applied::Stored) => {
                 let written = Written {
                     key,
+                    place,
                     value,
                     version,
                     stamp,
@@ -277,13 +304,13 @@ impl Shard {
         }
     }
 
-    fn remove<'a>(&mut self, view: &View, removed: Key) -> (ErrorCode, Option<Written<'a>>) {
+    fn remove<'a>(&mut self, view: &View, (removed, place): (Key, Place)) -> (ErrorCode, Option<Written<'a>>) {
         let key = removed.as_bytes();
         let code = match self.store.get(key) {
             Some(_) => ErrorCode::Success,
             None => ErrorCode::NonExistentKey,
         };
-        if code == ErrorCode::NonExistentKey && view.short_of_room(bucket_of_key(key)) {
+        if code == ErrorCode::NonExistentKey && view.short_of_room(place.bucket) {
             // Nothing to delete here, and no room for a tombstone's second
             // copy: the coordinator, which holds every acknowledged write
             // of the bucket, answers that the key is not there.
@@ -309,6 +336,7 @@ impl Shard {
         }
         let written = Written {
             key: removed,
+            place,
             value: &[],
             version: 0,
             stamp,
@@ -319,7 +347,7 @@ impl Shard {
 
     /// Whether a PUT would grow a bucket one of whose other replicas is full
     /// (a replica must take every write it is sent; see [`crate::cluster::ring`]).
-    fn grows_a_full_replica(&mut self, view: &View, key: &[u8], value_bytes: usize) -> bool {
+    fn grows_a_full_replica(&mut self, view: &View, (key, bucket): (&[u8], BucketId), value_bytes: usize) -> bool {
         if !view.any_full() && self.full_acked_until_ms == 0 {
             return false;
         }
@@ -327,7 +355,6 @@ impl Shard {
         if self.full_acked_until_ms <= now {
             self.full_acked_until_ms = 0;
         }
-        let bucket = bucket_of_key(key);
         let full_replica = view
             .other_replicas(bucket)
             .any(|n| view.liveness.full[n] || self.full_until_ms[n] > now);
@@ -342,7 +369,7 @@ impl Shard {
     /// of replicas still pulling, see [`View::write_targets`]) and parks
     /// the reply.
     fn replicate(&mut self, view: &View, written: &Written<'_>, code: ErrorCode, asker: &Asker<'_>) -> Option<Reply> {
-        let bucket = bucket_of_key(written.key.as_bytes());
+        let bucket = written.place.bucket;
         let mut waiting: Vec<usize> = view.write_targets(bucket);
         let copies_required = view.copies_required();
         if view.short_of_room(bucket) {
@@ -376,7 +403,7 @@ impl Shard {
         }
         let now = self.now_ms();
         self.pending_ids.insert(asker.id_hash, seq);
-        let key_hash = key_hash(written.key.as_bytes());
+        let key_hash = written.place.key_hash;
         self.held_reads.write_started(key_hash);
         let pending = Pending {
             key_hash,
