@@ -190,12 +190,21 @@ impl Shard {
         self.reply_buffer = buffer;
     }
 
-    /// A READ_BUCKET: a page of the key's bucket (see [`super::bucket_read`]).
+    /// A READ_BUCKET: a page of the key's bucket (see [`super::bucket_read`]),
+    /// once no write of the bucket waits for its replicas (a page must not
+    /// hold a write no client has been told is done).
     fn answer_read_bucket(&mut self, message_id: &[u8], key: &Key, request: &[u8], client: SocketAddr) {
         let Some(read) = BucketRead::decode(request) else {
             return self.send_reply(message_id, &Reply::Code(ErrorCode::InvalidValue), client);
         };
-        let (value, more) = super::bucket_read::page(&self.store, bucket_of_key(key.as_bytes()), &read);
+        let bucket = bucket_of_key(key.as_bytes());
+        if self.held_reads.bucket_write_waiting(bucket) {
+            let wait = Reply::Overload {
+                wait_ms: super::held_reads::BUCKET_READ_WAIT_MS,
+            };
+            return self.send_reply(message_id, &wait, client);
+        }
+        let (value, more) = super::bucket_read::page(&self.store, bucket, &read);
         let reply = Reply::Value {
             value,
             version: i32::from(more),

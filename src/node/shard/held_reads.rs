@@ -6,9 +6,17 @@
 //! what was never acknowledged. A held GET is answered when the key has
 //! no write waiting any more (acknowledged, or given up: then its outcome
 //! is unknown to its writer, and reading it is allowed).
+//!
+//! A read of a whole bucket (READ_BUCKET, a DynamoDB Query or Scan) is not
+//! held: while any write of its bucket waits, it is asked to come back in
+//! [`BUCKET_READ_WAIT_MS`] (a write waits a round trip, rarely more).
 
+use crate::storage::hash::{BucketId, bucket_of};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+
+/// What a bucket read is asked to wait while a write of its bucket waits.
+pub(super) const BUCKET_READ_WAIT_MS: i32 = 1;
 
 /// GETs held at once per shard; one more is asked to retry shortly. A
 /// write waits a round trip, rarely more: this covers a burst of reads of
@@ -26,6 +34,8 @@ pub(super) struct HeldRead {
 #[derive(Default)]
 pub(super) struct HeldReads {
     writes_waiting: HashMap<u64, u32>,
+    /// The same writes, per bucket.
+    bucket_writes_waiting: HashMap<BucketId, u32>,
     held: HashMap<u64, Vec<HeldRead>>,
     held_count: usize,
 }
@@ -34,6 +44,7 @@ impl HeldReads {
     /// A write of the key with this hash now waits for its replicas.
     pub(super) fn write_started(&mut self, key_hash: u64) {
         *self.writes_waiting.entry(key_hash).or_insert(0) += 1;
+        *self.bucket_writes_waiting.entry(bucket_of(key_hash)).or_insert(0) += 1;
     }
 
     /// A write of the key ended (acknowledged or given up); the GETs to
@@ -44,7 +55,15 @@ impl HeldReads {
             return Vec::new();
         };
         *count -= 1;
-        if *count > 0 {
+        let last = *count == 0;
+        let bucket = bucket_of(key_hash);
+        if let Some(in_bucket) = self.bucket_writes_waiting.get_mut(&bucket) {
+            *in_bucket -= 1;
+            if *in_bucket == 0 {
+                self.bucket_writes_waiting.remove(&bucket);
+            }
+        }
+        if !last {
             return Vec::new();
         }
         self.writes_waiting.remove(&key_hash);
@@ -52,6 +71,11 @@ impl HeldReads {
         self.held_count -= reads.len();
         self.check_invariants();
         reads
+    }
+
+    /// Whether a write of a key of `bucket` waits.
+    pub(super) fn bucket_write_waiting(&self, bucket: BucketId) -> bool {
+        self.bucket_writes_waiting.contains_key(&bucket)
     }
 
     /// Whether a write of the key waits.
@@ -87,12 +111,17 @@ impl HeldReads {
             self.held.keys().all(|key| self.writes_waiting.contains_key(key)),
             "a read held behind no write"
         );
+        crate::invariant!(
+            self.bucket_writes_waiting.values().map(|&c| c as usize).sum::<usize>() == self.writes(),
+            "writes counted per bucket and per key disagree"
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::hash::key_hash;
 
     fn read(id: u8) -> HeldRead {
         HeldRead {
@@ -115,6 +144,24 @@ mod tests {
         assert_eq!(answered, vec![1, 2]);
         assert!(!reads.write_waiting(7));
         assert_eq!(reads.writes(), 0);
+    }
+
+    #[test]
+    fn a_bucket_has_a_write_waiting_while_any_write_of_its_keys_waits() {
+        let mut reads = HeldReads::default();
+        let (a, b) = (key_hash(b"a"), key_hash(b"b"));
+        let other = (0..)
+            .map(|n: u32| key_hash(&n.to_be_bytes()))
+            .find(|h| bucket_of(*h) != bucket_of(a))
+            .unwrap();
+        reads.write_started(a);
+        reads.write_started(b);
+        assert!(reads.bucket_write_waiting(bucket_of(a)));
+        assert!(!reads.bucket_write_waiting(bucket_of(other)));
+        reads.write_ended(a);
+        assert_eq!(reads.bucket_write_waiting(bucket_of(a)), bucket_of(a) == bucket_of(b));
+        reads.write_ended(b);
+        assert!(!reads.bucket_write_waiting(bucket_of(a)) && !reads.bucket_write_waiting(bucket_of(b)));
     }
 
     #[test]
