@@ -220,11 +220,13 @@ impl Shard {
                 self.io.datagram(to, &datagram);
             }
         }
-        for seq in &held.pending {
-            if let Some(pending) = self.pending.remove(seq) {
-                self.pending_ids.remove(&pending.id_hash);
+        for &seq in &held.pending {
+            if let Some((pending, reads)) = self.pending.finish(seq) {
                 self.ctx.counters.count_reply(&failure);
                 self.io.datagram(pending.client, &failure.encode(&pending.message_id));
+                // Its GETs read what the store holds, as after a write
+                // given up: the journal may hold the write or not.
+                self.answer_held_reads(reads);
             }
         }
         for (to, mut message) in held.messages {

@@ -8,9 +8,9 @@
 use super::Shard;
 use super::commit::NoRoom;
 use super::held_reads::HeldRead;
+use super::pending_writes::{PENDING_GIVE_UP_MS, PENDING_WRITES_MAX, Pending, PendingStep, REPLICATE_RESEND_MS};
 use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
-use crate::invariant;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
 use crate::storage::hash::{BucketId, bucket_of, bucket_of_key, key_hash, message_id_hash};
 use crate::storage::item_key::BucketRead;
@@ -19,14 +19,6 @@ use crate::storage::store::{Applied, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-/// Writes a shard may have waiting for replica acks; beyond, OVERLOAD.
-pub const PENDING_WRITES_MAX: usize = 16_384;
-/// Resend a replication datagram not acknowledged within this time.
-const REPLICATE_RESEND_MS: u64 = 100;
-/// A write that cannot reach enough copies (this node is cut off from
-/// every other replica) is given up after this long, with no reply: the
-/// client's retries are long over, and it never heard "done".
-const PENDING_GIVE_UP_MS: u64 = 10_000;
 /// The back-off asked of a client whose write finds no other live replica.
 const ALONE_WAIT_MS: i32 = 1_000;
 /// The back-off asked of a client when this shard has too many writes waiting.
@@ -72,54 +64,6 @@ struct Asker<'a> {
     client: SocketAddr,
 }
 
-/// A write applied here, waiting for replicas before the client hears.
-pub(super) struct Pending {
-    pub(super) client: SocketAddr,
-    pub(super) message_id: Vec<u8>,
-    pub(super) id_hash: u64,
-    code: ErrorCode,
-    bucket: BucketId,
-    /// The written key's hash (GETs of it are held until this ends).
-    key_hash: u64,
-    /// Replicas asked and not heard from.
-    waiting: Vec<usize>,
-    /// Every replica asked, heard from or not.
-    asked: Vec<usize>,
-    /// Replicas that said they store it (this node, which does, not included).
-    stored_on: Vec<usize>,
-    /// Copies it needs before the client hears (see [`copies_required`]).
-    copies_required: usize,
-    /// The replicated write; each send is signed anew (a resend is a new
-    /// message to the receiver's replay window, see [`crate::cluster::freshness`]).
-    message: Internal,
-    resend_at_ms: u64,
-    give_up_at_ms: u64,
-}
-
-impl Pending {
-    /// Nodes known to store the write, this one included.
-    fn copies(&self) -> usize {
-        1 + self.stored_on.len()
-    }
-
-    fn check_invariants(&self) {
-        invariant!(
-            self.waiting.iter().all(|n| self.asked.contains(n)),
-            "waiting for replicas never asked: {:?} of {:?}",
-            self.waiting,
-            self.asked
-        );
-        invariant!(
-            self.stored_on
-                .iter()
-                .all(|n| self.asked.contains(n) && !self.waiting.contains(n)),
-            "copies {:?} not a subset of the replicas asked {:?} and heard from",
-            self.stored_on,
-            self.asked
-        );
-    }
-}
-
 impl Shard {
     /// Executes a client's keyed request and answers it (now, or once the
     /// replicas have acknowledged a write).
@@ -145,7 +89,7 @@ impl Shard {
     /// knew it.
     pub fn answer_known(&mut self, message_id: &[u8], client: SocketAddr) -> bool {
         let id_hash = message_id_hash(message_id);
-        if self.pending_ids.contains_key(&id_hash) {
+        if self.pending.knows(id_hash) {
             return true;
         }
         let Some(code) = self.cache.get(id_hash) else {
@@ -160,13 +104,13 @@ impl Shard {
     /// [`super::held_reads`]), else answered now.
     fn answer_get(&mut self, message_id: &[u8], key: &[u8], client: SocketAddr) {
         let key_hash = key_hash(key);
-        if self.held_reads.write_waiting(key_hash) {
+        if self.pending.write_waiting(key_hash) {
             let read = HeldRead {
                 key: key.to_vec(),
                 message_id: message_id.to_vec(),
                 client,
             };
-            if self.held_reads.hold(key_hash, read).is_err() {
+            if self.pending.hold(key_hash, read).is_err() {
                 let wait = Reply::Overload {
                     wait_ms: HELD_READS_FULL_WAIT_MS,
                 };
@@ -198,7 +142,7 @@ impl Shard {
             return self.send_reply(message_id, &Reply::Code(ErrorCode::InvalidValue), client);
         };
         let bucket = bucket_of_key(key.as_bytes());
-        if self.held_reads.bucket_write_waiting(bucket) {
+        if self.pending.bucket_write_waiting(bucket) {
             let wait = Reply::Overload {
                 wait_ms: super::held_reads::BUCKET_READ_WAIT_MS,
             };
@@ -246,7 +190,7 @@ impl Shard {
     /// `Some(reply)` for a retry already answered or a write that cannot be
     /// taken now; `None` when it is to be executed.
     fn answer_before_writing(&mut self, view: &View, id_hash: u64, bucket: BucketId) -> Option<Option<Reply>> {
-        if self.pending_ids.contains_key(&id_hash) {
+        if self.pending.knows(id_hash) {
             return Some(None);
         }
         if let Some(code) = self.cache.get(id_hash) {
@@ -393,8 +337,7 @@ impl Shard {
             self.note_written(asker.message_id, None);
             return Some(Reply::Code(code));
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.pending.take_seq();
         let entry = Entry {
             key: written.key.as_bytes().to_vec(),
             value: written.value.to_vec(),
@@ -411,11 +354,8 @@ impl Shard {
             return Some(Reply::Code(code));
         }
         let now = self.now_ms();
-        self.pending_ids.insert(asker.id_hash, seq);
-        let key_hash = written.place.key_hash;
-        self.held_reads.write_started(key_hash);
         let pending = Pending {
-            key_hash,
+            key_hash: written.place.key_hash,
             client: asker.client,
             message_id: asker.message_id.to_vec(),
             id_hash: asker.id_hash,
@@ -429,8 +369,7 @@ impl Shard {
             resend_at_ms: now + REPLICATE_RESEND_MS,
             give_up_at_ms: now + PENDING_GIVE_UP_MS,
         };
-        pending.check_invariants();
-        self.pending.insert(seq, pending);
+        self.pending.start(seq, pending);
         self.note_written(asker.message_id, Some(seq));
         None
     }
@@ -446,43 +385,26 @@ impl Shard {
             *slot = until;
             self.full_acked_until_ms = self.full_acked_until_ms.max(until);
         }
-        let Some(pending) = self.pending.get_mut(&seq) else {
+        let Some(pending) = self.pending.get_mut(seq) else {
             return;
         };
-        let required = pending.copies_required;
-        if !pending.waiting.contains(&from) {
-            return;
-        }
-        pending.waiting.retain(|&node| node != from);
-        if !refused {
-            pending.stored_on.push(from);
-        }
-        pending.check_invariants();
-        if pending.waiting.is_empty() && pending.copies() >= required {
+        if pending.acknowledged(from, refused) {
             self.complete(seq);
         }
     }
 
     fn complete(&mut self, seq: u64) {
-        if let Some(pending) = self.pending.remove(&seq) {
-            self.pending_ids.remove(&pending.id_hash);
+        if let Some((pending, reads)) = self.pending.finish(seq) {
             self.send_reply(&pending.message_id, &Reply::Code(pending.code), pending.client);
-            self.answer_held_reads(pending.key_hash);
+            self.answer_held_reads(reads);
         }
     }
 
-    /// The GETs held behind a write that ended, answered if no other write
-    /// of their key waits.
-    fn answer_held_reads(&mut self, key_hash: u64) {
-        for read in self.held_reads.write_ended(key_hash) {
+    /// GETs held behind a write that ended, answered now.
+    pub(super) fn answer_held_reads(&mut self, reads: Vec<HeldRead>) {
+        for read in reads {
             self.answer_get_now(&read.message_id, &read.key, read.client);
         }
-        invariant!(
-            self.held_reads.writes() == self.pending.len(),
-            "{} writes counted waiting, {} pending",
-            self.held_reads.writes(),
-            self.pending.len()
-        );
     }
 
     /// Expires at-most-once entries; for each waiting write, stops waiting
@@ -495,66 +417,28 @@ impl Shard {
             return;
         }
         let view = self.ctx.view();
-        let (mut done, mut given_up) = (Vec::new(), Vec::new());
-        let seqs: Vec<u64> = self.pending.keys().copied().collect();
-        for seq in seqs {
-            match self.step_pending(&view, seq, now) {
-                PendingStep::Done => done.push(seq),
-                PendingStep::GivenUp => given_up.push(seq),
-                PendingStep::Waiting => {}
-            }
-        }
-        for seq in done {
-            self.complete(seq);
-        }
-        for seq in given_up {
-            if let Some(pending) = self.pending.remove(&seq) {
-                self.pending_ids.remove(&pending.id_hash);
-                self.ctx.counters.writes_given_up.fetch_add(1, Ordering::Relaxed);
-                self.answer_held_reads(pending.key_hash);
-            }
-        }
-    }
-
-    fn step_pending(&mut self, view: &View, seq: u64, now: u64) -> PendingStep {
         let me = self.ctx.self_index;
-        let Some(pending) = self.pending.get_mut(&seq) else {
-            return PendingStep::Waiting;
-        };
-        let required = pending.copies_required;
-        pending.waiting.retain(|&node| view.liveness.alive[node]);
-        if pending.waiting.is_empty() && pending.copies() < required {
-            // Replicas died before they acknowledged: the nodes that stand
-            // in for them now take the write.
-            let stand_ins: Vec<usize> = (view.preference(pending.bucket).iter())
-                .map(|&n| usize::from(n))
-                .filter(|n| *n != me && !pending.asked.contains(n))
-                .collect();
-            pending.asked.extend(&stand_ins);
-            pending.waiting = stand_ins;
-            pending.resend_at_ms = now;
-        }
-        pending.check_invariants();
-        if pending.waiting.is_empty() && pending.copies() >= required {
-            return PendingStep::Done;
-        }
-        if now >= pending.give_up_at_ms {
-            return PendingStep::GivenUp;
-        }
-        if now >= pending.resend_at_ms {
-            for &node in &pending.waiting {
-                // A resend: its write was committed when first sent.
-                (self.outbox).push(&self.ctx, &*self.io, node, pending.message.clone());
+        for seq in self.pending.seqs() {
+            let Some(pending) = self.pending.get_mut(seq) else {
+                continue;
+            };
+            match pending.step(&view, me, now) {
+                PendingStep::Done => self.complete(seq),
+                PendingStep::GivenUp => {
+                    if let Some((_, reads)) = self.pending.finish(seq) {
+                        self.ctx.counters.writes_given_up.fetch_add(1, Ordering::Relaxed);
+                        self.answer_held_reads(reads);
+                    }
+                }
+                PendingStep::Waiting { resend: true } => {
+                    let (waiting, message) = (pending.waiting.clone(), pending.message.clone());
+                    for node in waiting {
+                        // A resend: its write was committed when first sent.
+                        (self.outbox).push(&self.ctx, &*self.io, node, message.clone());
+                    }
+                }
+                PendingStep::Waiting { resend: false } => {}
             }
-            pending.resend_at_ms = now + REPLICATE_RESEND_MS;
         }
-        PendingStep::Waiting
     }
-}
-
-/// Where one waiting write stands after a look at it.
-enum PendingStep {
-    Waiting,
-    Done,
-    GivenUp,
 }

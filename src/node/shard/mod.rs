@@ -14,7 +14,9 @@
 //! - [`commit`]: every change to the store logged in the journal, and what
 //!   a drain sends held until its changes are written.
 //! - [`coordinate`]: a client's request executed here, its write sent to
-//!   the other replicas and answered once enough copies exist.
+//!   the other replicas and answered once enough copies exist;
+//!   [`pending_writes`]: the writes waiting for replicas, with the GETs
+//!   held behind them ([`held_reads`]).
 //! - [`replica`]: a write another node coordinated, stored and acknowledged.
 //! - [`transfer`]: buckets sent (pulls served, pushes) and received, and
 //!   the answering side of anti-entropy.
@@ -30,13 +32,14 @@ mod coordinate;
 mod handoff;
 mod held_reads;
 mod mismatches;
+mod pending_writes;
 mod replay;
 mod replica;
 mod retain;
 mod transfer;
 mod wipe;
 
-pub use coordinate::PENDING_WRITES_MAX;
+pub use pending_writes::PENDING_WRITES_MAX;
 pub use replay::Replayed;
 pub use transfer::{CHUNK_BYTES_MAX, PUSH_REQUEST};
 
@@ -56,10 +59,10 @@ use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
 use crate::storage::store::Store;
 use commit::Held;
-use coordinate::Pending;
 use handoff::HandOffs;
 use mismatches::Mismatches;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use pending_writes::PendingWrites;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,13 +104,8 @@ pub struct Shard {
     fault_rng: SplitMix64,
     ctx: Arc<NodeContext>,
     cluster: MailboxSender<ClusterMsg>,
-    /// Writes waiting for replicas, by sequence number (ordered, so a run
-    /// replays the same way), and the sequence number of each message id.
-    pending: BTreeMap<u64, Pending>,
-    pending_ids: HashMap<u64, u64>,
-    /// GETs of keys in `pending`, answered when their writes end.
-    held_reads: held_reads::HeldReads,
-    next_seq: u64,
+    /// Writes waiting for replicas, and the GETs held behind them.
+    pending: PendingWrites,
     /// Pulls this shard is receiving chunks for, by request id.
     pulls_receiving: BTreeMap<u64, PullReceiving>,
     /// Pulls of peers to answer when the transfer layer has room again.
@@ -168,10 +166,7 @@ impl Shard {
             fault_rng: SplitMix64::new(ctx.self_index as u64 + 1),
             ctx,
             cluster,
-            pending: BTreeMap::new(),
-            pending_ids: HashMap::new(),
-            held_reads: Default::default(),
-            next_seq: 1,
+            pending: PendingWrites::default(),
             pulls_receiving: BTreeMap::new(),
             deferred_pulls: VecDeque::new(),
             handoffs: HandOffs::default(),
