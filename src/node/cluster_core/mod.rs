@@ -28,8 +28,8 @@ use crate::node::messages::{ClusterMsg, ShardHandle, ShardMsg};
 use crate::node::roster::SLOTS_MAX;
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
-use pulls::{PullInFlight, PullKind, TransferTotals};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use pulls::{PullState, TransferTotals};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -59,35 +59,10 @@ pub struct ClusterCore {
     shards: Vec<ShardHandle>,
     /// Buckets this node replicated in the last published view.
     held: Vec<bool>,
-    /// Per slot: counted alive at least once since this node started.
-    heard_since_start: Vec<bool>,
-    to_pull: BTreeMap<BucketId, PullKind>,
-    /// Per source: the buckets to ask of it, in order, and how many pulls
-    /// it has not answered.
-    from_source: Vec<VecDeque<(BucketId, PullKind)>>,
-    in_flight: Vec<usize>,
-    /// Per bucket asked of its first source: the other sources, asked once
-    /// that pull is over (see [`pulls`]).
-    after_first: BTreeMap<BucketId, (PullKind, Vec<usize>)>,
-    /// The pulls `after_first` holds, counted.
-    after_first_pulls: usize,
-    /// By request id (ordered, so a run replays the same way).
-    pulling: BTreeMap<u64, PullInFlight>,
-    next_request: u64,
     /// When the pulls under way started (monotonic ms), and the counters then.
     pulls_started: Option<(u64, TransferTotals)>,
-    /// When this node last started catching up on every bucket (at start,
-    /// after a pause; monotonic ms); pulls wait a bounded time from then
-    /// for membership to settle.
-    catch_up_since_ms: u64,
-    /// Buckets pulled before membership settled while a peer that ranks
-    /// among their replicas or stand-ins had not heard this node was back
-    /// (it may have sent writes elsewhere since): pulled once more after.
-    pull_again: BTreeSet<BucketId>,
-    /// Buckets pulled while a peer ranked for them held another universe:
-    /// pulled again, and coordinated, only once every peer holds this
-    /// node's (see [`pulls`]).
-    until_universe_agrees: BTreeSet<BucketId>,
+    /// The pulls to make and under way (see [`pulls`]).
+    pull_state: PullState,
     last_retain_ms: u64,
     last_anti_entropy_ms: u64,
     /// The placement among live nodes that are not behind (the nodes whose
@@ -101,9 +76,6 @@ pub struct ClusterCore {
     /// Buckets held here whose copy lacks writes a full store refused,
     /// with when to pull them again (see [`pulls`]).
     incomplete: BTreeMap<BucketId, u64>,
-    /// Buckets gained, with when they are pulled once more before this
-    /// node coordinates them (see [`pulls`]).
-    recheck: BTreeMap<BucketId, u64>,
     /// When this node last took a universe (monotonic ms; None: it holds
     /// the one it started with).
     universe_taken_ms: Option<u64>,
@@ -153,19 +125,9 @@ impl ClusterCore {
             budget,
             io,
             shards,
+            pull_state: PullState::new(n),
             held: vec![false; BUCKETS],
-            heard_since_start: vec![false; n],
-            to_pull: BTreeMap::new(),
-            from_source: vec![VecDeque::new(); n],
-            in_flight: vec![0; n],
-            after_first: BTreeMap::new(),
-            after_first_pulls: 0,
-            pulling: BTreeMap::new(),
-            next_request: 1,
             pulls_started: None,
-            catch_up_since_ms: 0,
-            pull_again: BTreeSet::new(),
-            until_universe_agrees: BTreeSet::new(),
             last_retain_ms: 0,
             last_anti_entropy_ms: 0,
             up_to_date_view: None,
@@ -173,7 +135,6 @@ impl ClusterCore {
             whole_since_stamp_ms: None,
             suspect: vec![false; BUCKETS],
             incomplete: BTreeMap::new(),
-            recheck: BTreeMap::new(),
             universe_taken_ms: None,
             universe_pushes: vec![(0, 0); n],
             push_cursor: 0,

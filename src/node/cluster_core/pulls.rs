@@ -22,7 +22,7 @@ use crate::invariant;
 use crate::log;
 use crate::node::context::Channel;
 use crate::storage::hash::{BUCKETS, BucketId};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -57,6 +57,107 @@ pub(super) enum PullKind {
     CatchUp,
 }
 
+/// What the cluster core knows of pulls: the buckets to pull, the queue
+/// per source, the pulls under way, and the buckets to pull once more.
+pub(super) struct PullState {
+    /// Per slot: counted alive at least once since this node started.
+    pub(super) heard_since_start: Vec<bool>,
+    pub(super) to_pull: BTreeMap<BucketId, PullKind>,
+    /// Per source: the buckets to ask of it, in order, and how many pulls
+    /// it has not answered.
+    pub(super) from_source: Vec<VecDeque<(BucketId, PullKind)>>,
+    pub(super) in_flight: Vec<usize>,
+    /// Per bucket asked of its first source: the other sources, asked once
+    /// that pull is over (see [`super::pulls`]).
+    pub(super) after_first: BTreeMap<BucketId, (PullKind, Vec<usize>)>,
+    /// The pulls `after_first` holds, counted.
+    pub(super) after_first_pulls: usize,
+    /// By request id (ordered, so a run replays the same way).
+    pub(super) pulling: BTreeMap<u64, PullInFlight>,
+    pub(super) next_request: u64,
+    /// When this node last started catching up on every bucket (at start,
+    /// after a pause; monotonic ms); pulls wait a bounded time from then
+    /// for membership to settle.
+    pub(super) catch_up_since_ms: u64,
+    /// Buckets pulled before membership settled while a peer that ranks
+    /// among their replicas or stand-ins had not heard this node was back
+    /// (it may have sent writes elsewhere since): pulled once more after.
+    pub(super) pull_again: BTreeSet<BucketId>,
+    /// Buckets pulled while a peer ranked for them held another universe:
+    /// pulled again, and coordinated, only once every peer holds this
+    /// node's (see [`super::pulls`]).
+    pub(super) until_universe_agrees: BTreeSet<BucketId>,
+    /// Buckets gained, with when they are pulled once more before this
+    /// node coordinates them (see [`super::pulls`]).
+    pub(super) recheck: BTreeMap<BucketId, u64>,
+}
+
+impl PullState {
+    /// A pull now under way.
+    fn start(&mut self, request: u64, pull: PullInFlight) {
+        if let Some(count) = self.in_flight.get_mut(pull.source) {
+            *count += 1;
+            self.pulling.insert(request, pull);
+        }
+        self.check_invariants();
+    }
+
+    /// A pull answered or given up.
+    fn take(&mut self, request: u64) -> Option<PullInFlight> {
+        let pull = self.pulling.remove(&request)?;
+        invariant!(
+            self.in_flight[pull.source] > 0,
+            "a pull in flight from node {} that counts none",
+            pull.source
+        );
+        self.in_flight[pull.source] -= 1;
+        self.check_invariants();
+        Some(pull)
+    }
+
+    /// The sources of `bucket` waiting for its first pull, taken out.
+    fn take_others(&mut self, bucket: BucketId) -> Option<(PullKind, Vec<usize>)> {
+        let taken = self.after_first.remove(&bucket)?;
+        self.after_first_pulls -= taken.1.len();
+        self.check_invariants();
+        Some(taken)
+    }
+
+    /// Cheap enough for every change (a full count per source would cost
+    /// pulls x sources each time, too much during a catch-up).
+    fn check_invariants(&self) {
+        invariant!(
+            self.in_flight.iter().sum::<usize>() == self.pulling.len(),
+            "{} pulls counted in flight, {} under way",
+            self.in_flight.iter().sum::<usize>(),
+            self.pulling.len()
+        );
+        invariant!(
+            !self.after_first.is_empty() || self.after_first_pulls == 0,
+            "{} pulls counted after a first, none held",
+            self.after_first_pulls
+        );
+    }
+
+    /// For a roster of `n` slots.
+    pub(super) fn new(n: usize) -> PullState {
+        PullState {
+            heard_since_start: vec![false; n],
+            to_pull: BTreeMap::new(),
+            from_source: vec![VecDeque::new(); n],
+            in_flight: vec![0; n],
+            after_first: BTreeMap::new(),
+            after_first_pulls: 0,
+            pulling: BTreeMap::new(),
+            next_request: 1,
+            catch_up_since_ms: 0,
+            pull_again: BTreeSet::new(),
+            until_universe_agrees: BTreeSet::new(),
+            recheck: BTreeMap::new(),
+        }
+    }
+}
+
 /// Counters of what this node has pulled since it started.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TransferTotals {
@@ -79,25 +180,28 @@ impl ClusterCore {
     pub(super) fn queue_pulls(&mut self, view: &View, catch_up: bool) -> usize {
         if catch_up {
             // Every bucket is asked again, of the sources this view names.
-            self.catch_up_since_ms = self.now_ms();
-            self.pull_again.clear();
-            self.from_source.iter_mut().for_each(VecDeque::clear);
-            self.after_first.clear();
-            self.after_first_pulls = 0;
+            self.pull_state.catch_up_since_ms = self.now_ms();
+            self.pull_state.pull_again.clear();
+            self.pull_state.from_source.iter_mut().for_each(VecDeque::clear);
+            self.pull_state.after_first.clear();
+            self.pull_state.after_first_pulls = 0;
         }
         let me = self.ctx.self_index;
         let mut queued = 0;
         for bucket in 0..BUCKETS {
             let holds = view.holds(me, bucket as BucketId);
             if holds && catch_up {
-                self.to_pull.insert(bucket as BucketId, PullKind::CatchUp);
+                self.pull_state.to_pull.insert(bucket as BucketId, PullKind::CatchUp);
                 queued += 1;
             } else if holds && !self.held[bucket] {
-                self.to_pull.entry(bucket as BucketId).or_insert(PullKind::Gained);
+                self.pull_state
+                    .to_pull
+                    .entry(bucket as BucketId)
+                    .or_insert(PullKind::Gained);
                 self.ctx.pulling[bucket].store(true, Ordering::Relaxed);
                 if self.may_be_written_past() {
                     let again_at = self.now_ms() + super::RECHECK_AFTER_MS;
-                    self.recheck.insert(bucket as BucketId, again_at);
+                    self.pull_state.recheck.insert(bucket as BucketId, again_at);
                 }
                 queued += 1;
             }
@@ -117,12 +221,12 @@ impl ClusterCore {
     pub(super) fn pull_from_first_heard(&mut self, now: &View, catching_up: bool) {
         let me = self.ctx.self_index;
         let alive = &now.liveness.alive;
-        let newly: Vec<u8> = (0..alive.len().min(self.heard_since_start.len()))
-            .filter(|&n| alive[n] && !self.heard_since_start[n] && n != me)
+        let newly: Vec<u8> = (0..alive.len().min(self.pull_state.heard_since_start.len()))
+            .filter(|&n| alive[n] && !self.pull_state.heard_since_start[n] && n != me)
             .map(|n| n as u8)
             .collect();
         for &n in &newly {
-            self.heard_since_start[usize::from(n)] = true;
+            self.pull_state.heard_since_start[usize::from(n)] = true;
         }
         if newly.is_empty() || !catching_up {
             return;
@@ -131,29 +235,28 @@ impl ClusterCore {
         // it, with the digest it has by then (so the bucket crosses the
         // network about once); one done asks it now.
         let mut asked_first = vec![false; BUCKETS];
-        let queued = self
-            .from_source
-            .iter()
-            .flat_map(|queue| queue.iter().map(|&(bucket, _)| bucket));
-        for bucket in queued.chain(self.pulling.values().map(|pull| pull.bucket)) {
+        let queued = (self.pull_state.from_source.iter()).flat_map(|queue| queue.iter().map(|&(bucket, _)| bucket));
+        for bucket in queued.chain(self.pull_state.pulling.values().map(|pull| pull.bucket)) {
             asked_first[usize::from(bucket)] = true;
         }
         for bucket in 0..BUCKETS as BucketId {
             // A bucket not assigned to its sources yet will be, the new node
             // among them.
-            if !now.holds(me, bucket) || self.to_pull.contains_key(&bucket) {
+            if !now.holds(me, bucket) || self.pull_state.to_pull.contains_key(&bucket) {
                 continue;
             }
             let ranked = now.preference(bucket).iter().chain(now.stand_ins(bucket));
             for node in ranked.filter(|n| newly.contains(n)).map(|&n| usize::from(n)) {
-                if let Some((_, others)) = self.after_first.get_mut(&bucket) {
+                if let Some((_, others)) = self.pull_state.after_first.get_mut(&bucket) {
                     others.push(node);
-                    self.after_first_pulls += 1;
+                    self.pull_state.after_first_pulls += 1;
                 } else if asked_first[usize::from(bucket)] {
-                    self.after_first.insert(bucket, (PullKind::CatchUp, vec![node]));
-                    self.after_first_pulls += 1;
+                    self.pull_state
+                        .after_first
+                        .insert(bucket, (PullKind::CatchUp, vec![node]));
+                    self.pull_state.after_first_pulls += 1;
                 } else {
-                    self.from_source[node].push_back((bucket, PullKind::CatchUp));
+                    self.pull_state.from_source[node].push_back((bucket, PullKind::CatchUp));
                 }
             }
         }
@@ -182,14 +285,7 @@ impl ClusterCore {
 
     /// A pull answered or given up.
     fn take_pull(&mut self, request: u64) -> Option<PullInFlight> {
-        let pull = self.pulling.remove(&request)?;
-        invariant!(
-            self.in_flight[pull.source] > 0,
-            "a pull in flight from node {} that counts none",
-            pull.source
-        );
-        self.in_flight[pull.source] -= 1;
-        Some(pull)
+        self.pull_state.take(request)
     }
 
     /// The bucket's pull from its first source is over (done, or that
@@ -199,7 +295,7 @@ impl ClusterCore {
         match self.take_others(bucket) {
             Some((kind, others)) => {
                 for source in others {
-                    self.from_source[source].push_back((bucket, kind));
+                    self.pull_state.from_source[source].push_back((bucket, kind));
                 }
             }
             None => self.pulled(bucket),
@@ -208,9 +304,7 @@ impl ClusterCore {
 
     /// The sources of `bucket` waiting for its first pull, taken out.
     fn take_others(&mut self, bucket: BucketId) -> Option<(PullKind, Vec<usize>)> {
-        let taken = self.after_first.remove(&bucket)?;
-        self.after_first_pulls -= taken.1.len();
-        Some(taken)
+        self.pull_state.take_others(bucket)
     }
 
     /// The bucket's copy here is as good as its sources' (or no source is
@@ -221,9 +315,9 @@ impl ClusterCore {
     /// unless the store refused some of its entries (see
     /// [`ClusterCore::incomplete`]).
     fn pulled(&self, bucket: BucketId) {
-        let waits = self.until_universe_agrees.contains(&bucket)
+        let waits = self.pull_state.until_universe_agrees.contains(&bucket)
             || self.incomplete.contains_key(&bucket)
-            || self.recheck.contains_key(&bucket);
+            || self.pull_state.recheck.contains_key(&bucket);
         if !waits {
             self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
         }
@@ -255,14 +349,14 @@ impl ClusterCore {
     /// digest, so an unchanged copy sends nothing) brings what it wrote
     /// meanwhile. Until then this node does not coordinate the bucket.
     fn recheck_gained(&mut self, view: &View, now: u64) {
-        let due: Vec<BucketId> = (self.recheck.iter())
+        let due: Vec<BucketId> = (self.pull_state.recheck.iter())
             .filter(|&(_, &at)| at <= now)
             .map(|(&bucket, _)| bucket)
             .collect();
         for bucket in due {
-            self.recheck.remove(&bucket);
+            self.pull_state.recheck.remove(&bucket);
             if view.holds(self.ctx.self_index, bucket) {
-                self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+                self.pull_state.to_pull.entry(bucket).or_insert(PullKind::Gained);
             } else {
                 self.pulled(bucket);
             }
@@ -297,7 +391,7 @@ impl ClusterCore {
         for bucket in due {
             self.incomplete.remove(&bucket);
             if view.holds(self.ctx.self_index, bucket) {
-                self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+                self.pull_state.to_pull.entry(bucket).or_insert(PullKind::Gained);
             } else {
                 self.ctx.pulling[usize::from(bucket)].store(false, Ordering::Relaxed);
             }
@@ -307,11 +401,11 @@ impl ClusterCore {
     /// Once every live peer holds this node's universe, pulls again the
     /// buckets asked for while some did not; done, they may be coordinated.
     fn pull_again_once_the_universe_agrees(&mut self) {
-        if self.until_universe_agrees.is_empty() || self.membership.universe_split() {
+        if self.pull_state.until_universe_agrees.is_empty() || self.membership.universe_split() {
             return;
         }
-        for bucket in std::mem::take(&mut self.until_universe_agrees) {
-            self.to_pull.entry(bucket).or_insert(PullKind::Gained);
+        for bucket in std::mem::take(&mut self.pull_state.until_universe_agrees) {
+            self.pull_state.to_pull.entry(bucket).or_insert(PullKind::Gained);
         }
     }
 
@@ -319,8 +413,12 @@ impl ClusterCore {
     /// again once the universe agrees.
     fn pulls_pending(&self) -> usize {
         let known = self.ctx.roster.len();
-        let queued: usize = self.from_source[..known].iter().map(VecDeque::len).sum();
-        self.to_pull.len() + queued + self.pulling.len() + self.after_first_pulls + self.until_universe_agrees.len()
+        let queued: usize = self.pull_state.from_source[..known].iter().map(VecDeque::len).sum();
+        self.pull_state.to_pull.len()
+            + queued
+            + self.pull_state.pulling.len()
+            + self.pull_state.after_first_pulls
+            + self.pull_state.until_universe_agrees.len()
     }
 
     /// Issues pulls up to the windows; marks the node ready when none remain.
@@ -340,7 +438,7 @@ impl ClusterCore {
         // known who stood in, and no write goes to stand-ins any more. They
         // wait a bounded time: pulling early makes the data safe sooner,
         // and a second pass after settling picks up what was missed.
-        if settled || now >= self.catch_up_since_ms + SETTLE_WAIT_MS {
+        if settled || now >= self.pull_state.catch_up_since_ms + SETTLE_WAIT_MS {
             self.assign_sources(&view, &unsettled);
         }
         self.issue_pulls(&view, now);
@@ -350,7 +448,7 @@ impl ClusterCore {
         }
         // Buckets to pull once more keep this node from being current
         // (peers route around it), not from being ready.
-        let pulling = self.pulls_pending() > 0 || !self.incomplete.is_empty() || !self.recheck.is_empty();
+        let pulling = self.pulls_pending() > 0 || !self.incomplete.is_empty() || !self.pull_state.recheck.is_empty();
         if self.membership.set_pulling(pulling) {
             self.publish(false);
         }
@@ -365,7 +463,7 @@ impl ClusterCore {
     /// source, unless it died meanwhile (what it held is gone with it, or
     /// on the others asked too).
     fn ask_again_what_timed_out(&mut self, view: &View, now: u64) {
-        let expired: Vec<u64> = (self.pulling.iter())
+        let expired: Vec<u64> = (self.pull_state.pulling.iter())
             .filter(|(_, pull)| now >= pull.deadline_ms)
             .map(|(&request, _)| request)
             .collect();
@@ -374,7 +472,7 @@ impl ClusterCore {
                 continue;
             };
             if view.liveness.alive[pull.source] {
-                self.from_source[pull.source].push_front((pull.bucket, pull.kind));
+                self.pull_state.from_source[pull.source].push_front((pull.bucket, pull.kind));
             } else {
                 self.ask_the_others(pull.bucket);
             }
@@ -383,7 +481,7 @@ impl ClusterCore {
 
     /// Queues each bucket to pull for every source it is pulled from.
     fn assign_sources(&mut self, view: &View, unsettled: &[usize]) {
-        while let Some((bucket, kind)) = self.to_pull.pop_first() {
+        while let Some((bucket, kind)) = self.pull_state.to_pull.pop_first() {
             if !view.holds(self.ctx.self_index, bucket) {
                 continue;
             }
@@ -392,10 +490,10 @@ impl ClusterCore {
                 .map(|&n| usize::from(n))
                 .collect();
             if ranked.iter().any(|n| unsettled.contains(n)) {
-                self.pull_again.insert(bucket);
+                self.pull_state.pull_again.insert(bucket);
             }
             if ranked.iter().any(|&n| self.membership.holds_another_universe(n)) {
-                self.until_universe_agrees.insert(bucket);
+                self.pull_state.until_universe_agrees.insert(bucket);
             }
             let sources = self.sources(view, bucket, kind);
             let Some(&first) = (sources.iter())
@@ -406,12 +504,12 @@ impl ClusterCore {
                 self.pulled(bucket);
                 continue;
             };
-            self.from_source[first].push_back((bucket, kind));
+            self.pull_state.from_source[first].push_back((bucket, kind));
             let others: Vec<usize> = sources.into_iter().filter(|&n| n != first).collect();
             self.take_others(bucket);
             if !others.is_empty() {
-                self.after_first_pulls += others.len();
-                self.after_first.insert(bucket, (kind, others));
+                self.pull_state.after_first_pulls += others.len();
+                self.pull_state.after_first.insert(bucket, (kind, others));
             }
         }
     }
@@ -423,14 +521,17 @@ impl ClusterCore {
         for source in 0..self.ctx.roster.len() {
             if !view.liveness.alive[source] {
                 // Gone: what it was to be asked first goes to the others.
-                let queued: Vec<BucketId> = self.from_source[source].drain(..).map(|(bucket, _)| bucket).collect();
+                let queued: Vec<BucketId> = self.pull_state.from_source[source]
+                    .drain(..)
+                    .map(|(bucket, _)| bucket)
+                    .collect();
                 for bucket in queued {
                     self.ask_the_others(bucket);
                 }
                 continue;
             }
-            while self.in_flight[source] < PULL_WINDOW_PER_SOURCE {
-                let Some((bucket, kind)) = self.from_source[source].pop_front() else {
+            while self.pull_state.in_flight[source] < PULL_WINDOW_PER_SOURCE {
+                let Some((bucket, kind)) = self.pull_state.from_source[source].pop_front() else {
                     break;
                 };
                 if !view.holds(self.ctx.self_index, bucket) {
@@ -438,7 +539,7 @@ impl ClusterCore {
                     self.take_others(bucket);
                 } else if !self.ask(source, bucket, kind, now) {
                     // The transfer layer is full: asked again next round.
-                    self.from_source[source].push_front((bucket, kind));
+                    self.pull_state.from_source[source].push_front((bucket, kind));
                     break;
                 }
             }
@@ -448,8 +549,8 @@ impl ClusterCore {
     /// Asks `source` for `bucket`; false when the transfer layer refuses
     /// the request (its queues are full).
     fn ask(&mut self, source: usize, bucket: BucketId, kind: PullKind, now: u64) -> bool {
-        let request = self.next_request;
-        self.next_request += 1;
+        let request = self.pull_state.next_request;
+        self.pull_state.next_request += 1;
         // With this node's digest of the bucket: a source whose copy is the
         // same sends nothing. A bucket whose journal records were damaged
         // is pulled whole.
@@ -470,22 +571,21 @@ impl ClusterCore {
             source,
             deadline_ms: now + PULL_TIMEOUT_MS,
         };
-        self.pulling.insert(request, pull);
-        self.in_flight[source] += 1;
+        self.pull_state.start(request, pull);
         true
     }
 
     /// Every pull done and membership settled: pulls again what was pulled
     /// before it settled, or else logs the transfer and becomes ready.
     fn caught_up(&mut self, now: u64) {
-        if !self.pull_again.is_empty() {
-            let again = std::mem::take(&mut self.pull_again);
+        if !self.pull_state.pull_again.is_empty() {
+            let again = std::mem::take(&mut self.pull_state.pull_again);
             log!(
                 "pull_again",
                 "membership settled after pulls began: pulling {} buckets once more",
                 again.len()
             );
-            (self.to_pull).extend(again.into_iter().map(|bucket| (bucket, PullKind::CatchUp)));
+            (self.pull_state.to_pull).extend(again.into_iter().map(|bucket| (bucket, PullKind::CatchUp)));
             return;
         }
         if let Some((started, before)) = self.pulls_started.take() {
@@ -565,5 +665,44 @@ impl ClusterCore {
             Arc::new(placement.view(me, Liveness::ready(current)))
         });
         current.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(bucket: BucketId, source: usize) -> PullInFlight {
+        PullInFlight {
+            bucket,
+            kind: PullKind::Gained,
+            source,
+            deadline_ms: 0,
+        }
+    }
+
+    #[test]
+    fn pulls_under_way_are_counted_per_source_until_taken() {
+        let mut state = PullState::new(3);
+        state.start(1, pull(5, 2));
+        state.start(2, pull(6, 2));
+        state.start(3, pull(7, 0));
+        assert_eq!(state.in_flight, [1, 0, 2]);
+        assert_eq!(state.take(2).map(|p| p.bucket), Some(6));
+        assert!(state.take(2).is_none(), "taken once");
+        assert_eq!(state.in_flight, [1, 0, 1]);
+        state.start(4, pull(8, 9));
+        assert!(state.take(4).is_none(), "a source outside the roster is never started");
+    }
+
+    #[test]
+    fn the_sources_after_a_first_pull_are_taken_out_with_their_count() {
+        let mut state = PullState::new(4);
+        state.after_first.insert(5, (PullKind::CatchUp, vec![1, 2]));
+        state.after_first_pulls = 2;
+        let (kind, others) = state.take_others(5).unwrap();
+        assert_eq!((kind, others), (PullKind::CatchUp, vec![1, 2]));
+        assert_eq!(state.after_first_pulls, 0);
+        assert!(state.take_others(5).is_none());
     }
 }
