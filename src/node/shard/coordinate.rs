@@ -26,9 +26,6 @@ const PENDING_FULL_WAIT_MS: i32 = 50;
 /// Wait suggested to a GET when as many are held as allowed (see
 /// [`super::held_reads`]): their writes end within a round trip or two.
 const HELD_READS_FULL_WAIT_MS: i32 = 20;
-/// How long an ack's word that a replica is full counts, when no later ack
-/// says otherwise: until gossip, which has the last word, has spread it.
-const FULL_ACK_MS: u64 = 3_000;
 
 /// A write this shard just applied, for the other replicas.
 struct Written<'a> {
@@ -301,16 +298,14 @@ impl Shard {
     /// Whether a PUT would grow a bucket one of whose other replicas is full
     /// (a replica must take every write it is sent; see [`crate::cluster::ring`]).
     fn grows_a_full_replica(&mut self, view: &View, (key, bucket): (&[u8], BucketId), value_bytes: usize) -> bool {
-        if !view.any_full() && self.full_acked_until_ms == 0 {
+        if !view.any_full() && !self.full_replicas.any() {
             return false;
         }
         let now = self.now_ms();
-        if self.full_acked_until_ms <= now {
-            self.full_acked_until_ms = 0;
-        }
+        self.full_replicas.expire(now);
         let full_replica = view
             .other_replicas(bucket)
-            .any(|n| view.liveness.full[n] || self.full_until_ms[n] > now);
+            .any(|n| view.liveness.full[n] || self.full_replicas.is_full(n, now));
         full_replica
             && self
                 .store
@@ -380,11 +375,8 @@ impl Shard {
         if refused {
             self.ctx.counters.replica_refusals.fetch_add(1, Ordering::Relaxed);
         }
-        let until = if full { self.now_ms() + FULL_ACK_MS } else { 0 };
-        if let Some(slot) = self.full_until_ms.get_mut(from) {
-            *slot = until;
-            self.full_acked_until_ms = self.full_acked_until_ms.max(until);
-        }
+        let now = self.now_ms();
+        self.full_replicas.acked(from, full, now);
         let Some(pending) = self.pending.get_mut(seq) else {
             return;
         };

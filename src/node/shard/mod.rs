@@ -29,6 +29,7 @@
 mod bucket_read;
 mod commit;
 mod coordinate;
+mod full_replicas;
 mod handoff;
 mod held_reads;
 mod mismatches;
@@ -59,6 +60,7 @@ use crate::storage::reply_cache::ReplyCache;
 use crate::storage::stamp::{Clock, Stamp};
 use crate::storage::store::Store;
 use commit::Held;
+use full_replicas::FullReplicas;
 use handoff::HandOffs;
 use mismatches::Mismatches;
 use pending_writes::PendingWrites;
@@ -119,10 +121,8 @@ pub struct Shard {
     agreement: Agreement,
     /// From the cluster core's last retain pass (see [`ShardMsg::Retain`]).
     collect_from_stamp_ms: Option<u64>,
-    /// Per node: until when (monotonic ms) an ack said its store is full.
-    full_until_ms: Vec<u64>,
-    /// The latest of those (0 once passed: no replica is known full).
-    full_acked_until_ms: u64,
+    /// What replicas' acks said about their stores being full.
+    full_replicas: FullReplicas,
     /// Entries stamped before this node's last WIPEOUT are not taken in.
     wiped_before: Stamp,
     /// A WIPEOUT done by every shard, answered once its millisecond passed.
@@ -173,8 +173,7 @@ impl Shard {
             mismatches: Mismatches::default(),
             agreement: Agreement::default(),
             collect_from_stamp_ms: None,
-            full_until_ms: vec![0; SLOTS_MAX],
-            full_acked_until_ms: 0,
+            full_replicas: FullReplicas::new(SLOTS_MAX),
             wiped_before: Stamp(0),
             wipe_reply: None,
             journal: None,
