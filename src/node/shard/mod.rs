@@ -19,7 +19,9 @@
 //!   held behind them ([`held_reads`]).
 //! - [`replica`]: a write another node coordinated, stored and acknowledged.
 //! - [`transfer`]: buckets sent (pulls served, pushes) and received, and
-//!   the answering side of anti-entropy.
+//!   the answering side of anti-entropy; [`pull_progress`]: the pulls
+//!   being received and the pulls owed, between messages.
+//! - [`full_replicas`]: what replicas' acks said about full stores.
 //! - [`retain`]: buckets no longer replicated here dropped, tombstones
 //!   every replica holds collected; [`handoff`]: a bucket dropped only
 //!   once its replicas confirmed they hold it; [`mismatches`]: anti-entropy's
@@ -34,6 +36,7 @@ mod handoff;
 mod held_reads;
 mod mismatches;
 mod pending_writes;
+mod pull_progress;
 mod replay;
 mod replica;
 mod retain;
@@ -64,11 +67,10 @@ use full_replicas::FullReplicas;
 use handoff::HandOffs;
 use mismatches::Mismatches;
 use pending_writes::PendingWrites;
-use std::collections::{BTreeMap, VecDeque};
+use pull_progress::{DeferredPulls, PullsReceiving};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use transfer::{DeferredPull, PullReceiving};
 
 /// How often [`Shard::tick`] should run while writes are pending.
 pub const TICK_MS: u64 = 20;
@@ -109,9 +111,9 @@ pub struct Shard {
     /// Writes waiting for replicas, and the GETs held behind them.
     pending: PendingWrites,
     /// Pulls this shard is receiving chunks for, by request id.
-    pulls_receiving: BTreeMap<u64, PullReceiving>,
+    pulls_receiving: PullsReceiving,
     /// Pulls of peers to answer when the transfer layer has room again.
-    deferred_pulls: VecDeque<DeferredPull>,
+    deferred_pulls: DeferredPulls,
     /// Buckets this node hands off and the replicas that confirmed them,
     /// and the hand-off pulls it receives as a replica.
     handoffs: HandOffs,
@@ -167,8 +169,8 @@ impl Shard {
             ctx,
             cluster,
             pending: PendingWrites::default(),
-            pulls_receiving: BTreeMap::new(),
-            deferred_pulls: VecDeque::new(),
+            pulls_receiving: PullsReceiving::default(),
+            deferred_pulls: DeferredPulls::default(),
             handoffs: HandOffs::default(),
             mismatches: Mismatches::default(),
             agreement: Agreement::default(),

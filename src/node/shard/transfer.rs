@@ -13,6 +13,7 @@
 
 use super::Shard;
 use super::handoff::HandOffs;
+use super::pull_progress::DeferredPull;
 use crate::cluster::agreement::Position;
 use crate::cluster::internal::{BucketDigest, Chunk, Entry, Internal, entry_wire_bytes};
 use crate::node::context::Channel;
@@ -24,30 +25,8 @@ use std::sync::atomic::Ordering;
 
 /// The request id of pushes (pulls number from 1).
 pub const PUSH_REQUEST: u64 = 0;
-/// Pulls being received at once (bounded bookkeeping).
-const PULLS_RECEIVING_MAX: usize = 256;
 /// Payload budget of one transfer chunk (a message on the transfer stream).
 pub const CHUNK_BYTES_MAX: usize = 60_000;
-/// Pulls a shard keeps to answer again when the transfer layer refused
-/// them (its queues full); beyond, the oldest is left to its puller's
-/// timeout.
-const DEFERRED_PULLS_MAX: usize = 64;
-
-/// A pull this shard could not answer yet: the transfer layer was full.
-pub(super) struct DeferredPull {
-    to: usize,
-    request: u64,
-    bucket: BucketId,
-    /// The puller's digest of the bucket, as it asked.
-    digest: Option<u64>,
-}
-
-/// The chunks of one pull received so far.
-pub(super) struct PullReceiving {
-    bucket: BucketId,
-    received: Vec<bool>,
-    entries: usize,
-}
 
 impl Shard {
     /// Answers a peer's pull with the bucket's chunks, or with one empty
@@ -63,10 +42,7 @@ impl Shard {
             digest,
         };
         if !self.answer_pull(&pull) {
-            if self.deferred_pulls.len() == DEFERRED_PULLS_MAX {
-                self.deferred_pulls.pop_front();
-            }
-            self.deferred_pulls.push_back(pull);
+            self.deferred_pulls.defer(pull);
         }
     }
 
@@ -96,9 +72,9 @@ impl Shard {
 
     /// Answers the deferred pulls, until the transfer layer refuses again.
     pub(super) fn serve_deferred_pulls(&mut self) {
-        while let Some(pull) = self.deferred_pulls.pop_front() {
+        while let Some(pull) = self.deferred_pulls.take() {
             if !self.answer_pull(&pull) {
-                self.deferred_pulls.push_front(pull);
+                self.deferred_pulls.put_back(pull);
                 return;
             }
         }
@@ -168,7 +144,7 @@ impl Shard {
         if HandOffs::is_handoff(received.request) {
             return self.receive_handoff_chunk(received, refused > 0);
         }
-        if let Some(entries) = self.note_chunk(received) {
+        if let Some(entries) = self.pulls_receiving.note(received) {
             // Done once its entries are in the journal.
             let done = ClusterMsg::PullDone {
                 request: received.request,
@@ -178,41 +154,6 @@ impl Shard {
         }
     }
 
-    /// Notes a pull's chunk as received; returns its entry count once every
-    /// chunk of it has been. Entries of other buckets and chunk numbers out
-    /// of range were refused when the chunk was decoded.
-    fn note_chunk(&mut self, received: &Chunk) -> Option<usize> {
-        let Chunk {
-            request,
-            bucket,
-            chunk,
-            chunks,
-            ref entries,
-        } = *received;
-        if !self.pulls_receiving.contains_key(&request) && self.pulls_receiving.len() >= PULLS_RECEIVING_MAX {
-            // Pulls that lost a chunk are never completed; the oldest goes
-            // (its puller has timed out and asked again).
-            self.pulls_receiving.pop_first();
-        }
-        let progress = self.pulls_receiving.entry(request).or_insert_with(|| PullReceiving {
-            bucket,
-            received: vec![false; usize::from(chunks)],
-            entries: 0,
-        });
-        if progress.received.len() != usize::from(chunks) || progress.bucket != bucket {
-            return None;
-        }
-        let slot = progress.received.get_mut(usize::from(chunk))?;
-        if !*slot {
-            *slot = true;
-            progress.entries += entries.len();
-        }
-        if !progress.received.iter().all(|&r| r) {
-            return None;
-        }
-        self.pulls_receiving.remove(&request).map(|done| done.entries)
-    }
-
     /// A chunk of a hand-off pull: once every chunk is merged (and none
     /// found the store without room), the giver hears this node holds its
     /// copy, after the merge is in the journal.
@@ -220,7 +161,7 @@ impl Shard {
         if lacked_room {
             self.handoffs.lacked_room(received.request);
         }
-        if self.note_chunk(received).is_none() {
+        if self.pulls_receiving.note(received).is_none() {
             return;
         }
         if let Some((from, bucket, digest)) = self.handoffs.pull_done(received.request) {
