@@ -52,7 +52,7 @@ use crate::node::admin;
 use crate::node::context::{NodeContext, NodeIo};
 use crate::node::durability::journal::Journal;
 use crate::node::mailbox::MailboxSender;
-use crate::node::messages::{ClusterMsg, ShardMsg, Wipeout};
+use crate::node::messages::{ClusterMsg, ShardMsg};
 use crate::node::outbox::Outbox;
 use crate::node::roster::SLOTS_MAX;
 use crate::node::waits::Waits;
@@ -71,6 +71,7 @@ use pull_progress::{DeferredPulls, PullsReceiving};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use wipe::Wiped;
 
 /// How often [`Shard::tick`] should run while writes are pending.
 pub const TICK_MS: u64 = 20;
@@ -125,10 +126,8 @@ pub struct Shard {
     collect_from_stamp_ms: Option<u64>,
     /// What replicas' acks said about their stores being full.
     full_replicas: FullReplicas,
-    /// Entries stamped before this node's last WIPEOUT are not taken in.
-    wiped_before: Stamp,
-    /// A WIPEOUT done by every shard, answered once its millisecond passed.
-    wipe_reply: Option<Arc<Wipeout>>,
+    /// The WIPEOUT floor, and a finished WIPEOUT waiting to be answered.
+    wiped: Wiped,
     /// How long each bucket's clients have been asked to wait.
     waits: Waits,
     /// Per bucket, when the cluster core was last told the store refused
@@ -176,8 +175,7 @@ impl Shard {
             agreement: Agreement::default(),
             collect_from_stamp_ms: None,
             full_replicas: FullReplicas::new(SLOTS_MAX),
-            wiped_before: Stamp(0),
-            wipe_reply: None,
+            wiped: Wiped::default(),
             journal: None,
             held: Held::default(),
         }
@@ -194,7 +192,7 @@ impl Shard {
     pub fn snapshot_now(&mut self) -> std::io::Result<()> {
         let now = self.now_ms();
         match &mut self.journal {
-            Some(journal) => journal.snapshot_now(&self.store, self.wiped_before, now),
+            Some(journal) => journal.snapshot_now(&self.store, self.wiped.floor(), now),
             None => Ok(()),
         }
     }
@@ -219,7 +217,7 @@ impl Shard {
     /// replicas, a WIPEOUT waiting for its millisecond to pass, pulls to
     /// answer when the transfer layer has room).
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || self.wipe_reply.is_some() || !self.deferred_pulls.is_empty()
+        !self.pending.is_empty() || self.wiped.reply_waits() || !self.deferred_pulls.is_empty()
     }
 
     /// How long until [`Shard::tick`] should run: [`TICK_MS`] while writes
@@ -301,7 +299,7 @@ impl Shard {
         self.check_pending();
         let now = self.now_ms();
         if let Some(journal) = &mut self.journal {
-            journal.tick(now, &self.store, self.wiped_before);
+            journal.tick(now, &self.store, self.wiped.floor());
             let unsynced = journal.unsynced_since_ms().map_or(0, |since| since + 1);
             self.ctx.unsynced_since_ms[self.index].store(unsynced, Ordering::Relaxed);
         }

@@ -47,12 +47,12 @@ impl Shard {
             }
             Change::Wipe { floor } => {
                 self.store.retain(|b, _| written_by(b, shard, shards), |_, _| false);
-                self.wiped_before = self.wiped_before.max(floor);
+                self.wiped.raise_floor(floor);
                 return Replayed::Applied;
             }
             Change::End { .. } | Change::Header(_) => return Replayed::Applied,
         };
-        if stamp < self.wiped_before {
+        if stamp < self.wiped.floor() {
             return Replayed::Applied;
         }
         // No stamp is issued below one recovered.

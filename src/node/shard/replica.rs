@@ -65,7 +65,7 @@ impl Shard {
     /// Offers a replicated or transferred entry to the store, through the
     /// same memory admission as a client's write; kept if it is newer.
     pub(super) fn apply_entry(&mut self, entry: &Entry) -> Applied {
-        if entry.stamp < self.wiped_before {
+        if entry.stamp < self.wiped.floor() {
             // Written before this node's WIPEOUT: a replica not wiped yet
             // must not refill what was wiped.
             return Applied::Stale;

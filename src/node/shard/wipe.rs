@@ -11,6 +11,32 @@ use crate::storage::stamp::Stamp;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// What a shard keeps of WIPEOUTs: the floor below which nothing is taken
+/// in again (the latest WIPEOUT's, raised by every one, never lowered),
+/// and a finished WIPEOUT waiting for its millisecond to pass.
+#[derive(Default)]
+pub(super) struct Wiped {
+    floor: Stamp,
+    reply: Option<Arc<Wipeout>>,
+}
+
+impl Wiped {
+    /// Entries stamped before it are not taken in.
+    pub(super) fn floor(&self) -> Stamp {
+        self.floor
+    }
+
+    /// A WIPEOUT at `floor`, made here or read back from the journal.
+    pub(super) fn raise_floor(&mut self, floor: Stamp) {
+        self.floor = self.floor.max(floor);
+    }
+
+    /// Whether a finished WIPEOUT waits to be answered.
+    pub(super) fn reply_waits(&self) -> bool {
+        self.reply.is_some()
+    }
+}
+
 impl Shard {
     /// Empties this shard. What any replica still holds or sends from this
     /// millisecond or before stays out: a write acknowledged before the
@@ -40,13 +66,13 @@ impl Shard {
         if job.shards_left.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The memory is back: let PUTs in before answering.
             self.store.budget().check_rss();
-            self.wipe_reply = Some(job);
+            self.wiped.reply = Some(job);
             self.answer_wipeout();
         }
     }
 
     fn wipe_memory(&mut self, floor: Stamp) {
-        self.wiped_before = floor;
+        self.wiped.raise_floor(floor);
         for bucket in 0..crate::storage::hash::BUCKETS as crate::storage::hash::BucketId {
             self.ctx.digests[usize::from(bucket)].store(0, Ordering::Relaxed);
         }
@@ -59,7 +85,7 @@ impl Shard {
     /// Answers a finished WIPEOUT once the wall clock is past every
     /// millisecond a shard wiped in.
     pub(super) fn answer_wipeout(&mut self) {
-        let Some(job) = &self.wipe_reply else {
+        let Some(job) = &self.wiped.reply else {
             return;
         };
         if self.ctx.clock.stamp_ms() <= job.wiped_in_stamp_ms.load(Ordering::Acquire) {
@@ -73,6 +99,20 @@ impl Shard {
         let reply = Reply::Code(code);
         self.ctx.counters.count_reply(&reply);
         self.io.datagram(job.client, &reply.encode(&job.message_id));
-        self.wipe_reply = None;
+        self.wiped.reply = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_only_rises() {
+        let mut wiped = Wiped::default();
+        wiped.raise_floor(Stamp::from_millis(5));
+        wiped.raise_floor(Stamp::from_millis(3));
+        assert_eq!(wiped.floor(), Stamp::from_millis(5));
+        assert!(!wiped.reply_waits());
     }
 }
