@@ -29,9 +29,11 @@ use crate::node::roster::SLOTS_MAX;
 use crate::storage::hash::{BUCKETS, BucketId};
 use crate::storage::memory::{FULL_ENTER_PERCENT, FULL_LEAVE_PERCENT, MemoryBudget};
 use pulls::{PullState, TransferTotals};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use universe_change::UniverseSpread;
+use upkeep::UpkeepTimes;
 
 pub use crate::cluster::membership::ROUND_MS;
 pub use universe_change::placement;
@@ -63,13 +65,13 @@ pub struct ClusterCore {
     pulls_started: Option<(u64, TransferTotals)>,
     /// The pulls to make and under way (see [`pulls`]).
     pull_state: PullState,
-    last_retain_ms: u64,
-    last_anti_entropy_ms: u64,
+    /// When the anti-entropy and retain passes last ran (see [`upkeep`]).
+    upkeep: UpkeepTimes,
+    /// Passing the universe on, and leaving (see [`universe_change`]).
+    spread: UniverseSpread,
     /// The placement among live nodes that are not behind (the nodes whose
     /// data is current, see [`PullKind::CatchUp`]); rebuilt after each view change.
     up_to_date_view: Option<Arc<View>>,
-    /// Offset from this node of the last peer compared with.
-    anti_entropy_pass: usize,
     /// Per bucket: its records read back from the journal may miss some
     /// (damaged, or not admitted): pulled whole, with no digest.
     suspect: Vec<bool>,
@@ -82,14 +84,6 @@ pub struct ClusterCore {
     /// Wall-clock time (stamp ms) since which every node has been alive,
     /// ready and not behind in this node's view (None: some node is not).
     whole_since_stamp_ms: Option<u64>,
-    /// Per slot: when this node may pass its universe on to it next
-    /// (monotonic ms), and how often it has since taking it.
-    universe_pushes: Vec<(u64, u32)>,
-    /// Where the next round's look for peers to pass it on to starts.
-    push_cursor: usize,
-    /// Nodes outside this node's universe told about it lately, by id,
-    /// with when (bounded; see [`universe_change`]).
-    strangers_told: VecDeque<(u64, u64)>,
     /// The data directory, where an adopted universe is kept (None:
     /// memory only).
     disk: Option<Arc<dyn NodeDisk>>,
@@ -97,9 +91,6 @@ pub struct ClusterCore {
     /// just joined the universe, gives its peers [`STARTUP_GRACE_MS`] to be
     /// heard from before it decides which buckets have no holder.
     pulls_wait_until_ms: u64,
-    /// Retain passes in a row that found this leaving node holding nothing
-    /// any bucket still needs (see [`universe_change`]).
-    drained_passes: u32,
 }
 
 impl ClusterCore {
@@ -126,21 +117,16 @@ impl ClusterCore {
             io,
             shards,
             pull_state: PullState::new(n),
+            upkeep: UpkeepTimes::default(),
+            spread: UniverseSpread::new(n),
             held: vec![false; BUCKETS],
             pulls_started: None,
-            last_retain_ms: 0,
-            last_anti_entropy_ms: 0,
             up_to_date_view: None,
-            anti_entropy_pass: 0,
             whole_since_stamp_ms: None,
             suspect: vec![false; BUCKETS],
             incomplete: BTreeMap::new(),
             universe_taken_ms: None,
-            universe_pushes: vec![(0, 0); n],
-            push_cursor: 0,
-            strangers_told: VecDeque::new(),
             disk: None,
-            drained_passes: 0,
             pulls_wait_until_ms: STARTUP_GRACE_MS,
         }
     }

@@ -26,6 +26,7 @@ use crate::log;
 use crate::node::durability::universe_file;
 use crate::node::roster::{Known, Roster, SLOTS_MAX};
 use crate::protocol::wire::Reply;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -57,6 +58,33 @@ pub fn placement(roster: &Roster, universe: &Universe, replicas: usize) -> Place
         })
         .collect();
     Placement::with_roles(&slots, replicas)
+}
+
+/// What the cluster core keeps to pass its universe on, and to leave.
+pub(super) struct UniverseSpread {
+    /// Per slot: when this node may pass its universe on to it next
+    /// (monotonic ms), and how often it has since taking it.
+    universe_pushes: Vec<(u64, u32)>,
+    /// Where the next round's look for peers to pass it on to starts.
+    push_cursor: usize,
+    /// Nodes outside this node's universe told about it lately, by id,
+    /// with when (bounded).
+    strangers_told: VecDeque<(u64, u64)>,
+    /// Retain passes in a row that found this leaving node holding nothing
+    /// any bucket still needs.
+    drained_passes: u32,
+}
+
+impl UniverseSpread {
+    /// For a roster of `n` slots.
+    pub(super) fn new(n: usize) -> UniverseSpread {
+        UniverseSpread {
+            universe_pushes: vec![(0, 0); n],
+            push_cursor: 0,
+            strangers_told: VecDeque::new(),
+            drained_passes: 0,
+        }
+    }
 }
 
 impl ClusterCore {
@@ -153,7 +181,7 @@ impl ClusterCore {
             .collect();
         self.membership.set_members(&members, now);
         self.membership.set_universe(tag);
-        self.universe_pushes.fill((0, 0));
+        self.spread.universe_pushes.fill((0, 0));
         let counters = &self.ctx.counters;
         counters.universes_adopted.fetch_add(1, Ordering::Relaxed);
         counters.set(&counters.universe_version, version);
@@ -204,9 +232,9 @@ impl ClusterCore {
         let mut message = None;
         let mut sent = 0;
         for step in 0..n {
-            let slot = (self.push_cursor + step) % n;
+            let slot = (self.spread.push_cursor + step) % n;
             let theirs = self.membership.peer_universe(slot);
-            let (next_ms, pushes) = self.universe_pushes[slot];
+            let (next_ms, pushes) = self.spread.universe_pushes[slot];
             let needs = theirs.is_none_or(|theirs| theirs.version < universe.version);
             if slot == self.ctx.self_index || self.placement.role(slot) == Role::Absent || !needs || now < next_ms {
                 continue;
@@ -216,12 +244,12 @@ impl ClusterCore {
             } else {
                 PUSH_INTERVAL_MS
             };
-            self.universe_pushes[slot] = (now + interval, pushes + 1);
+            self.spread.universe_pushes[slot] = (now + interval, pushes + 1);
             let message = message.get_or_insert_with(|| Internal::Universe((*universe).clone()));
             self.ctx.send(&*self.io, slot, message);
             sent += 1;
             if sent == PUSHES_PER_ROUND {
-                self.push_cursor = (slot + 1) % n;
+                self.spread.push_cursor = (slot + 1) % n;
                 return;
             }
         }
@@ -237,15 +265,17 @@ impl ClusterCore {
         if !theirs.older_than(&mine) && !conflicting {
             return;
         }
-        while let Some(&(_, at)) = self.strangers_told.front()
+        while let Some(&(_, at)) = self.spread.strangers_told.front()
             && now >= at + PUSH_INTERVAL_MS
         {
-            self.strangers_told.pop_front();
+            self.spread.strangers_told.pop_front();
         }
-        if self.strangers_told.len() >= STRANGERS_MAX || self.strangers_told.iter().any(|&(told, _)| told == id) {
+        if self.spread.strangers_told.len() >= STRANGERS_MAX
+            || self.spread.strangers_told.iter().any(|&(told, _)| told == id)
+        {
             return;
         }
-        self.strangers_told.push_back((id, now));
+        self.spread.strangers_told.push_back((id, now));
         let message = Internal::Universe((*universe).clone());
         self.io.datagram(addr, &self.ctx.encode_for(id, &message));
     }
@@ -259,7 +289,7 @@ impl ClusterCore {
         // not yet here).
         let leaving = self.ctx.universe().member(self.ctx.name()).is_some_and(|me| me.leaving);
         if !leaving {
-            self.drained_passes = 0;
+            self.spread.drained_passes = 0;
             return;
         }
         let empty = self
@@ -267,8 +297,12 @@ impl ClusterCore {
             .digests
             .iter()
             .all(|digest| digest.load(Ordering::Relaxed) == 0);
-        self.drained_passes = if empty && !needed { self.drained_passes + 1 } else { 0 };
-        if self.drained_passes >= DRAINED_PASSES {
+        self.spread.drained_passes = if empty && !needed {
+            self.spread.drained_passes + 1
+        } else {
+            0
+        };
+        if self.spread.drained_passes >= DRAINED_PASSES {
             log!(
                 "left",
                 "every bucket this node held has its replicas elsewhere and its store is empty: exiting"

@@ -22,14 +22,23 @@ const RETAIN_INTERVAL_MS: u64 = 5_000;
 /// it hands them off and exits within seconds once the others are ready.
 const RETAIN_INTERVAL_LEAVING_MS: u64 = 1_000;
 
+/// When the anti-entropy and retain passes last ran.
+#[derive(Default)]
+pub(super) struct UpkeepTimes {
+    last_retain_ms: u64,
+    last_anti_entropy_ms: u64,
+    /// Offset from this node of the last peer compared with.
+    anti_entropy_pass: usize,
+}
+
 impl ClusterCore {
     /// The passes that are due, if this node is ready.
     pub(super) fn upkeep(&mut self, now: u64) {
         if !self.membership.is_ready() {
             return;
         }
-        if now >= self.last_anti_entropy_ms + ANTI_ENTROPY_INTERVAL_MS {
-            self.last_anti_entropy_ms = now;
+        if now >= self.upkeep.last_anti_entropy_ms + ANTI_ENTROPY_INTERVAL_MS {
+            self.upkeep.last_anti_entropy_ms = now;
             self.anti_entropy();
         }
         let interval = if self.ctx.view().leaving {
@@ -37,8 +46,8 @@ impl ClusterCore {
         } else {
             RETAIN_INTERVAL_MS
         };
-        if now >= self.last_retain_ms + interval {
-            self.last_retain_ms = now;
+        if now >= self.upkeep.last_retain_ms + interval {
+            self.upkeep.last_retain_ms = now;
             let needed = self.retain();
             self.leave_when_drained(needed);
         }
@@ -61,13 +70,13 @@ impl ClusterCore {
             if compared == peers_per_round.max(1) {
                 break;
             }
-            let peer = (me + self.anti_entropy_pass + step) % n;
+            let peer = (me + self.upkeep.anti_entropy_pass + step) % n;
             // Peers still catching up too: one may hold the only copy of a
             // write (its replicas crashed while it was away).
             if !view.liveness.alive[peer] {
                 continue;
             }
-            self.anti_entropy_pass = (peer + n - me) % n;
+            self.upkeep.anti_entropy_pass = (peer + n - me) % n;
             let mut by_shard: Vec<Vec<BucketId>> = vec![Vec::new(); shards];
             for &bucket in mine.iter().filter(|&&b| view.holds(peer, b)) {
                 by_shard[self.ctx.shard_of(bucket, shards)].push(bucket);
