@@ -4,6 +4,15 @@
 
 mod common;
 
+/// The tests of this binary measure one node's memory and answers against
+/// its limits; on a two-core host a neighbour's flood starves the node's
+/// memory guard. Each takes this lock, so they run one at a time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 use common::*;
 use dynakv::protocol::client;
 use dynakv::protocol::wire::{self, Command, ErrorCode};
@@ -17,6 +26,7 @@ fn code(error: ErrorCode) -> u32 {
 
 #[test]
 fn put_reply_is_byte_exact_to_the_spec_vector() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let request = hex("0a10000102030405060708090a0b0c0d0e0f120a080112016b1a0176200019f777f45800000000");
     let reply = raw_exchange(node.addr(), &request, Duration::from_secs(2)).expect("a reply");
@@ -39,6 +49,7 @@ fn hex(text: &str) -> Vec<u8> {
 /// at-most-once scenarios), here against one node.
 #[test]
 fn one_node_passes_every_conformance_case() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let ctx = dynakv_loadtest::check::Ctx::new(vec![node.addr()], 1, 3);
     let failed: Vec<String> = (dynakv_loadtest::check::CASES.iter())
@@ -49,6 +60,7 @@ fn one_node_passes_every_conformance_case() {
 
 #[test]
 fn reply_always_carries_err_code_and_msg_fields() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let id = [9u8; 16];
     let datagram = wire::encode_request(&id, &client::request(Command::IsAlive, None, None, None));
@@ -62,6 +74,7 @@ fn reply_always_carries_err_code_and_msg_fields() {
 
 #[test]
 fn node_commands_answer_pid_membership_and_alive() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let addr = node.addr();
     let pid = call(addr, Command::GetPid, None, None, None);
@@ -80,6 +93,7 @@ fn node_commands_answer_pid_membership_and_alive() {
 
 #[test]
 fn wipeout_empties_the_store_and_the_reply_cache() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let addr = node.addr();
     for i in 0..50u32 {
@@ -112,6 +126,7 @@ fn wipeout_empties_the_store_and_the_reply_cache() {
 
 #[test]
 fn shutdown_exits_the_process_at_once() {
+    let _alone = alone();
     let mut node = SingleNode::start(&[]);
     let request = wire::encode_request(&[1; 16], &client::request(Command::Shutdown, None, None, None));
     let _ = raw_exchange(node.addr(), &request, Duration::from_millis(200));
@@ -135,6 +150,7 @@ fn send_with_id(addr: std::net::SocketAddr, id: &[u8], command: Command, key: &[
 /// stored key is unchanged.
 #[test]
 fn bad_input_is_dropped_silently_and_changes_nothing() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let addr = node.addr();
     assert_eq!(put(addr, b"canary", b"alive", 42), 0);
@@ -167,6 +183,7 @@ fn bad_input_is_dropped_silently_and_changes_nothing() {
 
 #[test]
 fn largest_datagram_is_read_whole_and_answered_invalid_value() {
+    let _alone = alone();
     let node = SingleNode::start(&[]);
     let addr = node.addr();
     let id = [8u8; 16];
@@ -211,6 +228,7 @@ fn fill(addr: std::net::SocketAddr, round: u32) -> u32 {
 
 #[test]
 fn fill_wipe_fill_reuses_memory_under_the_limit() {
+    let _alone = alone();
     let node = SingleNode::start(&["--memory-limit", "64"]);
     let addr = node.addr();
     let limit = 64 << 20;
@@ -253,6 +271,7 @@ fn fill_wipe_fill_reuses_memory_under_the_limit() {
 /// other key is removed the node takes about as many new keys again.
 #[test]
 fn filling_with_500_byte_values_stays_under_the_limit_and_reuses_freed_space() {
+    let _alone = alone();
     let node = SingleNode::start(&["--memory-limit", "64"]);
     let config = dynakv_loadtest::capacity::CapacityConfig {
         server: node.addr(),
@@ -289,6 +308,7 @@ fn filling_with_500_byte_values_stays_under_the_limit_and_reuses_freed_space() {
 
 #[test]
 fn worker_threads_serve_the_same_protocol() {
+    let _alone = alone();
     let node = SingleNode::start(&["--workers", "2"]);
     let addr = node.addr();
     for i in 0..200u32 {
@@ -327,6 +347,7 @@ fn thread_cpu_seconds(pid: u32) -> Vec<(String, f64)> {
 /// from many ports are spread over both loops.
 #[test]
 fn two_receiving_loops_share_the_port_and_both_serve() {
+    let _alone = alone();
     let node = SingleNode::start(&["--workers", "2", "--receivers", "2"]);
     let addr = node.addr();
     let ctx = dynakv_loadtest::check::Ctx::new(vec![addr], 1, 5);
@@ -405,11 +426,13 @@ fn burst_is_answered_with_overload_not_silence(workers: &str) {
 
 #[test]
 fn burst_on_the_event_loop_shard_gets_overload() {
+    let _alone = alone();
     burst_is_answered_with_overload_not_silence("0");
 }
 
 #[test]
 fn burst_on_a_worker_thread_gets_overload() {
+    let _alone = alone();
     burst_is_answered_with_overload_not_silence("1");
 }
 
@@ -419,6 +442,7 @@ fn burst_on_a_worker_thread_gets_overload() {
 /// keeps answering (OUT_OF_SPACE once full).
 #[test]
 fn a_flood_of_large_puts_from_many_clients_stays_under_the_limit() {
+    let _alone = alone();
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let node = SingleNode::start(&["--memory-limit", "64"]);
     let (addr, pid) = (node.addr(), node.node.pid());
