@@ -28,7 +28,7 @@ use std::time::Duration;
 /// allocator slack, the transfer thread, and the at-most-once caches'
 /// reserve ([`REPLY_CACHE_RESERVE_BYTES`]). Chosen from the capacity
 /// measurements in docs/benchmarks.md.
-const HEADROOM_BYTES: usize = 2 * MIB + MIB / 4;
+const HEADROOM_BYTES: usize = 2 * MIB + 3 * MIB / 4;
 /// The store refuses growth whenever RSS is this close to the limit.
 const RSS_GUARD_BYTES: usize = MIB / 2;
 /// How often the RSS guard samples /proc while the store is over half full,
