@@ -422,10 +422,7 @@ fn read_set<'a, T: Ord>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(text: &str) -> Number {
-        Number::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
+    use crate::test_values::number as n;
 
     fn map(attributes: Vec<(&str, Value)>) -> Map {
         attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -385,6 +385,7 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_values::number as n;
     use serde_json::json;
 
     fn value(json: Json) -> Value {
@@ -408,10 +409,6 @@ mod tests {
         let error = refused(json);
         assert_eq!(error.kind, ErrorKind::Serialization, "{}", error.message);
         error.message
-    }
-
-    fn n(text: &str) -> Number {
-        Number::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]

@@ -314,11 +314,8 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::number::MAGNITUDE_EXPONENT_MAX;
+    use crate::test_values::number as n;
     use std::cmp::Ordering;
-
-    fn n(text: &str) -> Number {
-        Number::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
 
     fn map(attributes: Vec<(&str, Value)>) -> Map {
         attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -28,4 +28,6 @@ pub mod number;
 pub mod ops;
 pub mod sigv4;
 pub mod size;
+#[cfg(test)]
+mod test_values;
 pub mod value;

@@ -417,10 +417,7 @@ fn sub_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(text: &str) -> Number {
-        Number::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
+    use crate::test_values::number as n;
 
     #[test]
     fn texts_take_their_canonical_form() {

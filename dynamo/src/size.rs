@@ -128,6 +128,7 @@ fn list_bytes(elements: &[Value], depth: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_values::number as n;
 
     #[test]
     fn an_item_with_an_empty_attribute_name_is_refused() {
@@ -136,10 +137,6 @@ mod tests {
     }
     use crate::error::ErrorKind;
     use crate::value::Map;
-
-    fn n(text: &str) -> Number {
-        Number::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
 
     fn item(attributes: Vec<(&str, Value)>) -> Item {
         attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -260,15 +260,8 @@ mod tests {
     use super::*;
     use crate::expr::names::Placeholders;
     use crate::number::Number;
+    use crate::test_values::{n, s};
     use std::collections::BTreeMap;
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
-    }
 
     fn ss(members: &[&str]) -> Value {
         Value::string_set(members.iter().map(|m| (*m).to_owned()).collect())

@@ -350,14 +350,10 @@ impl Resolver<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::number::Number;
-    use std::collections::BTreeMap;
+    use crate::test_values::{n, s};
 
     fn placeholders(values: &[(&str, Value)]) -> Placeholders {
-        let names: BTreeMap<String, String> = [("#a".to_owned(), "a".to_owned())].into();
-        let values: BTreeMap<String, Value> = values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        let values = (!values.is_empty()).then_some(values);
-        Placeholders::new(Some(names), values).unwrap_or_default()
+        crate::test_values::placeholders(&[("#a", "a")], values)
     }
 
     fn filter_error(source: &str, values: &[(&str, Value)]) -> String {
@@ -365,14 +361,6 @@ mod tests {
             Ok(condition) => panic!("{source:?} accepted: {condition:?}"),
             Err(error) => error.message,
         }
-    }
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
     }
 
     #[test]

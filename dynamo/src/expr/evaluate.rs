@@ -144,15 +144,8 @@ pub(crate) fn contains(value: &Value, member: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::expr::names::Placeholders;
+    use crate::test_values::{n, s};
     use std::collections::BTreeMap;
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
-    }
 
     fn item() -> Item {
         let dims: crate::value::Map = [("x".to_owned(), n("1")), ("y".to_owned(), s("why"))].into();

@@ -201,16 +201,8 @@ fn top_level(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::number::Number;
+    use crate::test_values::{n, s};
     use std::collections::BTreeMap;
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
-    }
 
     fn parse(text: &str) -> Result<KeyConditions, String> {
         let values: BTreeMap<String, Value> = [(":pk", s("p1")), (":a", s("a")), (":z", s("z")), (":n", n("5"))]

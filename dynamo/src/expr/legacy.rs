@@ -430,15 +430,8 @@ pub fn mixed_parameters_error(non_expression: &[&str], expression: &[&str]) -> A
 mod tests {
     use super::*;
     use crate::number::Number;
+    use crate::test_values::{n, s};
     use crate::value::Item;
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
-    }
 
     fn entry(
         value: Option<Value>,

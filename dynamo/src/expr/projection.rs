@@ -110,10 +110,7 @@ fn project_members(members: &BTreeMap<String, Branch>, map: &Map) -> Option<Map>
 mod tests {
     use super::*;
     use crate::number::Number;
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
-    }
+    use crate::test_values::s;
 
     fn map(pairs: &[(&str, Value)]) -> Map {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()

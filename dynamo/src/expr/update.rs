@@ -259,15 +259,11 @@ fn require_kind(name: &str, value: &UpdateValue, wanted: Kind) -> Result<(), Api
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::number::Number;
+    use crate::test_values::{n, s};
     use std::collections::BTreeMap;
 
     fn placeholders(values: &[(&str, Value)]) -> Placeholders {
-        let names: BTreeMap<String, String> = [("#a", "a"), ("#b", "b"), ("#c", "c"), ("#d", "[3]")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .into();
-        let values: BTreeMap<String, Value> = values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        Placeholders::new(Some(names), (!values.is_empty()).then_some(values)).unwrap_or_default()
+        crate::test_values::placeholders(&[("#a", "a"), ("#b", "b"), ("#c", "c"), ("#d", "[3]")], values)
     }
 
     fn update_error(source: &str, values: &[(&str, Value)]) -> String {
@@ -275,14 +271,6 @@ mod tests {
             Ok(update) => panic!("{source:?} accepted: {update:?}"),
             Err(error) => error.message,
         }
-    }
-
-    fn n(text: &str) -> Value {
-        Value::N(Number::parse(text).unwrap_or(Number::ZERO))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
     }
 
     #[test]

@@ -405,6 +405,7 @@ mod tests {
     use super::*;
     use crate::number::Number;
     use crate::ops::tests::{FakeCatalog, body};
+    use crate::test_values::s;
     use crate::value::Value;
     use serde_json::json;
 
@@ -427,10 +428,6 @@ mod tests {
 
     fn n(value: i64) -> Value {
         Value::N(Number::from_i64(value))
-    }
-
-    fn s(text: &str) -> Value {
-        Value::S(text.to_owned())
     }
 
     #[test]
