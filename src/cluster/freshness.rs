@@ -64,6 +64,7 @@ impl Window {
         if seq == 0 || seq + WINDOW <= self.highest {
             return Err(Stale::Replayed);
         }
+        let highest_before = self.highest;
         if seq > self.highest {
             // Forget the numbers that fall out of the window.
             if seq - self.highest >= WINDOW {
@@ -81,6 +82,12 @@ impl Window {
             return Err(Stale::Replayed);
         }
         self.seen[word] |= mask;
+        // A lower highest would take old numbers again: replays.
+        crate::invariant!(
+            self.highest >= highest_before && self.highest >= seq,
+            "the highest number taken went from {highest_before} to {} at {seq}",
+            self.highest
+        );
         Ok(())
     }
 }

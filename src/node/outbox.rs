@@ -67,6 +67,13 @@ impl Outbox {
         }
         self.waiting[to].push(message);
         self.bytes[to] += size;
+        // Listed, or it would wait for the next message to the same peer.
+        crate::invariant!(self.listed[to], "messages wait for slot {to}, which the flush skips");
+        crate::invariant!(
+            self.waiting[to].len() <= BATCH_MESSAGES_MAX,
+            "{} messages wait for slot {to}, a batch holds {BATCH_MESSAGES_MAX}",
+            self.waiting[to].len()
+        );
     }
 
     /// Sends everything waiting: the end of a drain.
@@ -74,6 +81,10 @@ impl Outbox {
         for to in std::mem::take(&mut self.dirty) {
             self.listed[to] = false;
             self.send(ctx, io, to);
+            crate::invariant!(
+                self.waiting[to].is_empty(),
+                "messages for slot {to} stayed after the flush"
+            );
         }
     }
 
@@ -89,5 +100,68 @@ impl Outbox {
             }
             _ => ctx.send(io, to, &Internal::Batch(messages)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ring::{Liveness, Placement};
+    use crate::cluster::secret::Secret;
+    use crate::node::context::NodeClock;
+    use parking_lot::Mutex;
+    use std::net::SocketAddr;
+
+    /// Where each datagram went.
+    #[derive(Default)]
+    struct Sent(Mutex<Vec<SocketAddr>>);
+
+    impl NodeIo for Sent {
+        fn datagram(&self, to: SocketAddr, _bytes: &[u8]) {
+            self.0.lock().push(to);
+        }
+        fn stream(&self, _to: usize, _frames: Vec<Vec<u8>>) -> bool {
+            true
+        }
+        fn applied(&self, _bytes: usize) {}
+        fn shutdown(&self) {}
+    }
+
+    fn ack(seq: u64) -> Internal {
+        Internal::ReplicateAck {
+            seq,
+            bucket: 0,
+            full: false,
+            refused: false,
+        }
+    }
+
+    #[test]
+    fn a_drains_messages_to_a_peer_leave_at_its_end_in_as_few_datagrams_as_fit() {
+        let names = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
+        let view = Placement::new(&names, 1).view(0, Liveness::ready(vec![true, true]));
+        let ctx = NodeContext::of_servers(
+            0,
+            &names,
+            Secret::from_bytes(b"s"),
+            view,
+            NodeClock::set_from_outside(0),
+        );
+        let io = Sent::default();
+        let sent = || io.0.lock().len();
+        let mut outbox = Outbox::new(&ctx);
+        outbox.push(&ctx, &io, 1, ack(1));
+        assert_eq!(sent(), 0, "nothing leaves before the drain ends");
+        outbox.flush(&ctx, &io);
+        assert_eq!(sent(), 1, "a lone message leaves at the end of its drain");
+        assert_eq!(io.0.lock()[0], "127.0.0.1:2".parse::<SocketAddr>().unwrap());
+        for seq in 0..=BATCH_MESSAGES_MAX as u64 {
+            outbox.push(&ctx, &io, 1, ack(seq));
+        }
+        assert_eq!(sent(), 2, "a full batch leaves as soon as it is full");
+        outbox.flush(&ctx, &io);
+        assert_eq!(sent(), 3, "then the rest, at the end of the drain");
+        outbox.flush(&ctx, &io);
+        assert_eq!(sent(), 3, "nothing waits after a flush");
     }
 }

@@ -137,6 +137,11 @@ impl Roster {
         self.index_slots[at].store(slot as u16 + 1, Ordering::Release);
         self.index_ids[at].store(id, Ordering::Release);
         self.len.store(slot + 1, Ordering::Release);
+        crate::invariant!(
+            self.slot_of(id) == Some(slot),
+            "node {id:x} added in slot {slot}, its id finds {:?}",
+            self.slot_of(id)
+        );
         Some(slot)
     }
 }

@@ -135,7 +135,9 @@ impl MemoryBudget {
     }
 
     pub fn release(&self, bytes: usize) {
-        self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let before = self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        // An underflow would read as a budget full for good.
+        crate::invariant!(before >= bytes, "{bytes} bytes released of {before} held");
     }
 
     pub fn used_bytes(&self) -> usize {

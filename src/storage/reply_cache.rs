@@ -104,6 +104,8 @@ impl Segment {
         }
         self.slots[at] = entry;
         self.len += 1;
+        // An empty slot ends every probe, and probes stay short.
+        crate::invariant!(self.len <= room(n), "{} entries in a segment of {n} slots", self.len);
     }
 
     fn heap_bytes(&self) -> usize {
@@ -312,6 +314,32 @@ impl ReplyCache {
             self.budget.release(self.borrowed_bytes - needed);
             self.borrowed_bytes = needed;
         }
+        self.check();
+    }
+
+    /// What holds after every change of the segments (a few of them).
+    fn check(&self) {
+        let needed = self.heap_bytes().saturating_sub(self.reserve_bytes);
+        crate::invariant!(
+            self.borrowed_bytes == needed,
+            "the cache borrows {} bytes beyond its reserve, its segments need {needed}",
+            self.borrowed_bytes
+        );
+        let counted: usize = self.segments.iter().map(|segment| segment.len).sum();
+        crate::invariant!(
+            self.len == counted,
+            "{} entries counted, {counted} in the segments",
+            self.len
+        );
+        crate::invariant!(
+            self.segments.len() <= SEGMENTS_MAX
+                && self
+                    .segments
+                    .iter()
+                    .zip(self.segments.iter().skip(1))
+                    .all(|(a, b)| a.since_ms <= b.since_ms),
+            "segments oldest first, at most {SEGMENTS_MAX}"
+        );
     }
 }
 
@@ -421,6 +449,27 @@ mod tests {
             cache.heap_bytes(),
             "a grown segment's old array is given back"
         );
+    }
+
+    #[test]
+    fn a_burst_after_a_quiet_segment_grows_the_newest_in_place() {
+        let (mut cache, _) = cache(64 << 20);
+        let id = |i: u64| crate::storage::hash::fmix64(i + 1);
+        for i in 0..10 {
+            cache.insert(id(i), 1, 100 + i * 100);
+        }
+        for i in 10..5_000 {
+            cache.insert(id(i), 2, 1_400);
+        }
+        assert_eq!(cache.segments(), 2, "the quiet one, and the newest grown for the burst");
+        assert!((0..5_000).all(|i| cache.get(id(i)).is_some()));
+        cache.expire(1_350 + RETENTION_MS_MIN);
+        assert_eq!(
+            cache.segments(),
+            1,
+            "the grown segment kept its start: it outlives the quiet one"
+        );
+        assert_eq!(cache.get(id(4_999)), Some(2));
     }
 
     #[test]

@@ -158,6 +158,12 @@ impl ClusterCore {
 
     /// Makes `universe` this node's.
     fn take(&mut self, universe: Universe) {
+        // Placement ranks slots: a member without one would hold nothing.
+        crate::invariant!(
+            (universe.members.iter()).all(|member| self.ctx.roster.slot_of_name(&member.name).is_some()),
+            "universe {} names a node without a slot",
+            universe.version
+        );
         let now = self.now_ms();
         self.universe_taken_ms = Some(now);
         let me = universe.member(self.ctx.name()).cloned();

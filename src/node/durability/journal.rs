@@ -270,23 +270,11 @@ impl Journal {
             return false;
         }
         let written = self.segment.written + self.group.len() as u64;
-        let wanted = written + bytes as u64;
         // A segment past its size is closed, unless it holds no more than
         // its header (a change larger than a segment goes in one alone).
-        let rolls = wanted > self.settings.segment_bytes && written > HEADER_ROOM_BYTES;
-        if !rolls && wanted <= self.segment.reserved {
-            return true;
-        }
-        let result = if rolls {
-            self.roll(now_ms)
-        } else {
-            let step = self.reserve_step();
-            let reserved = wanted.div_ceil(step) * step;
-            let reservation = self.disk.reserve(&self.segment.name, reserved);
-            reservation
-                .map(|()| self.segment.reserved = reserved)
-                .map_err(Rolled::NoRoom)
-        };
+        let rolls = written + bytes as u64 > self.settings.segment_bytes && written > HEADER_ROOM_BYTES;
+        let result = if rolls { self.roll(now_ms) } else { Ok(()) };
+        let result = result.and_then(|()| self.reserve_for(bytes));
         match result {
             Ok(()) => true,
             Err(Rolled::NoRoom(error)) => {
@@ -298,6 +286,20 @@ impl Journal {
                 false
             }
         }
+    }
+
+    /// Reserves room in the segment for `bytes` more beside the group.
+    fn reserve_for(&mut self, bytes: usize) -> Result<(), Rolled> {
+        let wanted = self.segment.written + self.group.len() as u64 + bytes as u64;
+        if wanted <= self.segment.reserved {
+            return Ok(());
+        }
+        let step = self.reserve_step();
+        let reserved = wanted.div_ceil(step) * step;
+        let reservation = self.disk.reserve(&self.segment.name, reserved);
+        reservation
+            .map(|()| self.segment.reserved = reserved)
+            .map_err(Rolled::NoRoom)
     }
 
     /// Room is reserved this much at a time (never more than a segment).
@@ -337,6 +339,13 @@ impl Journal {
                 _ => Ok(()),
             }
         });
+        crate::invariant!(
+            result.is_err()
+                || self.settings.fsync != Fsync::Always
+                || crate::planted!(self.ctx, ack_before_sync)
+                || self.unsynced_since_ms.is_none(),
+            "a group committed under --fsync always is not synced"
+        );
         self.group = group;
         self.group.clear();
         result.map_err(|error| self.failed(error))
@@ -344,7 +353,23 @@ impl Journal {
 
     fn wrote(&mut self, bytes: u64, now_ms: u64) {
         self.segment.written += bytes;
-        *self.segments.entry(self.segment.seq).or_default() += bytes;
+        let counted = self.segments.entry(self.segment.seq).or_default();
+        *counted += bytes;
+        crate::invariant!(
+            *counted == self.segment.written,
+            "segment {} counted at {counted} bytes, {} written",
+            self.segment.seq,
+            self.segment.written
+        );
+        // Room is reserved before a change is taken: a full disk refuses
+        // the change, it never fails the write of one acknowledged later.
+        crate::invariant!(
+            self.segment.written <= self.segment.reserved,
+            "{} bytes written to segment {}, {} reserved",
+            self.segment.written,
+            self.segment.seq,
+            self.segment.reserved
+        );
         self.count_files(0, bytes as i64);
         self.unsynced_since_ms.get_or_insert(now_ms);
     }
@@ -728,6 +753,31 @@ mod tests {
         }
         assert!(disk.names().len() > 3, "small segments roll: {:?}", disk.names());
         assert_eq!(recovered_keys(&disk), keys);
+    }
+
+    #[test]
+    fn a_change_larger_than_a_segment_goes_in_one_of_its_own_with_room_reserved_for_it() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Never, 256);
+        let big = Change::Put {
+            key: b"big",
+            value: &[7; 1_000],
+            version: 0,
+            stamp: Stamp::from_millis(2),
+        };
+        let small: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b's', i]).collect();
+        for key in &small {
+            assert!(write(&mut journal, &put(key, 1), 0));
+        }
+        assert!(write(&mut journal, &big, 0));
+        assert!(write(&mut journal, &put(b"after", 3), 0));
+        // Each write was reserved before it was made (an invariant checks
+        // it as the bytes are written): the big change's too, though a
+        // new segment starts with less room than it needs.
+        assert_eq!(journal.segment.reserved, 256, "the segment after it");
+        assert_eq!(disk.names().len(), 3, "{:?}", disk.names());
+        let expected: Vec<Vec<u8>> = small.into_iter().chain([b"big".to_vec(), b"after".to_vec()]).collect();
+        assert_eq!(recovered_keys(&disk), expected);
     }
 
     #[test]

@@ -59,6 +59,11 @@ impl Batches {
                 refused.push(Refused { requests, backlog });
             }
         }
+        // Each request handed over or refused: none waits for the next drain.
+        crate::invariant!(
+            self.per_shard.iter().all(Vec::is_empty),
+            "requests stayed behind after a hand-over"
+        );
         refused
     }
 }

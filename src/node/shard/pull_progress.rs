@@ -57,7 +57,13 @@ impl PullsReceiving {
             *slot = true;
             progress.entries += entries.len();
         }
-        if !progress.received.iter().all(|&r| r) {
+        let complete = progress.received.iter().all(|&r| r);
+        crate::invariant!(
+            self.by_request.len() <= PULLS_RECEIVING_MAX,
+            "{} pulls being received, at most {PULLS_RECEIVING_MAX}",
+            self.by_request.len()
+        );
+        if !complete {
             return None;
         }
         self.by_request.remove(&request).map(|done| done.entries)
@@ -87,6 +93,7 @@ impl DeferredPulls {
             self.queue.pop_front();
         }
         self.queue.push_back(pull);
+        self.check();
     }
 
     /// The oldest pull owed.
@@ -97,6 +104,15 @@ impl DeferredPulls {
     /// A pull taken that still could not be answered: first again.
     pub(super) fn put_back(&mut self, pull: DeferredPull) {
         self.queue.push_front(pull);
+        self.check();
+    }
+
+    fn check(&self) {
+        crate::invariant!(
+            self.queue.len() <= DEFERRED_PULLS_MAX,
+            "{} pulls owed, at most {DEFERRED_PULLS_MAX}",
+            self.queue.len()
+        );
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -28,7 +28,14 @@ impl Wiped {
 
     /// A WIPEOUT at `floor`, made here or read back from the journal.
     pub(super) fn raise_floor(&mut self, floor: Stamp) {
+        let before = self.floor;
         self.floor = self.floor.max(floor);
+        // A lower floor would take back what a WIPEOUT emptied.
+        crate::invariant!(
+            self.floor >= before && self.floor >= floor,
+            "the WIPEOUT floor went from {before:?} to {:?} when raised to {floor:?}",
+            self.floor
+        );
     }
 
     /// Whether a finished WIPEOUT waits to be answered.
