@@ -259,6 +259,8 @@ impl Membership {
                 round.changed = true;
             }
         }
+        let me = &self.peers[self.self_index];
+        crate::invariant!(me.alive && !me.stale, "this node counts itself dead or stale");
         round.targets = self.gossip_targets();
         round
     }
@@ -426,7 +428,15 @@ impl Membership {
                 // A new run of the peer has never heard of this node.
                 peer.knows_me = false;
             }
+            let before = (peer.heartbeat.incarnation, peer.heartbeat.counter);
             peer.heartbeat = *theirs;
+            // Gossip only moves a peer's heartbeat forward, so old news
+            // relayed late never brings a dead peer back.
+            crate::invariant!(
+                (peer.heartbeat.incarnation, peer.heartbeat.counter) > before,
+                "slot {index}'s heartbeat went from {before:?} to {:?}",
+                (peer.heartbeat.incarnation, peer.heartbeat.counter)
+            );
             peer.advanced_ms = now_ms;
             peer.stale = false;
             if !peer.alive {

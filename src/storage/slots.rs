@@ -205,6 +205,23 @@ impl BlockPool {
         let head = chain.head;
         self.block_mut(head).slots[slot] = Some(record);
         chain.len += 1;
+        self.check_head(chain);
+    }
+
+    /// The chain's records fill its blocks from the head's first slot on:
+    /// the head holds `head_fill` of them, every other block is full.
+    fn check_head(&self, chain: &Chain) {
+        if chain.len == 0 {
+            crate::invariant!(chain.head == NO_BLOCK, "an empty chain keeps block {}", chain.head);
+            return;
+        }
+        let head = &self.block(chain.head).slots;
+        let fill = chain.head_fill();
+        crate::invariant!(
+            head[fill - 1].is_some() && head.get(fill).is_none_or(Option::is_none),
+            "a chain of {} records whose head block is not filled to {fill}",
+            chain.len
+        );
     }
 
     /// Removes the record at `at`; the newest record fills its slot.
@@ -227,6 +244,7 @@ impl BlockPool {
             chain.head = self.block(head).next;
             self.give_back(head);
         }
+        self.check_head(chain);
         removed
     }
 

@@ -71,7 +71,14 @@ impl Clock {
     /// Saturated, it repeats its last stamp rather than wrap around.
     pub fn stamp(&mut self, wall_ms: u64) -> Stamp {
         let wall = wall_ms.min(LAST_MAX >> COUNTER_BITS) << COUNTER_BITS;
+        let before = self.last;
         self.last = wall.max(self.last.saturating_add(1)).min(LAST_MAX);
+        // Two writes of one key by this node are never stamped alike.
+        crate::invariant!(
+            self.last > before || before == LAST_MAX,
+            "a stamp issued at {} after {before}",
+            self.last
+        );
         Stamp(self.last << NODE_BITS | u64::from(self.node))
     }
 
@@ -83,7 +90,13 @@ impl Clock {
 
     /// Moves the clock past a stamp seen from another node.
     pub fn observe(&mut self, seen: Stamp) {
+        let before = self.last;
         self.last = self.last.max(seen.0 >> NODE_BITS);
+        crate::invariant!(
+            self.last >= before,
+            "the clock went back from {before} to {}",
+            self.last
+        );
     }
 }
 
@@ -116,6 +129,14 @@ mod tests {
         let remote = fast.stamp(9000);
         slow.observe(remote);
         assert!(slow.stamp(100) > remote);
+    }
+
+    #[test]
+    fn an_older_stamp_observed_changes_nothing() {
+        let mut clock = Clock::new(1);
+        let issued = clock.stamp(9000);
+        clock.observe(Stamp::from_millis(10));
+        assert!(clock.stamp(100) > issued);
     }
 
     #[test]

@@ -242,6 +242,12 @@ impl Store {
         match position {
             Some(at) => {
                 let replaced = self.slots.replace(at, record);
+                // Last writer wins: nothing replaces a newer or equal write.
+                crate::invariant!(
+                    replaced.stamp() < stamp,
+                    "a record stamped {:?} replaced by one stamped {stamp:?}",
+                    replaced.stamp()
+                );
                 self.record_bytes -= replaced.heap_bytes();
                 (self.buckets[bucket].stats).remove(hash, replaced.stamp(), replaced.is_tombstone());
             }
@@ -462,6 +468,11 @@ mod tests {
         assert_eq!(put(&mut a, b"k", b"new", 2), Applied::Stored);
         assert_eq!(put(&mut b, b"k", b"new", 2), Applied::Stored);
         assert_eq!(put(&mut b, b"k", b"old", 1), Applied::Stale);
+        assert_eq!(
+            put(&mut b, b"k", b"same stamp", 2),
+            Applied::Stale,
+            "a copy of what is held"
+        );
         assert_eq!(a.get(b"k").unwrap().value(), b"new");
         assert_eq!(b.get(b"k").unwrap().value(), b"new");
         let bucket = bucket_of_key(b"k");

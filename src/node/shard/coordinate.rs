@@ -387,6 +387,15 @@ impl Shard {
 
     fn complete(&mut self, seq: u64) {
         if let Some((pending, reads)) = self.pending.finish(seq) {
+            // The acknowledgement rule: every replica asked answered, and
+            // the copies required are logged.
+            crate::invariant!(
+                pending.done(),
+                "a write answered with {} of {} copies, {:?} not heard from",
+                1 + pending.stored_on.len(),
+                pending.copies_required,
+                pending.waiting
+            );
             self.send_reply(&pending.message_id, &Reply::Code(pending.code), pending.client);
             self.answer_held_reads(reads);
         }

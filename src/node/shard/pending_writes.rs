@@ -63,7 +63,7 @@ impl Pending {
         1 + self.stored_on.len()
     }
 
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.waiting.is_empty() && self.copies() >= self.copies_required
     }
 
@@ -306,6 +306,34 @@ mod tests {
         );
         let stand_in = write.waiting[0];
         assert!(write.acknowledged(stand_in, false) || !write.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_replica_that_stored_the_write_counts_once_when_stand_ins_are_asked() {
+        let home: Vec<usize> = (view(&[true; 5], 0).preference(0).iter())
+            .map(|&n| usize::from(n))
+            .collect();
+        let me = home[0];
+        let (stored, died) = (home[1], home[2]);
+        let mut write = pending(1, 7, &[stored, died]);
+        write.copies_required = 3;
+        assert!(!write.acknowledged(stored, false));
+        let mut alive = [true; 5];
+        alive[died] = false;
+        assert_eq!(
+            write.step(&view(&alive, me), me, 0),
+            PendingStep::Waiting { resend: true }
+        );
+        assert!(!write.waiting.is_empty(), "a stand-in is asked");
+        assert!(
+            !write.waiting.contains(&stored),
+            "the replica that stored it is not asked again"
+        );
+        for node in write.waiting.clone() {
+            write.acknowledged(node, false);
+        }
+        assert_eq!(write.stored_on.iter().filter(|&&n| n == stored).count(), 1);
+        assert!(write.done());
     }
 
     #[test]
