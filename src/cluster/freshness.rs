@@ -158,6 +158,20 @@ impl Freshness {
         }
         self.operator_set.insert(id);
         self.operator_seen.push_back((id, now_unix_ms));
+        // One id in the set per entry of the list: one left in the set
+        // alone would refuse a new message forever, one in the list alone
+        // would let a replay in.
+        crate::invariant!(
+            self.operator_set.len() == self.operator_seen.len(),
+            "{} operator ids in the set, {} in the list",
+            self.operator_set.len(),
+            self.operator_seen.len()
+        );
+        crate::invariant!(
+            self.operator_seen.len() <= OPERATOR_MESSAGES_MAX,
+            "{} operator messages remembered, at most {OPERATOR_MESSAGES_MAX}",
+            self.operator_seen.len()
+        );
         Ok(())
     }
 }

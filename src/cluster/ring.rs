@@ -174,6 +174,25 @@ struct Ranks {
 }
 
 impl Ranks {
+    /// What every bucket's ranking holds (checked as a view is built).
+    fn check(&self, bucket: usize, liveness: &Liveness, roles: &[Role]) {
+        let (preference, stand_ins) = (&self.preference, &self.stand_ins);
+        crate::invariant!(
+            preference.len() <= self.replicas && stand_ins.len() <= self.replicas,
+            "bucket {bucket} ranks {preference:?} then {stand_ins:?} for {} replicas",
+            self.replicas
+        );
+        let ranked = || preference.iter().chain(stand_ins).map(|&n| usize::from(n));
+        crate::invariant!(
+            ranked().all(|n| liveness.alive[n]) && preference.iter().all(|&n| roles[usize::from(n)] == Role::Serving),
+            "bucket {bucket} ranks a dead or non-serving node: {preference:?} then {stand_ins:?}"
+        );
+        crate::invariant!(
+            ranked().enumerate().all(|(i, n)| ranked().take(i).all(|m| m != n)),
+            "bucket {bucket} ranks a node twice: {preference:?} then {stand_ins:?}"
+        );
+    }
+
     fn done(&self) -> bool {
         self.preference.len() == self.replicas && self.stand_ins.len() == self.replicas
     }
@@ -297,6 +316,7 @@ impl Placement {
         let mut best: Vec<(u64, u8)> = Vec::with_capacity(2 * replicas + 1);
         for bucket in 0..BUCKETS {
             let ranks = self.rank_bucket(bucket, &liveness, &beyond, members, &mut best);
+            ranks.check(bucket, &liveness, &self.roles);
             let (preference, stand_ins) = (&ranks.preference, &ranks.stand_ins);
             ranked[bucket][..preference.len()].copy_from_slice(preference);
             ranked[bucket][preference.len()..preference.len() + stand_ins.len()].copy_from_slice(stand_ins);

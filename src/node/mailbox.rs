@@ -46,6 +46,12 @@ impl<T> MailboxSender<T> {
             return Err(message);
         }
         queue.push_back(message);
+        crate::invariant!(
+            queue.len() <= self.0.capacity,
+            "{} messages in a mailbox of {}",
+            queue.len(),
+            self.0.capacity
+        );
         drop(queue);
         self.0.ready.notify_one();
         Ok(())

@@ -13,7 +13,7 @@
 //! A record's value starts with its order (`u16` length, then the bytes
 //! the bucket's reads sort by); the rest is the DynamoDB layer's.
 
-use crate::protocol::wire::STORED_KEY_BYTES_MAX;
+use crate::protocol::wire::{STORED_KEY_BYTES_MAX, VALUE_BYTES_MAX};
 #[cfg(test)]
 use crate::storage::hash::named_bucket;
 use crate::storage::hash::{BucketId, ITEM_NAMESPACE as NAMESPACE, bucket_of, fmix64};
@@ -28,6 +28,12 @@ pub const PARTITION_PREFIX_BYTES: usize = 19;
 pub const CATALOG_TABLE: u64 = 0;
 /// The bucket the catalog lives in.
 pub const CATALOG_BUCKET: BucketId = 0;
+/// Bytes an item's record value may have: one value of the node's
+/// protocol, less a SWAP's header (9 bytes) and a bucket read's length
+/// (4 bytes), so that every record fits a page of a bucket read alone.
+/// The UDP protocol's 10,000-byte value bounds it, well under DynamoDB's
+/// 400 KB.
+pub const ITEM_RECORD_BYTES_MAX: usize = VALUE_BYTES_MAX - 16;
 
 /// The bucket of a table's partition.
 pub fn bucket_of_partition(table: u64, partition_hash: u64) -> BucketId {

@@ -375,6 +375,12 @@ impl Store {
                     }
                 }
             }
+            let held: usize = bucket.lanes.chains().iter().map(Chain::len).sum();
+            crate::invariant!(
+                held == (bucket.stats.live_keys + bucket.stats.tombstones) as usize,
+                "bucket {id} counts {} records and tombstones, holds {held}",
+                bucket.stats.live_keys + bucket.stats.tombstones
+            );
             if bucket.stats.live_keys + bucket.stats.tombstones == 0 && matches!(bucket.lanes, Lanes::Many(_)) {
                 // An emptied bucket (dropped from this node) starts over with one lane.
                 freed_lanes += bucket.lanes.heap_bytes();

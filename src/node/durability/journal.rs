@@ -92,6 +92,13 @@ pub struct JournalSettings {
 #[derive(Debug)]
 pub struct CommitFailed(pub io::Error);
 
+/// Why log segments may go: what they hold is elsewhere.
+#[derive(Clone, Copy, Debug)]
+enum Covered {
+    BySnapshot,
+    ByWipe,
+}
+
 /// The name of a log segment of shard `shard` of `shards`.
 pub fn log_name(shard: u16, shards: u16, seq: u64) -> String {
     format!("log-{shard}of{shards}-{seq:016}.wal")
@@ -506,7 +513,7 @@ impl Journal {
         match started {
             Ok(compaction) => {
                 if crate::planted!(self.ctx, compaction_deletes_log_early) {
-                    self.remove_before(compaction.seq);
+                    self.remove_before(compaction.seq, Covered::BySnapshot);
                 }
                 self.compaction = Some(compaction);
             }
@@ -587,7 +594,7 @@ impl Journal {
                 .remove(&snapshot_name(self.settings.shard, self.settings.shards, seq))?;
             self.count_files(-1, -(bytes as i64));
         }
-        self.remove_before(compaction.seq);
+        self.remove_before(compaction.seq, Covered::BySnapshot);
         self.ctx.counters.compactions.fetch_add(1, Ordering::Relaxed);
         crate::log!(
             "compaction",
@@ -600,7 +607,23 @@ impl Journal {
     }
 
     /// Removes the segments numbered before `seq` and syncs the directory.
-    fn remove_before(&mut self, seq: u64) {
+    fn remove_before(&mut self, seq: u64, covered: Covered) {
+        let planted = crate::planted!(self.ctx, compaction_deletes_log_early);
+        // What the segments hold is elsewhere: in the snapshot numbered
+        // `seq`, or made void by the WIPEOUT segment `seq` begins with.
+        crate::invariant!(
+            planted
+                || seq <= self.segment.seq
+                    && match covered {
+                        Covered::BySnapshot => self.snapshot.is_some_and(|(snapshot, _)| snapshot == seq),
+                        Covered::ByWipe => {
+                            seq == self.segment.seq && self.snapshot.is_none() && self.unsynced_since_ms.is_none()
+                        }
+                    },
+            "segments before {seq} removed ({covered:?}) with the snapshot at {:?}, segment {} current",
+            self.snapshot.map(|(snapshot, _)| snapshot),
+            self.segment.seq
+        );
         let old: Vec<(u64, u64)> = self.segments.range(..seq).map(|(&s, &b)| (s, b)).collect();
         for (old_seq, bytes) in old {
             if self
@@ -641,7 +664,7 @@ impl Journal {
                 .remove(&snapshot_name(self.settings.shard, self.settings.shards, seq))?;
             self.count_files(-1, -(bytes as i64));
         }
-        self.remove_before(self.segment.seq);
+        self.remove_before(self.segment.seq, Covered::ByWipe);
         Ok(())
     }
 
@@ -778,6 +801,39 @@ mod tests {
         assert_eq!(disk.names().len(), 3, "{:?}", disk.names());
         let expected: Vec<Vec<u8>> = small.into_iter().chain([b"big".to_vec(), b"after".to_vec()]).collect();
         assert_eq!(recovered_keys(&disk), expected);
+    }
+
+    #[test]
+    fn a_compaction_replaces_the_segments_it_covers_with_a_snapshot() {
+        let disk = Arc::new(MemoryDisk::default());
+        let mut journal = journal(&disk, Fsync::Never, 256);
+        journal.settings.compact_min_bytes = 1_000;
+        let mut store = empty_store();
+        let keys: Vec<Vec<u8>> = (0..40u32).map(|i| format!("key-{i}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let change = put(key, i as u64 + 1);
+            assert!(write(&mut journal, &change, 0));
+            let written = crate::storage::store::Write::Value {
+                value: b"value",
+                version: 0,
+            };
+            store.apply(key, written, Stamp::from_millis(i as u64 + 1));
+        }
+        let logs_before = disk.names().len();
+        let mut now = 0;
+        journal.tick(now, &store, Stamp::default());
+        while journal.compacting() && now < 10_000 {
+            now += SNAPSHOT_STEP_EVERY_MS;
+            journal.tick(now, &store, Stamp::default());
+        }
+        let names = disk.names();
+        assert!(names.iter().any(|name| name.starts_with("snap")), "{names:?}");
+        assert!(names.len() < logs_before, "{logs_before} files before, now {names:?}");
+        let mut recovered = recovered_keys(&disk);
+        recovered.sort();
+        let mut expected = keys.clone();
+        expected.sort();
+        assert_eq!(recovered, expected);
     }
 
     #[test]

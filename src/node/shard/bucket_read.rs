@@ -25,13 +25,19 @@ pub fn page(store: &Store, bucket: BucketId, read: &BucketRead<'_>) -> (Vec<u8>,
         found.reverse();
     }
     let mut out = Vec::new();
+    let mut more = false;
     for (at, (_, value)) in found.iter().enumerate() {
         if out.len() + 4 + value.len() > VALUE_BYTES_MAX {
-            return (out, at < found.len());
+            more = at < found.len();
+            break;
         }
         item_key::push_entry(&mut out, value);
     }
-    (out, false)
+    crate::invariant!(out.len() <= VALUE_BYTES_MAX, "a page of {} bytes", out.len());
+    // A reader asks again from the page's last record: an empty page that
+    // says more is left would be asked for forever.
+    crate::invariant!(!more || !out.is_empty(), "an empty page says more is left");
+    (out, more)
 }
 
 #[cfg(test)]
@@ -93,6 +99,27 @@ mod tests {
             start: None,
         };
         assert!(page(&store, bucket, &none).0.is_empty());
+    }
+
+    #[test]
+    fn a_page_holds_at_most_one_reply_and_the_largest_item_alone() {
+        let key = item_key::item_key(3, 9, &[0; 32]);
+        let bucket = crate::storage::hash::named_bucket(&key).unwrap();
+        let read = BucketRead {
+            prefix: &key[..item_key::PARTITION_PREFIX_BYTES],
+            backward: false,
+            start: None,
+        };
+        // Two values of 4,998 bytes (a 2-byte order length, a 1-byte
+        // order): together they fit a reply, with their lengths they do not.
+        let half = VALUE_BYTES_MAX / 2 - 2 - 2 - 1;
+        let store = store_with(&[(&[1; 32], b"a", half), (&[2; 32], b"b", half)]);
+        let (bytes, more) = page(&store, bucket, &read);
+        assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true));
+        let largest = item_key::ITEM_RECORD_BYTES_MAX - 2 - 1;
+        let store = store_with(&[(&[1; 32], b"a", largest), (&[2; 32], b"b", largest)]);
+        let (bytes, more) = page(&store, bucket, &read);
+        assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true));
     }
 
     #[test]

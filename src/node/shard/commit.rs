@@ -189,6 +189,13 @@ impl Shard {
     }
 
     fn release(&mut self, held: Held) {
+        // The rule this module keeps: what depends on the drain's changes
+        // leaves once the journal has written them (synced as its fsync
+        // mode asks, which the journal's commit checks).
+        crate::invariant!(
+            self.journal.as_ref().is_none_or(|journal| !journal.has_group()),
+            "a drain's replies released before its changes are in the journal"
+        );
         for (to, datagram, _) in held.replies {
             self.io.datagram(to, &datagram);
         }

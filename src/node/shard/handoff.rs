@@ -126,6 +126,16 @@ impl HandOffs {
             incomplete: false,
         };
         self.receiving.insert(request, receiving);
+        crate::invariant!(
+            self.receiving.len() <= RECEIVING_MAX,
+            "{} hand-off pulls tracked, at most {RECEIVING_MAX}",
+            self.receiving.len()
+        );
+        // Told apart from the cluster core's pulls by the bit alone.
+        crate::invariant!(
+            HandOffs::is_handoff(request) && self.next_request < HANDOFF_REQUEST_BIT,
+            "hand-off pull {request:x} without its bit"
+        );
         request
     }
 

@@ -46,6 +46,11 @@ impl Mismatches {
             self.first_seen_ms.remove(&oldest);
         }
         self.first_seen_ms.insert((peer, bucket), now_ms);
+        crate::invariant!(
+            self.first_seen_ms.len() <= REMEMBERED_MAX,
+            "{} differences remembered, at most {REMEMBERED_MAX}",
+            self.first_seen_ms.len()
+        );
         false
     }
 }

@@ -85,6 +85,13 @@ impl Shard {
     /// when the transfer queues are full.
     pub(super) fn send_bucket(&mut self, to: usize, request: u64, bucket: BucketId) -> bool {
         let starts = self.chunk_starts(bucket);
+        // A puller counts a pull done when every chunk it was told of came:
+        // there is one at least, and the count fits the chunk's field.
+        crate::invariant!(
+            starts.len() >= 2 && starts.len() - 1 <= usize::from(u16::MAX),
+            "bucket {bucket} sent in {} chunks",
+            starts.len().saturating_sub(1)
+        );
         let chunks = (starts.len() - 1) as u16;
         let mut records = self.store.bucket_records(bucket);
         let frames = starts

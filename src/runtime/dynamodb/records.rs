@@ -3,7 +3,6 @@
 //! its key attributes, its value from its order and its binary form; a
 //! table's from its name and description.
 
-use crate::protocol::wire::VALUE_BYTES_MAX;
 use crate::storage::hash::BucketId;
 use crate::storage::item_key::{self, CATALOG_TABLE, ITEM_KEY_BYTES};
 use dynakv_dynamo::codec;
@@ -12,11 +11,9 @@ use dynakv_dynamo::key::Key;
 use dynakv_dynamo::ops::{TableDescription, partition_hash, scan_order_bytes};
 use dynakv_dynamo::value::Item;
 
-/// Bytes an item's record may have: one value of the node's protocol,
-/// less a SWAP's header (9 bytes) and a bucket read's length (4 bytes).
-/// The UDP protocol's 10,000-byte value bounds it, well under DynamoDB's
-/// 400 KB; [`item_record`] refuses larger items with DynamoDB's message.
-pub const ITEM_RECORD_BYTES_MAX: usize = VALUE_BYTES_MAX - 16;
+/// [`item_record`] refuses items whose record passes it, with DynamoDB's
+/// message.
+pub use crate::storage::item_key::ITEM_RECORD_BYTES_MAX;
 
 /// A table's id in record keys: its `TableId`, 16 hex digits, never 0.
 pub fn table_number(table: &TableDescription) -> u64 {

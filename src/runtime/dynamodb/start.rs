@@ -29,7 +29,7 @@ const JOBS_QUEUED_MAX: usize = 64;
 /// lower it (see `endpoint::run`).
 const CONNECTIONS_MAX: usize = 1024;
 /// A request body: a BatchWriteItem of 25 items at this node's item limit
-/// (10 KB, see `records::ITEM_RECORD_BYTES_MAX`) in JSON, with room.
+/// (10 KB, see `item_key::ITEM_RECORD_BYTES_MAX`) in JSON, with room.
 const BODY_BYTES_MAX: usize = 256 * 1024;
 /// The bytes all connections together hold for requests: their receive
 /// buffers and the requests at the executors (see `endpoint`'s doc). Of
