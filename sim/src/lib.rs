@@ -24,6 +24,7 @@ pub mod config;
 pub mod disk;
 pub mod fuzz;
 pub mod history;
+pub mod network;
 pub mod node;
 pub mod scenario;
 pub mod world;

@@ -7,6 +7,7 @@ use crate::client::{self, Client, Op, OpKind};
 use crate::config::{Mix, RunConfig};
 use crate::disk::SimDisk;
 use crate::history::{History, Outcome, ReadClass, show};
+use crate::network::Network;
 use crate::node::{Cluster, Out, Running, StoredRecord};
 use dynakv::cluster::internal::{self, Internal};
 use dynakv::cluster::universe::Universe;
@@ -289,14 +290,7 @@ pub struct World {
     history: History,
     /// A power loss of every node waiting for its aim.
     power_armed: Option<Aim>,
-    /// Per ordered pair of nodes: the stream's generation (a break drops
-    /// what is in flight) and when its last frame arrives (order is kept).
-    links: Vec<u64>,
-    link_clear_us: Vec<u64>,
-    /// Directed pairs that cannot talk.
-    cut: Vec<bool>,
-    loss: f64,
-    duplicate: f64,
+    network: Network,
     healed: bool,
     clients_stopped: bool,
     wipe_pending: bool,
@@ -344,11 +338,7 @@ impl World {
         let by_addr = World::destinations(&nodes, &clients);
         World {
             last_start_us: 0,
-            loss: config.links.loss,
-            duplicate: config.links.duplicate,
-            links: vec![0; n * n],
-            link_clear_us: vec![0; n * n],
-            cut: vec![false; n * n],
+            network: Network::new(n, config.links.loss, config.links.duplicate),
             inside_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x1751_de01),
             power_armed: None,
             config,
@@ -699,7 +689,7 @@ impl World {
     }
 
     fn node_frames(&mut self, from: usize, to: usize, link: u64, frames: Vec<Vec<u8>>) {
-        if self.links[from * self.nodes.len() + to] != link || self.nodes[to].running.is_none() {
+        if self.network.link(from, to) != link || self.nodes[to].running.is_none() {
             return;
         }
         for frame in &frames {
@@ -785,19 +775,11 @@ impl World {
             None => return,
         };
         if let (Some(a), Dest::Node(b)) = (from_node, dest)
-            && self.cut[a * self.nodes.len() + b]
+            && self.network.is_cut(a, b)
         {
             return;
         }
-        if self.rng.random::<f64>() < self.loss {
-            return;
-        }
-        let copies = if self.rng.random::<f64>() < self.duplicate {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
+        for _ in 0..self.network.copies(&mut self.rng) {
             let delay = self.delay_us();
             let event = Event::Datagram {
                 to: dest,
@@ -810,7 +792,7 @@ impl World {
 
     /// A datagram from a client (never cut, but lost and delayed alike).
     fn client_send(&mut self, client: usize, node: usize, bytes: Vec<u8>) {
-        if self.rng.random::<f64>() < self.loss {
+        if self.network.lost(&mut self.rng) {
             return;
         }
         let from = self.clients[client].addr;
@@ -824,25 +806,14 @@ impl World {
     }
 
     fn send_frames(&mut self, from: usize, to: usize, frames: Vec<Vec<u8>>) {
-        let n = self.nodes.len();
-        let pair = from * n + to;
-        if self.cut[pair] {
+        if self.network.is_cut(from, to) {
             // The connection cannot carry them: it breaks.
-            self.links[pair] += 1;
+            self.network.break_link(from, to);
             return;
         }
-        let at = (self.now_us + self.delay_us()).max(self.link_clear_us[pair]);
-        self.link_clear_us[pair] = at;
-        let link = self.links[pair];
+        let arrives = self.now_us + self.delay_us();
+        let (at, link) = self.network.carry(from, to, arrives);
         self.schedule(at, Event::Frames { from, to, link, frames });
-    }
-
-    fn break_links_of(&mut self, node: usize) {
-        let n = self.nodes.len();
-        for other in 0..n {
-            self.links[node * n + other] += 1;
-            self.links[other * n + node] += 1;
-        }
     }
 
     /// Whether a fault may lose copies of acknowledged writes: a crash of a
@@ -957,7 +928,7 @@ impl World {
         n.socket_queue.clear();
         n.waiting_frames.clear();
         n.life += 1;
-        self.break_links_of(node);
+        self.network.break_links_of(node);
     }
 
     /// With `--trace-key`: what reaches node `to` about the key.
@@ -1506,7 +1477,7 @@ impl World {
         (0..n)
             .filter(|&node| self.should_run(node))
             .filter(|&node| {
-                let cut_off = (0..n).any(|other| self.cut[node * n + other] || self.cut[other * n + node]);
+                let cut_off = self.network.is_cut_off(node);
                 let serving = self.nodes[node].running.as_ref().is_some_and(|running| {
                     let ctx = &running.ctx;
                     ctx.view().liveness.ready[ctx.self_index] && !ctx.away.is_set()
@@ -1554,9 +1525,9 @@ impl World {
                 }
             }
             Fault::Resume(node) => self.resume(node),
-            Fault::Partition { cut, outbound, inbound } => self.partition(&cut, outbound, inbound),
-            Fault::EndPartition => self.cut.fill(false),
-            Fault::BreakStream { from, to } => self.links[from * self.nodes.len() + to] += 1,
+            Fault::Partition { cut, outbound, inbound } => self.network.partition(&cut, outbound, inbound),
+            Fault::EndPartition => self.network.end_partition(),
+            Fault::BreakStream { from, to } => self.network.break_link(from, to),
             Fault::ClockJump { node, by_ms } => {
                 let skew = self.nodes[node].skew_ms + by_ms;
                 // Clocks stay within what last-writer-wins assumes.
@@ -1654,20 +1625,6 @@ impl World {
 
     /// Cuts the links from the `cut` nodes to the rest (`outbound`) and
     /// from the rest to them (`inbound`), breaking the streams on them.
-    fn partition(&mut self, cut: &[usize], outbound: bool, inbound: bool) {
-        let n = self.nodes.len();
-        for a in 0..n {
-            for b in 0..n {
-                let blocked = (outbound && cut.contains(&a) && !cut.contains(&b))
-                    || (inbound && !cut.contains(&a) && cut.contains(&b));
-                if blocked {
-                    self.cut[a * n + b] = true;
-                    self.links[a * n + b] += 1;
-                }
-            }
-        }
-    }
-
     /// The end of the faults: the network whole and clean again, a power
     /// loss that never struck called off, every node running.
     fn heal(&mut self) {
@@ -1678,9 +1635,7 @@ impl World {
                 self.nodes[node].disk.lose_power_after(u64::MAX / 2);
             }
         }
-        self.cut.fill(false);
-        self.loss = 0.0;
-        self.duplicate = 0.0;
+        self.network.heal();
         for node in 0..self.nodes.len() {
             if self.nodes[node].running.is_none() {
                 self.start_node(node);
