@@ -22,6 +22,7 @@
 pub mod client;
 pub mod config;
 pub mod disk;
+pub mod fault_plan;
 pub mod fuzz;
 pub mod history;
 pub mod network;

@@ -6,6 +6,7 @@
 use crate::client::{self, Client, Op, OpKind};
 use crate::config::{Mix, RunConfig};
 use crate::disk::SimDisk;
+use crate::fault_plan::{self, Aim, Fault};
 use crate::history::{History, Outcome, ReadClass, show};
 use crate::network::Network;
 use crate::node::{Cluster, Out, Running, StoredRecord};
@@ -37,9 +38,6 @@ const EVENTS_MAX: u64 = 20_000_000;
 /// How much later than its interval a periodic sync may come, at most (the
 /// shard's timer).
 const SYNC_SLACK_MS: u64 = 50;
-/// A node back from a crash or a stop catches up for about this long; no
-/// other node goes away meanwhile if that would pass the limit.
-const CATCH_UP_MS: u64 = 3_000;
 /// The longest a client may be answered OVERLOAD for one request: the
 /// README's bound, plus a node's first wait of it (a node counts from the
 /// first request it sees, which may come a moment after another's) and
@@ -88,69 +86,6 @@ enum Event {
         token: u64,
     },
     Fault(Fault),
-}
-
-#[derive(Clone, Debug)]
-enum Fault {
-    Crash(usize),
-    /// A crash the protocol's way: SHUTDOWN from the operator.
-    Shutdown(usize),
-    /// The node's power goes: a crash, and its disk keeps only what was
-    /// synced.
-    PowerLoss(usize),
-    /// Every node's power goes at once (now, or at the moment the aim
-    /// says); it comes back, every node starting, up to 3 s later
-    /// ([`Fault::PowerBack`]).
-    PowerLossAll(Aim),
-    PowerBack,
-    Restart(usize),
-    Pause(usize),
-    Resume(usize),
-    /// `cut` nodes cannot send to the rest (`outbound`), or receive
-    /// from them (`inbound`), or both.
-    Partition {
-        cut: Vec<usize>,
-        outbound: bool,
-        inbound: bool,
-    },
-    EndPartition,
-    ClockJump {
-        node: usize,
-        by_ms: i64,
-    },
-    /// Hold clients, then WIPEOUT every node.
-    Wipe,
-    /// The operator changes the servers file (adds spare nodes, removes
-    /// serving ones) and reloads: the new universe reaches each running
-    /// node or not, and the added nodes start a little later.
-    Reload,
-    /// A node a reload added starts (with the servers file it was given).
-    Join(usize),
-    /// The operator's tool sends the universe again to the running members
-    /// that do not hold it yet (as `ctl reload` does for a few seconds).
-    ReloadAgain,
-    /// The stream connection `from` -> `to` breaks, losing what is in
-    /// flight on it (the transfer layer reconnects for the next send).
-    BreakStream {
-        from: usize,
-        to: usize,
-    },
-    Heal,
-    StopClients,
-    Check,
-}
-
-/// When a power loss of every node strikes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Aim {
-    Now,
-    /// Right after some node acknowledges a write (what it sent after that
-    /// in the same step does not leave).
-    AtAck,
-    /// In the middle of what the disks are doing: each disk's power goes
-    /// after a few more operations (a segment's creation, a compaction's
-    /// steps), and when the first one's goes, every one's does.
-    MidDisk,
 }
 
 struct Scheduled {
@@ -1322,149 +1257,9 @@ impl World {
 
     /// Lays out the run's faults in time, from the seed.
     fn plan_faults(&mut self) {
-        let start = self.config.warmup_ms;
-        let end = self.config.healed_at_ms();
-        if self.config.crashes() || self.config.pauses() {
-            self.plan_nodes_away(start, end);
-        }
-        if self.config.partitions() {
-            self.plan_partitions(start, end);
-        }
-        if self.config.clock_jumps() {
-            self.plan_clock_jumps(start, end);
-        }
-        self.plan_stream_breaks();
-        self.plan_cluster_wide_faults(start, end);
-        self.schedule(end * 1_000, Event::Fault(Fault::Heal));
-        self.schedule(self.config.clients_stop_ms() * 1_000, Event::Fault(Fault::StopClients));
-        self.schedule(self.config.checks_at_ms() * 1_000, Event::Fault(Fault::Check));
-    }
-
-    /// Crashes and stops of single nodes from `start` to `end` (ms), each
-    /// followed by its restart or resume.
-    fn plan_nodes_away(&mut self, start: u64, end: u64) {
-        let n = self.nodes.len();
-        // Crashes and stops share one limit on nodes away at once; a node
-        // counts as away for a while after it is back (it is catching up).
-        let mut away: Vec<(usize, u64, u64)> = Vec::new();
-        let mut t = start + 500;
-        while t + 500 < end {
-            let node = self.rng.random_range(0..n);
-            let until = (t + self.rng.random_range(300..8_000)).min(end);
-            let overlapping: Vec<&(usize, u64, u64)> = away
-                .iter()
-                .filter(|&&(_, from, to)| from < until && t < to + CATCH_UP_MS)
-                .collect();
-            let fits =
-                overlapping.len() < self.config.down_max && overlapping.iter().all(|&&(other, _, _)| other != node);
-            if fits {
-                let crash = self.config.crashes() && (!self.config.pauses() || self.rng.random_bool(0.5));
-                if crash {
-                    let how = self.draw_crash(node);
-                    self.schedule(t * 1_000, Event::Fault(how));
-                    self.schedule(until * 1_000, Event::Fault(Fault::Restart(node)));
-                } else {
-                    self.schedule(t * 1_000, Event::Fault(Fault::Pause(node)));
-                    self.schedule(until * 1_000, Event::Fault(Fault::Resume(node)));
-                }
-                away.push((node, t, until));
-            }
-            t += self.rng.random_range(300..4_000);
-        }
-    }
-
-    /// How `node` goes down: its power lost (where the mix has power
-    /// losses), SHUTDOWN from the operator, or a crash.
-    fn draw_crash(&mut self, node: usize) -> Fault {
-        if self.config.power_losses() && self.rng.random_bool(0.5) {
-            Fault::PowerLoss(node)
-        } else if self.rng.random_bool(0.5) {
-            Fault::Shutdown(node)
-        } else {
-            Fault::Crash(node)
-        }
-    }
-
-    /// Partitions one after another from `start` to `end` (ms), each
-    /// cutting off up to a minority of the nodes, one way or both.
-    fn plan_partitions(&mut self, start: u64, end: u64) {
-        let n = self.nodes.len();
-        let mut t = start + self.rng.random_range(0..3_000);
-        while t + 1_000 < end {
-            let size = self.rng.random_range(1..=((n - 1) / 2).max(1));
-            let mut cut: Vec<usize> = Vec::new();
-            while cut.len() < size {
-                let node = self.rng.random_range(0..n);
-                if !cut.contains(&node) {
-                    cut.push(node);
-                }
-            }
-            let (outbound, inbound) = match self.rng.random_range(0..3) {
-                0 => (true, false),
-                1 => (false, true),
-                _ => (true, true),
-            };
-            let until = (t + self.rng.random_range(1_000..8_000)).min(end);
-            self.schedule(t * 1_000, Event::Fault(Fault::Partition { cut, outbound, inbound }));
-            self.schedule(until * 1_000, Event::Fault(Fault::EndPartition));
-            t = until + self.rng.random_range(500..5_000);
-        }
-    }
-
-    /// A few jumps of single nodes' clocks, back or forth by up to 3 s.
-    fn plan_clock_jumps(&mut self, start: u64, end: u64) {
-        for _ in 0..self.rng.random_range(1..6) {
-            let at = self.rng.random_range(start..end);
-            let node = self.rng.random_range(0..self.nodes.len());
-            let by_ms = self.rng.random_range(-3_000..3_000);
-            self.schedule(at * 1_000, Event::Fault(Fault::ClockJump { node, by_ms }));
-        }
-    }
-
-    /// The faults that strike every node, where the mix has them: power
-    /// losses of the whole cluster, reloads of the servers file, wipeouts.
-    fn plan_cluster_wide_faults(&mut self, start: u64, end: u64) {
-        if self.config.power_losses() {
-            for _ in 0..self.rng.random_range(1..=2) {
-                let at = self.rng.random_range(start + 2_000..end - 3_000);
-                let aim = [Aim::Now, Aim::AtAck, Aim::MidDisk][self.rng.random_range(0..3)];
-                self.schedule(at * 1_000, Event::Fault(Fault::PowerLossAll(aim)));
-            }
-        }
-        if self.config.resizes() {
-            for _ in 0..self.rng.random_range(1..=3) {
-                let at = self.rng.random_range(start + 1_000..end - 6_000);
-                self.schedule(at * 1_000, Event::Fault(Fault::Reload));
-            }
-        }
-        if self.config.wipes() {
-            for _ in 0..self.rng.random_range(1..=2) {
-                let at = self.rng.random_range(start + 2_000..end - 2_000);
-                self.schedule(at * 1_000, Event::Fault(Fault::Wipe));
-            }
-        }
-    }
-
-    /// Stream connections breaking at the run's rate, at random times from
-    /// start to the end of the clients' work (drawn apart from the faults,
-    /// see [`crate::config::Inside`]).
-    fn plan_stream_breaks(&mut self) {
-        let rate = self.config.inside.stream_breaks_per_s;
-        let n = self.nodes.len();
-        if rate <= 0.0 || n < 2 {
-            return;
-        }
-        let end_us = self.config.clients_stop_ms() * 1_000;
-        let mut at_us = 0u64;
-        loop {
-            let gap_s = -(1.0 - self.inside_rng.random::<f64>()).ln() / rate;
-            at_us += (gap_s * 1e6) as u64;
-            if at_us >= end_us {
-                return;
-            }
-            let from = self.inside_rng.random_range(0..n);
-            let to = (from + self.inside_rng.random_range(1..n)) % n;
-            self.schedule(at_us, Event::Fault(Fault::BreakStream { from, to }));
+        let faults = fault_plan::plan(&self.config, self.nodes.len(), &mut self.rng, &mut self.inside_rng);
+        for (at_us, fault) in faults {
+            self.schedule(at_us, Event::Fault(fault));
         }
     }
 
