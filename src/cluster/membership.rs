@@ -408,9 +408,19 @@ impl Membership {
         {
             peer.knows_me = true;
         }
+        changed |= self.take_heartbeats(now_ms, heartbeats);
+        (changed, answer)
+    }
+
+    /// The heartbeats a peer gossiped: each newer than this node's word
+    /// of that peer taken. Returns whether a node changed liveness or
+    /// readiness.
+    fn take_heartbeats(&mut self, now_ms: u64, heartbeats: &[(usize, Heartbeat)]) -> bool {
+        let mut changed = false;
         for &(index, ref theirs) in heartbeats {
             // Counter 0: a node the sender knows only by incarnation.
-            if index == self.self_index || theirs.counter == 0 || !is_member(&self.peers, index) {
+            if index == self.self_index || theirs.counter == 0 || !self.peers.get(index).is_some_and(|peer| peer.member)
+            {
                 continue;
             }
             let peer = &mut self.peers[index];
@@ -444,7 +454,7 @@ impl Membership {
                 changed = true;
             }
         }
-        (changed, answer)
+        changed
     }
 
     pub fn liveness(&self) -> crate::cluster::ring::Liveness {
