@@ -38,7 +38,9 @@
 //! gives its memory back once its requests are taken (all of it when
 //! emptied, what is past [`INBOX_KEPT_BYTES`] otherwise), and a send buffer
 //! once written, so an idle connection holds no buffer. The answers are not
-//! in the budget: at most one per connection, each freed once written.
+//! in this budget: at most one per connection, each freed once written (or
+//! with its connection), and their bytes counted apart
+//! ([`AnswerBytes`]: the executors refuse large ones past its bound).
 //!
 //! Every refusal is answered: a framing error with its status (then the
 //! connection closes), a full job queue with
@@ -49,6 +51,7 @@
 //! close"): closing at once with unread bytes would reset the connection
 //! and could destroy the answer before the client reads it.
 
+use super::answers::AnswerBytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::http::{self, HttpError, Request};
@@ -119,6 +122,9 @@ pub struct Done {
     pub connection: u64,
     pub response: Vec<u8>,
     pub keep_alive: bool,
+    /// The bytes of it the executor counted in [`AnswerBytes`], given
+    /// back once it is written or its connection is gone.
+    pub held: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,25 +173,25 @@ pub fn waker(poll: &Poll) -> io::Result<Arc<Waker>> {
 pub fn run(
     listener: std::net::TcpListener,
     mut limits: EndpointLimits,
-    jobs: Sender<Job>,
-    done: Receiver<Done>,
+    queues: (Sender<Job>, Receiver<Done>),
     poll: Poll,
+    answers: Arc<AnswerBytes>,
 ) -> io::Result<()> {
     limits.connections_max = connections_allowed(limits.connections_max);
-    serve(listener, limits, jobs, done, poll, Arc::default())
+    serve(listener, limits, queues, poll, (Arc::default(), answers))
 }
 
 /// [`run`] with a given gauge (the tests read it) and `limits` as given.
 fn serve(
     listener: std::net::TcpListener,
     limits: EndpointLimits,
-    jobs: Sender<Job>,
-    done: Receiver<Done>,
+    (jobs, done): (Sender<Job>, Receiver<Done>),
     poll: Poll,
-    gauge: Arc<Gauge>,
+    (gauge, answers): (Arc<Gauge>, Arc<AnswerBytes>),
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let mut endpoint = Endpoint::new(TcpListener::from_std(listener), limits, jobs, done, poll, gauge)?;
+    endpoint.answers = answers;
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     loop {
         // Work left over from the last turn is not announced again by an
@@ -231,6 +237,8 @@ struct Connection {
     last_active: Instant,
     /// In [`Endpoint::ready`].
     queued: bool,
+    /// Bytes of the answers in `outbox` counted in [`AnswerBytes`].
+    answer_held: usize,
 }
 
 enum ReadEnd {
@@ -364,6 +372,7 @@ impl Connection {
             request_started: None,
             last_active: now,
             queued: false,
+            answer_held: 0,
         }
     }
 
@@ -580,6 +589,8 @@ struct Endpoint {
     last_sweep: Instant,
     scratch: Vec<u8>,
     budget: Budget,
+    /// The answers built and not yet written, shared with the executors.
+    answers: Arc<AnswerBytes>,
 }
 
 impl Endpoint {
@@ -612,6 +623,7 @@ impl Endpoint {
             last_sweep: Instant::now(),
             scratch: vec![0; READ_CHUNK_BYTES],
             budget,
+            answers: Arc::default(),
         })
     }
 
@@ -819,6 +831,9 @@ impl Endpoint {
         if !connection.flush(now) {
             return Step::Close;
         }
+        if connection.outbox.is_empty() {
+            self.answers.release(std::mem::take(&mut connection.answer_held));
+        }
         if connection.closing {
             // Its request is refused: it needs no room to finish it.
             self.budget.release(connection.id);
@@ -911,16 +926,14 @@ impl Endpoint {
         // The request is freed whether or not its connection is still open.
         self.budget.job_done(done.connection);
         // A connection closed meanwhile: the answer has no one to go to.
-        let Some(&slot) = self.ids.get(&done.connection) else {
+        let connection = (self.ids.get(&done.connection))
+            .and_then(|&slot| Some(slot).zip(self.slots.get_mut(slot).and_then(Option::as_mut)));
+        let Some((slot, connection)) = connection.filter(|(_, connection)| connection.in_flight) else {
+            self.answers.release(done.held);
             return;
         };
-        let Some(connection) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        if !connection.in_flight {
-            return;
-        }
         connection.in_flight = false;
+        connection.answer_held += done.held;
         if connection.outbox.is_empty() {
             connection.outbox = done.response;
             connection.sent = 0;
@@ -957,6 +970,7 @@ impl Endpoint {
         };
         let _ = self.poll.registry().deregister(&mut connection.stream);
         self.ids.remove(&connection.id);
+        self.answers.release(connection.answer_held);
         self.budget.recount(&mut connection.counted, 0);
         self.budget.release(connection.id);
         if connection.waiting
@@ -1051,15 +1065,24 @@ mod tests {
         }
     }
 
-    /// The test executor's answer: `{"target":"<the request's X-Amz-Target>"}`.
+    /// A target whose answer is larger than the kernel's socket buffers.
+    const BIG: &str = "Big";
+
+    /// The test executor's answer: `{"target":"<the request's X-Amz-Target>"}`
+    /// (padded to 16 MiB for [`BIG`]).
     fn answer(job: &Job) -> Done {
         let target = job.request.header("x-amz-target").unwrap_or_default();
-        let body = format!("{{\"target\":\"{target}\"}}");
+        let body = if target == BIG {
+            format!("{{\"target\":\"{target}\",\"pad\":\"{}\"}}", "x".repeat(16 << 20))
+        } else {
+            format!("{{\"target\":\"{target}\"}}")
+        };
         let keep_alive = job.request.keep_alive;
         let mut response = Vec::new();
         http::json_response("TEST", body.as_bytes(), keep_alive, now_unix_ms(), &mut response);
         Done {
             connection: job.connection,
+            held: response.len(),
             response,
             keep_alive,
         }
@@ -1075,6 +1098,8 @@ mod tests {
         taken: Receiver<u64>,
         /// The loop's budget.
         gauge: Arc<Gauge>,
+        /// The answers the executor built and the loop has not written.
+        answers: Arc<AnswerBytes>,
     }
 
     /// A loop on a port of 127.0.0.1 with a job queue of `capacity`, and an
@@ -1091,13 +1116,17 @@ mod tests {
         if !gated {
             go.send(()).unwrap();
         }
+        let answers = Arc::new(AnswerBytes::default());
+        let executor_answers = answers.clone();
         let executor = move || {
             if gate.recv().is_err() {
                 return;
             }
             for job in queue {
                 let _ = taken_sender.try_send(job.connection);
-                if done_sender.send(answer(&job)).is_err() {
+                let done = answer(&job);
+                executor_answers.hold(done.held);
+                if done_sender.send(done).is_err() {
                     return;
                 }
                 waker.wake().unwrap();
@@ -1108,7 +1137,8 @@ mod tests {
         let loop_jobs = jobs.clone();
         let gauge = Arc::new(Gauge::default());
         let loop_gauge = gauge.clone();
-        let event_loop = move || serve(listener, limits, loop_jobs, done, poll, loop_gauge);
+        let loop_answers = answers.clone();
+        let event_loop = move || serve(listener, limits, (loop_jobs, done), poll, (loop_gauge, loop_answers));
         thread::Builder::new().name(name("loop")).spawn(event_loop).unwrap();
         Harness {
             address,
@@ -1116,6 +1146,7 @@ mod tests {
             go,
             taken,
             gauge,
+            answers,
         }
     }
 
@@ -1191,6 +1222,28 @@ mod tests {
                 Err(error) => error.kind() == io::ErrorKind::ConnectionReset,
             }
         }
+    }
+
+    #[test]
+    fn an_answer_counts_until_it_is_written_or_its_unread_connection_closes() {
+        let harness = start(limits(8), 8, false);
+        let mut reader = Client::connect(harness.address);
+        reader.send(&request(BIG));
+        let (status, _, body) = reader.response();
+        assert_eq!((status, body.len() > 16 << 20), (200, true));
+        // The connection stays open (idle for a minute at most).
+        until("a written answer is given back", || harness.answers.held() == 0);
+        let mut limits = limits(8);
+        limits.idle_ms = 300;
+        let harness = start(limits, 8, false);
+        let held = || harness.answers.held();
+        let mut unread = Client::connect(harness.address);
+        unread.send(&request(BIG));
+        until("the answer is built", || held() > 16 << 20);
+        // The client reads nothing: the answer waits in the loop until the
+        // connection has been idle for `idle_ms`.
+        until("the idle connection closes and gives it back", || held() == 0);
+        drop(unread);
     }
 
     #[test]

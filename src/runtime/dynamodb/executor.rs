@@ -3,6 +3,7 @@
 //! ([`dynakv_dynamo::ops::parse`]), the operation run against the cluster
 //! through this thread's [`ClusterClient`], and the HTTP answer written.
 
+use super::answers::AnswerBytes;
 use super::cluster_client::ClusterClient;
 use super::tables::{self, ClusterCatalog, Deletion, Known, TableCache};
 use super::{items, scans};
@@ -23,6 +24,8 @@ pub struct Executor {
     tables: TableCache,
     deleter: Sender<Deletion>,
     credentials: Option<Arc<Credentials>>,
+    /// The answers built and not yet written: a large one waits past its bound.
+    answers: Arc<AnswerBytes>,
     /// Request ids: this executor's tag and a count.
     tag: String,
     requests: u64,
@@ -33,6 +36,7 @@ impl Executor {
         client: ClusterClient,
         deleter: Sender<Deletion>,
         credentials: Option<Arc<Credentials>>,
+        answers: Arc<AnswerBytes>,
         tag: String,
     ) -> Executor {
         Executor {
@@ -40,6 +44,7 @@ impl Executor {
             tables: TableCache::default(),
             deleter,
             credentials,
+            answers,
             tag,
             requests: 0,
         }
@@ -94,7 +99,19 @@ impl Executor {
             now,
             deleter: &self.deleter,
         };
-        run(client, &context, parsed?)
+        let request = parsed?;
+        let large = matches!(
+            request,
+            ops::Request::Query(_) | ops::Request::Scan(_) | ops::Request::BatchGetItem(_)
+        );
+        if large && !self.answers.admits_large() {
+            let error = ApiError::new(
+                ErrorKind::ProvisionedThroughputExceeded,
+                "The endpoint holds too many answers its clients have not read yet; retry",
+            );
+            return Err(error.into());
+        }
+        run(client, &context, request)
     }
 }
 

@@ -5,6 +5,7 @@
 //! records of the node's store ([`records`]); [`tables`], [`items`] and
 //! [`scans`] are the operations over them.
 
+pub mod answers;
 pub mod cluster_client;
 pub mod endpoint;
 pub mod executor;

@@ -4,6 +4,7 @@
 //! with a router of this node and a socket of its own for the cluster's
 //! answers.
 
+use super::answers::AnswerBytes;
 use super::cluster_client::ClusterClient;
 use super::endpoint::{self, Done, EndpointLimits, Job};
 use super::executor::Executor;
@@ -42,10 +43,11 @@ const BUFFERED_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// bytes' budget (4 MiB, passed by one read of 64 KiB at most) and 2 MiB
 /// for the rest, the executors' working memory and the answers being sent
 /// (each built by one of the [`EXECUTORS`], then held in its connection's
-/// send buffer until written). Most answers are a few KiB, which 2 MiB
-/// covers many times over; a Query or Scan page is up to 1 MB, and several
-/// built or unread at once are not covered: answers are bounded by one per
-/// connection, not by bytes (the store's RSS guard then stops its growth).
+/// send buffer until written). Answers are bounded in bytes
+/// ([`super::answers::ANSWER_BYTES_MAX`], 2 MiB, before a Query, Scan or
+/// BatchGetItem is refused), plus the large ones the executors are building
+/// at that moment; those pass the reserve, and the store's RSS guard then
+/// stops the store's growth.
 pub const RESERVE_BYTES: usize = 6 * 1024 * 1024;
 
 /// Where the endpoint listens, and what it needs to start.
@@ -91,20 +93,23 @@ pub fn start(spec: &EndpointSpec, router: &Router) -> Result<(), String> {
         deletions,
     };
     spawn("dynamodb-deleter".to_string(), move || deleter.run())?;
+    let answers = Arc::new(AnswerBytes::default());
     for index in 0..EXECUTORS {
         let client = ClusterClient::new(router.sibling(), spec.node_host, index as u64)
             .map_err(|e| format!("cannot bind a socket for the DynamoDB executors: {e}"))?;
         let tag = format!("{:04X}{index:02X}", std::process::id() & 0xffff);
-        let mut executor = Executor::new(client, deletions_in.clone(), credentials.clone(), tag);
-        let (jobs, done, waker) = (jobs_out.clone(), done_in.clone(), waker.clone());
+        let mut executor = Executor::new(client, deletions_in.clone(), credentials.clone(), answers.clone(), tag);
+        let (jobs, done, waker, answers) = (jobs_out.clone(), done_in.clone(), waker.clone(), answers.clone());
         spawn(format!("dynamodb-exec-{index}"), move || {
             for job in jobs {
                 let response = executor.answer(&job.request);
                 let keep_alive = job.request.keep_alive;
-                // Answers are bounded by the jobs taken: at most one per
-                // connection is in flight.
+                // Counted until written: at most one per connection is in
+                // flight, and their bytes are bounded (see `answers`).
+                answers.hold(response.len());
                 let _ = done.send(Done {
                     connection: job.connection,
+                    held: response.len(),
                     response,
                     keep_alive,
                 });
@@ -123,7 +128,7 @@ pub fn start(spec: &EndpointSpec, router: &Router) -> Result<(), String> {
         buffered_bytes_max: BUFFERED_BYTES_MAX,
     };
     spawn("dynamodb-http".to_string(), move || {
-        if let Err(error) = endpoint::run(listener, limits, jobs_in, done_out, poll) {
+        if let Err(error) = endpoint::run(listener, limits, (jobs_in, done_out), poll, answers) {
             log!("dynamodb_failed", "the DynamoDB endpoint failed: {error}");
             std::process::exit(1);
         }
