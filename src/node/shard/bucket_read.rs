@@ -102,29 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn a_page_holds_at_most_one_reply_and_the_largest_item_alone() {
-        let key = item_key::item_key(3, 9, &[0; 32]);
-        let bucket = crate::storage::hash::named_bucket(&key).unwrap();
-        let read = BucketRead {
-            prefix: &key[..item_key::PARTITION_PREFIX_BYTES],
-            backward: false,
-            start: None,
-        };
-        // Two values of 4,998 bytes (a 2-byte order length, a 1-byte
-        // order): together they fit a reply, with their lengths they do not.
-        let half = VALUE_BYTES_MAX / 2 - 2 - 2 - 1;
-        let store = store_with(&[(&[1; 32], b"a", half), (&[2; 32], b"b", half)]);
-        let (bytes, more) = page(&store, bucket, &read);
-        assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true));
-        let largest = item_key::ITEM_RECORD_BYTES_MAX - 2 - 1;
-        let store = store_with(&[(&[1; 32], b"a", largest), (&[2; 32], b"b", largest)]);
-        let (bytes, more) = page(&store, bucket, &read);
-        assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true));
-    }
-
-    #[test]
     fn a_page_stops_when_a_reply_is_full_and_says_more_is_left() {
-        let store = store_with(&[(&[1; 32], b"a", 6_000), (&[2; 32], b"b", 6_000)]);
         let key = item_key::item_key(3, 9, &[0; 32]);
         let bucket = crate::storage::hash::named_bucket(&key).unwrap();
         let read = BucketRead {
@@ -132,7 +110,15 @@ mod tests {
             backward: false,
             start: None,
         };
-        let (bytes, more) = page(&store, bucket, &read);
-        assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true));
+        // Values of 6,000 bytes; of 4,998 (a 2-byte order length, a 1-byte
+        // order), which fit a reply together but not with their lengths;
+        // and of the largest item record, which fills a page alone.
+        let half = VALUE_BYTES_MAX / 2 - 2 - 2 - 1;
+        let largest = item_key::ITEM_RECORD_BYTES_MAX - 2 - 1;
+        for payload in [6_000, half, largest] {
+            let store = store_with(&[(&[1; 32], b"a", payload), (&[2; 32], b"b", payload)]);
+            let (bytes, more) = page(&store, bucket, &read);
+            assert_eq!((orders(&bytes), more), (vec![b"a".to_vec()], true), "{payload}");
+        }
     }
 }

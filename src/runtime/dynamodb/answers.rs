@@ -8,6 +8,13 @@
 //! `ProvisionedThroughputExceededException` (which the SDKs retry)
 //! otherwise. What is held is then at most that plus one large answer per
 //! executor, built at once.
+//!
+//! What ends the refusals: each answer held is given back once written, or
+//! when its connection closes, at the latest after the endpoint's idle
+//! timeout (60 s) for a client that reads nothing; a client that retries
+//! is served by then. Clients that keep opening connections and never
+//! read can keep Query and Scan refused that way: the node's memory, not
+//! their availability, is what this bounds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
