@@ -90,7 +90,7 @@ pub type ModelOperation<M> = Operation<<M as Model>::Input, <M as Model>::Output
 /// operation depends only on the state before, the input and the output.
 pub trait Model {
     type State: Clone + Eq + Hash + Debug;
-    type Input: Debug;
+    type Input: Debug + PartialEq;
     type Output: Debug;
 
     fn init(&self) -> Self::State;
@@ -406,6 +406,12 @@ impl IdSet {
         self.highest.push(highest);
     }
 
+    fn contains(&self, id: usize) -> bool {
+        self.words
+            .get(id / WORD_BITS)
+            .is_some_and(|word| word & (1 << (id % WORD_BITS)) != 0)
+    }
+
     fn pop(&mut self, id: usize) {
         if let Some(word) = self.words.get_mut(id / WORD_BITS) {
             *word &= !(1 << (id % WORD_BITS));
@@ -652,7 +658,7 @@ impl<'m, 'h, M: Model> Search<'m, 'h, M> {
         let Some(next_state) = self.model.step(&self.state, candidate.input, candidate.output) else {
             return Ok(false);
         };
-        if self.overrides_last_unknown(id, candidate, &next_state) {
+        if self.overrides_last_unknown(id, candidate, &next_state) || self.waits_for_an_earlier_twin(id) {
             return Ok(false);
         }
         self.mark(id);
@@ -698,6 +704,29 @@ impl<'m, 'h, M: Model> Search<'m, 'h, M> {
             .step(&last.before, candidate.input, candidate.output)
             .as_ref()
             == Some(next_state)
+    }
+
+    /// True when unknown candidate `id` has a twin (an unknown candidate
+    /// with the same input) called before it and not linearized: twins are
+    /// taken in call order only. Any set of k twins linearized at some
+    /// points can be swapped for the k called first (the i-th called first
+    /// was called no later than the i-th point), with the same states, so
+    /// no linearization is lost; without it, k twins of n pending make
+    /// n-choose-k visits of one state (a counter's timed-out increments).
+    fn waits_for_an_earlier_twin(&self, id: usize) -> bool {
+        let Some(unknown_id) = id.checked_sub(self.known_count) else {
+            return false;
+        };
+        let Some(input) = self.candidates.get(id).map(|candidate| candidate.input) else {
+            return false;
+        };
+        (0..unknown_id).any(|earlier| {
+            !self.unknown_done.contains(earlier)
+                && self
+                    .candidates
+                    .get(self.known_count + earlier)
+                    .is_some_and(|twin| twin.input == input)
+        })
     }
 
     fn mark(&mut self, id: usize) {
@@ -1318,6 +1347,29 @@ mod tests {
         assert_eq!(check_counter(&neither), violation_pending(&[0, 2], 3, &[3], &[1]));
         let twice = [timed_out(add(1, 0, 10, 5)), count(2, 40, 50, 10)];
         assert_eq!(check_counter(&twice), violation_pending(&[], 0, &[1], &[0]));
+    }
+
+    #[test]
+    fn many_timed_out_increments_are_searched_in_call_order_only() {
+        // 40 increments of unknown outcome, then reads seeing some of them
+        // take effect: C(40, k) orders of the same state without the rule.
+        let mut history: Vec<CounterOp> = (0..40).map(|n| timed_out(add(n, n.into(), 5, 1))).collect();
+        for (n, seen) in [3, 9, 9, 20, 31].into_iter().enumerate() {
+            let at = 100 + 20 * n as u64;
+            history.push(count(50, at, at + 10, seen));
+        }
+        assert_eq!(check_counter(&history), Verdict::Linearizable);
+        history.push(count(50, 300, 310, 41));
+        assert!(
+            matches!(check_counter(&history), Verdict::NotLinearizable(_)),
+            "41 of 40 increments"
+        );
+        let mut going_back = history[..45].to_vec();
+        going_back.push(count(51, 300, 310, 30));
+        assert!(
+            matches!(check_counter(&going_back), Verdict::NotLinearizable(_)),
+            "31 then 30"
+        );
     }
 
     #[test]

@@ -149,6 +149,31 @@ pub enum Internal {
     /// from a node, to a peer that gossips an older one or has not been
     /// heard to hold it; from an operator inside [`Internal::Admin`].
     Universe(Universe),
+    /// An item's round (see [`crate::node::shard`]'s `rounds`), first
+    /// phase: "promise to accept nothing of `key` below `ballot`, and tell
+    /// me what you hold of it".
+    Prepare {
+        round: u64,
+        ballot: Stamp,
+        key: Vec<u8>,
+    },
+    /// A round's second phase: "store this entry, stamped with the round's
+    /// ballot, unless you promised a greater ballot".
+    Accept {
+        round: u64,
+        entry: Entry,
+    },
+    /// An acceptor's answer to a prepare or an accept: `ok`, or refused
+    /// (`seen`: the greatest ballot it knows of for the key; `full`: it
+    /// had no room). A promise carries the record it holds, if any.
+    Vote {
+        round: u64,
+        bucket: u16,
+        ok: bool,
+        full: bool,
+        seen: Stamp,
+        entry: Option<Entry>,
+    },
     /// Several messages to one peer under one envelope and MAC: what a
     /// node's outbox sends at the end of a drain (see
     /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
@@ -185,10 +210,13 @@ enum Kind {
     Batch = 9,
     Universe = 10,
     Held = 11,
+    Prepare = 12,
+    Accept = 13,
+    Vote = 14,
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 14] = [
         Kind::Gossip,
         Kind::Forward,
         Kind::Replicate,
@@ -200,6 +228,9 @@ impl Kind {
         Kind::Batch,
         Kind::Universe,
         Kind::Held,
+        Kind::Prepare,
+        Kind::Accept,
+        Kind::Vote,
     ];
 
     fn from_byte(byte: u8) -> Option<Kind> {
@@ -410,6 +441,9 @@ impl Internal {
             Internal::Batch(_) => Kind::Batch,
             Internal::Universe(_) => Kind::Universe,
             Internal::Held { .. } => Kind::Held,
+            Internal::Prepare { .. } => Kind::Prepare,
+            Internal::Accept { .. } => Kind::Accept,
+            Internal::Vote { .. } => Kind::Vote,
         }
     }
 
@@ -507,6 +541,40 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
             w.u16(*bucket);
             w.u64(*digest);
         }
+        Internal::Prepare { .. } | Internal::Accept { .. } | Internal::Vote { .. } => write_round(w, message),
+    }
+}
+
+/// The fields of an item round's message.
+fn write_round<S: Sink>(w: &mut Writer<S>, message: &Internal) {
+    match message {
+        Internal::Prepare { round, ballot, key } => {
+            w.u64(*round);
+            w.u64(ballot.0);
+            w.u8(key.len() as u8);
+            w.bytes(key);
+        }
+        Internal::Accept { round, entry } => {
+            w.u64(*round);
+            w.entry(entry);
+        }
+        Internal::Vote {
+            round,
+            bucket,
+            ok,
+            full,
+            seen,
+            entry,
+        } => {
+            w.u64(*round);
+            w.u16(*bucket);
+            w.u8(u8::from(*ok) | u8::from(*full) << 1 | u8::from(entry.is_some()) << 2);
+            w.u64(seen.0);
+            if let Some(entry) = entry {
+                w.entry(entry);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -703,7 +771,36 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
             bucket: r.u16()?,
             digest: r.u64()?,
         },
+        Kind::Prepare => {
+            let (round, ballot, key_len) = (r.u64()?, Stamp(r.u64()?), usize::from(r.u8()?));
+            if key_len == 0 || key_len > crate::protocol::wire::STORED_KEY_BYTES_MAX {
+                return None;
+            }
+            let key = r.take(key_len)?.to_vec();
+            Internal::Prepare { round, ballot, key }
+        }
+        Kind::Accept => Internal::Accept {
+            round: r.u64()?,
+            entry: r.entry()?,
+        },
+        Kind::Vote => read_vote(r)?,
         Kind::Batch => return None,
+    })
+}
+
+fn read_vote(r: &mut Reader<'_>) -> Option<Internal> {
+    let (round, bucket, flags, seen) = (r.u64()?, r.u16()?, r.u8()?, Stamp(r.u64()?));
+    let entry = match flags & 4 != 0 {
+        true => Some(r.entry()?),
+        false => None,
+    };
+    Some(Internal::Vote {
+        round,
+        bucket,
+        ok: flags & 1 != 0,
+        full: flags & 2 != 0,
+        seen,
+        entry,
     })
 }
 
@@ -792,6 +889,9 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
                             | Internal::ReplicateAck { .. }
                             | Internal::Digests { .. }
                             | Internal::Held { .. }
+                            | Internal::Prepare { .. }
+                            | Internal::Accept { .. }
+                            | Internal::Vote { .. }
                     ) && check(envelope, m, bounds).is_ok()
                 })
         }
@@ -803,7 +903,15 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         Internal::Forward { hops, client, datagram } => {
             *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
         }
-        Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
+        Internal::Replicate { entry, .. } | Internal::Accept { entry, .. } => entry_in_range(entry, bounds),
+        Internal::Prepare { ballot, .. } => stamp_in_range(*ballot, bounds),
+        Internal::Vote {
+            bucket, seen, entry, ..
+        } => {
+            usize::from(*bucket) < BUCKETS
+                && stamp_in_range(*seen, bounds)
+                && (entry.iter()).all(|e| entry_in_range(e, bounds) && bucket_of_key(&e.key) == *bucket)
+        }
         Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } | Internal::Held { bucket, .. } => {
             usize::from(*bucket) < BUCKETS
         }
@@ -949,6 +1057,31 @@ mod tests {
             Internal::Digests {
                 digests: vec![digest(1, 2, 3), digest(4095, u64::MAX, u32::MAX)],
             },
+            Internal::Prepare {
+                round: 5,
+                ballot: Stamp(77),
+                key: vec![9; 33],
+            },
+            Internal::Accept {
+                round: 6,
+                entry: entry(),
+            },
+            Internal::Vote {
+                round: 7,
+                bucket: 4095,
+                ok: true,
+                full: false,
+                seen: Stamp(3),
+                entry: Some(entry()),
+            },
+            Internal::Vote {
+                round: 8,
+                bucket: 0,
+                ok: false,
+                full: true,
+                seen: Stamp(u64::MAX),
+                entry: None,
+            },
         ];
         for message in messages {
             let datagram = encode(&secret, &envelope(3, 1), &message);
@@ -987,7 +1120,7 @@ mod tests {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(12), None);
+        assert_eq!(Kind::from_byte(15), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -1203,6 +1336,42 @@ mod tests {
             check(1, &chunk(k_bucket ^ 1, 0, 1, vec![stamped(1, false, b"v")])),
             out,
             "another bucket's key"
+        );
+        let prepare = |ms| Internal::Prepare {
+            round: 1,
+            ballot: Stamp::from_millis(ms),
+            key: b"k".to_vec(),
+        };
+        assert_eq!(check(1, &prepare(now_stamp_ms)), Ok(()));
+        assert_eq!(
+            check(1, &prepare(now_stamp_ms + CLOCK_SKEW_MS_MAX + 1)),
+            out,
+            "a ballot from the future"
+        );
+        let accept = |entry| Internal::Accept { round: 1, entry };
+        assert_eq!(check(1, &accept(stamped(now_stamp_ms, false, b"v"))), Ok(()));
+        assert_eq!(check(1, &accept(stamped(now_stamp_ms, true, b"v"))), out);
+        let vote = |bucket, seen_ms, entry| Internal::Vote {
+            round: 1,
+            bucket,
+            ok: true,
+            full: false,
+            seen: Stamp::from_millis(seen_ms),
+            entry,
+        };
+        assert_eq!(
+            check(1, &vote(k_bucket, now_stamp_ms, Some(stamped(1, false, b"v")))),
+            Ok(())
+        );
+        assert_eq!(check(1, &vote(4096, 1, None)), out, "no bucket 4096");
+        assert_eq!(
+            check(1, &vote(k_bucket, now_stamp_ms + CLOCK_SKEW_MS_MAX + 1, None)),
+            out
+        );
+        assert_eq!(
+            check(1, &vote(k_bucket ^ 1, 1, Some(stamped(1, false, b"v")))),
+            out,
+            "a record of another bucket"
         );
         let heartbeats = |incarnation: u64, counter: u64| Internal::Gossip {
             universe: UniverseTag::default(),

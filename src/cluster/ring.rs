@@ -556,6 +556,11 @@ impl View {
         &self.reserve[b][..usize::from(self.reserve_len[b])]
     }
 
+    /// The replication factor N.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
     /// Copies a bucket should have: N, or every serving node where fewer
     /// serve.
     pub fn copies_wanted(&self) -> usize {

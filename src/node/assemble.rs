@@ -248,6 +248,11 @@ fn open_storage(
         recovered.damaged,
         recovered.torn
     );
+    if recovered.records > 0 {
+        for (shard, _) in shards.iter_mut() {
+            shard.restarted_from_disk();
+        }
+    }
     Ok((recovered.records > 0, recovered.suspect))
 }
 

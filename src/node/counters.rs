@@ -10,7 +10,7 @@
 //! `requests_get`, ... are `dynakv_requests_total{command="put"}` ...).
 
 use crate::cluster::internal::InternalError;
-use crate::protocol::wire::{KeyOp, NodeCommand, Parsed, Reply};
+use crate::protocol::wire::{KeyOp, NodeCommand, Parsed, Reply, SwapTo};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -262,9 +262,25 @@ impl From<InternalError> for Reject {
 /// The index in [`REQUEST_KINDS`] of a parsed request.
 pub fn request_kind(parsed: &Parsed<'_>) -> usize {
     match parsed {
-        Parsed::Keyed(KeyOp::Put { .. } | KeyOp::Swap { value: Some(_), .. }) => 0,
-        Parsed::Keyed(KeyOp::Get { .. } | KeyOp::ReadBucket { .. }) => 1,
-        Parsed::Keyed(KeyOp::Remove { .. } | KeyOp::Swap { value: None, .. }) => 2,
+        Parsed::Keyed(
+            KeyOp::Put { .. }
+            | KeyOp::Swap {
+                to: SwapTo::Value(_), ..
+            },
+        ) => 0,
+        Parsed::Keyed(
+            KeyOp::Get { .. }
+            | KeyOp::ReadBucket { .. }
+            | KeyOp::Swap {
+                to: SwapTo::Unchanged, ..
+            },
+        ) => 1,
+        Parsed::Keyed(
+            KeyOp::Remove { .. }
+            | KeyOp::Swap {
+                to: SwapTo::Nothing, ..
+            },
+        ) => 2,
         Parsed::Node(NodeCommand::Shutdown) => 3,
         Parsed::Node(NodeCommand::Wipeout) => 4,
         Parsed::Node(NodeCommand::IsAlive) => 5,

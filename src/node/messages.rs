@@ -1,7 +1,7 @@
 //! What the parts of a node send each other: requests and work for a
 //! shard, and what the cluster core is told.
 
-use crate::cluster::internal::{BucketDigest, Chunk, Entry, Heartbeat};
+use crate::cluster::internal::{BucketDigest, Chunk, Entry, Heartbeat, Internal};
 use crate::cluster::universe::{Universe, UniverseTag};
 use crate::node::admin::Report;
 use crate::storage::hash::BucketId;
@@ -63,6 +63,12 @@ pub enum ShardMsg {
         seq: u64,
         full: bool,
         refused: bool,
+    },
+    /// An item round's prepare, accept, or an acceptor's vote (see the
+    /// shard's `rounds`).
+    Round {
+        from: usize,
+        message: Internal,
     },
     /// A peer pulls a bucket: send it every entry (over the transfer stream).
     ServePull {

@@ -313,12 +313,14 @@ pub enum KeyOp<'a> {
     Remove {
         key: Key,
     },
-    /// Node-made: store `value` (remove the key when `None`) only if what
-    /// is stored has [`swap_hash`] `expected` (0: nothing is stored).
+    /// Node-made, for items: change the key to `to` only if what is stored
+    /// has [`swap_hash`] `expected` (0: nothing is stored; [`SWAP_ANY`]:
+    /// whatever is stored), in a round of the key's replicas (see
+    /// [`crate::node::shard`]'s `rounds`); `SwapTo::Unchanged` reads.
     Swap {
         key: Key,
         expected: u64,
-        value: Option<&'a [u8]>,
+        to: SwapTo<'a>,
     },
     /// Node-made: a page of the key's bucket (see [`crate::storage::item_key`]).
     ReadBucket {
@@ -340,7 +342,14 @@ impl KeyOp<'_> {
 
     /// Whether the operation may store a value (a full cluster refuses it).
     pub fn grows(&self) -> bool {
-        matches!(self, KeyOp::Put { .. } | KeyOp::Swap { value: Some(_), .. })
+        matches!(
+            self,
+            KeyOp::Put { .. }
+                | KeyOp::Swap {
+                    to: SwapTo::Value(_),
+                    ..
+                }
+        )
     }
 
     /// Whether the operation changes the store (and so its reply is cached).
@@ -349,26 +358,42 @@ impl KeyOp<'_> {
     }
 }
 
+/// What a SWAP changes a key to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapTo<'a> {
+    /// This value.
+    Value(&'a [u8]),
+    /// Nothing: the key is removed.
+    Nothing,
+    /// Nothing changes: the SWAP reads what its round finds (a strongly
+    /// consistent read), answered as a GET is.
+    Unchanged,
+}
+
+/// A SWAP's `expected` that holds whatever is stored.
+pub const SWAP_ANY: u64 = u64::MAX;
+
 /// What a SWAP compares: a stored value's 64-bit BLAKE3 prefix, never 0
-/// (which stands for "nothing stored").
+/// (which stands for "nothing stored") nor [`SWAP_ANY`].
 pub fn swap_hash(value: &[u8]) -> u64 {
     let digest = blake3::hash(value);
     let mut word = [0u8; 8];
     word.copy_from_slice(&digest.as_bytes()[..8]);
-    u64::from_le_bytes(word).max(1)
+    u64::from_le_bytes(word).clamp(1, SWAP_ANY - 1)
 }
 
 /// A SWAP's value: `expected` (8 bytes, little-endian), then 1 and the new
-/// value to store, or 0 alone to remove.
-pub fn encode_swap(expected: u64, value: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + value.map_or(0, <[u8]>::len));
+/// value to store, 0 alone to remove, or 2 alone to read.
+pub fn encode_swap(expected: u64, to: SwapTo<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + if let SwapTo::Value(value) = to { value.len() } else { 0 });
     out.extend_from_slice(&expected.to_le_bytes());
-    match value {
-        Some(value) => {
+    match to {
+        SwapTo::Value(value) => {
             out.push(1);
             out.extend_from_slice(value);
         }
-        None => out.push(0),
+        SwapTo::Nothing => out.push(0),
+        SwapTo::Unchanged => out.push(2),
     }
     out
 }
@@ -380,13 +405,14 @@ impl Swap {
     fn parse(key: Key, value: &[u8]) -> Option<KeyOp<'_>> {
         let (expected, rest) = value.split_first_chunk::<8>()?;
         let (&kind, new) = rest.split_first()?;
-        let value = match kind {
-            1 if new.len() <= VALUE_BYTES_MAX => Some(new),
-            0 if new.is_empty() => None,
+        let to = match kind {
+            1 if new.len() <= VALUE_BYTES_MAX => SwapTo::Value(new),
+            0 if new.is_empty() => SwapTo::Nothing,
+            2 if new.is_empty() => SwapTo::Unchanged,
             _ => return None,
         };
         let expected = u64::from_le_bytes(*expected);
-        Some(KeyOp::Swap { key, expected, value })
+        Some(KeyOp::Swap { key, expected, to })
     }
 }
 
@@ -524,7 +550,7 @@ mod tests {
     #[test]
     fn node_made_commands_and_keys_are_refused_from_clients() {
         let long_key = [7u8; STORED_KEY_BYTES_MAX];
-        let swap = encode_swap(0, Some(b"v"));
+        let swap = encode_swap(0, SwapTo::Value(b"v"));
         let read = [0u8, 0];
         for (command, key, value) in [(0x30, &b"k"[..], &swap[..]), (0x31, b"k", &read[..])] {
             let parsed = parse_fields(fields(command, key, value), Origin::Client);
@@ -541,34 +567,48 @@ mod tests {
 
     #[test]
     fn a_swap_parses_back_and_a_malformed_one_is_invalid() {
-        let put = parse_fields(fields(0x30, b"k", &encode_swap(9, Some(b"new"))), Origin::Node);
+        let put = parse_fields(fields(0x30, b"k", &encode_swap(9, SwapTo::Value(b"new"))), Origin::Node);
         assert!(matches!(
             put,
             Parsed::Keyed(KeyOp::Swap {
                 expected: 9,
-                value: Some(b"new"),
+                to: SwapTo::Value(b"new"),
                 ..
             })
         ));
-        let remove = parse_fields(fields(0x30, b"k", &encode_swap(0, None)), Origin::Node);
+        let remove = parse_fields(fields(0x30, b"k", &encode_swap(0, SwapTo::Nothing)), Origin::Node);
         assert!(matches!(
             remove,
             Parsed::Keyed(KeyOp::Swap {
                 expected: 0,
-                value: None,
+                to: SwapTo::Nothing,
+                ..
+            })
+        ));
+        let read = parse_fields(
+            fields(0x30, b"k", &encode_swap(SWAP_ANY, SwapTo::Unchanged)),
+            Origin::Node,
+        );
+        assert!(matches!(
+            read,
+            Parsed::Keyed(KeyOp::Swap {
+                expected: SWAP_ANY,
+                to: SwapTo::Unchanged,
                 ..
             })
         ));
         for junk in [
             &[1u8, 2][..],
             &[0; 8][..],
-            &[0, 0, 0, 0, 0, 0, 0, 0, 2][..],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 3][..],
             &[0, 0, 0, 0, 0, 0, 0, 0, 0, 5][..],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 2, 5][..],
         ] {
             let parsed = parse_fields(fields(0x30, b"k", junk), Origin::Node);
             assert_eq!(parsed, Parsed::Invalid(ErrorCode::InvalidValue), "{junk:?}");
         }
         assert_ne!(swap_hash(b""), 0);
+        assert!((0..1000u32).all(|n| swap_hash(&n.to_le_bytes()) != SWAP_ANY));
         assert_ne!(swap_hash(b"a"), swap_hash(b"b"));
     }
 

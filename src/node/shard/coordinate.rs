@@ -9,6 +9,7 @@ use super::Shard;
 use super::commit::NoRoom;
 use super::held_reads::HeldRead;
 use super::pending_writes::{PENDING_GIVE_UP_MS, PENDING_WRITES_MAX, Pending, PendingStep, REPLICATE_RESEND_MS};
+use super::rounds::SwapAsk;
 use crate::cluster::internal::{Entry, Internal};
 use crate::cluster::ring::View;
 use crate::protocol::wire::{self, ErrorCode, Key, KeyOp, Reply};
@@ -86,7 +87,7 @@ impl Shard {
     /// knew it.
     pub fn answer_known(&mut self, message_id: &[u8], client: SocketAddr) -> bool {
         let id_hash = message_id_hash(message_id);
-        if self.pending.knows(id_hash) {
+        if self.pending.knows(id_hash) || self.rounds.knows(id_hash) {
             return true;
         }
         let Some(code) = self.cache.get(id_hash) else {
@@ -166,13 +167,16 @@ impl Shard {
             KeyOp::Get { .. } | KeyOp::ReadBucket { .. } => return None,
             KeyOp::Put { key, value, version } => self.put(view, (key, place), value, version),
             KeyOp::Remove { key } => self.remove(view, (key, place)),
-            KeyOp::Swap { key, expected, value } => {
-                let stored = self.store.get(key.as_bytes()).map_or(0, |r| wire::swap_hash(r.value()));
-                match value {
-                    _ if stored != expected => (ErrorCode::Conflict, None),
-                    Some(value) => self.put(view, (key, place), value, 0),
-                    None => self.remove(view, (key, place)),
-                }
+            KeyOp::Swap { key, expected, to } => {
+                let swap = SwapAsk {
+                    key: key.as_bytes(),
+                    expected,
+                    to,
+                    message_id: asker.message_id,
+                    id_hash: asker.id_hash,
+                    client: asker.client,
+                };
+                return self.propose(view, swap);
             }
         };
         self.cache.insert(asker.id_hash, code as u8, self.now_ms());
@@ -187,7 +191,7 @@ impl Shard {
     /// `Some(reply)` for a retry already answered or a write that cannot be
     /// taken now; `None` when it is to be executed.
     fn answer_before_writing(&mut self, view: &View, id_hash: u64, bucket: BucketId) -> Option<Option<Reply>> {
-        if self.pending.knows(id_hash) {
+        if self.pending.knows(id_hash) || self.rounds.knows(id_hash) {
             return Some(None);
         }
         if let Some(code) = self.cache.get(id_hash) {

@@ -36,10 +36,13 @@ mod handoff;
 mod held_reads;
 mod mismatches;
 mod pending_writes;
+mod promises;
+mod proposals;
 mod pull_progress;
 mod replay;
 mod replica;
 mod retain;
+mod rounds;
 mod transfer;
 mod wipe;
 
@@ -68,6 +71,7 @@ use handoff::HandOffs;
 use mismatches::Mismatches;
 use pending_writes::PendingWrites;
 use pull_progress::{DeferredPulls, PullsReceiving};
+use rounds::Rounds;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -139,6 +143,8 @@ pub struct Shard {
     journal: Option<Journal>,
     /// What this drain sends once its changes are in the journal.
     held: Held,
+    /// Items' rounds: those proposed here, and promises made as acceptor.
+    rounds: Rounds,
 }
 
 impl Shard {
@@ -151,6 +157,7 @@ impl Shard {
         ctx: Arc<NodeContext>,
         cluster: MailboxSender<ClusterMsg>,
     ) -> Shard {
+        let ctx_seed = (ctx.self_index as u64) << 8 | index as u64;
         Shard {
             index,
             outbox: Outbox::new(&ctx),
@@ -178,6 +185,7 @@ impl Shard {
             wiped: Wiped::default(),
             journal: None,
             held: Held::default(),
+            rounds: Rounds::new(ctx_seed),
         }
     }
 
@@ -217,7 +225,10 @@ impl Shard {
     /// replicas, a WIPEOUT waiting for its millisecond to pass, pulls to
     /// answer when the transfer layer has room).
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || self.wiped.reply_waits() || !self.deferred_pulls.is_empty()
+        !self.pending.is_empty()
+            || !self.rounds.is_empty()
+            || self.wiped.reply_waits()
+            || !self.deferred_pulls.is_empty()
     }
 
     /// How long until [`Shard::tick`] should run: [`TICK_MS`] while writes
@@ -261,6 +272,7 @@ impl Shard {
                 self.io.applied(bytes);
             }
             ShardMsg::Held { from, bucket, digest } => self.handoffs.confirmed(from, bucket, digest),
+            ShardMsg::Round { from, message } => self.round_message(from, message),
             ShardMsg::Report(report) => {
                 admin::add_shard_part(&report, &self.store, self.handoffs.giving());
                 if let Some(datagram) = report.shard_done() {
@@ -297,6 +309,7 @@ impl Shard {
         self.answer_wipeout();
         self.serve_deferred_pulls();
         self.check_pending();
+        self.check_rounds();
         let now = self.now_ms();
         if let Some(journal) = &mut self.journal {
             journal.tick(now, &self.store, self.wiped.floor());

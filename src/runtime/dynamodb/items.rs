@@ -1,14 +1,15 @@
-//! Single items over the cluster: GetItem reads the item's record from its
-//! coordinator; a write (PutItem, UpdateItem, DeleteItem, and each of a
-//! BatchWriteItem) reads the item, runs [`ops::apply_write`] on it, and
-//! stores the result with a SWAP that holds only if the item is still what
-//! was read (else it reads again): read-check-write is atomic at the
-//! item's coordinator, one shard thread owning its bucket.
+//! Single items over the cluster. Every write of an item (PutItem,
+//! UpdateItem, DeleteItem, and each of a BatchWriteItem) and every strongly
+//! consistent read is a SWAP: a round of the item's home replicas (see the
+//! node's `shard::rounds`), linearizable. A write that depends on the item
+//! reads it in a round, runs [`ops::apply_write`] on it, and stores the
+//! result with a SWAP that holds only if the item is still what was read
+//! (else it reads again). An eventually consistent GetItem reads one copy.
 
 use super::cluster_client::unavailable;
 use super::cluster_client::{Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
-use crate::protocol::wire::{self, Command, ErrorCode};
+use crate::protocol::wire::{self, Command, ErrorCode, SWAP_ANY, SwapTo};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::key::Key;
 use dynakv_dynamo::ops::{self, BatchGet, BatchWrite, Catalog, Fetched, GetItem, ItemWrite, WriteFailure};
@@ -19,11 +20,25 @@ use serde_json::Value as Json;
 /// writers keep changing (the SDK retries the 500).
 const WRITE_ATTEMPTS_MAX: usize = 16;
 
-fn get_call(table: u64, key: &Key) -> Call {
+/// A read of an item's record: of one copy, or (`consistent`) a round.
+fn get_call(table: u64, key: &Key, consistent: bool) -> Call {
+    let key = records::item_record_key(table, key).to_vec();
+    match consistent {
+        true => swap_call(key, SWAP_ANY, SwapTo::Unchanged),
+        false => Call {
+            command: Command::Get,
+            key,
+            value: Vec::new(),
+        },
+    }
+}
+
+/// A SWAP of the record at `key` (see [`wire::KeyOp::Swap`]).
+pub fn swap_call(key: Vec<u8>, expected: u64, to: SwapTo<'_>) -> Call {
     Call {
-        command: Command::Get,
-        key: records::item_record_key(table, key).to_vec(),
-        value: Vec::new(),
+        command: Command::Swap,
+        key,
+        value: wire::encode_swap(expected, to),
     }
 }
 
@@ -46,7 +61,7 @@ fn found(
 pub fn get(client: &mut ClusterClient, catalog: &dyn Catalog, get: &GetItem) -> Result<Json, ApiError> {
     let table = catalog.table(&get.table).ok_or_else(|| not_found(&get.table))?;
     let answer = client
-        .call(get_call(table_number(&table), &get.key))
+        .call(get_call(table_number(&table), &get.key, get.consistent))
         .map_err(unavailable)?;
     let (_, item) = found(answer.code, answer.value, &get.key, &table.key_schema);
     Ok(ops::get_item_response(get, item.as_ref()))
@@ -73,26 +88,19 @@ fn blind(write: &ItemWrite) -> bool {
 pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrite) -> Result<Json, WriteFailure> {
     let table = catalog.table(&write.table).ok_or_else(|| not_found(&write.table))?;
     let number = table_number(&table);
+    let key = records::item_record_key(number, &write.key).to_vec();
     if blind(write) {
         let response = ops::apply_write(write, None)?.response;
-        let key = records::item_record_key(number, &write.key).to_vec();
-        let call = match &write.action {
-            ops::WriteAction::Put(item) => Call {
-                command: Command::Put,
-                key,
-                value: records::item_record(&write.key, item)?,
-            },
-            _ => Call {
-                command: Command::Remove,
-                key,
-                value: Vec::new(),
-            },
+        let record = match &write.action {
+            ops::WriteAction::Put(item) => Some(records::item_record(&write.key, item)?),
+            _ => None,
         };
-        client.call(call).map_err(unavailable)?;
+        let to = record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
+        client.call(swap_call(key, SWAP_ANY, to)).map_err(unavailable)?;
         return Ok(response);
     }
     for _ in 0..WRITE_ATTEMPTS_MAX {
-        let answer = client.call(get_call(number, &write.key)).map_err(unavailable)?;
+        let answer = client.call(get_call(number, &write.key, true)).map_err(unavailable)?;
         let (record, current) = found(answer.code, answer.value, &write.key, &table.key_schema);
         let outcome = ops::apply_write(write, current.as_ref())?;
         let new = match &outcome.store {
@@ -101,12 +109,14 @@ pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrit
             ops::Store::Delete => None,
             ops::Store::Put(item) => Some(records::item_record(&write.key, item)?),
         };
-        let swap = Call {
-            command: Command::Swap,
-            key: records::item_record_key(number, &write.key).to_vec(),
-            value: wire::encode_swap(record.as_deref().map_or(0, wire::swap_hash), new.as_deref()),
-        };
-        if client.call(swap).map_err(unavailable)?.code != ErrorCode::Conflict {
+        let expected = record.as_deref().map_or(0, wire::swap_hash);
+        let to = new.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
+        if client
+            .call(swap_call(key.clone(), expected, to))
+            .map_err(unavailable)?
+            .code
+            != ErrorCode::Conflict
+        {
             return Ok(outcome.response);
         }
     }
@@ -125,7 +135,7 @@ pub fn batch_get(client: &mut ClusterClient, catalog: &dyn Catalog, batch: &Batc
     let mut tables = Vec::with_capacity(gets.len());
     for get in &gets {
         let table = catalog.table(&get.table).ok_or_else(|| not_found(&get.table))?;
-        calls.push(get_call(table_number(&table), &get.key));
+        calls.push(get_call(table_number(&table), &get.key, get.consistent));
         tables.push(table);
     }
     let results: Vec<Fetched> = match client.call_many(calls) {

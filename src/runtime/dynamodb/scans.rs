@@ -7,7 +7,7 @@
 use super::cluster_client::unavailable;
 use super::cluster_client::{BATCH_REQUESTS_MAX, Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
-use crate::protocol::wire::{Command, ErrorCode};
+use crate::protocol::wire::{Command, ErrorCode, SWAP_ANY, SwapTo};
 use crate::storage::hash::BUCKETS;
 use crate::storage::item_key::{self, BucketRead, ITEM_KEY_BYTES};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
@@ -229,10 +229,9 @@ pub fn remove_every_item(client: &mut ClusterClient, table: &TableDescription) -
             .iter()
             .filter_map(|record| item_of_record(record))
             .filter_map(|item| table.key_schema.item_key(&item).ok())
-            .map(|key| Call {
-                command: Command::Remove,
-                key: records::item_record_key(number, &key).to_vec(),
-                value: Vec::new(),
+            .map(|key| {
+                let key = records::item_record_key(number, &key).to_vec();
+                super::items::swap_call(key, SWAP_ANY, SwapTo::Nothing)
             })
             .collect();
         client.call_many(calls).map_err(unavailable)?;

@@ -17,7 +17,7 @@
 use super::cluster_client::{Call, ClusterClient, Unavailable, unavailable};
 use super::records::{self, table_of_record, table_record, table_record_key};
 use super::scans::{self, BucketPages};
-use crate::protocol::wire::{self, Command, ErrorCode};
+use crate::protocol::wire::{self, Command, ErrorCode, SwapTo};
 use crate::storage::item_key::{self, CATALOG_BUCKET, CATALOG_TABLE};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::ops::{self, Catalog, CreateTable, ListTables, TableDescription, TableStatus, UpdateTable};
@@ -176,7 +176,10 @@ fn swap_table(
     let call = Call {
         command: Command::Swap,
         key: table_record_key(name).to_vec(),
-        value: wire::encode_swap(current.map_or(0, wire::swap_hash), record.as_deref()),
+        value: wire::encode_swap(
+            current.map_or(0, wire::swap_hash),
+            record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value),
+        ),
     };
     let answer = client.call(call).map_err(unavailable)?;
     Ok(answer.code != ErrorCode::Conflict)
