@@ -1,21 +1,19 @@
-//! A Jepsen-style test of DynamoDB items: real node processes, clients
+//! A Jepsen-style test of DynamoDB items: real node processes (durable,
+//! `--fsync always`, each on a loopback address of its own), clients
 //! through random nodes recording each operation's call, return and
-//! outcome, a nemesis that kills (`kill -9`, then a restart) and pauses
-//! (`SIGSTOP`, then `SIGCONT`) nodes, and the histories checked for
-//! linearizability key by key (`dynakv_loadtest::linearizable`: Wing &
-//! Gong's search with Lowe's memoization). Registers take GetItem with
-//! ConsistentRead, PutItem and PutItem conditional on the current value;
-//! a counter takes UpdateItem ADD and reads.
+//! outcome, a nemesis, and the histories checked for linearizability key
+//! by key (`dynakv_loadtest::linearizable`: Wing & Gong's search with
+//! Lowe's memoization). Registers take GetItem with ConsistentRead,
+//! PutItem and PutItem conditional on the current value; a counter takes
+//! UpdateItem ADD and reads.
 //!
-//! **It finds lost updates today** (docs/reliability.md, "Read-modify-write
-//! items across a coordinator's change"): an acknowledged UpdateItem ADD
-//! or conditional PutItem is lost when an item's coordinator changes
-//! hands (a node killed, or paused and caught up again), because the new
-//! coordinator may not hold every acknowledged write yet. So it is
-//! `#[ignore]`d until the coordinator hand-over is fenced; run it with
-//! `cargo test --release --test dynamodb_jepsen -- --ignored --nocapture`
-//! (`DYNAKV_JEPSEN_FAULTS=kill` kills two nodes for good, `pause` only
-//! pauses, anything else kills and restarts or pauses).
+//! Two runs of [`RUN`] each: `kill -9` with a restart from the node's disk
+//! and `SIGSTOP`/`SIGCONT` at random; then partitions, one or two nodes cut
+//! off from the rest for longer than the failure timeout by nftables rules
+//! the test installs and always removes (it needs root and the nftables
+//! package, which `.ci/run` installs). `DYNAKV_JEPSEN_FAULTS=kill` kills two
+//! nodes for good instead, `pause` only pauses, `partition` only cuts;
+//! `DYNAKV_JEPSEN_SEED` draws other faults (7 by default).
 //!
 //! A call answered 200 is an `Ok`; ConditionalCheckFailedException is a
 //! conditional write's "no"; another 4xx, or a connection never made,
@@ -201,30 +199,111 @@ fn client(number: u32, endpoints: &[String], start: Instant, end: Instant, histo
     }
 }
 
-/// Kills or pauses a random node every few seconds until `end`, always
-/// bringing it back.
-fn nemesis(cluster: &mut Cluster, end: Instant, faults: &mut Vec<String>) {
-    let mut rng = SplitMix64::new(7);
+/// What the nemesis does to the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Faults {
+    /// `kill -9` and a restart from the node's data directory, or
+    /// `SIGSTOP` and `SIGCONT`, in turn at random.
+    CrashesAndPauses,
+    /// Two nodes killed for good.
+    Kills,
+    /// Pauses only.
+    Pauses,
+    /// The nodes cut into two sides (nftables rules on loopback), then healed.
+    Partitions,
+}
+
+/// A partition between node processes: nftables rules on the input hook
+/// that drop every packet between the two sides' loopback addresses, in
+/// a table of this test process's own, removed when dropped (a test that
+/// fails on the way still heals the network).
+struct Partition {
+    table: String,
+}
+
+impl Partition {
+    fn cut(cluster: &Cluster, side: &[usize]) -> Partition {
+        let table = format!("dynakv_jepsen_{}", std::process::id());
+        let ip = |node: usize| cluster.nodes[node].addr.ip().to_string();
+        let (inside, outside): (Vec<usize>, Vec<usize>) = (0..cluster.nodes.len()).partition(|n| side.contains(n));
+        let set = |nodes: &[usize]| nodes.iter().map(|&n| ip(n)).collect::<Vec<_>>().join(", ");
+        let (a, b) = (set(&inside), set(&outside));
+        let script = format!(
+            "table inet {table} {{\n chain input {{\n type filter hook input priority 0;\n \
+             ip saddr {{ {a} }} ip daddr {{ {b} }} drop\n ip saddr {{ {b} }} ip daddr {{ {a} }} drop\n }}\n}}\n"
+        );
+        let partition = Partition { table };
+        nft(&["-f", "-"], Some(&script));
+        partition
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        nft(&["delete", "table", "inet", &self.table], None);
+    }
+}
+
+/// Runs `nft` (nftables: the test needs root and the `nftables` package,
+/// which `.ci/run` installs).
+fn nft(args: &[&str], input: Option<&str>) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("nft")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft (the nftables package, and root) to cut the network");
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "nft {args:?} failed");
+}
+
+/// Faults at random every few seconds until `end`, each undone before the
+/// next (but for [`Faults::Kills`]).
+fn nemesis(cluster: &mut Cluster, faults: Faults, end: Instant, done: &mut Vec<String>) {
+    let seed = std::env::var("DYNAKV_JEPSEN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = SplitMix64::new(seed);
     while Instant::now() + Duration::from_secs(4) < end {
         std::thread::sleep(Duration::from_millis(1_000 + rng.below(1_000)));
         let node = rng.below(NODES as u64) as usize;
-        let down = Duration::from_millis(500 + rng.below(2_000));
-        let mode = std::env::var("DYNAKV_JEPSEN_FAULTS").unwrap_or_default();
-        if mode == "kill" {
-            if faults.len() < 2 {
+        let down = Duration::from_millis(500 + rng.below(2_500));
+        match faults {
+            Faults::Kills if done.len() < 2 => {
                 cluster.nodes[node].kill();
-                faults.push(format!("kill -9 node {node}"));
+                done.push(format!("kill -9 node {node}"));
             }
-        } else if mode != "pause" && rng.below(2) == 0 {
-            cluster.nodes[node].kill();
-            std::thread::sleep(down);
-            cluster.restart(node);
-            faults.push(format!("kill -9 node {node}, restarted after {down:?}"));
-        } else {
-            cluster.nodes[node].signal(libc::SIGSTOP);
-            std::thread::sleep(down);
-            cluster.nodes[node].signal(libc::SIGCONT);
-            faults.push(format!("SIGSTOP node {node} for {down:?}"));
+            Faults::Kills => {}
+            Faults::CrashesAndPauses if rng.below(2) == 0 => {
+                cluster.nodes[node].kill();
+                std::thread::sleep(down);
+                cluster.restart(node);
+                done.push(format!("kill -9 node {node}, restarted from its disk after {down:?}"));
+            }
+            Faults::CrashesAndPauses | Faults::Pauses => {
+                cluster.nodes[node].signal(libc::SIGSTOP);
+                std::thread::sleep(down);
+                cluster.nodes[node].signal(libc::SIGCONT);
+                done.push(format!("SIGSTOP node {node} for {down:?}"));
+            }
+            Faults::Partitions => {
+                // One or two nodes cut off from the rest: a minority and
+                // a majority of every bucket's home replicas, or not.
+                let mut side = vec![node];
+                if rng.below(2) == 0 {
+                    side.push((node + 1 + rng.below(NODES as u64 - 1) as usize) % NODES);
+                }
+                let partition = Partition::cut(cluster, &side);
+                // Past the failure timeout: each side counts the other dead.
+                let cut = down + Duration::from_secs(3);
+                std::thread::sleep(cut);
+                drop(partition);
+                done.push(format!("nodes {side:?} cut off for {cut:?}"));
+            }
         }
     }
 }
@@ -259,10 +338,11 @@ fn verdicts<K: Ord + std::fmt::Debug, M: Model>(model: &M, ops: KeyedOperations<
     bad
 }
 
-#[test]
-#[ignore = "finds lost updates of read-modify-write items across a coordinator's change (see the module doc)"]
-fn dynamodb_items_are_linearizable_under_kills_and_pauses() {
-    let (mut cluster, endpoints) = Cluster::start_dynamodb(NODES, &[], Duration::from_secs(30));
+/// One run: a fresh durable cluster, the clients and the nemesis for
+/// [`RUN`], every key's history checked.
+fn run(faults: Faults) {
+    let (mut cluster, endpoints) =
+        Cluster::start_dynamodb_apart(NODES, &["--fsync", "always"], Duration::from_secs(30));
     cluster.wait_all_ready(Duration::from_secs(30));
     let mut setup = Conn::new(Endpoint::parse(&endpoints[0]).unwrap());
     let created = setup
@@ -281,12 +361,12 @@ fn dynamodb_items_are_linearizable_under_kills_and_pauses() {
                 .unwrap()
         })
         .collect();
-    let mut faults = Vec::new();
-    nemesis(&mut cluster, end, &mut faults);
+    let mut done = Vec::new();
+    nemesis(&mut cluster, faults, end, &mut done);
     for client in clients {
         client.join().unwrap();
     }
-    eprintln!("faults: {faults:?}");
+    eprintln!("{faults:?}: {done:?}");
     let History { registers, counter } = std::mem::take(&mut *history.lock().unwrap());
     let answered = registers
         .iter()
@@ -298,5 +378,23 @@ fn dynamodb_items_are_linearizable_under_kills_and_pauses() {
         &Counter,
         counter.into_iter().map(|op| ("counter", op)).collect(),
     ));
-    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert!(bad.is_empty(), "{faults:?}: {}", bad.join("\n"));
+}
+
+/// The faults `DYNAKV_JEPSEN_FAULTS` names (`kill`, `pause`, `partition`),
+/// or else crashes with pauses, then partitions.
+fn faults_asked() -> Vec<Faults> {
+    match std::env::var("DYNAKV_JEPSEN_FAULTS").as_deref() {
+        Ok("kill") => vec![Faults::Kills],
+        Ok("pause") => vec![Faults::Pauses],
+        Ok("partition") => vec![Faults::Partitions],
+        _ => vec![Faults::CrashesAndPauses, Faults::Partitions],
+    }
+}
+
+#[test]
+fn dynamodb_items_are_linearizable_under_crashes_pauses_and_partitions() {
+    for faults in faults_asked() {
+        run(faults);
+    }
 }

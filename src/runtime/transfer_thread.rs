@@ -351,7 +351,7 @@ impl TransferThread {
 
     fn connect(&mut self, to: usize) -> io::Result<TcpStream> {
         let addr = (self.ctx.roster.addr(to)).ok_or_else(|| io::Error::other("no such node"))?;
-        let mut stream = TcpStream::connect(addr)?;
+        let mut stream = connect_from(self.ctx.roster.addr(self.ctx.self_index), addr)?;
         stream.set_nodelay(true)?;
         self.poll.registry().register(
             &mut stream,
@@ -573,6 +573,26 @@ impl TransferThread {
             }
         }
     }
+}
+
+/// A non-blocking connection to `to` that leaves from this node's own
+/// address (`from`, port chosen by the kernel), where it has one: a peer,
+/// and any filter between them, sees the stream come from the address the
+/// node is known by, as its datagrams do (on a host of several addresses
+/// the kernel would otherwise pick the route's).
+fn connect_from(from: Option<SocketAddr>, to: SocketAddr) -> io::Result<TcpStream> {
+    let Some(from) = from.filter(|from| !from.ip().is_unspecified() && from.is_ipv4() == to.is_ipv4()) else {
+        return TcpStream::connect(to);
+    };
+    let socket = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(from.ip(), 0).into())?;
+    match socket.connect(&to.into()) {
+        Ok(()) => {}
+        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(error) => return Err(error),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
 
 #[cfg(test)]

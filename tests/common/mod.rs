@@ -248,17 +248,38 @@ impl Cluster {
             .iter()
             .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
             .collect();
-        let cluster = Cluster::start_own(n, extra, own, false, limit);
+        let cluster = Cluster::start_own(n, extra, own, (false, free_addrs(n)), limit);
+        (cluster, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
+    }
+
+    /// [`Cluster::start_dynamodb`], durable, node `i` on loopback address
+    /// 127.0.0.(10 + i) of its own (its endpoint stays on 127.0.0.1), so
+    /// that packet filters can cut nodes apart without cutting clients off.
+    pub fn start_dynamodb_apart(n: usize, extra: &[&str], limit: Duration) -> (Cluster, Vec<String>) {
+        let endpoints = free_addrs(n);
+        let own = endpoints
+            .iter()
+            .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
+            .collect();
+        let addrs = (0..n)
+            .flat_map(|i| free_addrs_on([127, 0, 0, 10 + i as u8], 1))
+            .collect();
+        let cluster = Cluster::start_own(n, extra, own, (true, addrs), limit);
         (cluster, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
     }
 
     fn start_with(n: usize, extra: &[&str], durable: bool, limit: Duration) -> Cluster {
-        Cluster::start_own(n, extra, Vec::new(), durable, limit)
+        Cluster::start_own(n, extra, Vec::new(), (durable, free_addrs(n)), limit)
     }
 
-    fn start_own(n: usize, extra: &[&str], own_extra: Vec<Vec<String>>, durable: bool, limit: Duration) -> Cluster {
+    fn start_own(
+        n: usize,
+        extra: &[&str],
+        own_extra: Vec<Vec<String>>,
+        (durable, addrs): (bool, Vec<SocketAddr>),
+        limit: Duration,
+    ) -> Cluster {
         let dir = TempDir::new("cluster");
-        let addrs = free_addrs(n);
         let servers_file = dir.0.join("servers.txt");
         let text: String = addrs.iter().map(|a| format!("{a}\n")).collect();
         std::fs::write(&servers_file, text).unwrap();

@@ -112,6 +112,8 @@ pub(super) struct Proposal {
     /// write: a later attempt that finds one of them finds its write
     /// taken, and must not apply it again.
     own_ballots: Vec<Stamp>,
+    /// The value its write was first decided on (`Some(None)`: no item).
+    decided_on: Option<Option<Entry>>,
     resend_at_ms: u64,
     retry_at_ms: u64,
     give_up_at_ms: u64,
@@ -200,9 +202,30 @@ impl Proposal {
         };
         if !own && matches!((&self.ask.want, holds), (Want::Write(_), true)) {
             self.own_ballots.push(self.ballot);
+            self.decided_on.get_or_insert(found);
         }
         self.enter(Phase::Accept, now_ms);
         decided
+    }
+
+    /// Whether the item changed since this round's write was first decided
+    /// (and sent to acceptors), to something other than that write: the
+    /// write may have been taken by a minority, carried on by another
+    /// proposer and overwritten since, or not; applying it again could
+    /// apply it twice, and answering "conflict" could deny a write that
+    /// took effect. So its outcome is unknown, and it stops (a resend of
+    /// its client's that another coordinator answered leaves such a round
+    /// behind: it must never apply the write late).
+    fn changed_under_own_write(&self) -> bool {
+        let Some(first) = &self.decided_on else {
+            return false;
+        };
+        let tag = write_tag(self.ask.id_hash);
+        let own = self.found.as_ref().is_some_and(|e| {
+            self.own_ballots.contains(&e.stamp)
+                || matches!(&self.ask.want, Want::Write(Some(v)) if !e.tombstone && e.version == tag && e.value == *v)
+        });
+        !own && !same_state(first, &self.found)
     }
 
     /// Whether nothing needs accepting: the round changes nothing and
@@ -256,6 +279,9 @@ impl Proposal {
         }
         match self.phase {
             Phase::Prepare => {
+                if self.changed_under_own_write() {
+                    return Next::Answer(Reply::Code(ErrorCode::InternalFailure));
+                }
                 let unanimous = self.found_votes == self.yes.len();
                 let (entry, reply) = self.decide(now_ms);
                 if self.chosen_already(&entry, unanimous) {
@@ -286,6 +312,17 @@ impl Proposal {
             self.found_votes,
             self.yes.len()
         );
+    }
+}
+
+/// Whether two records found are the same item state: the same value
+/// written by the same write (stamps differ when a round re-accepts it).
+fn same_state(a: &Option<Entry>, b: &Option<Entry>) -> bool {
+    let live = |e: &Option<Entry>| e.clone().filter(|e| !e.tombstone);
+    match (live(a), live(b)) {
+        (Some(a), Some(b)) => a.value == b.value && a.version == b.version,
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -375,6 +412,7 @@ impl Proposals {
             found_votes: 0,
             accepting: None,
             own_ballots: Vec::new(),
+            decided_on: None,
             resend_at_ms: now_ms + RESEND_MS,
             retry_at_ms: 0,
             give_up_at_ms: now_ms + GIVE_UP_MS,
@@ -697,6 +735,38 @@ mod tests {
             answer,
             Next::Answer(Reply::Code(ErrorCode::Conflict)),
             "the same value by another SWAP"
+        );
+    }
+
+    #[test]
+    fn a_write_whose_item_changed_since_it_was_sent_stops_with_an_unknown_outcome() {
+        // A blind write decided on "v", sent, refused: another proposer came.
+        let refused_once = |rounds: &mut Proposals| {
+            let want = Want::Write(Some(b"mine".to_vec()));
+            let round = round_of(&rounds.start(ask(SWAP_ANY, want, 1), A.to_vec(), Stamp(100), 0));
+            rounds.vote(round, 0, promise(Some(record(b"v", 9))), 1);
+            let round = round_of(&rounds.vote(round, 1, promise(Some(record(b"v", 9))), 1).1);
+            rounds.vote(round, 0, refuse(150, false), 2);
+            let id = rounds.vote(round, 1, refuse(150, false), 2).0.unwrap();
+            round_of(&rounds.retry(id, Stamp(151), 30))
+        };
+        let mut rounds = Proposals::new(1);
+        let round = refused_once(&mut rounds);
+        rounds.vote(round, 0, promise(Some(record(b"theirs", 150))), 31);
+        let (_, answer) = rounds.vote(round, 1, promise(Some(record(b"theirs", 150))), 31);
+        assert_eq!(
+            answer,
+            Next::Answer(Reply::Code(ErrorCode::InternalFailure)),
+            "never applied again over a newer write: it may have been taken and overwritten"
+        );
+        let mut rounds = Proposals::new(1);
+        let round = refused_once(&mut rounds);
+        rounds.vote(round, 0, promise(Some(record(b"v", 150))), 31);
+        let accept = rounds.vote(round, 1, promise(Some(record(b"v", 9))), 31).1;
+        assert_eq!(
+            accepted_entry(&accept).value,
+            b"mine",
+            "the item it decided on, re-stamped: still its to change"
         );
     }
 

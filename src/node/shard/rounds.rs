@@ -191,7 +191,19 @@ impl Shard {
         })
     }
 
+    /// Whether this node may vote in rounds: it keeps what it accepted
+    /// across a restart (a data directory), or it has caught up since it
+    /// started (without one, a restart forgot every vote it gave).
+    fn may_vote(&self) -> bool {
+        let view = self.ctx.view();
+        let me = self.ctx.self_index;
+        self.journal.is_some() || (view.liveness.ready[me] && !view.liveness.behind[me])
+    }
+
     fn answer_prepare(&mut self, key: &[u8], ballot: Stamp) -> Vote {
+        if !self.may_vote() {
+            return refusal(Stamp(0), false);
+        }
         self.clock.observe(ballot);
         let held = self.held_entry(key);
         let stored = held.as_ref().map(|e| e.stamp);
@@ -207,6 +219,9 @@ impl Shard {
     }
 
     fn answer_accept(&mut self, entry: Entry) -> Vote {
+        if !self.may_vote() {
+            return refusal(Stamp(0), false);
+        }
         self.clock.observe(entry.stamp);
         let bucket = bucket_of_key(&entry.key);
         let stored = self.store.stamp_of(&entry.key);

@@ -32,12 +32,14 @@ pub struct Call {
     pub value: Vec<u8>,
 }
 
-/// An answer: its code, value and version.
+/// An answer: its code, value and version, and whether its request was
+/// sent more than once (then another coordinator may have executed it too).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub code: ErrorCode,
     pub value: Vec<u8>,
     pub version: i32,
+    pub resent: bool,
 }
 
 /// The cluster did not answer a batch in time, or answered that it cannot.
@@ -200,6 +202,7 @@ impl ClusterClient {
                         code,
                         value: response.value.unwrap_or_default(),
                         version: response.version.unwrap_or(0),
+                        resent: flights[at].resend_ms > RESEND_MS_MIN,
                     });
                 }
             }

@@ -1,10 +1,10 @@
 //! Single items over the cluster. Every write of an item (PutItem,
 //! UpdateItem, DeleteItem, and each of a BatchWriteItem) and every strongly
 //! consistent read is a SWAP: a round of the item's home replicas (see the
-//! node's `shard::rounds`), linearizable. A write that depends on the item
-//! reads it in a round, runs [`ops::apply_write`] on it, and stores the
-//! result with a SWAP that holds only if the item is still what was read
-//! (else it reads again). An eventually consistent GetItem reads one copy.
+//! node's `shard::rounds`), linearizable. A write reads the item in a
+//! round, runs [`ops::apply_write`] on it, and stores the result with a
+//! SWAP that holds only if the item is still what was read (else it reads
+//! again). An eventually consistent GetItem reads one copy.
 
 use super::cluster_client::unavailable;
 use super::cluster_client::{Call, ClusterClient};
@@ -74,31 +74,15 @@ fn not_found(name: &str) -> ApiError {
     )
 }
 
-/// Whether a write's result and answer do not depend on the item it
-/// replaces (no condition, nothing returned of it, no capacity counted by
-/// its size): then it is stored without reading the item first.
-fn blind(write: &ItemWrite) -> bool {
-    write.condition.is_none()
-        && write.return_values == ops::ReturnValues::None
-        && !write.return_capacity
-        && matches!(write.action, ops::WriteAction::Put(_) | ops::WriteAction::Delete)
-}
-
-/// A write: its response, or why it failed.
+/// A write: its response, or why it failed. Every write reads the item
+/// in a round first and stores its result only if the item is still what
+/// was read, even a PutItem that does not depend on it: a SWAP that holds
+/// whatever is stored would be applied again by a coordinator that a late
+/// resend of it reaches after the item changed.
 pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrite) -> Result<Json, WriteFailure> {
     let table = catalog.table(&write.table).ok_or_else(|| not_found(&write.table))?;
     let number = table_number(&table);
     let key = records::item_record_key(number, &write.key).to_vec();
-    if blind(write) {
-        let response = ops::apply_write(write, None)?.response;
-        let record = match &write.action {
-            ops::WriteAction::Put(item) => Some(records::item_record(&write.key, item)?),
-            _ => None,
-        };
-        let to = record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
-        client.call(swap_call(key, SWAP_ANY, to)).map_err(unavailable)?;
-        return Ok(response);
-    }
     for _ in 0..WRITE_ATTEMPTS_MAX {
         let answer = client.call(get_call(number, &write.key, true)).map_err(unavailable)?;
         let (record, current) = found(answer.code, answer.value, &write.key, &table.key_schema);
@@ -111,13 +95,18 @@ pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrit
         };
         let expected = record.as_deref().map_or(0, wire::swap_hash);
         let to = new.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
-        if client
-            .call(swap_call(key.clone(), expected, to))
-            .map_err(unavailable)?
-            .code
-            != ErrorCode::Conflict
-        {
+        let swapped = client.call(swap_call(key.clone(), expected, to)).map_err(unavailable)?;
+        if swapped.code != ErrorCode::Conflict {
             return Ok(outcome.response);
+        }
+        if swapped.resent {
+            // The item changed, maybe by this very write through a
+            // coordinator an earlier send reached: its outcome is unknown.
+            return Err(ApiError::new(
+                ErrorKind::InternalServerError,
+                "The write may or may not have taken effect; read the item before retrying",
+            )
+            .into());
         }
     }
     Err(ApiError::new(
