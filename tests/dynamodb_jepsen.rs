@@ -338,11 +338,13 @@ fn verdicts<K: Ord + std::fmt::Debug, M: Model>(model: &M, ops: KeyedOperations<
     bad
 }
 
-/// One run: a fresh durable cluster, the clients and the nemesis for
-/// [`RUN`], every key's history checked.
-fn run(faults: Faults) {
-    let (mut cluster, endpoints) =
-        Cluster::start_dynamodb_apart(NODES, &["--fsync", "always"], Duration::from_secs(30));
+/// One run: a fresh durable cluster (with `extra` options), the clients
+/// and the nemesis for [`RUN`], every key's history checked: the keys not
+/// linearizable (or not decided), described.
+fn run(faults: Faults, extra: &[&str]) -> Vec<String> {
+    let mut options = vec!["--fsync", "always"];
+    options.extend_from_slice(extra);
+    let (mut cluster, endpoints) = Cluster::start_dynamodb_apart(NODES, &options, Duration::from_secs(30));
     cluster.wait_all_ready(Duration::from_secs(30));
     let mut setup = Conn::new(Endpoint::parse(&endpoints[0]).unwrap());
     let created = setup
@@ -366,7 +368,7 @@ fn run(faults: Faults) {
     for client in clients {
         client.join().unwrap();
     }
-    eprintln!("{faults:?}: {done:?}");
+    eprintln!("{faults:?} {extra:?}: {done:?}");
     let History { registers, counter } = std::mem::take(&mut *history.lock().unwrap());
     let answered = registers
         .iter()
@@ -378,7 +380,7 @@ fn run(faults: Faults) {
         &Counter,
         counter.into_iter().map(|op| ("counter", op)).collect(),
     ));
-    assert!(bad.is_empty(), "{faults:?}: {}", bad.join("\n"));
+    bad
 }
 
 /// The faults `DYNAKV_JEPSEN_FAULTS` names (`kill`, `pause`, `partition`),
@@ -392,9 +394,21 @@ fn faults_asked() -> Vec<Faults> {
     }
 }
 
+/// One cluster at a time: the machine has two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn dynamodb_items_are_linearizable_under_crashes_pauses_and_partitions() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for faults in faults_asked() {
-        run(faults);
+        let bad = run(faults, &[]);
+        assert!(bad.is_empty(), "{faults:?}: {}", bad.join("\n"));
     }
+}
+
+#[test]
+fn a_write_acknowledged_with_one_copy_during_a_partition_is_found() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let bad = run(Faults::Partitions, &["--fault-single-vote-rounds"]);
+    assert!(!bad.is_empty(), "rounds deciding on one vote went unnoticed");
 }

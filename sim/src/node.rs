@@ -295,6 +295,7 @@ impl Running {
                 reply_cache_reserve_bytes: 256 << 10,
                 keep_tombstones: cluster.replicas > 1,
                 fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
+                fault_single_vote_rounds: false,
             },
             backlog_max: cluster.backlog_max,
             pid: index as i32 + 1,

@@ -73,6 +73,8 @@ pub struct Config {
     pub failure_ms: u64,
     /// Test fault injection, see `ShardConfig`; 0 in production.
     pub fault_lose_replica_writes_percent: u8,
+    /// Test fault, see `ShardConfig`; false in production.
+    pub fault_single_vote_rounds: bool,
     /// Queued requests per shard before OVERLOAD.
     pub shard_backlog_max: usize,
     pub admin_allow: AdminAllow,
@@ -130,6 +132,7 @@ impl Config {
             cluster_secret_file: None,
             failure_ms: crate::node::cluster_core::FAILURE_MS_DEFAULT,
             fault_lose_replica_writes_percent: 0,
+            fault_single_vote_rounds: false,
             shard_backlog_max: crate::node::router::SHARD_BACKLOG_REQUESTS_MAX,
             admin_allow: AdminAllow::default(),
             data_dir: None,
@@ -222,6 +225,7 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
                 config.fault_lose_replica_writes_percent =
                     number(&mut parser, "--fault-lose-replica-writes-percent", 0, 100)?
             }
+            Long("fault-single-vote-rounds") => config.fault_single_vote_rounds = true,
             Long("cluster-secret-file") => {
                 config.cluster_secret_file = Some(PathBuf::from(text(&mut parser, "--cluster-secret-file")?))
             }

@@ -273,6 +273,7 @@ fn node_spec(
             reply_cache_reserve_bytes: REPLY_CACHE_RESERVE_BYTES / config.workers.max(1),
             keep_tombstones: config.replicas > 1,
             fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
+            fault_single_vote_rounds: config.fault_single_vote_rounds,
         },
         #[cfg(feature = "planted-bugs")]
         bugs: Default::default(),

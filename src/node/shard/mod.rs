@@ -93,6 +93,10 @@ pub struct ShardConfig {
     /// acknowledged but not applied (a replica silently losing writes), so
     /// tests can show anti-entropy repairing it. 0 in production.
     pub fault_lose_replica_writes_percent: u8,
+    /// Test fault: an item's round takes one vote as a majority (a write
+    /// acknowledged with one copy), so tests can show the Jepsen-style
+    /// test finds it. False in production.
+    pub fault_single_vote_rounds: bool,
 }
 
 pub struct Shard {
@@ -185,7 +189,7 @@ impl Shard {
             wiped: Wiped::default(),
             journal: None,
             held: Held::default(),
-            rounds: Rounds::new(ctx_seed),
+            rounds: Rounds::new(ctx_seed, config.fault_single_vote_rounds),
         }
     }
 

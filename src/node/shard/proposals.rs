@@ -91,6 +91,8 @@ pub(super) enum Next {
 
 pub(super) struct Proposal {
     pub(super) ask: Ask,
+    /// The test fault of `--fault-single-vote-rounds`.
+    single_vote: bool,
     /// The item's home replicas when the round began.
     acceptors: Vec<usize>,
     ballot: Stamp,
@@ -125,6 +127,9 @@ fn stamp_of(entry: &Option<Entry>) -> Stamp {
 
 impl Proposal {
     fn majority(&self) -> usize {
+        if self.single_vote {
+            return 1;
+        }
         self.acceptors.len() / 2 + 1
     }
 
@@ -353,6 +358,7 @@ pub(super) struct Proposals {
     by_key: HashMap<Vec<u8>, std::collections::VecDeque<u64>>,
     next_id: u64,
     rng: SplitMix64,
+    single_vote: bool,
 }
 
 impl Proposals {
@@ -363,7 +369,13 @@ impl Proposals {
             by_key: HashMap::new(),
             next_id: 1,
             rng: SplitMix64::new(seed),
+            single_vote: false,
         }
+    }
+
+    /// The test fault of `--fault-single-vote-rounds`: one vote decides.
+    pub(super) fn take_single_votes(&mut self) {
+        self.single_vote = true;
     }
 
     pub(super) fn len(&self) -> usize {
@@ -400,6 +412,7 @@ impl Proposals {
         };
         let proposal = Proposal {
             ask,
+            single_vote: self.single_vote,
             acceptors,
             ballot,
             attempt: 0,

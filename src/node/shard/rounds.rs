@@ -37,9 +37,13 @@ pub(super) struct Rounds {
 }
 
 impl Rounds {
-    pub(super) fn new(seed: u64) -> Rounds {
+    pub(super) fn new(seed: u64, single_vote: bool) -> Rounds {
+        let mut proposals = Proposals::new(seed);
+        if single_vote {
+            proposals.take_single_votes();
+        }
         Rounds {
-            proposals: Proposals::new(seed),
+            proposals,
             promises: Promises::default(),
             home: HomeReplicas::default(),
         }
