@@ -18,6 +18,9 @@
 //!   [`pending_writes`]: the writes waiting for replicas, with the GETs
 //!   held behind them ([`held_reads`]).
 //! - [`replica`]: a write another node coordinated, stored and acknowledged.
+//! - [`rounds`]: DynamoDB items' SWAPs as CASPaxos rounds of their home
+//!   replicas, proposed here ([`proposals`]) and answered here as an
+//!   acceptor ([`promises`] and the store).
 //! - [`transfer`]: buckets sent (pulls served, pushes) and received, and
 //!   the answering side of anti-entropy; [`pull_progress`]: the pulls
 //!   being received and the pulls owed, between messages.
