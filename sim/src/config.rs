@@ -91,7 +91,7 @@ impl Mix {
 }
 
 /// The planted bugs by name (`--plant`).
-pub const BUGS: [&str; 8] = [
+pub const BUGS: [&str; 9] = [
     "ack-before-replicas",
     "collect-tombstones-at-once",
     "skip-catch-up-after-pause",
@@ -100,6 +100,7 @@ pub const BUGS: [&str; 8] = [
     "recovery-ignores-checksums",
     "compaction-deletes-log-early",
     "drop-handoff-unconfirmed",
+    "single-vote-rounds",
 ];
 
 /// Switches one planted bug on by name.
@@ -113,6 +114,7 @@ pub fn plant(bugs: &mut PlantedBugs, name: &str) -> Result<(), String> {
         "recovery-ignores-checksums" => bugs.recovery_ignores_checksums = true,
         "compaction-deletes-log-early" => bugs.compaction_deletes_log_early = true,
         "drop-handoff-unconfirmed" => bugs.drop_handoff_unconfirmed = true,
+        "single-vote-rounds" => bugs.single_vote_rounds = true,
         _ => return Err(format!("no planted bug {name:?}; known: {}", BUGS.join(", "))),
     }
     Ok(())
@@ -170,6 +172,9 @@ pub struct RunConfig {
     pub store_bytes: usize,
     /// Values written are padded to a length up to this (0: no padding).
     pub value_bytes_max: usize,
+    /// Clients of DynamoDB items (see [`crate::items`]); 0: none, and the
+    /// run draws exactly what it did before they existed.
+    pub item_clients: usize,
 }
 
 /// A store budget too small for the full mix's load: a hundred or two of
@@ -312,6 +317,7 @@ impl RunConfig {
                 crate::node::STORE_BYTES
             },
             value_bytes_max: if mix == Mix::Full { FULL_VALUE_BYTES_MAX } else { 0 },
+            item_clients: 0,
         }
     }
 
@@ -348,6 +354,15 @@ impl RunConfig {
     }
     pub fn wipes(&self) -> bool {
         self.mix.has(Mix::Wipe)
+    }
+
+    /// Whether DynamoDB items are promised linearizable under this run's
+    /// faults: not where a WIPEOUT erases a node's votes, nor where a power
+    /// loss strikes nodes that do not sync every vote, nor across a resize
+    /// (rounds do not span the old and new replica sets yet; README, "What
+    /// each front-end promises").
+    pub fn items_promised(&self) -> bool {
+        !self.wipes() && !self.resizes() && (!self.power_losses() || matches!(self.storage(), Some(Fsync::Always)))
     }
 
     /// When the faults end and everything is healed.

@@ -25,6 +25,7 @@ pub mod disk;
 pub mod fault_plan;
 pub mod fuzz;
 pub mod history;
+pub mod items;
 pub mod network;
 pub mod node;
 pub mod scenario;

@@ -36,7 +36,7 @@ struct Args {
     /// ack-before-replicas, collect-tombstones-at-once,
     /// skip-catch-up-after-pause, ignore-stamps-on-merge, ack-before-sync,
     /// recovery-ignores-checksums, compaction-deletes-log-early,
-    /// drop-handoff-unconfirmed.
+    /// drop-handoff-unconfirmed, single-vote-rounds (with --items).
     #[arg(long)]
     plant: Vec<String>,
     /// Trace every message that reaches a node about this key.
@@ -60,6 +60,10 @@ struct Args {
     /// that never refuse or break (as runs went before that was drawn).
     #[arg(long)]
     inside_plain: bool,
+    /// Add this many clients of DynamoDB items (node-made SWAPs: rounds of
+    /// the items' replicas), whose histories are checked for linearizability.
+    #[arg(long, default_value_t = 0)]
+    items: usize,
 }
 
 thread_local! {
@@ -82,6 +86,9 @@ fn replay_command(args: &Args, seed: u64, mix: Mix) -> String {
     }
     if args.inside_plain {
         command.push_str(" --inside-plain");
+    }
+    if args.items > 0 {
+        command.push_str(&format!(" --items {}", args.items));
     }
     command
 }
@@ -169,6 +176,7 @@ struct Totals {
     reads: [u64; 4],
     crashes: u64,
     crashes_skipped: u64,
+    item_ops: usize,
 }
 
 impl Totals {
@@ -182,6 +190,7 @@ impl Totals {
         self.reads[3] += outcome.reads.outranked;
         self.crashes += outcome.crashes;
         self.crashes_skipped += outcome.crashes_skipped;
+        self.item_ops += outcome.item_ops;
     }
 
     /// The last line of the output.
@@ -193,9 +202,14 @@ impl Totals {
             reads,
             crashes,
             crashes_skipped,
+            item_ops,
         } = self;
+        let items = match item_ops {
+            0 => String::new(),
+            ops => format!("; DynamoDB item operations checked for linearizability: {ops}"),
+        };
         format!(
-            "{runs} seeds, {failed} failed; {events} events, {:.0} s simulated in {elapsed_s:.1} s; reads during the runs: {} fresh, {} stale, {} missing, {} outranked by stamp; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up)",
+            "{runs} seeds, {failed} failed; {events} events, {:.0} s simulated in {elapsed_s:.1} s; reads during the runs: {} fresh, {} stale, {} missing, {} outranked by stamp; crashes {crashes}, skipped {crashes_skipped} (replicas - 1 others away or catching up){items}",
             *simulated_ms as f64 / 1e3,
             reads[0],
             reads[1],
@@ -243,6 +257,7 @@ impl Seeds<'_> {
         CURRENT.with(|current| *current.borrow_mut() = replay.clone());
         let mut run = dynakv_sim::config(seed, mix, self.limits, self.bugs);
         run.crash_beyond_replication = args.crash_beyond_replication;
+        run.item_clients = args.items;
         if args.inside_plain {
             run.inside = dynakv_sim::config::Inside::PLAIN;
         }

@@ -350,6 +350,13 @@ impl Running {
         self.settle();
     }
 
+    /// A request of the node's own front-end (a DynamoDB executor's):
+    /// node-made commands allowed, answered to `from`.
+    pub fn submit(&mut self, datagram: &[u8], from: SocketAddr) {
+        self.router.submit(&[datagram.to_vec()], from);
+        self.settle();
+    }
+
     pub fn datagram(&mut self, bytes: &[u8], from: SocketAddr) {
         self.router.begin_drain();
         self.router.handle_datagram(bytes, from);

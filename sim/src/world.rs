@@ -8,6 +8,7 @@ use crate::config::{Mix, RunConfig};
 use crate::disk::SimDisk;
 use crate::fault_plan::{self, Aim, Fault};
 use crate::history::{History, Outcome, ReadClass, show};
+use crate::items::{ItemClients, Step};
 use crate::network::Network;
 use crate::node::{Cluster, Out, Running, StoredRecord};
 use dynakv::cluster::internal::{self, Internal};
@@ -50,6 +51,8 @@ const OVERLOADED_US_MAX: u64 = (dynakv::node::waits::WAITS_MS_MAX + 2_000) * 1_0
 enum Dest {
     Node(usize),
     Client(usize),
+    /// A client of DynamoDB items (see [`crate::items`]).
+    Item(usize),
 }
 
 #[derive(Debug)]
@@ -82,6 +85,10 @@ enum Event {
         life: u64,
     },
     ClientWake {
+        client: usize,
+        token: u64,
+    },
+    ItemWake {
         client: usize,
         token: u64,
     },
@@ -192,6 +199,8 @@ pub struct RunOutcome {
     pub crashes: u64,
     pub crashes_skipped: u64,
     pub simulated_ms: u64,
+    /// Operations of DynamoDB items recorded (see [`crate::items`]).
+    pub item_ops: usize,
     /// For a failing key: what its clients did, and (when asked) what
     /// reached nodes about it.
     pub key_trace: String,
@@ -246,6 +255,7 @@ pub struct World {
     operator_seq: u64,
     /// When a node last started (or restarted).
     last_start_us: u64,
+    items: ItemClients,
 }
 
 fn mix_hash(hash: u64, value: u64) -> u64 {
@@ -270,8 +280,11 @@ impl World {
         clients.push(Client::new(operator, Vec::new()));
         let checker = clients.len();
         clients.push(Client::new(checker, Vec::new()));
-        let by_addr = World::destinations(&nodes, &clients);
+        let items = ItemClients::new(config.item_clients, ChaCha8Rng::seed_from_u64(config.seed ^ 0x17e5));
+        let mut by_addr = World::destinations(&nodes, &clients);
+        by_addr.extend(items.addrs().map(|(client, addr)| (addr, Dest::Item(client))));
         World {
+            items,
             last_start_us: 0,
             network: Network::new(n, config.links.loss, config.links.duplicate),
             inside_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x1751_de01),
@@ -401,6 +414,11 @@ impl World {
             let token = self.clients[client].next_token();
             self.schedule(at * 1_000, Event::ClientWake { client, token });
         }
+        for client in 0..self.items.len() {
+            let at = warmup + self.items.think_ms();
+            let token = self.items.next_token(client);
+            self.schedule(at * 1_000, Event::ItemWake { client, token });
+        }
         while let Some(next) = self.queue.pop() {
             self.now_us = next.at_us;
             self.outcome.events += 1;
@@ -415,6 +433,12 @@ impl World {
             }
         }
         dynakv::log::redirect(None);
+        if !self.items.is_empty() && self.config.items_promised() {
+            self.outcome.item_ops = self.items.recorded();
+            for wrong in self.items.check(self.now_us) {
+                self.fail(format!("DynamoDB item not linearizable: {wrong}"), None);
+            }
+        }
         self.outcome.trace_hash = self.trace;
         self.outcome.reads = self.history.reads;
         self.outcome.simulated_ms = self.now_us / 1_000;
@@ -443,6 +467,7 @@ impl World {
                 match to {
                     Dest::Node(node) => self.node_datagram(node, from, bytes),
                     Dest::Client(client) => self.client_reply(client, from, &bytes),
+                    Dest::Item(client) => self.item_reply(client, &bytes),
                 }
             }
             Event::Frames { from, to, link, frames } => self.node_frames(from, to, link, frames),
@@ -471,6 +496,11 @@ impl World {
             Event::ClientWake { client, token } => {
                 if self.clients[client].token == token {
                     self.client_wake(client);
+                }
+            }
+            Event::ItemWake { client, token } => {
+                if self.items.token_counts(client, token) {
+                    self.item_wake(client);
                 }
             }
             Event::Fault(fault) => return self.fault(fault),
@@ -826,7 +856,9 @@ impl World {
         }
         let recovered = running.records();
         for (key, value, _) in &recovered {
-            if !self.history.was_written(key, value.as_deref()) {
+            let written = (self.items.was_proposed(key, value.as_deref()))
+                .unwrap_or_else(|| self.history.was_written(key, value.as_deref()));
+            if !written {
                 let what = format!(
                     "node {node} recovered {} = {} from its disk: never written",
                     show(Some(key)),
@@ -1049,6 +1081,44 @@ impl World {
             return self.next_final_read();
         }
         self.think(client);
+    }
+
+    /// An item client's timer: its SWAP sent again or given up, or a new
+    /// one started at a node that is up (its executor's node).
+    fn item_wake(&mut self, client: usize) {
+        let node = if self.items.in_flight(client) {
+            0
+        } else {
+            self.random_up_node()
+        };
+        let step = self.items.wake(client, node, self.clients_stopped, self.now_us);
+        let wake_ms = match step {
+            Some(Step::Send {
+                node,
+                datagram,
+                wake_ms,
+            }) => {
+                let from = self.items.addr(client);
+                let n = &self.nodes[node];
+                // An executor of a node that is down or stopped sends nothing.
+                if n.running.is_some() && !n.paused {
+                    self.step(node, |running| running.submit(&datagram, from));
+                }
+                wake_ms
+            }
+            Some(Step::Wait { wake_ms }) => wake_ms,
+            None => return,
+        };
+        let token = self.items.next_token(client);
+        self.after(wake_ms, Event::ItemWake { client, token });
+    }
+
+    fn item_reply(&mut self, client: usize, bytes: &[u8]) {
+        if self.items.reply(client, bytes, self.now_us) {
+            let wait = self.items.think_ms();
+            let token = self.items.next_token(client);
+            self.after(wait, Event::ItemWake { client, token });
+        }
     }
 
     fn think(&mut self, client: usize) {

@@ -61,6 +61,33 @@ fn three_hundred_and_four_seeds_across_every_fault_mix_break_no_promise() {
     );
 }
 
+/// A run with three clients of DynamoDB items beside the usual ones.
+fn run_with_items(seed: u64, mix: Mix, bugs: PlantedBugs) -> RunOutcome {
+    let mut config = dynakv_sim::config(seed, mix, LIMITS, bugs);
+    config.item_clients = 3;
+    dynakv_sim::run(config, Watch::default())
+}
+
+#[test]
+fn dynamodb_items_stay_linearizable_across_a_hundred_and_twenty_seeds_of_every_fault_mix() {
+    let seeds: Vec<(u64, Mix)> = (0..120).map(|seed| (seed, Mix::for_seed(seed))).collect();
+    let failed = failures(&seeds, |seed, mix| run_with_items(seed, mix, PlantedBugs::default()));
+    assert!(
+        failed.is_empty(),
+        "{} seeds failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    let mut single_vote = PlantedBugs::default();
+    config::plant(&mut single_vote, "single-vote-rounds").unwrap();
+    let found = (0..16).find(|&seed| {
+        !run_with_items(seed, Mix::for_seed(seed), single_vote)
+            .violations
+            .is_empty()
+    });
+    assert!(found.is_some(), "rounds deciding on one vote not found in 16 seeds");
+}
+
 #[test]
 fn the_same_seed_replays_the_same_run_event_for_event() {
     for mix in [Mix::All, Mix::Crash] {

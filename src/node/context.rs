@@ -167,6 +167,9 @@ pub struct PlantedBugs {
     /// A bucket handed off is dropped at the retain pass after its offers
     /// were queued, whether or not its replicas confirmed they hold it.
     pub drop_handoff_unconfirmed: bool,
+    /// An item's round takes one vote as a majority (a DynamoDB write
+    /// acknowledged with one copy).
+    pub single_vote_rounds: bool,
 }
 
 impl NodeContext {

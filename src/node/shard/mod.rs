@@ -165,6 +165,7 @@ impl Shard {
         cluster: MailboxSender<ClusterMsg>,
     ) -> Shard {
         let ctx_seed = (ctx.self_index as u64) << 8 | index as u64;
+        let single_vote = config.fault_single_vote_rounds || crate::planted!(ctx, single_vote_rounds);
         Shard {
             index,
             outbox: Outbox::new(&ctx),
@@ -192,7 +193,7 @@ impl Shard {
             wiped: Wiped::default(),
             journal: None,
             held: Held::default(),
-            rounds: Rounds::new(ctx_seed, config.fault_single_vote_rounds),
+            rounds: Rounds::new(ctx_seed, single_vote),
         }
     }
 
