@@ -396,10 +396,10 @@ impl Proposals {
         self.ids.contains_key(&id_hash)
     }
 
-    /// Starts a round of `ask` at `ballot` among `acceptors`: the prepare
-    /// to send (nothing, if a round of the key is under way: this one
-    /// starts when that one ends, see [`Proposals::finish`]).
-    pub(super) fn start(&mut self, ask: Ask, acceptors: Vec<usize>, ballot: Stamp, now_ms: u64) -> Next {
+    /// Starts a round of `ask` at `ballot` among `acceptors`: its id, and
+    /// the prepare to send (nothing, if a round of the key is under way:
+    /// this one starts when that one ends, see [`Proposals::finish`]).
+    pub(super) fn start(&mut self, ask: Ask, acceptors: Vec<usize>, ballot: Stamp, now_ms: u64) -> (u64, Next) {
         let id = self.next_id;
         self.next_id += 1;
         self.ids.insert(ask.id_hash, id);
@@ -443,7 +443,7 @@ impl Proposals {
             self.by_key.values().map(std::collections::VecDeque::len).sum::<usize>(),
             self.by_id.len()
         );
-        send
+        (id, send)
     }
 
     /// An acceptor's vote on message `round`: what follows from it (votes
@@ -587,7 +587,7 @@ mod tests {
     fn a_write_takes_the_newest_promise_as_the_value_then_needs_a_majority_of_accepts() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"new".to_vec()));
-        let prepare = rounds.start(ask(swap_hash(b"b"), want, 7), A.to_vec(), Stamp(100), 0);
+        let prepare = rounds.start(ask(swap_hash(b"b"), want, 7), A.to_vec(), Stamp(100), 0).1;
         assert!(matches!(&prepare, Next::Send(Internal::Prepare { ballot: Stamp(100), .. }, to) if to == &A.to_vec()));
         let round = round_of(&prepare);
         assert!(rounds.knows(7));
@@ -621,7 +621,11 @@ mod tests {
     fn a_failed_check_answers_conflict_once_the_value_found_is_chosen() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"new".to_vec()));
-        let round = round_of(&rounds.start(ask(swap_hash(b"old"), want.clone(), 1), A.to_vec(), Stamp(100), 0));
+        let round = round_of(
+            &rounds
+                .start(ask(swap_hash(b"old"), want.clone(), 1), A.to_vec(), Stamp(100), 0)
+                .1,
+        );
         rounds.vote(round, 0, promise(Some(record(b"b", 9))), 1);
         let (_, answer) = rounds.vote(round, 1, promise(Some(record(b"b", 9))), 1);
         assert_eq!(
@@ -631,7 +635,11 @@ mod tests {
         );
 
         let mut rounds = Proposals::new(1);
-        let round = round_of(&rounds.start(ask(swap_hash(b"old"), want, 2), A.to_vec(), Stamp(100), 0));
+        let round = round_of(
+            &rounds
+                .start(ask(swap_hash(b"old"), want, 2), A.to_vec(), Stamp(100), 0)
+                .1,
+        );
         rounds.vote(round, 0, promise(Some(record(b"b", 9))), 1);
         let (_, accept) = rounds.vote(round, 1, promise(None), 1);
         let entry = accepted_entry(&accept);
@@ -649,7 +657,7 @@ mod tests {
     #[test]
     fn a_read_answers_the_value_a_majority_holds() {
         let mut rounds = Proposals::new(1);
-        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0));
+        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0).1);
         rounds.vote(round, 2, promise(Some(record(b"v", 9))), 1);
         let (_, answer) = rounds.vote(round, 0, promise(Some(record(b"v", 9))), 1);
         let value = Reply::Value {
@@ -658,7 +666,7 @@ mod tests {
         };
         assert_eq!(answer, Next::Answer(value));
         let mut rounds = Proposals::new(1);
-        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0));
+        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0).1);
         rounds.vote(round, 2, promise(None), 1);
         let (_, answer) = rounds.vote(round, 0, promise(None), 1);
         assert_eq!(answer, Next::Answer(Reply::Code(ErrorCode::NonExistentKey)));
@@ -668,7 +676,7 @@ mod tests {
     fn a_refused_round_prepares_again_later_and_ignores_votes_of_the_old_attempt() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"new".to_vec()));
-        let first = round_of(&rounds.start(ask(SWAP_ANY, want, 1), A.to_vec(), Stamp(100), 0));
+        let first = round_of(&rounds.start(ask(SWAP_ANY, want, 1), A.to_vec(), Stamp(100), 0).1);
         rounds.vote(first, 0, refuse(150, false), 1);
         let (id, next) = rounds.vote(first, 1, refuse(170, false), 1);
         assert_eq!(next, Next::Wait);
@@ -699,7 +707,7 @@ mod tests {
     fn a_retry_that_finds_its_own_write_taken_does_not_apply_it_again() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"v+1".to_vec()));
-        let prepare = rounds.start(ask(swap_hash(b"v"), want, 1), A.to_vec(), Stamp(100), 0);
+        let prepare = rounds.start(ask(swap_hash(b"v"), want, 1), A.to_vec(), Stamp(100), 0).1;
         let round = round_of(&prepare);
         rounds.vote(round, 0, promise(Some(record(b"v", 9))), 1);
         let accept = rounds.vote(round, 1, promise(Some(record(b"v", 9))), 1).1;
@@ -732,7 +740,11 @@ mod tests {
     fn a_swap_tried_again_elsewhere_knows_its_write_by_its_tag() {
         let want = Want::Write(Some(b"v+1".to_vec()));
         let mut elsewhere = Proposals::new(2);
-        let round = round_of(&elsewhere.start(ask(swap_hash(b"v"), want.clone(), 1), A.to_vec(), Stamp(200), 0));
+        let round = round_of(
+            &elsewhere
+                .start(ask(swap_hash(b"v"), want.clone(), 1), A.to_vec(), Stamp(200), 0)
+                .1,
+        );
         let taken = Entry {
             version: write_tag(1),
             ..record(b"v+1", 100)
@@ -741,7 +753,11 @@ mod tests {
         let (_, answer) = elsewhere.vote(round, 1, promise(Some(taken.clone())), 1);
         assert_eq!(answer, Next::Answer(Reply::Code(ErrorCode::Success)));
         let mut another = Proposals::new(2);
-        let round = round_of(&another.start(ask(swap_hash(b"v"), want, 2), A.to_vec(), Stamp(200), 0));
+        let round = round_of(
+            &another
+                .start(ask(swap_hash(b"v"), want, 2), A.to_vec(), Stamp(200), 0)
+                .1,
+        );
         another.vote(round, 0, promise(Some(taken.clone())), 1);
         let (_, answer) = another.vote(round, 1, promise(Some(taken)), 1);
         assert_eq!(
@@ -756,7 +772,7 @@ mod tests {
         // A blind write decided on "v", sent, refused: another proposer came.
         let refused_once = |rounds: &mut Proposals| {
             let want = Want::Write(Some(b"mine".to_vec()));
-            let round = round_of(&rounds.start(ask(SWAP_ANY, want, 1), A.to_vec(), Stamp(100), 0));
+            let round = round_of(&rounds.start(ask(SWAP_ANY, want, 1), A.to_vec(), Stamp(100), 0).1);
             rounds.vote(round, 0, promise(Some(record(b"v", 9))), 1);
             let round = round_of(&rounds.vote(round, 1, promise(Some(record(b"v", 9))), 1).1);
             rounds.vote(round, 0, refuse(150, false), 2);
@@ -787,9 +803,9 @@ mod tests {
     fn rounds_of_one_key_run_one_at_a_time() {
         let mut rounds = Proposals::new(1);
         let write = |n: u8| Want::Write(Some(vec![n]));
-        let first = rounds.start(ask(SWAP_ANY, write(1), 1), A.to_vec(), Stamp(100), 0);
+        let first = rounds.start(ask(SWAP_ANY, write(1), 1), A.to_vec(), Stamp(100), 0).1;
         assert_eq!(
-            rounds.start(ask(SWAP_ANY, write(2), 2), A.to_vec(), Stamp(101), 0),
+            rounds.start(ask(SWAP_ANY, write(2), 2), A.to_vec(), Stamp(101), 0).1,
             Next::Wait
         );
         assert!(rounds.knows(2));
@@ -813,7 +829,11 @@ mod tests {
     fn a_majority_without_room_answers_out_of_space_and_silence_gives_up() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"big".to_vec()));
-        let round = round_of(&rounds.start(ask(SWAP_ANY, want.clone(), 1), A.to_vec(), Stamp(100), 0));
+        let round = round_of(
+            &rounds
+                .start(ask(SWAP_ANY, want.clone(), 1), A.to_vec(), Stamp(100), 0)
+                .1,
+        );
         rounds.vote(round, 0, promise(None), 1);
         let round = round_of(&rounds.vote(round, 1, promise(None), 1).1);
         rounds.vote(round, 0, refuse(0, true), 2);
@@ -821,7 +841,7 @@ mod tests {
         assert_eq!(answer, Next::Answer(Reply::Code(ErrorCode::OutOfSpace)));
 
         let mut rounds = Proposals::new(1);
-        rounds.start(ask(SWAP_ANY, want, 2), A.to_vec(), Stamp(100), 0);
+        rounds.start(ask(SWAP_ANY, want, 2), A.to_vec(), Stamp(100), 0).1;
         let resend = rounds.tick(RESEND_MS);
         assert!(matches!(&resend[..], [(_, Next::Send(Internal::Prepare { .. }, to))] if to == &A.to_vec()));
         assert!(matches!(rounds.tick(GIVE_UP_MS)[..], [(_, Next::GiveUp)]));
@@ -830,7 +850,7 @@ mod tests {
     #[test]
     fn votes_from_outside_the_acceptors_count_for_nothing() {
         let mut rounds = Proposals::new(1);
-        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0));
+        let round = round_of(&rounds.start(ask(SWAP_ANY, Want::Read, 1), A.to_vec(), Stamp(100), 0).1);
         assert_eq!(rounds.vote(round, 7, promise(None), 1).1, Next::Wait);
         assert_eq!(rounds.vote(round, 0, promise(None), 1).1, Next::Wait);
         assert!(matches!(rounds.vote(round, 1, promise(None), 1).1, Next::Answer(_)));

@@ -109,8 +109,8 @@ impl Shard {
             id_hash: swap.id_hash,
         };
         let now = self.now_ms();
-        let next = self.rounds.proposals.start(ask, acceptors, ballot, now);
-        self.follow(0, next);
+        let (id, next) = self.rounds.proposals.start(ask, acceptors, ballot, now);
+        self.follow(id, next);
         None
     }
 
@@ -268,8 +268,7 @@ impl Shard {
         self.keep_tombstones && self.ctx.view().serving > 1
     }
 
-    /// Does what a round needs next (`id`: the round; 0 for a round's
-    /// first step, whose messages name it).
+    /// Does what round `id` needs next.
     fn follow(&mut self, id: u64, next: Next) {
         match next {
             Next::Wait => {}
