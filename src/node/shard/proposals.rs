@@ -841,7 +841,7 @@ mod tests {
         assert_eq!(answer, Next::Answer(Reply::Code(ErrorCode::OutOfSpace)));
 
         let mut rounds = Proposals::new(1);
-        rounds.start(ask(SWAP_ANY, want, 2), A.to_vec(), Stamp(100), 0).1;
+        rounds.start(ask(SWAP_ANY, want, 2), A.to_vec(), Stamp(100), 0);
         let resend = rounds.tick(RESEND_MS);
         assert!(matches!(&resend[..], [(_, Next::Send(Internal::Prepare { .. }, to))] if to == &A.to_vec()));
         assert!(matches!(rounds.tick(GIVE_UP_MS)[..], [(_, Next::GiveUp)]));
