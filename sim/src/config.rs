@@ -357,12 +357,18 @@ impl RunConfig {
     }
 
     /// Whether DynamoDB items are promised linearizable under this run's
-    /// faults: not where a WIPEOUT erases a node's votes, nor where a power
-    /// loss strikes nodes that do not sync every vote, nor across a resize
-    /// (rounds do not span the old and new replica sets yet; README, "What
-    /// each front-end promises").
+    /// faults: not where a WIPEOUT erases a node's votes, nor where a crash
+    /// restarts a node without a data directory (it forgot them), nor where
+    /// a power loss strikes nodes that do not sync every vote, nor across a
+    /// resize (rounds do not span the old and new replica sets yet; README,
+    /// "What each front-end promises").
     pub fn items_promised(&self) -> bool {
-        !self.wipes() && !self.resizes() && (!self.power_losses() || matches!(self.storage(), Some(Fsync::Always)))
+        let forgets_votes = match self.storage() {
+            None => self.crashes(),
+            Some(Fsync::Always) => false,
+            Some(_) => self.power_losses(),
+        };
+        !self.wipes() && !self.resizes() && !forgets_votes
     }
 
     /// When the faults end and everything is healed.

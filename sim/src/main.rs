@@ -284,8 +284,16 @@ impl Seeds<'_> {
 /// The cluster a run drew and how its nodes run inside.
 fn shape(run: &RunConfig) -> String {
     let inside = run.inside;
+    let data = match run.storage() {
+        None => "in memory".to_string(),
+        Some(dynakv::node::durability::journal::Fsync::Always) => "on disk, fsync always".to_string(),
+        Some(dynakv::node::durability::journal::Fsync::Periodic { interval_ms }) => {
+            format!("on disk, fsync every {interval_ms} ms")
+        }
+        Some(dynakv::node::durability::journal::Fsync::Never) => "on disk, no fsync".to_string(),
+    };
     format!(
-        "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s",
+        "{} nodes, {} replicas, {} clients; {} workers, backlog {}, streams refuse {:.0} %, {:.1} breaks/s; data {data}",
         run.nodes,
         run.replicas,
         run.clients,
