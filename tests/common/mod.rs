@@ -72,6 +72,16 @@ pub fn free_addrs_on(ip: [u8; 4], count: usize) -> Vec<SocketAddr> {
     addrs
 }
 
+/// `n` free loopback endpoints for the DynamoDB API: each node's
+/// `--dynamodb-listen` option, and the URLs.
+fn dynamodb_endpoints(n: usize) -> (Vec<Vec<String>>, Vec<String>) {
+    let endpoints = free_addrs(n);
+    let own = (endpoints.iter())
+        .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
+        .collect();
+    (own, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
+}
+
 /// A node process, killed (SIGKILL, by pid) when dropped.
 pub struct NodeProcess {
     pub addr: SocketAddr,
@@ -243,29 +253,19 @@ impl Cluster {
     /// [`Cluster::start`], each node also serving the DynamoDB API on a
     /// free loopback port: those endpoints' URLs.
     pub fn start_dynamodb(n: usize, extra: &[&str], limit: Duration) -> (Cluster, Vec<String>) {
-        let endpoints = free_addrs(n);
-        let own = endpoints
-            .iter()
-            .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
-            .collect();
-        let cluster = Cluster::start_own(n, extra, own, (false, free_addrs(n)), limit);
-        (cluster, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
+        let (own, urls) = dynamodb_endpoints(n);
+        (Cluster::start_own(n, extra, own, (false, free_addrs(n)), limit), urls)
     }
 
     /// [`Cluster::start_dynamodb`], durable, node `i` on loopback address
     /// 127.0.0.(10 + i) of its own (its endpoint stays on 127.0.0.1), so
     /// that packet filters can cut nodes apart without cutting clients off.
     pub fn start_dynamodb_apart(n: usize, extra: &[&str], limit: Duration) -> (Cluster, Vec<String>) {
-        let endpoints = free_addrs(n);
-        let own = endpoints
-            .iter()
-            .map(|addr| vec!["--dynamodb-listen".to_string(), addr.to_string()])
-            .collect();
+        let (own, urls) = dynamodb_endpoints(n);
         let addrs = (0..n)
             .flat_map(|i| free_addrs_on([127, 0, 0, 10 + i as u8], 1))
             .collect();
-        let cluster = Cluster::start_own(n, extra, own, (true, addrs), limit);
-        (cluster, endpoints.iter().map(|addr| format!("http://{addr}")).collect())
+        (Cluster::start_own(n, extra, own, (true, addrs), limit), urls)
     }
 
     fn start_with(n: usize, extra: &[&str], durable: bool, limit: Duration) -> Cluster {

@@ -88,12 +88,18 @@ impl Shard {
     /// A SWAP: a round of its item's acceptors, proposed here. Returns an
     /// answer now, or `None` when it comes once the round ends.
     pub(super) fn propose(&mut self, view: &View, swap: SwapAsk<'_>) -> Option<Reply> {
-        if self.rounds.proposals.len() >= PROPOSALS_MAX {
-            return Some(Reply::Overload {
-                wait_ms: ROUNDS_FULL_WAIT_MS,
-            });
-        }
         let bucket = bucket_of_key(swap.key);
+        if self.rounds.proposals.len() >= PROPOSALS_MAX {
+            // Rounds end (answered, or given up after 10 s) and make room;
+            // a bucket's clients wait within the node's bound on waits.
+            let now = self.now_ms();
+            if self.waits.may_wait(bucket, now) {
+                return Some(Reply::Overload {
+                    wait_ms: ROUNDS_FULL_WAIT_MS,
+                });
+            }
+            return Some(Reply::Code(crate::protocol::wire::ErrorCode::InternalFailure));
+        }
         let acceptors = self.home_replicas(view, bucket);
         let ballot = self.next_stamp(swap.key);
         let ask = Ask {
