@@ -975,6 +975,9 @@ pub enum RegisterOutput<V> {
     /// A conditional write's answer: `false` means the condition did not hold
     /// and nothing was written.
     Cas(bool),
+    /// A conditional write whose condition did not hold, and the value it
+    /// found instead (as a read would have).
+    CasFound(Option<V>),
 }
 
 impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
@@ -1001,6 +1004,9 @@ impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
             (In::Delete, None | Some(Out::Done)) => Some(None),
             (In::Cas { expected, new }, None | Some(Out::Cas(true))) => (expected == state).then(|| Some(new.clone())),
             (In::Cas { expected, .. }, Some(Out::Cas(false))) => (expected != state).then(|| state.clone()),
+            (In::Cas { expected, .. }, Some(Out::CasFound(found))) => {
+                (expected != state && found == state).then(|| state.clone())
+            }
             // An answer that does not belong to the request can never be linearized.
             _ => None,
         }
@@ -1238,6 +1244,26 @@ mod tests {
         assert_eq!(check_register(&history), violation(&[0], Some(0), &[1]));
         let on_absent = [cas(1, 0, 10, None, 1, true), read(0, 20, 30, Some(1))];
         assert_eq!(check_register(&on_absent), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_failed_cas_that_reports_a_value_must_report_the_current_one() {
+        let found = |value| {
+            op(
+                1,
+                20,
+                30,
+                RegisterInput::Cas {
+                    expected: Some(7),
+                    new: 2,
+                },
+                RegisterOutput::CasFound(value),
+            )
+        };
+        let current = [write(0, 0, 10, 1), found(Some(1))];
+        assert_eq!(check_register(&current), Verdict::Linearizable);
+        let stale = [write(0, 0, 5, 0), write(0, 6, 10, 1), found(Some(0))];
+        assert_eq!(check_register(&stale), violation(&[0, 1], Some(1), &[2]));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!
 //! Outcomes as the endpoint reads them (`runtime/dynamodb/items.rs`): a
 //! conflict answered to a SWAP sent more than once, a failure, no room,
-//! or no answer in time is unknown; a conflict to one sent once is "no".
+//! or no answer in time is unknown; a conflict to one sent once is "no",
+//! and the value it reports is the item's (the next write expects it, as
+//! an executor's next try does).
 
 use dynakv::protocol::proto::kv::KVRequest;
 use dynakv::protocol::wire::{self, Command, ErrorCode, SWAP_ANY, SwapTo};
@@ -218,11 +220,14 @@ impl ItemClients {
             (ErrorCode::Success, RegisterInput::Read) => Outcome::Ok(RegisterOutput::Value(value)),
             (ErrorCode::NonExistentKey, RegisterInput::Read) => Outcome::Ok(RegisterOutput::Value(None)),
             (ErrorCode::Success, _) => Outcome::Ok(RegisterOutput::Cas(true)),
+            (ErrorCode::Conflict, _) if op.sends == 1 && response.version == Some(wire::CONFLICT_REPORTS_CURRENT) => {
+                Outcome::Ok(RegisterOutput::CasFound(value))
+            }
             (ErrorCode::Conflict, _) if op.sends == 1 => Outcome::Ok(RegisterOutput::Cas(false)),
             _ => Outcome::Unknown,
         };
         let seen = match (&outcome, &op.input) {
-            (Outcome::Ok(RegisterOutput::Value(seen)), _) => Some(*seen),
+            (Outcome::Ok(RegisterOutput::Value(seen) | RegisterOutput::CasFound(seen)), _) => Some(*seen),
             (Outcome::Ok(RegisterOutput::Cas(true)), RegisterInput::Cas { new, .. }) => Some(Some(*new)),
             _ => None,
         };

@@ -152,6 +152,10 @@ pub fn decode_reply(datagram: &[u8], expected_id: &[u8]) -> Result<KVResponse, D
     Ok(response)
 }
 
+/// The version of a CONFLICT answer to a SWAP that carries the item's
+/// current record (an empty value: no item); see [`Reply::Conflict`].
+pub const CONFLICT_REPORTS_CURRENT: i32 = 1;
+
 /// A reply as the server thinks of it; [`Reply::encode`] makes the datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -159,6 +163,12 @@ pub enum Reply {
     Code(ErrorCode),
     /// A successful GET.
     Value { value: Vec<u8>, version: i32 },
+    /// A SWAP whose expectation did not hold, with the record its round
+    /// found and left chosen (`None`: no item), so that the asker can try
+    /// again without reading first. Sent as CONFLICT with that value and
+    /// version [`CONFLICT_REPORTS_CURRENT`]; a plain CONFLICT (the answer
+    /// to a resend, from the reply cache) reports nothing.
+    Conflict { current: Option<Vec<u8>> },
     /// GET_PID.
     Pid(i32),
     /// GET_MEMBERSHIP_COUNT.
@@ -172,6 +182,7 @@ impl Reply {
     pub fn code(&self) -> ErrorCode {
         match self {
             Reply::Code(code) => *code,
+            Reply::Conflict { .. } => ErrorCode::Conflict,
             Reply::Overload { .. } => ErrorCode::Overload,
             Reply::Value { .. } | Reply::Pid(_) | Reply::MembershipCount(_) => ErrorCode::Success,
         }
@@ -185,6 +196,11 @@ impl Reply {
             Reply::Value { value, version } => {
                 response.value = Some(value.clone());
                 response.version = Some(*version);
+            }
+            Reply::Conflict { current } => {
+                response.errCode = Some(ErrorCode::Conflict as u32);
+                response.value = Some(current.clone().unwrap_or_default());
+                response.version = Some(CONFLICT_REPORTS_CURRENT);
             }
             Reply::Pid(pid) => response.pid = Some(*pid),
             Reply::MembershipCount(count) => response.membershipCount = Some(*count),
@@ -212,6 +228,10 @@ impl Reply {
         match self {
             Reply::Code(_) => write_response(out, message_id, code, None, None),
             Reply::Value { value, version } => write_response(out, message_id, code, Some((value, *version)), None),
+            Reply::Conflict { current } => {
+                let value = current.as_deref().unwrap_or_default();
+                write_response(out, message_id, code, Some((value, CONFLICT_REPORTS_CURRENT)), None)
+            }
             Reply::Pid(pid) => write_response(out, message_id, code, None, Some((0x18, *pid))),
             Reply::Overload { wait_ms } => write_response(out, message_id, code, None, Some((0x28, *wait_ms))),
             Reply::MembershipCount(count) => write_response(out, message_id, code, None, Some((0x30, *count))),
@@ -515,6 +535,10 @@ mod tests {
                 value: Vec::new(),
                 version: 0,
             },
+            Reply::Conflict {
+                current: Some(b"record".to_vec()),
+            },
+            Reply::Conflict { current: None },
             Reply::Pid(4242),
             Reply::MembershipCount(150),
             Reply::Overload { wait_ms: 500 },

@@ -192,7 +192,9 @@ impl Proposal {
                 },
                 None => Reply::Code(ErrorCode::NonExistentKey),
             }),
-            (Want::Write(_), false) => keep(Reply::Code(ErrorCode::Conflict)),
+            (Want::Write(_), false) => keep(Reply::Conflict {
+                current: current.map(|e| e.value.clone()),
+            }),
             (Want::Write(None), true) => (tombstone(&self.ask.key, self.ballot), Reply::Code(ErrorCode::Success)),
             (Want::Write(Some(value)), true) => (
                 Entry {
@@ -618,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_check_answers_conflict_once_the_value_found_is_chosen() {
+    fn a_failed_check_answers_conflict_with_the_value_found_once_it_is_chosen() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"new".to_vec()));
         let round = round_of(
@@ -628,11 +630,10 @@ mod tests {
         );
         rounds.vote(round, 0, promise(Some(record(b"b", 9))), 1);
         let (_, answer) = rounds.vote(round, 1, promise(Some(record(b"b", 9))), 1);
-        assert_eq!(
-            answer,
-            Next::Answer(Reply::Code(ErrorCode::Conflict)),
-            "both promises hold it: chosen"
-        );
+        let found_b = Next::Answer(Reply::Conflict {
+            current: Some(b"b".to_vec()),
+        });
+        assert_eq!(answer, found_b, "both promises hold it: chosen");
 
         let mut rounds = Proposals::new(1);
         let round = round_of(
@@ -651,7 +652,7 @@ mod tests {
         let round = round_of(&accept);
         rounds.vote(round, 1, promise(None), 2);
         let (_, answer) = rounds.vote(round, 2, promise(None), 2);
-        assert_eq!(answer, Next::Answer(Reply::Code(ErrorCode::Conflict)));
+        assert_eq!(answer, found_b, "the value found, once chosen, goes with the answer");
     }
 
     #[test]
@@ -760,9 +761,10 @@ mod tests {
         );
         another.vote(round, 0, promise(Some(taken.clone())), 1);
         let (_, answer) = another.vote(round, 1, promise(Some(taken)), 1);
+        let current = Some(b"v+1".to_vec());
         assert_eq!(
             answer,
-            Next::Answer(Reply::Code(ErrorCode::Conflict)),
+            Next::Answer(Reply::Conflict { current }),
             "the same value by another SWAP"
         );
     }

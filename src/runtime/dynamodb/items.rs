@@ -1,10 +1,11 @@
 //! Single items over the cluster. Every write of an item (PutItem,
 //! UpdateItem, DeleteItem, and each of a BatchWriteItem) and every strongly
 //! consistent read is a SWAP: a round of the item's home replicas (see the
-//! node's `shard::rounds`), linearizable. A write reads the item in a
-//! round, runs [`ops::apply_write`] on it, and stores the result with a
-//! SWAP that holds only if the item is still what was read (else it reads
-//! again). An eventually consistent GetItem reads one copy.
+//! node's `shard::rounds`), linearizable. A write runs
+//! [`ops::apply_write`] on the item as it last saw it and stores the result
+//! with a SWAP that holds only if the item is still that (else it tries
+//! again on what the SWAP's round found); see [`write`]. An eventually
+//! consistent GetItem reads one copy.
 
 use super::cluster_client::unavailable;
 use super::cluster_client::{Call, ClusterClient};
@@ -53,8 +54,13 @@ fn found(
     if code != ErrorCode::Success {
         return (None, None);
     }
-    let item = item_of_record(&value).filter(|item| schema.item_key(item).ok().as_ref() == Some(key));
+    let item = item_of(&value, key, schema);
     (Some(value), item)
+}
+
+/// The item a record holds, if its key is `key`.
+fn item_of(record: &[u8], key: &Key, schema: &dynakv_dynamo::key::KeySchema) -> Option<Item> {
+    item_of_record(record).filter(|item| schema.item_key(item).ok().as_ref() == Some(key))
 }
 
 /// GetItem.
@@ -74,26 +80,61 @@ fn not_found(name: &str) -> ApiError {
     )
 }
 
-/// A write: its response, or why it failed. Every write reads the item
-/// in a round first and stores its result only if the item is still what
-/// was read, even a PutItem that does not depend on it: a SWAP that holds
+/// An item's record as a read found it, and whether a round of its home
+/// replicas found it (then it was the item's value at some moment of the
+/// call; a read of one copy is only a guess).
+struct Seen {
+    record: Option<Vec<u8>>,
+    confirmed: bool,
+}
+
+fn read_record(client: &mut ClusterClient, table: u64, key: &Key, consistent: bool) -> Result<Seen, ApiError> {
+    let answer = client.call(get_call(table, key, consistent)).map_err(unavailable)?;
+    Ok(Seen {
+        record: (answer.code == ErrorCode::Success).then_some(answer.value),
+        confirmed: consistent,
+    })
+}
+
+/// A write: its response, or why it failed. It stores its result with a
+/// SWAP that holds only if the item is still what the write was worked out
+/// on, even a PutItem that does not depend on it: a SWAP that holds
 /// whatever is stored would be applied again by a coordinator that a late
-/// resend of it reaches after the item changed.
+/// resend of it reaches after the item changed. The first try is worked
+/// out on one copy's record, a guess the SWAP checks; a SWAP that does not
+/// hold answers with the item's record its round confirmed, and the next
+/// try is worked out on that. A write that would store nothing (a failed
+/// condition, nothing to delete) is answered only from a confirmed record.
 pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrite) -> Result<Json, WriteFailure> {
     let table = catalog.table(&write.table).ok_or_else(|| not_found(&write.table))?;
     let number = table_number(&table);
     let key = records::item_record_key(number, &write.key).to_vec();
+    let mut seen = read_record(client, number, &write.key, false)?;
     for _ in 0..WRITE_ATTEMPTS_MAX {
-        let answer = client.call(get_call(number, &write.key, true)).map_err(unavailable)?;
-        let (record, current) = found(answer.code, answer.value, &write.key, &table.key_schema);
-        let outcome = ops::apply_write(write, current.as_ref())?;
-        let new = match &outcome.store {
-            ops::Store::Unchanged => return Ok(outcome.response),
-            ops::Store::Delete if record.is_none() => return Ok(outcome.response),
-            ops::Store::Delete => None,
-            ops::Store::Put(item) => Some(records::item_record(&write.key, item)?),
+        let current = seen
+            .record
+            .as_deref()
+            .and_then(|r| item_of(r, &write.key, &table.key_schema));
+        let outcome = ops::apply_write(write, current.as_ref());
+        let stores_nothing = match &outcome {
+            Ok(outcome) => match outcome.store {
+                ops::Store::Unchanged => true,
+                ops::Store::Delete => seen.record.is_none(),
+                ops::Store::Put(_) => false,
+            },
+            Err(_) => true,
         };
-        let expected = record.as_deref().map_or(0, wire::swap_hash);
+        if stores_nothing && !seen.confirmed {
+            seen = read_record(client, number, &write.key, true)?;
+            continue;
+        }
+        let outcome = outcome?;
+        let new = match &outcome.store {
+            ops::Store::Put(item) => Some(records::item_record(&write.key, item)?),
+            ops::Store::Delete if seen.record.is_some() => None,
+            ops::Store::Unchanged | ops::Store::Delete => return Ok(outcome.response),
+        };
+        let expected = seen.record.as_deref().map_or(0, wire::swap_hash);
         let to = new.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
         let swapped = client.call(swap_call(key.clone(), expected, to)).map_err(unavailable)?;
         if swapped.code != ErrorCode::Conflict {
@@ -108,6 +149,13 @@ pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrit
             )
             .into());
         }
+        seen = match swapped.version == wire::CONFLICT_REPORTS_CURRENT {
+            true => Seen {
+                record: (!swapped.value.is_empty()).then_some(swapped.value),
+                confirmed: true,
+            },
+            false => read_record(client, number, &write.key, true)?,
+        };
     }
     Err(ApiError::new(
         ErrorKind::InternalServerError,
