@@ -3,9 +3,9 @@
 //! through random nodes recording each operation's call, return and
 //! outcome, a nemesis, and the histories checked for linearizability key
 //! by key (`dynakv_loadtest::linearizable`: Wing & Gong's search with
-//! Lowe's memoization). Registers take GetItem with ConsistentRead,
-//! PutItem and PutItem conditional on the current value; a counter takes
-//! UpdateItem ADD and reads.
+//! Lowe's memoization). Registers take reads (GetItem or Query, both
+//! with ConsistentRead), PutItem and PutItem conditional on the current
+//! value; a counter takes UpdateItem ADD and reads.
 //!
 //! Two runs of [`RUN`] each: `kill -9` with a restart from the node's disk
 //! and `SIGSTOP`/`SIGCONT` at random; then partitions, one or two nodes cut
@@ -13,7 +13,11 @@
 //! the test installs and always removes (it needs root and the nftables
 //! package, which `.ci/run` installs). `DYNAKV_JEPSEN_FAULTS=kill` kills two
 //! nodes for good instead, `pause` only pauses, `partition` only cuts;
-//! `DYNAKV_JEPSEN_SEED` draws other faults (7 by default).
+//! `DYNAKV_JEPSEN_SEED` draws other faults (7 by default). Two planted
+//! faults must be found under partitions: a write acknowledged with one
+//! copy (`--fault-single-vote-rounds`), and a consistent Query page read
+//! from one copy (`--fault-one-copy-pages`, reads by Query only, up to
+//! [`PLANT_RUNS_MAX`] runs).
 //!
 //! A call answered 200 is an `Ok`; ConditionalCheckFailedException is a
 //! conditional write's "no"; another 4xx, or a connection never made,
@@ -38,6 +42,8 @@ const NODES: usize = 5;
 const CLIENTS: usize = 8;
 const REGISTERS: usize = 3;
 const RUN: Duration = Duration::from_secs(20);
+/// Runs a planted fault may take to be found.
+const PLANT_RUNS_MAX: u64 = 3;
 const TABLE: &str = "jepsen";
 
 type RegisterOp = Operation<RegisterInput<u64>, RegisterOutput<u64>>;
@@ -82,10 +88,30 @@ fn number_of(item: &Json, attribute: &str) -> Option<u64> {
     item.get("Item")?.get(attribute)?.get("N")?.as_str()?.parse().ok()
 }
 
-/// One register operation through `conn`.
-fn register_op(conn: &mut Conn, key: usize, input: &RegisterInput<u64>) -> Outcome<RegisterOutput<u64>> {
+/// One register operation through `conn`; a read by Query if `by_query`.
+fn register_op(
+    conn: &mut Conn,
+    key: usize,
+    input: &RegisterInput<u64>,
+    by_query: bool,
+) -> Outcome<RegisterOutput<u64>> {
     let item = |v: u64| format!("{{\"pk\":{{\"S\":\"r{key}\"}},\"v\":{{\"N\":\"{v}\"}}}}");
     let answer = match input {
+        RegisterInput::Read if by_query => {
+            let body = format!(
+                "{{\"TableName\":\"{TABLE}\",\"KeyConditionExpression\":\"pk = :k\",\
+                 \"ExpressionAttributeValues\":{{\":k\":{{\"S\":\"r{key}\"}}}},\"ConsistentRead\":true}}"
+            );
+            conn.call("Query", &body).map(|mut response| {
+                if response.status == 200 {
+                    // The partition's one item, as GetItem would answer it.
+                    let json: Json = serde_json::from_slice(&response.body).unwrap_or(Json::Null);
+                    let first = json.get("Items").and_then(|items| items.get(0)).cloned();
+                    response.body = serde_json::json!({ "Item": first }).to_string().into_bytes();
+                }
+                response
+            })
+        }
         RegisterInput::Read => {
             let body = format!(
                 "{{\"TableName\":\"{TABLE}\",\"Key\":{{\"pk\":{{\"S\":\"r{key}\"}}}},\"ConsistentRead\":true}}"
@@ -144,8 +170,16 @@ fn counter_op(conn: &mut Conn, input: &CounterInput) -> Outcome<CounterOutput> {
     }
 }
 
+/// How the clients read registers: GetItem or Query at random, or Query
+/// only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reads {
+    Either,
+    ByQuery,
+}
+
 /// One client: random operations through random nodes until `end`.
-fn client(number: u32, endpoints: &[String], start: Instant, end: Instant, history: &Mutex<History>) {
+fn client(number: u32, endpoints: &[String], (start, end): (Instant, Instant), reads: Reads, history: &Mutex<History>) {
     let mut conns: Vec<Conn> = endpoints
         .iter()
         .map(|url| Conn::new(Endpoint::parse(url).expect("an endpoint URL")))
@@ -184,7 +218,8 @@ fn client(number: u32, endpoints: &[String], start: Instant, end: Instant, histo
                 new: value,
             },
         };
-        let outcome = register_op(conn, key, &input);
+        let by_query = matches!(input, RegisterInput::Read) && (reads == Reads::ByQuery || rng.below(2) == 0);
+        let outcome = register_op(conn, key, &input, by_query);
         if let Outcome::Ok(RegisterOutput::Value(value)) = &outcome {
             seen[key] = *value;
         }
@@ -262,11 +297,7 @@ fn nft(args: &[&str], input: Option<&str>) {
 
 /// Faults at random every few seconds until `end`, each undone before the
 /// next (but for [`Faults::Kills`]).
-fn nemesis(cluster: &mut Cluster, faults: Faults, end: Instant, done: &mut Vec<String>) {
-    let seed = std::env::var("DYNAKV_JEPSEN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+fn nemesis(cluster: &mut Cluster, (faults, seed): (Faults, u64), end: Instant, done: &mut Vec<String>) {
     let mut rng = SplitMix64::new(seed);
     while Instant::now() + Duration::from_secs(4) < end {
         std::thread::sleep(Duration::from_millis(1_000 + rng.below(1_000)));
@@ -341,7 +372,7 @@ fn verdicts<K: Ord + std::fmt::Debug, M: Model>(model: &M, ops: KeyedOperations<
 /// One run: a fresh durable cluster (with `extra` options), the clients
 /// and the nemesis for [`RUN`], every key's history checked: the keys not
 /// linearizable (or not decided), described.
-fn run(faults: Faults, extra: &[&str]) -> Vec<String> {
+fn run((faults, seed): (Faults, u64), extra: &[&str], reads: Reads) -> Vec<String> {
     let mut options = vec!["--fsync", "always"];
     options.extend_from_slice(extra);
     let (mut cluster, endpoints) = Cluster::start_dynamodb_apart(NODES, &options, Duration::from_secs(30));
@@ -359,12 +390,12 @@ fn run(faults: Faults, extra: &[&str]) -> Vec<String> {
             let (endpoints, history) = (endpoints.clone(), history.clone());
             std::thread::Builder::new()
                 .name(format!("jepsen-client-{number}"))
-                .spawn(move || client(number, &endpoints, start, end, &history))
+                .spawn(move || client(number, &endpoints, (start, end), reads, &history))
                 .unwrap()
         })
         .collect();
     let mut done = Vec::new();
-    nemesis(&mut cluster, faults, end, &mut done);
+    nemesis(&mut cluster, (faults, seed), end, &mut done);
     for client in clients {
         client.join().unwrap();
     }
@@ -381,6 +412,14 @@ fn run(faults: Faults, extra: &[&str]) -> Vec<String> {
         counter.into_iter().map(|op| ("counter", op)).collect(),
     ));
     bad
+}
+
+/// The nemesis's seed: `DYNAKV_JEPSEN_SEED`, 7 by default.
+fn seed_asked() -> u64 {
+    std::env::var("DYNAKV_JEPSEN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
 }
 
 /// The faults `DYNAKV_JEPSEN_FAULTS` names (`kill`, `pause`, `partition`),
@@ -401,7 +440,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn dynamodb_items_are_linearizable_under_crashes_pauses_and_partitions() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for faults in faults_asked() {
-        let bad = run(faults, &[]);
+        let bad = run((faults, seed_asked()), &[], Reads::Either);
         assert!(bad.is_empty(), "{faults:?}: {}", bad.join("\n"));
     }
 }
@@ -409,6 +448,24 @@ fn dynamodb_items_are_linearizable_under_crashes_pauses_and_partitions() {
 #[test]
 fn a_write_acknowledged_with_one_copy_during_a_partition_is_found() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let bad = run(Faults::Partitions, &["--fault-single-vote-rounds"]);
+    let bad = run(
+        (Faults::Partitions, seed_asked()),
+        &["--fault-single-vote-rounds"],
+        Reads::Either,
+    );
     assert!(!bad.is_empty(), "rounds deciding on one vote went unnoticed");
+}
+
+#[test]
+fn a_consistent_query_that_reads_one_copy_during_a_partition_is_found() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // A stale page needs a client to read through a cut-off home replica
+    // of its key after a write on the other side: most runs have one.
+    for attempt in 0..PLANT_RUNS_MAX {
+        let seed = seed_asked() + attempt;
+        if !run((Faults::Partitions, seed), &["--fault-one-copy-pages"], Reads::ByQuery).is_empty() {
+            return;
+        }
+    }
+    panic!("consistent pages of one copy went unnoticed in {PLANT_RUNS_MAX} runs");
 }

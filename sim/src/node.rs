@@ -296,6 +296,7 @@ impl Running {
                 keep_tombstones: cluster.replicas > 1,
                 fault_lose_replica_writes_percent: cluster.lose_replica_writes_percent,
                 fault_single_vote_rounds: false,
+                fault_one_copy_pages: false,
             },
             backlog_max: cluster.backlog_max,
             pid: index as i32 + 1,

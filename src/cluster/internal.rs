@@ -174,6 +174,25 @@ pub enum Internal {
         seen: Stamp,
         entry: Option<Entry>,
     },
+    /// A consistent read of a bucket's page (see [`crate::node::shard`]'s
+    /// `page_reads`), to the bucket's home replicas: "send me your records
+    /// of this read ([`crate::storage::item_key::BucketRead`]) of the
+    /// bucket of `key`".
+    PageAsk {
+        round: u64,
+        key: Vec<u8>,
+        read: Vec<u8>,
+    },
+    /// A home replica's answer: its live records of the page with their
+    /// stamps, at most [`PAGE_VOTE_ENTRIES_MAX`], and whether more are
+    /// left after them; `ok` false: it may not vote (it lost what it held).
+    PageVote {
+        round: u64,
+        bucket: u16,
+        ok: bool,
+        more: bool,
+        entries: Vec<Entry>,
+    },
     /// Several messages to one peer under one envelope and MAC: what a
     /// node's outbox sends at the end of a drain (see
     /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
@@ -183,6 +202,13 @@ pub enum Internal {
 
 /// Messages one batch may hold.
 pub const BATCH_MESSAGES_MAX: usize = 256;
+
+/// Records a [`Internal::PageVote`] carries at most: with their keys and
+/// stamps they fit one message of a batch (whose length is a `u16`).
+pub const PAGE_VOTE_ENTRIES_MAX: usize = 512;
+/// Bytes of a [`Internal::PageAsk`]'s read at most: a read rides in a
+/// request's value.
+const PAGE_READ_BYTES_MAX: usize = crate::protocol::wire::VALUE_BYTES_MAX;
 
 /// One bucket as anti-entropy compares it: the sender's digest of its
 /// entries (see [`crate::storage::store::BucketStats`]) and its cutoff for
@@ -213,10 +239,12 @@ enum Kind {
     Prepare = 12,
     Accept = 13,
     Vote = 14,
+    PageAsk = 15,
+    PageVote = 16,
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 16] = [
         Kind::Gossip,
         Kind::Forward,
         Kind::Replicate,
@@ -231,6 +259,8 @@ impl Kind {
         Kind::Prepare,
         Kind::Accept,
         Kind::Vote,
+        Kind::PageAsk,
+        Kind::PageVote,
     ];
 
     fn from_byte(byte: u8) -> Option<Kind> {
@@ -444,6 +474,8 @@ impl Internal {
             Internal::Prepare { .. } => Kind::Prepare,
             Internal::Accept { .. } => Kind::Accept,
             Internal::Vote { .. } => Kind::Vote,
+            Internal::PageAsk { .. } => Kind::PageAsk,
+            Internal::PageVote { .. } => Kind::PageVote,
         }
     }
 
@@ -542,6 +574,7 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
             w.u64(*digest);
         }
         Internal::Prepare { .. } | Internal::Accept { .. } | Internal::Vote { .. } => write_round(w, message),
+        Internal::PageAsk { .. } | Internal::PageVote { .. } => write_page_read(w, message),
     }
 }
 
@@ -571,6 +604,35 @@ fn write_round<S: Sink>(w: &mut Writer<S>, message: &Internal) {
             w.u8(u8::from(*ok) | u8::from(*full) << 1 | u8::from(entry.is_some()) << 2);
             w.u64(seen.0);
             if let Some(entry) = entry {
+                w.entry(entry);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The fields of a consistent page read's message.
+fn write_page_read<S: Sink>(w: &mut Writer<S>, message: &Internal) {
+    match message {
+        Internal::PageAsk { round, key, read } => {
+            w.u64(*round);
+            w.u8(key.len() as u8);
+            w.bytes(key);
+            w.u16(read.len() as u16);
+            w.bytes(read);
+        }
+        Internal::PageVote {
+            round,
+            bucket,
+            ok,
+            more,
+            entries,
+        } => {
+            w.u64(*round);
+            w.u16(*bucket);
+            w.u8(u8::from(*ok) | u8::from(*more) << 1);
+            w.u16(entries.len() as u16);
+            for entry in entries {
                 w.entry(entry);
             }
         }
@@ -784,6 +846,8 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
             entry: r.entry()?,
         },
         Kind::Vote => read_vote(r)?,
+        Kind::PageAsk => read_page_ask(r)?,
+        Kind::PageVote => read_page_vote(r)?,
         Kind::Batch => return None,
     })
 }
@@ -801,6 +865,38 @@ fn read_vote(r: &mut Reader<'_>) -> Option<Internal> {
         full: flags & 2 != 0,
         seen,
         entry,
+    })
+}
+
+fn read_page_ask(r: &mut Reader<'_>) -> Option<Internal> {
+    let (round, key_len) = (r.u64()?, usize::from(r.u8()?));
+    if key_len == 0 || key_len > crate::protocol::wire::STORED_KEY_BYTES_MAX {
+        return None;
+    }
+    let key = r.take(key_len)?.to_vec();
+    let read_len = usize::from(r.u16()?);
+    if read_len > PAGE_READ_BYTES_MAX {
+        return None;
+    }
+    let read = r.take(read_len)?.to_vec();
+    Some(Internal::PageAsk { round, key, read })
+}
+
+fn read_page_vote(r: &mut Reader<'_>) -> Option<Internal> {
+    let (round, bucket, flags, n) = (r.u64()?, r.u16()?, r.u8()?, usize::from(r.u16()?));
+    if n > PAGE_VOTE_ENTRIES_MAX || flags > 3 {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        entries.push(r.entry()?);
+    }
+    Some(Internal::PageVote {
+        round,
+        bucket,
+        ok: flags & 1 != 0,
+        more: flags & 2 != 0,
+        entries,
     })
 }
 
@@ -892,6 +988,8 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
                             | Internal::Prepare { .. }
                             | Internal::Accept { .. }
                             | Internal::Vote { .. }
+                            | Internal::PageAsk { .. }
+                            | Internal::PageVote { .. }
                     ) && check(envelope, m, bounds).is_ok()
                 })
         }
@@ -903,15 +1001,12 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         Internal::Forward { hops, client, datagram } => {
             *hops <= FORWARD_HOPS_MAX && client.port() != 0 && !client.ip().is_unspecified() && !datagram.is_empty()
         }
-        Internal::Replicate { entry, .. } | Internal::Accept { entry, .. } => entry_in_range(entry, bounds),
-        Internal::Prepare { ballot, .. } => stamp_in_range(*ballot, bounds),
-        Internal::Vote {
-            bucket, seen, entry, ..
-        } => {
-            usize::from(*bucket) < BUCKETS
-                && stamp_in_range(*seen, bounds)
-                && (entry.iter()).all(|e| entry_in_range(e, bounds) && bucket_of_key(&e.key) == *bucket)
-        }
+        Internal::Replicate { entry, .. } => entry_in_range(entry, bounds),
+        Internal::Prepare { .. }
+        | Internal::Accept { .. }
+        | Internal::Vote { .. }
+        | Internal::PageAsk { .. }
+        | Internal::PageVote { .. } => round_in_range(message, bounds),
         Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } | Internal::Held { bucket, .. } => {
             usize::from(*bucket) < BUCKETS
         }
@@ -932,6 +1027,29 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         }
     };
     if ok { Ok(()) } else { Err(InternalError::OutOfRange) }
+}
+
+/// The range checks of an item round's or a consistent page read's message.
+fn round_in_range(message: &Internal, bounds: &Bounds) -> bool {
+    let of_bucket = |e: &Entry, bucket: u16| entry_in_range(e, bounds) && bucket_of_key(&e.key) == bucket;
+    match message {
+        Internal::Accept { entry, .. } => entry_in_range(entry, bounds),
+        Internal::Prepare { ballot, .. } => stamp_in_range(*ballot, bounds),
+        Internal::Vote {
+            bucket, seen, entry, ..
+        } => {
+            usize::from(*bucket) < BUCKETS
+                && stamp_in_range(*seen, bounds)
+                && entry.iter().all(|e| of_bucket(e, *bucket))
+        }
+        Internal::PageAsk { read, .. } => crate::storage::item_key::BucketRead::decode(read).is_some(),
+        Internal::PageVote { bucket, entries, .. } => {
+            usize::from(*bucket) < BUCKETS
+                && entries.len() <= PAGE_VOTE_ENTRIES_MAX
+                && entries.iter().all(|e| !e.tombstone && of_bucket(e, *bucket))
+        }
+        _ => false,
+    }
 }
 
 /// A stamp no further ahead of the receiver's clock than clocks disagree.
@@ -1082,6 +1200,25 @@ mod tests {
                 seen: Stamp(u64::MAX),
                 entry: None,
             },
+            Internal::PageAsk {
+                round: 9,
+                key: vec![1; 33],
+                read: vec![3, 1, 2, 3, 8],
+            },
+            Internal::PageVote {
+                round: 10,
+                bucket: 4095,
+                ok: true,
+                more: true,
+                entries: vec![entry(), entry()],
+            },
+            Internal::PageVote {
+                round: 11,
+                bucket: 0,
+                ok: false,
+                more: false,
+                entries: vec![],
+            },
         ];
         for message in messages {
             let datagram = encode(&secret, &envelope(3, 1), &message);
@@ -1120,7 +1257,7 @@ mod tests {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(15), None);
+        assert_eq!(Kind::from_byte(17), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -1295,6 +1432,33 @@ mod tests {
         };
         assert_eq!(check(OPERATOR, &admin), Ok(()));
         assert_eq!(check(1, &admin), out, "nodes do not send admin commands");
+        let page_vote = |bucket: u16, entry: Entry| Internal::PageVote {
+            round: 1,
+            bucket,
+            ok: true,
+            more: false,
+            entries: vec![entry],
+        };
+        let live = stamped(now_stamp_ms, false, b"v");
+        let bucket = bucket_of_key(&live.key);
+        assert_eq!(check(1, &page_vote(bucket, live.clone())), Ok(()));
+        assert_eq!(
+            check(1, &page_vote(bucket ^ 1, live)),
+            out,
+            "a record of another bucket"
+        );
+        assert_eq!(
+            check(1, &page_vote(bucket, stamped(now_stamp_ms, true, b""))),
+            out,
+            "a page holds no tombstone"
+        );
+        let page_ask = |read: Vec<u8>| Internal::PageAsk {
+            round: 1,
+            key: b"k".to_vec(),
+            read,
+        };
+        assert_eq!(check(1, &page_ask(vec![0, 8])), Ok(()));
+        assert_eq!(check(1, &page_ask(vec![0, 64])), out, "a read that does not decode");
         let now_s = ((NOW - crate::storage::stamp::EPOCH_UNIX_MS) / 1000) as u32;
         let digests = |bucket: u16, cutoff_s: u32| Internal::Digests {
             digests: vec![digest(bucket, 1, cutoff_s)],

@@ -75,6 +75,7 @@ pub struct Config {
     pub fault_lose_replica_writes_percent: u8,
     /// Test fault, see `ShardConfig`; false in production.
     pub fault_single_vote_rounds: bool,
+    pub fault_one_copy_pages: bool,
     /// Queued requests per shard before OVERLOAD.
     pub shard_backlog_max: usize,
     pub admin_allow: AdminAllow,
@@ -133,6 +134,7 @@ impl Config {
             failure_ms: crate::node::cluster_core::FAILURE_MS_DEFAULT,
             fault_lose_replica_writes_percent: 0,
             fault_single_vote_rounds: false,
+            fault_one_copy_pages: false,
             shard_backlog_max: crate::node::router::SHARD_BACKLOG_REQUESTS_MAX,
             admin_allow: AdminAllow::default(),
             data_dir: None,
@@ -226,6 +228,7 @@ fn parse_on<I: IntoIterator<Item = String>>(args: I, cores: usize) -> Result<Nod
                     number(&mut parser, "--fault-lose-replica-writes-percent", 0, 100)?
             }
             Long("fault-single-vote-rounds") => config.fault_single_vote_rounds = true,
+            Long("fault-one-copy-pages") => config.fault_one_copy_pages = true,
             Long("cluster-secret-file") => {
                 config.cluster_secret_file = Some(PathBuf::from(text(&mut parser, "--cluster-secret-file")?))
             }

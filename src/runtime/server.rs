@@ -274,6 +274,7 @@ fn node_spec(
             keep_tombstones: config.replicas > 1,
             fault_lose_replica_writes_percent: config.fault_lose_replica_writes_percent,
             fault_single_vote_rounds: config.fault_single_vote_rounds,
+            fault_one_copy_pages: config.fault_one_copy_pages,
         },
         #[cfg(feature = "planted-bugs")]
         bugs: Default::default(),

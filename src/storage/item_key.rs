@@ -92,11 +92,15 @@ pub struct BucketRead<'a> {
     /// Order bytes to start from, and whether a record of exactly that
     /// order is in (else the read starts after it).
     pub start: Option<(&'a [u8], bool)>,
+    /// Read from a majority of the bucket's home replicas, each record
+    /// marked confirmed or not (see [`crate::node::shard`]'s `page_reads`).
+    pub consistent: bool,
 }
 
 const BACKWARD: u8 = 1;
 const HAS_START: u8 = 2;
 const INCLUSIVE: u8 = 4;
+const CONSISTENT: u8 = 8;
 
 impl<'a> BucketRead<'a> {
     /// `prefix length u8 | prefix | flags u8 | start bytes`.
@@ -105,6 +109,7 @@ impl<'a> BucketRead<'a> {
         out.push(self.prefix.len().min(ITEM_KEY_BYTES) as u8);
         out.extend_from_slice(&self.prefix[..self.prefix.len().min(ITEM_KEY_BYTES)]);
         let mut flags = if self.backward { BACKWARD } else { 0 };
+        flags |= if self.consistent { CONSISTENT } else { 0 };
         if let Some((start, inclusive)) = self.start {
             flags |= HAS_START | if inclusive { INCLUSIVE } else { 0 };
             out.push(flags);
@@ -123,13 +128,16 @@ impl<'a> BucketRead<'a> {
         }
         let (prefix, rest) = rest.split_at(len);
         let (&flags, start) = rest.split_first()?;
-        if flags & !(BACKWARD | HAS_START | INCLUSIVE) != 0 || (flags & HAS_START == 0 && !start.is_empty()) {
+        if flags & !(BACKWARD | HAS_START | INCLUSIVE | CONSISTENT) != 0
+            || (flags & HAS_START == 0 && !start.is_empty())
+        {
             return None;
         }
         Some(BucketRead {
             prefix,
             backward: flags & BACKWARD != 0,
             start: (flags & HAS_START != 0).then_some((start, flags & INCLUSIVE != 0)),
+            consistent: flags & CONSISTENT != 0,
         })
     }
 
@@ -167,6 +175,25 @@ pub fn entries(mut bytes: &[u8]) -> Option<Vec<&[u8]>> {
         bytes = rest;
     }
     Some(out)
+}
+
+/// A consistent read's page (entries, then a bitmap whose bit `i` is set
+/// when entry `i` is unconfirmed): its record values, each with whether it is confirmed;
+/// `None` if the page is malformed.
+pub fn confirmed_entries(page: &[u8]) -> Option<Vec<(&[u8], bool)>> {
+    let mut entries = entries(page)?;
+    let bitmap = entries.pop()?;
+    if bitmap.len() != entries.len().div_ceil(8) {
+        return None;
+    }
+    let marked = |at: usize| bitmap[at / 8] & 1 << (at % 8) != 0;
+    Some(
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(at, e)| (e, !marked(at)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -208,16 +235,19 @@ mod tests {
                 prefix: b"abc",
                 backward: true,
                 start: Some((b"s", true)),
+                consistent: true,
             },
             BucketRead {
                 prefix: b"",
                 backward: false,
                 start: None,
+                consistent: false,
             },
             BucketRead {
                 prefix: b"p",
                 backward: false,
                 start: Some((b"", false)),
+                consistent: false,
             },
         ] {
             assert_eq!(BucketRead::decode(&read.encode()), Some(read.clone()));
@@ -226,6 +256,7 @@ mod tests {
         assert_eq!(BucketRead::decode(&[40; 50]), None);
         assert_eq!(BucketRead::decode(&[0, 0, 1]), None, "a start without its flag");
         assert_eq!(BucketRead::decode(&[0, 64]), None, "an unknown flag");
+        assert_eq!(BucketRead::decode(&[0, 16]), None, "an unknown flag");
     }
 
     #[test]
@@ -234,12 +265,14 @@ mod tests {
             prefix: b"",
             backward: false,
             start: Some((b"m", false)),
+            consistent: false,
         };
         assert!(!forward.admits(b"a") && !forward.admits(b"m") && forward.admits(b"z"));
         let back = BucketRead {
             prefix: b"",
             backward: true,
             start: Some((b"m", true)),
+            consistent: false,
         };
         assert!(back.admits(b"a") && back.admits(b"m") && !back.admits(b"z"));
     }

@@ -484,7 +484,10 @@ impl Router {
             Internal::Accept { ref entry, .. } => {
                 (bucket_of_key(&entry.key), ShardMsg::Round { from: sender, message })
             }
-            Internal::Vote { bucket, .. } => (bucket, ShardMsg::Round { from: sender, message }),
+            Internal::Vote { bucket, .. } | Internal::PageVote { bucket, .. } => {
+                (bucket, ShardMsg::Round { from: sender, message })
+            }
+            Internal::PageAsk { ref key, .. } => (bucket_of_key(key), ShardMsg::Round { from: sender, message }),
             // Transfers travel over TCP only (the transfer thread); a batch
             // holds no batch (checked when decoded); a universe is taken
             // before.

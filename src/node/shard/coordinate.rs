@@ -8,6 +8,7 @@
 use super::Shard;
 use super::commit::NoRoom;
 use super::held_reads::HeldRead;
+use super::page_reads::PageAsk;
 use super::pending_writes::{PENDING_GIVE_UP_MS, PENDING_WRITES_MAX, Pending, PendingStep, REPLICATE_RESEND_MS};
 use super::rounds::SwapAsk;
 use crate::cluster::internal::{Entry, Internal};
@@ -68,7 +69,9 @@ impl Shard {
     pub fn serve(&mut self, view: &View, message_id: &[u8], op: KeyOp<'_>, client: SocketAddr) {
         match op {
             KeyOp::Get { key } => return self.answer_get(message_id, key.as_bytes(), client),
-            KeyOp::ReadBucket { key, request } => return self.answer_read_bucket(message_id, &key, request, client),
+            KeyOp::ReadBucket { key, request } => {
+                return self.answer_read_bucket(view, message_id, &key, request, client);
+            }
             _ => {}
         }
         let asker = Asker {
@@ -135,7 +138,7 @@ impl Shard {
     /// A READ_BUCKET: a page of the key's bucket (see [`super::bucket_read`]),
     /// once no write of the bucket waits for its replicas (a page must not
     /// hold a write no client has been told is done).
-    fn answer_read_bucket(&mut self, message_id: &[u8], key: &Key, request: &[u8], client: SocketAddr) {
+    fn answer_read_bucket(&mut self, view: &View, message_id: &[u8], key: &Key, request: &[u8], client: SocketAddr) {
         let Some(read) = BucketRead::decode(request) else {
             return self.send_reply(message_id, &Reply::Code(ErrorCode::InvalidValue), client);
         };
@@ -145,6 +148,16 @@ impl Shard {
                 wait_ms: super::held_reads::BUCKET_READ_WAIT_MS,
             };
             return self.send_reply(message_id, &wait, client);
+        }
+        if read.consistent {
+            let ask = PageAsk {
+                client,
+                message_id: message_id.to_vec(),
+                key: key.as_bytes().to_vec(),
+                read: request.to_vec(),
+                backward: read.backward,
+            };
+            return self.read_page_consistently(view, ask);
         }
         let (value, more) = super::bucket_read::page(&self.store, bucket, &read);
         let reply = Reply::Value {

@@ -38,6 +38,7 @@ mod full_replicas;
 mod handoff;
 mod held_reads;
 mod mismatches;
+mod page_reads;
 mod pending_writes;
 mod promises;
 mod proposals;
@@ -100,6 +101,10 @@ pub struct ShardConfig {
     /// acknowledged with one copy), so tests can show the Jepsen-style
     /// test finds it. False in production.
     pub fault_single_vote_rounds: bool,
+    /// Test fault: a consistent page of a bucket is one home replica's,
+    /// every record taken as confirmed, so tests can show the Jepsen-style
+    /// test finds a Query that reads one copy. False in production.
+    pub fault_one_copy_pages: bool,
 }
 
 pub struct Shard {
@@ -193,7 +198,7 @@ impl Shard {
             wiped: Wiped::default(),
             journal: None,
             held: Held::default(),
-            rounds: Rounds::new(ctx_seed, single_vote),
+            rounds: Rounds::new(ctx_seed, (single_vote, config.fault_one_copy_pages)),
         }
     }
 

@@ -7,6 +7,9 @@
 //! partition never both change an item, and a node that becomes an item's
 //! coordinator finds every acknowledged write of it in its first round.
 //!
+//! A strongly consistent page of a bucket (a Query or Scan with
+//! ConsistentRead) asks the same home replicas ([`super::page_reads`]).
+//!
 //! Ballots are write stamps, so an accepted value is simply the item's
 //! record stamped with its ballot: replication of pulls and anti-entropy,
 //! which keep the greatest stamp, carry accepted values. An acceptor's
@@ -14,13 +17,15 @@
 //! and the client's answer once the proposer's own is.
 
 use super::Shard;
+use super::page_reads::{PAGE_READS_MAX, PageAsk, PageReads};
 use super::promises::Promises;
 use super::proposals::{Ask, Next, PROPOSALS_MAX, Proposals, Vote, Want};
 use crate::cluster::internal::{CLOCK_SKEW_MS_MAX, Entry, Internal};
 use crate::cluster::ring::{Liveness, View};
 use crate::node::cluster_core::placement;
-use crate::protocol::wire::{Reply, SwapTo};
+use crate::protocol::wire::{ErrorCode, Reply, SwapTo};
 use crate::storage::hash::{BucketId, bucket_of_key};
+use crate::storage::item_key::BucketRead;
 use crate::storage::stamp::Stamp;
 use crate::storage::store::Applied;
 use std::net::SocketAddr;
@@ -34,23 +39,30 @@ pub(super) struct Rounds {
     proposals: Proposals,
     promises: Promises,
     home: HomeReplicas,
+    pages: PageReads,
 }
 
 impl Rounds {
-    pub(super) fn new(seed: u64, single_vote: bool) -> Rounds {
+    /// With the test faults: `single_vote` rounds, `one_copy` pages.
+    pub(super) fn new(seed: u64, (single_vote, one_copy): (bool, bool)) -> Rounds {
         let mut proposals = Proposals::new(seed);
         if single_vote {
             proposals.take_single_votes();
+        }
+        let mut pages = PageReads::default();
+        if one_copy {
+            pages.take_one_copy();
         }
         Rounds {
             proposals,
             promises: Promises::default(),
             home: HomeReplicas::default(),
+            pages,
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.proposals.is_empty()
+        self.proposals.is_empty() && self.pages.is_empty()
     }
 
     /// Whether a SWAP with this message id hash has a round under way.
@@ -98,7 +110,7 @@ impl Shard {
                     wait_ms: ROUNDS_FULL_WAIT_MS,
                 });
             }
-            return Some(Reply::Code(crate::protocol::wire::ErrorCode::InternalFailure));
+            return Some(Reply::Code(ErrorCode::InternalFailure));
         }
         let acceptors = self.home_replicas(view, bucket);
         let ballot = self.next_stamp(swap.key);
@@ -118,6 +130,43 @@ impl Shard {
         let (id, next) = self.rounds.proposals.start(ask, acceptors, ballot, now);
         self.follow(id, next);
         None
+    }
+
+    /// A strongly consistent page of the bucket of `key`, read from its
+    /// home replicas; answered once a majority of them answered.
+    pub(super) fn read_page_consistently(&mut self, view: &View, ask: PageAsk) {
+        let bucket = bucket_of_key(&ask.key);
+        if self.rounds.pages.len() >= PAGE_READS_MAX {
+            let now = self.now_ms();
+            let reply = match self.waits.may_wait(bucket, now) {
+                true => Reply::Overload {
+                    wait_ms: ROUNDS_FULL_WAIT_MS,
+                },
+                false => Reply::Code(ErrorCode::InternalFailure),
+            };
+            return self.send_reply(&ask.message_id, &reply, ask.client);
+        }
+        let acceptors = self.home_replicas(view, bucket);
+        let now = self.now_ms();
+        let (message, to) = self.rounds.pages.start(ask, acceptors, now);
+        self.follow(0, Next::Send(message, to));
+    }
+
+    /// A home replica's answer to a page read: this node's records of it.
+    fn answer_page_ask(&self, key: &[u8], read: &[u8]) -> (bool, Vec<Entry>, bool) {
+        match BucketRead::decode(read) {
+            Some(read) if self.may_vote() => {
+                let (entries, more) = super::bucket_read::page_entries(&self.store, bucket_of_key(key), &read);
+                (true, entries, more)
+            }
+            _ => (false, Vec::new(), false),
+        }
+    }
+
+    fn page_answered(&mut self, round: u64, from: usize, (ok, entries, more): (bool, Vec<Entry>, bool)) {
+        if let Some((ask, reply)) = self.rounds.pages.answer(round, from, ok, (entries, more)) {
+            self.send_reply(&ask.message_id, &reply, ask.client);
+        }
     }
 
     /// The bucket's home replicas in the universe this node holds.
@@ -151,6 +200,29 @@ impl Shard {
                 let vote = self.answer_accept(entry.clone());
                 (round, bucket_of_key(&entry.key), vote)
             }
+            Internal::PageAsk { round, key, read } => {
+                let answer = self.answer_page_ask(&key, &read);
+                if from == me {
+                    return self.page_answered(round, me, answer);
+                }
+                let (ok, entries, more) = answer;
+                let bucket = bucket_of_key(&key);
+                let vote = Internal::PageVote {
+                    round,
+                    bucket,
+                    ok,
+                    more,
+                    entries,
+                };
+                return self.send_node(from, vote);
+            }
+            Internal::PageVote {
+                round,
+                ok,
+                more,
+                entries,
+                ..
+            } => return self.page_answered(round, from, (ok, entries, more)),
             Internal::Vote {
                 round,
                 ok,
@@ -326,10 +398,13 @@ impl Shard {
 
     /// The rounds' timers: resends, retries, rounds given up.
     pub(super) fn check_rounds(&mut self) {
-        if self.rounds.proposals.is_empty() {
+        if self.rounds.is_empty() {
             return;
         }
         let now = self.now_ms();
+        for (message, to) in self.rounds.pages.tick(now) {
+            self.follow(0, Next::Send(message, to));
+        }
         for (id, next) in self.rounds.proposals.tick(now) {
             self.follow(id, next);
         }

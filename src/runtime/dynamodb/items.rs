@@ -22,7 +22,7 @@ use serde_json::Value as Json;
 const WRITE_ATTEMPTS_MAX: usize = 16;
 
 /// A read of an item's record: of one copy, or (`consistent`) a round.
-fn get_call(table: u64, key: &Key, consistent: bool) -> Call {
+pub(super) fn get_call(table: u64, key: &Key, consistent: bool) -> Call {
     let key = records::item_record_key(table, key).to_vec();
     match consistent {
         true => swap_call(key, SWAP_ANY, SwapTo::Unchanged),

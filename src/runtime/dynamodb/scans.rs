@@ -5,13 +5,13 @@
 //! it takes (plus the window).
 
 use super::cluster_client::unavailable;
-use super::cluster_client::{BATCH_REQUESTS_MAX, Call, ClusterClient};
+use super::cluster_client::{Answer, BATCH_REQUESTS_MAX, Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
 use crate::protocol::wire::{Command, ErrorCode, SWAP_ANY, SwapTo};
 use crate::storage::hash::BUCKETS;
 use crate::storage::item_key::{self, BucketRead, ITEM_KEY_BYTES};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
-use dynakv_dynamo::key::Key;
+use dynakv_dynamo::key::{Key, KeySchema};
 use dynakv_dynamo::ops::{self, Query, Scan, Start, TableDescription, partition_hash, scan_order_bytes};
 use dynakv_dynamo::value::Item;
 use serde_json::Value as Json;
@@ -24,16 +24,27 @@ pub struct BucketPages {
     backward: bool,
     start: Option<(Vec<u8>, bool)>,
     done: bool,
+    consistent: Option<Confirm>,
+}
+
+/// What a strongly consistent read needs to read an item its page left
+/// unconfirmed in a round: the item's table and key schema.
+#[derive(Clone)]
+pub struct Confirm {
+    pub table: u64,
+    pub schema: KeySchema,
 }
 
 impl BucketPages {
     /// The records whose keys share `key`'s first `prefix_bytes`, from
-    /// `start` (order bytes, inclusive or not).
+    /// `start` (order bytes, inclusive or not); `consistent`: read from a
+    /// majority of the bucket's home replicas (see the node's
+    /// `shard::page_reads`).
     pub fn new(
         key: [u8; ITEM_KEY_BYTES],
         prefix_bytes: usize,
-        backward: bool,
-        start: Option<(Vec<u8>, bool)>,
+        (backward, start): (bool, Option<(Vec<u8>, bool)>),
+        consistent: Option<Confirm>,
     ) -> BucketPages {
         BucketPages {
             key,
@@ -41,6 +52,7 @@ impl BucketPages {
             backward,
             start,
             done: false,
+            consistent,
         }
     }
 
@@ -49,6 +61,7 @@ impl BucketPages {
             prefix: &self.key[..self.prefix_bytes],
             backward: self.backward,
             start: self.start.as_ref().map(|(bytes, inclusive)| (&bytes[..], *inclusive)),
+            consistent: self.consistent.is_some(),
         };
         Call {
             command: Command::ReadBucket,
@@ -58,21 +71,33 @@ impl BucketPages {
     }
 
     /// Takes an answer: its record values; the next page starts after the
-    /// last of them.
-    fn take(&mut self, code: ErrorCode, value: &[u8], more: bool) -> Result<Vec<Vec<u8>>, ApiError> {
-        let entries = (code == ErrorCode::Success)
-            .then(|| item_key::entries(value))
-            .flatten()
-            .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError, "A node answered a read wrongly"))?;
-        let last_order = entries
-            .last()
-            .and_then(|e| item_key::split_record_value(e))
+    /// last of them. A consistent page's unconfirmed records are read
+    /// again, each in a round of its item.
+    fn take(&mut self, client: &mut ClusterClient, answer: Answer) -> Result<Vec<Vec<u8>>, ApiError> {
+        let wrong = || ApiError::new(ErrorKind::InternalServerError, "A node answered a read wrongly");
+        if answer.code != ErrorCode::Success {
+            return Err(wrong());
+        }
+        let entries: Vec<(&[u8], bool)> = match self.consistent {
+            Some(_) => item_key::confirmed_entries(&answer.value),
+            None => item_key::entries(&answer.value).map(|e| e.into_iter().map(|v| (v, true)).collect()),
+        }
+        .ok_or_else(wrong)?;
+        let last_order = (entries.last())
+            .and_then(|(e, _)| item_key::split_record_value(e))
             .map(|(o, _)| o.to_vec());
-        self.done = !more || last_order.is_none();
+        self.done = answer.version == 0 || last_order.is_none();
         if let Some(order) = last_order {
             self.start = Some((order, false));
         }
-        Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
+        let values = entries.iter().map(|(e, _)| e.to_vec()).collect();
+        match &self.consistent {
+            Some(confirm) if entries.iter().any(|(_, confirmed)| !confirmed) => {
+                let unconfirmed = entries.iter().map(|(_, confirmed)| !confirmed).collect();
+                confirmed_values(client, confirm, values, unconfirmed)
+            }
+            _ => Ok(values),
+        }
     }
 
     /// The next page, `None` once the bucket is read.
@@ -81,8 +106,38 @@ impl BucketPages {
             return Ok(None);
         }
         let answer = client.call(self.call()).map_err(unavailable)?;
-        self.take(answer.code, &answer.value, answer.version != 0).map(Some)
+        self.take(client, answer).map(Some)
     }
+}
+
+/// A page's record values with each unconfirmed one replaced by what a
+/// round of its item reads (or left out: the item is gone).
+fn confirmed_values(
+    client: &mut ClusterClient,
+    confirm: &Confirm,
+    values: Vec<Vec<u8>>,
+    unconfirmed: Vec<bool>,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    let key_of = |value: &[u8]| {
+        let item = item_of_record(value)?;
+        confirm.schema.item_key(&item).ok()
+    };
+    let mut calls = Vec::new();
+    for (value, _) in values.iter().zip(&unconfirmed).filter(|(_, u)| **u) {
+        let key = key_of(value)
+            .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError, "A node answered a read wrongly"))?;
+        calls.push(super::items::get_call(confirm.table, &key, true));
+    }
+    let mut read = client.call_many(calls).map_err(unavailable)?.into_iter();
+    let mut out = Vec::with_capacity(values.len());
+    for (value, unconfirmed) in values.into_iter().zip(unconfirmed) {
+        if !unconfirmed {
+            out.push(value);
+        } else if let Some(answer) = read.next().filter(|a| a.code == ErrorCode::Success) {
+            out.push(answer.value);
+        }
+    }
+    Ok(out)
 }
 
 /// Items for a page builder; an error ends them and is kept.
@@ -142,7 +197,16 @@ pub fn query(client: &mut ClusterClient, table: &TableDescription, query: &Query
         (order, inclusive)
     });
     let key = item_key::item_key(number, partition_hash(&query.partition), &[0; 32]);
-    let mut pages = BucketPages::new(key, item_key::PARTITION_PREFIX_BYTES, !query.forward, start);
+    let consistent = query.read.consistent.then(|| Confirm {
+        table: number,
+        schema: table.key_schema.clone(),
+    });
+    let mut pages = BucketPages::new(
+        key,
+        item_key::PARTITION_PREFIX_BYTES,
+        (!query.forward, start),
+        consistent,
+    );
     let mut items = fed(client, |client: &mut ClusterClient| pages.next_page(client));
     let page = ops::query_page(query, &mut items);
     match items.error {
@@ -154,15 +218,17 @@ pub fn query(client: &mut ClusterClient, table: &TableDescription, query: &Query
 /// A table's records bucket by bucket, from a bucket and a start in it.
 struct TablePages {
     number: u64,
+    consistent: Option<Confirm>,
     next_bucket: usize,
     first_start: Option<(Vec<u8>, bool)>,
     ready: VecDeque<Vec<Vec<u8>>>,
 }
 
 impl TablePages {
-    fn new(number: u64, bucket: usize, start: Option<(Vec<u8>, bool)>) -> TablePages {
+    fn new(number: u64, (bucket, start): (usize, Option<(Vec<u8>, bool)>), consistent: Option<Confirm>) -> TablePages {
         TablePages {
             number,
+            consistent,
             next_bucket: bucket,
             first_start: start,
             ready: VecDeque::new(),
@@ -184,14 +250,20 @@ impl TablePages {
         let mut buckets: Vec<BucketPages> = (self.next_bucket..end)
             .map(|bucket| {
                 let key = item_key::bucket_key(bucket as u16, self.number);
-                BucketPages::new(key, item_key::TABLE_PREFIX_BYTES, false, self.first_start.take())
+                let start = self.first_start.take();
+                BucketPages::new(
+                    key,
+                    item_key::TABLE_PREFIX_BYTES,
+                    (false, start),
+                    self.consistent.clone(),
+                )
             })
             .collect();
         self.next_bucket = end;
         let calls = buckets.iter().map(BucketPages::call).collect();
         let answers = client.call_many(calls).map_err(unavailable)?;
         for (pages, answer) in buckets.iter_mut().zip(answers) {
-            let mut records = pages.take(answer.code, &answer.value, answer.version != 0)?;
+            let mut records = pages.take(client, answer)?;
             while let Some(more) = pages.next_page(client)? {
                 records.extend(more);
             }
@@ -211,7 +283,11 @@ pub fn scan(client: &mut ClusterClient, table: &TableDescription, scan: &Scan) -
         ),
         None => (0, None),
     };
-    let mut pages = TablePages::new(number, bucket, start);
+    let consistent = scan.read.consistent.then(|| Confirm {
+        table: number,
+        schema: table.key_schema.clone(),
+    });
+    let mut pages = TablePages::new(number, (bucket, start), consistent);
     let mut items = fed(client, |client: &mut ClusterClient| pages.next_page(client));
     let page = ops::scan_page(scan, &mut items);
     match items.error {
@@ -223,7 +299,7 @@ pub fn scan(client: &mut ClusterClient, table: &TableDescription, scan: &Scan) -
 /// Removes every item of a deleted table.
 pub fn remove_every_item(client: &mut ClusterClient, table: &TableDescription) -> Result<(), ApiError> {
     let number = table_number(table);
-    let mut pages = TablePages::new(number, 0, None);
+    let mut pages = TablePages::new(number, (0, None), None);
     while let Some(records) = pages.next_page(client)? {
         let calls: Vec<Call> = records
             .iter()

@@ -335,7 +335,7 @@ pub fn list(client: &mut ClusterClient, request: &ListTables) -> Result<Json, Ap
 /// Every table's name, but those being deleted.
 fn list_names(client: &mut ClusterClient) -> Result<Vec<String>, ApiError> {
     let key = item_key::bucket_key(CATALOG_BUCKET, CATALOG_TABLE);
-    let mut pages = BucketPages::new(key, item_key::TABLE_PREFIX_BYTES, false, None);
+    let mut pages = BucketPages::new(key, item_key::TABLE_PREFIX_BYTES, (false, None), None);
     let mut names = Vec::new();
     while let Some(page) = pages.next_page(client)? {
         let live = page.iter().filter(|value| records::deleting_since(value).is_none());
