@@ -91,9 +91,45 @@ pub struct DynamoConfig {
     pub duration: Duration,
     pub items: usize,
     pub value_bytes: usize,
-    /// Each request is a GetItem with this probability (in %), else a PutItem.
+    /// Each request is a read with this probability (in %), else a PutItem.
     pub reads_percent: u32,
+    pub read_as: ReadAs,
     pub seed: u64,
+}
+
+/// How the load reads an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadAs {
+    /// GetItem, eventually consistent.
+    Get,
+    /// GetItem with ConsistentRead.
+    GetConsistent,
+    /// Query of the item's partition, eventually consistent.
+    Query,
+    /// Query with ConsistentRead.
+    QueryConsistent,
+}
+
+impl ReadAs {
+    /// The operation and body of a read of item `key` of `table`.
+    pub fn request(self, table: &str, key: usize) -> (&'static str, String) {
+        let consistent = matches!(self, ReadAs::GetConsistent | ReadAs::QueryConsistent);
+        match self {
+            ReadAs::Get | ReadAs::GetConsistent => (
+                "GetItem",
+                format!(
+                    "{{\"TableName\":\"{table}\",\"Key\":{{\"pk\":{{\"S\":\"k{key}\"}}}},\"ConsistentRead\":{consistent}}}"
+                ),
+            ),
+            ReadAs::Query | ReadAs::QueryConsistent => (
+                "Query",
+                format!(
+                    "{{\"TableName\":\"{table}\",\"KeyConditionExpression\":\"pk = :k\",\
+                     \"ExpressionAttributeValues\":{{\":k\":{{\"S\":\"k{key}\"}}}},\"ConsistentRead\":{consistent}}}"
+                ),
+            ),
+        }
+    }
 }
 
 /// Answers counted by [`Outcome`].
@@ -173,10 +209,6 @@ pub fn table_body(table: &str) -> String {
 /// `value` must need no JSON escaping (see [`value`]).
 pub fn put_item_body(table: &str, key: usize, value: &str) -> String {
     format!("{{\"TableName\":\"{table}\",\"Item\":{{\"pk\":{{\"S\":\"k{key}\"}},\"v\":{{\"S\":\"{value}\"}}}}}}")
-}
-
-pub fn get_item_body(table: &str, key: usize) -> String {
-    format!("{{\"TableName\":\"{table}\",\"Key\":{{\"pk\":{{\"S\":\"k{key}\"}}}}}}")
 }
 
 /// `len` random lowercase letters.
@@ -644,7 +676,7 @@ fn load_part(config: &DynamoConfig, table: &str, n: usize, deadline: Instant) ->
     while Instant::now() < deadline {
         let key = rng.random_range(0..config.items.max(1));
         let (op, body) = if rng.random_range(0..100) < config.reads_percent {
-            ("GetItem", get_item_body(table, key))
+            config.read_as.request(table, key)
         } else {
             (
                 "PutItem",
@@ -694,13 +726,14 @@ pub fn summary(label: &str, config: &DynamoConfig, result: &DynamoResult) -> Str
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{label}: {} connections to {} endpoints, {:.1} s, {} items, values {} bytes, {} % reads",
+        "{label}: {} connections to {} endpoints, {:.1} s, {} items, values {} bytes, {} % reads ({:?})",
         config.connections,
         config.endpoints.len(),
         result.elapsed.as_secs_f64(),
         config.items,
         config.value_bytes,
-        config.reads_percent
+        config.reads_percent,
+        config.read_as
     );
     let urls: Vec<&str> = config.endpoints.iter().map(|e| e.url.as_str()).collect();
     let _ = writeln!(text, "  endpoints: {}", urls.join(" "));
@@ -792,8 +825,16 @@ mod tests {
 
     #[test]
     fn a_request_carries_the_headers_and_its_body_length() {
-        let body = get_item_body("t", 7);
-        assert_eq!(body, r#"{"TableName":"t","Key":{"pk":{"S":"k7"}}}"#);
+        let (_, body) = ReadAs::Get.request("t", 7);
+        assert_eq!(
+            body,
+            r#"{"TableName":"t","Key":{"pk":{"S":"k7"}},"ConsistentRead":false}"#
+        );
+        let (op, query) = ReadAs::QueryConsistent.request("t", 7);
+        assert_eq!(op, "Query");
+        assert!(
+            query.contains(r#""KeyConditionExpression":"pk = :k""#) && query.ends_with(r#""ConsistentRead":true}"#)
+        );
         let bytes = request("127.0.0.1:8000", "GetItem", &body);
         let text = String::from_utf8(bytes).unwrap();
         let (head, sent_body) = text.split_once("\r\n\r\n").unwrap();

@@ -158,9 +158,12 @@ struct DynamodbArgs {
     /// Characters of each item's value (a DynamoDB item is 400 KB at most)
     #[arg(long, value_name = "B", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=390_000))]
     value_bytes: u32,
-    /// Each request is a GetItem with this probability (%), else a PutItem
+    /// Each request is a read with this probability (%), else a PutItem
     #[arg(long, value_name = "P", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=100))]
     reads_percent: u32,
+    /// How a read reads its item
+    #[arg(long, value_enum, default_value = "get")]
+    read_as: dynamodb::ReadAs,
     /// Also write the result as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -422,6 +425,7 @@ fn dynamodb_cmd(args: DynamodbArgs) -> Result<bool, String> {
         items: args.items as usize,
         value_bytes: args.value_bytes as usize,
         reads_percent: args.reads_percent,
+        read_as: args.read_as,
         seed: dynamodb::random_seed(),
     };
     let result = dynamodb::run(&config)?;

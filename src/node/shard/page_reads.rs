@@ -100,8 +100,13 @@ impl PageReads {
         self.by_id.is_empty()
     }
 
-    /// Starts a read among `acceptors`: the ask to send them.
-    pub(super) fn start(&mut self, ask: PageAsk, acceptors: Vec<usize>, now_ms: u64) -> (Internal, Vec<usize>) {
+    /// Starts a read among `acceptors`: the ask to send them; nothing for
+    /// a resend of a read under way (its answer is coming).
+    pub(super) fn start(&mut self, ask: PageAsk, acceptors: Vec<usize>, now_ms: u64) -> Option<(Internal, Vec<usize>)> {
+        let asked = |read: &PageRead| read.ask.message_id == ask.message_id && read.ask.client == ask.client;
+        if self.by_id.values().any(asked) {
+            return None;
+        }
         self.next_id += 1;
         let read = PageRead {
             ask,
@@ -114,7 +119,7 @@ impl PageReads {
         };
         let send = (read.message(self.next_id), read.acceptors.clone());
         self.by_id.insert(self.next_id, read);
-        send
+        Some(send)
     }
 
     /// Home replica `from`'s answer to read `id`: the read's ask and its
@@ -325,8 +330,9 @@ mod tests {
     #[test]
     fn a_read_answers_once_a_majority_of_its_home_replicas_did() {
         let mut reads = PageReads::default();
-        let (message, to) = reads.start(ask(), A.to_vec(), 0);
+        let (message, to) = reads.start(ask(), A.to_vec(), 0).unwrap();
         assert_eq!(to, A.to_vec());
+        assert_eq!(reads.start(ask(), A.to_vec(), 5), None, "a resend joins its read");
         let Internal::PageAsk { round, .. } = message else {
             panic!("{message:?}");
         };
@@ -347,7 +353,7 @@ mod tests {
     #[test]
     fn a_read_most_home_replicas_refuse_fails() {
         let mut reads = PageReads::default();
-        let (Internal::PageAsk { round, .. }, _) = reads.start(ask(), A.to_vec(), 0) else {
+        let Some((Internal::PageAsk { round, .. }, _)) = reads.start(ask(), A.to_vec(), 0) else {
             panic!("not an ask");
         };
         assert_eq!(reads.answer(round, 0, false, (Vec::new(), false)), None);
@@ -358,7 +364,7 @@ mod tests {
     #[test]
     fn silent_home_replicas_are_asked_again_until_the_read_gives_up() {
         let mut reads = PageReads::default();
-        let (Internal::PageAsk { round, .. }, _) = reads.start(ask(), A.to_vec(), 0) else {
+        let Some((Internal::PageAsk { round, .. }, _)) = reads.start(ask(), A.to_vec(), 0) else {
             panic!("not an ask");
         };
         assert!(reads.tick(RESEND_MS - 1).is_empty());

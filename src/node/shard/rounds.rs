@@ -148,8 +148,9 @@ impl Shard {
         }
         let acceptors = self.home_replicas(view, bucket);
         let now = self.now_ms();
-        let (message, to) = self.rounds.pages.start(ask, acceptors, now);
-        self.follow(0, Next::Send(message, to));
+        if let Some((message, to)) = self.rounds.pages.start(ask, acceptors, now) {
+            self.follow(0, Next::Send(message, to));
+        }
     }
 
     /// A home replica's answer to a page read: this node's records of it.
