@@ -27,6 +27,9 @@ use std::net::SocketAddr;
 
 /// Consistent page reads one shard may have under way; beyond, OVERLOAD.
 pub(super) const PAGE_READS_MAX: usize = 256;
+/// Bytes of answers a shard's reads may hold while they wait for a
+/// majority (an answer is up to about 35 KB); beyond, OVERLOAD.
+const HELD_BYTES_MAX: usize = 1 << 20;
 /// A read's ask is sent again to home replicas silent this long.
 const RESEND_MS: u64 = 100;
 /// A read with no majority after this long is dropped unanswered (its
@@ -82,7 +85,14 @@ impl PageRead {
 pub(super) struct PageReads {
     by_id: BTreeMap<u64, PageRead>,
     next_id: u64,
+    /// Bytes of the answers held, [`page_bytes`] each.
+    held_bytes: usize,
     one_copy: bool,
+}
+
+/// What a home replica's answer takes held.
+fn page_bytes((entries, _): &Page) -> usize {
+    entries.iter().map(|e| 32 + e.key.len() + e.value.len()).sum()
 }
 
 impl PageReads {
@@ -92,12 +102,14 @@ impl PageReads {
         self.one_copy = true;
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
     pub(super) fn is_empty(&self) -> bool {
         self.by_id.is_empty()
+    }
+
+    /// Whether a new read must wait: too many under way, or their held
+    /// answers take too much memory.
+    pub(super) fn full(&self) -> bool {
+        self.by_id.len() >= PAGE_READS_MAX || self.held_bytes >= HELD_BYTES_MAX
     }
 
     /// Starts a read among `acceptors`: the ask to send them; nothing for
@@ -131,6 +143,7 @@ impl PageReads {
         }
         read.heard.push(from);
         if ok {
+            self.held_bytes += page_bytes(&page);
             read.pages.push(page);
         }
         let refused = read.heard.len() - read.pages.len();
@@ -146,13 +159,25 @@ impl PageReads {
         } else {
             return None;
         };
-        self.by_id.remove(&id).map(|read| (read.ask, reply))
+        self.finish(id).map(|ask| (ask, reply))
+    }
+
+    fn finish(&mut self, id: u64) -> Option<PageAsk> {
+        let read = self.by_id.remove(&id)?;
+        self.held_bytes -= read.pages.iter().map(page_bytes).sum::<usize>();
+        Some(read.ask)
     }
 
     /// The reads' timers: asks to send again to silent home replicas;
     /// reads past their bound are dropped.
     pub(super) fn tick(&mut self, now_ms: u64) -> Vec<(Internal, Vec<usize>)> {
-        self.by_id.retain(|_, read| read.give_up_at_ms > now_ms);
+        let over: Vec<u64> = (self.by_id.iter())
+            .filter(|(_, read)| read.give_up_at_ms <= now_ms)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in over {
+            self.finish(id);
+        }
         let mut resend = Vec::new();
         for (&id, read) in self.by_id.iter_mut().filter(|(_, read)| read.resend_at_ms <= now_ms) {
             read.resend_at_ms = now_ms + RESEND_MS;
@@ -372,9 +397,30 @@ mod tests {
         let resend = reads.tick(RESEND_MS);
         assert!(matches!(&resend[..], [(Internal::PageAsk { round: r, .. }, to)] if *r == round && to == &vec![0, 2]));
         assert!(reads.tick(RESEND_MS + 1).is_empty(), "not again at once");
-        assert_eq!(reads.len(), 1);
+        assert_eq!(reads.by_id.len(), 1);
         reads.tick(GIVE_UP_MS);
         assert!(reads.is_empty());
+        assert_eq!(reads.held_bytes, 0, "its held answer let go");
+    }
+
+    #[test]
+    fn answers_held_past_their_bound_fill_the_reads() {
+        let mut reads = PageReads::default();
+        let big = "x".repeat(9_000);
+        let page: Vec<Entry> = (0..3).map(|i| record(&i.to_string(), &big, 5)).collect();
+        let mut rounds = Vec::new();
+        while !reads.full() {
+            let mut asked = ask();
+            asked.message_id = rounds.len().to_le_bytes().to_vec();
+            let Some((Internal::PageAsk { round, .. }, _)) = reads.start(asked, A.to_vec(), 0) else {
+                panic!("not an ask");
+            };
+            reads.answer(round, 0, true, (page.clone(), false));
+            rounds.push(round);
+        }
+        assert!(rounds.len() < PAGE_READS_MAX, "full by bytes first: {}", rounds.len());
+        reads.answer(rounds[0], 1, true, (page, false)).unwrap();
+        assert!(!reads.full(), "an answered read lets its held answer go");
     }
 
     #[test]

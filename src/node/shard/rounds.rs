@@ -17,7 +17,7 @@
 //! and the client's answer once the proposer's own is.
 
 use super::Shard;
-use super::page_reads::{PAGE_READS_MAX, PageAsk, PageReads};
+use super::page_reads::{PageAsk, PageReads};
 use super::promises::Promises;
 use super::proposals::{Ask, Next, PROPOSALS_MAX, Proposals, Vote, Want};
 use crate::cluster::internal::{CLOCK_SKEW_MS_MAX, Entry, Internal};
@@ -136,7 +136,7 @@ impl Shard {
     /// home replicas; answered once a majority of them answered.
     pub(super) fn read_page_consistently(&mut self, view: &View, ask: PageAsk) {
         let bucket = bucket_of_key(&ask.key);
-        if self.rounds.pages.len() >= PAGE_READS_MAX {
+        if self.rounds.pages.full() {
             let now = self.now_ms();
             let reply = match self.waits.may_wait(bucket, now) {
                 true => Reply::Overload {
