@@ -1252,6 +1252,40 @@ mod tests {
     }
 
     #[test]
+    fn page_reads_beyond_their_bounds_do_not_decode() {
+        let secret = Secret::from_bytes(b"s");
+        let decodes = |message: &Internal| {
+            let datagram = encode(&secret, &envelope(1, 0), message);
+            decode_unchecked(&secret, &datagram).map(|_| ())
+        };
+        let vote = |n: usize, ok: bool| Internal::PageVote {
+            round: 1,
+            bucket: 1,
+            ok,
+            more: false,
+            entries: vec![entry(); n],
+        };
+        assert_eq!(decodes(&vote(PAGE_VOTE_ENTRIES_MAX, true)), Ok(()));
+        assert_eq!(
+            decodes(&vote(PAGE_VOTE_ENTRIES_MAX + 1, true)),
+            Err(InternalError::Malformed)
+        );
+        let ask = |read_len: usize| Internal::PageAsk {
+            round: 1,
+            key: vec![1; 33],
+            read: vec![0; read_len],
+        };
+        assert_eq!(decodes(&ask(PAGE_READ_BYTES_MAX)), Ok(()));
+        assert_eq!(decodes(&ask(PAGE_READ_BYTES_MAX + 1)), Err(InternalError::Malformed));
+        // An unknown flag in a vote: bits beyond ok and more.
+        for (flags, decoded) in [(3, true), (4, false)] {
+            let mut w = Writer(Vec::new());
+            (w.u64(1), w.u16(1), w.u8(flags), w.u16(0));
+            assert_eq!(read_page_vote(&mut Reader(&w.0)).is_some(), decoded, "flags {flags}");
+        }
+    }
+
+    #[test]
     fn every_kind_byte_decodes_to_its_kind() {
         for kind in Kind::ALL {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
