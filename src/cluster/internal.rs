@@ -1280,7 +1280,10 @@ mod tests {
         // An unknown flag in a vote: bits beyond ok and more.
         for (flags, decoded) in [(3, true), (4, false)] {
             let mut w = Writer(Vec::new());
-            (w.u64(1), w.u16(1), w.u8(flags), w.u16(0));
+            w.u64(1);
+            w.u16(1);
+            w.u8(flags);
+            w.u16(0);
             assert_eq!(read_page_vote(&mut Reader(&w.0)).is_some(), decoded, "flags {flags}");
         }
     }
