@@ -17,6 +17,7 @@
 
 use dynakv::protocol::proto::kv::KVRequest;
 use dynakv::protocol::wire::{self, Command, ErrorCode, SWAP_ANY, SwapTo};
+use dynakv::storage::hash::message_id_hash;
 use dynakv_loadtest::linearizable::{
     self, Limits, Operation, Outcome, Register, RegisterInput, RegisterOutput, Verdict,
 };
@@ -53,6 +54,9 @@ struct ItemClient {
     op: Option<InFlight>,
     /// The value this client last read of each key.
     seen: Vec<Option<u64>>,
+    /// The version of each key's value seen (the tag of the write that
+    /// stored it), which a SWAP's expectation names with the value.
+    seen_version: Vec<i32>,
     counter: u64,
 }
 
@@ -87,6 +91,7 @@ impl ItemClients {
                 token: 0,
                 op: None,
                 seen: vec![None; ITEM_KEYS],
+                seen_version: vec![0; ITEM_KEYS],
                 counter: 0,
             })
             .collect();
@@ -167,7 +172,11 @@ impl ItemClients {
         };
         let (expected, value) = match &input {
             RegisterInput::Cas { expected, new } => {
-                (expected.map_or(0, |v| wire::swap_hash(&v.to_le_bytes())), Some(*new))
+                let version = c.seen_version[key];
+                (
+                    expected.map_or(0, |v| wire::swap_hash(&v.to_le_bytes(), version)),
+                    Some(*new),
+                )
             }
             _ => (SWAP_ANY, None),
         };
@@ -220,7 +229,7 @@ impl ItemClients {
             (ErrorCode::Success, RegisterInput::Read) => Outcome::Ok(RegisterOutput::Value(value)),
             (ErrorCode::NonExistentKey, RegisterInput::Read) => Outcome::Ok(RegisterOutput::Value(None)),
             (ErrorCode::Success, _) => Outcome::Ok(RegisterOutput::Cas(true)),
-            (ErrorCode::Conflict, _) if op.sends == 1 && response.version == Some(wire::CONFLICT_REPORTS_CURRENT) => {
+            (ErrorCode::Conflict, _) if op.sends == 1 && response.value.is_some() => {
                 Outcome::Ok(RegisterOutput::CasFound(value))
             }
             (ErrorCode::Conflict, _) if op.sends == 1 => Outcome::Ok(RegisterOutput::Cas(false)),
@@ -233,6 +242,11 @@ impl ItemClients {
         };
         if let Some(seen) = seen {
             let key = op.key;
+            let version = match &outcome {
+                Outcome::Ok(RegisterOutput::Cas(true)) => wire::write_tag(message_id_hash(&op.id)),
+                _ => response.version.unwrap_or(0),
+            };
+            self.clients[client].seen_version[key] = version;
             self.clients[client].seen[key] = seen;
         }
         self.end(client, outcome, now_us);

@@ -152,10 +152,6 @@ pub fn decode_reply(datagram: &[u8], expected_id: &[u8]) -> Result<KVResponse, D
     Ok(response)
 }
 
-/// The version of a CONFLICT answer to a SWAP that carries the item's
-/// current record (an empty value: no item); see [`Reply::Conflict`].
-pub const CONFLICT_REPORTS_CURRENT: i32 = 1;
-
 /// A reply as the server thinks of it; [`Reply::encode`] makes the datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -164,11 +160,12 @@ pub enum Reply {
     /// A successful GET.
     Value { value: Vec<u8>, version: i32 },
     /// A SWAP whose expectation did not hold, with the record its round
-    /// found and left chosen (`None`: no item), so that the asker can try
-    /// again without reading first. Sent as CONFLICT with that value and
-    /// version [`CONFLICT_REPORTS_CURRENT`]; a plain CONFLICT (the answer
-    /// to a resend, from the reply cache) reports nothing.
-    Conflict { current: Option<Vec<u8>> },
+    /// found and left chosen, its value and version (`None`: no item), so
+    /// that the asker can try again without reading first. Sent as
+    /// CONFLICT with that value and version (an empty value and version 0:
+    /// no item); a plain CONFLICT (the answer to a resend, from the reply
+    /// cache) has neither field.
+    Conflict { current: Option<(Vec<u8>, i32)> },
     /// GET_PID.
     Pid(i32),
     /// GET_MEMBERSHIP_COUNT.
@@ -198,9 +195,10 @@ impl Reply {
                 response.version = Some(*version);
             }
             Reply::Conflict { current } => {
+                let (value, version) = current.clone().unwrap_or_default();
                 response.errCode = Some(ErrorCode::Conflict as u32);
-                response.value = Some(current.clone().unwrap_or_default());
-                response.version = Some(CONFLICT_REPORTS_CURRENT);
+                response.value = Some(value);
+                response.version = Some(version);
             }
             Reply::Pid(pid) => response.pid = Some(*pid),
             Reply::MembershipCount(count) => response.membershipCount = Some(*count),
@@ -229,8 +227,8 @@ impl Reply {
             Reply::Code(_) => write_response(out, message_id, code, None, None),
             Reply::Value { value, version } => write_response(out, message_id, code, Some((value, *version)), None),
             Reply::Conflict { current } => {
-                let value = current.as_deref().unwrap_or_default();
-                write_response(out, message_id, code, Some((value, CONFLICT_REPORTS_CURRENT)), None)
+                let (value, version) = current.as_ref().map_or((&[][..], 0), |(v, version)| (&v[..], *version));
+                write_response(out, message_id, code, Some((value, version)), None)
             }
             Reply::Pid(pid) => write_response(out, message_id, code, None, Some((0x18, *pid))),
             Reply::Overload { wait_ms } => write_response(out, message_id, code, None, Some((0x28, *wait_ms))),
@@ -393,13 +391,29 @@ pub enum SwapTo<'a> {
 /// A SWAP's `expected` that holds whatever is stored.
 pub const SWAP_ANY: u64 = u64::MAX;
 
-/// What a SWAP compares: a stored value's 64-bit BLAKE3 prefix, never 0
-/// (which stands for "nothing stored") nor [`SWAP_ANY`].
-pub fn swap_hash(value: &[u8]) -> u64 {
-    let digest = blake3::hash(value);
+/// What a SWAP compares: the 64-bit BLAKE3 prefix of a stored record's
+/// version and value, never 0 (which stands for "nothing stored") nor
+/// [`SWAP_ANY`]. The version is the [`write_tag`] of the SWAP that wrote
+/// it, so an item written back to the same bytes by another write is
+/// another record: a SWAP worked out on the first (a late resend of one
+/// that took effect already) does not hold on the second (ABA).
+pub fn swap_hash(value: &[u8], version: i32) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&version.to_le_bytes());
+    hasher.update(value);
+    let digest = hasher.finalize();
     let mut word = [0u8; 8];
     word.copy_from_slice(&digest.as_bytes()[..8]);
     u64::from_le_bytes(word).clamp(1, SWAP_ANY - 1)
+}
+
+/// The version a SWAP's write stores (items have no versions of their
+/// own), from its message id's hash: so that the SWAP tried again with
+/// that id, at this coordinator or another, knows its write when it finds
+/// it and does not apply it twice; and so that two writes of the same
+/// bytes are told apart (see [`swap_hash`]).
+pub fn write_tag(id_hash: u64) -> i32 {
+    ((id_hash ^ id_hash >> 32) as u32 >> 1) as i32
 }
 
 /// A SWAP's value: `expected` (8 bytes, little-endian), then 1 and the new
@@ -536,7 +550,7 @@ mod tests {
                 version: 0,
             },
             Reply::Conflict {
-                current: Some(b"record".to_vec()),
+                current: Some((b"record".to_vec(), -5)),
             },
             Reply::Conflict { current: None },
             Reply::Pid(4242),
@@ -631,9 +645,14 @@ mod tests {
             let parsed = parse_fields(fields(0x30, b"k", junk), Origin::Node);
             assert_eq!(parsed, Parsed::Invalid(ErrorCode::InvalidValue), "{junk:?}");
         }
-        assert_ne!(swap_hash(b""), 0);
-        assert!((0..1000u32).all(|n| swap_hash(&n.to_le_bytes()) != SWAP_ANY));
-        assert_ne!(swap_hash(b"a"), swap_hash(b"b"));
+        assert_ne!(swap_hash(b"", 0), 0);
+        assert!((0..1000u32).all(|n| swap_hash(&n.to_le_bytes(), 7) != SWAP_ANY));
+        assert_ne!(swap_hash(b"a", 1), swap_hash(b"b", 1));
+        assert_ne!(
+            swap_hash(b"a", 1),
+            swap_hash(b"a", 2),
+            "the same bytes by another write"
+        );
     }
 
     #[test]

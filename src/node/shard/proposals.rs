@@ -14,7 +14,7 @@
 
 use crate::cluster::internal::{Entry, Internal};
 use crate::invariant;
-use crate::protocol::wire::{ErrorCode, Reply, SWAP_ANY, swap_hash};
+use crate::protocol::wire::{ErrorCode, Reply, SWAP_ANY, swap_hash, write_tag};
 use crate::storage::hash::SplitMix64;
 use crate::storage::stamp::Stamp;
 use std::collections::{BTreeMap, HashMap};
@@ -164,7 +164,8 @@ impl Proposal {
     fn decide(&mut self, now_ms: u64) -> (Entry, Reply) {
         let found = self.found.clone();
         let current = found.as_ref().filter(|e| !e.tombstone);
-        let holds = self.ask.expected == SWAP_ANY || self.ask.expected == current.map_or(0, |e| swap_hash(&e.value));
+        let holds =
+            self.ask.expected == SWAP_ANY || self.ask.expected == current.map_or(0, |e| swap_hash(&e.value, e.version));
         let keep = |reply| {
             let entry = match &found {
                 Some(e) => Entry {
@@ -193,7 +194,7 @@ impl Proposal {
                 None => Reply::Code(ErrorCode::NonExistentKey),
             }),
             (Want::Write(_), false) => keep(Reply::Conflict {
-                current: current.map(|e| e.value.clone()),
+                current: current.map(|e| (e.value.clone(), e.version)),
             }),
             (Want::Write(None), true) => (tombstone(&self.ask.key, self.ballot), Reply::Code(ErrorCode::Success)),
             (Want::Write(Some(value)), true) => (
@@ -331,14 +332,6 @@ fn same_state(a: &Option<Entry>, b: &Option<Entry>) -> bool {
         (None, None) => true,
         _ => false,
     }
-}
-
-/// What a SWAP's write carries in its record's version (items have no
-/// versions of their own): its message id's, so that the SWAP tried again
-/// with that id, at this coordinator or another, knows its write when it
-/// finds it and does not apply it twice.
-fn write_tag(id_hash: u64) -> i32 {
-    ((id_hash ^ id_hash >> 32) as u32 >> 1) as i32
 }
 
 fn tombstone(key: &[u8], stamp: Stamp) -> Entry {
@@ -589,7 +582,9 @@ mod tests {
     fn a_write_takes_the_newest_promise_as_the_value_then_needs_a_majority_of_accepts() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"new".to_vec()));
-        let prepare = rounds.start(ask(swap_hash(b"b"), want, 7), A.to_vec(), Stamp(100), 0).1;
+        let prepare = rounds
+            .start(ask(swap_hash(b"b", 0), want, 7), A.to_vec(), Stamp(100), 0)
+            .1;
         assert!(matches!(&prepare, Next::Send(Internal::Prepare { ballot: Stamp(100), .. }, to) if to == &A.to_vec()));
         let round = round_of(&prepare);
         assert!(rounds.knows(7));
@@ -625,20 +620,20 @@ mod tests {
         let want = Want::Write(Some(b"new".to_vec()));
         let round = round_of(
             &rounds
-                .start(ask(swap_hash(b"old"), want.clone(), 1), A.to_vec(), Stamp(100), 0)
+                .start(ask(swap_hash(b"old", 0), want.clone(), 1), A.to_vec(), Stamp(100), 0)
                 .1,
         );
         rounds.vote(round, 0, promise(Some(record(b"b", 9))), 1);
         let (_, answer) = rounds.vote(round, 1, promise(Some(record(b"b", 9))), 1);
         let found_b = Next::Answer(Reply::Conflict {
-            current: Some(b"b".to_vec()),
+            current: Some((b"b".to_vec(), 0)),
         });
         assert_eq!(answer, found_b, "both promises hold it: chosen");
 
         let mut rounds = Proposals::new(1);
         let round = round_of(
             &rounds
-                .start(ask(swap_hash(b"old"), want, 2), A.to_vec(), Stamp(100), 0)
+                .start(ask(swap_hash(b"old", 0), want, 2), A.to_vec(), Stamp(100), 0)
                 .1,
         );
         rounds.vote(round, 0, promise(Some(record(b"b", 9))), 1);
@@ -708,7 +703,9 @@ mod tests {
     fn a_retry_that_finds_its_own_write_taken_does_not_apply_it_again() {
         let mut rounds = Proposals::new(1);
         let want = Want::Write(Some(b"v+1".to_vec()));
-        let prepare = rounds.start(ask(swap_hash(b"v"), want, 1), A.to_vec(), Stamp(100), 0).1;
+        let prepare = rounds
+            .start(ask(swap_hash(b"v", 0), want, 1), A.to_vec(), Stamp(100), 0)
+            .1;
         let round = round_of(&prepare);
         rounds.vote(round, 0, promise(Some(record(b"v", 9))), 1);
         let accept = rounds.vote(round, 1, promise(Some(record(b"v", 9))), 1).1;
@@ -743,7 +740,7 @@ mod tests {
         let mut elsewhere = Proposals::new(2);
         let round = round_of(
             &elsewhere
-                .start(ask(swap_hash(b"v"), want.clone(), 1), A.to_vec(), Stamp(200), 0)
+                .start(ask(swap_hash(b"v", 0), want.clone(), 1), A.to_vec(), Stamp(200), 0)
                 .1,
         );
         let taken = Entry {
@@ -756,16 +753,46 @@ mod tests {
         let mut another = Proposals::new(2);
         let round = round_of(
             &another
-                .start(ask(swap_hash(b"v"), want, 2), A.to_vec(), Stamp(200), 0)
+                .start(ask(swap_hash(b"v", 0), want, 2), A.to_vec(), Stamp(200), 0)
                 .1,
         );
         another.vote(round, 0, promise(Some(taken.clone())), 1);
         let (_, answer) = another.vote(round, 1, promise(Some(taken)), 1);
-        let current = Some(b"v+1".to_vec());
+        let current = Some((b"v+1".to_vec(), write_tag(1)));
         assert_eq!(
             answer,
             Next::Answer(Reply::Conflict { current }),
             "the same value by another SWAP"
+        );
+    }
+
+    #[test]
+    fn a_swap_worked_out_on_a_value_does_not_hold_on_the_same_bytes_written_again() {
+        // "a" written by the SWAP tagged 5, then b, then "a" again by the
+        // SWAP tagged 9: a late resend of a SWAP worked out on the first
+        // "a" must not apply over the second (ABA).
+        let first_a = swap_hash(b"a", write_tag(5));
+        let written_again = Entry {
+            version: write_tag(9),
+            ..record(b"a", 300)
+        };
+        let want = Want::Write(Some(b"a+1".to_vec()));
+        let mut rounds = Proposals::new(3);
+        let round = round_of(&rounds.start(ask(first_a, want.clone(), 1), A.to_vec(), Stamp(400), 0).1);
+        rounds.vote(round, 0, promise(Some(written_again.clone())), 1);
+        let (_, answer) = rounds.vote(round, 1, promise(Some(written_again.clone())), 1);
+        let current = Some((b"a".to_vec(), write_tag(9)));
+        assert_eq!(answer, Next::Answer(Reply::Conflict { current }));
+
+        let mut rounds = Proposals::new(3);
+        let second_a = swap_hash(b"a", write_tag(9));
+        let round = round_of(&rounds.start(ask(second_a, want, 2), A.to_vec(), Stamp(400), 0).1);
+        rounds.vote(round, 0, promise(Some(written_again.clone())), 1);
+        let (_, accept) = rounds.vote(round, 1, promise(Some(written_again)), 1);
+        assert_eq!(
+            accepted_entry(&accept).value,
+            b"a+1",
+            "worked out on this very record: it holds"
         );
     }
 

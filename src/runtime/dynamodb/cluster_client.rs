@@ -39,6 +39,10 @@ pub struct Answer {
     pub code: ErrorCode,
     pub value: Vec<u8>,
     pub version: i32,
+    /// The reply had a value (a CONFLICT that reports the item's record
+    /// does, with an empty one for no item; one from the reply cache does
+    /// not).
+    pub has_value: bool,
     pub resent: bool,
 }
 
@@ -200,6 +204,7 @@ impl ClusterClient {
                 _ => {
                     answers[at] = Some(Answer {
                         code,
+                        has_value: response.value.is_some(),
                         value: response.value.unwrap_or_default(),
                         version: response.version.unwrap_or(0),
                         resent: flights[at].resend_ms > RESEND_MS_MIN,

@@ -85,6 +85,8 @@ fn not_found(name: &str) -> ApiError {
 /// call; a read of one copy is only a guess).
 struct Seen {
     record: Option<Vec<u8>>,
+    /// The record's version: the tag of the write that stored it.
+    version: i32,
     confirmed: bool,
 }
 
@@ -92,6 +94,7 @@ fn read_record(client: &mut ClusterClient, table: u64, key: &Key, consistent: bo
     let answer = client.call(get_call(table, key, consistent)).map_err(unavailable)?;
     Ok(Seen {
         record: (answer.code == ErrorCode::Success).then_some(answer.value),
+        version: answer.version,
         confirmed: consistent,
     })
 }
@@ -134,7 +137,7 @@ pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrit
             ops::Store::Delete if seen.record.is_some() => None,
             ops::Store::Unchanged | ops::Store::Delete => return Ok(outcome.response),
         };
-        let expected = seen.record.as_deref().map_or(0, wire::swap_hash);
+        let expected = (seen.record.as_deref()).map_or(0, |record| wire::swap_hash(record, seen.version));
         let to = new.as_deref().map_or(SwapTo::Nothing, SwapTo::Value);
         let swapped = client.call(swap_call(key.clone(), expected, to)).map_err(unavailable)?;
         if swapped.code != ErrorCode::Conflict {
@@ -149,9 +152,10 @@ pub fn write(client: &mut ClusterClient, catalog: &dyn Catalog, write: &ItemWrit
             )
             .into());
         }
-        seen = match swapped.version == wire::CONFLICT_REPORTS_CURRENT {
+        seen = match swapped.has_value {
             true => Seen {
                 record: (!swapped.value.is_empty()).then_some(swapped.value),
+                version: swapped.version,
                 confirmed: true,
             },
             false => read_record(client, number, &write.key, true)?,

@@ -17,7 +17,7 @@
 use super::cluster_client::{Call, ClusterClient, Unavailable, unavailable};
 use super::records::{self, table_of_record, table_record, table_record_key};
 use super::scans::{self, BucketPages};
-use crate::protocol::wire::{self, Command, ErrorCode, SwapTo};
+use crate::protocol::wire::{self, Command, ErrorCode, SWAP_ANY, SwapTo};
 use crate::storage::item_key::{self, CATALOG_BUCKET, CATALOG_TABLE};
 use dynakv_dynamo::error::{ApiError, ErrorKind};
 use dynakv_dynamo::ops::{self, Catalog, CreateTable, ListTables, TableDescription, TableStatus, UpdateTable};
@@ -36,20 +36,29 @@ pub const DELETIONS_QUEUED_MAX: usize = 64;
 /// Tables an executor keeps read.
 const CACHED_TABLES_MAX: usize = 64;
 
+/// A table's record as stored, with its version (the tag of the SWAP
+/// that wrote it, which a SWAP replacing it names, see [`wire::swap_hash`]).
+#[derive(Clone, Debug)]
+pub struct Stored {
+    record: Vec<u8>,
+    version: i32,
+}
+
 /// Tables an executor read lately, with their records (ACTIVE or UPDATING
 /// ones only: a table being created or deleted is always read).
 #[derive(Default)]
-pub struct TableCache(Vec<(String, Vec<u8>, Instant)>);
+pub struct TableCache(Vec<(String, Stored, Instant)>);
 
 impl TableCache {
-    fn get(&self, name: &str, now: Instant) -> Option<Vec<u8>> {
+    fn get(&self, name: &str, now: Instant) -> Option<Stored> {
         let fresh = |at: &Instant| now.duration_since(*at) < Duration::from_millis(CACHE_MS);
         (self.0.iter())
             .find(|(cached, _, at)| cached == name && fresh(at))
-            .map(|(_, record, _)| record.clone())
+            .map(|(_, stored, _)| stored.clone())
     }
 
-    fn put(&mut self, name: &str, record: &[u8], now: Instant) {
+    fn put(&mut self, name: &str, stored: &Stored, now: Instant) {
+        let record = &stored.record;
         let serves = table_of_record(record).is_some_and(|table| table.status.serves_items());
         self.0.retain(|(cached, _, _)| cached != name);
         if !serves || records::deleting_since(record).is_some() {
@@ -58,7 +67,7 @@ impl TableCache {
         if self.0.len() >= CACHED_TABLES_MAX {
             self.0.remove(0);
         }
-        self.0.push((name.to_owned(), record.to_vec(), now));
+        self.0.push((name.to_owned(), stored.clone(), now));
     }
 }
 
@@ -72,7 +81,7 @@ pub struct ClusterCatalog<'c> {
     client: RefCell<&'c mut ClusterClient>,
     /// The executor's cache, for an item operation.
     cache: Option<RefCell<&'c mut TableCache>>,
-    seen: RefCell<Vec<(String, Option<Vec<u8>>)>>,
+    seen: RefCell<Vec<(String, Option<Stored>)>>,
     failed: RefCell<Option<Unavailable>>,
 }
 
@@ -93,12 +102,13 @@ impl<'c> ClusterCatalog<'c> {
 
     /// The stored record of a table looked up, if it exists.
     fn record(&self, name: &str) -> Option<Vec<u8>> {
-        if let Some((_, record)) = self.seen.borrow().iter().find(|(seen, _)| seen == name) {
-            return record.clone();
+        if let Some((_, stored)) = self.seen.borrow().iter().find(|(seen, _)| seen == name) {
+            return stored.as_ref().map(|s| s.record.clone());
         }
         let now = Instant::now();
-        if let Some(record) = self.cache.as_ref().and_then(|cache| cache.borrow().get(name, now)) {
-            self.seen.borrow_mut().push((name.to_owned(), Some(record.clone())));
+        if let Some(stored) = self.cache.as_ref().and_then(|cache| cache.borrow().get(name, now)) {
+            let record = stored.record.clone();
+            self.seen.borrow_mut().push((name.to_owned(), Some(stored)));
             return Some(record);
         }
         let call = Call {
@@ -106,18 +116,22 @@ impl<'c> ClusterCatalog<'c> {
             key: table_record_key(name).to_vec(),
             value: Vec::new(),
         };
-        let record = match self.client.borrow_mut().call(call) {
-            Ok(answer) if answer.code == ErrorCode::Success => Some(answer.value),
+        let stored = match self.client.borrow_mut().call(call) {
+            Ok(answer) if answer.code == ErrorCode::Success => Some(Stored {
+                record: answer.value,
+                version: answer.version,
+            }),
             Ok(_) => None,
             Err(error) => {
                 *self.failed.borrow_mut() = Some(error);
                 None
             }
         };
-        if let (Some(cache), Some(record)) = (&self.cache, &record) {
-            cache.borrow_mut().put(name, record, now);
+        if let (Some(cache), Some(stored)) = (&self.cache, &stored) {
+            cache.borrow_mut().put(name, stored, now);
         }
-        self.seen.borrow_mut().push((name.to_owned(), record.clone()));
+        let record = stored.as_ref().map(|s| s.record.clone());
+        self.seen.borrow_mut().push((name.to_owned(), stored));
         record
     }
 
@@ -140,14 +154,18 @@ impl Catalog for ClusterCatalog<'_> {
 
 /// The tables a request's parsing looked up (every one it names), as
 /// they were then, with their stored records.
-pub struct Known(Vec<(String, Option<Vec<u8>>)>);
+pub struct Known(Vec<(String, Option<Stored>)>);
 
 impl Known {
-    fn record(&self, name: &str) -> Option<&[u8]> {
+    fn stored(&self, name: &str) -> Option<&Stored> {
         self.0
             .iter()
             .find(|(seen, _)| seen == name)
-            .and_then(|(_, record)| record.as_deref())
+            .and_then(|(_, stored)| stored.as_ref())
+    }
+
+    fn record(&self, name: &str) -> Option<&[u8]> {
+        self.stored(name).map(|s| &s.record[..])
     }
 }
 
@@ -166,7 +184,7 @@ impl Catalog for Known {
 fn swap_table(
     client: &mut ClusterClient,
     name: &str,
-    current: Option<&[u8]>,
+    current: Option<&Stored>,
     new: Option<(&TableDescription, u64)>,
 ) -> Result<bool, ApiError> {
     let record = new.and_then(|(table, deleting_since)| table_record(table, deleting_since));
@@ -177,12 +195,26 @@ fn swap_table(
         command: Command::Swap,
         key: table_record_key(name).to_vec(),
         value: wire::encode_swap(
-            current.map_or(0, wire::swap_hash),
+            current.map_or(0, |s| wire::swap_hash(&s.record, s.version)),
             record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value),
         ),
     };
     let answer = client.call(call).map_err(unavailable)?;
     Ok(answer.code != ErrorCode::Conflict)
+}
+
+/// A table's record as a round of its home replicas finds it.
+fn read_consistently(client: &mut ClusterClient, name: &str) -> Result<Option<Stored>, ApiError> {
+    let call = Call {
+        command: Command::Swap,
+        key: table_record_key(name).to_vec(),
+        value: wire::encode_swap(SWAP_ANY, SwapTo::Unchanged),
+    };
+    let answer = client.call(call).map_err(unavailable)?;
+    Ok((answer.code == ErrorCode::Success).then_some(Stored {
+        record: answer.value,
+        version: answer.version,
+    }))
 }
 
 fn in_use(name: &str) -> ApiError {
@@ -211,8 +243,8 @@ pub fn create(
             format!("Subscriber limit exceeded: the cluster has {TABLES_MAX} tables"),
         ));
     }
-    let current = known.record(&create.name);
-    if let Some(since) = current.and_then(records::deleting_since) {
+    let current = known.stored(&create.name);
+    if let Some(since) = current.and_then(|s| records::deleting_since(&s.record)) {
         // The table deleted under this name may be in an executor's cache
         // until CACHE_MS after its deletion began.
         let left = (since + CACHE_MS).saturating_sub(now_unix_ms);
@@ -230,8 +262,8 @@ pub fn create(
 
 /// UpdateTable: stored ACTIVE with the change, answered UPDATING.
 pub fn update(client: &mut ClusterClient, known: &Known, update: &UpdateTable) -> Result<Json, ApiError> {
-    let record = known.record(&update.name);
-    let current = record.and_then(table_of_record);
+    let stored = known.stored(&update.name);
+    let current = stored.and_then(|s| table_of_record(&s.record));
     let Some(current) = current else {
         return Err(ApiError::new(
             ErrorKind::ResourceNotFound,
@@ -241,7 +273,7 @@ pub fn update(client: &mut ClusterClient, known: &Known, update: &UpdateTable) -
     let mut updated = update.apply(&current)?;
     let answered = updated.clone();
     updated.status = TableStatus::Active;
-    if !swap_table(client, &update.name, record, Some((&updated, 0)))? {
+    if !swap_table(client, &update.name, stored, Some((&updated, 0)))? {
         return Err(changed(&update.name));
     }
     Ok(ops::table_description_response(&answered))
@@ -259,7 +291,7 @@ pub fn delete(
     let since = now_unix_ms.max(1);
     let record =
         table_record(table, since).ok_or_else(|| ApiError::validation("The table description is too large"))?;
-    if !swap_table(client, &table.name, known.record(&table.name), Some((table, since)))? {
+    if !swap_table(client, &table.name, known.stored(&table.name), Some((table, since)))? {
         return Err(changed(&table.name));
     }
     let deletion = Deletion {
@@ -287,7 +319,11 @@ impl Deletion {
     pub fn finish(self, client: &mut ClusterClient) -> Result<(), ApiError> {
         std::thread::sleep(self.grace_ends.saturating_duration_since(Instant::now()));
         scans::remove_every_item(client, &self.table)?;
-        swap_table(client, &self.table.name, Some(&self.record), None)?;
+        // Its version is the tag of the SWAP that stored it, read back.
+        let current = read_consistently(client, &self.table.name)?;
+        if let Some(stored) = current.filter(|s| s.record == self.record) {
+            swap_table(client, &self.table.name, Some(&stored), None)?;
+        }
         Ok(())
     }
 }
