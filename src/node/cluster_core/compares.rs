@@ -21,8 +21,8 @@ use crate::invariant;
 use crate::storage::hash::BucketId;
 use std::collections::VecDeque;
 
-/// A compare unanswered by then is asked again (or its buckets go to the
-/// other sources if the source died).
+/// A compare unanswered by then gives its buckets back, to be pulled from
+/// the source one by one (or asked of the other sources if it died).
 const COMPARE_TIMEOUT_MS: u64 = 2_000;
 
 /// A bucket and why it is pulled.
@@ -135,15 +135,6 @@ impl Compares {
         }
         expired
     }
-
-    /// Puts buckets back at the front of `source`'s queue, in order.
-    pub(super) fn requeue(&mut self, source: usize, buckets: Vec<Asked>) {
-        if let Some(queue) = self.queued.get_mut(source) {
-            for asked in buckets.into_iter().rev() {
-                queue.push_front(asked);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -176,22 +167,21 @@ mod tests {
     }
 
     #[test]
-    fn an_unanswered_compare_times_out_and_goes_back_in_order() {
+    fn an_unanswered_compare_times_out_and_gives_its_buckets_back() {
         let mut compares = Compares::new(2);
         for asked in catch_up(0..5) {
             compares.queue(0, asked);
         }
         compares.start(0, 1, 1_000);
-        compares.queue(0, (9, PullKind::Gained));
+        compares.queue(0, (9, PullKind::CatchUp));
         assert!(compares.timed_out(1_000 + COMPARE_TIMEOUT_MS - 1).is_empty());
         let expired = compares.timed_out(1_000 + COMPARE_TIMEOUT_MS);
         assert_eq!(expired, vec![(0, catch_up(0..5))]);
+        assert!(compares.timed_out(u64::MAX).is_empty(), "given back once");
         assert_eq!(compares.answered(0, 1), None, "a late answer counts for nothing");
-        compares.requeue(0, catch_up(0..5));
-        let again = compares.start(0, 2, 5_000).map(<[Asked]>::to_vec);
-        let mut expected = catch_up(0..5);
-        expected.push((9, PullKind::Gained));
-        assert_eq!(again, Some(expected));
+        assert_eq!(compares.pending(), 1, "what was queued after it waits");
+        let next = compares.start(0, 2, 5_000).map(<[Asked]>::to_vec);
+        assert_eq!(next, Some(vec![(9, PullKind::CatchUp)]));
     }
 
     #[test]

@@ -485,9 +485,13 @@ impl ClusterCore {
                 self.ask_the_others(pull.bucket);
             }
         }
+        // An unanswered compare's buckets are pulled from its source one by
+        // one, as before compares: a lost datagram costs those pulls, and a
+        // source that does not take compares (a node of an older build
+        // during an upgrade) is still caught up from.
         for (source, buckets) in self.pull_state.compares.timed_out(now) {
             if view.liveness.alive[source] {
-                self.pull_state.compares.requeue(source, buckets);
+                self.pull_state.from_source[source].extend(buckets);
             } else {
                 buckets.into_iter().for_each(|(bucket, _)| self.ask_the_others(bucket));
             }
