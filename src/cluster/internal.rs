@@ -598,6 +598,13 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
         }
         Internal::Prepare { .. } | Internal::Accept { .. } | Internal::Vote { .. } => write_round(w, message),
         Internal::PageAsk { .. } | Internal::PageVote { .. } => write_page_read(w, message),
+        Internal::Compare { .. } | Internal::Compared { .. } => write_compare(w, message),
+    }
+}
+
+/// The fields of a catch-up's compare or its answer.
+fn write_compare<S: Sink>(w: &mut Writer<S>, message: &Internal) {
+    match message {
         Internal::Compare { request, digests } => {
             w.u64(*request);
             w.u16(digests.len() as u16);
@@ -613,6 +620,7 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
                 w.u16(bucket);
             }
         }
+        _ => {}
     }
 }
 

@@ -493,16 +493,23 @@ impl Router {
             // before.
             Internal::Pull { .. } | Internal::Chunk(_) | Internal::Batch(_) | Internal::Universe(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
-            Internal::Compare { request, digests } => return self.answer_compare(sender, request, &digests),
-            Internal::Compared { request, differing } => {
-                return self.to_cluster_core(ClusterMsg::Compared {
-                    from: sender,
-                    request,
-                    differing,
-                });
-            }
+            Internal::Compare { .. } | Internal::Compared { .. } => return self.compare(sender, message),
         };
         self.deliver(self.ctx.shard_of(bucket, self.shards.len()), msg, false);
+    }
+
+    /// A catch-up's compare: answered here, or (the answer to this node's)
+    /// taken by the cluster core.
+    fn compare(&mut self, sender: usize, message: Internal) {
+        match message {
+            Internal::Compare { request, digests } => self.answer_compare(sender, request, &digests),
+            Internal::Compared { request, differing } => self.to_cluster_core(ClusterMsg::Compared {
+                from: sender,
+                request,
+                differing,
+            }),
+            _ => {}
+        }
     }
 
     /// A catching-up peer's digests of buckets: answered at once with those
