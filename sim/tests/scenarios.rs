@@ -150,12 +150,14 @@ fn a_node_woken_from_a_stop_coordinates_nothing_until_it_has_caught_up() {
         while !s.is_ready(sleeper) {
             let answer = s.call(sleeper, Op::get("k"), 1_000).expect("an answer");
             assert!(answer.code == OVERLOAD || value(&answer) == Some("new"), "{answer:?}");
+            // A catch-up of compared digests may end during the read: it
+            // coordinates only once ready.
             assert!(
-                answer.code == OVERLOAD || answer.from != End::Node(sleeper),
+                answer.code == OVERLOAD || answer.from != End::Node(sleeper) || s.is_ready(sleeper),
                 "it coordinated: {answer:?}"
             );
             reads += 1;
-            assert!(reads < 100, "never caught up");
+            assert!(reads < 5_000, "never caught up");
         }
         let answer = s.call(sleeper, Op::get("k"), 1_000).expect("an answer");
         assert_eq!((value(&answer), answer.from), (Some("new"), End::Node(sleeper)));
@@ -198,15 +200,19 @@ fn a_pull_that_times_out_is_asked_again_of_the_same_source_only() {
     s.crash(restarted);
     s.restart(restarted);
     let restarted_ms = s.now_ms();
-    let silent_until_ms = restarted_ms + 3_000;
+    // Past the settling wait and a compare's timeout, after which the
+    // silent source's buckets are pulled from it.
+    let silent_until_ms = restarted_ms + 6_000;
+    // Its answers to compares too: their buckets are then pulled from it.
     s.on(move |p| {
-        if p.between(silent, restarted) && p.stream {
+        let compared = p.carries(|m| matches!(m, Internal::Compared { .. }));
+        if p.between(silent, restarted) && (p.stream || compared) {
             Verdict::Drop
         } else {
             Verdict::Deliver
         }
     });
-    s.run_for(3_000);
+    s.run_for(6_000);
     assert!(!s.is_ready(restarted));
     s.clear_rules();
     assert!(
@@ -239,10 +245,9 @@ fn a_pull_that_times_out_is_asked_again_of_the_same_source_only() {
         let times = &asked[&(bucket, silent)];
         assert!(times[1] >= times[0] + 2_000, "asked again after the timeout: {times:?}");
         assert!(times[0] < silent_until_ms);
-        assert_eq!(
-            asked.get(&(bucket, answers)).map(Vec::len),
-            Some(1),
-            "bucket {bucket}: the other source is asked once"
+        assert!(
+            asked.get(&(bucket, answers)).map_or(0, Vec::len) <= 1,
+            "bucket {bucket}: the other source is pulled from once at most (a compare may do)"
         );
     }
 }

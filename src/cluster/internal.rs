@@ -193,12 +193,29 @@ pub enum Internal {
         more: bool,
         entries: Vec<Entry>,
     },
+    /// A catch-up's first question to a source, many buckets at once:
+    /// "which of these buckets, with my digests of them, does your copy
+    /// differ from?" Only those are then pulled (see
+    /// [`crate::node::cluster_core`]'s `pulls`).
+    Compare {
+        request: u64,
+        digests: Vec<(u16, u64)>,
+    },
+    /// The answer to a [`Internal::Compare`]: the buckets of it whose copy
+    /// here has another digest.
+    Compared {
+        request: u64,
+        differing: Vec<u16>,
+    },
     /// Several messages to one peer under one envelope and MAC: what a
     /// node's outbox sends at the end of a drain (see
     /// [`crate::node::outbox`]). Holds forwards, replicated writes, their
     /// acknowledgements and digests, never another batch.
     Batch(Vec<Internal>),
 }
+
+/// Buckets one [`Internal::Compare`] asks about at most (10 bytes each).
+pub const COMPARE_BUCKETS_MAX: usize = 1_024;
 
 /// Messages one batch may hold.
 pub const BATCH_MESSAGES_MAX: usize = 256;
@@ -241,10 +258,12 @@ enum Kind {
     Vote = 14,
     PageAsk = 15,
     PageVote = 16,
+    Compare = 17,
+    Compared = 18,
 }
 
 impl Kind {
-    const ALL: [Kind; 16] = [
+    const ALL: [Kind; 18] = [
         Kind::Gossip,
         Kind::Forward,
         Kind::Replicate,
@@ -261,6 +280,8 @@ impl Kind {
         Kind::Vote,
         Kind::PageAsk,
         Kind::PageVote,
+        Kind::Compare,
+        Kind::Compared,
     ];
 
     fn from_byte(byte: u8) -> Option<Kind> {
@@ -476,6 +497,8 @@ impl Internal {
             Internal::Vote { .. } => Kind::Vote,
             Internal::PageAsk { .. } => Kind::PageAsk,
             Internal::PageVote { .. } => Kind::PageVote,
+            Internal::Compare { .. } => Kind::Compare,
+            Internal::Compared { .. } => Kind::Compared,
         }
     }
 
@@ -575,6 +598,29 @@ fn write_fields<S: Sink>(w: &mut Writer<S>, message: &Internal) {
         }
         Internal::Prepare { .. } | Internal::Accept { .. } | Internal::Vote { .. } => write_round(w, message),
         Internal::PageAsk { .. } | Internal::PageVote { .. } => write_page_read(w, message),
+        Internal::Compare { .. } | Internal::Compared { .. } => write_compare(w, message),
+    }
+}
+
+/// The fields of a catch-up's compare or its answer.
+fn write_compare<S: Sink>(w: &mut Writer<S>, message: &Internal) {
+    match message {
+        Internal::Compare { request, digests } => {
+            w.u64(*request);
+            w.u16(digests.len() as u16);
+            for &(bucket, digest) in digests {
+                w.u16(bucket);
+                w.u64(digest);
+            }
+        }
+        Internal::Compared { request, differing } => {
+            w.u64(*request);
+            w.u16(differing.len() as u16);
+            for &bucket in differing {
+                w.u16(bucket);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -848,6 +894,8 @@ fn read_fields(kind: Kind, r: &mut Reader<'_>) -> Option<Internal> {
         Kind::Vote => read_vote(r)?,
         Kind::PageAsk => read_page_ask(r)?,
         Kind::PageVote => read_page_vote(r)?,
+        Kind::Compare => read_compare(r)?,
+        Kind::Compared => read_compared(r)?,
         Kind::Batch => return None,
     })
 }
@@ -951,6 +999,32 @@ fn read_admin(r: &mut Reader<'_>) -> Option<Internal> {
     })
 }
 
+fn read_compare(r: &mut Reader<'_>) -> Option<Internal> {
+    let request = r.u64()?;
+    let n = usize::from(r.u16()?);
+    if n > COMPARE_BUCKETS_MAX {
+        return None;
+    }
+    let mut digests = Vec::with_capacity(n);
+    for _ in 0..n {
+        digests.push((r.u16()?, r.u64()?));
+    }
+    Some(Internal::Compare { request, digests })
+}
+
+fn read_compared(r: &mut Reader<'_>) -> Option<Internal> {
+    let request = r.u64()?;
+    let n = usize::from(r.u16()?);
+    if n > COMPARE_BUCKETS_MAX {
+        return None;
+    }
+    let mut differing = Vec::with_capacity(n);
+    for _ in 0..n {
+        differing.push(r.u16()?);
+    }
+    Some(Internal::Compared { request, differing })
+}
+
 fn read_digests(r: &mut Reader<'_>) -> Option<Internal> {
     let n = r.u16()?;
     let mut digests = Vec::with_capacity(usize::from(n).min(BUCKETS));
@@ -1009,6 +1083,12 @@ fn check(envelope: &Envelope, message: &Internal, bounds: &Bounds) -> Result<(),
         | Internal::PageVote { .. } => round_in_range(message, bounds),
         Internal::ReplicateAck { bucket, .. } | Internal::Pull { bucket, .. } | Internal::Held { bucket, .. } => {
             usize::from(*bucket) < BUCKETS
+        }
+        Internal::Compare { digests, .. } => {
+            digests.len() <= COMPARE_BUCKETS_MAX && digests.iter().all(|&(bucket, _)| usize::from(bucket) < BUCKETS)
+        }
+        Internal::Compared { differing, .. } => {
+            differing.len() <= COMPARE_BUCKETS_MAX && differing.iter().all(|&bucket| usize::from(bucket) < BUCKETS)
         }
         Internal::Chunk(chunk) => {
             usize::from(chunk.bucket) < BUCKETS
@@ -1219,6 +1299,20 @@ mod tests {
                 more: false,
                 entries: vec![],
             },
+            Internal::Compare {
+                request: u64::MAX,
+                digests: (0..COMPARE_BUCKETS_MAX as u16)
+                    .map(|b| (b, u64::from(b) << 40))
+                    .collect(),
+            },
+            Internal::Compare {
+                request: 0,
+                digests: vec![],
+            },
+            Internal::Compared {
+                request: 12,
+                differing: (0..COMPARE_BUCKETS_MAX as u16).rev().collect(),
+            },
         ];
         for message in messages {
             let datagram = encode(&secret, &envelope(3, 1), &message);
@@ -1294,7 +1388,7 @@ mod tests {
             assert_eq!(Kind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(17), None);
+        assert_eq!(Kind::from_byte(19), None);
     }
 
     fn batchable() -> Vec<Internal> {
@@ -1462,6 +1556,15 @@ mod tests {
             out,
             "operators only ask"
         );
+        let compare = |digests: Vec<(u16, u64)>| Internal::Compare { request: 1, digests };
+        assert_eq!(check(1, &compare(vec![(4095, 1)])), Ok(()));
+        assert_eq!(check(1, &compare(vec![(0, 1), (4096, 1)])), out, "no bucket 4096");
+        let too_many = (0..=COMPARE_BUCKETS_MAX as u16).map(|b| (b, 0)).collect();
+        assert_eq!(check(1, &compare(too_many)), Err(InternalError::Malformed));
+        let compared = |differing: Vec<u16>| Internal::Compared { request: 1, differing };
+        assert_eq!(check(1, &compared(vec![0, 4095])), Ok(()));
+        assert_eq!(check(1, &compared(vec![u16::MAX])), out, "no bucket 65535");
+        assert_eq!(check(OPERATOR, &compared(vec![1])), out, "operators only ask");
         let admin = Internal::Admin {
             message_id: vec![1],
             command: 0x20,

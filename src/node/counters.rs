@@ -179,7 +179,7 @@ node_stats! {
     buckets_handing_off: Gauge, "dynakv_buckets_handing_off", "Buckets this node no longer replicates, held until every replica confirms it holds them.";
     entries_pulled: Counter, "dynakv_entries_pulled_total", "Entries received in pulled buckets.";
     /// Pulls answered "nothing differs": the puller's copy had the same digest.
-    pulls_unchanged: Counter, "dynakv_pulls_unchanged_total", "Pulls of peers answered with nothing to send: their copy had the same digest.";
+    pulls_unchanged: Counter, "dynakv_pulls_unchanged_total", "Buckets peers pulled or compared that needed nothing sent: their copy had the same digest.";
     /// Buckets found different by anti-entropy and exchanged.
     repairs: Counter, "dynakv_repairs_total", "Buckets found different by anti-entropy and exchanged.";
     /// Bucket pulls queued or in flight.

@@ -126,6 +126,13 @@ pub enum ClusterMsg {
         request: u64,
         entries: usize,
     },
+    /// A source's answer to this node's [`crate::cluster::internal::Internal::Compare`]:
+    /// the buckets of it whose copies differ.
+    Compared {
+        from: usize,
+        request: u64,
+        differing: Vec<crate::storage::hash::BucketId>,
+    },
     /// A shard could not store an entry of a bucket (no room): its copy
     /// lacks a write, and is pulled again once there is room.
     Incomplete {

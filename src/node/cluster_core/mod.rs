@@ -13,6 +13,7 @@
 //! - [`universe_change`]: a newer universe adopted and passed on; a leaving
 //!   node's exit once its data is elsewhere.
 
+mod compares;
 mod pulls;
 mod universe_change;
 mod upkeep;
@@ -197,6 +198,14 @@ impl ClusterCore {
             }
             ClusterMsg::PullDone { request, entries } => {
                 self.pull_done(request, entries, now);
+                false
+            }
+            ClusterMsg::Compared {
+                from,
+                request,
+                differing,
+            } => {
+                self.compared(from, request, &differing, now);
                 false
             }
             ClusterMsg::Incomplete { bucket } => {

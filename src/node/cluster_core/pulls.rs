@@ -16,6 +16,7 @@
 //! new replica *after* the surviving ones, so a survivor coordinates.
 
 use super::ClusterCore;
+use super::compares::{Asked, Compares};
 use crate::cluster::internal::Internal;
 use crate::cluster::ring::{Liveness, View};
 use crate::invariant;
@@ -67,6 +68,9 @@ pub(super) struct PullState {
     /// it has not answered.
     pub(super) from_source: Vec<VecDeque<(BucketId, PullKind)>>,
     pub(super) in_flight: Vec<usize>,
+    /// The buckets of a catch-up asked of a source by their digests
+    /// before any is pulled from it (see [`super::compares`]).
+    pub(super) compares: Compares,
     /// Per bucket asked of its first source: the other sources, asked once
     /// that pull is over (see [`super::pulls`]).
     pub(super) after_first: BTreeMap<BucketId, (PullKind, Vec<usize>)>,
@@ -146,6 +150,7 @@ impl PullState {
             to_pull: BTreeMap::new(),
             from_source: vec![VecDeque::new(); n],
             in_flight: vec![0; n],
+            compares: Compares::new(n),
             after_first: BTreeMap::new(),
             after_first_pulls: 0,
             pulling: BTreeMap::new(),
@@ -183,6 +188,7 @@ impl ClusterCore {
             self.pull_state.catch_up_since_ms = self.now_ms();
             self.pull_state.pull_again.clear();
             self.pull_state.from_source.iter_mut().for_each(VecDeque::clear);
+            self.pull_state.compares.clear();
             self.pull_state.after_first.clear();
             self.pull_state.after_first_pulls = 0;
         }
@@ -236,7 +242,8 @@ impl ClusterCore {
         // network about once); one done asks it now.
         let mut asked_first = vec![false; BUCKETS];
         let queued = (self.pull_state.from_source.iter()).flat_map(|queue| queue.iter().map(|&(bucket, _)| bucket));
-        for bucket in queued.chain(self.pull_state.pulling.values().map(|pull| pull.bucket)) {
+        let pulling = self.pull_state.pulling.values().map(|pull| pull.bucket);
+        for bucket in queued.chain(pulling).chain(self.pull_state.compares.buckets()) {
             asked_first[usize::from(bucket)] = true;
         }
         for bucket in 0..BUCKETS as BucketId {
@@ -256,7 +263,7 @@ impl ClusterCore {
                         .insert(bucket, (PullKind::CatchUp, vec![node]));
                     self.pull_state.after_first_pulls += 1;
                 } else {
-                    self.pull_state.from_source[node].push_back((bucket, PullKind::CatchUp));
+                    self.queue_for(node, (bucket, PullKind::CatchUp));
                 }
             }
         }
@@ -295,7 +302,7 @@ impl ClusterCore {
         match self.take_others(bucket) {
             Some((kind, others)) => {
                 for source in others {
-                    self.pull_state.from_source[source].push_back((bucket, kind));
+                    self.queue_for(source, (bucket, kind));
                 }
             }
             None => self.pulled(bucket),
@@ -416,6 +423,7 @@ impl ClusterCore {
         let queued: usize = self.pull_state.from_source[..known].iter().map(VecDeque::len).sum();
         self.pull_state.to_pull.len()
             + queued
+            + self.pull_state.compares.pending()
             + self.pull_state.pulling.len()
             + self.pull_state.after_first_pulls
             + self.pull_state.until_universe_agrees.len()
@@ -477,6 +485,67 @@ impl ClusterCore {
                 self.ask_the_others(pull.bucket);
             }
         }
+        // An unanswered compare's buckets are pulled from its source one by
+        // one, as before compares: a lost datagram costs those pulls, and a
+        // source that does not take compares (a node of an older build
+        // during an upgrade) is still caught up from.
+        for (source, buckets) in self.pull_state.compares.timed_out(now) {
+            if view.liveness.alive[source] {
+                self.pull_state.from_source[source].extend(buckets);
+            } else {
+                buckets.into_iter().for_each(|(bucket, _)| self.ask_the_others(bucket));
+            }
+        }
+    }
+
+    /// Queues `bucket` for `source`: a catch-up's bucket (likely the same
+    /// there) is compared first, any other pulled.
+    fn queue_for(&mut self, source: usize, (bucket, kind): Asked) {
+        if kind == PullKind::CatchUp && !self.suspect[usize::from(bucket)] {
+            self.pull_state.compares.queue(source, (bucket, kind));
+        } else if let Some(queue) = self.pull_state.from_source.get_mut(source) {
+            queue.push_back((bucket, kind));
+        }
+    }
+
+    /// Asks `source` which of the buckets queued for its compare differ
+    /// from this node's copies, unless a compare with it is in flight.
+    fn issue_compare(&mut self, source: usize, now: u64) {
+        let request = self.pull_state.next_request;
+        let Some(buckets) = self.pull_state.compares.start(source, request, now) else {
+            return;
+        };
+        self.pull_state.next_request += 1;
+        let digests = (buckets.iter())
+            .map(|&(bucket, _)| (bucket, self.ctx.digests[usize::from(bucket)].load(Ordering::Relaxed)))
+            .collect();
+        self.ctx
+            .send(&*self.io, source, &Internal::Compare { request, digests });
+    }
+
+    /// `from` answered compare `request`: the buckets it names are pulled
+    /// from it; the others are the same there, pulled from it as an
+    /// "unchanged" pull would be.
+    pub(super) fn compared(&mut self, from: usize, request: u64, differing: &[BucketId], now: u64) {
+        let Some(buckets) = self.pull_state.compares.answered(from, request) else {
+            return;
+        };
+        let me = self.ctx.self_index;
+        let view = self.ctx.view();
+        let differing: BTreeSet<BucketId> = differing.iter().copied().collect();
+        for (bucket, kind) in buckets {
+            if !view.holds(me, bucket) {
+                // No longer this node's: nobody is asked for it.
+                self.take_others(bucket);
+            } else if differing.contains(&bucket) {
+                self.pull_state.from_source[from].push_back((bucket, kind));
+            } else {
+                self.ask_the_others(bucket);
+                self.pulled(bucket);
+                self.ctx.counters.buckets_pulled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.step_pulls(now);
     }
 
     /// Queues each bucket to pull for every source it is pulled from.
@@ -504,7 +573,7 @@ impl ClusterCore {
                 self.pulled(bucket);
                 continue;
             };
-            self.pull_state.from_source[first].push_back((bucket, kind));
+            self.queue_for(first, (bucket, kind));
             let others: Vec<usize> = sources.into_iter().filter(|&n| n != first).collect();
             self.take_others(bucket);
             if !others.is_empty() {
@@ -525,11 +594,18 @@ impl ClusterCore {
                     .drain(..)
                     .map(|(bucket, _)| bucket)
                     .collect();
-                for bucket in queued {
+                let asked = self
+                    .pull_state
+                    .compares
+                    .take_all(source)
+                    .into_iter()
+                    .map(|(bucket, _)| bucket);
+                for bucket in queued.into_iter().chain(asked) {
                     self.ask_the_others(bucket);
                 }
                 continue;
             }
+            self.issue_compare(source, now);
             while self.pull_state.in_flight[source] < PULL_WINDOW_PER_SOURCE {
                 let Some((bucket, kind)) = self.pull_state.from_source[source].pop_front() else {
                     break;

@@ -493,8 +493,37 @@ impl Router {
             // before.
             Internal::Pull { .. } | Internal::Chunk(_) | Internal::Batch(_) | Internal::Universe(_) => return,
             Internal::Digests { digests } => return self.route_digests(sender, digests),
+            Internal::Compare { .. } | Internal::Compared { .. } => return self.compare(sender, message),
         };
         self.deliver(self.ctx.shard_of(bucket, self.shards.len()), msg, false);
+    }
+
+    /// A catch-up's compare: answered here, or (the answer to this node's)
+    /// taken by the cluster core.
+    fn compare(&mut self, sender: usize, message: Internal) {
+        match message {
+            Internal::Compare { request, digests } => self.answer_compare(sender, request, &digests),
+            Internal::Compared { request, differing } => self.to_cluster_core(ClusterMsg::Compared {
+                from: sender,
+                request,
+                differing,
+            }),
+            _ => {}
+        }
+    }
+
+    /// A catching-up peer's digests of buckets: answered at once with those
+    /// whose copy here differs (the shards publish each bucket's digest as
+    /// it changes), so that it pulls only them.
+    fn answer_compare(&mut self, sender: usize, request: u64, digests: &[(BucketId, u64)]) {
+        let differing: Vec<BucketId> = (digests.iter())
+            .filter(|&&(bucket, digest)| self.ctx.digests[usize::from(bucket)].load(Ordering::Relaxed) != digest)
+            .map(|&(bucket, _)| bucket)
+            .collect();
+        let same = digests.len() - differing.len();
+        (self.ctx.counters.pulls_unchanged).fetch_add(same as u64, Ordering::Relaxed);
+        self.ctx
+            .send(&*self.io, sender, &Internal::Compared { request, differing });
     }
 
     /// Splits a peer's bucket digests by shard; each shard compares its own.
