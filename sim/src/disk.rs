@@ -11,9 +11,11 @@
 //!   was synced.
 //! - A disk can be made full (reservations beyond a size refused) or
 //!   failing (every append refused), and can count its operations so that
-//!   a test cuts the power after any one of them.
+//!   a test cuts the power after any one of them, counted from now or from
+//!   the start of the next compaction.
 
 use dynakv::node::durability::disk::NodeDisk;
+use dynakv::node::durability::journal::PARTIAL_SUFFIX;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -46,6 +48,9 @@ struct State {
     /// goes (see [`SimDisk::lose_power_after`]).
     operations: u64,
     power_cut_at: Option<u64>,
+    /// The power goes this many operations after the next snapshot file is
+    /// created (see [`SimDisk::lose_power_in_next_compaction`]).
+    power_cut_into_compaction: Option<u64>,
     powered: bool,
 }
 
@@ -98,6 +103,7 @@ impl SimDisk {
         }
         state.powered = true;
         state.power_cut_at = None;
+        state.power_cut_into_compaction = None;
     }
 
     /// Cuts the power right after the `operations`-th changing operation
@@ -105,6 +111,17 @@ impl SimDisk {
     pub fn lose_power_after(&self, operations: u64) {
         let mut state = self.state();
         state.power_cut_at = Some(state.operations + operations);
+        state.power_cut_into_compaction = None;
+    }
+
+    /// Cuts the power right after the `operations`-th changing operation
+    /// from the creation of the next snapshot file on (the first step of a
+    /// compaction): a compaction is a few operations of a run's thousands,
+    /// so power losses at random operations rarely strike inside one.
+    pub fn lose_power_in_next_compaction(&self, operations: u64) {
+        let mut state = self.state();
+        state.power_cut_at = None;
+        state.power_cut_into_compaction = Some(operations);
     }
 
     /// Changing operations so far.
@@ -211,6 +228,11 @@ impl NodeDisk for SimDisk {
 
     fn create(&self, name: &str) -> io::Result<()> {
         let mut state = self.operate()?;
+        if name.ends_with(PARTIAL_SUFFIX)
+            && let Some(operations) = state.power_cut_into_compaction.take()
+        {
+            state.power_cut_at = Some(state.operations + operations);
+        }
         let id = state.next_id;
         state.next_id += 1;
         state.files.insert(id, File::default());

@@ -71,8 +71,9 @@ pub enum Aim {
     /// in the same step does not leave).
     AtAck,
     /// In the middle of what the disks are doing: each disk's power goes
-    /// after a few more operations (a segment's creation, a compaction's
-    /// steps), and when the first one's goes, every one's does.
+    /// after a few more operations (a segment's creation, a write's sync),
+    /// or, in half of them, a few operations into its next compaction;
+    /// when the first one's goes, every one's does.
     MidDisk,
 }
 

@@ -1471,9 +1471,16 @@ impl World {
     /// how many its power goes).
     fn arm_power_loss(&mut self, aim: Aim) {
         if aim == Aim::MidDisk {
+            // Half of them into the next compaction of any node: the first
+            // disk to reach its operation takes every node's power.
+            let into_compaction = self.inside_rng.random_bool(0.5);
             for node in 0..self.nodes.len() {
-                let operations = self.inside_rng.random_range(1..40);
-                self.nodes[node].disk.lose_power_after(operations);
+                let disk = &self.nodes[node].disk;
+                if into_compaction {
+                    disk.lose_power_in_next_compaction(self.inside_rng.random_range(1..8));
+                } else {
+                    disk.lose_power_after(self.inside_rng.random_range(1..40));
+                }
             }
         }
         self.power_armed = Some(aim);
