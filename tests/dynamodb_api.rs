@@ -1,7 +1,8 @@
 //! The DynamoDB API through the real SDK (boto3), against real node
 //! processes on loopback: the conformance suite of `tests/dynamodb/`
-//! through every node of a five-node cluster, and acknowledged writes
-//! (items put) across a `kill -9` of a node.
+//! through every node of a five-node cluster, acknowledged writes (items
+//! put) across a `kill -9` of a node, and the parts of large items removed
+//! with the items.
 //!
 //! Python with boto3 and pytest comes from `tests/dynamodb/python-env.sh`
 //! (python3 itself if it has them, else a venv it makes once).
@@ -117,6 +118,61 @@ fn acknowledged_items_survive_a_kill_9_of_a_node() {
         Duration::from_secs(120),
     );
     assert!(checked, "acknowledged writes were lost (see above)");
+}
+
+/// Live records (keys that are not tombstones) on every node together.
+fn live_records(cluster: &Cluster) -> u64 {
+    (0..cluster.nodes.len())
+        .map(|node| common::ctl(&cluster.servers_file, &["buckets", &node.to_string()]))
+        .flat_map(|table| {
+            let rows: Vec<u64> = (table.lines())
+                .filter_map(|row| row.split_whitespace().nth(1)?.parse().ok())
+                .collect();
+            rows
+        })
+        .sum()
+}
+
+/// Waits, up to `limit`, for the nodes to hold `wanted` live records
+/// (replicas catch up a removal a moment after it is acknowledged).
+fn wait_for_live_records(cluster: &Cluster, wanted: u64, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let live = live_records(cluster);
+        if live == wanted {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{live} live records, not {wanted}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An item of 390 KB is a head and about 40 chunk records; putting items
+/// over it, growing it and deleting it leave no chunk behind: the nodes
+/// hold one record (on each of the three replicas) for a small item put
+/// over three large ones, and none once it is deleted.
+#[test]
+fn the_parts_of_large_items_are_removed_when_the_items_are_replaced_or_deleted() {
+    let python = python();
+    let (cluster, endpoints) = Cluster::start_dynamodb(3, &[], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    let script = root().join("tests/dynamodb/large_items_check.py");
+    let step = |name: &str| {
+        let done = run_within(
+            Command::new(&python).arg(&script).arg(name).arg(&endpoints[0]),
+            SUITE_LIMIT,
+        );
+        assert!(done, "step {name} failed (see above)");
+    };
+    step("create");
+    let before = live_records(&cluster);
+    step("churn");
+    wait_for_live_records(&cluster, before + 3, Duration::from_secs(20));
+    step("delete");
+    wait_for_live_records(&cluster, before, Duration::from_secs(20));
 }
 
 /// What the SDK hears with the right key, a wrong secret, and a key the

@@ -1,7 +1,9 @@
 """PutItem, GetItem and DeleteItem without expressions."""
 
+import threading
+
 import pytest
-from conftest import B, N, S, code_of, doc, error_of, get
+from conftest import B, N, S, code_of, doc, endpoint_urls, error_of, get, make_client
 
 
 @doc("API_PutItem", "Item: the whole item, returned by GetItem")
@@ -197,3 +199,66 @@ def test_put_nested_document(ddb, t_s, uid):
     }
     ddb.put_item(TableName=t_s, Item=item)
     assert get(ddb, t_s, {"pk": S(uid)}) == item
+
+
+LARGE_BYTES = 390 * 1024
+
+
+@doc("Constraints in Amazon DynamoDB", "Items: item size up to 400 KB; every write replaces or removes it whole")
+def test_large_items_read_back_whole_through_overwrites_updates_and_delete(ddb, t_s, uid):
+    key = {"pk": S(uid)}
+    previous = None
+    for round_, fill in enumerate("abc"):
+        item = {"pk": S(uid), "blob": S(fill * LARGE_BYTES), "n": N(round_)}
+        response = ddb.put_item(TableName=t_s, Item=item, ReturnValues="ALL_OLD")
+        assert response.get("Attributes") == previous
+        assert get(ddb, t_s, key) == item
+        previous = item
+    updated = ddb.update_item(
+        TableName=t_s,
+        Key=key,
+        UpdateExpression="SET tail = :t ADD n :one",
+        ExpressionAttributeValues={":t": S("z" * 5000), ":one": N(1)},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    assert updated == {**previous, "tail": S("z" * 5000), "n": N(3)}
+    assert get(ddb, t_s, key) == updated
+    small = {"pk": S(uid), "a": S("small")}
+    assert ddb.put_item(TableName=t_s, Item=small, ReturnValues="ALL_OLD")["Attributes"] == updated
+    assert get(ddb, t_s, key) == small
+    binary = bytes(range(256)) * (LARGE_BYTES // 256)
+    ddb.put_item(TableName=t_s, Item={"pk": S(uid), "b": B(binary)})
+    assert get(ddb, t_s, key) == {"pk": S(uid), "b": B(binary)}
+    deleted = ddb.delete_item(TableName=t_s, Key=key, ReturnValues="ALL_OLD")["Attributes"]
+    assert deleted == {"pk": S(uid), "b": B(binary)}
+    assert get(ddb, t_s, key) is None
+
+
+@doc("API_UpdateItem", "ADD: an atomic counter; concurrent updates of one item each apply once")
+def test_concurrent_counter_updates_of_a_large_item_each_apply_once(ddb, t_s, uid):
+    blob = "q" * LARGE_BYTES
+    ddb.put_item(TableName=t_s, Item={"pk": S(uid), "blob": S(blob), "n": N(0)})
+    writers, each = 4, 6
+    errors = []
+    urls = endpoint_urls()
+
+    def add_many(writer):
+        client = make_client(urls[writer % len(urls)])
+        try:
+            for _ in range(each):
+                client.update_item(
+                    TableName=t_s,
+                    Key={"pk": S(uid)},
+                    UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": N(1)},
+                )
+        except Exception as error:  # noqa: BLE001: reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=add_many, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert get(ddb, t_s, {"pk": S(uid)}) == {"pk": S(uid), "blob": S(blob), "n": N(writers * each)}

@@ -91,6 +91,16 @@ impl ClusterClient {
         })
     }
 
+    /// An id no other request or call of this node's clients has (a
+    /// write's chunks are kept under one).
+    pub fn unique_id(&mut self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.id_prefix);
+        id[8..].copy_from_slice(&self.next_id.to_le_bytes());
+        self.next_id += 1;
+        id
+    }
+
     /// One request.
     pub fn call(&mut self, call: Call) -> Result<Answer, Unavailable> {
         self.call_many(vec![call]).map(|mut answers| answers.remove(0))
@@ -131,10 +141,7 @@ impl ClusterClient {
     }
 
     fn flight(&mut self, call: &Call, now: Instant) -> InFlight {
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&self.id_prefix);
-        id[8..].copy_from_slice(&self.next_id.to_le_bytes());
-        self.next_id += 1;
+        let id = self.unique_id();
         let mut request = KVRequest::new();
         request.command = call.command as u32;
         request.key = Some(call.key.clone());

@@ -6,13 +6,12 @@
 use crate::storage::hash::BucketId;
 use crate::storage::item_key::{self, CATALOG_TABLE, ITEM_KEY_BYTES};
 use dynakv_dynamo::codec;
-use dynakv_dynamo::error::ApiError;
 use dynakv_dynamo::key::Key;
 use dynakv_dynamo::ops::{TableDescription, partition_hash, scan_order_bytes};
 use dynakv_dynamo::value::Item;
 
-/// [`item_record`] refuses items whose record passes it, with DynamoDB's
-/// message.
+/// Items whose record would pass it are kept in parts (see
+/// [`super::chunked`]).
 pub use crate::storage::item_key::ITEM_RECORD_BYTES_MAX;
 
 /// A table's id in record keys: its `TableId`, 16 hex digits, never 0.
@@ -37,16 +36,6 @@ pub fn item_record_key(table: u64, key: &Key) -> [u8; ITEM_KEY_BYTES] {
 /// The bucket a partition's items are in.
 pub fn partition_bucket(table: u64, key: &Key) -> BucketId {
     item_key::bucket_of_partition(table, partition_hash(&key.partition))
-}
-
-/// An item's record value; too large an item is refused as DynamoDB
-/// refuses one past 400 KB.
-pub fn item_record(key: &Key, item: &Item) -> Result<Vec<u8>, ApiError> {
-    let value = item_key::record_value(&scan_order_bytes(key), &codec::encode(item));
-    match value {
-        Some(value) if value.len() <= ITEM_RECORD_BYTES_MAX => Ok(value),
-        _ => Err(ApiError::validation("Item size has exceeded the maximum allowed size")),
-    }
 }
 
 /// The item of a record value; `None` if it is not one.
@@ -111,17 +100,6 @@ mod tests {
             Some(partition_bucket(5, &key("p", 1)))
         );
         assert_ne!(item_record_key(6, &key("p", 1)), a, "tables never share keys");
-    }
-
-    #[test]
-    fn an_item_record_round_trips_and_too_large_an_item_is_refused() {
-        let mut item = Item::new();
-        item.insert("pk".to_owned(), Value::S("p".to_owned()));
-        let record = item_record(&key("p", 1), &item).unwrap();
-        assert_eq!(item_of_record(&record), Some(item.clone()));
-        item.insert("big".to_owned(), Value::S("x".repeat(ITEM_RECORD_BYTES_MAX)));
-        let error = item_record(&key("p", 1), &item).unwrap_err();
-        assert_eq!(error.message, "Item size has exceeded the maximum allowed size");
     }
 
     #[test]

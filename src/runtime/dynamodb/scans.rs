@@ -4,6 +4,7 @@
 //! builders of [`dynakv_dynamo::ops`] lazily, so a page reads no more than
 //! it takes (plus the window).
 
+use super::chunked::{self, Whole};
 use super::cluster_client::unavailable;
 use super::cluster_client::{Answer, BATCH_REQUESTS_MAX, Call, ClusterClient};
 use super::records::{self, item_of_record, table_number};
@@ -119,7 +120,7 @@ fn confirmed_values(
     unconfirmed: Vec<bool>,
 ) -> Result<Vec<Vec<u8>>, ApiError> {
     let key_of = |value: &[u8]| {
-        let item = item_of_record(value)?;
+        let item = chunked::key_item_of_record(value)?;
         confirm.schema.item_key(&item).ok()
     };
     let mut calls = Vec::new();
@@ -140,12 +141,34 @@ fn confirmed_values(
     Ok(out)
 }
 
-/// Items for a page builder; an error ends them and is kept.
+/// Items for a page builder, made whole one at a time as the builder takes
+/// them (a page of heads may name hundreds of megabytes of chunks; a page
+/// takes a megabyte); an error ends them and is kept.
 struct Fed<'c, F> {
     client: &'c mut ClusterClient,
-    buffered: VecDeque<Item>,
+    table: u64,
+    schema: KeySchema,
+    buffered: VecDeque<Vec<u8>>,
     fetch: F,
     error: Option<ApiError>,
+}
+
+impl<F> Fed<'_, F> {
+    /// The item of a record a page read; for a head whose chunks a later
+    /// write removed, the item as a round reads it now.
+    fn item(&mut self, record: &[u8]) -> Result<Option<Item>, ApiError> {
+        match chunked::whole(self.client, self.table, Some(record))? {
+            Whole::Record(whole) => Ok(item_of_record(&whole)),
+            Whole::Absent => Ok(None),
+            Whole::ChunksGone => {
+                let key = chunked::key_item_of_record(record).and_then(|item| self.schema.item_key(&item).ok());
+                match key {
+                    Some(key) => super::items::read_item(self.client, self.table, &key, &self.schema),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
 }
 
 impl<F> Iterator for Fed<'_, F>
@@ -155,23 +178,35 @@ where
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        while self.buffered.is_empty() {
-            match (self.fetch)(self.client) {
-                Ok(Some(values)) => self.buffered.extend(values.iter().filter_map(|v| item_of_record(v))),
-                Ok(None) => return None,
+        loop {
+            while self.buffered.is_empty() {
+                match (self.fetch)(self.client) {
+                    Ok(Some(values)) => self.buffered.extend(values),
+                    Ok(None) => return None,
+                    Err(error) => {
+                        self.error = Some(error);
+                        return None;
+                    }
+                }
+            }
+            let record = self.buffered.pop_front()?;
+            match self.item(&record) {
+                Ok(Some(item)) => return Some(item),
+                Ok(None) => {}
                 Err(error) => {
                     self.error = Some(error);
                     return None;
                 }
             }
         }
-        self.buffered.pop_front()
     }
 }
 
-fn fed<F>(client: &mut ClusterClient, fetch: F) -> Fed<'_, F> {
+fn fed<'c, F>(client: &'c mut ClusterClient, table: &TableDescription, fetch: F) -> Fed<'c, F> {
     Fed {
         client,
+        table: table_number(table),
+        schema: table.key_schema.clone(),
         buffered: VecDeque::new(),
         fetch,
         error: None,
@@ -207,7 +242,7 @@ pub fn query(client: &mut ClusterClient, table: &TableDescription, query: &Query
         (!query.forward, start),
         consistent,
     );
-    let mut items = fed(client, |client: &mut ClusterClient| pages.next_page(client));
+    let mut items = fed(client, table, |client: &mut ClusterClient| pages.next_page(client));
     let page = ops::query_page(query, &mut items);
     match items.error {
         Some(error) => Err(error),
@@ -288,7 +323,7 @@ pub fn scan(client: &mut ClusterClient, table: &TableDescription, scan: &Scan) -
         schema: table.key_schema.clone(),
     });
     let mut pages = TablePages::new(number, (bucket, start), consistent);
-    let mut items = fed(client, |client: &mut ClusterClient| pages.next_page(client));
+    let mut items = fed(client, table, |client: &mut ClusterClient| pages.next_page(client));
     let page = ops::scan_page(scan, &mut items);
     match items.error {
         Some(error) => Err(error),
@@ -303,7 +338,7 @@ pub fn remove_every_item(client: &mut ClusterClient, table: &TableDescription) -
     while let Some(records) = pages.next_page(client)? {
         let calls: Vec<Call> = records
             .iter()
-            .filter_map(|record| item_of_record(record))
+            .filter_map(|record| chunked::key_item_of_record(record))
             .filter_map(|item| table.key_schema.item_key(&item).ok())
             .map(|key| {
                 let key = records::item_record_key(number, &key).to_vec();
@@ -311,6 +346,9 @@ pub fn remove_every_item(client: &mut ClusterClient, table: &TableDescription) -
             })
             .collect();
         client.call_many(calls).map_err(unavailable)?;
+        for record in &records {
+            chunked::remove_chunks(client, number, record);
+        }
     }
     Ok(())
 }

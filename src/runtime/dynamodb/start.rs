@@ -29,14 +29,16 @@ const JOBS_QUEUED_MAX: usize = 64;
 /// [`BUFFERED_BYTES_MAX`], not by this; the process's descriptor limit may
 /// lower it (see `endpoint::run`).
 const CONNECTIONS_MAX: usize = 1024;
-/// A request body: a BatchWriteItem of 25 items at this node's item limit
-/// (10 KB, see `item_key::ITEM_RECORD_BYTES_MAX`) in JSON, with room.
-const BODY_BYTES_MAX: usize = 256 * 1024;
+/// A request body: a PutItem of an item of 400 KB in JSON (a binary
+/// attribute in base64 takes 534 KB), with room. DynamoDB takes 16 MB for a
+/// BatchWriteItem; here a batch of large items is refused (413), as a
+/// node of 64 MiB cannot hold a few such requests at once.
+const BODY_BYTES_MAX: usize = 1024 * 1024;
 /// The bytes all connections together hold for requests: their receive
 /// buffers and the requests at the executors (see `endpoint`'s doc). Of
-/// it, one request and one read (336 KiB) are kept for a connection
+/// it, one request and one read (1.06 MiB) are kept for a connection
 /// finishing its request; the rest holds a few hundred SDK requests of a
-/// few KiB at once, or a dozen of the largest.
+/// few KiB at once, or two of the largest.
 const BUFFERED_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Memory the endpoint may hold outside the store's budget, kept out of the
 /// store's share of `--memory-limit` when the endpoint is on: the buffered
