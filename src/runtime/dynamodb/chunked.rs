@@ -23,7 +23,7 @@
 //! whose outcome is unknown (its node died between the steps, or the
 //! SWAP's answer never came) stay: garbage, never a wrong answer.
 
-use super::cluster_client::{Call, ClusterClient, unavailable};
+use super::cluster_client::{Answer, Call, ClusterClient, Unavailable, unavailable};
 use super::items::swap_call;
 use super::records::ITEM_RECORD_BYTES_MAX;
 use crate::protocol::wire::{Command, ErrorCode, SWAP_ANY, SwapTo};
@@ -244,7 +244,7 @@ pub fn whole(client: &mut ClusterClient, table: u64, record: Option<&[u8]>) -> R
         key: key.clone(),
         value: Vec::new(),
     });
-    let mut values: Vec<Option<Vec<u8>>> = (client.call_many(gets.collect()).map_err(unavailable)?.into_iter())
+    let mut values: Vec<Option<Vec<u8>>> = (in_windows(client, gets.collect()).map_err(unavailable)?.into_iter())
         .enumerate()
         .map(|(index, answer)| {
             let ours = answer.code == ErrorCode::Success && manifest.slice_of(index as u16, &answer.value).is_some();
@@ -256,12 +256,25 @@ pub fn whole(client: &mut ClusterClient, table: u64, record: Option<&[u8]>) -> R
         let rounds = missing
             .iter()
             .map(|&i| swap_call(keys[i].clone(), SWAP_ANY, SwapTo::Unchanged));
-        let answers = client.call_many(rounds.collect()).map_err(unavailable)?;
+        let answers = in_windows(client, rounds.collect()).map_err(unavailable)?;
         for (&index, answer) in missing.iter().zip(answers) {
             values[index] = (answer.code == ErrorCode::Success).then_some(answer.value);
         }
     }
     Ok(joined(record, &manifest, &values).map_or(Whole::ChunksGone, Whole::Record))
+}
+
+/// Chunk requests in flight at once. Each carries or fetches up to 10 KB,
+/// and a burst of more overflows sockets' receive buffers on the way (a
+/// datagram dropped waits out a resend).
+const CHUNK_WINDOW: usize = 8;
+
+fn in_windows(client: &mut ClusterClient, calls: Vec<Call>) -> Result<Vec<Answer>, Unavailable> {
+    let mut answers = Vec::with_capacity(calls.len());
+    for window in calls.chunks(CHUNK_WINDOW) {
+        answers.extend(client.call_many(window.to_vec())?);
+    }
+    Ok(answers)
 }
 
 /// Stores a write's chunks, each in a round of its replicas.
@@ -274,7 +287,7 @@ pub fn write_chunks(
     let calls = (manifest.chunk_keys(table).zip(chunks))
         .map(|(key, value)| swap_call(key, SWAP_ANY, SwapTo::Value(value)))
         .collect();
-    let answers = client.call_many(calls).map_err(unavailable)?;
+    let answers = in_windows(client, calls).map_err(unavailable)?;
     match answers.iter().all(|answer| answer.code == ErrorCode::Success) {
         true => Ok(()),
         false => Err(ApiError::new(
@@ -291,7 +304,7 @@ pub fn remove_chunks(client: &mut ClusterClient, table: u64, record: &[u8]) {
         let calls = manifest
             .chunk_keys(table)
             .map(|key| swap_call(key, SWAP_ANY, SwapTo::Nothing));
-        let _ = client.call_many(calls.collect());
+        let _ = in_windows(client, calls.collect());
     }
 }
 
