@@ -1,8 +1,8 @@
 //! The DynamoDB API through the real SDK (boto3), against real node
 //! processes on loopback: the conformance suite of `tests/dynamodb/`
 //! through every node of a five-node cluster, acknowledged writes (items
-//! put) across a `kill -9` of a node, and the parts of large items removed
-//! with the items.
+//! put, some of them large) across a `kill -9` of a node and of every node
+//! at once, and the parts of large items removed with the items.
 //!
 //! Python with boto3 and pytest comes from `tests/dynamodb/python-env.sh`
 //! (python3 itself if it has them, else a venv it makes once).
@@ -75,11 +75,10 @@ fn the_boto3_suite_passes_through_every_node_of_a_five_node_cluster() {
     assert!(passed, "the DynamoDB suite failed (its report is above)");
 }
 
-#[test]
-fn acknowledged_items_survive_a_kill_9_of_a_node() {
+/// Runs `crash_check.py load` for 8 s through `endpoints`, `nemesis` 3 s
+/// into it; then `check` through the endpoints `nemesis` left standing.
+fn items_survive(cluster: &mut Cluster, endpoints: &[String], nemesis: impl FnOnce(&mut Cluster) -> Vec<usize>) {
     let python = python();
-    let (mut cluster, endpoints) = Cluster::start_dynamodb(5, &[], START_LIMIT);
-    cluster.wait_all_ready(START_LIMIT);
     let script = root().join("tests/dynamodb/crash_check.py");
     let state = cluster.dir.0.join("crash-state.json");
     let mut load = Command::new(&python)
@@ -90,9 +89,8 @@ fn acknowledged_items_survive_a_kill_9_of_a_node() {
         .arg(endpoints.join(","))
         .spawn()
         .expect("start the load");
-    // The nemesis: a crash in the middle of the load.
     std::thread::sleep(Duration::from_secs(3));
-    cluster.nodes[2].kill();
+    let standing = nemesis(cluster);
     let start = Instant::now();
     let loaded = loop {
         if let Ok(Some(status)) = load.try_wait() {
@@ -105,19 +103,45 @@ fn acknowledged_items_survive_a_kill_9_of_a_node() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(loaded, "the load failed");
-    let survivors: Vec<&str> = (endpoints.iter().enumerate())
-        .filter(|(index, _)| *index != 2)
-        .map(|(_, url)| url.as_str())
-        .collect();
+    let standing: Vec<&str> = standing.iter().map(|&index| endpoints[index].as_str()).collect();
     let checked = run_within(
         Command::new(&python)
             .arg(&script)
             .arg("check")
             .arg(&state)
-            .arg(survivors.join(",")),
+            .arg(standing.join(",")),
         Duration::from_secs(120),
     );
     assert!(checked, "acknowledged writes were lost (see above)");
+}
+
+#[test]
+fn acknowledged_items_survive_a_kill_9_of_a_node() {
+    let (mut cluster, endpoints) = Cluster::start_dynamodb(5, &[], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    items_survive(&mut cluster, &endpoints, |cluster| {
+        cluster.nodes[2].kill();
+        vec![0, 1, 3, 4]
+    });
+}
+
+/// Every node killed at once in the middle of the load (large items among
+/// the writes), then restarted from its data directory: what was
+/// acknowledged with `--fsync always` reads back whole.
+#[test]
+fn acknowledged_items_large_and_small_survive_a_kill_9_of_every_node() {
+    let (mut cluster, endpoints) = Cluster::start_dynamodb_apart(3, &["--fsync", "always"], START_LIMIT);
+    cluster.wait_all_ready(START_LIMIT);
+    items_survive(&mut cluster, &endpoints, |cluster| {
+        for node in &cluster.nodes {
+            node.signal(libc::SIGKILL);
+        }
+        for index in 0..cluster.nodes.len() {
+            cluster.restart(index);
+        }
+        cluster.wait_all_ready(START_LIMIT);
+        (0..cluster.nodes.len()).collect()
+    });
 }
 
 /// Live records (keys that are not tombstones) on every node together.
