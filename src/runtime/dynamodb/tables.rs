@@ -191,25 +191,18 @@ fn swap_table(
     if new.is_some() && record.is_none() {
         return Err(ApiError::validation("The table description is too large"));
     }
-    let call = Call {
-        command: Command::Swap,
-        key: table_record_key(name).to_vec(),
-        value: wire::encode_swap(
-            current.map_or(0, |s| wire::swap_hash(&s.record, s.version)),
-            record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value),
-        ),
-    };
+    let call = super::items::swap_call(
+        table_record_key(name).to_vec(),
+        current.map_or(0, |s| wire::swap_hash(&s.record, s.version)),
+        record.as_deref().map_or(SwapTo::Nothing, SwapTo::Value),
+    );
     let answer = client.call(call).map_err(unavailable)?;
     Ok(answer.code != ErrorCode::Conflict)
 }
 
 /// A table's record as a round of its home replicas finds it.
 fn read_consistently(client: &mut ClusterClient, name: &str) -> Result<Option<Stored>, ApiError> {
-    let call = Call {
-        command: Command::Swap,
-        key: table_record_key(name).to_vec(),
-        value: wire::encode_swap(SWAP_ANY, SwapTo::Unchanged),
-    };
+    let call = super::items::swap_call(table_record_key(name).to_vec(), SWAP_ANY, SwapTo::Unchanged);
     let answer = client.call(call).map_err(unavailable)?;
     Ok((answer.code == ErrorCode::Success).then_some(Stored {
         record: answer.value,
